@@ -1,0 +1,5 @@
+"""``python -m cpragate`` runs the command line."""
+
+from cpragate.cli.main import main
+
+raise SystemExit(main())

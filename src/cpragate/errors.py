@@ -1,0 +1,280 @@
+"""Every error a user of cpragate can hit, with a stable code, its cause and its fix.
+
+The tree::
+
+    CpraGateError                       (CPG-000)  base; never raised itself
+    ├── ConfigError                     (CPG-CFG-*) the YAML config is wrong; names file, key path, line
+    ├── SpecError                       (CPG-OAS-*) an OpenAPI document is broken or unsupported
+    ├── PiiError                        (CPG-PII-*) PII engine: bad recognizer, operator or input
+    ├── TlsError                        (CPG-TLS-*) certificates, keys and CA bundles
+    ├── StorageError                    (CPG-STO-*) a storage backend failed (mapped at its boundary)
+    └── GatewayError                    (CPG-GW-*)  refusals the data plane answers to clients
+        ├── BadRequest, NotRouted, ...  each carries ``status`` (the client-facing status hint,
+        └── UpstreamError ...           like h11's ``error_status_hint``)
+
+Two audiences (STYLE.md §7.10): operators read ``str(err)`` — code, cause, detail, fix;
+API clients only ever see the ``problem`` body built from ``code`` and ``title``, never
+``detail`` (which may name internals) and never personal data.
+
+Every concrete class declares ``code``, ``title`` (one sentence naming the cause) and
+``fix`` (one sentence naming the remedy). ``__init_subclass__`` registers codes and refuses
+duplicates, so ``cpragate errors CODE`` and docs/errors.md come from this module alone.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+__all__ = [
+    "BadRequest",
+    "BodyTooLarge",
+    "ConfigError",
+    "CpraGateError",
+    "GatewayError",
+    "HeaderTooLarge",
+    "MethodNotAllowed",
+    "NotRouted",
+    "PiiError",
+    "SpecError",
+    "StorageError",
+    "TlsError",
+    "UninspectableBody",
+    "UpstreamError",
+    "UpstreamTimeout",
+    "UpstreamUnavailable",
+    "all_errors",
+    "lookup",
+]
+
+_REGISTRY: dict[str, type[CpraGateError]] = {}
+
+
+class CpraGateError(Exception):
+    """Base of every cpragate error; carries a stable code, a cause and a fix."""
+
+    code: ClassVar[str] = "CPG-000"
+    title: ClassVar[str] = "An internal error occurred."
+    fix: ClassVar[str] = "Report this as a bug with the request id."
+    status: ClassVar[int] = 500
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        code = cls.__dict__.get("code")
+        if code is None:
+            return
+        if code in _REGISTRY and _REGISTRY[code] is not cls:
+            raise TypeError(f"error code {code} used by {_REGISTRY[code].__name__} and {cls.__name__}")
+        _REGISTRY[code] = cls
+
+    def __init__(self, detail: str = "", *, fix: str | None = None) -> None:
+        self.detail = detail
+        self.fix_hint = fix or type(self).fix
+        super().__init__(detail or type(self).title)
+
+    def __str__(self) -> str:
+        cause = self.detail or self.title
+        return f"{self.code}: {cause} Fix: {self.fix_hint}"
+
+
+def lookup(code: str) -> type[CpraGateError] | None:
+    """The error class registered under ``code`` (case-insensitive), or None."""
+    return _REGISTRY.get(code.upper())
+
+
+def all_errors() -> list[type[CpraGateError]]:
+    """Every registered error class, sorted by code."""
+    return [_REGISTRY[c] for c in sorted(_REGISTRY)]
+
+
+# --------------------------------------------------------------------------- config
+
+
+class ConfigError(CpraGateError):
+    """The configuration file is invalid; ``detail`` lists every problem with its path."""
+
+    code = "CPG-CFG-001"
+    title = "The configuration is invalid."
+    fix = "Correct each listed key (file:line, key path) and run `cpragate config check FILE`."
+    status = 500
+
+
+class ConfigFileError(ConfigError):
+    code = "CPG-CFG-002"
+    title = "The configuration file cannot be read or is not valid YAML."
+    fix = "Check the path and permissions, and the YAML syntax at the reported line."
+
+
+class ConfigSecretError(ConfigError):
+    code = "CPG-CFG-003"
+    title = "A secret reference (${ENV} or file:) cannot be resolved."
+    fix = "Set the environment variable or create the referenced file, readable by the gateway."
+
+
+class ConfigReloadRefused(ConfigError):
+    code = "CPG-CFG-004"
+    title = "A reloaded configuration was refused; the previous one keeps serving."
+    fix = "Fix the new file (see the listed errors), check it with `cpragate config check`, then send SIGHUP again."
+
+
+# --------------------------------------------------------------------------- openapi
+
+
+class SpecError(CpraGateError):
+    """An OpenAPI document cannot be loaded; ``detail`` names file and JSON pointer."""
+
+    code = "CPG-OAS-001"
+    title = "The OpenAPI document is invalid."
+    fix = "Correct the document at the reported file and JSON pointer."
+
+
+class SpecRefError(SpecError):
+    code = "CPG-OAS-002"
+    title = "An OpenAPI $ref cannot be resolved."
+    fix = "Point the $ref at an existing file and JSON pointer (relative to the referring file)."
+
+
+class SpecVersionError(SpecError):
+    code = "CPG-OAS-003"
+    title = "The OpenAPI version is not supported."
+    fix = "Use an OpenAPI 3.0.x or 3.1.x document (convert Swagger 2.0 first)."
+
+
+# --------------------------------------------------------------------------- pii
+
+
+class PiiError(CpraGateError):
+    """The PII engine was configured or called wrongly."""
+
+    code = "CPG-PII-001"
+    title = "A PII recognizer or operator is misconfigured."
+    fix = "Correct the recognizer/operator settings named in the message."
+
+
+class PiiInputError(PiiError):
+    code = "CPG-PII-002"
+    title = "The input cannot be parsed as JSON, NDJSON or text."
+    fix = "Pass a UTF-8 JSON, NDJSON or text file, or choose the format with --format."
+
+
+# --------------------------------------------------------------------------- tls
+
+
+class TlsError(CpraGateError):
+    code = "CPG-TLS-001"
+    title = "A TLS certificate, key or CA bundle cannot be loaded."
+    fix = "Check the PEM file paths and that the key matches the certificate."
+
+
+# --------------------------------------------------------------------------- storage
+
+
+class StorageError(CpraGateError):
+    """A storage backend failed; backends map their driver errors to this."""
+
+    code = "CPG-STO-001"
+    title = "The storage backend is unavailable or failed."
+    fix = "Check that the store (SQLite file, Redis, PostgreSQL) is reachable and writable."
+    status = 503
+
+
+# --------------------------------------------------------------------------- data plane
+
+
+class GatewayError(CpraGateError):
+    """A refusal the gateway answers to the API client as application/problem+json."""
+
+    code = "CPG-GW-000"
+    title = "The gateway could not handle the request."
+    fix = "See the gateway log for the request id."
+    status = 500
+
+
+class BadRequest(GatewayError):
+    code = "CPG-HTTP-001"
+    title = "The request is not valid HTTP/1.1."
+    fix = "Send a well-formed HTTP/1.1 request (one framing header, valid names and values)."
+    status = 400
+
+
+class HeaderTooLarge(GatewayError):
+    code = "CPG-HTTP-002"
+    title = "The request line or headers exceed the configured limits."
+    fix = "Send fewer or smaller headers, or raise `limits.max_header_bytes`/`max_headers`."
+    status = 431
+
+
+class BodyTooLarge(GatewayError):
+    code = "CPG-HTTP-003"
+    title = "The body exceeds the route's inspection limit."
+    fix = "Send a smaller body or raise the route's `max_body_bytes`."
+    status = 413
+
+
+class BadPath(GatewayError):
+    code = "CPG-HTTP-004"
+    title = "The request path is not in canonical form and cannot be routed safely."
+    fix = "Send the plain path: no encoded '/' or '\\', no control characters, no '..' above the root."
+    status = 400
+
+
+class UninspectableBody(GatewayError):
+    code = "CPG-HTTP-005"
+    title = "The body cannot be inspected on a route that requires inspection."
+    fix = "Send an identity- or gzip-encoded body within the route's limit."
+    status = 415
+
+
+class NotRouted(GatewayError):
+    code = "CPG-ROUTE-001"
+    title = "No route matches this request."
+    fix = "Add a route for this method and path to the config; unrouted requests are denied."
+    status = 404
+
+
+class MethodNotAllowed(GatewayError):
+    code = "CPG-ROUTE-002"
+    title = "The path is routed, but not for this method."
+    fix = "Add the method to the route's `methods` if it should be served."
+    status = 405
+
+
+class UpstreamError(GatewayError):
+    code = "CPG-UPS-001"
+    title = "The upstream sent an invalid response."
+    fix = "Check the upstream service's logs; it must answer valid HTTP/1.1."
+    status = 502
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "CPG-UPS-002"
+    title = "The upstream could not be reached."
+    fix = "Check that the upstream is running and reachable at its configured URL."
+    status = 502
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "CPG-UPS-003"
+    title = "The upstream did not answer in time."
+    fix = "Check the upstream's health or raise the route's `timeouts.read`."
+    status = 504
+
+
+class UpstreamTlsError(UpstreamError):
+    code = "CPG-UPS-004"
+    title = "The upstream's TLS certificate could not be verified."
+    fix = "Give the upstream a certificate its name matches, or set `tls.ca_file` to the CA that issued it."
+    status = 502
+
+
+class Overloaded(GatewayError):
+    code = "CPG-GW-001"
+    title = "The gateway is shutting down or at its connection limit."
+    fix = "Retry shortly; operators can raise `limits.max_connections`."
+    status = 503
+
+
+class FilterFailed(GatewayError):
+    code = "CPG-GW-002"
+    title = "A filter failed and its failure policy is deny."
+    fix = "See the gateway log for the filter and request id; fix the dependency or set `on_error`."
+    status = 503
