@@ -73,7 +73,8 @@ class CpraGateError(Exception):
 
     def __str__(self) -> str:
         cause = self.detail or self.title
-        return f"{self.code}: {cause} Fix: {self.fix_hint}"
+        sep = "\n" if "\n" in cause else " "
+        return f"{self.code}: {cause}{sep}Fix: {self.fix_hint}"
 
 
 def lookup(code: str) -> type[CpraGateError] | None:
@@ -139,6 +140,18 @@ class SpecVersionError(SpecError):
     fix = "Use an OpenAPI 3.0.x or 3.1.x document (convert Swagger 2.0 first)."
 
 
+class SpecRemoteRefError(SpecRefError):
+    code = "CPG-OAS-004"
+    title = "An OpenAPI $ref points at a remote URL, which is not fetched."
+    fix = "Download the referenced file next to the spec and point the $ref at its relative path."
+
+
+class SpecSchemaError(SpecError):
+    code = "CPG-OAS-005"
+    title = "A schema in the OpenAPI document is not a valid JSON Schema."
+    fix = "Correct the schema keyword at the reported JSON pointer (see the JSON Schema spec for its form)."
+
+
 # --------------------------------------------------------------------------- pii
 
 
@@ -154,6 +167,27 @@ class PiiInputError(PiiError):
     code = "CPG-PII-002"
     title = "The input cannot be parsed as JSON, NDJSON or text."
     fix = "Pass a UTF-8 JSON, NDJSON or text file, or choose the format with --format."
+
+
+class PiiStreamLimitError(PiiError):
+    code = "CPG-PII-003"
+    title = "One element of a streamed JSON array exceeds the inspection limit."
+    fix = "Raise the route's `max_element_bytes`, or page the API so elements are smaller."
+    status = 413
+
+
+class PiiBlocked(PiiError):
+    code = "CPG-PII-004"
+    title = "The body was blocked because it contains personal information the policy blocks."
+    fix = "Ask for a purpose or scope that allows this data, or change the route's `pii` action rules."
+    status = 403
+
+
+class PiiTokenError(PiiError):
+    code = "CPG-PII-005"
+    title = "A PII token cannot be detokenized."
+    fix = "Pass an unaltered reversible token made with the currently configured `tokenize.key`."
+    status = 400
 
 
 # --------------------------------------------------------------------------- tls
@@ -271,6 +305,13 @@ class Overloaded(GatewayError):
     title = "The gateway is shutting down or at its connection limit."
     fix = "Retry shortly; operators can raise `limits.max_connections`."
     status = 503
+
+
+class CorsRefused(GatewayError):
+    code = "CPG-CORS-001"
+    title = "The cross-origin request is not allowed by the route's CORS policy."
+    fix = "Add the origin, method or headers to the route's `cors` policy if the browser app should call it."
+    status = 403
 
 
 class FilterFailed(GatewayError):

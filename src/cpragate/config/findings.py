@@ -1,0 +1,23 @@
+"""Security findings about a valid config: allowed, but worth an operator's attention."""
+
+from __future__ import annotations
+
+from cpragate.config.model import GatewayConfig
+
+__all__ = ["findings"]
+
+
+def findings(cfg: GatewayConfig) -> list[str]:
+    out = []
+    for name, up in cfg.upstreams.items():
+        if up.url.startswith("http://"):
+            out.append(f"upstreams.{name}: plaintext http:// hop (allow_plaintext) — personal information travels unencrypted")
+        elif not up.tls.verify:
+            out.append(f"upstreams.{name}: TLS verification is off — the hop can be intercepted")
+    for i, lst in enumerate(cfg.listeners):
+        if lst.tls is None and lst.redirect_to_https is None:
+            out.append(f"listeners[{i}] ({lst.bind}): plain HTTP listener — use TLS unless a TLS proxy terminates in front")
+    for i, r in enumerate(cfg.routes):
+        if r.on_body_too_large == "pass_uninspected":
+            out.append(f"routes[{i}] ({r.path}): bodies over max_body_bytes pass uninspected")
+    return out

@@ -1,0 +1,287 @@
+"""The configuration schema. Every field's ``description`` is its documentation.
+
+Secrets (private keys, passwords) are never stored in these models as text: fields
+that hold one are ``SecretStr`` and may be written ``${ENV_VAR}`` or ``file:/path``
+(config/load.py resolves them); ``config check`` and error messages never print them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Annotated, Literal, Self
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from cpragate.core.router import TemplateError, parse_template
+from cpragate.filters.cors.config import CorsConfig, CorsPolicy
+from cpragate.filters.security_headers.config import SecurityHeadersConfig
+
+__all__ = [
+    "GatewayConfig",
+    "Limits",
+    "Listener",
+    "ListenerTls",
+    "Route",
+    "StorageConfig",
+    "Upstream",
+    "UpstreamTls",
+]
+
+_METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"}
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _bind(v: str) -> str:
+    host, sep, port = v.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise ValueError(f"bind {v!r} must be HOST:PORT, e.g. 127.0.0.1:8443 or [::1]:8443")
+    return v
+
+
+class ListenerTls(_Model):
+    """TLS on a client-facing listener."""
+
+    cert_file: str = Field(..., description="PEM certificate chain presented to clients.")
+    key_file: str = Field(..., description="PEM private key of the certificate (keep it readable by the gateway only).")
+    min_version: Literal["1.2", "1.3"] = Field("1.2", description="Lowest TLS version accepted; 1.0 and 1.1 are never allowed.")
+    client_auth: Literal["none", "optional", "required"] = Field(
+        "none", description="Ask clients for a certificate (mTLS). `required` refuses handshakes without a valid one."
+    )
+    client_ca_file: str | None = Field(
+        None, description="PEM bundle of the CAs that issue client certificates; required when client_auth is not none."
+    )
+
+    @model_validator(mode="after")
+    def _ca_needed(self) -> Self:
+        if self.client_auth != "none" and not self.client_ca_file:
+            raise ValueError("client_auth needs client_ca_file: the CA bundle that issues client certificates")
+        return self
+
+
+class Listener(_Model):
+    """A client-facing socket."""
+
+    name: str = Field("public", description="Name used in logs and metrics.")
+    bind: Annotated[str, Field(description="HOST:PORT to listen on.")]
+    tls: ListenerTls | None = Field(None, description="Serve HTTPS; omit for plain HTTP (only for local use or behind a TLS proxy).")
+    redirect_to_https: str | None = Field(
+        None,
+        description="Make this plain listener answer every request with a 308 redirect to this HTTPS base URL (e.g. https://api.example.com); nothing is proxied.",
+    )
+
+    @field_validator("bind")
+    @classmethod
+    def _v_bind(cls, v: str) -> str:
+        return _bind(v)
+
+    @model_validator(mode="after")
+    def _redirect(self) -> Self:
+        if self.redirect_to_https is not None:
+            if self.tls is not None:
+                raise ValueError("redirect_to_https is for plain listeners; remove tls or the redirect")
+            if not self.redirect_to_https.startswith("https://"):
+                raise ValueError("redirect_to_https must be an https:// URL")
+        return self
+
+
+class UpstreamTls(_Model):
+    """TLS towards an upstream (the gateway is the client)."""
+
+    verify: bool = Field(True, description="Verify the upstream's certificate and name. Turning this off is reported as a finding.")
+    ca_file: str | None = Field(None, description="PEM CA bundle to verify the upstream with (default: the system store).")
+    cert_file: str | None = Field(None, description="Client certificate for mTLS to the upstream.")
+    key_file: str | None = Field(None, description="Private key of cert_file.")
+    server_name: str | None = Field(None, description="Name to send in SNI and verify, if not the URL's host.")
+
+    @model_validator(mode="after")
+    def _pair(self) -> Self:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together (mTLS needs both)")
+        return self
+
+
+class Timeouts(_Model):
+    connect: float = Field(5.0, gt=0, description="Seconds to establish a connection (TCP + TLS) to the upstream.")
+    read: float = Field(30.0, gt=0, description="Seconds to wait for the upstream's response head, and between body chunks.")
+
+
+class Pool(_Model):
+    max_idle: int = Field(64, ge=0, le=10_000, description="Idle keep-alive connections kept per upstream.")
+    idle_timeout: float = Field(30.0, gt=0, description="Seconds an idle upstream connection is kept.")
+
+
+class Upstream(_Model):
+    """An API the gateway forwards to."""
+
+    url: str = Field(..., description="Base URL, https://host[:port] (a path prefix is prepended to forwarded paths).")
+    allow_plaintext: bool = Field(
+        False, description="Allow an http:// URL. Personal information then travels unencrypted on this hop: reported as a finding."
+    )
+    tls: UpstreamTls = Field(default_factory=UpstreamTls, description="TLS settings for https:// upstreams.")
+    timeouts: Timeouts = Field(default_factory=Timeouts, description="Connect and read timeouts.")
+    pool: Pool = Field(default_factory=Pool, description="Keep-alive connection pool.")
+    preserve_host: bool = Field(False, description="Forward the client's Host header instead of the upstream's host.")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        u = urlsplit(v)
+        if u.scheme not in ("http", "https") or not u.hostname:
+            # The value is not echoed: a URL may carry credentials.
+            raise ValueError("upstream url must be https://host[:port][/prefix]")
+        if u.query or u.fragment or u.username:
+            raise ValueError("upstream url must not carry a query, fragment or credentials")
+        return v.rstrip("/")
+
+    @model_validator(mode="after")
+    def _plaintext(self) -> Self:
+        if self.url.startswith("http://") and not self.allow_plaintext:
+            raise ValueError(
+                "http:// upstream without TLS: use https://, or set allow_plaintext: true to accept an unencrypted hop"
+            )
+        return self
+
+
+class Route(_Model):
+    """A method + path template served by one upstream through the filter chain."""
+
+    name: str | None = Field(None, description="Name for logs and metrics (default: the template).")
+    path: str = Field(..., description="Path template: /v1/customers/{id}; a final /** matches any rest of the path.")
+    methods: list[str] = Field(
+        default_factory=lambda: ["GET", "HEAD"],
+        description='Methods served; "*" for any. Anything not listed is refused (405).',
+    )
+    upstream: str = Field(..., description="Name of an entry in `upstreams`.")
+    personal: bool = Field(
+        False, description="The route carries personal information: responses get Cache-Control: no-store and are audited as such."
+    )
+    filters: list[str] | None = Field(
+        None, description="Filters this route runs (names); omit for every enabled filter, [] for a plain passthrough."
+    )
+    max_body_bytes: int = Field(
+        10 * 1024 * 1024, ge=0, description="Largest body buffered for a filter that inspects bodies (request or response)."
+    )
+    on_body_too_large: Literal["deny", "pass_uninspected"] = Field(
+        "deny",
+        description="What happens when a body to inspect is larger than max_body_bytes: deny (413/502) or pass it uninspected (logged every time).",
+    )
+    read_timeout: float | None = Field(None, gt=0, description="Override the upstream's read timeout for this route.")
+    cors: CorsPolicy | None = Field(None, description="CORS policy; omit and the route sends no CORS headers.")
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        try:
+            parse_template(v)
+        except TemplateError as e:
+            raise ValueError(str(e)) from None
+        return v
+
+    @field_validator("methods")
+    @classmethod
+    def _methods(cls, v: list[str]) -> list[str]:
+        out = [m.upper() for m in v]
+        bad = [m for m in out if m not in _METHODS]
+        if bad:
+            raise ValueError(f"unknown method(s) {bad}; use {sorted(_METHODS)}")
+        if not out:
+            raise ValueError("a route needs at least one method")
+        return out
+
+
+class Limits(_Model):
+    """Protocol limits (every one bounded, STYLE §7.12)."""
+
+    max_header_bytes: int = Field(32 * 1024, ge=1024, description="Largest request line + headers, in bytes (431 beyond).")
+    max_headers: int = Field(100, ge=8, description="Most request headers (431 beyond).")
+    max_connections: int = Field(10_000, ge=1, description="Concurrent client connections per worker; more are closed at once.")
+    header_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send the request head (slow-loris guard).")
+    body_timeout: float = Field(30.0, gt=0, description="Seconds of silence allowed while a client sends a request body.")
+    idle_timeout: float = Field(60.0, gt=0, description="Seconds an idle keep-alive client connection is kept.")
+    keepalive_requests: int = Field(10_000, ge=1, description="Requests served on one client connection before it is closed.")
+    drain_timeout: float = Field(20.0, ge=0, description="Seconds SIGTERM waits for in-flight requests before closing.")
+
+
+class Routing(_Model):
+    case_sensitive: bool = Field(True, description="Match paths case-sensitively (false: /ADMIN is /admin).")
+    allow_semicolon: bool = Field(False, description="Accept ';' in paths (matrix parameters). Off: refused, since some servers strip ';…'.")
+
+
+class StorageConfig(_Model):
+    """Where state lives. The embedded default needs no server."""
+
+    url: str = Field(
+        "sqlite:///{state_dir}/state.db",
+        description="memory:// | sqlite:///path | redis://host:port/db | postgresql://… ({state_dir} is expanded).",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith(("memory://", "sqlite:///", "redis://", "rediss://", "postgresql://", "postgres://")):
+            raise ValueError("storage url must start with memory://, sqlite:///, redis:// or postgresql://")
+        return v
+
+
+class Logging(_Model):
+    level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
+    access_log: bool = Field(False, description="Log one line per request (method, route, status, latency, request id; never bodies or credentials).")
+
+
+class FiltersConfig(_Model):
+    """Per-filter settings; each section is owned by its filter package."""
+
+    security_headers: SecurityHeadersConfig = Field(default_factory=SecurityHeadersConfig, description="Security response headers.")
+    cors: CorsConfig = Field(default_factory=CorsConfig, description="CORS handling (policies are per route).")
+
+
+class GatewayConfig(_Model):
+    """The whole gateway configuration (``cpragate config schema`` prints it as JSON Schema)."""
+
+    version: Literal[1] = Field(1, description="Config format version.")
+    state_dir: str = Field(".cpragate", description="Folder for local state (SQLite, spools, generated certificates).")
+    listeners: list[Listener] = Field(..., min_length=1, description="Client-facing sockets.")
+    upstreams: dict[str, Upstream] = Field(..., min_length=1, description="APIs behind the gateway, by name.")
+    routes: list[Route] = Field(..., min_length=1, description="What is served; anything else is refused (default deny).")
+    filters: FiltersConfig = Field(default_factory=FiltersConfig, description="Filter settings.")
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Peers (IPs or CIDRs) whose X-Forwarded-For is believed for the client IP; nobody's by default.",
+    )
+    limits: Limits = Field(default_factory=Limits, description="Protocol limits and timeouts.")
+    routing: Routing = Field(default_factory=Routing, description="Path matching rules.")
+    storage: StorageConfig = Field(default_factory=StorageConfig, description="State storage.")
+    logging: Logging = Field(default_factory=Logging, description="Logging.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _nets(cls, v: list[str]) -> list[str]:
+        for n in v:
+            try:
+                ipaddress.ip_network(n, strict=False)
+            except ValueError:
+                raise ValueError(f"{n!r} is not an IP address or CIDR (e.g. 10.0.0.0/8)") from None
+        return v
+
+    @model_validator(mode="after")
+    def _references(self) -> Self:
+        from cpragate.core.registry import builtin_filters
+
+        known = set(builtin_filters())
+        for i, r in enumerate(self.routes):
+            if r.upstream not in self.upstreams:
+                raise ValueError(
+                    f"routes[{i}] ({r.path}) names upstream {r.upstream!r}, which is not defined; "
+                    f"defined: {sorted(self.upstreams)}"
+                )
+            for f in r.filters or []:
+                if f not in known:
+                    raise ValueError(f"routes[{i}] ({r.path}) names unknown filter {f!r}; known: {sorted(known)}")
+        binds = [lst.bind for lst in self.listeners]
+        if len(set(binds)) != len(binds):
+            raise ValueError("two listeners bind the same HOST:PORT")
+        return self

@@ -1,0 +1,101 @@
+"""One request/response exchange: the only thing filters share (STYLE §7.5).
+
+Filters communicate through the typed slots below, never through an untyped metadata
+dict. A slot is added here, with its docstring, when a capability needs it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cpragate.core.messages import Request, Response
+from cpragate.core.route import RouteInfo
+
+__all__ = ["Decision", "Exchange", "TlsInfo"]
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    """The client side's TLS session, as verified by the listener."""
+
+    version: str
+    cipher: str
+    client_subject: str | None = None
+    """RFC 4514 subject of a *verified* client certificate (mTLS), else None."""
+    client_san: tuple[str, ...] = ()
+    """DNS/URI/email subject alternative names of the verified client certificate."""
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A filter's recorded decision, for the audit trail: who decided what, by which rule."""
+
+    filter: str
+    outcome: str
+    rule: str = ""
+
+
+class Exchange:
+    """Per-request state handed to every phase method."""
+
+    __slots__ = (
+        "bytes_in",
+        "bytes_out",
+        "client_ip",
+        "decisions",
+        "error_code",
+        "filters_seen",
+        "identity",
+        "outcome",
+        "params",
+        "peer_ip",
+        "request",
+        "request_id",
+        "response",
+        "route",
+        "scheme",
+        "started",
+        "tls",
+    )
+
+    def __init__(
+        self,
+        request: Request,
+        request_id: str,
+        *,
+        client_ip: str = "127.0.0.1",
+        peer_ip: str | None = None,
+        scheme: str = "http",
+        tls: TlsInfo | None = None,
+        route: RouteInfo | None = None,
+        params: dict[str, str] | None = None,
+        started: float = 0.0,
+    ) -> None:
+        self.request = request
+        self.request_id = request_id
+        self.client_ip = client_ip
+        """The client's address: the peer, or from X-Forwarded-For when the peer is trusted."""
+        self.peer_ip = peer_ip if peer_ip is not None else client_ip
+        self.scheme = scheme
+        self.tls = tls
+        self.route = route
+        self.params: dict[str, str] = params if params is not None else {}
+        """Path parameters of the matched template (``{"id": "42"}``)."""
+        self.response: Response | None = None
+        self.identity: object | None = None
+        """Set by authn: who is calling (a consumer), None while anonymous."""
+        self.decisions: list[Decision] = []
+        self.outcome = "pending"
+        """served | denied | error | aborted | interrupted — set by the data plane."""
+        self.error_code: str | None = None
+        self.filters_seen = 0
+        """How many filters of the chain ran their request phase (the response unwinds those)."""
+        self.started = started
+        self.bytes_in = 0
+        self.bytes_out = 0
+
+    def decide(self, filter_name: str, outcome: str, rule: str = "") -> None:
+        self.decisions.append(Decision(filter_name, outcome, rule))
+
+    def __repr__(self) -> str:
+        return f"Exchange({self.request_id} {self.request!r} -> {self.response!r})"

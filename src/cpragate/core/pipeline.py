@@ -1,0 +1,129 @@
+"""The filter chain of one route, and the rules it runs by.
+
+Theory of operation:
+
+1. The chain is built once per route at config load from the enabled filters whose
+   ``applies_to(route)`` is true. Order is fixed and declared: request phase by
+   ``priority`` descending with the name as tie-break; the response phase runs the
+   same list reversed (Envoy: the response path unwinds the request path, so the
+   filter nearest the upstream sees its body first); the complete phase by
+   ``complete_priority`` (default ``priority``) descending.
+2. The first verdict other than CONTINUE ends a phase; it is recorded as a Decision.
+3. A filter that raises is a bug or an unmapped dependency failure. The chain fails
+   closed: the exception is logged with the request id (not the message's values) and
+   the verdict is ``Deny(FilterFailed)``. Filters with an ``on_error: allow`` policy
+   handle their own dependency errors and never raise.
+4. The complete phase runs after the response has been handed to the transport; each
+   filter is isolated (one failing does not stop the others) and nothing it does can
+   reach the client.
+5. ``needs_request_body``/``needs_response_body`` are the OR over the chain: the data
+   plane buffers a body only when some filter on the route declared it needs it.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter
+from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
+from cpragate.errors import FilterFailed
+
+__all__ = ["Pipeline", "order_filters"]
+
+log = logging.getLogger("cpragate.pipeline")
+
+
+def order_filters(filters: list[Filter]) -> list[Filter]:
+    """Request-phase order: priority descending, then name."""
+    return sorted(filters, key=lambda f: (-f.priority, f.name))
+
+
+class Pipeline:
+    """The ordered filters of one route and the three phase runners."""
+
+    __slots__ = (
+        "complete_filters",
+        "filters",
+        "needs_request_body",
+        "needs_response_body",
+        "request_filters",
+        "response_filters",
+    )
+
+    def __init__(self, filters: list[Filter]) -> None:
+        ordered = order_filters(filters)
+        self.filters: tuple[Filter, ...] = tuple(ordered)
+        self.request_filters = tuple(
+            (i + 1, f) for i, f in enumerate(ordered) if type(f).implements("on_request")
+        )
+        self.response_filters = tuple(
+            (i, f) for i, f in reversed(list(enumerate(ordered))) if type(f).implements("on_response")
+        )
+        done = [f for f in ordered if type(f).implements("on_complete")]
+        done.sort(
+            key=lambda f: (
+                -(f.complete_priority if f.complete_priority is not None else f.priority),
+                f.name,
+            )
+        )
+        self.complete_filters = tuple(done)
+        self.needs_request_body = any(f.needs_request_body for f in ordered)
+        self.needs_response_body = any(f.needs_response_body for f in ordered)
+
+    @property
+    def names(self) -> list[str]:
+        return [f.name for f in self.filters]
+
+    async def run_request(self, ex: Exchange) -> Verdict:
+        """Run the request phase; ``ex.filters_seen`` tells the response phase where to unwind from."""
+        ex.filters_seen = len(self.filters)
+        for seen, f in self.request_filters:
+            ex.filters_seen = seen
+            try:
+                v = await f.on_request(ex)
+            except Exception:
+                log.exception("filter %s failed in request phase (request %s)", f.name, ex.request_id)
+                ex.decide(f.name, "error", "exception")
+                return Deny(FilterFailed, rule=f"{f.name}:exception")
+            if v is not CONTINUE:
+                _record(ex, f.name, v)
+                return v
+        ex.filters_seen = len(self.filters)
+        return CONTINUE
+
+    async def run_response(self, ex: Exchange) -> Verdict:
+        """Run the response phase over the filters that saw the request, in reverse.
+
+        After a request-phase Deny/Respond the gateway-made response unwinds through the
+        filters before the one that decided (and that one), like Envoy's local replies,
+        so CORS and security headers are on refusals too.
+        """
+        seen = ex.filters_seen
+        for pos, f in self.response_filters:
+            if pos >= seen:
+                continue
+            try:
+                v = await f.on_response(ex)
+            except Exception:
+                log.exception("filter %s failed in response phase (request %s)", f.name, ex.request_id)
+                ex.decide(f.name, "error", "exception")
+                return Deny(FilterFailed, rule=f"{f.name}:exception")
+            if v is not CONTINUE:
+                _record(ex, f.name, v)
+                return v
+        return CONTINUE
+
+    async def run_complete(self, ex: Exchange) -> None:
+        for f in self.complete_filters:
+            try:
+                await f.on_complete(ex)
+            except Exception:
+                log.exception("filter %s failed in complete phase (request %s)", f.name, ex.request_id)
+
+
+def _record(ex: Exchange, name: str, v: Verdict) -> None:
+    if isinstance(v, Deny):
+        ex.decide(name, "deny", v.rule or v.error.code)
+    elif isinstance(v, Respond):
+        ex.decide(name, "respond", str(v.response.status))

@@ -1,0 +1,184 @@
+"""Route matching by method and path template on the canonical path.
+
+Templates are ``/v1/customers/{id}`` (a ``{name}`` matches exactly one non-empty
+segment) and may end in ``/**`` (matches zero or more further segments). The most
+specific route wins: at each segment a literal beats a parameter, a parameter beats a
+catch-all, and the search backtracks, so ``/v1/customers/me`` beats
+``/v1/customers/{id}`` which beats ``/v1/**``. Among routes that match the path, the
+most specific one serving the method wins; if the path matches but no route serves the
+method, the answer is 405. Anything else is not routed (default deny).
+
+A trailing slash is ignored for matching (``/admin/`` is ``/admin``), so no spelling of
+a path escapes the rule written for it. Matching is case-sensitive unless the router is
+built with ``case_sensitive=False`` (then ``/ADMIN`` is ``/admin``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["Match", "RouteConflict", "Router", "TemplateError", "parse_template"]
+
+T = TypeVar("T")
+_PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+ANY_METHOD = "*"
+
+
+class TemplateError(ValueError):
+    """A path template is malformed."""
+
+
+class RouteConflict(ValueError):
+    """Two routes claim the same template and method."""
+
+
+@dataclass(frozen=True, slots=True)
+class Match(Generic[T]):
+    """A routing decision: the route's payload, its template and the path parameters."""
+
+    payload: T
+    template: str
+    params: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Node(Generic[T]):
+    static: dict[str, _Node[T]] = field(default_factory=dict)
+    param: _Node[T] | None = None
+    param_name: str = ""
+    # method -> (template, payload); the routes whose template ends at this node
+    here: dict[str, tuple[str, T]] = field(default_factory=dict)
+    # routes whose template ends with /** at this node
+    rest: dict[str, tuple[str, T]] = field(default_factory=dict)
+
+
+def parse_template(template: str) -> list[str]:
+    """Segments of a template; raises TemplateError naming what is wrong."""
+    if not template.startswith("/"):
+        raise TemplateError(f"path template {template!r} must start with '/'")
+    segs = [s for s in template.split("/")[1:]]
+    if segs and segs[-1] == "":
+        segs.pop()
+    for i, s in enumerate(segs):
+        if s == "":
+            raise TemplateError(f"path template {template!r} has an empty segment ('//')")
+        if s in (".", ".."):
+            raise TemplateError(f"path template {template!r} has a dot-segment")
+        if s == "**":
+            if i != len(segs) - 1:
+                raise TemplateError(f"'**' must be the last segment of {template!r}")
+            continue
+        if "{" in s or "}" in s:
+            if _PARAM.fullmatch(s) is None:
+                raise TemplateError(
+                    f"segment {s!r} of {template!r}: a parameter must fill its whole "
+                    "segment, like '{id}'"
+                )
+        elif "*" in s:
+            raise TemplateError(f"segment {s!r} of {template!r}: '*' is only allowed as '/**'")
+    return segs
+
+
+class Router(Generic[T]):
+    """A segment trie; build once at config load, match on every request."""
+
+    def __init__(self, *, case_sensitive: bool = True) -> None:
+        self._root: _Node[T] = _Node()
+        self._case_sensitive = case_sensitive
+
+    def add(self, template: str, methods: list[str], payload: T) -> None:
+        segs = parse_template(template if self._case_sensitive else template.lower())
+        node = self._root
+        catch_all = bool(segs) and segs[-1] == "**"
+        if catch_all:
+            segs = segs[:-1]
+        for s in segs:
+            m = _PARAM.fullmatch(s)
+            if m is None:
+                node = node.static.setdefault(s, _Node())
+                continue
+            if node.param is None:
+                node.param = _Node(param_name=m.group(1))
+            elif node.param.param_name != m.group(1):
+                raise RouteConflict(
+                    f"template {template!r} names parameter {{{m.group(1)}}} where another "
+                    f"route names {{{node.param.param_name}}}; use the same name"
+                )
+            node = node.param
+        table = node.rest if catch_all else node.here
+        for method in methods:
+            method = method.upper()
+            if method in table:
+                raise RouteConflict(
+                    f"{method} {template} is declared twice (also as {table[method][0]})"
+                )
+            table[method] = (template, payload)
+
+    def match(self, method: str, path: str) -> Match[T] | bool | None:
+        """The best Match; False if the path matches but not the method; None if unrouted."""
+        if not self._case_sensitive:
+            path = path.lower()
+        segs = path.split("/")[1:]
+        if segs and segs[-1] == "":
+            segs.pop()
+        found_path = [False]
+        params: list[str] = []
+        hit = self._walk(self._root, segs, 0, method, params, found_path)
+        if hit is not None:
+            return hit
+        return False if found_path[0] else None
+
+    def _walk(
+        self,
+        node: _Node[T],
+        segs: list[str],
+        i: int,
+        method: str,
+        params: list[str],
+        found_path: list[bool],
+    ) -> Match[T] | None:
+        if i == len(segs):
+            hit = self._pick(node.here, method, found_path, params, segs, i)
+            if hit is not None:
+                return hit
+        else:
+            child = node.static.get(segs[i])
+            if child is not None:
+                hit = self._walk(child, segs, i + 1, method, params, found_path)
+                if hit is not None:
+                    return hit
+            if node.param is not None:
+                params.append(segs[i])
+                hit = self._walk(node.param, segs, i + 1, method, params, found_path)
+                if hit is not None:
+                    return hit
+                params.pop()
+        if node.rest:
+            return self._pick(node.rest, method, found_path, params, segs, i)
+        return None
+
+    def _pick(
+        self,
+        table: dict[str, tuple[str, T]],
+        method: str,
+        found_path: list[bool],
+        params: list[str],
+        segs: list[str],
+        i: int,
+    ) -> Match[T] | None:
+        if not table:
+            return None
+        entry = table.get(method) or table.get(ANY_METHOD)
+        if entry is None and method == "HEAD":
+            entry = table.get("GET")
+        if entry is None:
+            found_path[0] = True
+            return None
+        template, payload = entry
+        names = _PARAM.findall(template)
+        values = dict(zip(names, params, strict=False)) if names else {}
+        if template.endswith("/**"):
+            values["**"] = "/".join(segs[i:])
+        return Match(payload, template, values)

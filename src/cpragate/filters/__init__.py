@@ -1,0 +1,1 @@
+"""One package per capability (Kong-style): each holds ``filter.py`` and ``config.py``."""

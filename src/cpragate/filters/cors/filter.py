@@ -1,0 +1,126 @@
+"""Answers CORS preflights and adds CORS headers, per route, from ``routes[].cors``.
+
+Runs first in the request phase (a preflight carries no credentials, so it must be
+answered before authentication) and near the end of the response phase. Access-Control
+headers from the upstream are always removed: the gateway's policy is the only one.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.messages import Headers, Response
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
+from cpragate.errors import CorsRefused
+from cpragate.filters.cors.config import CorsConfig, CorsPolicy
+
+__all__ = ["CorsFilter", "policy_of"]
+
+_ACA = (
+    b"access-control-allow-origin",
+    b"access-control-allow-credentials",
+    b"access-control-allow-methods",
+    b"access-control-allow-headers",
+    b"access-control-expose-headers",
+    b"access-control-max-age",
+)
+_ACA_SET = frozenset(_ACA)
+
+
+def policy_of(route: RouteInfo | None) -> CorsPolicy | None:
+    settings = route.settings if route is not None else None
+    pol = getattr(settings, "cors", None)
+    return pol if isinstance(pol, CorsPolicy) else None
+
+
+class _Compiled:
+    __slots__ = ("any_origin", "credentials", "expose", "headers", "max_age", "methods", "origins", "policy")
+
+    def __init__(self, p: CorsPolicy) -> None:
+        self.policy = p
+        self.any_origin = "*" in p.allow_origins
+        self.origins = frozenset(o.encode("ascii") for o in p.allow_origins if o != "*")
+        self.methods = frozenset(m.upper().encode("ascii") for m in p.allow_methods)
+        self.headers = frozenset(h.lower().encode("ascii") for h in p.allow_headers)
+        self.credentials = p.allow_credentials
+        self.expose = ", ".join(p.expose_headers).encode("ascii")
+        self.max_age = str(p.max_age).encode("ascii")
+
+    def allows(self, origin: bytes) -> bool:
+        return self.any_origin or origin.lower() in self.origins
+
+
+class CorsFilter(Filter):
+    name = "cors"
+    priority = 1900
+    Config: ClassVar[type[FilterConfig]] = CorsConfig
+
+    def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
+        super().__init__(config, ctx)
+        self._compiled: dict[int, _Compiled] = {}
+
+    def _policy(self, ex: Exchange) -> _Compiled | None:
+        p = policy_of(ex.route)
+        if p is None:
+            return None
+        c = self._compiled.get(id(p))
+        if c is None or c.policy is not p:
+            c = self._compiled[id(p)] = _Compiled(p)
+        return c
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        req = exchange.request
+        if req.method != "OPTIONS":
+            return CONTINUE
+        origin = req.headers.get(b"origin")
+        acrm = req.headers.get(b"access-control-request-method")
+        if origin is None or acrm is None:
+            return CONTINUE  # not a preflight
+        pol = self._policy(exchange)
+        if pol is None or not pol.allows(origin) or acrm.upper() not in pol.methods:
+            return Deny(CorsRefused, rule="cors:preflight")
+        asked = req.headers.get(b"access-control-request-headers", b"") or b""
+        for h in asked.split(b","):
+            h = h.strip().lower()
+            if h and h not in pol.headers:
+                return Deny(CorsRefused, rule="cors:preflight-header")
+        hdrs = Headers._from_lowered(
+            [
+                (b"access-control-allow-origin", b"*" if pol.any_origin and not pol.credentials else origin),
+                (b"access-control-allow-methods", b", ".join(sorted(pol.methods))),
+                (b"access-control-allow-headers", b", ".join(sorted(pol.headers))),
+                (b"access-control-max-age", pol.max_age),
+                (b"vary", b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+            ]
+        )
+        if pol.credentials:
+            hdrs.add(b"access-control-allow-credentials", b"true")
+        return Respond(Response(204, hdrs, b""))
+
+    async def on_response(self, exchange: Exchange) -> Verdict:
+        resp = exchange.response
+        if resp is None:
+            return CONTINUE
+        h = resp.headers
+        if exchange.request.method == "OPTIONS" and resp.status == 204 and b"access-control-allow-methods" in h:
+            return CONTINUE  # our own preflight answer
+        h.remove_many(_ACA_SET)
+        origin = exchange.request.headers.get(b"origin")
+        if origin is None:
+            return CONTINUE
+        pol = self._policy(exchange)
+        if pol is None or not pol.allows(origin):
+            return CONTINUE
+        if pol.any_origin and not pol.credentials:
+            h.add(b"access-control-allow-origin", b"*")
+        else:
+            h.add(b"access-control-allow-origin", origin)
+            h.add(b"vary", b"Origin")
+        if pol.credentials:
+            h.add(b"access-control-allow-credentials", b"true")
+        if pol.expose:
+            h.add(b"access-control-expose-headers", pol.expose)
+        return CONTINUE

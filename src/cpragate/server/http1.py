@@ -1,0 +1,939 @@
+"""Client-side HTTP/1.1: one Protocol per connection, one Cycle per request.
+
+Theory of operation:
+
+* ``ClientConnection`` feeds bytes to llhttp (httptools), which is strict: conflicting
+  framing headers, bare LF, obsolete folding and bad chunk sizes are errors, answered
+  400 with the connection closed.
+* Each parsed request becomes a ``Cycle``. Cycles run strictly one after another per
+  connection (HTTP/1.1 pipelining is honoured by queueing, bounded, with reads paused).
+* A Cycle routes the canonical path, runs the route's request phase, gets a pooled
+  upstream connection, forwards the head and streams (or, when a filter declared it,
+  buffers up to the route's limit) the body; then does the same for the response,
+  running the response phase on the head (or on the whole body when declared).
+* Gateway-made answers are problem+json responses from ``core.problem`` and go through
+  the response phase of the filters that saw the request (security headers, CORS).
+* Once the first response byte is written, a failure can only abort the connection.
+* The complete phase runs after the response was handed to the transport.
+* Flow control: a full upstream socket pauses reading from the client and vice versa,
+  so a 1 GiB body streams through in constant memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+import httptools
+
+from cpragate.core.exchange import Exchange, TlsInfo
+from cpragate.core.ids import accept_request_id
+from cpragate.core.messages import Headers, Request, Response
+from cpragate.core.normalize import PathRefused, normalize_path, split_target
+from cpragate.core.pipeline import Pipeline
+from cpragate.core.problem import problem_response
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
+from cpragate.errors import (
+    BadPath,
+    BadRequest,
+    BodyTooLarge,
+    GatewayError,
+    HeaderTooLarge,
+    MethodNotAllowed,
+    NotRouted,
+    UninspectableBody,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from cpragate.server.eager import run_eager
+from cpragate.server.tls import tls_info
+from cpragate.server.upstream import UpstreamConnection
+from cpragate.server.wire import HOP_BY_HOP, connection_tokens, decode_body, response_head
+
+if TYPE_CHECKING:
+    from cpragate.server.gateway import ListenerRuntime, Runtime
+
+__all__ = ["ClientConnection", "Cycle"]
+
+log = logging.getLogger("cpragate.http")
+access = logging.getLogger("cpragate.access")
+
+_MAX_QUEUED = 8  # pipelined requests parsed ahead of the one being answered
+_SKIP_REQ = HOP_BY_HOP | {
+    b"host",
+    b"content-length",
+    b"expect",
+    b"x-request-id",
+    b"x-forwarded-for",
+    b"x-forwarded-proto",
+    b"x-forwarded-host",
+    b"forwarded",
+    b"x-real-ip",
+}
+
+# Cycle states
+_NEW, _BUFFER_REQ, _CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _DONE = range(7)
+
+
+class ClientConnection(asyncio.Protocol):
+    """One client connection (plain or TLS)."""
+
+    def __init__(self, listener: ListenerRuntime) -> None:
+        self.listener = listener
+        self.gateway = listener.gateway
+        self.loop = listener.gateway.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.peer_ip = "0.0.0.0"  # noqa: S104 - placeholder until connection_made
+        self.peer_trusted = False
+        self.tls: TlsInfo | None = None
+        self.active: Cycle | None = None
+        self.parsing: Cycle | None = None
+        self.queue: deque[Cycle] = deque()
+        self.requests = 0
+        self.closing = False
+        self.paused = False
+        self.write_paused = False
+        self.last_activity = self.loop.time()
+        self.head_started: float | None = None
+        # per-message parse state
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._head_bytes = 0
+        self._discard = False
+
+    # --- asyncio.Protocol ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        gw = self.gateway
+        if len(gw.connections) >= gw.runtime.cfg.limits.max_connections or gw.draining:
+            transport.abort()  # type: ignore[attr-defined]
+            return
+        gw.connections.add(self)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            self.peer_ip = peer[0]
+            self.peer_trusted = gw.runtime.is_trusted(self.peer_ip)
+        sslobj = transport.get_extra_info("ssl_object")
+        if sslobj is not None:
+            self.tls = tls_info(sslobj)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = True
+        self.gateway.connections.discard(self)
+        if self.active is not None:
+            self.active.client_gone()
+        for c in self.queue:
+            c.client_gone()
+        self.queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = self.loop.time()
+        if self.closing:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._protocol_error(BadRequest)
+        except httptools.HttpParserCallbackError as e:
+            err = e.__context__
+            if isinstance(err, GatewayError):
+                self._protocol_error(type(err))
+            else:
+                log.error("request parse callback failed", exc_info=err)
+                self._protocol_error(BadRequest)
+        except httptools.HttpParserError:
+            self._protocol_error(BadRequest)
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.active is not None:
+            self.active.client_pause()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.active is not None:
+            self.active.client_resume()
+
+    def eof_received(self) -> bool | None:
+        # Half-close from the client: finish the current response, then close.
+        if self.active is None:
+            return False
+        self.closing_after = True
+        return True
+
+    closing_after = False
+
+    # --- httptools callbacks ------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._head_bytes = 0
+        self._discard = False
+        self.head_started = self.loop.time()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > self.gateway.runtime.cfg.limits.max_header_bytes:
+            raise HeaderTooLarge()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        lim = self.gateway.runtime.cfg.limits
+        if self._head_bytes > lim.max_header_bytes or len(self._headers) >= lim.max_headers:
+            raise HeaderTooLarge()
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        self.head_started = None
+        self.requests += 1
+        rt = self.gateway.runtime
+        method = self.parser.get_method().decode("ascii")
+        headers = Headers._from_lowered(self._headers)
+        version = self.parser.get_http_version()
+        raw_path, query = split_target(self._url)
+        req = Request(method, raw_path, "", query, headers, None, version)
+        rid = accept_request_id(headers.get(b"x-request-id")) or self.gateway.ids.next_id()
+        ex = Exchange(
+            req,
+            rid,
+            client_ip=self._client_ip(headers),
+            peer_ip=self.peer_ip,
+            scheme=self.listener.scheme,
+            tls=self.tls,
+            started=self.loop.time(),
+        )
+        keep_alive = self.parser.should_keep_alive() and not self.gateway.draining
+        if self.requests >= rt.cfg.limits.keepalive_requests:
+            keep_alive = False
+        cycle = Cycle(self, rt, ex, keep_alive)
+        self.parsing = cycle
+        error: type[GatewayError] | None = None
+        try:
+            req.path = normalize_path(raw_path, allow_semicolon=rt.cfg.routing.allow_semicolon)
+        except PathRefused as e:
+            log.info("request %s refused: %s", rid, e.reason)
+            error = BadPath
+        if error is None and self.listener.redirect_to is not None:
+            cycle.redirect = True
+        elif error is None:
+            route_method = method
+            if method == "OPTIONS":
+                acrm = headers.get(b"access-control-request-method")
+                if acrm is not None and b"origin" in headers:
+                    route_method = acrm.decode("latin-1").upper()
+            m = rt.router.match(route_method, req.path)
+            if m is None:
+                error = NotRouted
+            elif m is False:
+                error = MethodNotAllowed
+            else:
+                ex.route = m.payload
+                ex.params = m.params
+        cycle.routing_error = error
+        if self.active is None:
+            self.active = cycle
+            cycle.start()
+        else:
+            self.queue.append(cycle)
+            if len(self.queue) >= _MAX_QUEUED:
+                self.pause_reading()
+
+    def on_body(self, body: bytes) -> None:
+        c = self.parsing
+        if c is not None:
+            c.ex.bytes_in += len(body)
+            c.client_body(body)
+
+    def on_message_complete(self) -> None:
+        c = self.parsing
+        self.parsing = None
+        if c is not None:
+            c.client_body_done()
+
+    # --- helpers ----------------------------------------------------------------------
+    def _client_ip(self, headers: Headers) -> str:
+        if not self.peer_trusted:
+            return self.peer_ip
+        xff = headers.get_all(b"x-forwarded-for")
+        if not xff:
+            return self.peer_ip
+        hops = [h.strip().decode("latin-1") for v in xff for h in v.split(b",")]
+        rt = self.gateway.runtime
+        for h in reversed(hops):
+            try:
+                ipaddress.ip_address(h)
+            except ValueError:
+                return self.peer_ip  # garbage in the chain: trust nothing in it
+            if not rt.is_trusted(h):
+                return h
+        return hops[0] if hops else self.peer_ip
+
+    def pause_reading(self) -> None:
+        if not self.paused and self.transport is not None:
+            self.paused = True
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.paused and self.transport is not None and not self.closing:
+            self.paused = False
+            self.transport.resume_reading()
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.transport is not None and not self.closing:
+            self.closing = True
+            self.transport.close()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.closing = True
+            self.transport.abort()
+
+    def _protocol_error(self, error: type[GatewayError]) -> None:
+        """Malformed or oversized input: answer if nothing is in flight, then close."""
+        rid = self.gateway.ids.next_id()
+        if self.active is None and self.transport is not None and not self.closing:
+            resp = problem_response(error, rid)
+            self.gateway.runtime.finalize_refusal(resp, self.listener.scheme)
+            self.write(
+                response_head(
+                    resp.status,
+                    resp.headers,
+                    content_length=len(resp.body or b""),
+                    chunked=False,
+                    close=True,
+                    request_id=rid.encode(),
+                    date=self.gateway.date,
+                )
+                + (resp.body or b"")
+            )
+        log.info("connection from %s closed: %s (request %s)", self.peer_ip, error.code, rid)
+        self.close()
+
+    def cycle_finished(self, cycle: Cycle, close: bool) -> None:
+        self.active = None
+        self.last_activity = self.loop.time()
+        if close or self.closing_after or self.gateway.draining:
+            self.close()
+            return
+        if self.queue:
+            nxt = self.queue.popleft()
+            self.active = nxt
+            self.resume_reading()
+            nxt.start()
+        else:
+            self.resume_reading()
+
+    def sweep(self, now: float, lim: Any) -> None:
+        """Called periodically by the gateway: enforce client-side timeouts."""
+        if self.closing:
+            return
+        c = self.active
+        if c is None:
+            if self.head_started is not None:
+                if now - self.head_started > lim.header_timeout:
+                    self._protocol_error(_RequestTimeout)
+            elif now - self.last_activity > lim.idle_timeout:
+                self.close()
+            return
+        c.sweep(now, lim)
+
+
+class _RequestTimeout(GatewayError):
+    code = "CPG-HTTP-006"
+    title = "The client did not send the request in time."
+    fix = "Send the request head and body without long pauses (see limits.header_timeout/body_timeout)."
+    status = 408
+
+
+class Cycle:
+    """One request/response exchange on a client connection."""
+
+    __slots__ = (
+        "body_chunks",
+        "body_size",
+        "client_done",
+        "conn",
+        "ex",
+        "expect_continue",
+        "keep_alive",
+        "pending",
+        "pipeline",
+        "redirect",
+        "req_chunked",
+        "req_length",
+        "resp_chunked",
+        "resp_chunks",
+        "resp_encoding",
+        "resp_size",
+        "resp_started",
+        "retried",
+        "route",
+        "routing_error",
+        "rt",
+        "state",
+        "stream_req",
+        "uninspected",
+        "up",
+        "up_deadline",
+    )
+
+    def __init__(self, conn: ClientConnection, rt: Runtime, ex: Exchange, keep_alive: bool) -> None:
+        self.conn = conn
+        self.rt = rt
+        self.ex = ex
+        self.keep_alive = keep_alive
+        self.state = _NEW
+        self.route: RouteInfo | None = None
+        self.pipeline: Pipeline | None = None
+        self.routing_error: type[GatewayError] | None = None
+        self.redirect = False
+        h = ex.request.headers
+        te = h.get(b"transfer-encoding")
+        self.req_chunked = te is not None
+        cl = h.get(b"content-length")
+        self.req_length = int(cl) if cl is not None else (None if te is not None else 0)
+        self.expect_continue = (h.get(b"expect") or b"").lower() == b"100-continue"
+        self.client_done = False
+        self.body_chunks: list[bytes] = []
+        self.body_size = 0
+        self.pending: list[bytes] = []  # streamed request body waiting for the upstream
+        self.stream_req = False
+        self.up: UpstreamConnection | None = None
+        self.up_deadline = 0.0
+        self.resp_chunked = False
+        self.resp_chunks: list[bytes] = []
+        self.resp_size = 0
+        self.resp_encoding: bytes | None = None
+        self.resp_started = False
+        self.retried = False
+        self.uninspected = False
+
+    @property
+    def has_body(self) -> bool:
+        return self.req_chunked or (self.req_length or 0) > 0
+
+    # --- request side -------------------------------------------------------------------
+    def start(self) -> None:
+        if self.routing_error is not None:
+            self.refuse(self.routing_error, rule="routing")
+            return
+        if self.redirect:
+            self._redirect()
+            return
+        route = self.ex.route
+        assert route is not None and route.pipeline is not None
+        self.route = route
+        self.pipeline = pipe = route.pipeline
+        if pipe.needs_request_body and self.has_body:
+            if self.req_length is not None and self.req_length > route.max_body_bytes:
+                if route.on_body_too_large == "deny":
+                    self.refuse(BodyTooLarge, rule="max_body_bytes")
+                    return
+                self._uninspected("request")
+            else:
+                self.state = _BUFFER_REQ
+                if self.expect_continue:
+                    self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                if self.client_done:
+                    self._request_phase()
+                return
+        if pipe.request_filters:
+            self._request_phase()
+        else:
+            self._go_upstream()
+
+    def _request_phase(self) -> None:
+        assert self.pipeline is not None
+        if self.state == _BUFFER_REQ:
+            body = b"".join(self.body_chunks)
+            self.body_chunks = []
+            try:
+                body = decode_body(body, self.ex.request.headers.get(b"content-encoding"), self.route.max_body_bytes)  # type: ignore[union-attr]
+            except (UninspectableBody, BodyTooLarge) as e:
+                self.refuse(type(e), rule="request-body")
+                return
+            if self.ex.request.headers.get(b"content-encoding") is not None:
+                self.ex.request.headers.remove(b"content-encoding")
+            self.ex.request.body = body
+        run_eager(self.pipeline.run_request(self.ex), self._after_request_phase, self.conn.loop)
+
+    def _after_request_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
+        if self.state == _DONE:
+            return
+        if exc is not None:
+            log.error("request phase failed (request %s)", self.ex.request_id, exc_info=exc)
+            self.refuse(UpstreamError, rule="pipeline")
+            return
+        if v is CONTINUE:
+            self._go_upstream()
+        elif isinstance(v, Deny):
+            self.refuse(v.error, status=v.status, rule=v.rule, headers=v.headers)
+        elif isinstance(v, Respond):
+            self.ex.outcome = "served"
+            self._local_response(v.response)
+
+    def client_body(self, chunk: bytes) -> None:
+        st = self.state
+        if st == _DONE:
+            return
+        if st == _BUFFER_REQ:
+            self.body_size += len(chunk)
+            assert self.route is not None
+            if self.body_size > self.route.max_body_bytes:
+                self.refuse(BodyTooLarge, rule="max_body_bytes")
+                return
+            self.body_chunks.append(chunk)
+            return
+        if self.req_chunked:
+            chunk = b"%x\r\n%s\r\n" % (len(chunk), chunk)
+        if self.up is not None and self.stream_req:
+            self.up.write(chunk)
+        else:
+            self.pending.append(chunk)
+            self.body_size += len(chunk)
+            if self.body_size > 256 * 1024:
+                self.conn.pause_reading()  # the upstream is not connected yet
+
+    def client_body_done(self) -> None:
+        self.client_done = True
+        if self.state == _BUFFER_REQ:
+            self._request_phase()
+            return
+        if self.req_chunked and self.state != _DONE:
+            if self.up is not None and self.stream_req:
+                self.up.write(b"0\r\n\r\n")
+            else:
+                self.pending.append(b"0\r\n\r\n")
+
+    def _go_upstream(self) -> None:
+        self.state = _CONNECTING
+        if self.expect_continue and self.has_body and not self.client_done:
+            self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        assert self.route is not None
+        self.up_deadline = self.conn.loop.time() + self.rt.connect_timeout(self.route)
+        self.rt.pools[self.route.upstream].acquire(self)
+
+    def _upstream_head_bytes(self, conn: UpstreamConnection) -> bytes:
+        ex = self.ex
+        req = ex.request
+        pool = conn.pool
+        h = req.headers
+        parts = [
+            b"%s %s%s%s%s HTTP/1.1\r\nhost: %s\r\n"
+            % (
+                req.method.encode("ascii"),
+                pool.prefix,
+                req.path.encode("ascii"),
+                b"?" if req.query else b"",
+                req.query,
+                (h.get(b"host") or pool.host_header) if pool.cfg.preserve_host else pool.host_header,
+            )
+        ]
+        extra = connection_tokens(h) if b"connection" in h else None
+        for n, v in h.items():
+            if n in _SKIP_REQ or (extra and n in extra):
+                continue
+            parts.append(b"%s: %s\r\n" % (n, v))
+        xff = ex.peer_ip.encode("ascii")
+        if self.conn.peer_trusted:
+            prev = h.get_all(b"x-forwarded-for")
+            if prev:
+                xff = b", ".join(prev) + b", " + xff
+        host = h.get(b"host") or b""
+        parts.append(
+            b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\nx-request-id: %s\r\n"
+            % (xff, ex.scheme.encode("ascii"), host, ex.request_id.encode("ascii"))
+        )
+        if req.body is not None:
+            parts.append(b"content-length: %d\r\n\r\n" % len(req.body))
+            parts.append(req.body)
+        elif self.req_chunked:
+            parts.append(b"transfer-encoding: chunked\r\n\r\n")
+        elif self.req_length:
+            parts.append(b"content-length: %d\r\n\r\n" % self.req_length)
+        else:
+            if req.method in ("POST", "PUT", "PATCH"):
+                parts.append(b"content-length: 0\r\n")
+            parts.append(b"\r\n")
+        return b"".join(parts)
+
+    # --- UpstreamUser ---------------------------------------------------------------------
+    def upstream_ready(self, conn: UpstreamConnection) -> None:
+        if self.state != _CONNECTING:
+            conn.pool.release(conn)  # the client left meanwhile; the connection is unused
+            return
+        self.up = conn
+        conn.send(self, self._upstream_head_bytes(conn), self.ex.request.method == "HEAD")
+        if self.ex.request.body is None and self.has_body:
+            self.stream_req = True
+            if self.pending:
+                conn.write(b"".join(self.pending))
+                self.pending = []
+                self.body_size = 0
+                self.conn.resume_reading()
+        self.state = _WAIT_HEAD
+        self.up_deadline = self.conn.loop.time() + self.rt.read_timeout(self.route)  # type: ignore[arg-type]
+
+    def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None:
+        if self.state == _DONE:
+            return
+        if (
+            conn is not None
+            and conn.requests > 1
+            and not conn.got_bytes
+            and not self.retried
+            and not self.has_body
+            and self.state == _WAIT_HEAD
+        ):
+            # The keep-alive race: the upstream closed an idle connection as we reused it.
+            self.retried = True
+            self.up = None
+            self.state = _CONNECTING
+            conn.pool.connect(self)
+            return
+        self.up = None
+        if self.resp_started:
+            log.warning("upstream failed mid-response (request %s): %s", self.ex.request_id, error.code)
+            self.ex.outcome = "aborted"
+            self.ex.error_code = error.code
+            self._finish(abort=True)
+            return
+        self.refuse(error, rule="upstream")
+
+    def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
+        if self.state != _WAIT_HEAD:
+            return
+        self.up_deadline = self.conn.loop.time() + self.rt.read_timeout(self.route)  # type: ignore[arg-type]
+        resp = Response(status, Headers._from_lowered(headers))
+        self.ex.response = resp
+        assert self.pipeline is not None and self.route is not None
+        no_body = self.ex.request.method == "HEAD" or status in (204, 304)
+        if self.pipeline.needs_response_body and not no_body and not self.uninspected:
+            cl = resp.headers.get(b"content-length")
+            enc = resp.headers.get(b"content-encoding")
+            if enc is not None and enc.strip().lower() not in (b"identity", b"gzip", b"x-gzip", b"deflate"):
+                self._drop_upstream()
+                self.refuse(UninspectableBody, status=502, rule="response-encoding")
+                return
+            if cl is not None and cl.isdigit() and int(cl) > self.route.max_body_bytes:
+                if self.route.on_body_too_large == "deny":
+                    self._drop_upstream()
+                    self.refuse(BodyTooLarge, status=502, rule="max_body_bytes")
+                    return
+                self._uninspected("response")
+            else:
+                self.state = _BUFFER_RESP
+                self.resp_encoding = enc
+                return
+        self.state = _STREAM_RESP
+        if self.pipeline.response_filters:
+            run_eager(self.pipeline.run_response(self.ex), self._after_stream_response_phase, self.conn.loop)
+        else:
+            self._send_stream_head()
+
+    def _after_stream_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
+        if self.state == _DONE:
+            return
+        if exc is not None or isinstance(v, Deny | Respond):
+            self._drop_upstream()
+            if isinstance(v, Respond):
+                self._send_whole(v.response)
+            elif isinstance(v, Deny):
+                self._send_problem(v.error, v.status, v.headers)
+                self.ex.outcome = "denied"
+            else:
+                self._send_problem(UpstreamError, None, ())
+            return
+        self._send_stream_head()
+
+    def _send_stream_head(self) -> None:
+        resp = self.ex.response
+        assert resp is not None
+        h = resp.headers
+        no_body = self.ex.request.method == "HEAD" or resp.status in (204, 304)
+        cl_hdr = h.get(b"content-length")
+        length: int | None = None
+        chunked = False
+        close = not self.keep_alive
+        keep_len: bytes | None = None
+        if no_body:
+            keep_len = cl_hdr if resp.status not in (204, 304) or cl_hdr else None
+            if resp.status == 204:
+                keep_len = None
+        elif cl_hdr is not None and b"transfer-encoding" not in h:
+            length = int(cl_hdr)
+        elif self.ex.request.http_version == "1.1":
+            chunked = True
+        else:
+            close = True  # HTTP/1.0 client: the end of the body is the end of the connection
+        self.resp_chunked = chunked
+        self.keep_alive = not close
+        self.resp_started = True
+        self.conn.write(
+            response_head(
+                resp.status,
+                h,
+                content_length=length,
+                chunked=chunked,
+                close=close,
+                request_id=self.ex.request_id.encode("ascii"),
+                date=self.conn.gateway.date,
+                keep_length_header=keep_len,
+            )
+        )
+        if self.conn.write_paused and self.up is not None:
+            self.up.pause_reading()
+
+    def upstream_body(self, chunk: bytes) -> None:
+        st = self.state
+        self.up_deadline = self.conn.loop.time() + self.rt.read_timeout(self.route)  # type: ignore[arg-type]
+        if st == _STREAM_RESP:
+            self.ex.bytes_out += len(chunk)
+            if self.resp_chunked:
+                self.conn.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            else:
+                self.conn.write(chunk)
+        elif st == _BUFFER_RESP:
+            self.resp_size += len(chunk)
+            assert self.route is not None
+            if self.resp_size > self.route.max_body_bytes:
+                self._drop_upstream()
+                self.refuse(BodyTooLarge, status=502, rule="max_body_bytes")
+                return
+            self.resp_chunks.append(chunk)
+
+    def upstream_done(self) -> None:
+        st = self.state
+        self.up = None
+        if st == _STREAM_RESP:
+            if self.resp_chunked:
+                self.conn.write(b"0\r\n\r\n")
+            self.ex.outcome = "served"
+            self._finish()
+        elif st == _BUFFER_RESP:
+            resp = self.ex.response
+            assert resp is not None and self.route is not None and self.pipeline is not None
+            body = b"".join(self.resp_chunks)
+            self.resp_chunks = []
+            try:
+                body = decode_body(body, self.resp_encoding, self.route.max_body_bytes)
+            except (UninspectableBody, BodyTooLarge) as e:
+                self.refuse(type(e), status=502, rule="response-body")
+                return
+            if self.resp_encoding is not None:
+                resp.headers.remove(b"content-encoding")
+            resp.headers.remove(b"content-length")
+            resp.body = body
+            run_eager(self.pipeline.run_response(self.ex), self._after_buffered_response_phase, self.conn.loop)
+        elif st == _WAIT_HEAD:
+            self.refuse(UpstreamError, rule="upstream")
+
+    def _after_buffered_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
+        if self.state == _DONE:
+            return
+        if exc is not None:
+            self._send_problem(UpstreamError, None, ())
+        elif isinstance(v, Deny):
+            self.ex.outcome = "denied"
+            self._send_problem(v.error, v.status, v.headers)
+        elif isinstance(v, Respond):
+            self._send_whole(v.response)
+        else:
+            resp = self.ex.response
+            assert resp is not None
+            self.ex.outcome = "served"
+            self._send_whole(resp)
+
+    def upstream_pause(self) -> None:
+        self.conn.pause_reading()
+
+    def upstream_resume(self) -> None:
+        self.conn.resume_reading()
+
+    def client_pause(self) -> None:
+        if self.up is not None:
+            self.up.pause_reading()
+
+    def client_resume(self) -> None:
+        if self.up is not None:
+            self.up.resume_reading()
+
+    # --- gateway-made answers -------------------------------------------------------------
+    def refuse(
+        self,
+        error: type[GatewayError],
+        *,
+        status: int | None = None,
+        rule: str = "",
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        """Answer with a problem response (through the response phase of the filters that ran)."""
+        if self.state == _DONE:
+            return
+        self._drop_upstream()
+        self.ex.outcome = "denied" if error.status < 500 else "error"
+        self.ex.error_code = error.code
+        if rule and not any(d.rule == rule for d in self.ex.decisions):
+            self.ex.decide("gateway", "deny", rule)
+        if not self.client_done and self.has_body:
+            self.keep_alive = False  # we will not read the rest of the body
+        if self.resp_started:
+            self._finish(abort=True)
+            return
+        resp = problem_response(error, self.ex.request_id, status, headers)
+        self.ex.response = resp
+        pipe = self.pipeline
+        if pipe is None or self.ex.filters_seen == 0:
+            # Refused before any filter ran: the edge filters (security headers, CORS) still apply.
+            pipe = self.rt.fallback
+            self.ex.filters_seen = len(pipe.filters)
+        self.state = _BUFFER_RESP
+        run_eager(pipe.run_response(self.ex), self._after_refusal_phase, self.conn.loop)
+
+    def _after_refusal_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
+        if exc is not None:
+            log.error("response phase of a refusal failed (request %s)", self.ex.request_id, exc_info=exc)
+        resp = self.ex.response
+        assert resp is not None
+        self._send_whole(resp)
+
+    def _send_problem(
+        self, error: type[GatewayError], status: int | None, headers: tuple[tuple[bytes, bytes], ...]
+    ) -> None:
+        self.ex.error_code = error.code
+        resp = problem_response(error, self.ex.request_id, status, headers)
+        self.rt.finalize_refusal(resp, self.ex.scheme, self.route)
+        self.ex.response = resp
+        self._send_whole(resp)
+
+    def _local_response(self, resp: Response) -> None:
+        self.ex.response = resp
+        self.state = _BUFFER_RESP
+        if not self.client_done and self.has_body:
+            self.keep_alive = False
+        assert self.pipeline is not None
+        run_eager(self.pipeline.run_response(self.ex), self._after_refusal_phase, self.conn.loop)
+
+    def _redirect(self) -> None:
+        base = self.conn.listener.redirect_to or b""
+        req = self.ex.request
+        loc = base + req.path.encode("ascii") + ((b"?" + req.query) if req.query else b"")
+        resp = Response(308, Headers._from_lowered([(b"location", loc), (b"cache-control", b"no-store")]), b"")
+        self.ex.outcome = "served"
+        self.ex.response = resp
+        self.rt.finalize_refusal(resp, self.ex.scheme, None)
+        if not self.client_done and self.has_body:
+            self.keep_alive = False
+        self._send_whole(resp)
+
+    def _send_whole(self, resp: Response) -> None:
+        if self.state == _DONE:
+            return
+        body = resp.body or b""
+        no_body = self.ex.request.method == "HEAD" or resp.status in (204, 304)
+        self.resp_started = True
+        close = not self.keep_alive
+        self.conn.write(
+            response_head(
+                resp.status,
+                resp.headers,
+                content_length=None if resp.status in (204, 304) else len(body),
+                chunked=False,
+                close=close,
+                request_id=self.ex.request_id.encode("ascii"),
+                date=self.conn.gateway.date,
+            )
+            + (b"" if no_body else body)
+        )
+        self.ex.bytes_out += 0 if no_body else len(body)
+        if self.ex.outcome == "pending":
+            self.ex.outcome = "served"
+        self._finish()
+
+    def _uninspected(self, which: str) -> None:
+        log.warning(
+            "route %s: %s body larger than max_body_bytes passed UNINSPECTED (request %s)",
+            self.route.name if self.route else "?",
+            which,
+            self.ex.request_id,
+        )
+        self.ex.decide("gateway", "uninspected", f"{which}-body-too-large")
+        self.uninspected = True
+
+    def _drop_upstream(self) -> None:
+        up = self.up
+        self.up = None
+        if up is not None:
+            up.detach()
+
+    # --- end of cycle -----------------------------------------------------------------------
+    def _finish(self, abort: bool = False) -> None:
+        if self.state == _DONE:
+            return
+        self.state = _DONE
+        ex = self.ex
+        if abort:
+            self._drop_upstream()
+            self.conn.abort()
+        if self.conn.gateway.access_log:
+            access.info(
+                "%s %s %s %s %d %.1fms %s",
+                ex.request_id,
+                ex.client_ip,
+                ex.request.method,
+                ex.route.template if ex.route else "-",
+                ex.response.status if ex.response else 0,
+                (self.conn.loop.time() - ex.started) * 1000,
+                ex.outcome,
+            )
+        pipe = self.pipeline if self.pipeline is not None else self.rt.fallback
+        if pipe.complete_filters:
+            run_eager(pipe.run_complete(ex), _log_complete_error, self.conn.loop)
+        self.conn.cycle_finished(
+            self, close=abort or not self.keep_alive or (not self.client_done and self.has_body)
+        )
+
+    def client_gone(self) -> None:
+        """The client connection closed under us."""
+        if self.state == _DONE:
+            return
+        if self.ex.outcome == "pending":
+            self.ex.outcome = "aborted"
+        self._drop_upstream()
+        self.state = _DONE
+        pipe = self.pipeline if self.pipeline is not None else self.rt.fallback
+        if pipe.complete_filters:
+            run_eager(pipe.run_complete(self.ex), _log_complete_error, self.conn.loop)
+
+    def sweep(self, now: float, lim: Any) -> None:
+        st = self.state
+        if st in (_CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP) and self.up is not None:
+            if now > self.up_deadline and not self.conn.write_paused:
+                log.warning("upstream timed out (request %s)", self.ex.request_id)
+                if self.resp_started:
+                    self.ex.outcome = "aborted"
+                    self._finish(abort=True)
+                else:
+                    self.refuse(UpstreamTimeout, rule="upstream-timeout")
+        elif st == _CONNECTING and now > self.up_deadline + 1.0:
+            self.refuse(UpstreamUnavailable, rule="upstream-connect")
+        elif st == _BUFFER_REQ and not self.client_done:
+            if now - self.conn.last_activity > lim.body_timeout:
+                self.keep_alive = False
+                self.refuse(_RequestTimeout, rule="body-timeout")
+
+
+def _log_complete_error(_: object, exc: BaseException | None) -> None:
+    if exc is not None:
+        log.error("complete phase failed", exc_info=exc)

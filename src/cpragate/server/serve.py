@@ -1,0 +1,160 @@
+"""Process lifecycle: one worker in-process, or N forked workers sharing the port.
+
+Signals: SIGTERM/SIGINT drain in-flight requests (bounded by ``limits.drain_timeout``)
+then exit; SIGHUP reloads the config without dropping connections (a bad file is
+refused and logged, the running config keeps serving). With ``--workers N`` the parent
+forwards both signals to every worker and restarts a worker that dies unexpectedly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from cpragate.config import load_config
+from cpragate.config.model import GatewayConfig
+from cpragate.errors import CpraGateError
+from cpragate.server.gateway import Gateway, open_default_stores
+
+__all__ = ["run_worker", "serve", "setup_logging"]
+
+log = logging.getLogger("cpragate")
+
+
+def setup_logging(level: str = "info") -> None:
+    root = logging.getLogger()
+    if not any(getattr(h, "_cpragate", False) for h in root.handlers):
+        h = logging.StreamHandler(sys.stderr)
+        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
+        h._cpragate = True  # type: ignore[attr-defined]
+        root.addHandler(h)
+    root.setLevel(level.upper())
+
+
+def new_loop() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+
+        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        log.warning("uvloop not available: the stdlib loop is much slower for TLS")
+        return asyncio.new_event_loop()
+
+
+async def _serve_async(
+    cfg: GatewayConfig,
+    config_path: str | None,
+    reuse_port: bool,
+    on_ready: Callable[[Gateway], None] | None,
+) -> None:
+    loop = asyncio.get_running_loop()
+    base = Path(config_path).parent if config_path else None
+    stores = await open_default_stores(cfg, base)
+    gw = Gateway(cfg, loop, config_path=config_path, reuse_port=reuse_port, stores=stores)
+    await gw.start()
+    stopping: list[asyncio.Task[None]] = []
+
+    def on_term() -> None:
+        if not stopping:
+            log.info("draining (up to %.0fs)", cfg.limits.drain_timeout)
+            stopping.append(loop.create_task(gw.stop()))
+
+    loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGINT, on_term)
+    loop.add_signal_handler(signal.SIGHUP, gw.reload)
+    if on_ready is not None:
+        on_ready(gw)
+    await gw.wait_stopped()
+    log.info("stopped")
+
+
+def run_worker(
+    cfg: GatewayConfig,
+    config_path: str | None,
+    reuse_port: bool = False,
+    on_ready: Callable[[Gateway], None] | None = None,
+) -> int:
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_until_complete(_serve_async(cfg, config_path, reuse_port, on_ready))
+    except CpraGateError as e:
+        log.error("%s", e)
+        return 2
+    finally:
+        loop.close()
+    return 0
+
+
+def serve(config_path: str, workers: int = 1) -> int:
+    """``cpragate run``: load, validate, then serve in one or N processes."""
+    cfg = load_config(config_path)
+    setup_logging(cfg.logging.level)
+    if workers <= 1:
+        return run_worker(cfg, config_path)
+    return _supervise(cfg, config_path, workers)
+
+
+def _spawn(cfg: GatewayConfig, config_path: str) -> int:
+    pid = os.fork()
+    if pid == 0:  # worker
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
+            signal.signal(s, signal.SIG_DFL)
+        code = 1
+        try:
+            code = run_worker(cfg, config_path, reuse_port=True)
+        finally:
+            os._exit(code)
+    return pid
+
+
+def _supervise(cfg: GatewayConfig, config_path: str, workers: int) -> int:
+    children: dict[int, float] = {}
+    stopping = False
+
+    def forward(sig: int, _frame: object) -> None:
+        nonlocal stopping
+        if sig in (signal.SIGTERM, signal.SIGINT):
+            stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM if sig == signal.SIGINT else sig)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGHUP, forward)
+    for _ in range(workers):
+        children[_spawn(cfg, config_path)] = time.monotonic()
+    log.info("started %d workers sharing the listeners (SO_REUSEPORT)", workers)
+    rc = 0
+    while children:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
+            continue
+        started = children.pop(pid, None)
+        if started is None:
+            continue
+        code = os.waitstatus_to_exitcode(status)
+        if stopping:
+            continue
+        log.error("worker %d exited with %d; restarting it", pid, code)
+        if time.monotonic() - started < 1.0:
+            time.sleep(1.0)  # crash loop guard
+        try:
+            cfg = load_config(config_path)
+        except CpraGateError as e:
+            log.error("config no longer loads, restarting with the last good one: %s", e)
+        children[_spawn(cfg, config_path)] = time.monotonic()
+        rc = 1
+    return 0 if stopping else rc

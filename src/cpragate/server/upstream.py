@@ -1,0 +1,348 @@
+"""Pooled keep-alive connections to one upstream, as asyncio Protocols.
+
+Rules:
+
+* A connection serves one request at a time (no pipelining upstream) and goes back to
+  the idle list only after a complete response whose framing allows reuse.
+* An idle connection the upstream closed is discarded on sight (``closed``); a request
+  that fails on a *reused* connection before any response byte arrived is retried once
+  on a fresh connection if it had no body (the classic keep-alive race), never otherwise.
+* Errors are mapped here to the gateway's error classes; nothing from ssl/socket leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from collections.abc import Callable
+from typing import Protocol
+from urllib.parse import urlsplit
+
+import httptools
+
+from cpragate.config.model import Upstream
+from cpragate.errors import (
+    GatewayError,
+    UpstreamError,
+    UpstreamTimeout,
+    UpstreamTlsError,
+    UpstreamUnavailable,
+)
+from cpragate.server.tls import client_context
+
+__all__ = ["UpstreamConnection", "UpstreamPool", "UpstreamUser"]
+
+log = logging.getLogger("cpragate.upstream")
+
+
+class UpstreamUser(Protocol):
+    """What a connection reports to the request cycle it serves."""
+
+    def upstream_ready(self, conn: UpstreamConnection) -> None: ...
+    def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None: ...
+    def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None: ...
+    def upstream_body(self, chunk: bytes) -> None: ...
+    def upstream_done(self) -> None: ...
+    def upstream_pause(self) -> None: ...
+    def upstream_resume(self) -> None: ...
+
+
+class UpstreamConnection(asyncio.Protocol):
+    """One connection to the upstream; parses responses with llhttp (httptools)."""
+
+    __slots__ = (
+        "_framing_close",
+        "_headers",
+        "_no_body",
+        "_parser",
+        "closed",
+        "got_bytes",
+        "idle_since",
+        "last_activity",
+        "loop",
+        "pool",
+        "requests",
+        "reusable",
+        "transport",
+        "user",
+    )
+
+    def __init__(self, pool: UpstreamPool) -> None:
+        self.pool = pool
+        self.loop = pool.loop
+        self.transport: asyncio.Transport | None = None
+        self.user: UpstreamUser | None = None
+        self._parser = httptools.HttpResponseParser(self)
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._no_body = False
+        self._framing_close = False
+        self.closed = False
+        self.reusable = False
+        self.got_bytes = False
+        self.requests = 0
+        self.idle_since = 0.0
+        self.last_activity = 0.0
+
+    # --- asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.got_bytes = True
+        self.last_activity = self.loop.time()
+        if self.user is None:
+            # Bytes on an idle connection: the upstream is confused; never reuse it.
+            self.close()
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserError:
+            user = self.user
+            self.user = None
+            self.close()
+            if user is not None:
+                user.upstream_failed(UpstreamError, self)
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self.pool._forget(self)
+        user = self.user
+        self.user = None
+        if user is not None:
+            if self._close_delimited_in_progress():
+                user.upstream_done()
+            else:
+                user.upstream_failed(UpstreamUnavailable if not self.got_bytes else UpstreamError, self)
+
+    def pause_writing(self) -> None:
+        if self.user is not None:
+            self.user.upstream_pause()
+
+    def resume_writing(self) -> None:
+        if self.user is not None:
+            self.user.upstream_resume()
+
+    # --- httptools callbacks
+    def on_message_begin(self) -> None:
+        self._headers = []
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+
+    def on_headers_complete(self) -> None:
+        status = self._parser.get_status_code()
+        if 100 <= status < 200:
+            # Interim response (we never send Expect upstream): skip it.
+            self._headers = []
+            return
+        keep = self._parser.should_keep_alive()
+        user = self.user
+        no_body = self._no_body or status in (204, 304)
+        if not no_body:
+            framed = False
+            for n, _ in self._headers:
+                if n == b"content-length" or n == b"transfer-encoding":
+                    framed = True
+                    break
+            if not framed:
+                self._framing_close = True
+                keep = False
+        self.reusable = keep
+        if user is not None:
+            user.upstream_head(status, self._headers, keep)
+        if no_body:
+            # llhttp would wait for a body that a HEAD/204/304 response never has.
+            self._parser = httptools.HttpResponseParser(self)
+            self._finish()
+
+    def on_body(self, body: bytes) -> None:
+        if self.user is not None:
+            self.user.upstream_body(body)
+
+    def on_message_complete(self) -> None:
+        if 100 <= self._parser.get_status_code() < 200:
+            return
+        self._finish()
+
+    # --- used by the request cycle
+    def send(self, user: UpstreamUser, head: bytes, no_body_response: bool) -> None:
+        self.user = user
+        self.requests += 1
+        self.got_bytes = False
+        self._no_body = no_body_response
+        self.last_activity = self.loop.time()
+        assert self.transport is not None
+        self.transport.write(head)
+
+    def write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def pause_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.transport is not None and not self.closed:
+            self.transport.resume_reading()
+
+    def detach(self) -> None:
+        """The cycle gives the connection up mid-exchange: it cannot be reused."""
+        self.user = None
+        self.close()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    def abort(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _close_delimited_in_progress(self) -> bool:
+        # Only a response that had its head and no length framing ends at close.
+        return self._framing_close
+
+    def _finish(self) -> None:
+        user = self.user
+        self.user = None
+        self._framing_close = False
+        if user is not None:
+            user.upstream_done()
+        self.pool.release(self)
+
+
+class UpstreamPool:
+    """Keep-alive pool for one upstream."""
+
+    def __init__(
+        self,
+        name: str,
+        cfg: Upstream,
+        loop: asyncio.AbstractEventLoop,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.loop = loop
+        u = urlsplit(cfg.url)
+        self.scheme = u.scheme
+        self.host = u.hostname or ""
+        self.port = u.port or (443 if u.scheme == "https" else 80)
+        self.prefix = (u.path or "").rstrip("/").encode("ascii")
+        default_port = (u.scheme == "https" and self.port == 443) or (u.scheme == "http" and self.port == 80)
+        host_hdr = self.host if ":" not in self.host else f"[{self.host}]"
+        self.host_header = (host_hdr if default_port else f"{host_hdr}:{self.port}").encode("idna")
+        self.ssl: ssl.SSLContext | None = None
+        self.server_hostname: str | None = None
+        if self.scheme == "https":
+            self.ssl = ssl_context or client_context(cfg.tls)
+            self.server_hostname = cfg.tls.server_name or self.host
+        self.connect_timeout = cfg.timeouts.connect
+        self.read_timeout = cfg.timeouts.read
+        self.max_idle = cfg.pool.max_idle
+        self.idle_timeout = cfg.pool.idle_timeout
+        self.idle: list[UpstreamConnection] = []
+        self.all: set[UpstreamConnection] = set()
+        self.closing = False
+        self.connects = 0  # for tests and metrics: connections opened
+
+    def acquire(self, user: UpstreamUser) -> None:
+        """Hand ``user`` a connection (now if one is idle) via ``upstream_ready``."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if not conn.closed:
+                user.upstream_ready(conn)
+                return
+        self.connect(user)
+
+    def connect(self, user: UpstreamUser) -> None:
+        task = self.loop.create_task(self._connect())
+
+        def done(t: asyncio.Task[UpstreamConnection]) -> None:
+            if t.cancelled():
+                user.upstream_failed(UpstreamUnavailable, None)
+                return
+            exc = t.exception()
+            if exc is None:
+                user.upstream_ready(t.result())
+            elif isinstance(exc, GatewayError):
+                user.upstream_failed(type(exc), None)
+            else:
+                user.upstream_failed(UpstreamUnavailable, None)
+
+        task.add_done_callback(done)
+
+    async def _connect(self) -> UpstreamConnection:
+        conn = UpstreamConnection(self)
+        try:
+            await asyncio.wait_for(
+                self.loop.create_connection(
+                    lambda: conn,
+                    self.host,
+                    self.port,
+                    ssl=self.ssl,
+                    server_hostname=self.server_hostname,
+                ),
+                self.connect_timeout,
+            )
+        except TimeoutError:
+            log.warning("upstream %s: connect timed out after %.1fs", self.name, self.connect_timeout)
+            raise UpstreamTimeout() from None
+        except ssl.SSLCertVerificationError as e:
+            log.warning("upstream %s: TLS verification failed (%s)", self.name, e.verify_message)
+            raise UpstreamTlsError() from None
+        except ssl.SSLError as e:
+            log.warning("upstream %s: TLS handshake failed (%s)", self.name, e.reason)
+            raise UpstreamTlsError() from None
+        except OSError as e:
+            log.warning("upstream %s: cannot connect (%s)", self.name, e.strerror or type(e).__name__)
+            raise UpstreamUnavailable() from None
+        self.connects += 1
+        self.all.add(conn)
+        return conn
+
+    def release(self, conn: UpstreamConnection) -> None:
+        if conn.closed:
+            return
+        if not conn.reusable or self.closing or len(self.idle) >= self.max_idle:
+            conn.close()
+            return
+        conn.idle_since = self.loop.time()
+        self.idle.append(conn)
+
+    def _forget(self, conn: UpstreamConnection) -> None:
+        self.all.discard(conn)
+        try:
+            self.idle.remove(conn)
+        except ValueError:
+            pass
+
+    def sweep(self, now: float) -> None:
+        """Close idle connections past their idle timeout."""
+        if self.idle:
+            keep = []
+            for c in self.idle:
+                if now - c.idle_since > self.idle_timeout or c.closed:
+                    c.close()
+                else:
+                    keep.append(c)
+            self.idle = keep
+
+    def close(self) -> None:
+        """Stop pooling; close idle connections now, busy ones when their response ends."""
+        self.closing = True
+        for c in self.idle:
+            c.close()
+        self.idle = []
+
+
+def default_factory(loop: asyncio.AbstractEventLoop) -> Callable[[str, Upstream], UpstreamPool]:
+    return lambda name, cfg: UpstreamPool(name, cfg, loop)

@@ -1,0 +1,125 @@
+"""Serializing heads for the wire, hop-by-hop rules (RFC 9110 §7.6.1), body codings."""
+
+from __future__ import annotations
+
+import zlib
+from http import HTTPStatus
+
+from cpragate.core.messages import Headers
+from cpragate.errors import BodyTooLarge, UninspectableBody
+
+__all__ = [
+    "HOP_BY_HOP",
+    "connection_tokens",
+    "decode_body",
+    "reason",
+    "response_head",
+]
+
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-connection",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+    }
+)
+
+_REASONS = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+_STATUS_LINES: dict[int, bytes] = {
+    code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in _REASONS.items()
+}
+
+
+def reason(status: int) -> bytes:
+    return _REASONS.get(status, b"Unknown")
+
+
+def status_line(status: int) -> bytes:
+    line = _STATUS_LINES.get(status)
+    if line is None:
+        line = b"HTTP/1.1 %d %s\r\n" % (status, reason(status))
+    return line
+
+
+def connection_tokens(headers: Headers) -> frozenset[bytes]:
+    """Header names listed in Connection (they are hop-by-hop too)."""
+    toks: set[bytes] = set()
+    for v in headers.get_all(b"connection"):
+        for t in v.split(b","):
+            t = t.strip().lower()
+            if t and t not in (b"close", b"keep-alive"):
+                toks.add(t)
+    return frozenset(toks)
+
+
+_SKIP_RESP = HOP_BY_HOP | {b"content-length", b"x-request-id", b"date"}
+
+
+def response_head(
+    status: int,
+    headers: Headers,
+    *,
+    content_length: int | None,
+    chunked: bool,
+    close: bool,
+    request_id: bytes,
+    date: bytes,
+    keep_length_header: bytes | None = None,
+) -> bytes:
+    """The response head sent to the client; framing headers are always the gateway's own."""
+    parts = [status_line(status)]
+    extra = connection_tokens(headers) if b"connection" in headers else None
+    upstream_date = None
+    for n, v in headers.items():
+        if n in _SKIP_RESP:
+            if n == b"date":
+                upstream_date = v
+            continue
+        if extra and n in extra:
+            continue
+        parts.append(b"%s: %s\r\n" % (n, v))
+    parts.append(b"date: %s\r\n" % (upstream_date or date))
+    parts.append(b"x-request-id: %s\r\n" % request_id)
+    if content_length is not None:
+        parts.append(b"content-length: %d\r\n" % content_length)
+    elif keep_length_header is not None:
+        parts.append(b"content-length: %s\r\n" % keep_length_header)
+    if chunked:
+        parts.append(b"transfer-encoding: chunked\r\n")
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    return b"".join(parts)
+
+
+def decode_body(data: bytes, encoding: bytes | None, limit: int) -> bytes:
+    """Undo a gzip/deflate content coding with a size limit (decompression bombs refused).
+
+    Raises UninspectableBody for codings we cannot open, BodyTooLarge past ``limit``.
+    """
+    if encoding is None:
+        return data
+    enc = encoding.strip().lower()
+    if enc in (b"", b"identity"):
+        return data
+    if enc in (b"gzip", b"x-gzip"):
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    elif enc == b"deflate":
+        d = zlib.decompressobj()
+    else:
+        raise UninspectableBody(f"content-encoding {enc.decode('latin-1', 'replace')!r} cannot be inspected")
+    try:
+        out = d.decompress(data, limit + 1)
+    except zlib.error:
+        raise UninspectableBody("corrupt compressed body") from None
+    if len(out) > limit or d.unconsumed_tail:
+        raise BodyTooLarge("decompressed body exceeds the route's limit")
+    if not d.eof:
+        raise UninspectableBody("truncated compressed body")
+    return out
