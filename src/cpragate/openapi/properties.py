@@ -128,16 +128,14 @@ class PropertyShape:
             return known
         node = _Node()
         self._memo[id(schema)] = node  # before recursing: recursive schemas terminate
-        target = resolve_local(schema, self._root)
+        target = resolve_local(schema, self._root, once=True)
         if target is not schema:
             node.parts.append(self._compile(target))
         props = schema.get("properties")
         if isinstance(props, dict):
             node.declares = True
             node.properties = {name: self._compile(sub) for name, sub in props.items()}
-            node.read_only = frozenset(
-                name for name, sub in props.items() if self._flag(sub, "readOnly")
-            )
+            node.read_only = frozenset(name for name, sub in props.items() if self._flag(sub, "readOnly"))
         patterns = schema.get("patternProperties")
         if isinstance(patterns, dict):
             node.declares = True
@@ -168,10 +166,7 @@ class PropertyShape:
             defs = self._root.get("$defs", {}) if isinstance(self._root, dict) else {}
             node.dispatch = (
                 disc["propertyName"],
-                {
-                    value: self._compile(defs.get(name, {}))
-                    for value, name in disc["mapping"].items()
-                },
+                {value: self._compile(defs.get(name, {})) for value, name in disc["mapping"].items()},
             )
         node.simple = not (node.parts or node.branches or node.conditions or node.dispatch)
         return node
@@ -297,7 +292,7 @@ class PropertyShape:
             return False
         if schema.get(flag) is True:
             return True
-        target = resolve_local(schema, self._root)
+        target = resolve_local(schema, self._root, once=True)
         if target is not schema and self._flag(target, flag, depth + 1):
             return True
         return any(self._flag(part, flag, depth + 1) for part in schema.get("allOf", ()))

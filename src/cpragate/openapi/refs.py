@@ -137,8 +137,7 @@ class Resolver:
             tokens = jp.parse(fragment, fragment=True)
         except ValueError:
             raise SpecRefError(
-                f"{at.where()}: $ref {ref!r} has the fragment {fragment!r}, which is not a "
-                "JSON pointer.",
+                f"{at.where()}: $ref {ref!r} has the fragment {fragment!r}, which is not a JSON pointer.",
                 fix="Use a JSON pointer fragment such as '#/components/schemas/Pet' "
                 "($anchor names are not supported).",
             ) from None
@@ -162,8 +161,7 @@ class Resolver:
         while is_ref(value):
             if here.key in seen:
                 raise SpecRefError(
-                    f"{at.where()}: the $ref chain returns to {here.where()} and never reaches "
-                    "a value.",
+                    f"{at.where()}: the $ref chain returns to {here.where()} and never reaches a value.",
                     fix="Make one $ref in the cycle point at a real definition.",
                 )
             seen.add(here.key)

@@ -106,14 +106,15 @@ _INT_BOUNDS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _NAME_CHARS = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def resolve_local(schema: Any, root: Any) -> Any:
+def resolve_local(schema: Any, root: Any, *, once: bool = False) -> Any:
     """``schema`` with bundle-local ``$ref`` chains (``#/$defs/X``) followed inside ``root``.
 
     Only the ref is followed; sibling keywords of a ``$ref`` are not merged (callers that
-    care, like the walker, look at both).
+    care, like the walker, look at both and pass ``once=True`` to take one step).
     """
     seen = 0
-    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and seen < 64:
+    limit = 1 if once else 64
+    while isinstance(schema, dict) and isinstance(schema.get("$ref"), str) and seen < limit:
         ref: str = schema["$ref"]
         if not ref.startswith("#"):
             return schema
@@ -242,8 +243,7 @@ class SchemaBundler:
                 if not isinstance(value, list):
                     raise self._error(at.child(key), f"{key} must be a list of schemas.")
                 out[key] = [
-                    self._normalize_item(key, sub, at.child(key, i), component)
-                    for i, sub in enumerate(value)
+                    self._normalize_item(key, sub, at.child(key, i), component) for i, sub in enumerate(value)
                 ]
             elif key == "items":
                 if isinstance(value, list):  # draft-04..2019 tuple form
@@ -323,9 +323,7 @@ class SchemaBundler:
     def _int_bounds(self, out: dict[str, Any]) -> None:
         bounds = _INT_BOUNDS.get(out.get("format", ""))
         kind = out.get("type")
-        if bounds is None or not (
-            kind == "integer" or (isinstance(kind, list) and "integer" in kind)
-        ):
+        if bounds is None or not (kind == "integer" or (isinstance(kind, list) and "integer" in kind)):
             return
         low, high = bounds
         if "minimum" not in out and "exclusiveMinimum" not in out:
@@ -361,16 +359,12 @@ class SchemaBundler:
         self._dispatch_cache[at.key] = result
         return result
 
-    def _mapping(
-        self, raw: dict[str, Any], disc: dict[str, Any], at: Location
-    ) -> dict[str, Location] | None:
+    def _mapping(self, raw: dict[str, Any], disc: dict[str, Any], at: Location) -> dict[str, Location] | None:
         root = Location(self._resolver.root_document, "")
         explicit: dict[str, Location] = {}
         mapping = disc.get("mapping") or {}
         if not isinstance(mapping, dict):
-            raise self._error(
-                at.child("discriminator", "mapping"), "mapping must be a mapping of strings."
-            )
+            raise self._error(at.child("discriminator", "mapping"), "mapping must be a mapping of strings.")
         for value, ref in mapping.items():
             if not isinstance(ref, str):
                 raise self._error(
@@ -409,11 +403,7 @@ class SchemaBundler:
         """Component schemas of the root document whose ``allOf`` names ``parent``."""
         found: list[Location] = []
         root = self._resolver.root_document
-        schemas = (
-            root.data.get("components", {}).get("schemas", {})
-            if isinstance(root.data, dict)
-            else {}
-        )
+        schemas = root.data.get("components", {}).get("schemas", {}) if isinstance(root.data, dict) else {}
         if not isinstance(schemas, dict):
             return found
         for name, raw in schemas.items():
@@ -438,9 +428,7 @@ class SchemaBundler:
         disc = raw["discriminator"]
         prop = disc.get("propertyName")
         if not isinstance(prop, str):
-            raise self._error(
-                at.child("discriminator"), "discriminator needs a string propertyName."
-            )
+            raise self._error(at.child("discriminator"), "discriminator needs a string propertyName.")
         targets = self._dispatch_targets(at)
         if not targets:
             return out
@@ -483,7 +471,7 @@ def _flag_set(schema: Any, root: Any, flag: str, depth: int = 0) -> bool:
         return False
     if schema.get(flag) is True:
         return True
-    target = resolve_local(schema, root)
+    target = resolve_local(schema, root, once=True)
     if target is not schema and _flag_set(target, root, flag, depth + 1):
         return True
     return any(_flag_set(part, root, flag, depth + 1) for part in schema.get("allOf", ()))
@@ -493,10 +481,8 @@ def _flagged_names(schema: Any, root: Any, flag: str, depth: int = 0) -> set[str
     """Names of properties marked ``flag`` in ``schema`` and its ``allOf``/``$ref`` parts."""
     if depth > 16 or not isinstance(schema, dict):
         return set()
-    names = {
-        name for name, sub in (schema.get("properties") or {}).items() if _flag_set(sub, root, flag)
-    }
-    target = resolve_local(schema, root)
+    names = {name for name, sub in (schema.get("properties") or {}).items() if _flag_set(sub, root, flag)}
+    target = resolve_local(schema, root, once=True)
     if target is not schema:
         names |= _flagged_names(target, root, flag, depth + 1)
     for part in schema.get("allOf", ()):

@@ -239,9 +239,7 @@ def load_document(
             )
         raw = resolved.read_bytes()
     except FileNotFoundError:
-        raise SpecError(
-            f"{resolved}: no such file.", fix="Check the path to the OpenAPI document."
-        ) from None
+        raise SpecError(f"{resolved}: no such file.", fix="Check the path to the OpenAPI document.") from None
     except OSError as exc:
         raise SpecError(
             f"{resolved}: cannot be read ({exc.strerror}).",
