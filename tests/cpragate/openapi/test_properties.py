@@ -1,0 +1,119 @@
+"""Tests for cpragate.openapi.properties: undeclared and readOnly properties."""
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpragate.openapi.properties import PropertyShape
+
+CUSTOMER = {
+    "$defs": {
+        "Address": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "Base": {"type": "object", "properties": {"id": {"type": "integer", "readOnly": True}}},
+    },
+    "allOf": [
+        {"$ref": "#/$defs/Base"},
+        {
+            "type": "object",
+            "properties": {
+                "email": {"type": "string"},
+                "address": {"$ref": "#/$defs/Address"},
+                "orders": {"type": "array", "items": {"type": "object", "properties": {"total": {"type": "number"}}}},
+                "meta": {"type": "object"},
+                "labels": {"type": "object", "additionalProperties": {"type": "object", "properties": {"v": {}}}},
+                "pair": {"type": "array", "prefixItems": [{"type": "object", "properties": {"x": {}}}]},
+            },
+            "patternProperties": {"^x-": {}},
+        },
+    ],
+}
+SHAPE = PropertyShape(CUSTOMER)
+
+
+@pytest.mark.parametrize(
+    ("instance", "undeclared", "read_only"),
+    [
+        ({"id": 1, "email": "a"}, [], ["/id"]),
+        ({"email": "a", "ssn": "1"}, ["/ssn"], []),
+        ({"address": {"city": "x", "zip": "9"}}, ["/address/zip"], []),
+        ({"orders": [{"total": 1}, {"total": 2, "cost": 1}]}, ["/orders/1/cost"], []),
+        ({"meta": {"anything": {"goes": 1}}}, [], []),  # free-form object
+        ({"labels": {"k": {"v": 1, "w": 2}}}, ["/labels/k/w"], []),
+        ({"x-trace": 1, "y-trace": 1}, ["/y-trace"], []),
+        ({"pair": [{"x": 1, "y": 2}]}, ["/pair/0/y"], []),
+        ({"a/b": 1}, ["/a~1b"], []),
+        ([1, 2], [], []),
+    ],
+)
+def test_undeclared_and_read_only(instance, undeclared, read_only):
+    assert sorted(SHAPE.undeclared(instance)) == undeclared
+    assert SHAPE.read_only(instance) == read_only
+
+
+def test_strip_undeclared_in_place():
+    doc = {"email": "a", "ssn": "1", "orders": [{"total": 1, "cost": 2}]}
+    removed = SHAPE.strip_undeclared(doc)
+    assert sorted(removed) == ["/orders/0/cost", "/ssn"]
+    assert doc == {"email": "a", "orders": [{"total": 1}]}
+    assert SHAPE.strip_undeclared(doc) == []
+
+
+ONE_OF = {
+    "oneOf": [
+        {"type": "object", "required": ["card"], "properties": {"card": {"type": "string"}, "cvv": {"type": "string"}}},
+        {"type": "object", "required": ["iban"], "properties": {"iban": {"type": "string"}}},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("instance", "undeclared"),
+    [
+        ({"card": "4111", "cvv": "1"}, []),
+        ({"iban": "DE89", "cvv": "1"}, ["/cvv"]),  # cvv belongs to the other branch only
+        ({"nothing": 1}, ["/nothing"]),  # no valid branch: any branch may declare
+        ({"cvv": "1"}, []),
+    ],
+)
+def test_one_of_uses_valid_branches(instance, undeclared):
+    assert PropertyShape(ONE_OF).undeclared(instance) == undeclared
+
+
+def test_if_then_else():
+    shape = PropertyShape(
+        {
+            "type": "object",
+            "properties": {"kind": {}},
+            "if": {"properties": {"kind": {"const": "person"}}},
+            "then": {"properties": {"name": {}}},
+            "else": {"properties": {"company": {}}},
+        }
+    )
+    assert shape.undeclared({"kind": "person", "name": 1, "company": 2}) == ["/company"]
+    assert shape.undeclared({"kind": "org", "name": 1, "company": 2}) == ["/name"]
+
+
+def test_recursive_schema():
+    shape = PropertyShape({"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"})
+    assert shape.undeclared({"next": {"next": {"next": {"bad": 1}}}}) == ["/next/next/next/bad"]
+
+
+def test_additional_false_declares_nothing_extra():
+    assert PropertyShape({"additionalProperties": False}).undeclared({"a": 1}) == ["/a"]
+    assert PropertyShape(True).undeclared({"a": 1}) == []
+
+
+keys = st.sampled_from(["email", "id", "address"])
+extra = st.text(alphabet="qwxz", min_size=1, max_size=4)
+
+
+@settings(max_examples=60)
+@given(st.dictionaries(keys, st.integers(), max_size=3), st.lists(extra, min_size=1, max_size=3, unique=True))
+def test_declared_pass_and_injected_properties_are_found(declared, injected):
+    assert SHAPE.undeclared(declared) == []
+    mutated = copy.deepcopy(declared) | dict.fromkeys(injected, "PII")
+    assert sorted(SHAPE.undeclared(mutated)) == sorted("/" + k for k in injected)
+    SHAPE.strip_undeclared(mutated)
+    assert mutated == declared
