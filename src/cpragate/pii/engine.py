@@ -1,0 +1,832 @@
+"""The engine: detect personal information in JSON and text, and rewrite it in one pass.
+
+Theory of operation (one document):
+
+1. Parse with orjson (bytes in) unless the caller passes a parsed value.
+2. Walk the tree once. Each key's signal comes from a bounded per-engine cache
+   (:class:`~cpragate.pii.fieldnames.KeySignals`). A value under a telling key is
+   checked by that entity's validator only (``"ssn": "N/A"`` is not a finding). Every
+   other string is appended to one list; nothing else is allocated per value.
+3. The strings are joined with NUL and scanned once (:mod:`cpragate.pii.textscan`);
+   hits are mapped back to their values by binary search over the value offsets.
+4. ``process_*`` applies the action of each finding in place (mask, redact, tokenize,
+   drop) and re-serializes with orjson; ``block`` stops and returns no body.
+
+Findings and annotations never hold a raw value: a :class:`Finding` names the JSON path,
+entity, category, SPI flag and the span inside the string, and a ``preview`` only if the
+caller asked for one, which is always the *masked* value.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import orjson
+
+from cpragate.errors import PiiError, PiiInputError
+from cpragate.pii import fieldnames as fn
+from cpragate.pii.categories import BUILTIN, Category, Entity
+from cpragate.pii.config import Action, ActionRules, MaskOptions, PiiConfig
+from cpragate.pii.operators import Tokenizer, mask_number, mask_value, redact_value
+from cpragate.pii.recognizers import RECOGNIZERS, GeolocationRecognizer, Recognizer, decimals
+from cpragate.pii.textscan import SEP, CustomPattern, TextScanner
+from cpragate.pii.validators import VALIDATORS, latlng_valid
+
+__all__ = ["Annotations", "Engine", "Finding", "ProcessResult", "render_path"]
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+# Entities whose presence marks an object as a person record (resolves a plain "name").
+_PERSONAL = frozenset(
+    {Entity.EMAIL, Entity.PHONE, Entity.US_SSN, Entity.DATE_OF_BIRTH, Entity.STREET_ADDRESS,
+     Entity.PERSON, Entity.US_DRIVER_LICENSE, Entity.US_PASSPORT}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detected value. Never holds the raw value.
+
+    :ivar path: JSON path of the value (``$.items[3].ssn``); ``$`` for plain text. For a
+        latitude/longitude pair held in two fields, the path of their object.
+    :ivar entity: entity name (``us_ssn``, ``email``... or a custom entity).
+    :ivar category: CPRA category (:class:`~cpragate.pii.categories.Category` value).
+    :ivar spi: sensitive personal information?
+    :ivar span: ``(start, end)`` character offsets inside the string, or None when the
+        whole value is the finding (decided by field name or a value pattern).
+    :ivar source: ``field`` (field name + validator) or ``pattern`` (value pattern).
+    :ivar preview: the masked value, only when the caller asked for previews.
+    """
+
+    path: str
+    entity: str
+    category: str
+    spi: bool
+    span: tuple[int, int] | None = None
+    source: str = "pattern"
+    preview: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict (no raw value)."""
+        d: dict[str, Any] = {
+            "path": self.path,
+            "entity": self.entity,
+            "category": self.category,
+            "spi": self.spi,
+            "source": self.source,
+        }
+        if self.span is not None:
+            d["span"] = list(self.span)
+        if self.preview is not None:
+            d["preview"] = self.preview
+        return d
+
+
+@dataclass(slots=True)
+class Annotations:
+    """Counts for audit and metrics: what was found and done; never values.
+
+    :ivar entities: findings per entity.
+    :ivar categories: findings per CPRA category.
+    :ivar spi: number of SPI findings.
+    :ivar actions: findings per action applied (``mask``, ``allow``...).
+    :ivar blocked: a ``block`` rule matched; the body must not be sent.
+    :ivar blocked_by: the entity that triggered the block.
+    """
+
+    entities: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+    spi: int = 0
+    actions: dict[str, int] = field(default_factory=dict)
+    blocked: bool = False
+    blocked_by: str | None = None
+
+    def count(self, entity: str, category: str, spi: bool, action: Action | None) -> None:
+        """Add one finding (and the action applied to it)."""
+        self.entities[entity] = self.entities.get(entity, 0) + 1
+        self.categories[category] = self.categories.get(category, 0) + 1
+        if spi:
+            self.spi += 1
+        if action is not None:
+            self.actions[action.value] = self.actions.get(action.value, 0) + 1
+
+    def merge(self, other: Annotations) -> None:
+        """Add ``other``'s counts to these (streaming sums element annotations)."""
+        for k, n in other.entities.items():
+            self.entities[k] = self.entities.get(k, 0) + n
+        for k, n in other.categories.items():
+            self.categories[k] = self.categories.get(k, 0) + n
+        for k, n in other.actions.items():
+            self.actions[k] = self.actions.get(k, 0) + n
+        self.spi += other.spi
+        if other.blocked and not self.blocked:
+            self.blocked = True
+            self.blocked_by = other.blocked_by
+
+    @property
+    def total(self) -> int:
+        """Number of findings."""
+        return sum(self.entities.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "entities": dict(sorted(self.entities.items())),
+            "categories": dict(sorted(self.categories.items())),
+            "spi": self.spi,
+            "actions": dict(sorted(self.actions.items())),
+            "blocked": self.blocked,
+            "blocked_by": self.blocked_by,
+        }
+
+
+class ProcessResult(NamedTuple):
+    """The rewritten body (``b""`` when blocked) and its annotations."""
+
+    body: bytes
+    annotations: Annotations
+
+
+# A location is (parent location, key) or None for the root: paths are built lazily.
+Loc = tuple[Any, Any] | None
+
+
+class _Hit:
+    """Internal finding with a reference to where its value lives (for rewriting)."""
+
+    __slots__ = ("entity", "extra", "key", "loc", "parent", "source", "span", "spi")
+
+    def __init__(
+        self,
+        parent: Any,
+        key: Any,
+        loc: Loc,
+        entity: str,
+        spi: bool,
+        span: tuple[int, int] | None,
+        source: str,
+        extra: Any = None,
+    ) -> None:
+        self.parent = parent  # dict or list holding the value (None: the root value)
+        self.key = key
+        self.loc = loc  # location of the value (or, for a lat/lng field pair, its object)
+        self.entity = entity
+        self.spi = spi
+        self.span = span
+        self.source = source
+        self.extra = extra  # the lng key of a field pair, or "pair" for a [lat, lng] list
+
+
+def render_path(loc: Loc) -> str:
+    """``$.a.b[3]['odd key']`` for a location chain."""
+    parts: list[str] = []
+    while loc is not None:
+        loc, key = loc
+        if isinstance(key, int):
+            parts.append(f"[{key}]")
+        elif _IDENT.fullmatch(key):
+            parts.append(f".{key}")
+        else:
+            parts.append("[" + orjson.dumps(key).decode().replace("'", "\\'") + "]")
+    return "$" + "".join(reversed(parts))
+
+
+def _number_text(x: float) -> str:
+    return repr(x)
+
+
+def _is_num(x: Any) -> bool:
+    t = type(x)
+    return t is float or t is int
+
+
+def _as_float(x: Any) -> float | None:
+    t = type(x)
+    if t is float or t is int:
+        return float(x)
+    if t is str:
+        try:
+            return float(x)
+        except ValueError:
+            return None
+    return None
+
+
+class Engine:
+    """Detects and rewrites PII. Thread-compatible: build once, call from one thread.
+
+    :param config: the engine configuration; defaults detect every built-in entity and
+        mask SPI.
+    """
+
+    def __init__(self, config: PiiConfig | None = None) -> None:
+        self.config = config or PiiConfig()
+        enabled = frozenset(self.config.entities or BUILTIN)
+        self._enabled = enabled
+        self._recognizers: dict[str, Recognizer] = {
+            name: cls() for name, cls in RECOGNIZERS.items() if name in enabled
+        }
+        custom: list[CustomPattern] = []
+        self._custom_info: dict[str, tuple[str, bool]] = {}
+        extra_fields = dict(self.config.field_names)
+        self._custom_by_field: dict[str, CustomPattern] = {}
+        for cr in self.config.custom_recognizers:
+            validator = VALIDATORS[cr.validator] if cr.validator else None
+            cp = CustomPattern(cr.entity, re.compile(cr.pattern), validator, tuple(cr.context), cr.spi)
+            custom.append(cp)
+            self._custom_info[cr.entity] = (cr.category.value, cr.spi)
+            for f in cr.field_names:
+                extra_fields[f] = cr.entity
+                self._custom_by_field[cr.entity] = cp
+        for f, entity in self.config.field_names.items():
+            if entity not in BUILTIN and entity not in self._custom_info:
+                raise PiiError(
+                    f"field_names maps {f!r} to unknown entity {entity!r}.",
+                    fix="Use a built-in entity name or define a custom recognizer for it.",
+                )
+        for f in self.config.ignore_fields:
+            extra_fields[f] = "ignore"
+        self._keys = fn.KeySignals(extra_fields)
+        self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text)
+        self._geo = GeolocationRecognizer()
+        self._sigs: dict[str, tuple[int, str]] = {}
+        self._containers: dict[str, bool] = {}
+        self._person_on = Entity.PERSON in enabled
+        self._tokenizer: Tokenizer | None = (
+            Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def scan_json(self, data: bytes | str | Any, *, previews: bool = False) -> list[Finding]:
+        """Findings in a JSON document (bytes/str are parsed; other values are walked).
+
+        :param previews: fill ``Finding.preview`` with the masked value (for display).
+        :raises PiiInputError: ``data`` is bytes/str that is not valid JSON.
+        """
+        root = self._parse(data) if isinstance(data, (bytes, bytearray, memoryview, str)) else data
+        hits = self._detect(root)
+        return [self._finding(h, previews) for h in hits]
+
+    def scan_text(self, text: str, *, path: str = "$", previews: bool = False) -> list[Finding]:
+        """Findings inside plain text (spans are offsets into ``text``)."""
+        out = []
+        for s, e, entity, spi in self._scanner.scan(text):
+            category, spi = self._classify(entity, spi)
+            preview = self._preview(entity, text[s:e]) if previews else None
+            out.append(Finding(path, entity, category, spi, (s, e), "pattern", preview))
+        return out
+
+    def process_json(self, data: bytes | str | Any, actions: ActionRules | None = None) -> ProcessResult:
+        """Parse, detect, apply actions and re-serialize in one pass.
+
+        :param actions: rules for this exchange (route/consumer/purpose); the config's
+            ``actions`` when None.
+        :returns: the rewritten JSON (``b""`` if blocked) and the annotations.
+        :raises PiiInputError: the body is not valid JSON.
+        """
+        root = self._parse(data) if isinstance(data, (bytes, bytearray, memoryview, str)) else data
+        root, ann = self.process_value(root, actions)
+        if ann.blocked:
+            return ProcessResult(b"", ann)
+        return ProcessResult(orjson.dumps(root), ann)
+
+    def process_value(
+        self, root: Any, actions: ActionRules | None = None, *, base: Loc = None
+    ) -> tuple[Any, Annotations]:
+        """Rewrite a parsed JSON value (in place where possible); returns the new root.
+
+        :param base: location prefix for paths (streaming passes the element's location).
+        """
+        rules = actions or self.config.actions
+        hits = self._detect(root, base)
+        ann = Annotations()
+        if not hits:
+            return root, ann
+        return self._apply(root, hits, rules, ann, base), ann
+
+    def process_text(self, text: str, actions: ActionRules | None = None) -> tuple[str, Annotations]:
+        """Rewrite PII inside plain text; ``drop`` acts like ``redact`` on a span."""
+        rules = actions or self.config.actions
+        ann = Annotations()
+        hits = [
+            _Hit(None, None, None, entity, spi, (s, e), "pattern")
+            for s, e, entity, spi in self._scanner.scan(text)
+        ]
+        out = self._rewrite_string(text, hits, rules, ann)
+        return ("" if ann.blocked else out), ann
+
+    def detokenize(self, token: str) -> str:
+        """The value behind a reversible token (AES-SIV mode only).
+
+        :raises PiiError: tokenization is not configured.
+        :raises PiiTokenError: the token is not valid for this key.
+        """
+        if self._tokenizer is None:
+            raise PiiError("detokenize called but tokenize.key is not configured.")
+        return self._tokenizer.detokenize(token)
+
+    def stream(self, actions: ActionRules | None = None, *, max_element_bytes: int = 1 << 20) -> Any:
+        """A :class:`~cpragate.pii.streaming.JsonArrayStream` bound to this engine."""
+        from cpragate.pii.streaming import JsonArrayStream
+
+        return JsonArrayStream(self, actions, max_element_bytes=max_element_bytes)
+
+    # ------------------------------------------------------------------ detection
+
+    @staticmethod
+    def _parse(data: bytes | bytearray | memoryview | str) -> Any:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise PiiInputError(f"the body is not valid JSON ({exc.msg} at {exc.pos}).") from None
+
+    def _classify(self, entity: str, spi: bool) -> tuple[str, bool]:
+        info = BUILTIN.get(entity)
+        if info is not None:
+            return info.category.value, spi
+        category, cspi = self._custom_info.get(entity, (Category.IDENTIFIERS.value, spi))
+        return category, cspi
+
+    def _finding(self, h: _Hit, previews: bool) -> Finding:
+        category, spi = self._classify(h.entity, h.spi)
+        path = render_path(h.loc)
+        preview = None
+        if previews:
+            value = self._value_of(h)
+            if h.span is not None and isinstance(value, str):
+                value = value[h.span[0] : h.span[1]]
+            preview = self._preview(h.entity, value)
+        return Finding(path, h.entity, category, spi, h.span, h.source, preview)
+
+    def _preview(self, entity: str, value: Any) -> str:
+        if isinstance(value, str):
+            if entity == Entity.GEOLOCATION:
+                return _coarsen_text(value, self.config.mask)
+            return mask_value(value, entity, self.config.mask)
+        if isinstance(value, dict | list):
+            return "<pair>"
+        return mask_value(_number_text(value), entity, self.config.mask)
+
+    @staticmethod
+    def _value_of(h: _Hit) -> Any:
+        if h.extra is not None:
+            return "<pair>"
+        if h.parent is None:
+            return None
+        return h.parent[h.key]
+
+    def _detect(self, root: Any, base: Loc = None) -> list[_Hit]:
+        hits: list[_Hit] = []
+        texts: list[str] = []
+        refs: list[tuple[Any, Any, Loc]] = []
+        self._walk(root, base, None, None, hits, texts, refs)
+        if texts and self.config.free_text:
+            self._scan_texts(texts, refs, hits)
+        return hits
+
+    def _scan_texts(self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]) -> None:
+        limit = self.config.max_string_chars
+        starts: list[int] = []
+        prose: list[tuple[int, int]] = []
+        kept: list[str] = []
+        kept_refs: list[tuple[Any, Any, Loc]] = []
+        pos = 0
+        for t, ref in zip(texts, refs, strict=True):
+            n = len(t)
+            # UUIDs and ISO timestamps are the most common digit-dense values in API
+            # payloads and never hold PII; skipping them halves the prefilter's work.
+            if n == 36 and t[8] == "-" and t[23] == "-" and t[14] == "-" and " " not in t:
+                continue
+            if 19 <= n <= 35 and t[10] == "T" and t[4] == "-" and t[13] == ":":
+                continue
+            if n > limit:
+                t = t[:limit]
+                n = limit
+            starts.append(pos)
+            kept.append(t)
+            kept_refs.append(ref)
+            # Sentences: the only place context-driven passes (names, birth dates) look.
+            if n > 20 and " " in t:
+                prose.append((pos, pos + n))
+            pos += n + 1
+        if not kept:
+            return
+        refs = kept_refs
+        joined = kept[0] if len(kept) == 1 else SEP.join(kept)
+        found = self._scanner.scan(joined, prose)
+        if not found:
+            return
+        for s, e, entity, spi in found:
+            i = bisect.bisect_right(starts, s) - 1
+            off = starts[i]
+            parent, key, loc = refs[i]
+            if parent is None:
+                vloc = loc
+            else:
+                vloc = (loc, key)
+            hits.append(_Hit(parent, key, vloc, entity, spi, (s - off, e - off), "pattern"))
+
+    def _walk(
+        self,
+        node: Any,
+        loc: Loc,
+        container_key: str | None,
+        list_sig: str | None,
+        hits: list[_Hit],
+        texts: list[str],
+        refs: list[tuple[Any, Any, Loc]],
+    ) -> None:
+        t = type(node)
+        if t is dict:
+            self._walk_dict(node, loc, container_key, hits, texts, refs)
+        elif t is list:
+            self._walk_list(node, loc, container_key, list_sig, hits, texts, refs)
+        elif t is str:
+            # A bare string document.
+            texts.append(node)
+            refs.append((None, None, loc))
+
+    def _signal(self, key: str) -> tuple[int, str]:
+        """(code, entity) for a key, cached per engine (bounded like KeySignals)."""
+        sig = self._keys.get(key)
+        if sig is None:
+            code = _NONE
+        elif sig == fn.GEO_LAT:
+            code = _LAT
+        elif sig == fn.GEO_LNG:
+            code = _LNG
+        elif sig == fn.GEO_PAIR:
+            code = _PAIR
+        elif sig == fn.AMBIGUOUS_NAME:
+            code = _NAME
+        elif sig == "ignore":
+            code = _IGNORE
+        else:
+            code = _ENTITY
+        out = (code, sig or "")
+        if len(self._sigs) >= 20_000:
+            self._sigs.clear()
+        self._sigs[key] = out
+        return out
+
+    def _person_container(self, key: str | None) -> bool:
+        if key is None:
+            return False
+        hit = self._containers.get(key)
+        if hit is None:
+            hit = fn.is_person_container(key)
+            if len(self._containers) >= 20_000:
+                self._containers.clear()
+            self._containers[key] = hit
+        return hit
+
+    def _walk_dict(
+        self,
+        node: dict[str, Any],
+        loc: Loc,
+        container_key: str | None,
+        hits: list[_Hit],
+        texts: list[str],
+        refs: list[tuple[Any, Any, Loc]],
+    ) -> None:
+        sigs = self._sigs
+        lat_k: str | None = None
+        lng_k: str | None = None
+        names: list[str] | None = None
+        personal = False
+        for k, v in node.items():
+            sig = sigs.get(k)
+            if sig is None:
+                sig = self._signal(k)
+            code = sig[0]
+            tv = type(v)
+            if code == _NONE:
+                if tv is str:
+                    if len(v) > 5:
+                        texts.append(v)
+                        refs.append((node, k, loc))
+                elif tv is dict:
+                    self._walk_dict(v, (loc, k), k, hits, texts, refs)
+                elif tv is list:
+                    self._walk_list(v, (loc, k), k, None, hits, texts, refs)
+                elif tv is int and (v > 999_999_999_999 or v < -999_999_999_999):
+                    self._bare_int(node, k, loc, v, hits)
+                continue
+            if code == _ENTITY:
+                entity = sig[1]
+                if tv is str:
+                    if self._value_matches(entity, v):
+                        hits.append(_Hit(node, k, (loc, k), entity, self._spi(entity), None, "field"))
+                        personal = personal or entity in _PERSONAL
+                    else:
+                        texts.append(v)
+                        refs.append((node, k, loc))
+                elif tv is int:
+                    if entity in _NUMERIC_OK and self._value_matches(entity, str(v)):
+                        hits.append(_Hit(node, k, (loc, k), entity, self._spi(entity), None, "field"))
+                elif tv is dict:
+                    if entity == Entity.STREET_ADDRESS:
+                        personal = True
+                    self._walk_dict(v, (loc, k), k, hits, texts, refs)
+                elif tv is list:
+                    self._walk_list(v, (loc, k), k, entity, hits, texts, refs)
+            elif code == _LAT:
+                lat_k = k
+            elif code == _LNG:
+                lng_k = k
+            elif code == _NAME:
+                if tv is str:
+                    if names is None:
+                        names = []
+                    names.append(k)
+                elif tv is dict:
+                    self._walk_dict(v, (loc, k), k, hits, texts, refs)
+                elif tv is list:
+                    self._walk_list(v, (loc, k), k, None, hits, texts, refs)
+            elif code == _PAIR:
+                self._geo_value(node, k, loc, v, hits, texts, refs)
+        if lat_k is not None or lng_k is not None:
+            self._geo_fields(node, loc, lat_k, lng_k, hits)
+        if names is not None:
+            person = self._person_on and (personal or self._person_container(container_key))
+            for k in names:
+                v = node[k]
+                if person and self._value_matches(Entity.PERSON, v):
+                    hits.append(_Hit(node, k, (loc, k), Entity.PERSON, False, None, "field"))
+                elif len(v) > 5:
+                    texts.append(v)
+                    refs.append((node, k, loc))
+
+    def _walk_list(
+        self,
+        node: list[Any],
+        loc: Loc,
+        container_key: str | None,
+        sig: str | None,
+        hits: list[_Hit],
+        texts: list[str],
+        refs: list[tuple[Any, Any, Loc]],
+    ) -> None:
+        if len(node) == 2 and _is_num(node[0]) and _is_num(node[1]):
+            if self._geo_list(node, loc, sig, hits):
+                return
+        entity = sig if sig is not None and sig in self._recognizers else None
+        i = 0
+        for v in node:
+            tv = type(v)
+            if tv is str:
+                if entity is not None and self._value_matches(entity, v):
+                    hits.append(_Hit(node, i, (loc, i), entity, self._spi(entity), None, "field"))
+                elif len(v) > 5:
+                    texts.append(v)
+                    refs.append((node, i, loc))
+            elif tv is dict:
+                self._walk_dict(v, (loc, i), container_key, hits, texts, refs)
+            elif tv is list:
+                self._walk_list(v, (loc, i), container_key, sig, hits, texts, refs)
+            i += 1
+
+    def _value_matches(self, entity: str, value: str) -> bool:
+        r = self._recognizers.get(entity)
+        if r is not None:
+            return r.match_value(value)
+        cp = self._custom_by_field.get(entity)
+        if cp is not None:
+            m = cp.regex.fullmatch(value.strip())
+            return m is not None and (cp.validator is None or cp.validator(m.group()))
+        return False
+
+    def _spi(self, entity: str) -> bool:
+        info = BUILTIN.get(entity)
+        if info is not None:
+            return info.spi
+        return self._custom_info.get(entity, ("", False))[1]
+
+    def _bare_int(self, node: Any, k: Any, loc: Loc, v: int, hits: list[_Hit]) -> None:
+        r = self._recognizers.get(Entity.CREDIT_CARD)
+        if r is not None and r.match_at(str(v), 0, "") is not None:
+            hits.append(_Hit(node, k, (loc, k), Entity.CREDIT_CARD, True, None, "pattern"))
+
+    def _geo_fields(
+        self, node: dict[str, Any], loc: Loc, lat_k: str | None, lng_k: str | None, hits: list[_Hit]
+    ) -> None:
+        if Entity.GEOLOCATION not in self._enabled:
+            return
+        lat = _as_float(node[lat_k]) if lat_k is not None else None
+        lng = _as_float(node[lng_k]) if lng_k is not None else None
+        if lat is not None and lng is not None:
+            if latlng_valid(lat, lng):
+                precise = max(_decimals_of(node[lat_k]), _decimals_of(node[lng_k])) >= 4  # type: ignore[index]
+                hits.append(_Hit(node, lat_k, loc, Entity.GEOLOCATION, precise, None, "field", lng_k))
+            return
+        # A lone coordinate is still location data, but never precise on its own.
+        k = lat_k if lat is not None else lng_k if lng is not None else None
+        x = lat if lat is not None else lng
+        if k is not None and x is not None and -180.0 <= x <= 180.0:
+            hits.append(_Hit(node, k, (loc, k), Entity.GEOLOCATION, False, None, "field"))
+
+    def _geo_list(self, node: list[Any], loc: Loc, sig: str | None, hits: list[_Hit]) -> bool:
+        if Entity.GEOLOCATION not in self._enabled:
+            return False
+        a, b = float(node[0]), float(node[1])
+        da, db = _decimals_of(node[0]), _decimals_of(node[1])
+        if sig == fn.GEO_PAIR:
+            # GeoJSON order is [lng, lat]; either order is a location.
+            if latlng_valid(a, b) or latlng_valid(b, a):
+                hits.append(_Hit(None, None, loc, Entity.GEOLOCATION, max(da, db) >= 4, None, "field", node))
+                return True
+            return False
+        # Unlabeled: both numbers need >= 4 decimals, so prices and scores stay out.
+        if da >= 4 and db >= 4 and type(node[0]) is float and (latlng_valid(a, b) or latlng_valid(b, a)):
+            hits.append(_Hit(None, None, loc, Entity.GEOLOCATION, True, None, "pattern", node))
+            return True
+        return False
+
+    def _geo_value(
+        self,
+        node: dict[str, Any],
+        k: str,
+        loc: Loc,
+        v: Any,
+        hits: list[_Hit],
+        texts: list[str],
+        refs: list[tuple[Any, Any, Loc]],
+    ) -> None:
+        tv = type(v)
+        if tv is str:
+            precise = self._geo.value_precision(v) if Entity.GEOLOCATION in self._enabled else None
+            if precise is not None:
+                hits.append(_Hit(node, k, (loc, k), Entity.GEOLOCATION, precise, None, "field"))
+            else:
+                texts.append(v)
+                refs.append((node, k, loc))
+        elif tv is dict or tv is list:
+            self._walk(v, (loc, k), k, fn.GEO_PAIR, hits, texts, refs)
+
+    # ------------------------------------------------------------------ rewriting
+
+    def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, ann: Annotations, base: Loc) -> Any:
+        by_value: dict[tuple[int, Any], list[_Hit]] = {}
+        drops: list[_Hit] = []
+        for h in hits:
+            category, spi = self._classify(h.entity, h.spi)
+            action = rules.action_for(h.entity, category, spi)
+            ann.count(h.entity, category, spi, action)
+            if action is Action.BLOCK:
+                ann.blocked = True
+                ann.blocked_by = ann.blocked_by or h.entity
+                continue
+            if action is Action.ALLOW:
+                continue
+            if action is Action.DROP:
+                drops.append(h)
+                continue
+            by_value.setdefault((id(h.parent) if h.parent is not None else id(h.extra), h.key), []).append(h)
+        if ann.blocked:
+            return root
+        for group in by_value.values():
+            root = self._rewrite_value(root, group, rules, base)
+        for h in drops:
+            root = self._drop(root, h, base)
+        return root
+
+    def _action(self, rules: ActionRules, h: _Hit) -> Action:
+        category, spi = self._classify(h.entity, h.spi)
+        return rules.action_for(h.entity, category, spi)
+
+    def _rewrite_value(self, root: Any, group: list[_Hit], rules: ActionRules, base: Loc) -> Any:
+        h0 = group[0]
+        if h0.extra is not None:
+            # Coordinate pairs: a [lat, lng] list (extra is the list) or two fields.
+            action = self._action(rules, h0)
+            if isinstance(h0.extra, list):
+                pair = h0.extra
+                for i in (0, 1):
+                    pair[i] = self._replace_scalar(pair[i], h0, action)
+            else:
+                node = h0.parent
+                node[h0.key] = self._replace_scalar(node[h0.key], h0, action)
+                node[h0.extra] = self._replace_scalar(node[h0.extra], h0, action)
+            return root
+        parent, key = h0.parent, h0.key
+        value = root if parent is None else parent[key]
+        if isinstance(value, str) and any(h.span is not None for h in group):
+            new: Any = self._rewrite_string(value, group, rules, None)
+        else:
+            new = self._replace_scalar(value, h0, self._action(rules, h0))
+        if parent is None:
+            return new
+        parent[key] = new
+        return root
+
+    def _rewrite_string(
+        self, text: str, hits: list[_Hit], rules: ActionRules, ann: Annotations | None
+    ) -> str:
+        pieces: list[str] = []
+        pos = 0
+        for h in sorted(hits, key=lambda x: x.span[0] if x.span else 0):
+            span = h.span or (0, len(text))
+            action = self._action(rules, h)
+            if ann is not None:
+                category, spi = self._classify(h.entity, h.spi)
+                ann.count(h.entity, category, spi, action)
+                if action is Action.BLOCK:
+                    ann.blocked = True
+                    ann.blocked_by = ann.blocked_by or h.entity
+            if action in (Action.ALLOW, Action.BLOCK) or span[0] < pos:
+                continue
+            pieces.append(text[pos : span[0]])
+            part = text[span[0] : span[1]]
+            if action is Action.DROP:
+                action = Action.REDACT
+            pieces.append(str(self._replace_scalar(part, h, action)))
+            pos = span[1]
+        pieces.append(text[pos:])
+        return "".join(pieces)
+
+    def _replace_scalar(self, value: Any, h: _Hit, action: Action) -> Any:
+        entity = h.entity
+        if action is Action.MASK:
+            if entity == Entity.GEOLOCATION:
+                if _is_num(value):
+                    return mask_number(value, self.config.mask)
+                if isinstance(value, str):
+                    return _coarsen_text(value, self.config.mask)
+            if isinstance(value, str):
+                return mask_value(value, entity, self.config.mask)
+            return mask_value(_number_text(value), entity, self.config.mask)
+        if action is Action.REDACT or action is Action.DROP:
+            category, _ = self._classify(entity, h.spi)
+            return redact_value(self.config.redact_placeholder, entity, category)
+        if action is Action.TOKENIZE:
+            if self._tokenizer is None:
+                raise PiiError("a rule uses tokenize but tokenize.key is not configured.")
+            text = value if isinstance(value, str) else _number_text(value)
+            return self._tokenizer.tokenize(text, entity)
+        return value
+
+    def _drop(self, root: Any, h: _Hit, base: Loc) -> Any:
+        if h.extra is not None and not isinstance(h.extra, list):
+            node = h.parent
+            node.pop(h.key, None)
+            node.pop(h.extra, None)
+            return root
+        if isinstance(h.extra, list):
+            # Drop a [lat, lng] list: its holder is found from the location.
+            loc = h.loc
+            if loc is None or loc == base:
+                return None
+            holder = _resolve(root, loc[0], base)
+            key = loc[1]
+        else:
+            holder, key = h.parent, h.key
+        if holder is None:
+            return None
+        if isinstance(holder, dict):
+            holder.pop(key, None)
+        elif isinstance(holder, list) and 0 <= key < len(holder):
+            # Keep indices stable for the other paths: a dropped element becomes null.
+            holder[key] = None
+        return root
+
+
+# Key signal codes (see Engine._signal).
+_NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE = range(7)
+
+_NUMERIC_OK = frozenset(
+    {Entity.PHONE, Entity.US_SSN, Entity.CREDIT_CARD, Entity.ABA_ROUTING, Entity.US_PASSPORT,
+     Entity.US_DRIVER_LICENSE}
+)  # fmt: skip
+
+_NUMBER_IN_TEXT = re.compile(r"-?\d+\.\d+")
+
+
+def _coarsen_text(text: str, options: MaskOptions) -> str:
+    return _NUMBER_IN_TEXT.sub(lambda m: repr(round(float(m.group()), options.geo_decimals)), text)
+
+
+def _decimals_of(x: Any) -> int:
+    if type(x) is float:
+        return decimals(repr(x))
+    if type(x) is str:
+        return decimals(x)
+    return 0
+
+
+def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
+    keys: list[Any] = []
+    while loc is not None and loc != base:
+        loc, key = loc
+        keys.append(key)
+    node = root
+    for key in reversed(keys):
+        node = node[key]
+    return node
+
+
+Preview = Callable[[str, Any], str]

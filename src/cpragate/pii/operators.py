@@ -1,0 +1,129 @@
+"""Operators: what replaces a detected value (mask, redact, tokenize).
+
+``drop`` (remove the field) and ``block`` (refuse the whole body) are structural and are
+carried out by the engine; the functions here only turn one value into its replacement.
+
+Invariant (property-tested): no operator output contains the detected value. ``mask``
+keeps at most ``keep_last`` letters/digits and never more than half of them; tokens are
+HMAC-SHA256 or AES-SIV outputs that do not contain the input.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from cpragate.errors import PiiError, PiiTokenError
+from cpragate.pii.config import MaskOptions, TokenizeOptions
+
+__all__ = ["Tokenizer", "mask_number", "mask_value", "redact_value"]
+
+_SHAPE_FIELD = re.compile(r"\{(first|last)([1-4])\}")
+
+
+def mask_value(value: str, entity: str, options: MaskOptions) -> str:
+    """Mask ``value``: letters and digits become ``options.char``, separators stay.
+
+    The last ``options.keep_last[entity]`` letters/digits stay visible (never more than
+    half of them); a configured shape for the entity replaces this default.
+    """
+    alnum = [c for c in value if c.isalnum()]
+    shape = options.shapes.get(entity)
+    if shape is not None:
+        limit = len(alnum) // 2
+
+        def fill(m: re.Match[str]) -> str:
+            n = min(int(m[2]), limit)
+            if n == 0:
+                return ""
+            return "".join(alnum[:n] if m[1] == "first" else alnum[-n:])
+
+        return _SHAPE_FIELD.sub(fill, shape)
+    keep = min(options.keep_last.get(entity, 0), len(alnum) // 2)
+    char = options.char
+    if keep == 0:
+        return "".join(char if c.isalnum() else c for c in value)
+    out = []
+    seen = 0
+    cutoff = len(alnum) - keep
+    for c in value:
+        if c.isalnum():
+            out.append(c if seen >= cutoff else char)
+            seen += 1
+        else:
+            out.append(c)
+    return "".join(out)
+
+
+def mask_number(value: float, options: MaskOptions) -> float:
+    """Coarsen a latitude/longitude to ``options.geo_decimals`` decimals."""
+    return round(float(value), options.geo_decimals)
+
+
+def redact_value(template: str, entity: str, category: str) -> str:
+    """The redaction placeholder with ``{entity}``/``{category}`` filled in."""
+    return template.replace("{entity}", entity).replace("{category}", category)
+
+
+class Tokenizer:
+    """Deterministic keyed tokens: ``<prefix><entity>_<body>``.
+
+    Irreversible mode: body = base32(HMAC-SHA256(k_mac, entity NUL value)) truncated to
+    ``hmac_length`` characters. Reversible mode: body = urlsafe-base64(AES-SIV(k_siv,
+    value, associated data = entity)) without padding; :meth:`detokenize` returns the
+    value and refuses tokens that were altered or made with another key or entity.
+    Both subkeys are derived from the configured secret with HKDF-SHA256 and distinct
+    ``info`` labels, so one secret never serves two algorithms.
+    """
+
+    __slots__ = ("_length", "_mac_key", "_prefix", "_reversible", "_siv")
+
+    def __init__(self, options: TokenizeOptions) -> None:
+        if options.key is None:
+            raise PiiError("tokenize is used but no tokenize.key is configured.")
+        secret = options.key.get_secret_value().encode()
+        if len(secret) < 16:
+            raise PiiError("tokenize.key is shorter than 16 bytes.")
+        self._mac_key = _hkdf(secret, b"cpragate-pii-token-hmac", 32)
+        self._siv = AESSIV(_hkdf(secret, b"cpragate-pii-token-aes-siv", 64))
+        self._prefix = options.prefix
+        self._reversible = options.reversible
+        self._length = options.hmac_length
+
+    def tokenize(self, value: str, entity: str) -> str:
+        """The token of ``value`` (same value, entity and key -> same token)."""
+        if self._reversible:
+            ct = self._siv.encrypt(value.encode(), [entity.encode()])
+            body = base64.urlsafe_b64encode(ct).rstrip(b"=").decode()
+            return f"{self._prefix}{entity}_r{body}"
+        mac = hmac.new(self._mac_key, entity.encode() + b"\x00" + value.encode(), hashlib.sha256)
+        body = base64.b32encode(mac.digest()).decode().lower()[: self._length]
+        return f"{self._prefix}{entity}_{body}"
+
+    def detokenize(self, token: str) -> str:
+        """The value behind a reversible token.
+
+        :raises PiiTokenError: the token is not a reversible token of this key.
+        """
+        if not token.startswith(self._prefix):
+            raise PiiTokenError("the token does not start with the configured prefix.")
+        rest = token[len(self._prefix) :]
+        entity, sep, body = rest.rpartition("_r")
+        if not sep or not entity:
+            raise PiiTokenError("the token is not a reversible token.")
+        try:
+            ct = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+            return self._siv.decrypt(ct, [entity.encode()]).decode()
+        except (InvalidTag, ValueError):
+            raise PiiTokenError("the token was altered or made with another key.") from None
+
+
+def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:
+    return HKDF(algorithm=SHA256(), length=length, salt=None, info=info).derive(secret)

@@ -1,0 +1,287 @@
+"""Theory of operation: one cheap prefilter pass, validators only on candidates.
+
+Running every recognizer's regex over every string costs ~240 us per KB in CPython
+(DESIGN.md). Here a document's string values are joined with NUL (which no pattern
+crosses) and scanned once by :data:`_CAND`, a regex whose first item is a character
+class, so CPython's ``sre`` skips non-candidate characters in C (about 4 ns/char).
+A candidate is a *token start*: a digit, ``+`` or ``(`` run of at least 7 characters
+(phones, SSNs, cards, IPv4, coordinates), an uppercase letter followed by digits (IBAN,
+license and passport numbers), or a house number followed by a capitalized word
+(addresses). ISO timestamps are rejected inside the regex, since they are the most
+common digit runs in API payloads. Each candidate is then offered to the entity
+recognizers in a fixed order; each re-matches its own anchored regex at that position
+and runs its validator.
+
+Three entities have their own cheaper trigger: e-mail (expanded around each ``@``),
+IPv6 (around each ``x:y:`` group), and, gated by cue words in the lower-cased text,
+dates of birth and person names. Custom recognizers run one ``finditer`` each.
+
+Rules:
+* Findings never overlap: longer spans win, then earlier ones.
+* Spans are offsets into the scanned text; the engine maps them back to values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from cpragate.pii.categories import Entity
+from cpragate.pii.recognizers import (
+    AbaRoutingRecognizer,
+    CreditCardRecognizer,
+    DateOfBirthRecognizer,
+    EmailRecognizer,
+    GeolocationRecognizer,
+    IbanRecognizer,
+    IpAddressRecognizer,
+    PersonRecognizer,
+    PhoneRecognizer,
+    Recognizer,
+    StreetAddressRecognizer,
+    UsDriverLicenseRecognizer,
+    UsPassportRecognizer,
+    UsSsnRecognizer,
+)
+
+__all__ = ["CustomPattern", "Hit", "TextScanner"]
+
+# (start, end, entity, spi)
+Hit = tuple[int, int, str, bool]
+
+SEP = "\x00"
+
+_CAND = re.compile(
+    r"[0-9A-Z+(]"
+    # a token start: the character before is not a letter, digit or underscore
+    r"(?<![0-9A-Za-z_][0-9A-Z+(])"
+    r"(?:"
+    r"(?<=[A-Z])[A-Z]?[0-9]{2}[0-9A-Z -]{4,}"
+    r"|(?<=[+(0-9])(?!\d{3}-\d\d-\d\dT)[0-9 ().+/\-]{5,}[0-9]"
+    r"|(?<=[0-9])[0-9]{0,5}\s[A-Z][a-z]"
+    r")"
+)
+# "::" or three colons: timestamps ("10:15:30") have two colons and never trigger this.
+_COLON_GROUP = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:")
+# Context words for dates of birth; every alternative starts with b or d, so sre's
+# first-character skip applies.
+_DOB_GATE = re.compile(r"born|birth|bday|b-day|dob|d\.o\.b")
+_HEXCOLON = frozenset("0123456789abcdefABCDEF:")
+_SEPS = str.maketrans("", "", " ().+/-")
+_CONTEXT_CHARS = 48
+
+
+class CustomPattern:
+    """A compiled custom recognizer (see :class:`~cpragate.pii.config.CustomRecognizerConfig`)."""
+
+    __slots__ = ("context", "entity", "regex", "spi", "validator")
+
+    def __init__(
+        self,
+        entity: str,
+        regex: re.Pattern[str],
+        validator: Callable[[str], bool] | None,
+        context: tuple[str, ...],
+        spi: bool,
+    ) -> None:
+        self.entity = entity
+        self.regex = regex
+        self.validator = validator
+        self.context = context
+        self.spi = spi
+
+
+class TextScanner:
+    """Finds entities inside text. Built once per engine; stateless per call."""
+
+    def __init__(
+        self,
+        enabled: frozenset[str],
+        custom: list[CustomPattern],
+        names_in_text: bool,
+    ) -> None:
+        self.enabled = enabled
+        self.custom = custom
+        self.names_in_text = names_in_text and Entity.PERSON in enabled
+        self.email = EmailRecognizer()
+        self.phone = PhoneRecognizer()
+        self.ssn = UsSsnRecognizer()
+        self.card = CreditCardRecognizer()
+        self.iban = IbanRecognizer()
+        self.aba = AbaRoutingRecognizer()
+        self.ip = IpAddressRecognizer()
+        self.geo = GeolocationRecognizer()
+        self.dob = DateOfBirthRecognizer()
+        self.dl = UsDriverLicenseRecognizer()
+        self.passport = UsPassportRecognizer()
+        self.person = PersonRecognizer()
+        self.address = StreetAddressRecognizer()
+
+        def on(r: Recognizer) -> bool:
+            return r.entity in enabled
+
+        # Numeric candidates are offered in this order; the first hit wins.
+        self._by_digits: dict[int, list[Recognizer]] = {}
+        for n in range(7, 20):
+            order: list[Recognizer] = []
+            if n == 9:
+                order += [self.ssn, self.aba, self.passport, self.dl]
+            if 13 <= n <= 19:
+                order.append(self.card)
+            if 10 <= n <= 15 or n == 7:
+                order.append(self.phone)
+            if 7 <= n <= 12 and n != 9:
+                order.append(self.dl)
+            if n == 9:
+                order.append(self.phone)
+            self._by_digits[n] = [r for r in order if on(r)]
+        self._letter_led: list[Recognizer] = [r for r in (self.iban, self.dl, self.passport) if on(r)]
+        self._ipv4 = on(self.ip)
+        self._geo = on(self.geo)
+        self._addr = on(self.address)
+        self._email = on(self.email)
+        self._dob = on(self.dob)
+
+    def scan(self, text: str, prose: list[tuple[int, int]] | None = None) -> list[Hit]:
+        """All non-overlapping findings in ``text`` (may be NUL-joined values).
+
+        :param prose: ``(start, end)`` ranges of values that read like sentences; the
+            context-driven passes (names, dates of birth) run only there. None = all.
+        """
+        hits: list[Hit] = []
+        add = hits.append
+        for m in _CAND.finditer(text):
+            s, e = m.span()
+            c = text[s]
+            if "A" <= c <= "Z":
+                ctx = None
+                for r in self._letter_led:
+                    if r is not self.iban and ctx is None:
+                        ctx = _context(text, s)
+                    span = r.match_at(text, s, ctx or "")
+                    if span is not None:
+                        add((span[0], span[1], r.entity, r.info.spi))
+                        break
+                continue
+            last = text[e - 1]
+            if "a" <= last <= "z":
+                if self._addr:
+                    span = self.address.match_at(text, s, "")
+                    if span is not None:
+                        add((span[0], span[1], Entity.STREET_ADDRESS, False))
+                continue
+            cand = text[s:e]
+            if "." in cand:
+                dots = cand.count(".")
+                if dots == 3 and self._ipv4:
+                    span = self.ip.match_at(text, s, "")
+                    if span is not None:
+                        add((span[0], span[1], Entity.IP_ADDRESS, False))
+                        continue
+                elif dots == 1 and self._geo:
+                    g = s - 1 if s > 0 and text[s - 1] == "-" else s
+                    span = self.geo.match_at(text, g, "")
+                    if span is not None:
+                        precise = self.geo.precise(text[span[0] : span[1]])
+                        add((span[0], span[1], Entity.GEOLOCATION, precise))
+                        continue
+            n = len(cand.translate(_SEPS))
+            order = self._by_digits.get(n)
+            if not order:
+                if n > 19:
+                    # A long run may hold several values ("card 4111 1111 1111 1111 exp 12 26").
+                    order = self._by_digits[16] + self._by_digits[10]
+                else:
+                    continue
+            ctx = _context(text, s)
+            for r in order:
+                span = r.match_at(text, s, ctx)
+                if span is not None:
+                    add((span[0], span[1], r.entity, r.info.spi))
+                    break
+        if self._email and "@" in text:
+            self._emails(text, add)
+        if self._ipv4 and ":" in text:
+            self._ipv6(text, add)
+        if prose is None:
+            prose = [(0, len(text))]
+        if prose and (self._dob or self.names_in_text):
+            low = text.lower() if self._dob else ""
+            for a, b in prose:
+                if self._dob and _DOB_GATE.search(low, a, b):
+                    self._dates(text, add, a, b)
+                if self.names_in_text:
+                    for s, e in self.person.find(text, a, b):
+                        add((s, e, Entity.PERSON, False))
+        for cp in self.custom:
+            self._custom(cp, text, add)
+        if len(hits) > 1:
+            hits = _non_overlapping(hits)
+        return hits
+
+    def _emails(self, text: str, add: Callable[[Hit], None]) -> None:
+        at = text.find("@")
+        end = 0
+        while at != -1:
+            if at >= end:
+                span = self.email.around_at(text, at)
+                if span is not None:
+                    add((span[0], span[1], Entity.EMAIL, False))
+                    end = span[1]
+            at = text.find("@", at + 1)
+
+    def _ipv6(self, text: str, add: Callable[[Hit], None]) -> None:
+        pos = 0
+        for m in _COLON_GROUP.finditer(text):
+            s = m.start()
+            if s < pos:
+                continue
+            while s > 0 and text[s - 1] in _HEXCOLON and m.start() - s < 40:
+                s -= 1
+            if s > 0 and (text[s - 1].isalnum() or text[s - 1] == "_"):
+                continue
+            span = self.ip.v6_at(text, s)
+            if span is not None and not (span[1] < len(text) and text[span[1]].isalnum()):
+                add((span[0], span[1], Entity.IP_ADDRESS, False))
+                pos = span[1]
+
+    def _dates(self, text: str, add: Callable[[Hit], None], a: int, b: int) -> None:
+        for m in self.dob.DATE.finditer(text, a, b):
+            s = m.start()
+            if s > 0 and text[s - 1].isalnum():
+                continue
+            span = self.dob.match_at(text, s, _context(text, s))
+            if span is not None:
+                add((span[0], span[1], Entity.DATE_OF_BIRTH, False))
+
+    def _custom(self, cp: CustomPattern, text: str, add: Callable[[Hit], None]) -> None:
+        for m in cp.regex.finditer(text):
+            if cp.validator is not None and not cp.validator(m.group()):
+                continue
+            if cp.context:
+                ctx = _context(text, m.start())
+                if not any(w in ctx for w in cp.context):
+                    continue
+            add((m.start(), m.end(), cp.entity, cp.spi))
+
+
+def _context(text: str, start: int) -> str:
+    """Lower-cased text shortly before ``start``, within the same value."""
+    lo = max(0, start - _CONTEXT_CHARS)
+    vs = text.rfind(SEP, lo, start)
+    if vs != -1:
+        lo = vs + 1
+    return text[lo:start].lower()
+
+
+def _non_overlapping(hits: list[Hit]) -> list[Hit]:
+    hits.sort(key=lambda h: (h[0], h[0] - h[1]))
+    out: list[Hit] = []
+    for h in hits:
+        if out and h[0] < out[-1][1]:
+            prev = out[-1]
+            if h[1] - h[0] > prev[1] - prev[0]:
+                out[-1] = h
+            continue
+        out.append(h)
+    return out

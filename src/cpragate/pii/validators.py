@@ -1,0 +1,328 @@
+"""Checksum and structure validators that turn pattern candidates into findings.
+
+Each validator takes the candidate text (separators allowed where the format allows
+them) and answers True only for values that can really be of that kind. They are pure,
+allocation-light functions: the engine calls them only on candidates a cheap prefilter
+already found, never on every string.
+
+``VALIDATORS`` maps the names custom recognizers may use (``validator: luhn``) to them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from datetime import date
+
+import phonenumbers
+
+__all__ = [
+    "VALIDATORS",
+    "aba_valid",
+    "card_brand_known",
+    "digits_of",
+    "dob_plausible",
+    "email_valid",
+    "iban_valid",
+    "ip_valid",
+    "ipv4_valid",
+    "ipv6_valid",
+    "latlng_valid",
+    "luhn_valid",
+    "parse_date",
+    "phone_valid",
+    "ssn_valid",
+]
+
+_NON_DIGITS = re.compile(r"[^0-9]+")
+
+
+def digits_of(text: str) -> str:
+    """The ASCII digits of ``text``, in order."""
+    return _NON_DIGITS.sub("", text)
+
+
+def luhn_valid(number: str) -> bool:
+    """The Luhn (mod 10) check of ISO/IEC 7812-1 over the digits of ``number``.
+
+    Separators are ignored; 13 to 19 digits are required, the lengths of payment cards.
+    """
+    digits = digits_of(number)
+    if not 13 <= len(digits) <= 19:
+        return False
+    total = 0
+    # Double every second digit from the right; a doubled digit > 9 contributes d*2-9.
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i & 1:
+            d = d * 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def card_brand_known(digits: str) -> bool:
+    """True if the number starts with an issuer prefix (IIN) of a major card network.
+
+    Visa 4; Mastercard 51-55 and 2221-2720; Amex 34/37; Discover 6011, 644-649, 65;
+    JCB 3528-3589; Diners 300-305, 36, 38, 39; UnionPay 62. A random Luhn-valid number
+    passes 1 in 10; requiring an IIN keeps order ids and other long numbers out when no
+    field name or context says "card".
+    """
+    if not digits:
+        return False
+    d1 = digits[0]
+    if d1 == "4":
+        return True
+    p2 = int(digits[:2]) if len(digits) >= 2 else 0
+    p4 = int(digits[:4]) if len(digits) >= 4 else 0
+    if 51 <= p2 <= 55 or 2221 <= p4 <= 2720:
+        return True
+    if p2 in (34, 37, 36, 38, 39, 65, 62):
+        return True
+    p3 = p4 // 10
+    return p4 == 6011 or 644 <= p3 <= 649 or 3528 <= p4 <= 3589 or 300 <= p3 <= 305
+
+
+def ssn_valid(number: str) -> bool:
+    """SSA rules for a US Social Security number (SSA POMS RM 10201.035, SSA-2011 randomization).
+
+    Nine digits; area (first 3) not 000, 666 or 900-999; group (middle 2) not 00;
+    serial (last 4) not 0000. Well-known advertising numbers (078-05-1120, 219-09-9999)
+    are rejected too.
+    """
+    digits = digits_of(number)
+    if len(digits) != 9:
+        return False
+    area, group, serial = digits[:3], digits[3:5], digits[5:]
+    if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
+        return False
+    return digits not in ("078051120", "219099999", "123456789")
+
+
+# Country -> total IBAN length, from the SWIFT IBAN Registry (release 99, 2024).
+_IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22,
+    "BH": 22, "BI": 27, "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24,
+    "DE": 22, "DJ": 27, "DK": 18, "DO": 28, "EE": 20, "EG": 29, "ES": 24, "FI": 18,
+    "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23, "GL": 18, "GR": 27,
+    "GT": 28, "HN": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26,
+    "IT": 27, "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20,
+    "LU": 20, "LV": 21, "LY": 25, "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20,
+    "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18, "NO": 15, "OM": 23, "PK": 24,
+    "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33, "SA": 24,
+    "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25,
+    "SV": 28, "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20,
+    "YE": 30,
+}  # fmt: skip
+
+
+def iban_valid(value: str) -> bool:
+    """ISO 13616 IBAN: registry length for the country and the ISO 7064 mod 97-10 check.
+
+    Spaces are allowed (print format groups of four); letters may be upper or lower case.
+    """
+    iban = value.replace(" ", "").upper()
+    if len(iban) < 15 or not iban.isalnum() or not iban.isascii():
+        return False
+    expected = _IBAN_LENGTHS.get(iban[:2])
+    if expected is None or len(iban) != expected or not iban[2:4].isdigit():
+        return False
+    moved = iban[4:] + iban[:4]
+    # int(..., 36) maps A..Z to 10..35 digit by digit, which is exactly the
+    # letter substitution ISO 7064 asks for.
+    numeric = "".join(str(int(ch, 36)) for ch in moved)
+    return int(numeric) % 97 == 1
+
+
+def aba_valid(number: str) -> bool:
+    """ABA routing transit number: 9 digits, valid Federal Reserve prefix, 3-7-1 checksum.
+
+    The checksum is 3(d1+d4+d7) + 7(d2+d5+d8) + (d3+d6+d9) = 0 mod 10 (ABA Key to Routing
+    Numbers). The first two digits are 00-12, 21-32, 61-72 or 80.
+    """
+    digits = digits_of(number)
+    if len(digits) != 9 or len(number.strip()) != 9:
+        return False
+    prefix = int(digits[:2])
+    if not (prefix <= 12 or 21 <= prefix <= 32 or 61 <= prefix <= 72 or prefix == 80):
+        return False
+    d = [ord(c) - 48 for c in digits]
+    total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])
+    return total % 10 == 0
+
+
+def _nanp_valid(national: str) -> bool:
+    # NANP numbering plan: NPA and NXX start with 2-9; N11 codes are service codes.
+    if len(national) != 10:
+        return False
+    npa, nxx = national[:3], national[3:6]
+    if npa[0] in "01" or nxx[0] in "01":
+        return False
+    return not (npa[1:] == "11" or nxx[1:] == "11")
+
+
+_EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+
+
+def phone_valid(value: str, region: str = "US") -> bool:
+    """A plausible phone number.
+
+    North American numbers (no ``+`` or ``+1``/``1``/``001`` prefix) are checked against
+    the NANP plan structure only, because synthetic and newly assigned area codes are
+    legitimate; numbers with another ``+`` country code are parsed and validated with the
+    ``phonenumbers`` package (Google libphonenumber metadata). An extension (``x123``)
+    is allowed.
+    """
+    text = _EXTENSION.sub("", value.strip())
+    digits = digits_of(text)
+    if text.startswith("+") and not text.startswith(("+1 ", "+1-", "+1(", "+1.", "+1")):
+        try:
+            parsed = phonenumbers.parse(text, None)
+        except phonenumbers.NumberParseException:
+            return False
+        return bool(phonenumbers.is_valid_number(parsed))
+    if text.startswith("+1") or text.startswith("001"):
+        digits = digits[1:] if text.startswith("+1") else digits[3:]
+    elif len(digits) == 11 and digits[0] == "1":
+        digits = digits[1:]
+    if len(digits) != 10:
+        if region != "US" and 7 <= len(digits) <= 15:
+            try:
+                parsed = phonenumbers.parse(text, region)
+            except phonenumbers.NumberParseException:
+                return False
+            return bool(phonenumbers.is_valid_number(parsed))
+        return False
+    return _nanp_valid(digits)
+
+
+def ipv4_valid(value: str) -> bool:
+    """Dotted-quad IPv4 with each octet 0-255 and no leading zeros (RFC 6943 §3.1.1)."""
+    parts = value.split(".")
+    if len(parts) != 4:
+        return False
+    for p in parts:
+        if not p.isdigit() or not p.isascii() or len(p) > 3 or (len(p) > 1 and p[0] == "0"):
+            return False
+        if int(p) > 255:
+            return False
+    return True
+
+
+def ipv6_valid(value: str) -> bool:
+    """An IPv6 address in any RFC 4291/5952 text form (validated by :mod:`ipaddress`)."""
+    if ":" not in value or len(value) > 45:
+        return False
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def ip_valid(value: str) -> bool:
+    """IPv4 or IPv6."""
+    return ipv4_valid(value) or ipv6_valid(value)
+
+
+# Local part and domain per the "practical" subset of RFC 5322 most APIs accept; the
+# TLD must be letters only (2-24), which rejects "user@host.123" and version strings.
+_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}"
+)
+
+
+def email_valid(value: str) -> bool:
+    """An e-mail address (whole value), RFC 5322 practical subset, max 254 characters."""
+    return len(value) <= 254 and _EMAIL.fullmatch(value) is not None
+
+
+_MONTHS = {
+    m: i + 1
+    for i, names in enumerate(
+        [
+            ("jan", "january"), ("feb", "february"), ("mar", "march"), ("apr", "april"),
+            ("may",), ("jun", "june"), ("jul", "july"), ("aug", "august"),
+            ("sep", "sept", "september"), ("oct", "october"), ("nov", "november"),
+            ("dec", "december"),
+        ]
+    )
+    for m in names
+}  # fmt: skip
+
+_DATE_ISO = re.compile(r"(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})(?:T.*)?")
+_DATE_US = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+_DATE_WORDS = re.compile(r"([A-Za-z]{3,9})\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+(\d{4})")
+_DATE_WORDS_DMY = re.compile(r"(\d{1,2})(?:st|nd|rd|th)?\s+([A-Za-z]{3,9})\.?,?\s+(\d{4})")
+
+
+def parse_date(value: str) -> date | None:
+    """Parse the date formats people and APIs use for birth dates, or None.
+
+    Accepts ISO ``1985-03-12`` (also with a time part), US ``03/12/1985``, ``12.03.1985``
+    read as month/day when the first number is <= 12 and day/month otherwise,
+    ``March 12, 1985`` and ``12 March 1985``.
+    """
+    v = value.strip()
+    y: int
+    mo: int
+    d: int
+    if m := _DATE_ISO.fullmatch(v):
+        y, mo, d = int(m[1]), int(m[2]), int(m[3])
+    elif m := _DATE_US.fullmatch(v):
+        a, b, y = int(m[1]), int(m[2]), int(m[3])
+        mo, d = (a, b) if a <= 12 else (b, a)
+    elif m := _DATE_WORDS.fullmatch(v):
+        month = _MONTHS.get(m[1].lower())
+        if month is None:
+            return None
+        mo, d, y = month, int(m[2]), int(m[3])
+    elif m := _DATE_WORDS_DMY.fullmatch(v):
+        month = _MONTHS.get(m[2].lower())
+        if month is None:
+            return None
+        d, mo, y = int(m[1]), month, int(m[3])
+    else:
+        return None
+    try:
+        return date(y, mo, d)
+    except ValueError:
+        return None
+
+
+def dob_plausible(value: str, today: date | None = None) -> bool:
+    """A parseable date between 1900-01-01 and today: could be someone's birth date.
+
+    ``today`` is injectable for tests; by default the current date is used only to bound
+    the year, so the answer changes at most once a day.
+    """
+    parsed = parse_date(value)
+    if parsed is None:
+        return False
+    upper = today or date.today()
+    return date(1900, 1, 1) <= parsed <= upper
+
+
+def latlng_valid(lat: float, lng: float) -> bool:
+    """Latitude in [-90, 90], longitude in [-180, 180], and not the (0, 0) null island."""
+    return -90.0 <= lat <= 90.0 and -180.0 <= lng <= 180.0 and not (lat == 0 and lng == 0)
+
+
+def _ssn_validator(value: str) -> bool:
+    return ssn_valid(value)
+
+
+VALIDATORS: dict[str, Callable[[str], bool]] = {
+    "aba": aba_valid,
+    "email": email_valid,
+    "iban": iban_valid,
+    "ip": ip_valid,
+    "luhn": luhn_valid,
+    "phone": phone_valid,
+    "ssn": _ssn_validator,
+    "date": dob_plausible,
+}
