@@ -12,9 +12,13 @@ from cpragate.openapi.validator import Violation
 def param(name, location, schema, *, required=False, style=None, explode=None, **kw) -> Parameter:
     style = style or {"path": "simple", "query": "form", "header": "simple", "cookie": "form"}[location]
     return Parameter(
-        name=name, location=location, required=required or location == "path",
+        name=name,
+        location=location,
+        required=required or location == "path",
         schema=CompiledSchema(schema) if schema is not None else None,
-        style=style, explode=(style == "form") if explode is None else explode, **kw,
+        style=style,
+        explode=(style == "form") if explode is None else explode,
+        **kw,
     )
 
 
@@ -27,7 +31,13 @@ PV = ParameterValidator(
         param("flag", "query", {"type": "boolean"}),
         param("kind", "query", {"enum": ["x", "y"]}, required=True),
         param("X-Trace-Id", "header", {"type": "string", "format": "uuid"}),
-        param("filter", "query", {"type": "object", "properties": {"age": {"type": "integer"}, "name": {"type": "string"}}}, style="deepObject", explode=True),
+        param(
+            "filter",
+            "query",
+            {"type": "object", "properties": {"age": {"type": "integer"}, "name": {"type": "string"}}},
+            style="deepObject",
+            explode=True,
+        ),
         param("session", "cookie", {"type": "string", "maxLength": 4}),
         param("Authorization", "header", {"type": "integer"}, required=True),  # ignored by OpenAPI rules
     ]
@@ -42,19 +52,71 @@ PV = ParameterValidator(
         (dict(path={"id": "abc"}, query={"kind": ["x"]}), None, [Violation("/path/id", "type")]),
         (dict(path={"id": "1"}, query={}), None, [Violation("/query/kind", "required")]),
         (dict(path={"id": "1"}, query={"kind": ["z"]}), None, [Violation("/query/kind", "enum")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "limit": ["31"]}), None, [Violation("/query/limit", "maximum")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "limit": ["1", "2"]}), None, [Violation("/query/limit", "multiple")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "limit": [""]}), None, [Violation("/query/limit", "allowEmptyValue")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "tags": ["a", "b"]}), {"query": {"kind": "x", "tags": ["a", "b"]}}, []),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "tags": ["a", "c"]}), None, [Violation("/query/tags/1", "enum")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "ids": ["1,2,3"]}), {"query": {"kind": "x", "ids": [1, 2, 3]}}, []),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "ids": ["1,x"]}), None, [Violation("/query/ids/1", "type")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "flag": ["true"]}), {"query": {"kind": "x", "flag": True}}, []),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "flag": ["yes"]}), None, [Violation("/query/flag", "type")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"]}, headers={"x-trace-id": "nope"}), None, [Violation("/header/X-Trace-Id", "format")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "filter[age]": ["7"], "filter[name]": ["n"]}), {"query": {"kind": "x", "filter": {"age": 7, "name": "n"}}}, []),
-        (dict(path={"id": "1"}, query={"kind": ["x"], "filter[age]": ["old"]}), None, [Violation("/query/filter/age", "type")]),
-        (dict(path={"id": "1"}, query={"kind": ["x"]}, cookies={"session": "toolong"}), None, [Violation("/cookie/session", "maxLength")]),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "limit": ["31"]}),
+            None,
+            [Violation("/query/limit", "maximum")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "limit": ["1", "2"]}),
+            None,
+            [Violation("/query/limit", "multiple")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "limit": [""]}),
+            None,
+            [Violation("/query/limit", "allowEmptyValue")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "tags": ["a", "b"]}),
+            {"query": {"kind": "x", "tags": ["a", "b"]}},
+            [],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "tags": ["a", "c"]}),
+            None,
+            [Violation("/query/tags/1", "enum")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "ids": ["1,2,3"]}),
+            {"query": {"kind": "x", "ids": [1, 2, 3]}},
+            [],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "ids": ["1,x"]}),
+            None,
+            [Violation("/query/ids/1", "type")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "flag": ["true"]}),
+            {"query": {"kind": "x", "flag": True}},
+            [],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "flag": ["yes"]}),
+            None,
+            [Violation("/query/flag", "type")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"]}, headers={"x-trace-id": "nope"}),
+            None,
+            [Violation("/header/X-Trace-Id", "format")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "filter[age]": ["7"], "filter[name]": ["n"]}),
+            {"query": {"kind": "x", "filter": {"age": 7, "name": "n"}}},
+            [],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"], "filter[age]": ["old"]}),
+            None,
+            [Violation("/query/filter/age", "type")],
+        ),
+        (
+            dict(path={"id": "1"}, query={"kind": ["x"]}, cookies={"session": "toolong"}),
+            None,
+            [Violation("/cookie/session", "maxLength")],
+        ),
     ],
 )
 def test_validate(kwargs, values, violations):
@@ -75,8 +137,20 @@ def test_unknown_query_parameters():
     ("style", "explode", "raw", "schema", "expected"),
     [
         ("simple", False, "1,2", {"type": "array", "items": {"type": "integer"}}, [1, 2]),
-        ("simple", False, "a,1,b,2", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}, {"a": 1, "b": 2}),
-        ("simple", True, "a=1,b=2", {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}}, {"a": 1, "b": 2}),
+        (
+            "simple",
+            False,
+            "a,1,b,2",
+            {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
+            {"a": 1, "b": 2},
+        ),
+        (
+            "simple",
+            True,
+            "a=1,b=2",
+            {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}}},
+            {"a": 1, "b": 2},
+        ),
         ("label", False, ".1,2", {"type": "array", "items": {"type": "integer"}}, [1, 2]),
         ("label", True, ".1.2", {"type": "array", "items": {"type": "integer"}}, [1, 2]),
         ("matrix", False, ";id=5", {"type": "integer"}, 5),
@@ -98,12 +172,22 @@ def test_style_mismatch(style, raw):
 
 @pytest.mark.parametrize(("style", "raw"), [("spaceDelimited", "1 2"), ("pipeDelimited", "1|2")])
 def test_delimited_query(style, raw):
-    pv = ParameterValidator([param("q", "query", {"type": "array", "items": {"type": "integer"}}, style=style, explode=False)])
+    pv = ParameterValidator(
+        [param("q", "query", {"type": "array", "items": {"type": "integer"}}, style=style, explode=False)]
+    )
     assert pv.validate(query={"q": [raw]}).values["query"]["q"] == [1, 2]
 
 
 def test_content_parameter():
-    p = Parameter(name="f", location="query", required=False, schema=CompiledSchema({"type": "object", "required": ["a"]}), style="form", explode=True, content_type="application/json")
+    p = Parameter(
+        name="f",
+        location="query",
+        required=False,
+        schema=CompiledSchema({"type": "object", "required": ["a"]}),
+        style="form",
+        explode=True,
+        content_type="application/json",
+    )
     pv = ParameterValidator([p])
     assert pv.validate(query={"f": ['{"a": 1}']}).violations == []
     assert pv.validate(query={"f": ["{"]}).violations == [Violation("/query/f", "content")]

@@ -20,9 +20,15 @@ CUSTOMER = {
             "properties": {
                 "email": {"type": "string"},
                 "address": {"$ref": "#/$defs/Address"},
-                "orders": {"type": "array", "items": {"type": "object", "properties": {"total": {"type": "number"}}}},
+                "orders": {
+                    "type": "array",
+                    "items": {"type": "object", "properties": {"total": {"type": "number"}}},
+                },
                 "meta": {"type": "object"},
-                "labels": {"type": "object", "additionalProperties": {"type": "object", "properties": {"v": {}}}},
+                "labels": {
+                    "type": "object",
+                    "additionalProperties": {"type": "object", "properties": {"v": {}}},
+                },
                 "pair": {"type": "array", "prefixItems": [{"type": "object", "properties": {"x": {}}}]},
             },
             "patternProperties": {"^x-": {}},
@@ -62,7 +68,11 @@ def test_strip_undeclared_in_place():
 
 ONE_OF = {
     "oneOf": [
-        {"type": "object", "required": ["card"], "properties": {"card": {"type": "string"}, "cvv": {"type": "string"}}},
+        {
+            "type": "object",
+            "required": ["card"],
+            "properties": {"card": {"type": "string"}, "cvv": {"type": "string"}},
+        },
         {"type": "object", "required": ["iban"], "properties": {"iban": {"type": "string"}}},
     ]
 }
@@ -96,7 +106,12 @@ def test_if_then_else():
 
 
 def test_recursive_schema():
-    shape = PropertyShape({"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"})
+    shape = PropertyShape(
+        {
+            "$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}},
+            "$ref": "#/$defs/N",
+        }
+    )
     assert shape.undeclared({"next": {"next": {"next": {"bad": 1}}}}) == ["/next/next/next/bad"]
 
 

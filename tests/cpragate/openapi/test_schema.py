@@ -25,11 +25,20 @@ def bundle(tmp_path: Path, schemas: dict, root: str, version: str = "3.0.3"):
     ("schema", "expected"),
     [
         ({"type": "string", "nullable": True}, {"type": ["string", "null"]}),
-        ({"type": "integer", "minimum": 1, "exclusiveMinimum": True}, {"type": "integer", "exclusiveMinimum": 1}),
+        (
+            {"type": "integer", "minimum": 1, "exclusiveMinimum": True},
+            {"type": "integer", "exclusiveMinimum": 1},
+        ),
         ({"type": "number", "maximum": 5, "exclusiveMaximum": False}, {"type": "number", "maximum": 5}),
-        ({"type": "integer", "format": "int32"}, {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1}),
+        (
+            {"type": "integer", "format": "int32"},
+            {"type": "integer", "format": "int32", "minimum": -(2**31), "maximum": 2**31 - 1},
+        ),
         ({"type": "string", "description": "d", "example": "e", "x-foo": 1}, {"type": "string"}),
-        ({"allOf": [{"type": "string"}], "nullable": True}, {"anyOf": [{"type": "null"}, {"allOf": [{"type": "string"}]}]}),
+        (
+            {"allOf": [{"type": "string"}], "nullable": True},
+            {"anyOf": [{"type": "null"}, {"allOf": [{"type": "string"}]}]},
+        ),
     ],
 )
 def test_openapi_30_normalization(tmp_path, schema, expected):
@@ -42,19 +51,52 @@ def test_31_keeps_type_arrays_and_ignores_nullable(tmp_path):
 
 
 def test_30_ref_siblings(tmp_path):
-    got = bundle(tmp_path, {"A": {"type": "string"}, "S": {"properties": {"a": {"$ref": "#/components/schemas/A", "readOnly": True, "nullable": True, "maxLength": 1}}}}, "S")
+    got = bundle(
+        tmp_path,
+        {
+            "A": {"type": "string"},
+            "S": {
+                "properties": {
+                    "a": {
+                        "$ref": "#/components/schemas/A",
+                        "readOnly": True,
+                        "nullable": True,
+                        "maxLength": 1,
+                    }
+                }
+            },
+        },
+        "S",
+    )
     assert got["properties"]["a"] == {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/A", "readOnly": True}]}
 
 
 def test_recursive_schema_validates(tmp_path):
-    got = bundle(tmp_path, {"Node": {"type": "object", "properties": {"next": {"$ref": "#/components/schemas/Node"}, "v": {"type": "integer"}}}}, "Node")
+    got = bundle(
+        tmp_path,
+        {
+            "Node": {
+                "type": "object",
+                "properties": {"next": {"$ref": "#/components/schemas/Node"}, "v": {"type": "integer"}},
+            }
+        },
+        "Node",
+    )
     v = SchemaValidator(got)
     assert v.validate({"next": {"next": {"v": 1}}}) == []
     assert [x.pointer for x in v.validate({"next": {"next": {"v": "x"}}})] == ["/next/next/v"]
 
 
 def test_only_reachable_defs_are_bundled(tmp_path):
-    got = bundle(tmp_path, {"A": {"type": "string"}, "B": {"type": "integer"}, "S": {"items": {"$ref": "#/components/schemas/A"}}}, "S")
+    got = bundle(
+        tmp_path,
+        {
+            "A": {"type": "string"},
+            "B": {"type": "integer"},
+            "S": {"items": {"$ref": "#/components/schemas/A"}},
+        },
+        "S",
+    )
     assert set(got["$defs"]) == {"A"}
 
 
@@ -76,9 +118,20 @@ def test_schema_errors(tmp_path, schema, needle):
 
 def test_discriminator_oneof_mapping(tmp_path):
     schemas = {
-        "A": {"type": "object", "properties": {"kind": {"type": "string"}, "a": {"type": "integer"}}, "required": ["a"]},
-        "B": {"type": "object", "properties": {"kind": {"type": "string"}, "b": {"type": "integer"}}, "required": ["b"]},
-        "U": {"oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}], "discriminator": {"propertyName": "kind", "mapping": {"bee": "B"}}},
+        "A": {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}, "a": {"type": "integer"}},
+            "required": ["a"],
+        },
+        "B": {
+            "type": "object",
+            "properties": {"kind": {"type": "string"}, "b": {"type": "integer"}},
+            "required": ["b"],
+        },
+        "U": {
+            "oneOf": [{"$ref": "#/components/schemas/A"}, {"$ref": "#/components/schemas/B"}],
+            "discriminator": {"propertyName": "kind", "mapping": {"bee": "B"}},
+        },
     }
     got = bundle(tmp_path, schemas, "U")
     assert got[DISCRIMINATOR_KEY] == {"propertyName": "kind", "mapping": {"A": "A", "bee": "B"}}
@@ -90,7 +143,17 @@ def test_discriminator_oneof_mapping(tmp_path):
 
 
 def test_for_direction_relaxes_required(tmp_path):
-    schemas = {"S": {"type": "object", "required": ["id", "pw", "name"], "properties": {"id": {"type": "integer", "readOnly": True}, "pw": {"type": "string", "writeOnly": True}, "name": {"type": "string"}}}}
+    schemas = {
+        "S": {
+            "type": "object",
+            "required": ["id", "pw", "name"],
+            "properties": {
+                "id": {"type": "integer", "readOnly": True},
+                "pw": {"type": "string", "writeOnly": True},
+                "name": {"type": "string"},
+            },
+        }
+    }
     got = bundle(tmp_path, schemas, "S")
     assert for_direction(got, "request")["required"] == ["pw", "name"]
     assert for_direction(got, "response")["required"] == ["id", "name"]

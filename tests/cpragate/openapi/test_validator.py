@@ -29,7 +29,10 @@ V = SchemaValidator(CUSTOMER)
         ({"email": "a@example.com"}, [Violation("/id", "required")]),
         ({"id": 0, "email": "a@example.com"}, [Violation("/id", "minimum")]),
         ({"id": 1, "email": "not-an-email"}, [Violation("/email", "format")]),
-        ({"id": 1, "email": "a@example.com", "ssn": "123-45-6789"}, [Violation("/ssn", "additionalProperties")]),
+        (
+            {"id": 1, "email": "a@example.com", "ssn": "123-45-6789"},
+            [Violation("/ssn", "additionalProperties")],
+        ),
         ({"id": 1, "email": "a@example.com", "tags": ["ok", "long"]}, [Violation("/tags/1", "maxLength")]),
         ({"id": 1, "email": "a@example.com", "kind": "c"}, [Violation("/kind", "enum")]),
         ({"id": 1, "email": "a@example.com", "when": "yesterday"}, [Violation("/when", "format")]),
@@ -65,7 +68,7 @@ def test_catastrophic_pattern_is_bounded():
 
 
 @settings(max_examples=50)
-@given(st.integers(min_value=1), st.emails())
+@given(st.integers(min_value=1), st.from_regex(r"[a-z]{1,10}@[a-z]{1,10}\.com", fullmatch=True))
 def test_generated_valid_pass_and_mutations_fail(ident, email):
     doc = {"id": ident, "email": email}
     assert V.validate(doc) == []
