@@ -116,6 +116,20 @@ def main() -> None:
             return False
         return True
 
+    def candidates(good: Any, bad: Any) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+        return {
+            "jsonschema-rs": (
+                lambda: rs.is_valid(good),
+                lambda: [(e.instance_path, e.kind.name) for e in rs.iter_errors(bad)],
+            ),
+            # fastjsonschema stops at the first error: it cannot list them all.
+            "fastjsonschema": (lambda: fast_valid(good), lambda: fast_valid(bad)),
+            "jsonschema": (
+                lambda: ref.is_valid(good),
+                lambda: [(list(e.absolute_path), e.validator) for e in ref.iter_errors(bad)],
+            ),
+        }
+
     compile_us = {
         "jsonschema-rs": timeit(lambda: jsonschema_rs.Draft202012Validator(SCHEMA), 0.3),
         "fastjsonschema": timeit(lambda: fastjsonschema.compile(draft7), 0.3),
@@ -129,24 +143,31 @@ def main() -> None:
         assert rs.is_valid(good) and not rs.is_valid(bad)
         assert fast_valid(good) and not fast_valid(bad)
         assert ref.is_valid(good) and not ref.is_valid(bad)
-        rows = {
-            "jsonschema-rs": (
-                lambda: rs.is_valid(good),
-                lambda: [(e.instance_path, e.kind.name) for e in rs.iter_errors(bad)],
-            ),
-            # fastjsonschema stops at the first error: it cannot list them all.
-            "fastjsonschema": (lambda: fast_valid(good), lambda: fast_valid(bad)),
-            "jsonschema": (
-                lambda: ref.is_valid(good),
-                lambda: [(list(e.absolute_path), e.validator) for e in ref.iter_errors(bad)],
-            ),
-        }
+        rows = candidates(good, bad)
         for name, (valid, invalid) in rows.items():
             print(f"{name:16} {label:>7} {timeit(valid):10.1f} {timeit(invalid):24.1f}")
     print()
+    from cpragate.openapi import CompiledSchema, JsonLimits, check_limits
+
+    compiled = CompiledSchema(SCHEMA)
+    limits = JsonLimits()
+    print(f"{'cpragate.openapi step':34} {'1 KB µs':>9} {'64 KB µs':>9}")
+    docs = {label: sized(size) for label, size in (("1 KB", 1024), ("64 KB", 64 * 1024))}
+    steps = {
+        "check_limits": lambda d: check_limits(d, limits),
+        "CompiledSchema.validate (valid)": compiled.validate,
+        "CompiledSchema.undeclared (none)": compiled.undeclared,
+        "CompiledSchema.read_only (none)": compiled.read_only,
+    }
+    for name, step in steps.items():
+        cells = [timeit(lambda d=d, step=step: step(d)) for d in docs.values()]
+        print(f"{name:34} {cells[0]:9.1f} {cells[1]:9.1f}")
+    print()
     for name, us in compile_us.items():
         print(f"compile {name:16} {us:10.1f} µs")
-    print(f"\n1 KB document: {len(json.dumps(sized(1024)))} bytes; 64 KB: {len(json.dumps(sized(65536)))} bytes")
+    print(
+        f"\n1 KB document: {len(json.dumps(sized(1024)))} bytes; 64 KB: {len(json.dumps(sized(65536)))} bytes"
+    )
 
 
 if __name__ == "__main__":
