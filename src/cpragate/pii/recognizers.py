@@ -391,7 +391,7 @@ class PersonRecognizer(Recognizer):
     """
 
     entity = Entity.PERSON
-    _VALUE = re.compile(r"[^\W\d_][\w'.\-]*(?: [^\W\d_][\w'.\-]*){0,4}")
+    _VALUE = re.compile(r"[^\W\d_](?:[^\W\d_]|['.\-])*(?: [^\W\d_](?:[^\W\d_]|['.\-])*){0,4}")
     # Words that introduce a name, as the lower-cased text just before a capitalized run.
     CUES = ("my name is", "name is", "name:", "dear", "hi", "hello", "mr.", "mrs.", "ms.",
             "dr.", "mr", "mrs", "ms", "dr", "regards,", "sincerely,", "thanks,", "thank you,",

@@ -1,0 +1,114 @@
+"""Recognizers: whole-value checks (telling keys) and anchored matches at candidates.
+
+Vectors: NANP 555-01xx fiction numbers, card-network test numbers, IBAN registry
+examples, RFC 5737/3849 documentation addresses.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from cpragate.pii import recognizers as r
+
+VALUE_CASES = [
+    ("email-ok", r.EmailRecognizer, "jane@example.com", True),
+    ("email-na", r.EmailRecognizer, "N/A", False),
+    ("phone-ok", r.PhoneRecognizer, "(415) 555-0132", True),
+    ("phone-word", r.PhoneRecognizer, "unknown", False),
+    ("ssn-ok", r.UsSsnRecognizer, "219-45-6789", True),
+    ("ssn-bad-area", r.UsSsnRecognizer, "666-45-6789", False),
+    ("ssn-mixed-sep", r.UsSsnRecognizer, "219-45 6789", False),
+    ("card-ok", r.CreditCardRecognizer, "4111-1111-1111-1111", True),
+    ("card-luhn-bad", r.CreditCardRecognizer, "4111111111111112", False),
+    ("iban-ok", r.IbanRecognizer, "DE89 3704 0044 0532 0130 00", True),
+    ("aba-ok", r.AbaRoutingRecognizer, "011000015", True),
+    ("ip-v4", r.IpAddressRecognizer, "192.0.2.1", True),
+    ("ip-xff", r.IpAddressRecognizer, "192.0.2.1, 198.51.100.7", True),
+    ("ip-bad", r.IpAddressRecognizer, "1.2.3", False),
+    ("geo-pair", r.GeolocationRecognizer, "37.7749,-122.4194", True),
+    ("geo-out", r.GeolocationRecognizer, "137.7749,-122.4194", False),
+    ("dob-ok", r.DateOfBirthRecognizer, "1985-03-12", True),
+    ("dob-future", r.DateOfBirthRecognizer, "2999-03-12", False),
+    ("dl-ok", r.UsDriverLicenseRecognizer, "D1234567", True),
+    ("dl-no-digit", r.UsDriverLicenseRecognizer, "ABCDEF", False),
+    ("passport-ok", r.UsPassportRecognizer, "A12345678", True),
+    ("passport-short", r.UsPassportRecognizer, "A123", False),
+    ("person-ok", r.PersonRecognizer, "Mary-Jane O'Brien", True),
+    ("person-digits", r.PersonRecognizer, "user123", False),
+    ("address-ok", r.StreetAddressRecognizer, "1600 Amphitheatre Pkwy", True),
+    ("address-empty", r.StreetAddressRecognizer, "  ", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "cls", "value", "expected"), VALUE_CASES, ids=[c[0] for c in VALUE_CASES])
+def test_match_value(cid: str, cls: type[r.Recognizer], value: str, expected: bool) -> None:
+    ok = cls().match_value(value)
+    assert ok is expected, cid
+
+
+AT_CASES = [
+    # (id, recognizer, text, context, expected matched length or None)
+    ("phone-dashes", r.PhoneRecognizer, "415-555-0132 later", "", 12),
+    ("phone-ext", r.PhoneRecognizer, "415-555-0132x99", "", 15),
+    ("phone-bare-no-ctx", r.PhoneRecognizer, "4155550132", "order ", None),
+    ("phone-bare-ctx", r.PhoneRecognizer, "4155550132", "call me at ", 10),
+    ("ssn-shape", r.UsSsnRecognizer, "219-45-6789.", "", 11),
+    ("ssn-bare-no-ctx", r.UsSsnRecognizer, "219456789", "", None),
+    ("ssn-bare-ctx", r.UsSsnRecognizer, "219456789", "my ssn is ", 9),
+    ("card-visa", r.CreditCardRecognizer, "4111 1111 1111 1111 exp", "", 19),
+    ("card-no-iin", r.CreditCardRecognizer, "9111111111111113", "", None),
+    ("iban-print", r.IbanRecognizer, "GB82 WEST 1234 5698 7654 32 ok", "", 27),
+    ("aba-ctx", r.AbaRoutingRecognizer, "011000015", "routing ", 9),
+    ("aba-no-ctx", r.AbaRoutingRecognizer, "011000015", "", None),
+    ("ipv4", r.IpAddressRecognizer, "192.0.2.1.", "", 9),
+    ("ipv4-version", r.IpAddressRecognizer, "1.2.3.4.5", "", None),
+    ("geo", r.GeolocationRecognizer, "37.774912, -122.419415.", "", 22),
+    ("geo-prices", r.GeolocationRecognizer, "19.99, 5.49", "", None),
+    ("dob-ctx", r.DateOfBirthRecognizer, "1985-03-12", "born on ", 10),
+    ("dob-no-ctx", r.DateOfBirthRecognizer, "1985-03-12", "shipped ", None),
+    ("dl-ctx", r.UsDriverLicenseRecognizer, "D1234567", "driver's license ", 8),
+    ("passport-ctx", r.UsPassportRecognizer, "A12345678", "passport ", 9),
+    ("address", r.StreetAddressRecognizer, "12 Main Street, Springfield, IL 62704.", "", 37),
+    ("address-no-suffix", r.StreetAddressRecognizer, "3 Items arrived", "", None),
+]
+
+
+@pytest.mark.parametrize(("cid", "cls", "text", "ctx", "length"), AT_CASES, ids=[c[0] for c in AT_CASES])
+def test_match_at(cid: str, cls: type[r.Recognizer], text: str, ctx: str, length: int | None) -> None:
+    span = cls().match_at(text, 0, ctx)
+    got = None if span is None else span[1] - span[0]
+    assert got == length, cid
+
+
+@pytest.mark.parametrize(
+    ("cid", "text", "expected"),
+    [
+        ("cue-customer", "Customer Jane Smith called", ["Jane Smith"]),
+        ("dear", "Dear Jane,", ["Jane"]),
+        ("regards", "Regards,\nJohn Smith", ["John Smith"]),
+        ("initial", "my name is Robert J. Brown", ["Robert J. Brown"]),
+        ("no-cue", "The Ergonomic Chair is great", []),
+        ("stop-words", "Thanks, Support Team", []),
+    ],
+)
+def test_person_in_text(cid: str, text: str, expected: list[str]) -> None:
+    got = [text[a:b] for a, b in r.PersonRecognizer().find(text)]
+    assert got == expected, cid
+
+
+def test_email_around_at() -> None:
+    text = "write to jane.doe@example.com."
+    span = r.EmailRecognizer().around_at(text, text.index("@"))
+    assert span == (9, 29)
+    assert r.EmailRecognizer().around_at("a @ b", 2) is None
+
+
+def test_ipv6_at() -> None:
+    rec = r.IpAddressRecognizer()
+    assert rec.v6_at("2001:db8::1 x", 0) == (0, 11)
+    assert rec.v6_at("10:15:30", 0) is None
+
+
+def test_decimals() -> None:
+    assert r.decimals("37.7749") == 4
+    assert r.decimals("37") == 0

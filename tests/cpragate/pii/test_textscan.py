@@ -1,0 +1,78 @@
+"""The prefilter + dispatch: one pass finds every entity; decoys stay out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cpragate.pii.categories import BUILTIN
+from cpragate.pii.textscan import SEP, CustomPattern, TextScanner, _non_overlapping
+
+
+def scanner(**kw: object) -> TextScanner:
+    return TextScanner(frozenset(BUILTIN), [], True)
+
+
+POSITIVE = [
+    ("email", "mail jane@example.com now", "email"),
+    ("phone", "call 415-555-0132", "phone"),
+    ("phone-intl", "ring +44 20 7946 0958", "phone"),
+    ("ssn", "ssn 219-45-6789", "us_ssn"),
+    ("card", "card 4111 1111 1111 1111", "credit_card"),
+    ("iban", "pay GB82WEST12345698765432", "iban"),
+    ("ipv4", "from 192.0.2.1", "ip_address"),
+    ("ipv6", "from 2001:db8::8a2e:370:7334 now", "ip_address"),
+    ("geo", "at 37.774912, -122.419415", "geolocation"),
+    ("dob", "she was born on March 5, 1985", "date_of_birth"),
+    ("dl", "driver license D1234567", "us_driver_license"),
+    ("passport", "passport number A12345678", "us_passport"),
+    ("aba", "routing 011000015", "aba_routing"),
+    ("address", "lives at 12 Main Street", "street_address"),
+    ("person", "Dear Jane Smith, hello", "person"),
+]
+
+
+@pytest.mark.parametrize(("cid", "text", "entity"), POSITIVE, ids=[c[0] for c in POSITIVE])
+def test_finds(cid: str, text: str, entity: str) -> None:
+    entities = [h[2] for h in scanner().scan(text)]
+    assert entity in entities, cid
+
+
+DECOYS = [
+    ("uuid", "3f2a9c1e-5b6d-4e7f-8a9b-0c1d2e3f4a5b"),
+    ("timestamp", "2024-03-05T10:15:30Z"),
+    ("order", "ORD-2024-000123"),
+    ("price", "19.99"),
+    ("version", "1.2.3"),
+    ("bad-luhn", "4111111111111112"),
+    ("nine-digits", "483920175"),
+    ("ten-digit-id", "8837465521"),
+    ("sku", "SKU-88213-XL"),
+    ("time", "10:15:30"),
+]
+
+
+@pytest.mark.parametrize(("cid", "text"), DECOYS, ids=[c[0] for c in DECOYS])
+def test_decoys(cid: str, text: str) -> None:
+    hits = scanner().scan(text)
+    assert hits == [], cid
+
+
+def test_joined_values_do_not_merge() -> None:
+    text = SEP.join(["415", "555", "0132"])
+    assert scanner().scan(text) == []
+
+
+def test_custom_pattern_with_context_and_validator() -> None:
+    cp = CustomPattern("member_id", re.compile(r"M-\d{6}"), None, ("member",), False)
+    sc = TextScanner(frozenset(BUILTIN), [cp], True)
+    assert [h[2] for h in sc.scan("member M-123456")] == ["member_id"]
+    assert sc.scan("order M-123456") == []
+
+
+def test_non_overlapping_prefers_longer() -> None:
+    assert _non_overlapping([(0, 5, "a", False), (2, 12, "b", False), (20, 22, "c", False)]) == [
+        (2, 12, "b", False),
+        (20, 22, "c", False),
+    ]

@@ -1,0 +1,218 @@
+"""Validators: table-driven positive and negative vectors with their public sources.
+
+Assertions compare booleans computed beforehand and name the case id, so a failure
+never prints the vector itself.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+
+from cpragate.pii import validators as v
+
+# Card numbers: the payment networks' published test numbers (Stripe docs "Testing",
+# PayPal sandbox test cards); negatives flip the last digit.
+LUHN = [
+    ("visa-16", "4111111111111111", True),
+    ("visa-13", "4222222222222", True),
+    ("mc-16", "5555555555554444", True),
+    ("mc-2series", "2223003122003222", True),
+    ("amex-15", "378282246310005", True),
+    ("discover", "6011111111111117", True),
+    ("jcb", "3566002020360505", True),
+    ("diners-14", "36227206271667", True),
+    ("grouped-spaces", "4111 1111 1111 1111", True),
+    ("grouped-dashes", "5555-5555-5555-4444", True),
+    ("visa-bad-check", "4111111111111112", False),
+    ("too-short", "411111111111", False),
+    ("too-long", "41111111111111111111", False),
+    ("letters", "abcd", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "value", "expected"), LUHN, ids=[c[0] for c in LUHN])
+def test_luhn(cid: str, value: str, expected: bool) -> None:
+    ok = v.luhn_valid(value)
+    assert ok is expected, cid
+
+
+@pytest.mark.parametrize(
+    ("cid", "digits", "expected"),
+    [
+        ("visa", "4111111111111111", True),
+        ("mc-51", "5105105105105100", True),
+        ("mc-2221", "2221000000000009", True),
+        ("amex", "378282246310005", True),
+        ("discover-65", "6500000000000002", True),
+        ("jcb", "3530111333300000", True),
+        ("unknown-9", "9111111111111111", False),
+        ("unknown-1", "1234567812345670", False),
+        ("empty", "", False),
+    ],
+)
+def test_card_brand(cid: str, digits: str, expected: bool) -> None:
+    ok = v.card_brand_known(digits)
+    assert ok is expected, cid
+
+
+# SSN rules: SSA POMS RM 10201.035 and the 2011 randomization notice.
+SSN = [
+    ("valid-dashes", "219-45-6789", True),
+    ("valid-bare", "219456789", True),
+    ("valid-spaces", "521 45 6789", True),
+    ("area-000", "000-12-3456", False),
+    ("area-666", "666-12-3456", False),
+    ("area-9xx", "912-34-5678", False),
+    ("group-00", "219-00-6789", False),
+    ("serial-0000", "219-45-0000", False),
+    ("woolworth", "078-05-1120", False),
+    ("eight-digits", "21945678", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "value", "expected"), SSN, ids=[c[0] for c in SSN])
+def test_ssn(cid: str, value: str, expected: bool) -> None:
+    ok = v.ssn_valid(value)
+    assert ok is expected, cid
+
+
+# IBAN examples: SWIFT IBAN Registry (one per country) and Wikipedia "International Bank
+# Account Number" (the GB82 WEST example).
+IBAN = [
+    ("gb-registry", "GB29NWBK60161331926819", True),
+    ("gb-wikipedia", "GB82WEST12345698765432", True),
+    ("de", "DE89370400440532013000", True),
+    ("fr", "FR1420041010050500013M02606", True),
+    ("nl", "NL91ABNA0417164300", True),
+    ("no-shortest", "NO9386011117947", True),
+    ("print-format", "GB82 WEST 1234 5698 7654 32", True),
+    ("lowercase", "gb82west12345698765432", True),
+    ("bad-check", "GB82WEST12345698765433", False),
+    ("bad-length", "DE8937040044053201300", False),
+    ("unknown-country", "XX82WEST12345698765432", False),
+    ("short", "GB82", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "value", "expected"), IBAN, ids=[c[0] for c in IBAN])
+def test_iban(cid: str, value: str, expected: bool) -> None:
+    ok = v.iban_valid(value)
+    assert ok is expected, cid
+
+
+# ABA: Federal Reserve Bank routing numbers published on frbservices.org (011000015 is
+# the FRB Boston), and the ABA checksum.
+ABA = [
+    ("frb-boston", "011000015", True),
+    ("chase-ny", "021000021", True),
+    ("bofa-ca", "121000358", True),
+    ("bad-check", "011000016", False),
+    ("bad-prefix", "991000015", False),
+    ("eight", "01100001", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "value", "expected"), ABA, ids=[c[0] for c in ABA])
+def test_aba(cid: str, value: str, expected: bool) -> None:
+    ok = v.aba_valid(value)
+    assert ok is expected, cid
+
+
+# Phone: NANP 555-01xx fiction range and libphonenumber's example numbers.
+PHONE = [
+    ("nanp-dashes", "415-555-0132", True),
+    ("nanp-parens", "(415) 555-0132", True),
+    ("nanp-dots", "415.555.0132", True),
+    ("nanp-plus1", "+1 415 555 0132", True),
+    ("nanp-001", "001-415-555-0132", True),
+    ("nanp-ext", "415-555-0132x123", True),
+    ("nanp-bare", "4155550132", True),
+    ("uk-intl", "+44 20 7946 0958", True),
+    ("de-intl", "+49 30 901820", True),
+    ("npa-starts-1", "115-555-0132", False),
+    ("n11", "411-555-0132", False),
+    ("too-short", "555-0132", False),
+    ("intl-invalid", "+44 12", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "value", "expected"), PHONE, ids=[c[0] for c in PHONE])
+def test_phone(cid: str, value: str, expected: bool) -> None:
+    ok = v.phone_valid(value)
+    assert ok is expected, cid
+
+
+# IP: RFC 5737 / RFC 3849 documentation ranges.
+IP = [
+    ("v4", "192.0.2.1", True),
+    ("v4-zero", "0.0.0.0", True),
+    ("v4-octet-256", "192.0.2.256", False),
+    ("v4-leading-zero", "192.0.02.1", False),
+    ("v4-three-parts", "192.0.2", False),
+    ("v6-full", "2001:0db8:0000:0000:0000:ff00:0042:8329", True),
+    ("v6-compressed", "2001:db8::ff00:42:8329", True),
+    ("v6-loopback", "::1", True),
+    ("v6-bad", "2001:db8:::1", False),
+    ("time", "10:15:30", False),
+]
+
+
+@pytest.mark.parametrize(("cid", "value", "expected"), IP, ids=[c[0] for c in IP])
+def test_ip(cid: str, value: str, expected: bool) -> None:
+    ok = v.ip_valid(value)
+    assert ok is expected, cid
+
+
+@pytest.mark.parametrize(
+    ("cid", "value", "expected"),
+    [
+        ("plain", "jane.doe@example.com", True),
+        ("plus", "jane+tag@mail.example.org", True),
+        ("no-tld", "jane@localhost", False),
+        ("numeric-tld", "jane@host.123", False),
+        ("no-at", "jane.example.com", False),
+        ("two-at", "a@b@example.com", False),
+    ],
+)
+def test_email(cid: str, value: str, expected: bool) -> None:
+    ok = v.email_valid(value)
+    assert ok is expected, cid
+
+
+@pytest.mark.parametrize(
+    ("cid", "value", "expected"),
+    [
+        ("iso", "1985-03-12", date(1985, 3, 12)),
+        ("iso-time", "1985-03-12T00:00:00Z", date(1985, 3, 12)),
+        ("us", "03/12/1985", date(1985, 3, 12)),
+        ("dmy", "25.12.1985", date(1985, 12, 25)),
+        ("words", "March 12, 1985", date(1985, 3, 12)),
+        ("words-dmy", "12 March 1985", date(1985, 3, 12)),
+        ("bad-month", "1985-13-12", None),
+        ("garbage", "yesterday", None),
+    ],
+)
+def test_parse_date(cid: str, value: str, expected: date | None) -> None:
+    got = v.parse_date(value)
+    assert got == expected, cid
+
+
+def test_dob_bounds() -> None:
+    today = date(2024, 1, 1)
+    assert v.dob_plausible("1985-03-12", today)
+    assert not v.dob_plausible("1850-03-12", today)
+    assert not v.dob_plausible("2030-03-12", today)
+
+
+def test_latlng() -> None:
+    assert v.latlng_valid(37.7749, -122.4194)
+    assert not v.latlng_valid(91.0, 0.5)
+    assert not v.latlng_valid(10.0, 181.0)
+    assert not v.latlng_valid(0, 0)
+
+
+def test_registry_names() -> None:
+    assert set(v.VALIDATORS) >= {"luhn", "iban", "aba", "ssn", "phone", "ip"}
+    assert v.VALIDATORS["luhn"]("4111111111111111")
