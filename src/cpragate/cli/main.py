@@ -23,7 +23,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from cpragate.demo.run import run_demo
 
-    return run_demo(state_dir=args.state_dir, port=args.port, api_port=args.api_port, duration=args.duration)
+    return run_demo(
+        state_dir=args.state_dir,
+        port=args.port,
+        api_port=args.api_port,
+        duration=args.duration,
+        prepare_only=args.prepare_only,
+    )
 
 
 def _cmd_config_check(args: argparse.Namespace) -> int:
@@ -89,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--state-dir", default=".cpragate-demo", help="folder for certificates and state (default .cpragate-demo)")
     demo.add_argument("--port", type=int, default=8443, help="HTTPS port of the gateway (default 8443)")
     demo.add_argument("--api-port", type=int, default=0, help="port of the demo API upstream (default: any free port)")
-    demo.add_argument("--duration", type=float, default=None, help=argparse.SUPPRESS)
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many seconds (for scripts)")
+    demo.add_argument("--prepare-only", action="store_true", help="only create the dev CA and certificates, then exit")
     demo.set_defaults(func=_cmd_demo)
 
     cfg = sub.add_parser("config", help="check a config or print its JSON Schema", description="Config tools.")

@@ -41,7 +41,10 @@ class Headers:
         return [v for n, v in self._items if n == name]
 
     def __contains__(self, name: object) -> bool:
-        return any(n == name for n, _ in self._items)
+        for n, _ in self._items:
+            if n == name:
+                return True
+        return False
 
     def set(self, name: bytes, value: bytes) -> None:
         """Replace every ``name`` header by one with ``value`` (appended at the end)."""

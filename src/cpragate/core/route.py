@@ -26,7 +26,8 @@ class RouteInfo:
     personal: bool = False
     max_body_bytes: int = 10 * 1024 * 1024
     on_body_too_large: Literal["deny", "pass_uninspected"] = "deny"
-    read_timeout: float | None = None
+    read_timeout: float = 30.0
+    connect_timeout: float = 5.0
     pipeline: Pipeline | None = None
     settings: object = None
     tags: frozenset[str] = field(default_factory=frozenset)

@@ -48,10 +48,10 @@ class _Node(Generic[T]):
     static: dict[str, _Node[T]] = field(default_factory=dict)
     param: _Node[T] | None = None
     param_name: str = ""
-    # method -> (template, payload); the routes whose template ends at this node
-    here: dict[str, tuple[str, T]] = field(default_factory=dict)
+    # method -> (template, payload, parameter names); the routes whose template ends here
+    here: dict[str, tuple[str, T, tuple[str, ...]]] = field(default_factory=dict)
     # routes whose template ends with /** at this node
-    rest: dict[str, tuple[str, T]] = field(default_factory=dict)
+    rest: dict[str, tuple[str, T, tuple[str, ...]]] = field(default_factory=dict)
 
 
 def parse_template(template: str) -> list[str]:
@@ -114,7 +114,7 @@ class Router(Generic[T]):
                 raise RouteConflict(
                     f"{method} {template} is declared twice (also as {table[method][0]})"
                 )
-            table[method] = (template, payload)
+            table[method] = (template, payload, tuple(_PARAM.findall(template)))
 
     def match(self, method: str, path: str) -> Match[T] | bool | None:
         """The best Match; False if the path matches but not the method; None if unrouted."""
@@ -161,7 +161,7 @@ class Router(Generic[T]):
 
     def _pick(
         self,
-        table: dict[str, tuple[str, T]],
+        table: dict[str, tuple[str, T, tuple[str, ...]]],
         method: str,
         found_path: list[bool],
         params: list[str],
@@ -176,8 +176,7 @@ class Router(Generic[T]):
         if entry is None:
             found_path[0] = True
             return None
-        template, payload = entry
-        names = _PARAM.findall(template)
+        template, payload, names = entry
         values = dict(zip(names, params, strict=False)) if names else {}
         if template.endswith("/**"):
             values["**"] = "/".join(segs[i:])

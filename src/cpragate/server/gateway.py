@@ -14,7 +14,6 @@ import ipaddress
 import logging
 import socket
 import ssl
-from collections.abc import Callable
 from pathlib import Path
 
 from cpragate.config import load_config
@@ -42,10 +41,12 @@ EDGE_PRIORITY = 1900
 IpNet = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-def build_filters(cfg: GatewayConfig, ctx: FilterContext) -> dict[str, Filter]:
+def build_filters(
+    cfg: GatewayConfig, ctx: FilterContext, classes: dict[str, type[Filter]] | None = None
+) -> dict[str, Filter]:
     """One instance of each enabled filter, by name."""
     out: dict[str, Filter] = {}
-    for name, cls in builtin_filters().items():
+    for name, cls in (classes if classes is not None else builtin_filters()).items():
         fcfg = getattr(cfg.filters, name, None)
         if fcfg is None:
             fcfg = cls.Config()
@@ -63,12 +64,12 @@ class Runtime:
         cfg: GatewayConfig,
         loop: asyncio.AbstractEventLoop,
         stores: Stores | None = None,
-        pool_factory: Callable[[str, GatewayConfig], UpstreamPool] | None = None,
+        filter_classes: dict[str, type[Filter]] | None = None,
     ) -> None:
         self.cfg = cfg
         self.loop = loop
         self.ctx = FilterContext(clock=SystemClock(), stores=stores)
-        self.filters = build_filters(cfg, self.ctx)
+        self.filters = build_filters(cfg, self.ctx, filter_classes)
         self.trusted: list[IpNet] = [ipaddress.ip_network(n, strict=False) for n in cfg.trusted_proxies]
         self._trust_cache: dict[str, bool] = {}
         self.router: Router[RouteInfo] = Router(case_sensitive=cfg.routing.case_sensitive)
@@ -82,7 +83,8 @@ class Runtime:
                 personal=r.personal,
                 max_body_bytes=r.max_body_bytes,
                 on_body_too_large=r.on_body_too_large,
-                read_timeout=r.read_timeout,
+                read_timeout=r.read_timeout or cfg.upstreams[r.upstream].timeouts.read,
+                connect_timeout=cfg.upstreams[r.upstream].timeouts.connect,
                 settings=r,
             )
             names = list(self.filters) if r.filters is None else [n for n in r.filters if n in self.filters]
@@ -109,12 +111,6 @@ class Runtime:
             if len(self._trust_cache) < 4096:
                 self._trust_cache[ip] = hit
         return hit
-
-    def read_timeout(self, route: RouteInfo) -> float:
-        return route.read_timeout or self.pools[route.upstream].read_timeout
-
-    def connect_timeout(self, route: RouteInfo) -> float:
-        return self.pools[route.upstream].connect_timeout
 
     def finalize_refusal(self, resp: Response, scheme: str, route: RouteInfo | None = None) -> None:
         """Security headers on answers made outside any route's pipeline (parse errors, redirects)."""
@@ -188,13 +184,15 @@ class Gateway:
         ids: IdSource | None = None,
         reuse_port: bool = False,
         stores: Stores | None = None,
+        filter_classes: dict[str, type[Filter]] | None = None,
     ) -> None:
         self.loop = loop
+        self.filter_classes = filter_classes
         self.config_path = config_path
         self.ids: IdSource = ids or CounterIds()
         self.reuse_port = reuse_port
         self.stores = stores
-        self.runtime = Runtime(cfg, loop, stores)
+        self.runtime = Runtime(cfg, loop, stores, filter_classes)
         self.connections: set[ClientConnection] = set()
         self.listeners: list[ListenerRuntime] = []
         self.draining = False
@@ -263,7 +261,7 @@ class Gateway:
             cfg = load_config(path)
             if [lst.model_dump() for lst in cfg.listeners] != [lst.model_dump() for lst in self.cfg.listeners]:
                 log.warning("listener changes need a restart; the running listeners are kept")
-            new = Runtime(cfg, self.loop, self.stores)
+            new = Runtime(cfg, self.loop, self.stores, self.filter_classes)
         except CpraGateError as e:
             log.error("%s", ConfigReloadRefused(f"reload of {path} refused, still serving the previous config:\n{e}"))
             return False

@@ -64,6 +64,21 @@ log = logging.getLogger("cpragate.http")
 access = logging.getLogger("cpragate.access")
 
 _MAX_QUEUED = 8  # pipelined requests parsed ahead of the one being answered
+# Request headers the data plane itself needs; captured while parsing so the hot path
+# never scans the header list for them.
+_SPECIAL_REQ = frozenset(
+    {
+        b"content-length",
+        b"transfer-encoding",
+        b"expect",
+        b"x-request-id",
+        b"host",
+        b"connection",
+        b"x-forwarded-for",
+        b"origin",
+        b"content-encoding",
+    }
+)
 _SKIP_REQ = HOP_BY_HOP | {
     b"host",
     b"content-length",
@@ -99,12 +114,18 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.paused = False
         self.write_paused = False
+        self.corked = False
+        self.out: list[bytes] = []
         self.last_activity = self.loop.time()
         self.head_started: float | None = None
         # per-message parse state
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._special: dict[bytes, bytes] = {}
         self._head_bytes = 0
+        lim = listener.gateway.runtime.cfg.limits
+        self._max_head = lim.max_header_bytes
+        self._max_headers = lim.max_headers
         self._discard = False
 
     # --- asyncio.Protocol ------------------------------------------------------------
@@ -136,6 +157,7 @@ class ClientConnection(asyncio.Protocol):
         self.last_activity = self.loop.time()
         if self.closing:
             return
+        self.corked = True
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -149,6 +171,8 @@ class ClientConnection(asyncio.Protocol):
                 self._protocol_error(BadRequest)
         except httptools.HttpParserError:
             self._protocol_error(BadRequest)
+        finally:
+            self.uncork()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -173,22 +197,27 @@ class ClientConnection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._special = {}
         self._head_bytes = 0
         self._discard = False
-        self.head_started = self.loop.time()
+        self.head_started = self.last_activity
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_bytes += len(url)
-        if self._head_bytes > self.gateway.runtime.cfg.limits.max_header_bytes:
+        if self._head_bytes > self._max_head:
             raise HeaderTooLarge()
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_bytes += len(name) + len(value) + 4
-        lim = self.gateway.runtime.cfg.limits
-        if self._head_bytes > lim.max_header_bytes or len(self._headers) >= lim.max_headers:
+        if self._head_bytes > self._max_head or len(self._headers) >= self._max_headers:
             raise HeaderTooLarge()
-        self._headers.append((name.lower(), value))
+        n = name.lower()
+        self._headers.append((n, value))
+        if n in _SPECIAL_REQ:
+            if n in self._special and n == b"host":
+                raise BadRequest("duplicate Host header")  # RFC 9112 §3.2
+            self._special[n] = value
 
     def on_headers_complete(self) -> None:
         self.head_started = None
@@ -199,11 +228,16 @@ class ClientConnection(asyncio.Protocol):
         version = self.parser.get_http_version()
         raw_path, query = split_target(self._url)
         req = Request(method, raw_path, "", query, headers, None, version)
-        rid = accept_request_id(headers.get(b"x-request-id")) or self.gateway.ids.next_id()
+        special = self._special
+        rid = None
+        if b"x-request-id" in special:
+            rid = accept_request_id(special[b"x-request-id"])
+        if rid is None:
+            rid = self.gateway.ids.next_id()
         ex = Exchange(
             req,
             rid,
-            client_ip=self._client_ip(headers),
+            client_ip=self._client_ip(headers) if self.peer_trusted else self.peer_ip,
             peer_ip=self.peer_ip,
             scheme=self.listener.scheme,
             tls=self.tls,
@@ -212,7 +246,7 @@ class ClientConnection(asyncio.Protocol):
         keep_alive = self.parser.should_keep_alive() and not self.gateway.draining
         if self.requests >= rt.cfg.limits.keepalive_requests:
             keep_alive = False
-        cycle = Cycle(self, rt, ex, keep_alive)
+        cycle = Cycle(self, rt, ex, keep_alive, special)
         self.parsing = cycle
         error: type[GatewayError] | None = None
         try:
@@ -226,7 +260,7 @@ class ClientConnection(asyncio.Protocol):
             route_method = method
             if method == "OPTIONS":
                 acrm = headers.get(b"access-control-request-method")
-                if acrm is not None and b"origin" in headers:
+                if acrm is not None and b"origin" in special:
                     route_method = acrm.decode("latin-1").upper()
             m = rt.router.match(route_method, req.path)
             if m is None:
@@ -286,16 +320,36 @@ class ClientConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def write(self, data: bytes) -> None:
-        if self.transport is not None and not self.closing:
+        if self.corked:
+            self.out.append(data)
+        elif self.transport is not None and not self.closing:
             self.transport.write(data)
+
+    def cork(self) -> None:
+        """Collect writes until ``uncork``: one upstream read becomes one client write.
+
+        Head and body of a small response otherwise go out in two syscalls, and on
+        loopback each write costs about as much as all of the gateway's Python work.
+        """
+        self.corked = True
+
+    def uncork(self) -> None:
+        self.corked = False
+        out = self.out
+        if out:
+            self.out = []
+            if self.transport is not None and not self.closing:
+                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     def close(self) -> None:
         if self.transport is not None and not self.closing:
+            self.uncork()
             self.closing = True
             self.transport.close()
 
     def abort(self) -> None:
         if self.transport is not None:
+            self.out = []
             self.closing = True
             self.transport.abort()
 
@@ -381,6 +435,7 @@ class Cycle:
         "route",
         "routing_error",
         "rt",
+        "special",
         "state",
         "stream_req",
         "uninspected",
@@ -388,7 +443,9 @@ class Cycle:
         "up_deadline",
     )
 
-    def __init__(self, conn: ClientConnection, rt: Runtime, ex: Exchange, keep_alive: bool) -> None:
+    def __init__(
+        self, conn: ClientConnection, rt: Runtime, ex: Exchange, keep_alive: bool, special: dict[bytes, bytes]
+    ) -> None:
         self.conn = conn
         self.rt = rt
         self.ex = ex
@@ -398,12 +455,13 @@ class Cycle:
         self.pipeline: Pipeline | None = None
         self.routing_error: type[GatewayError] | None = None
         self.redirect = False
-        h = ex.request.headers
-        te = h.get(b"transfer-encoding")
+        self.special = special
+        te = special.get(b"transfer-encoding")
         self.req_chunked = te is not None
-        cl = h.get(b"content-length")
+        cl = special.get(b"content-length")
         self.req_length = int(cl) if cl is not None else (None if te is not None else 0)
-        self.expect_continue = (h.get(b"expect") or b"").lower() == b"100-continue"
+        exp = special.get(b"expect")
+        self.expect_continue = exp is not None and exp.lower() == b"100-continue"
         self.client_done = False
         self.body_chunks: list[bytes] = []
         self.body_size = 0
@@ -521,7 +579,7 @@ class Cycle:
         if self.expect_continue and self.has_body and not self.client_done:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         assert self.route is not None
-        self.up_deadline = self.conn.loop.time() + self.rt.connect_timeout(self.route)
+        self.up_deadline = self.conn.loop.time() + self.route.connect_timeout
         self.rt.pools[self.route.upstream].acquire(self)
 
     def _upstream_head_bytes(self, conn: UpstreamConnection) -> bytes:
@@ -537,20 +595,18 @@ class Cycle:
                 req.path.encode("ascii"),
                 b"?" if req.query else b"",
                 req.query,
-                (h.get(b"host") or pool.host_header) if pool.cfg.preserve_host else pool.host_header,
+                (self.special.get(b"host") or pool.host_header) if pool.preserve_host else pool.host_header,
             )
         ]
-        extra = connection_tokens(h) if b"connection" in h else None
+        extra = connection_tokens(h) if b"connection" in self.special else None
         for n, v in h.items():
             if n in _SKIP_REQ or (extra and n in extra):
                 continue
             parts.append(b"%s: %s\r\n" % (n, v))
         xff = ex.peer_ip.encode("ascii")
-        if self.conn.peer_trusted:
-            prev = h.get_all(b"x-forwarded-for")
-            if prev:
-                xff = b", ".join(prev) + b", " + xff
-        host = h.get(b"host") or b""
+        if self.conn.peer_trusted and b"x-forwarded-for" in self.special:
+            xff = b", ".join(h.get_all(b"x-forwarded-for")) + b", " + xff
+        host = self.special.get(b"host", b"")
         parts.append(
             b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\nx-request-id: %s\r\n"
             % (xff, ex.scheme.encode("ascii"), host, ex.request_id.encode("ascii"))
@@ -569,21 +625,25 @@ class Cycle:
         return b"".join(parts)
 
     # --- UpstreamUser ---------------------------------------------------------------------
+    def client_side(self) -> ClientConnection:
+        return self.conn
+
     def upstream_ready(self, conn: UpstreamConnection) -> None:
         if self.state != _CONNECTING:
             conn.pool.release(conn)  # the client left meanwhile; the connection is unused
             return
         self.up = conn
-        conn.send(self, self._upstream_head_bytes(conn), self.ex.request.method == "HEAD")
+        head = self._upstream_head_bytes(conn)
         if self.ex.request.body is None and self.has_body:
             self.stream_req = True
             if self.pending:
-                conn.write(b"".join(self.pending))
+                head += b"".join(self.pending)
                 self.pending = []
                 self.body_size = 0
                 self.conn.resume_reading()
+        conn.send(self, head, self.ex.request.method == "HEAD")
         self.state = _WAIT_HEAD
-        self.up_deadline = self.conn.loop.time() + self.rt.read_timeout(self.route)  # type: ignore[arg-type]
+        self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
 
     def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None:
         if self.state == _DONE:
@@ -614,7 +674,7 @@ class Cycle:
     def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
         if self.state != _WAIT_HEAD:
             return
-        self.up_deadline = self.conn.loop.time() + self.rt.read_timeout(self.route)  # type: ignore[arg-type]
+        self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
         resp = Response(status, Headers._from_lowered(headers))
         self.ex.response = resp
         assert self.pipeline is not None and self.route is not None
@@ -662,7 +722,15 @@ class Cycle:
         assert resp is not None
         h = resp.headers
         no_body = self.ex.request.method == "HEAD" or resp.status in (204, 304)
-        cl_hdr = h.get(b"content-length")
+        up = self.up
+        if up is not None and not self.pipeline.response_filters:  # type: ignore[union-attr]
+            cl_hdr = up.resp_cl
+            te = up.resp_te
+            has_conn = up.resp_conn
+        else:
+            cl_hdr = h.get(b"content-length")
+            te = h.get(b"transfer-encoding")
+            has_conn = b"connection" in h
         length: int | None = None
         chunked = False
         close = not self.keep_alive
@@ -671,7 +739,7 @@ class Cycle:
             keep_len = cl_hdr if resp.status not in (204, 304) or cl_hdr else None
             if resp.status == 204:
                 keep_len = None
-        elif cl_hdr is not None and b"transfer-encoding" not in h:
+        elif cl_hdr is not None and te is None:
             length = int(cl_hdr)
         elif self.ex.request.http_version == "1.1":
             chunked = True
@@ -690,6 +758,7 @@ class Cycle:
                 request_id=self.ex.request_id.encode("ascii"),
                 date=self.conn.gateway.date,
                 keep_length_header=keep_len,
+                has_connection=has_conn,
             )
         )
         if self.conn.write_paused and self.up is not None:
@@ -697,7 +766,7 @@ class Cycle:
 
     def upstream_body(self, chunk: bytes) -> None:
         st = self.state
-        self.up_deadline = self.conn.loop.time() + self.rt.read_timeout(self.route)  # type: ignore[arg-type]
+        self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
         if st == _STREAM_RESP:
             self.ex.bytes_out += len(chunk)
             if self.resp_chunked:

@@ -15,7 +15,6 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 from cpragate.config import load_config
 from cpragate.config.model import GatewayConfig
@@ -54,8 +53,8 @@ async def _serve_async(
     on_ready: Callable[[Gateway], None] | None,
 ) -> None:
     loop = asyncio.get_running_loop()
-    base = Path(config_path).parent if config_path else None
-    stores = await open_default_stores(cfg, base)
+    # Relative paths in a config (state_dir, certificates) are relative to the working directory.
+    stores = await open_default_stores(cfg)
     gw = Gateway(cfg, loop, config_path=config_path, reuse_port=reuse_port, stores=stores)
     await gw.start()
     stopping: list[asyncio.Task[None]] = []

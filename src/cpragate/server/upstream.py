@@ -36,8 +36,15 @@ __all__ = ["UpstreamConnection", "UpstreamPool", "UpstreamUser"]
 log = logging.getLogger("cpragate.upstream")
 
 
+class Corkable(Protocol):
+    def cork(self) -> None: ...
+    def uncork(self) -> None: ...
+
+
 class UpstreamUser(Protocol):
     """What a connection reports to the request cycle it serves."""
+
+    def client_side(self) -> Corkable: ...
 
     def upstream_ready(self, conn: UpstreamConnection) -> None: ...
     def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None: ...
@@ -63,6 +70,9 @@ class UpstreamConnection(asyncio.Protocol):
         "loop",
         "pool",
         "requests",
+        "resp_cl",
+        "resp_conn",
+        "resp_te",
         "reusable",
         "transport",
         "user",
@@ -77,6 +87,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._headers: list[tuple[bytes, bytes]] = []
         self._no_body = False
         self._framing_close = False
+        self.resp_cl: bytes | None = None
+        self.resp_te: bytes | None = None
+        self.resp_conn = False
         self.closed = False
         self.reusable = False
         self.got_bytes = False
@@ -91,10 +104,13 @@ class UpstreamConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
         self.last_activity = self.loop.time()
-        if self.user is None:
+        user = self.user
+        if user is None:
             # Bytes on an idle connection: the upstream is confused; never reuse it.
             self.close()
             return
+        client = user.client_side()
+        client.cork()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
@@ -103,6 +119,8 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             if user is not None:
                 user.upstream_failed(UpstreamError, self)
+        finally:
+            client.uncork()
 
     def eof_received(self) -> bool | None:
         return False
@@ -129,9 +147,21 @@ class UpstreamConnection(asyncio.Protocol):
     # --- httptools callbacks
     def on_message_begin(self) -> None:
         self._headers = []
+        self.resp_cl = self.resp_te = None
+        self.resp_conn = False
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
+        n = name.lower()
+        self._headers.append((n, value))
+        if n == b"content-length":
+            self.resp_cl = value
+        elif n == b"transfer-encoding":
+            self.resp_te = value
+        elif n == b"connection":
+            # Only tokens beyond keep-alive/close name extra hop-by-hop headers to strip.
+            v = value.lower()
+            if v != b"keep-alive" and v != b"close":
+                self.resp_conn = True
 
     def on_headers_complete(self) -> None:
         status = self._parser.get_status_code()
@@ -143,12 +173,7 @@ class UpstreamConnection(asyncio.Protocol):
         user = self.user
         no_body = self._no_body or status in (204, 304)
         if not no_body:
-            framed = False
-            for n, _ in self._headers:
-                if n == b"content-length" or n == b"transfer-encoding":
-                    framed = True
-                    break
-            if not framed:
+            if self.resp_cl is None and self.resp_te is None:
                 self._framing_close = True
                 keep = False
         self.reusable = keep
@@ -246,6 +271,7 @@ class UpstreamPool:
             self.server_hostname = cfg.tls.server_name or self.host
         self.connect_timeout = cfg.timeouts.connect
         self.read_timeout = cfg.timeouts.read
+        self.preserve_host = cfg.preserve_host
         self.max_idle = cfg.pool.max_idle
         self.idle_timeout = cfg.pool.idle_timeout
         self.idle: list[UpstreamConnection] = []

@@ -71,10 +71,13 @@ def response_head(
     request_id: bytes,
     date: bytes,
     keep_length_header: bytes | None = None,
+    has_connection: bool | None = None,
 ) -> bytes:
     """The response head sent to the client; framing headers are always the gateway's own."""
     parts = [status_line(status)]
-    extra = connection_tokens(headers) if b"connection" in headers else None
+    if has_connection is None:
+        has_connection = b"connection" in headers
+    extra = connection_tokens(headers) if has_connection else None
     upstream_date = None
     for n, v in headers.items():
         if n in _SKIP_RESP:
