@@ -175,7 +175,7 @@ KEYS = st.sampled_from(["value", "data", "note", "ssn", "email", "attr_3", "x"])
 LEAF = st.one_of(
     st.builds(lambda a, p, b: f"{a} {p} {b}", FILLER, PII, FILLER),
     PII,
-    st.integers(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.floats(allow_nan=False, allow_infinity=False),
     st.none(),
     st.booleans(),
