@@ -61,7 +61,7 @@ class _Gen:
             return f.email() if r.random() < 0.7 else f.free_email()
         if entity == "phone":
             if r.random() < 0.15:
-                return r.choice(["+44 20 7946 0%03d" % r.randrange(1000), "+49 30 901820%d" % r.randrange(10)])
+                return r.choice([f"+44 20 7946 0{r.randrange(1000):03d}", f"+49 30 901820{r.randrange(10)}"])
             return f.phone_number()
         if entity == "us_ssn":
             return f.ssn()
@@ -184,7 +184,7 @@ class _Gen:
         doc.truth.append((f"{base}.customer.name", "person", None, "telling"))
         doc.truth.append((f"{base}.customer.email", "email", None, "telling"))
         items = []
-        for i in range(r.randint(1, 4)):
+        for _ in range(r.randint(1, 4)):
             items.append({"sku": f"SKU-{r.randrange(10**5)}", "name": self.fake.catch_phrase(),
                           "price": round(r.uniform(1, 500), 2), "qty": r.randint(1, 5)})  # fmt: skip
         body["items"] = items
