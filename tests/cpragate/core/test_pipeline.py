@@ -1,0 +1,110 @@
+"""Order, short-circuit, unwinding and failure isolation of the filter chain."""
+
+from typing import ClassVar
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig
+from cpragate.core.messages import Headers, Response
+from cpragate.core.pipeline import Pipeline, order_filters
+from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
+from cpragate.errors import FilterFailed, NotRouted
+from cpragate.testing import FakeClock, make_exchange, make_response, run_pipeline
+from cpragate.core.filter import FilterContext
+
+LOG: list[str] = []
+
+
+def mk(name: str, prio: int, deny: bool = False, respond: bool = False, boom: str = "", complete_prio: int | None = None) -> Filter:
+    class F(Filter):
+        priority = prio
+        complete_priority = complete_prio
+
+        async def on_request(self, exchange: Exchange) -> Verdict:
+            LOG.append(f"req:{self.name}")
+            if boom == "request":
+                raise RuntimeError("x")
+            if deny:
+                return Deny(NotRouted, rule=f"{self.name}-rule")
+            if respond:
+                return Respond(Response(204, Headers(), b""))
+            return CONTINUE
+
+        async def on_response(self, exchange: Exchange) -> Verdict:
+            LOG.append(f"resp:{self.name}")
+            if boom == "response":
+                raise RuntimeError("x")
+            return CONTINUE
+
+        async def on_complete(self, exchange: Exchange) -> None:
+            LOG.append(f"done:{self.name}")
+            if boom == "complete":
+                raise RuntimeError("x")
+
+    F.name = name  # type: ignore[misc]
+    return F(FilterConfig(), FilterContext(clock=FakeClock()))
+
+
+def setup_function() -> None:
+    LOG.clear()
+
+
+def test_order_priority_desc_then_name() -> None:
+    fs = [mk("b", 10), mk("a", 10), mk("c", 20)]
+    assert [f.name for f in order_filters(fs)] == ["c", "a", "b"]
+
+
+def test_request_desc_response_reversed_complete_by_priority() -> None:
+    run_pipeline([mk("low", 1), mk("high", 100), mk("mid", 50, complete_prio=200)], make_exchange(), make_response(200))
+    assert LOG == [
+        "req:high", "req:mid", "req:low",
+        "resp:low", "resp:mid", "resp:high",
+        "done:mid", "done:high", "done:low",
+    ]
+
+
+def test_deny_short_circuits_and_unwinds_only_filters_that_saw_the_request() -> None:
+    r = run_pipeline([mk("edge", 100), mk("auth", 50, deny=True), mk("inner", 10)], make_exchange(), make_response())
+    assert isinstance(r.request, Deny) and r.request.rule == "auth-rule"
+    # complete runs for every filter (audit must see denials), by priority
+    assert LOG == ["req:edge", "req:auth", "resp:auth", "resp:edge", "done:edge", "done:auth", "done:inner"]
+    assert r.exchange.decisions[-1].outcome == "deny"
+    assert r.exchange.response is not None and r.exchange.response.status == 404
+
+
+def test_respond_verdict() -> None:
+    r = run_pipeline([mk("cors", 100, respond=True), mk("x", 10)], make_exchange())
+    assert isinstance(r.request, Respond)
+    assert "req:x" not in LOG
+
+
+def test_exception_in_request_phase_fails_closed() -> None:
+    r = run_pipeline([mk("bad", 10, boom="request")], make_exchange())
+    assert isinstance(r.request, Deny) and r.request.error is FilterFailed
+
+
+def test_exception_in_response_phase_fails_closed() -> None:
+    r = run_pipeline([mk("bad", 10, boom="response")], make_exchange(), make_response())
+    assert isinstance(r.response, Deny) and r.response.error is FilterFailed
+
+
+def test_complete_phase_isolates_failures() -> None:
+    run_pipeline([mk("a", 20, boom="complete"), mk("b", 10)], make_exchange(), make_response())
+    assert LOG[-2:] == ["done:a", "done:b"]
+
+
+def test_body_needs_are_or_of_chain() -> None:
+    f1, f2 = mk("a", 1), mk("b", 2)
+    f2.needs_response_body = True
+    p = Pipeline([f1, f2])
+    assert p.needs_response_body and not p.needs_request_body
+    assert Pipeline([]).request_filters == ()
+
+
+def test_filter_defaults_are_noops() -> None:
+    class Plain(Filter):
+        name: ClassVar[str] = "plain"  # type: ignore[misc]
+
+    p = Pipeline([Plain(FilterConfig(), FilterContext())])
+    assert p.request_filters == () and p.response_filters == () and p.complete_filters == ()
+    ex = make_exchange()
+    assert run_pipeline([Plain(FilterConfig(), FilterContext())], ex).request is CONTINUE
