@@ -267,13 +267,13 @@ class Proc:
 
 
 def start_cpragate(config_path: Path, port: int, *args: str, log: Path) -> Proc:
-    fh = log.open("wb")
-    p = subprocess.Popen(
-        [sys.executable, "-m", "cpragate", "run", "-c", str(config_path), *args],
-        stdout=fh,
-        stderr=subprocess.STDOUT,
-        cwd=config_path.parent,
-    )
+    with log.open("wb") as fh:  # the child keeps its own copy of the descriptor
+        p = subprocess.Popen(
+            [sys.executable, "-m", "cpragate", "run", "-c", str(config_path), *args],
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=config_path.parent,
+        )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if p.poll() is not None:

@@ -733,6 +733,8 @@ class Cycle:
             has_conn = b"connection" in h
         length: int | None = None
         chunked = False
+        if self.conn.gateway.draining:
+            self.keep_alive = False
         close = not self.keep_alive
         keep_len: bytes | None = None
         if no_body:
@@ -912,6 +914,8 @@ class Cycle:
         body = resp.body or b""
         no_body = self.ex.request.method == "HEAD" or resp.status in (204, 304)
         self.resp_started = True
+        if self.conn.gateway.draining:
+            self.keep_alive = False
         close = not self.keep_alive
         self.conn.write(
             response_head(
