@@ -1,34 +1,24 @@
-# Two commands do everything on a fresh machine:  `make demo`  and  `make test`.
-# Each creates .venv, installs what it needs (Debian packages with apt-get when missing).
-PY      ?= python3
-VENV    := .venv
-BIN     := $(VENV)/bin
-STAMP   := $(VENV)/.installed
+# Two commands do everything on a fresh machine:
+#   make demo   start the demo API behind the gateway (HTTPS, no server needed)
+#   make test   the whole test suite (also what CI runs)
+# Both create .venv and install what they need (Debian packages with apt-get when missing).
 
-.PHONY: demo test check bench bench-ci install clean
+.PHONY: demo test bench bench-ci install clean
 
-$(STAMP): pyproject.toml
-	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -q -e '.[dev]'
-	touch $(STAMP)
+install:
+	bash -c 'source scripts/lib.sh && ensure_venv'
 
-install: $(STAMP)
+demo: install
+	.venv/bin/cpragate demo
 
-demo: $(STAMP)
-	$(BIN)/cpragate demo
-
-test: $(STAMP)
+test:
 	bash scripts/test
 
-check: $(STAMP)
-	bash scripts/check
-
-bench: $(STAMP)
+bench: install
 	bash bench/run.sh
 
-bench-ci: $(STAMP)
+bench-ci: install
 	BENCH_QUICK=1 bash bench/run.sh
 
 clean:
-	rm -rf $(VENV) .cpragate-demo .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .cpragate-demo .pytest_cache .mypy_cache .ruff_cache

@@ -77,11 +77,15 @@ def load_config_text(
         lines = []
         for err in e.errors(include_url=False, include_input=False):
             loc = tuple(err["loc"])
-            line = _line_of(root, loc)
-            where = f"{filename}:{line}" if line else filename
             msg = err["msg"]
             if msg.startswith("Value error, "):
                 msg = msg[len("Value error, ") :]
+            if msg.startswith("at ") and ": " in msg:
+                # Cross-field checks name their own key path ("at routes[2].upstream: ...").
+                where_path, msg = msg[3:].split(": ", 1)
+                loc = (*loc, *_parse_loc(where_path))
+            line = _line_of(root, loc)
+            where = f"{filename}:{line}" if line else filename
             if err["type"] == "extra_forbidden":
                 msg = "unknown key (typo? see `cpragate config schema` for the allowed keys)"
             elif err["type"] == "missing":
@@ -108,6 +112,13 @@ def _check_runtime(cfg: GatewayConfig, filename: str, root: yaml.Node | None) ->
             problems.append(f"{filename}:{line} routes[{i}].path: {e}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {filename}:\n  " + "\n  ".join(problems))
+
+
+def _parse_loc(text: str) -> tuple[Any, ...]:
+    out: list[Any] = []
+    for part in re.findall(r"[^.\[\]]+|\[\d+\]", text):
+        out.append(int(part[1:-1]) if part.startswith("[") else part)
+    return tuple(out)
 
 
 def format_loc(loc: tuple[Any, ...]) -> str:

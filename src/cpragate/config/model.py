@@ -275,13 +275,15 @@ class GatewayConfig(_Model):
         for i, r in enumerate(self.routes):
             if r.upstream not in self.upstreams:
                 raise ValueError(
-                    f"routes[{i}] ({r.path}) names upstream {r.upstream!r}, which is not defined; "
-                    f"defined: {sorted(self.upstreams)}"
+                    f"at routes[{i}].upstream: route {r.path} names upstream {r.upstream!r}, which is not "
+                    f"defined; defined: {sorted(self.upstreams)}"
                 )
             for f in r.filters or []:
                 if f not in known:
-                    raise ValueError(f"routes[{i}] ({r.path}) names unknown filter {f!r}; known: {sorted(known)}")
+                    raise ValueError(
+                        f"at routes[{i}].filters: route {r.path} names unknown filter {f!r}; known: {sorted(known)}"
+                    )
         binds = [lst.bind for lst in self.listeners]
         if len(set(binds)) != len(binds):
-            raise ValueError("two listeners bind the same HOST:PORT")
+            raise ValueError("at listeners: two listeners bind the same HOST:PORT")
         return self

@@ -8,6 +8,7 @@ conflicting framing headers.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable, Iterator
 
 __all__ = ["Headers", "Request", "Response"]
@@ -63,7 +64,7 @@ class Headers:
         name = name.lower()
         self._items = [(n, v) for n, v in self._items if n != name]
 
-    def remove_many(self, names: frozenset[bytes] | set[bytes]) -> None:
+    def remove_many(self, names: frozenset[bytes] | builtins.set[bytes]) -> None:
         self._items = [(n, v) for n, v in self._items if n not in names]
 
     def items(self) -> list[tuple[bytes, bytes]]:

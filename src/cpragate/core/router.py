@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Generic, Literal, TypeVar
 
 __all__ = ["Match", "RouteConflict", "Router", "TemplateError", "parse_template"]
 
@@ -116,7 +116,7 @@ class Router(Generic[T]):
                 )
             table[method] = (template, payload, tuple(_PARAM.findall(template)))
 
-    def match(self, method: str, path: str) -> Match[T] | bool | None:
+    def match(self, method: str, path: str) -> Match[T] | Literal[False] | None:
         """The best Match; False if the path matches but not the method; None if unrouted."""
         if not self._case_sensitive:
             path = path.lower()

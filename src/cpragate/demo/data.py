@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from faker import Faker
 
@@ -67,10 +67,10 @@ def generate(n_customers: int = 500, n_orders: int = 350, n_tickets: int = 150, 
                 "internal_risk_score": fake.random_int(0, 100),
             }
         )
-    orders = []
+    orders: list[dict[str, Any]] = []
     for i in range(1, n_orders + 1):
         c = customers[fake.random_int(0, n_customers - 1)]
-        items = [
+        items: list[dict[str, Any]] = [
             {"sku": fake.bothify("SKU-####-??").upper(), "qty": fake.random_int(1, 4), "price": round(fake.pyfloat(2, 2, True), 2)}
             for _ in range(fake.random_int(1, 3))
         ]
@@ -86,14 +86,15 @@ def generate(n_customers: int = 500, n_orders: int = 350, n_tickets: int = 150, 
                 "placed_at": fake.date_time_between(datetime(2025, 6, 1), datetime(2026, 6, 1)).isoformat() + "Z",
             }
         )
-    tickets = []
+    tickets: list[dict[str, Any]] = []
     for i in range(1, n_tickets + 1):
         c = customers[fake.random_int(0, n_customers - 1)]
+        addr = cast(dict[str, str], c["address"])
         text = fake.random_element(
             [
                 f"Hi, I can't log in. My email is {c['email']} and my phone is {c['phone']}.",
                 f"Please update my card, the old one {c['card_number']} expired. Thanks, {c['name']}",
-                f"I moved to {c['address']['street']}, {c['address']['city']}. Please update my account.",
+                f"I moved to {addr['street']}, {addr['city']}. Please update my account.",
                 f"Why do you need my SSN {c['ssn']}? I want my data deleted under the CCPA.",
                 "Where is my order? It has been two weeks.",
             ]

@@ -218,8 +218,8 @@ class Gateway:
     def bound_ports(self) -> list[int]:
         ports = []
         for lr in self.listeners:
-            if lr.server is not None:
-                for s in lr.server.sockets:
+            if isinstance(lr.server, asyncio.Server) or hasattr(lr.server, "sockets"):
+                for s in lr.server.sockets:  # type: ignore[union-attr]
                     ports.append(s.getsockname()[1])
         return ports
 

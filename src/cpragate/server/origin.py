@@ -110,7 +110,7 @@ class _Conn(asyncio.Protocol):
             req, keep = item
             self.server.requests.append(req)
             res = self.server.handler(OriginRequest(req, self.subject))
-            resp: OriginResponse = await res if inspect.isawaitable(res) else res  # type: ignore[assignment]
+            resp: OriginResponse = await res if inspect.isawaitable(res) else res
             if resp.delay:
                 await asyncio.sleep(resp.delay)
             if self.transport.is_closing():

@@ -40,7 +40,7 @@ def new_loop() -> asyncio.AbstractEventLoop:
     try:
         import uvloop
 
-        return uvloop.new_event_loop()  # type: ignore[no-any-return]
+        return uvloop.new_event_loop()
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
         log.warning("uvloop not available: the stdlib loop is much slower for TLS")
         return asyncio.new_event_loop()

@@ -81,7 +81,7 @@ def tls_info(sslobj: ssl.SSLObject | ssl.SSLSocket | None) -> TlsInfo | None:
     san: tuple[str, ...] = ()
     if cert:
         subject = _rdn(cert.get("subject", ()))  # type: ignore[arg-type]
-        san = tuple(f"{k}:{v}" for k, v in cert.get("subjectAltName", ()))  # type: ignore[misc]
+        san = tuple(f"{k}:{v}" for k, v in cert.get("subjectAltName", ()))  # type: ignore[str-unpack]
     return TlsInfo(
         version=sslobj.version() or "",
         cipher=cipher[0] if cipher else "",

@@ -52,8 +52,8 @@ routes:
 
 def test_reference_errors() -> None:
     text = GOOD.replace("upstream: api", "upstream: other")
-    with pytest.raises(ConfigError, match="names upstream 'other', which is not defined"):
-        load_config_text(text)
+    with pytest.raises(ConfigError, match=r"g.yaml:9 routes\[0\].upstream: route /v1/customers/\{id\} names upstream 'other'"):
+        load_config_text(text, "g.yaml")
     with pytest.raises(ConfigError, match="unknown filter 'nope'"):
         load_config_text(GOOD + "    filters: [nope]\n")
 

@@ -1,7 +1,15 @@
 import pytest
 from pydantic import ValidationError
 
-from cpragate.config.model import GatewayConfig, Listener, ListenerTls, Route, StorageConfig, Upstream, UpstreamTls
+from cpragate.config.model import (
+    GatewayConfig,
+    Listener,
+    ListenerTls,
+    Route,
+    StorageConfig,
+    Upstream,
+    UpstreamTls,
+)
 
 
 def test_plaintext_upstream_needs_opt_in() -> None:

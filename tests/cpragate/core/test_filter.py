@@ -1,10 +1,12 @@
+import asyncio
+
+import pydantic
+import pytest
+
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.verdict import CONTINUE, Verdict
 from cpragate.testing import make_exchange
-import asyncio
-import pydantic
-import pytest
 
 
 class Only(Filter):

@@ -3,13 +3,12 @@
 from typing import ClassVar
 
 from cpragate.core.exchange import Exchange
-from cpragate.core.filter import Filter, FilterConfig
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.messages import Headers, Response
 from cpragate.core.pipeline import Pipeline, order_filters
 from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
 from cpragate.errors import FilterFailed, NotRouted
 from cpragate.testing import FakeClock, make_exchange, make_response, run_pipeline
-from cpragate.core.filter import FilterContext
 
 LOG: list[str] = []
 

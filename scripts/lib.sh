@@ -1,0 +1,64 @@
+# Shared helpers for scripts/*: install what is missing, never assume a prepared machine.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="${PYTHON:-python3}"
+_APT_UPDATED=0
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# ensure_apt PKG...: install the Debian packages that are not installed yet.
+ensure_apt() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  say "installing Debian packages: ${missing[*]}"
+  if [ "$_APT_UPDATED" = 0 ]; then as_root apt-get update -qq; _APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+# ensure_venv: .venv with the package and its dev tools, refreshed when pyproject.toml changes.
+ensure_venv() {
+  if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then ensure_apt python3-venv; fi
+  if [ ! -x "$VENV/bin/python" ]; then
+    say "creating $VENV"
+    "$PY" -m venv "$VENV"
+  fi
+  local stamp="$VENV/.installed"
+  if [ ! -f "$stamp" ] || [ "$ROOT/pyproject.toml" -nt "$stamp" ]; then
+    say "installing cpragate and its dependencies into .venv"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -U pip
+    "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev]"
+    touch "$stamp"
+  fi
+}
+
+# ensure_services: the shared Redis (6379) and PostgreSQL (5432, db `test`) answer on loopback.
+# With CI=true a service that cannot be started is a failure, never a skip.
+ensure_services() {
+  ensure_apt redis-server redis-tools postgresql postgresql-client
+  if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    say "starting redis on 127.0.0.1:6379"
+    redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" >/dev/null || true
+    for _ in $(seq 50); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
+  fi
+  if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    say "starting postgresql on 127.0.0.1:5432"
+    as_root pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
+    for _ in $(seq 100); do pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null && break; sleep 0.1; done
+  fi
+  local ok=1
+  redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 || { echo "redis is not answering on 127.0.0.1:6379" >&2; ok=0; }
+  pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null || { echo "postgresql is not answering on 127.0.0.1:5432" >&2; ok=0; }
+  if [ "$ok" = 1 ]; then
+    psql -h 127.0.0.1 -U postgres -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname='test'" 2>/dev/null | grep -q 1 \
+      || psql -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE test" >/dev/null 2>&1 || true
+  fi
+  if [ "$ok" = 0 ] && [ "${CI:-}" = "true" ]; then
+    echo "required services are down and CI=true: failing (never skipping)" >&2
+    return 1
+  fi
+}

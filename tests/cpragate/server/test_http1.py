@@ -1,0 +1,77 @@
+"""Protocol-level unit tests with fake transports (the e2e suite covers real sockets)."""
+
+import asyncio
+
+from cpragate.config import load_config_text
+from cpragate.server.gateway import Gateway, ListenerRuntime
+from cpragate.server.http1 import ClientConnection
+
+CFG = """
+listeners: [{bind: "127.0.0.1:0"}]
+upstreams: {o: {url: "http://127.0.0.1:9", allow_plaintext: true}}
+routes: [{path: /a, upstream: o}]
+storage: {url: "memory://"}
+limits: {max_connections: 1}
+"""
+
+
+class FakeTransport:
+    def __init__(self) -> None:
+        self.out = b""
+        self.closed = False
+        self.aborted = False
+
+    def write(self, d: bytes) -> None:
+        self.out += d
+
+    def get_extra_info(self, k: str, default: object = None) -> object:
+        return ("192.0.2.1", 4444) if k == "peername" else default
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def conn() -> tuple[ClientConnection, FakeTransport, Gateway]:
+    gw = Gateway(load_config_text(CFG), asyncio.get_event_loop())
+    c = ClientConnection(ListenerRuntime(gw, gw.cfg.listeners[0]))
+    t = FakeTransport()
+    c.connection_made(t)  # type: ignore[arg-type]
+    return c, t, gw
+
+
+def test_unrouted_answered_without_upstream() -> None:
+    async def t() -> None:
+        c, tr, _ = conn()
+        c.data_received(b"GET /zzz HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert tr.out.startswith(b"HTTP/1.1 404 Not Found\r\n") and not tr.closed
+
+    asyncio.run(t())
+
+
+def test_garbage_gets_400_and_close() -> None:
+    async def t() -> None:
+        c, tr, _ = conn()
+        c.data_received(b"\x16\x03\x01 this is TLS to a plain port\r\n\r\n")
+        assert tr.out.startswith(b"HTTP/1.1 400") and tr.closed
+
+    asyncio.run(t())
+
+
+def test_connection_limit() -> None:
+    async def t() -> None:
+        _c, _tr, gw = conn()
+        c2 = ClientConnection(ListenerRuntime(gw, gw.cfg.listeners[0]))
+        t2 = FakeTransport()
+        c2.connection_made(t2)  # type: ignore[arg-type]
+        assert t2.aborted and c2 not in gw.connections
+
+    asyncio.run(t())
