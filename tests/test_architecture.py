@@ -39,3 +39,12 @@ def sans_io_files() -> list[Path]:
 def test_sans_io_packages_do_no_io(path: Path) -> None:
     bad = {m for m in imports(path) if any(m == b or m.startswith(b + ".") for b in BANNED)}
     assert not bad, f"{path.relative_to(SRC)} imports {sorted(bad)}; move the I/O to server/ or a storage backend"
+
+
+def test_generated_docs_are_current() -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    r = subprocess.run([sys.executable, str(root / "scripts" / "docs.py"), "--check"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
