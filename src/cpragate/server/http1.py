@@ -641,9 +641,10 @@ class Cycle:
                 self.pending = []
                 self.body_size = 0
                 self.conn.resume_reading()
-        conn.send(self, head, self.ex.request.method == "HEAD")
+        # State first: a transport may deliver the answer from inside write().
         self.state = _WAIT_HEAD
         self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
+        conn.send(self, head, self.ex.request.method == "HEAD")
 
     def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None:
         if self.state == _DONE:
