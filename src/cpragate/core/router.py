@@ -34,13 +34,27 @@ class RouteConflict(ValueError):
     """Two routes claim the same template and method."""
 
 
-@dataclass(frozen=True, slots=True)
 class Match(Generic[T]):
     """A routing decision: the route's payload, its template and the path parameters."""
 
-    payload: T
-    template: str
-    params: dict[str, str]
+    __slots__ = ("params", "payload", "template")
+
+    def __init__(self, payload: T, template: str, params: dict[str, str]) -> None:
+        self.payload = payload
+        self.template = template
+        self.params = params
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Match) and (other.payload, other.template, other.params) == (
+            self.payload,
+            self.template,
+            self.params,
+        )
+
+    def __repr__(self) -> str:
+        return f"Match({self.template!r}, {self.params!r})"
+
+    __hash__ = None  # type: ignore[assignment]
 
 
 @dataclass(slots=True)
@@ -87,9 +101,13 @@ class Router(Generic[T]):
     def __init__(self, *, case_sensitive: bool = True) -> None:
         self._root: _Node[T] = _Node()
         self._case_sensitive = case_sensitive
+        # Paths that can only match templates without parameters or catch-alls are the
+        # common case for many APIs; remember their decision (bounded).
+        self._static: dict[tuple[str, str], Match[T] | Literal[False] | None] = {}
 
     def add(self, template: str, methods: list[str], payload: T) -> None:
         segs = parse_template(template if self._case_sensitive else template.lower())
+        self._static.clear()
         node = self._root
         catch_all = bool(segs) and segs[-1] == "**"
         if catch_all:
@@ -120,15 +138,21 @@ class Router(Generic[T]):
         """The best Match; False if the path matches but not the method; None if unrouted."""
         if not self._case_sensitive:
             path = path.lower()
+        key = (method, path)
+        hit = self._static.get(key)
+        if hit is not None:
+            return hit
         segs = path.split("/")[1:]
         if segs and segs[-1] == "":
             segs.pop()
         found_path = [False]
         params: list[str] = []
-        hit = self._walk(self._root, segs, 0, method, params, found_path)
-        if hit is not None:
-            return hit
-        return False if found_path[0] else None
+        found = self._walk(self._root, segs, 0, method, params, found_path)
+        result: Match[T] | Literal[False] | None = found if found is not None else (False if found_path[0] else None)
+        if found is not None and not found.params and len(self._static) < 4096:
+            # Only parameter-free decisions are cached: they do not depend on the id in the path.
+            self._static[key] = found
+        return result
 
     def _walk(
         self,

@@ -91,6 +91,8 @@ _SKIP_REQ = HOP_BY_HOP | {
     b"x-real-ip",
 }
 
+_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+
 # Cycle states
 _NEW, _BUFFER_REQ, _CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _DONE = range(7)
 
@@ -223,7 +225,8 @@ class ClientConnection(asyncio.Protocol):
         self.head_started = None
         self.requests += 1
         rt = self.gateway.runtime
-        method = self.parser.get_method().decode("ascii")
+        mb = self.parser.get_method()
+        method = _METHODS.get(mb) or mb.decode("ascii")
         headers = Headers._from_lowered(self._headers)
         version = self.parser.get_http_version()
         raw_path, query = split_target(self._url)
@@ -411,37 +414,35 @@ class _RequestTimeout(GatewayError):
 
 
 class Cycle:
-    """One request/response exchange on a client connection."""
+    """One request/response exchange on a client connection.
 
-    __slots__ = (
-        "body_chunks",
-        "body_size",
-        "client_done",
-        "conn",
-        "ex",
-        "expect_continue",
-        "keep_alive",
-        "pending",
-        "pipeline",
-        "redirect",
-        "req_chunked",
-        "req_length",
-        "resp_chunked",
-        "resp_chunks",
-        "resp_encoding",
-        "resp_size",
-        "resp_started",
-        "retried",
-        "route",
-        "routing_error",
-        "rt",
-        "special",
-        "state",
-        "stream_req",
-        "uninspected",
-        "up",
-        "up_deadline",
-    )
+    Attributes that most requests never change live on the class as defaults, so a
+    cycle costs a handful of stores to create (this runs for every request).
+    """
+
+    # defaults; assigned per instance only when they change
+    route: RouteInfo | None = None
+    pipeline: Pipeline | None = None
+    routing_error: type[GatewayError] | None = None
+    redirect = False
+    req_chunked = False
+    req_length: int | None = 0
+    expect_continue = False
+    client_done = False
+    # lists are created per instance on first use (never mutate a class default)
+    body_chunks: list[bytes] | None = None
+    body_size = 0
+    pending: list[bytes] | None = None
+    stream_req = False
+    up: UpstreamConnection | None = None
+    up_deadline = 0.0
+    resp_chunked = False
+    resp_chunks: list[bytes] | None = None
+    resp_size = 0
+    resp_encoding: bytes | None = None
+    resp_started = False
+    retried = False
+    uninspected = False
 
     def __init__(
         self, conn: ClientConnection, rt: Runtime, ex: Exchange, keep_alive: bool, special: dict[bytes, bytes]
@@ -451,31 +452,18 @@ class Cycle:
         self.ex = ex
         self.keep_alive = keep_alive
         self.state = _NEW
-        self.route: RouteInfo | None = None
-        self.pipeline: Pipeline | None = None
-        self.routing_error: type[GatewayError] | None = None
-        self.redirect = False
         self.special = special
-        te = special.get(b"transfer-encoding")
-        self.req_chunked = te is not None
-        cl = special.get(b"content-length")
-        self.req_length = int(cl) if cl is not None else (None if te is not None else 0)
-        exp = special.get(b"expect")
-        self.expect_continue = exp is not None and exp.lower() == b"100-continue"
-        self.client_done = False
-        self.body_chunks: list[bytes] = []
-        self.body_size = 0
-        self.pending: list[bytes] = []  # streamed request body waiting for the upstream
-        self.stream_req = False
-        self.up: UpstreamConnection | None = None
-        self.up_deadline = 0.0
-        self.resp_chunked = False
-        self.resp_chunks: list[bytes] = []
-        self.resp_size = 0
-        self.resp_encoding: bytes | None = None
-        self.resp_started = False
-        self.retried = False
-        self.uninspected = False
+        if special:
+            te = special.get(b"transfer-encoding")
+            cl = special.get(b"content-length")
+            if te is not None:
+                self.req_chunked = True
+                self.req_length = None
+            elif cl is not None:
+                self.req_length = int(cl)
+            exp = special.get(b"expect")
+            if exp is not None and exp.lower() == b"100-continue":
+                self.expect_continue = True
 
     @property
     def has_body(self) -> bool:
@@ -514,8 +502,8 @@ class Cycle:
     def _request_phase(self) -> None:
         assert self.pipeline is not None
         if self.state == _BUFFER_REQ:
-            body = b"".join(self.body_chunks)
-            self.body_chunks = []
+            body = b"".join(self.body_chunks or ())
+            self.body_chunks = None
             try:
                 body = decode_body(body, self.ex.request.headers.get(b"content-encoding"), self.route.max_body_bytes)  # type: ignore[union-attr]
             except (UninspectableBody, BodyTooLarge) as e:
@@ -551,6 +539,8 @@ class Cycle:
             if self.body_size > self.route.max_body_bytes:
                 self.refuse(BodyTooLarge, rule="max_body_bytes")
                 return
+            if self.body_chunks is None:
+                self.body_chunks = []
             self.body_chunks.append(chunk)
             return
         if self.req_chunked:
@@ -558,6 +548,8 @@ class Cycle:
         if self.up is not None and self.stream_req:
             self.up.write(chunk)
         else:
+            if self.pending is None:
+                self.pending = []
             self.pending.append(chunk)
             self.body_size += len(chunk)
             if self.body_size > 256 * 1024:
@@ -572,6 +564,8 @@ class Cycle:
             if self.up is not None and self.stream_req:
                 self.up.write(b"0\r\n\r\n")
             else:
+                if self.pending is None:
+                    self.pending = []
                 self.pending.append(b"0\r\n\r\n")
 
     def _go_upstream(self) -> None:
@@ -638,7 +632,7 @@ class Cycle:
             self.stream_req = True
             if self.pending:
                 head += b"".join(self.pending)
-                self.pending = []
+                self.pending = None
                 self.body_size = 0
                 self.conn.resume_reading()
         # State first: a transport may deliver the answer from inside write().
@@ -783,6 +777,8 @@ class Cycle:
                 self._drop_upstream()
                 self.refuse(BodyTooLarge, status=502, rule="max_body_bytes")
                 return
+            if self.resp_chunks is None:
+                self.resp_chunks = []
             self.resp_chunks.append(chunk)
 
     def upstream_done(self) -> None:
@@ -796,8 +792,8 @@ class Cycle:
         elif st == _BUFFER_RESP:
             resp = self.ex.response
             assert resp is not None and self.route is not None and self.pipeline is not None
-            body = b"".join(self.resp_chunks)
-            self.resp_chunks = []
+            body = b"".join(self.resp_chunks or ())
+            self.resp_chunks = None
             try:
                 body = decode_body(body, self.resp_encoding, self.route.max_body_bytes)
             except (UninspectableBody, BodyTooLarge) as e:
