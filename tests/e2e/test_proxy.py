@@ -278,8 +278,9 @@ def test_inspected_routes_buffer_decompress_and_refuse() -> None:
         BodyFilter.seen.clear()
         async with origin(handler) as o, gateway(plain_config(o.port, routes), {"body_probe": BodyFilter}) as gw:
             c = await Client.open(gw.bound_ports()[0])
-            r = await c.request("GET", "/plain")
+            r = await c.request("GET", "/plain", {"accept-encoding": "gzip, br"})
             assert r.body == b'{"v":"******","echo":0}' and r.h("content-length") == str(len(r.body)).encode()
+            assert o.requests[-1].headers.get_all(b"accept-encoding") == [b"identity"]
             r = await c.request("GET", "/gz", {"accept-encoding": "gzip"})
             assert r.body == b'{"v":"******"}' and r.h("content-encoding") is None
             r = await c.request("GET", "/bomb")

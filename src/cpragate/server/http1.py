@@ -91,6 +91,8 @@ _SKIP_REQ = HOP_BY_HOP | {
     b"x-real-ip",
 }
 
+_SKIP_REQ_INSPECT = _SKIP_REQ | {b"accept-encoding"}
+
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 # Cycle states
@@ -593,8 +595,14 @@ class Cycle:
             )
         ]
         extra = connection_tokens(h) if b"connection" in self.special else None
+        skip = _SKIP_REQ
+        if self.pipeline is not None and self.pipeline.needs_response_body:
+            # The response will be inspected: ask for it uncompressed (gzip/deflate that
+            # arrive anyway are decoded with the route's limit; other codings are refused).
+            skip = _SKIP_REQ_INSPECT
+            parts.append(b"accept-encoding: identity\r\n")
         for n, v in h.items():
-            if n in _SKIP_REQ or (extra and n in extra):
+            if n in skip or (extra and n in extra):
                 continue
             parts.append(b"%s: %s\r\n" % (n, v))
         xff = ex.peer_ip.encode("ascii")
