@@ -114,6 +114,15 @@ class Annotations:
         if action is not None:
             self.actions[action.value] = self.actions.get(action.value, 0) + 1
 
+    def add(self, entity: str, category: str, spi: bool, action: str | None, n: int) -> None:
+        """Add ``n`` findings of one kind (``action`` is the action's value or None)."""
+        self.entities[entity] = self.entities.get(entity, 0) + n
+        self.categories[category] = self.categories.get(category, 0) + n
+        if spi:
+            self.spi += n
+        if action is not None:
+            self.actions[action] = self.actions.get(action, 0) + n
+
     def merge(self, other: Annotations) -> None:
         """Add ``other``'s counts to these (streaming sums element annotations)."""
         for k, n in other.entities.items():
@@ -186,13 +195,16 @@ def render_path(loc: Loc) -> str:
     parts: list[str] = []
     while loc is not None:
         loc, key = loc
-        if isinstance(key, int):
-            parts.append(f"[{key}]")
-        elif _IDENT.fullmatch(key):
-            parts.append(f".{key}")
-        else:
-            parts.append("[" + orjson.dumps(key).decode().replace("'", "\\'") + "]")
+        parts.append(_segment(key))
     return "$" + "".join(reversed(parts))
+
+
+def _segment(key: Any) -> str:
+    if isinstance(key, int):
+        return f"[{key}]"
+    if _IDENT.fullmatch(key):
+        return f".{key}"
+    return "[" + orjson.dumps(key).decode().replace("'", "\\'") + "]"
 
 
 def _number_text(x: float) -> str:
@@ -251,10 +263,13 @@ class Engine:
         for f in self.config.ignore_fields:
             extra_fields[f] = "ignore"
         self._keys = fn.KeySignals(extra_fields)
+        # Plain-str categories of built-ins: Enum.value is a property call per access.
+        self._category_of: dict[str, str] = {e: i.category.value for e, i in BUILTIN.items()}
         self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text)
         self._geo = GeolocationRecognizer()
-        self._sigs: dict[str, tuple[int, str]] = {}
+        self._sigs: dict[str, _Sig] = {}
         self._containers: dict[str, bool] = {}
+        self._segments: dict[str | int, str] = {}
         self._person_on = Entity.PERSON in enabled
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
@@ -317,7 +332,7 @@ class Engine:
             _Hit(None, None, None, entity, spi, (s, e), "pattern")
             for s, e, entity, spi in self._scanner.scan(text)
         ]
-        out = self._rewrite_string(text, hits, rules, ann)
+        out = self._rewrite_string(text, hits, _Decider(self, rules), ann)
         return ("" if ann.blocked else out), ann
 
     def detokenize(self, token: str) -> str:
@@ -346,15 +361,15 @@ class Engine:
             raise PiiInputError(f"the body is not valid JSON ({exc.msg} at {exc.pos}).") from None
 
     def _classify(self, entity: str, spi: bool) -> tuple[str, bool]:
-        info = BUILTIN.get(entity)
-        if info is not None:
-            return info.category.value, spi
+        category = self._category_of.get(entity)
+        if category is not None:
+            return category, spi
         category, cspi = self._custom_info.get(entity, (Category.IDENTIFIERS.value, spi))
         return category, cspi
 
     def _finding(self, h: _Hit, previews: bool) -> Finding:
         category, spi = self._classify(h.entity, h.spi)
-        path = render_path(h.loc)
+        path = self._path(h.loc)
         preview = None
         if previews:
             value = self._value_of(h)
@@ -362,6 +377,23 @@ class Engine:
                 value = value[h.span[0] : h.span[1]]
             preview = self._preview(h.entity, value)
         return Finding(path, h.entity, category, spi, h.span, h.source, preview)
+
+    def _path(self, loc: Loc) -> str:
+        """:func:`render_path` with the rendered segment of each key cached (bounded)."""
+        segments = self._segments
+        parts = []
+        while loc is not None:
+            loc, key = loc
+            seg = segments.get(key)
+            if seg is None:
+                seg = _segment(key)
+                if len(segments) >= 20_000:
+                    segments.clear()
+                segments[key] = seg
+            parts.append(seg)
+        parts.append("$")
+        parts.reverse()
+        return "".join(parts)
 
     def _preview(self, entity: str, value: Any) -> str:
         if isinstance(value, str):
@@ -451,8 +483,9 @@ class Engine:
             texts.append(node)
             refs.append((None, None, loc))
 
-    def _signal(self, key: str) -> tuple[int, str]:
-        """(code, entity) for a key, cached per engine (bounded like KeySignals)."""
+    def _signal(self, key: str) -> _Sig:
+        """(code, entity, value matcher, spi) for a key, cached per engine (bounded like
+        KeySignals): the walk then validates a value with one call and no lookups."""
         sig = self._keys.get(key)
         if sig is None:
             code = _NONE
@@ -468,7 +501,8 @@ class Engine:
             code = _IGNORE
         else:
             code = _ENTITY
-        out = (code, sig or "")
+        entity = sig or ""
+        out = (code, entity, self._matcher(entity) if code == _ENTITY else _never, self._spi(entity))
         if len(self._sigs) >= 20_000:
             self._sigs.clear()
         self._sigs[key] = out
@@ -520,15 +554,15 @@ class Engine:
             if code == _ENTITY:
                 entity = sig[1]
                 if tv is str:
-                    if self._value_matches(entity, v):
-                        hits.append(_Hit(node, k, (loc, k), entity, self._spi(entity), None, "field"))
+                    if sig[2](v):
+                        hits.append(_Hit(node, k, (loc, k), entity, sig[3], None, "field"))
                         personal = personal or entity in _PERSONAL
                     else:
                         texts.append(v)
                         refs.append((node, k, loc))
                 elif tv is int:
-                    if entity in _NUMERIC_OK and self._value_matches(entity, str(v)):
-                        hits.append(_Hit(node, k, (loc, k), entity, self._spi(entity), None, "field"))
+                    if entity in _NUMERIC_OK and sig[2](str(v)):
+                        hits.append(_Hit(node, k, (loc, k), entity, sig[3], None, "field"))
                 elif tv is dict:
                     if entity == Entity.STREET_ADDRESS:
                         personal = True
@@ -590,6 +624,20 @@ class Engine:
             elif tv is list:
                 self._walk_list(v, (loc, i), container_key, sig, hits, texts, refs)
             i += 1
+
+    def _matcher(self, entity: str) -> Callable[[str], bool]:
+        r = self._recognizers.get(entity)
+        if r is not None:
+            return r.match_value
+        cp = self._custom_by_field.get(entity)
+        if cp is None:
+            return _never
+
+        def custom(value: str) -> bool:
+            m = cp.regex.fullmatch(value.strip())
+            return m is not None and (cp.validator is None or cp.validator(m.group()))
+
+        return custom
 
     def _value_matches(self, entity: str, value: str) -> bool:
         r = self._recognizers.get(entity)
@@ -671,39 +719,45 @@ class Engine:
     # ------------------------------------------------------------------ rewriting
 
     def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, ann: Annotations, base: Loc) -> Any:
-        by_value: dict[tuple[int, Any], list[_Hit]] = {}
+        decide = _Decider(self, rules)
+        get = decide.get
+        # Most values hold one finding: group only the rare second finding of a value.
+        single: dict[tuple[int, Any], _Hit] = {}
+        multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
+        counts: dict[_Decision, int] = {}
         for h in hits:
-            category, spi = self._classify(h.entity, h.spi)
-            action = rules.action_for(h.entity, category, spi)
-            ann.count(h.entity, category, spi, action)
-            if action is Action.BLOCK:
+            d = get(h)
+            counts[d] = counts.get(d, 0) + 1
+            action = d[2]
+            if action is Action.MASK or action is Action.REDACT or action is Action.TOKENIZE:
+                gk = (id(h.parent) if h.parent is not None else id(h.extra), h.key)
+                first = single.get(gk)
+                if first is None:
+                    single[gk] = h
+                else:
+                    multi.setdefault(gk, [first]).append(h)
+            elif action is Action.BLOCK:
                 ann.blocked = True
                 ann.blocked_by = ann.blocked_by or h.entity
-                continue
-            if action is Action.ALLOW:
-                continue
-            if action is Action.DROP:
+            elif action is Action.DROP:
                 drops.append(h)
-                continue
-            by_value.setdefault((id(h.parent) if h.parent is not None else id(h.extra), h.key), []).append(h)
+        for (category, spi, action, entity), n in counts.items():
+            ann.add(entity, category, spi, _ACTION_VALUE[action], n)
         if ann.blocked:
             return root
-        for group in by_value.values():
-            root = self._rewrite_value(root, group, rules, base)
+        for gk, h in single.items():
+            group = multi.get(gk)
+            root = self._rewrite_value(root, group or [h], decide)
         for h in drops:
             root = self._drop(root, h, base)
         return root
 
-    def _action(self, rules: ActionRules, h: _Hit) -> Action:
-        category, spi = self._classify(h.entity, h.spi)
-        return rules.action_for(h.entity, category, spi)
-
-    def _rewrite_value(self, root: Any, group: list[_Hit], rules: ActionRules, base: Loc) -> Any:
+    def _rewrite_value(self, root: Any, group: list[_Hit], decide: _Decider) -> Any:
         h0 = group[0]
         if h0.extra is not None:
             # Coordinate pairs: a [lat, lng] list (extra is the list) or two fields.
-            action = self._action(rules, h0)
+            action = decide.get(h0)[2]
             if isinstance(h0.extra, list):
                 pair = h0.extra
                 for i in (0, 1):
@@ -715,30 +769,31 @@ class Engine:
             return root
         parent, key = h0.parent, h0.key
         value = root if parent is None else parent[key]
-        if isinstance(value, str) and any(h.span is not None for h in group):
-            new: Any = self._rewrite_string(value, group, rules, None)
+        if h0.span is not None and isinstance(value, str):
+            new: Any = self._rewrite_string(value, group, decide, None)
+        elif len(group) > 1 and isinstance(value, str) and any(h.span is not None for h in group):
+            new = self._rewrite_string(value, group, decide, None)
         else:
-            new = self._replace_scalar(value, h0, self._action(rules, h0))
+            new = self._replace_scalar(value, h0, decide.get(h0)[2])
         if parent is None:
             return new
         parent[key] = new
         return root
 
-    def _rewrite_string(
-        self, text: str, hits: list[_Hit], rules: ActionRules, ann: Annotations | None
-    ) -> str:
+    def _rewrite_string(self, text: str, hits: list[_Hit], decide: _Decider, ann: Annotations | None) -> str:
         pieces: list[str] = []
         pos = 0
-        for h in sorted(hits, key=lambda x: x.span[0] if x.span else 0):
+        if len(hits) > 1:
+            hits = sorted(hits, key=lambda x: x.span[0] if x.span else 0)
+        for h in hits:
             span = h.span or (0, len(text))
-            action = self._action(rules, h)
+            category, spi, action, _ = decide.get(h)
             if ann is not None:
-                category, spi = self._classify(h.entity, h.spi)
-                ann.count(h.entity, category, spi, action)
+                ann.add(h.entity, category, spi, _ACTION_VALUE[action], 1)
                 if action is Action.BLOCK:
                     ann.blocked = True
                     ann.blocked_by = ann.blocked_by or h.entity
-            if action in (Action.ALLOW, Action.BLOCK) or span[0] < pos:
+            if action is Action.ALLOW or action is Action.BLOCK or span[0] < pos:
                 continue
             pieces.append(text[pos : span[0]])
             part = text[span[0] : span[1]]
@@ -794,6 +849,39 @@ class Engine:
             holder[key] = None
         return root
 
+
+class _Decider:
+    """(category, spi, action, entity) per (entity, spi) for one call: rules are resolved
+    once per kind of finding instead of once per finding."""
+
+    __slots__ = ("_engine", "_plain", "_rules", "_spi")
+
+    def __init__(self, engine: Engine, rules: ActionRules) -> None:
+        self._engine = engine
+        self._rules = rules
+        self._spi: dict[str, _Decision] = {}
+        self._plain: dict[str, _Decision] = {}
+
+    def get(self, h: _Hit) -> _Decision:
+        cache = self._spi if h.spi else self._plain
+        d = cache.get(h.entity)
+        if d is None:
+            category, spi = self._engine._classify(h.entity, h.spi)
+            d = (category, spi, self._rules.action_for(h.entity, category, spi), h.entity)
+            cache[h.entity] = d
+        return d
+
+
+_Decision = tuple[str, bool, Action, str]
+
+_ACTION_VALUE: dict[Action, str] = {a: a.value for a in Action}
+
+def _never(value: str) -> bool:
+    return False
+
+
+# (code, entity, value matcher, spi) for one key; see Engine._signal.
+_Sig = tuple[int, str, Callable[[str], bool], bool]
 
 # Key signal codes (see Engine._signal).
 _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE = range(7)

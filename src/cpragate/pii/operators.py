@@ -34,9 +34,9 @@ def mask_value(value: str, entity: str, options: MaskOptions) -> str:
     The last ``options.keep_last[entity]`` letters/digits stay visible (never more than
     half of them); a configured shape for the entity replaces this default.
     """
-    alnum = [c for c in value if c.isalnum()]
     shape = options.shapes.get(entity)
     if shape is not None:
+        alnum = [c for c in value if c.isalnum()]
         limit = len(alnum) // 2
 
         def fill(m: re.Match[str]) -> str:
@@ -46,13 +46,47 @@ def mask_value(value: str, entity: str, options: MaskOptions) -> str:
             return "".join(alnum[:n] if m[1] == "first" else alnum[-n:])
 
         return _SHAPE_FIELD.sub(fill, shape)
-    keep = min(options.keep_last.get(entity, 0), len(alnum) // 2)
     char = options.char
+    if not value.isascii():
+        return _mask_slow(value, options.keep_last.get(entity, 0), char)
+    # ASCII: str.translate does the per-character work in C (most values are ASCII).
+    masked = value.translate(_STAR if char == "*" else _mask_table(char))
+    keep = options.keep_last.get(entity, 0)
+    if keep == 0:
+        return masked
+    keep = min(keep, len(value.translate(_ONLY_ALNUM)) // 2)
+    if keep == 0:
+        return masked
+    i = len(value)
+    seen = 0
+    while seen < keep:
+        i -= 1
+        if value[i] in _ASCII_ALNUM:
+            seen += 1
+    return masked[:i] + value[i:]
+
+
+_ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
+# Deletes every ASCII character that is not a letter or digit (to count them).
+_ONLY_ALNUM = str.maketrans("", "", "".join(chr(i) for i in range(128) if chr(i) not in _ASCII_ALNUM))
+
+
+def _mask_table(char: str) -> dict[int, str]:
+    return {ord(c): char for c in _ASCII_ALNUM}
+
+
+_STAR = _mask_table("*")
+
+
+def _mask_slow(value: str, keep_last: int, char: str) -> str:
+    # Any script: str.isalnum decides what a letter or digit is.
+    alnum = sum(1 for c in value if c.isalnum())
+    keep = min(keep_last, alnum // 2)
     if keep == 0:
         return "".join(char if c.isalnum() else c for c in value)
     out = []
     seen = 0
-    cutoff = len(alnum) - keep
+    cutoff = alnum - keep
     for c in value:
         if c.isalnum():
             out.append(c if seen >= cutoff else char)

@@ -80,7 +80,12 @@ class Recognizer:
 
     def has_context(self, context: str) -> bool:
         """True if one of the context words appears in ``context`` (already lower-cased)."""
-        return any(w in context for w in self.context)
+        if not context:
+            return False
+        for w in self.context:
+            if w in context:
+                return True
+        return False
 
 
 class EmailRecognizer(Recognizer):
@@ -438,27 +443,33 @@ class PersonRecognizer(Recognizer):
         """Spans of names after cue words in ``text[start:end]`` (best effort)."""
         out: list[Span] = []
         cues = self.CUES
+        cue_words = self.CUE_WORDS
+        stop = self.STOP
         for m in self._RUN.finditer(text, start, len(text) if end is None else end):
-            words = [(w.start(), w.end(), w.group()) for w in self._WORD.finditer(m.group())]
+            # _RUN separates words by exactly one space or tab, so a split gives the
+            # words and their offsets without a regex per run.
+            words = m.group().replace("\t", " ").split(" ")
+            i, n = 0, len(words)
             cued = False
-            while words and (words[0][2].lower().rstrip(".,:") in self.CUE_WORDS):
+            while i < n and words[i].lower().rstrip(".,:") in cue_words:
                 cued = True
-                words.pop(0)
-            while words and words[0][2] in self.STOP:
-                words.pop(0)
-            while words and words[-1][2] in self.STOP:
-                words.pop()
-            if not words:
+                i += 1
+            while i < n and words[i] in stop:
+                i += 1
+            while n > i and words[n - 1] in stop:
+                n -= 1
+            if i >= n:
                 continue
             if not cued:
                 before = text[max(0, m.start() - 14) : m.start()].lower().rstrip()
                 if not before.endswith(cues):
                     continue
                 # "for"/"to"/"by"/"with"/"from" are weak cues: need two words.
-                if len(words) < 2 and before.endswith(("for", "with", "to", "by", "from", "-")):
+                if n - i < 2 and before.endswith(("for", "with", "to", "by", "from", "-")):
                     continue
-            base = m.start()
-            out.append((base + words[0][0], base + words[-1][1]))
+            first = m.start() + sum(len(w) + 1 for w in words[:i])
+            last = first + sum(len(w) + 1 for w in words[i:n]) - 1
+            out.append((first, last))
         return out
 
 
@@ -494,12 +505,18 @@ class StreetAddressRecognizer(Recognizer):
 
     def match_value(self, value: str) -> bool:
         s = value.strip()
-        return 3 <= len(s) <= 300 and any(c.isalpha() for c in s)
+        if not 3 <= len(s) <= 300:
+            return False
+        if s.isascii():
+            return _ASCII_LETTER.search(s) is not None
+        return any(c.isalpha() for c in s)
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
         m = self.TEXT.match(text, start)
         return m.span() if m is not None else None
 
+
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
 
 RECOGNIZERS: dict[str, type[Recognizer]] = {
     cls.entity: cls

@@ -40,7 +40,14 @@ _NON_DIGITS = re.compile(r"[^0-9]+")
 
 def digits_of(text: str) -> str:
     """The ASCII digits of ``text``, in order."""
+    if text.isdigit() and text.isascii():
+        return text
     return _NON_DIGITS.sub("", text)
+
+
+# Luhn: the digit a doubled digit contributes (d*2, minus 9 when > 9), as digit strings
+# so str.translate does the doubling in C.
+_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
 
 
 def luhn_valid(number: str) -> bool:
@@ -51,15 +58,8 @@ def luhn_valid(number: str) -> bool:
     digits = digits_of(number)
     if not 13 <= len(digits) <= 19:
         return False
-    total = 0
     # Double every second digit from the right; a doubled digit > 9 contributes d*2-9.
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i & 1:
-            d = d * 2
-            if d > 9:
-                d -= 9
-        total += d
+    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_LUHN_DOUBLE)))
     return total % 10 == 0
 
 
@@ -131,10 +131,11 @@ def iban_valid(value: str) -> bool:
     if expected is None or len(iban) != expected or not iban[2:4].isdigit():
         return False
     moved = iban[4:] + iban[:4]
-    # int(..., 36) maps A..Z to 10..35 digit by digit, which is exactly the
-    # letter substitution ISO 7064 asks for.
-    numeric = "".join(str(int(ch, 36)) for ch in moved)
-    return int(numeric) % 97 == 1
+    return int(moved.translate(_IBAN_LETTERS)) % 97 == 1
+
+
+# ISO 7064 letter substitution: A -> 10 ... Z -> 35 (digits stay).
+_IBAN_LETTERS = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
 
 
 def aba_valid(number: str) -> bool:
