@@ -319,3 +319,24 @@ class FilterFailed(GatewayError):
     title = "A filter failed and its failure policy is deny."
     fix = "See the gateway log for the filter and request id; fix the dependency or set `on_error`."
     status = 503
+
+
+# pii filter refusals. They live here, not in the pii section above, because they are
+# GatewayErrors (answered to API clients). Both are 502: the upstream's response, not
+# the client's request, is what the gateway will not forward (a 4xx would blame the
+# client), and a 502 does not tell a caller that personal data was found (451 would,
+# and RFC 7725 reserves it for legal demands to withhold a resource).
+
+
+class PiiResponseBlocked(GatewayError):
+    code = "CPG-PII-006"
+    title = "The upstream response was withheld by the gateway's data policy."
+    fix = "The route's `pii` action rules block an entity this response holds; change the rule or the API's output."
+    status = 502
+
+
+class PiiResponseUninspectable(GatewayError):
+    code = "CPG-PII-007"
+    title = "The upstream response could not be inspected for personal information."
+    fix = "Make the upstream send valid JSON or UTF-8 text with a matching Content-Type, or set the pii filter's `on_error: allow`."
+    status = 502
