@@ -7,9 +7,13 @@ dict. A slot is added here, with its docstring, when a capability needs it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from cpragate.core.messages import Request, Response
 from cpragate.core.route import RouteInfo
+
+if TYPE_CHECKING:
+    from cpragate.pii.engine import Annotations
 
 __all__ = ["Decision", "Exchange", "TlsInfo"]
 
@@ -49,6 +53,7 @@ class Exchange:
         "outcome",
         "params",
         "peer_ip",
+        "pii",
         "request",
         "request_id",
         "response",
@@ -85,6 +90,9 @@ class Exchange:
         self.identity: object | None = None
         """Set by authn: who is calling (a consumer), None while anonymous."""
         self.decisions: list[Decision] = []
+        self.pii: Annotations | None = None
+        """Set by the pii filter: counts of what it found and did in the response, per
+        entity, CPRA category and action (never values); None when it did not inspect."""
         self.outcome = "pending"
         """served | denied | error | aborted | interrupted — set by the data plane."""
         self.error_code: str | None = None
