@@ -55,8 +55,8 @@ def _model(title: str, model: type[BaseModel], out: list[str], seen: set[type[Ba
             default = default[:57] + "…"
         out.append(f"| `{name}` | `{_type_name(f.annotation)}` | `{default}` | {f.description or ''} |")
         ann = f.annotation
-        for cand in getattr(ann, "__args__", ()) + (ann,):
-            for inner in getattr(cand, "__args__", ()) + (cand,):
+        for cand in (*getattr(ann, "__args__", ()), ann):
+            for inner in (*getattr(cand, "__args__", ()), cand):
                 if isinstance(inner, type) and issubclass(inner, BaseModel):
                     nested.append((name if title == "Top level" else f"{title}.{name}", inner))
     out.append("")
