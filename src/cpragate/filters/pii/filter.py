@@ -1,0 +1,200 @@
+"""Detects personal information in upstream responses and applies the route's actions.
+
+Theory of operation (one response):
+
+1. The filter is in the chain only of routes it inspects (``applies_to``): those marked
+   ``personal: true`` by default. It declares ``needs_response_body``, so the data plane
+   hands it the whole, decoded body (or refuses/streams per the route's body limit,
+   in which case the body is None here and the data plane has already recorded it).
+2. JSON (``application/json``, ``*/*+json``, or no Content-Type with a body starting
+   ``{``/``[``) is parsed once, walked and rewritten in place by the engine and
+   serialized once, only if an action changed something: an allowed or clean body is
+   forwarded byte for byte. ``text/*`` is rewritten as text in its charset. Anything
+   else passes unread.
+3. The counts (entities, CPRA categories, SPI, actions; never values) go to
+   ``exchange.pii`` and a one-line summary to ``exchange.decisions``.
+4. A ``block`` action withholds the response: ``Deny(PiiResponseBlocked)`` (502). A
+   body declared JSON/text that cannot be parsed follows ``on_error``: ``deny`` answers
+   502 (CPG-PII-007), ``allow`` forwards it unread and logs a warning every time.
+
+Rules: nothing here logs, records or raises with a value from the body; the engine's
+findings carry only paths, entities and categories.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, ClassVar
+
+import orjson
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
+from cpragate.errors import PiiResponseBlocked, PiiResponseUninspectable
+from cpragate.filters.pii.config import PiiFilterConfig, PiiRouteSettings
+from cpragate.pii import ActionRules, Annotations, Engine
+
+__all__ = ["PiiFilter", "route_settings"]
+
+_JSON, _TEXT, _SNIFF = 1, 2, 3
+# 20+ digits in a row: possibly an integer too large for 64 bits (2**64 has 20 digits).
+_LONG_DIGITS = re.compile(rb"\d{20}")
+
+
+def route_settings(route: RouteInfo | None) -> PiiRouteSettings | None:
+    """The route's own pii settings (``settings.pii``), or None."""
+    settings = route.settings if route is not None else None
+    s = getattr(settings, "pii", None)
+    return s if isinstance(s, PiiRouteSettings) else None
+
+
+def _media(content_type: bytes | None) -> tuple[int, str] | None:
+    """(kind, charset) of a Content-Type the filter reads, or None to pass it unread."""
+    if content_type is None:
+        return _SNIFF, "utf-8"
+    mt, _, params = content_type.decode("latin-1").partition(";")
+    mt = mt.strip().lower()
+    if mt == "application/json" or mt.endswith("+json"):
+        # RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
+        return _JSON, "utf-8"
+    if mt.startswith("text/"):
+        charset = "utf-8"
+        for p in params.split(";"):
+            k, _, v = p.partition("=")
+            if k.strip().lower() == "charset" and v.strip():
+                charset = v.strip().strip('"').lower()
+        return _TEXT, charset
+    return None
+
+
+def _summary(ann: Annotations) -> str:
+    """``found=5 spi=2 mask=2 allow=3``: counts only, for the decision record."""
+    parts = [f"found={ann.total}", f"spi={ann.spi}"]
+    parts += [f"{a}={n}" for a, n in sorted(ann.actions.items())]
+    return " ".join(parts)
+
+
+class PiiFilter(Filter):
+    """Masks, redacts, tokenizes, drops or blocks personal information in responses.
+
+    Priority 500: on the response path (which runs in reverse) it sees the body after
+    privacy choices and minimization and before the security headers (DESIGN.md).
+    """
+
+    name = "pii"
+    priority = 500
+    Config: ClassVar[type[FilterConfig]] = PiiFilterConfig
+    needs_response_body = True
+
+    def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
+        super().__init__(config, ctx)
+        if not isinstance(config, PiiFilterConfig):
+            raise TypeError("PiiFilter needs a PiiFilterConfig")
+        self.cfg = config
+        self.engine = Engine(config.engine)
+
+    def applies_to(self, route: RouteInfo) -> bool:
+        rs = route_settings(route)
+        if rs is not None and rs.inspect is not None:
+            return rs.inspect
+        return self.cfg.routes == "all" or route.personal
+
+    def _rules(self, rs: PiiRouteSettings | None) -> ActionRules:
+        if rs is not None and rs.actions is not None:
+            return rs.actions
+        return self.cfg.engine.actions
+
+    async def on_response(self, exchange: Exchange) -> Verdict:
+        resp = exchange.response
+        if resp is None or not resp.body:
+            return CONTINUE
+        media = _media(resp.headers.get(b"content-type"))
+        if media is None:
+            return CONTINUE
+        kind, charset = media
+        body = resp.body
+        if kind == _SNIFF:
+            head = body[:64].lstrip()
+            if not head.startswith((b"{", b"[")):
+                return CONTINUE
+        elif kind == _TEXT and not self.cfg.text:
+            return CONTINUE
+        rs = route_settings(exchange.route)
+        rules = self._rules(rs)
+        new_body: bytes | None
+        if kind == _TEXT:
+            try:
+                text = body.decode(charset)
+            except (UnicodeDecodeError, LookupError):
+                return self._uninspectable(exchange, rs, "text-undecodable")
+            out, ann = self.engine.process_text(text, rules)
+            new_body = out.encode(charset, "strict") if _rewrote(ann) and not ann.blocked else None
+        else:
+            parsed = _parse_json(body)
+            if parsed is None:
+                if kind == _SNIFF:
+                    return CONTINUE  # not declared JSON and not JSON: pass it like other types
+                return self._uninspectable(exchange, rs, "json-unparseable")
+            root, dumps = parsed
+            root, ann = self.engine.process_value(root, rules)
+            if _rewrote(ann) and not ann.blocked and dumps is orjson.dumps and _LONG_DIGITS.search(body):
+                # orjson reads integers beyond 64 bits as floats; writing those back would
+                # change the numbers, so such bodies are rewritten with the standard library.
+                root, ann = self.engine.process_value(_std_loads(body), rules)
+                dumps = _std_dumps
+            new_body = dumps(root) if _rewrote(ann) and not ann.blocked else None
+        exchange.pii = ann
+        if ann.blocked:
+            return Deny(PiiResponseBlocked, rule=f"pii:block:{ann.blocked_by}")
+        if new_body is not None:
+            resp.body = new_body
+        exchange.decide(self.name, "rewritten" if new_body is not None else "inspected", _summary(ann))
+        return CONTINUE
+
+    def _uninspectable(self, exchange: Exchange, rs: PiiRouteSettings | None, why: str) -> Verdict:
+        on_error = rs.on_error if rs is not None and rs.on_error is not None else self.cfg.on_error
+        if on_error == "deny":
+            return Deny(PiiResponseUninspectable, rule=f"pii:{why}")
+        self.ctx.log.warning(
+            "pii: response of request %s passed uninspected (%s; on_error: allow)", exchange.request_id, why
+        )
+        exchange.decide(self.name, "uninspected", f"pii:{why}")
+        return CONTINUE
+
+
+def _rewrote(ann: Annotations) -> bool:
+    """Whether any finding got an action that changes the body."""
+    return any(a != "allow" and n for a, n in ann.actions.items())
+
+
+def _parse_json(body: bytes) -> tuple[Any, Any] | None:
+    """The parsed body and the serializer that writes it back, or None if not JSON.
+
+    orjson first (fast); the standard library for valid JSON orjson refuses, written
+    back with the same library.
+    """
+    try:
+        return orjson.loads(body), orjson.dumps
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return _std_loads(body), _std_dumps
+    except (ValueError, RecursionError):
+        return None
+
+
+def _std_loads(body: bytes) -> Any:
+    return json.loads(body, parse_constant=_no_constants)
+
+
+def _no_constants(name: str) -> Any:
+    # NaN and Infinity are not JSON (RFC 8259 §6); refuse them like orjson does.
+    raise ValueError("not JSON")
+
+
+def _std_dumps(value: Any) -> bytes:
+    # ASCII output: a lone surrogate escape in the input stays an escape, never bad UTF-8.
+    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")

@@ -1,0 +1,49 @@
+import pytest
+from pydantic import ValidationError
+
+from cpragate.filters.pii import PiiFilterConfig, PiiRouteSettings
+from cpragate.pii import Action
+
+
+def test_defaults_mask_spi_on_personal_routes_and_deny_on_error() -> None:
+    c = PiiFilterConfig()
+    assert c.enabled is True
+    assert c.routes == "personal"
+    assert c.on_error == "deny"
+    assert c.engine.actions.spi is Action.MASK
+    assert c.engine.actions.default is Action.ALLOW
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"routes": "some"},
+        {"on_error": "ignore"},
+        {"unknown": 1},
+        {"engine": {"actions": {"default": "tokenize"}}},  # tokenize needs a key
+        {"engine": {"entities": ["not_an_entity"]}},
+    ],
+)
+def test_bad_configs_are_refused(data: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        PiiFilterConfig.model_validate(data)
+
+
+def test_good_config_with_rules() -> None:
+    c = PiiFilterConfig.model_validate(
+        {"routes": "all", "on_error": "allow", "engine": {"actions": {"entities": {"us_ssn": "block"}}}}
+    )
+    assert c.engine.actions.entities == {"us_ssn": Action.BLOCK}
+
+
+def test_route_settings_default_to_following_the_filter() -> None:
+    rs = PiiRouteSettings()
+    assert (rs.inspect, rs.actions, rs.on_error) == (None, None, None)
+    with pytest.raises(ValidationError):
+        PiiRouteSettings.model_validate({"inspect": True, "extra": 1})
+
+
+def test_every_field_has_a_description() -> None:
+    for model in (PiiFilterConfig, PiiRouteSettings):
+        for name, f in model.model_fields.items():
+            assert f.description, f"{model.__name__}.{name} has no description"
