@@ -15,6 +15,7 @@ __all__ = ["builtin_filters", "load_filters"]
 _BUILTIN: dict[str, str] = {
     "security_headers": "cpragate.filters.security_headers.filter:SecurityHeadersFilter",
     "cors": "cpragate.filters.cors.filter:CorsFilter",
+    "pii": "cpragate.filters.pii.filter:PiiFilter",
 }
 
 
