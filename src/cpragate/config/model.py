@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cpragate.core.router import TemplateError, parse_template
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
+from cpragate.filters.pii.config import PiiFilterConfig
 from cpragate.filters.security_headers.config import SecurityHeadersConfig
 
 __all__ = [
@@ -237,6 +238,10 @@ class FiltersConfig(_Model):
 
     security_headers: SecurityHeadersConfig = Field(default_factory=SecurityHeadersConfig, description="Security response headers.")
     cors: CorsConfig = Field(default_factory=CorsConfig, description="CORS handling (policies are per route).")
+    pii: PiiFilterConfig = Field(
+        default_factory=PiiFilterConfig,
+        description="Personal information in responses: on by default for routes marked `personal: true` (mask SPI, count the rest).",
+    )
 
 
 class GatewayConfig(_Model):
