@@ -67,7 +67,6 @@ class Exchange:
         self,
         request: Request,
         request_id: str,
-        *,
         client_ip: str = "127.0.0.1",
         peer_ip: str | None = None,
         scheme: str = "http",

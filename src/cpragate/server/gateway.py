@@ -68,6 +68,9 @@ class Runtime:
     ) -> None:
         self.cfg = cfg
         self.loop = loop
+        # Hot-path settings copied out of the pydantic models once.
+        self.keepalive_requests = cfg.limits.keepalive_requests
+        self.allow_semicolon = cfg.routing.allow_semicolon
         self.ctx = FilterContext(clock=SystemClock(), stores=stores)
         self.filters = build_filters(cfg, self.ctx, filter_classes)
         self.trusted: list[IpNet] = [ipaddress.ip_network(n, strict=False) for n in cfg.trusted_proxies]
@@ -198,6 +201,8 @@ class Gateway:
         self.draining = False
         self.access_log = cfg.logging.access_log
         self.date = b""
+        self.now = loop.time()
+        """A coarse clock (updated every tick) for timeout deadlines: no syscall per request."""
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stopped = loop.create_future()
         self._update_date()
@@ -239,7 +244,7 @@ class Gateway:
         self._tick_handle = self.loop.call_later(self._tick_interval(), self._tick)
 
     def _tick(self) -> None:
-        now = self.loop.time()
+        self.now = now = self.loop.time()
         self._update_date()
         lim = self.cfg.limits
         for c in list(self.connections):

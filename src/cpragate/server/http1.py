@@ -227,55 +227,63 @@ class ClientConnection(asyncio.Protocol):
         self.head_started = None
         self.requests += 1
         rt = self.gateway.runtime
-        mb = self.parser.get_method()
+        parser = self.parser
+        mb = parser.get_method()
         method = _METHODS.get(mb) or mb.decode("ascii")
         headers = Headers._from_lowered(self._headers)
-        version = self.parser.get_http_version()
-        raw_path, query = split_target(self._url)
-        req = Request(method, raw_path, "", query, headers, None, version)
+        url = self._url
+        q = url.find(b"?")
+        if q < 0:
+            raw_path, query = url, b""
+        else:
+            raw_path, query = url[:q], url[q + 1 :]
+        req = Request(method, raw_path, "", query, headers, None, parser.get_http_version())
         special = self._special
         rid = None
-        if b"x-request-id" in special:
-            rid = accept_request_id(special[b"x-request-id"])
+        if special:
+            if b"x-request-id" in special:
+                rid = accept_request_id(special[b"x-request-id"])
         if rid is None:
             rid = self.gateway.ids.next_id()
         ex = Exchange(
             req,
             rid,
-            client_ip=self._client_ip(headers) if self.peer_trusted else self.peer_ip,
-            peer_ip=self.peer_ip,
-            scheme=self.listener.scheme,
-            tls=self.tls,
-            started=self.loop.time(),
+            self._client_ip(headers) if self.peer_trusted else self.peer_ip,
+            self.peer_ip,
+            self.listener.scheme,
+            self.tls,
+            None,
+            None,
+            self.last_activity,
         )
-        keep_alive = self.parser.should_keep_alive() and not self.gateway.draining
-        if self.requests >= rt.cfg.limits.keepalive_requests:
-            keep_alive = False
+        keep_alive = parser.should_keep_alive() and self.requests < rt.keepalive_requests and not self.gateway.draining
         cycle = Cycle(self, rt, ex, keep_alive, special)
         self.parsing = cycle
         error: type[GatewayError] | None = None
         try:
-            req.path = normalize_path(raw_path, allow_semicolon=rt.cfg.routing.allow_semicolon)
+            req.path = path = normalize_path(raw_path, allow_semicolon=rt.allow_semicolon)
         except PathRefused as e:
             log.info("request %s refused: %s", rid, e.reason)
             error = BadPath
-        if error is None and self.listener.redirect_to is not None:
-            cycle.redirect = True
-        elif error is None:
-            route_method = method
-            if method == "OPTIONS":
-                acrm = headers.get(b"access-control-request-method")
-                if acrm is not None and b"origin" in special:
-                    route_method = acrm.decode("latin-1").upper()
-            m = rt.router.match(route_method, req.path)
-            if m is None:
-                error = NotRouted
-            elif m is False:
-                error = MethodNotAllowed
+        else:
+            if self.listener.redirect_to is not None:
+                cycle.redirect = True
             else:
-                ex.route = m.payload
-                ex.params = m.params
-        cycle.routing_error = error
+                route_method = method
+                if method == "OPTIONS":
+                    acrm = headers.get(b"access-control-request-method")
+                    if acrm is not None and b"origin" in special:
+                        route_method = acrm.decode("latin-1").upper()
+                m = rt.router.match(route_method, path)
+                if m is None:
+                    error = NotRouted
+                elif m is False:
+                    error = MethodNotAllowed
+                else:
+                    ex.route = m.payload
+                    ex.params = m.params
+        if error is not None:
+            cycle.routing_error = error
         if self.active is None:
             self.active = cycle
             cycle.start()
@@ -381,7 +389,7 @@ class ClientConnection(asyncio.Protocol):
 
     def cycle_finished(self, cycle: Cycle, close: bool) -> None:
         self.active = None
-        self.last_activity = self.loop.time()
+        self.last_activity = self.gateway.now
         if close or self.closing_after or self.gateway.draining:
             self.close()
             return
@@ -575,7 +583,7 @@ class Cycle:
         if self.expect_continue and self.has_body and not self.client_done:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         assert self.route is not None
-        self.up_deadline = self.conn.loop.time() + self.route.connect_timeout
+        self.up_deadline = self.conn.gateway.now + self.route.connect_timeout
         self.rt.pools[self.route.upstream].acquire(self)
 
     def _upstream_head_bytes(self, conn: UpstreamConnection) -> bytes:
@@ -627,9 +635,6 @@ class Cycle:
         return b"".join(parts)
 
     # --- UpstreamUser ---------------------------------------------------------------------
-    def client_side(self) -> ClientConnection:
-        return self.conn
-
     def upstream_ready(self, conn: UpstreamConnection) -> None:
         if self.state != _CONNECTING:
             conn.pool.release(conn)  # the client left meanwhile; the connection is unused
@@ -645,7 +650,7 @@ class Cycle:
                 self.conn.resume_reading()
         # State first: a transport may deliver the answer from inside write().
         self.state = _WAIT_HEAD
-        self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
+        self.up_deadline = self.conn.gateway.now + self.route.read_timeout  # type: ignore[union-attr]
         conn.send(self, head, self.ex.request.method == "HEAD")
 
     def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None:
@@ -677,7 +682,7 @@ class Cycle:
     def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
         if self.state != _WAIT_HEAD:
             return
-        self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
+        self.up_deadline = self.conn.gateway.now + self.route.read_timeout  # type: ignore[union-attr]
         resp = Response(status, Headers._from_lowered(headers))
         self.ex.response = resp
         assert self.pipeline is not None and self.route is not None
@@ -771,7 +776,7 @@ class Cycle:
 
     def upstream_body(self, chunk: bytes) -> None:
         st = self.state
-        self.up_deadline = self.conn.loop.time() + self.route.read_timeout  # type: ignore[union-attr]
+        self.up_deadline = self.conn.gateway.now + self.route.read_timeout  # type: ignore[union-attr]
         if st == _STREAM_RESP:
             self.ex.bytes_out += len(chunk)
             if self.resp_chunked:

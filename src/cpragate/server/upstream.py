@@ -44,7 +44,10 @@ class Corkable(Protocol):
 class UpstreamUser(Protocol):
     """What a connection reports to the request cycle it serves."""
 
-    def client_side(self) -> Corkable: ...
+    @property
+    def conn(self) -> Corkable:
+        """The client side, corked while one upstream read is processed."""
+        ...
 
     def upstream_ready(self, conn: UpstreamConnection) -> None: ...
     def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None: ...
@@ -103,13 +106,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.got_bytes = True
-        self.last_activity = self.loop.time()
         user = self.user
         if user is None:
             # Bytes on an idle connection: the upstream is confused; never reuse it.
             self.close()
             return
-        client = user.client_side()
+        client = user.conn
         client.cork()
         try:
             self._parser.feed_data(data)
@@ -199,7 +201,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.requests += 1
         self.got_bytes = False
         self._no_body = no_body_response
-        self.last_activity = self.loop.time()
         assert self.transport is not None
         self.transport.write(head)
 
@@ -341,7 +342,7 @@ class UpstreamPool:
         if not conn.reusable or self.closing or len(self.idle) >= self.max_idle:
             conn.close()
             return
-        conn.idle_since = self.loop.time()
+        conn.idle_since = 0.0  # stamped by the next sweep: no clock read per request
         self.idle.append(conn)
 
     def _forget(self, conn: UpstreamConnection) -> None:
@@ -356,6 +357,8 @@ class UpstreamPool:
         if self.idle:
             keep = []
             for c in self.idle:
+                if not c.idle_since:
+                    c.idle_since = now
                 if now - c.idle_since > self.idle_timeout or c.closed:
                     c.close()
                 else:

@@ -24,6 +24,8 @@ def test_release_and_sweep_idle() -> None:
         p.release(c1)
         p.release(c2)  # over max_idle: closed
         assert p.idle == [c1] and c2.closed
+        p.sweep(loop.time())  # first sweep stamps the idle time
+        assert p.idle == [c1]
         p.sweep(loop.time() + 5)
         assert p.idle == [] and c1.closed
         c3 = UpstreamConnection(p)
