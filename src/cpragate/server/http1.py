@@ -32,7 +32,7 @@ import httptools
 from cpragate.core.exchange import Exchange, TlsInfo
 from cpragate.core.ids import accept_request_id
 from cpragate.core.messages import Headers, Request, Response
-from cpragate.core.normalize import PathRefused, normalize_path, split_target
+from cpragate.core.normalize import PathRefused, normalize_path
 from cpragate.core.pipeline import Pipeline
 from cpragate.core.problem import problem_response
 from cpragate.core.route import RouteInfo
