@@ -212,6 +212,10 @@ class Gateway:
         return self.runtime.cfg
 
     async def start(self) -> None:
+        from cpragate.config.findings import findings
+
+        for f in findings(self.cfg):
+            log.warning("security finding: %s", f)
         for lcfg in self.cfg.listeners:
             lr = ListenerRuntime(self, lcfg)
             sock = _bind_socket(lcfg.bind, self.reuse_port)
