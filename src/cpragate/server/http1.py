@@ -109,6 +109,8 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpRequestParser(self)
         self.peer_ip = "0.0.0.0"  # noqa: S104 - placeholder until connection_made
+        self.peer_b = b"0.0.0.0"
+        self.forwarded_proto = b"\r\nx-forwarded-proto: " + listener.scheme.encode("ascii") + b"\r\nx-forwarded-host: "
         self.peer_trusted = False
         self.tls: TlsInfo | None = None
         self.active: Cycle | None = None
@@ -143,6 +145,7 @@ class ClientConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         if peer:
             self.peer_ip = peer[0]
+            self.peer_b = self.peer_ip.encode("ascii")
             self.peer_trusted = gw.runtime.is_trusted(self.peer_ip)
         sslobj = transport.get_extra_info("ssl_object")
         if sslobj is not None:
@@ -453,6 +456,8 @@ class Cycle:
     resp_started = False
     retried = False
     uninspected = False
+    has_body = False
+    """The request has a body (Content-Length > 0 or chunked)."""
 
     def __init__(
         self, conn: ClientConnection, rt: Runtime, ex: Exchange, keep_alive: bool, special: dict[bytes, bytes]
@@ -460,6 +465,7 @@ class Cycle:
         self.conn = conn
         self.rt = rt
         self.ex = ex
+        self.rid = ex.request_id.encode("ascii")
         self.keep_alive = keep_alive
         self.state = _NEW
         self.special = special
@@ -469,15 +475,14 @@ class Cycle:
             if te is not None:
                 self.req_chunked = True
                 self.req_length = None
+                self.has_body = True
             elif cl is not None:
-                self.req_length = int(cl)
+                self.req_length = n = int(cl)
+                if n > 0:
+                    self.has_body = True
             exp = special.get(b"expect")
             if exp is not None and exp.lower() == b"100-continue":
                 self.expect_continue = True
-
-    @property
-    def has_body(self) -> bool:
-        return self.req_chunked or (self.req_length or 0) > 0
 
     # --- request side -------------------------------------------------------------------
     def start(self) -> None:
@@ -609,17 +614,22 @@ class Cycle:
             # arrive anyway are decoded with the route's limit; other codings are refused).
             skip = _SKIP_REQ_INSPECT
             parts.append(b"accept-encoding: identity\r\n")
-        for n, v in h.items():
+        for n, v in h._items:
             if n in skip or (extra and n in extra):
                 continue
-            parts.append(b"%s: %s\r\n" % (n, v))
-        xff = ex.peer_ip.encode("ascii")
-        if self.conn.peer_trusted and b"x-forwarded-for" in self.special:
+            parts += (n, b": ", v, b"\r\n")
+        client = self.conn
+        xff = client.peer_b
+        if client.peer_trusted and b"x-forwarded-for" in self.special:
             xff = b", ".join(h.get_all(b"x-forwarded-for")) + b", " + xff
-        host = self.special.get(b"host", b"")
-        parts.append(
-            b"x-forwarded-for: %s\r\nx-forwarded-proto: %s\r\nx-forwarded-host: %s\r\nx-request-id: %s\r\n"
-            % (xff, ex.scheme.encode("ascii"), host, ex.request_id.encode("ascii"))
+        parts += (
+            b"x-forwarded-for: ",
+            xff,
+            client.forwarded_proto,
+            self.special.get(b"host", b""),
+            b"\r\nx-request-id: ",
+            self.rid,
+            b"\r\n",
         )
         if req.body is not None:
             parts.append(b"content-length: %d\r\n\r\n" % len(req.body))
@@ -765,7 +775,7 @@ class Cycle:
                 content_length=length,
                 chunked=chunked,
                 close=close,
-                request_id=self.ex.request_id.encode("ascii"),
+                request_id=self.rid,
                 date=self.conn.gateway.date,
                 keep_length_header=keep_len,
                 has_connection=has_conn,
@@ -934,7 +944,7 @@ class Cycle:
                 content_length=None if resp.status in (204, 304) else len(body),
                 chunked=False,
                 close=close,
-                request_id=self.ex.request_id.encode("ascii"),
+                request_id=self.rid,
                 date=self.conn.gateway.date,
             )
             + (b"" if no_body else body)

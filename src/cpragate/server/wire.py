@@ -74,12 +74,13 @@ def response_head(
     has_connection: bool | None = None,
 ) -> bytes:
     """The response head sent to the client; framing headers are always the gateway's own."""
-    parts = [status_line(status)]
+    line = _STATUS_LINES.get(status)
+    parts = [line if line is not None else status_line(status)]
     if has_connection is None:
         has_connection = b"connection" in headers
     extra = connection_tokens(headers) if has_connection else None
     upstream_date = None
-    for n, v in headers.items():
+    for n, v in headers._items:
         if n in _SKIP_RESP:
             if n == b"date":
                 upstream_date = v
