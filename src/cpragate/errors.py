@@ -314,6 +314,13 @@ class CorsRefused(GatewayError):
     status = 403
 
 
+class ListenError(CpraGateError):
+    code = "CPG-NET-001"
+    title = "A listener cannot bind its address."
+    fix = "Choose a free port or stop the process using it (`ss -ltnp`); ports below 1024 need privileges."
+    status = 500
+
+
 class FilterFailed(GatewayError):
     code = "CPG-GW-002"
     title = "A filter failed and its failure policy is deny."

@@ -26,7 +26,7 @@ from cpragate.core.pipeline import Pipeline
 from cpragate.core.registry import builtin_filters
 from cpragate.core.route import RouteInfo
 from cpragate.core.router import Router
-from cpragate.errors import ConfigReloadRefused, CpraGateError
+from cpragate.errors import ConfigReloadRefused, CpraGateError, ListenError
 from cpragate.server.http1 import ClientConnection
 from cpragate.server.tls import server_context
 from cpragate.server.upstream import UpstreamPool
@@ -166,10 +166,7 @@ def _bind_socket(bind: str, reuse_port: bool) -> socket.socket:
         sock.bind((host, int(port)))
     except OSError as e:
         sock.close()
-        raise CpraGateError(
-            f"cannot listen on {bind}: {e.strerror}.",
-            fix="Choose a free port or stop the process using it (`ss -ltnp`).",
-        ) from None
+        raise ListenError(f"cannot listen on {bind}: {e.strerror}.") from None
     sock.listen(4096)
     sock.setblocking(False)
     return sock
