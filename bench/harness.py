@@ -66,6 +66,8 @@ class Settings:
         self.duration = float(os.environ.get("BENCH_DURATION", "2" if self.quick else "10"))
         self.repeat = max(1, int(os.environ.get("BENCH_REPEAT", "1")))
         self.quiet_pct = float(os.environ.get("BENCH_QUIET_PCT", "15"))
+        self.noisy_pct = float(os.environ.get("BENCH_NOISY_PCT", "15"))
+        self.retry_noisy = int(os.environ.get("BENCH_RETRY_NOISY", "0" if self.quick else "2"))
         self.quiet_wait = float(os.environ.get("BENCH_QUIET_WAIT", "0" if self.quick else "30"))
         self.warmup = float(os.environ.get("BENCH_WARMUP", "1" if self.quick else "3"))
         self.mem_plain = int(os.environ.get("BENCH_IDLE_PLAIN", "1000" if self.quick else "10000"))
@@ -703,25 +705,20 @@ routes:
             row["background_pct"] = wait_for_quiet(s)
             wrk(s, url, headers, s.warmup, s.out / "wrk.log")
             runs = []
+            discarded = 0
             for _ in range(s.repeat):
-                cpu0, busy0, t0 = cpu_seconds(pid), core_busy(s.proxy_core), time.monotonic()
-                r = wrk(s, url, headers, s.duration, s.out / "wrk.log")
-                cpu1, busy1, t1 = cpu_seconds(pid), core_busy(s.proxy_core), time.monotonic()
-                n = max(r["requests"], 1)
-                run: dict[str, Any] = {
-                    "rps": r["requests"] / (r["duration_us"] / 1e6),
-                    "requests": r["requests"],
-                    "p50_ms": r["p50_us"] / 1000,
-                    "p99_ms": r["p99_us"] / 1000,
-                    "cpu_us": (cpu1 - cpu0) * 1e6 / n,
-                    "errors": sum(r[k] for k in ("connect", "read", "write", "timeout")),
-                    "non2xx": r["status"],
-                    "wrk": r,
-                }
-                if s.proxy_core is not None and kind != "origin":
-                    other = (busy1 - busy0) - (cpu1 - cpu0)
-                    run["core0_other_pct"] = max(0.0, 100 * other / (t1 - t0))
-                runs.append(run)
+                attempts: list[dict[str, Any]] = []
+                for _attempt in range(1 + s.retry_noisy):
+                    if attempts:
+                        wait_for_quiet(s)
+                    attempts.append(self._one_run(url, headers, pid, kind))
+                    if attempts[-1].get("core0_other_pct", 0.0) <= s.noisy_pct:
+                        break
+                # another tenant took the proxy's core: keep the least disturbed attempt
+                attempts.sort(key=lambda x: x.get("core0_other_pct", 0.0))
+                runs.append(attempts[0])
+                discarded += len(attempts) - 1
+            row["noisy_runs_discarded"] = discarded
             # with BENCH_REPEAT=N the row is the run with the median req/s
             runs.sort(key=lambda x: x["rps"])
             row.update(runs[len(runs) // 2], rss_kib=rss_kib(pid))
@@ -734,6 +731,27 @@ routes:
                 self.procs.stop(target.proc)
         say(f"  {label:<34} {size:>3} {fmt_row_short(row)}")
         return row
+
+    def _one_run(self, url: str, headers: list[str], pid: int, kind: str) -> dict[str, Any]:
+        s = self.s
+        cpu0, busy0, t0 = cpu_seconds(pid), core_busy(s.proxy_core), time.monotonic()
+        r = wrk(s, url, headers, s.duration, s.out / "wrk.log")
+        cpu1, busy1, t1 = cpu_seconds(pid), core_busy(s.proxy_core), time.monotonic()
+        n = max(r["requests"], 1)
+        run: dict[str, Any] = {
+            "rps": r["requests"] / (r["duration_us"] / 1e6),
+            "requests": r["requests"],
+            "p50_ms": r["p50_us"] / 1000,
+            "p99_ms": r["p99_us"] / 1000,
+            "cpu_us": (cpu1 - cpu0) * 1e6 / n,
+            "errors": sum(r[k] for k in ("connect", "read", "write", "timeout")),
+            "non2xx": r["status"],
+            "wrk": r,
+        }
+        if s.proxy_core is not None and kind != "origin":
+            other = (busy1 - busy0) - (cpu1 - cpu0)
+            run["core0_other_pct"] = max(0.0, 100 * other / (t1 - t0))
+        return run
 
     # -- memory with idle clients
     def idle(self, key: str, count: int, tls: bool) -> dict[str, Any]:
@@ -950,7 +968,7 @@ def ratio(a: float | None, b: float | None) -> str:
 TARGETS = {  # row key -> checks against nginx of the same size and transport
     "cpragate": (("rps", ">=", 0.80), ("cpu_us", "<=", 1.5), ("p99_ms", "<=", 2.0)),
 }
-IDLE_TARGET_KIB = 300 * 1024  # 10,000 idle plain keep-alive clients under 300 MB RSS
+IDLE_TARGET_KIB = 300_000_000 // 1024  # 10,000 idle plain keep-alive clients under 300 MB RSS
 
 
 def evaluate(rows: list[dict[str, Any]], idle_rows: list[dict[str, Any]], s: Settings) -> list[str]:
@@ -969,7 +987,8 @@ def evaluate(rows: list[dict[str, Any]], idle_rows: list[dict[str, Any]], s: Set
             ok = q >= limit if op == ">=" else q <= limit
             r.setdefault("verdicts", []).append(ok)
             if not ok:
-                missed.append(f"{r['label']} {r['size']}: {metric} ratio {q:.2f} (target {op} {limit})")
+                name = {"rps": "req/s", "cpu_us": "CPU-µs/req", "p99_ms": "p99"}[metric]
+                missed.append(f"{r['label']} {r['size']}: {name} ratio {q:.2f} (target {op} {limit})")
     for r in idle_rows:
         if r["key"] == "cpragate" and not r["tls"] and "skipped" not in r:
             ok = r["rss_kib"] < IDLE_TARGET_KIB and r["count"] >= 10000 and r["failed"] == 0
@@ -1015,7 +1034,9 @@ def markdown(
         "ratios are to nginx of the same body size and transport. "
         '"core 0 other" is CPU time on the proxy\'s core used by anything else during the '
         "row (other tenants of the machine): when it is high, distrust req/s and latency "
-        "more than CPU-µs. Before each row the harness waits (at most "
+        "more than CPU-µs; a run with more than "
+        f"{s.noisy_pct:g} % of it is redone (at most {s.retry_noisy} times) and the least "
+        "disturbed attempt kept. Before each row the harness waits (at most "
         f"{s.quiet_wait:g} s) for both cores to be under {s.quiet_pct:g} % busy; "
         '"load before" is the busier core\'s load in the last second of that wait.',
         "",
@@ -1041,7 +1062,8 @@ def markdown(
             f"{ratio(r['cpu_us'], b['cpu_us']) if ok else '–'} | "
             f"{ratio(r['p99_ms'], b['p99_ms']) if ok else '–'} | "
             f"{r['errors']} / {r['non2xx']} | "
-            f"{f'{other:.0f} %' if other is not None else '–'} | "
+            f"{f'{other:.0f} %' if other is not None else '–'}"
+            f"{f' ({redone} redone)' if (redone := r.get('noisy_runs_discarded')) else ''} | "
             f"{r.get('background_pct', 0):.0f} % | {verdict} |"
         )
     if idle_rows:

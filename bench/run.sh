@@ -30,6 +30,9 @@
 #   BENCH_DURATION, BENCH_WARMUP  seconds per row (default 10 / 3; quick 2 / 1)
 #   BENCH_QUIET_PCT=15, BENCH_QUIET_WAIT=30  before each row, wait up to WAIT s for both
 #                          cores to be under PCT % busy (others share the machine); quick: 0
+#   BENCH_NOISY_PCT=15, BENCH_RETRY_NOISY=2  a run during which something else used more
+#                          than PCT % of the proxy's core is redone (up to RETRY times) and
+#                          the least disturbed attempt kept; quick: no retries
 #   BENCH_REPEAT=N         N wrk runs per row, the row shows the run with the median req/s
 #   BENCH_IDLE_PLAIN, BENCH_IDLE_TLS  idle client counts (10000 / 1000)
 #   BENCH_PORT_BASE        first of the ports used (default 28090)
