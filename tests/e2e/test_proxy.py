@@ -330,3 +330,25 @@ def test_idle_and_header_timeouts() -> None:
                 assert r.status == 408
 
     run(t())
+
+
+def test_pipelined_requests_with_bodies_streamed_and_inspected() -> None:
+    BodyFilter.seen.clear()
+    routes = '  - {path: "/plain/**", upstream: o, methods: ["*"], filters: []}\n  - {path: "/inspect/**", upstream: o, methods: ["*"]}\n'
+
+    async def t() -> None:
+        async with origin(ok) as o, gateway(plain_config(o.port, routes), {"body_probe": BodyFilter}) as gw:
+            c = await Client.open(gw.bound_ports()[0])
+            raw = (
+                b"POST /plain/1 HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n\r\nabc"
+                b"POST /plain/2 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n2\r\nde\r\n1\r\nf\r\n0\r\n\r\n"
+                b"POST /inspect/3 HTTP/1.1\r\nhost: x\r\ncontent-length: 4\r\n\r\nsecr"
+                b"POST /inspect/4 HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n3\r\nghi\r\n0\r\n\r\n"
+            )
+            await c.send_raw(raw)
+            replies = await c.read_replies(4)
+            assert [orjson.loads(r.body)["len"] for r in replies] == [3, 3, 4, 3]
+            assert [q.body for q in o.requests] == [b"abc", b"def", b"secr", b"ghi"]
+            assert ("req", b"secr") in BodyFilter.seen and ("req", b"ghi") in BodyFilter.seen
+
+    run(t())

@@ -504,6 +504,12 @@ class Cycle:
                 self._uninspected("request")
             else:
                 self.state = _BUFFER_REQ
+                if self.pending:  # body that arrived while this request was queued
+                    self.body_chunks, self.pending = self.pending, None
+                    if self.body_size > route.max_body_bytes:
+                        self.refuse(BodyTooLarge, rule="max_body_bytes")
+                        return
+                    self.conn.resume_reading()
                 if self.expect_continue:
                     self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                 if self.client_done:
@@ -558,30 +564,41 @@ class Cycle:
                 self.body_chunks = []
             self.body_chunks.append(chunk)
             return
-        if self.req_chunked:
-            chunk = b"%x\r\n%s\r\n" % (len(chunk), chunk)
-        if self.up is not None and self.stream_req:
-            self.up.write(chunk)
+        up = self.up
+        if up is not None and self.stream_req:
+            up.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if self.req_chunked else chunk)
+            # The upstream answers after the body: client progress keeps the deadline fresh.
+            self.up_deadline = self.conn.gateway.now + self.route.read_timeout  # type: ignore[union-attr]
         else:
+            # Not started yet (queued behind a pipelined request) or not connected:
+            # keep the raw bytes; they are framed, or buffered for inspection, later.
             if self.pending is None:
                 self.pending = []
             self.pending.append(chunk)
             self.body_size += len(chunk)
             if self.body_size > 256 * 1024:
-                self.conn.pause_reading()  # the upstream is not connected yet
+                self.conn.pause_reading()
 
     def client_body_done(self) -> None:
         self.client_done = True
         if self.state == _BUFFER_REQ:
             self._request_phase()
             return
-        if self.req_chunked and self.state != _DONE:
-            if self.up is not None and self.stream_req:
-                self.up.write(b"0\r\n\r\n")
-            else:
-                if self.pending is None:
-                    self.pending = []
-                self.pending.append(b"0\r\n\r\n")
+        if self.req_chunked and self.state != _DONE and self.up is not None and self.stream_req:
+            self.up.write(b"0\r\n\r\n")
+        # otherwise the terminator is written when the pending body is flushed
+
+    def _pending_wire(self) -> bytes:
+        """The body received before the upstream was ready, framed for the upstream."""
+        pending = self.pending or ()
+        self.pending = None
+        self.body_size = 0
+        if not self.req_chunked:
+            return b"".join(pending)
+        out = [b"%x\r\n%s\r\n" % (len(c), c) for c in pending if c]
+        if self.client_done:
+            out.append(b"0\r\n\r\n")
+        return b"".join(out)
 
     def _go_upstream(self) -> None:
         self.state = _CONNECTING
@@ -653,10 +670,8 @@ class Cycle:
         head = self._upstream_head_bytes(conn)
         if self.ex.request.body is None and self.has_body:
             self.stream_req = True
-            if self.pending:
-                head += b"".join(self.pending)
-                self.pending = None
-                self.body_size = 0
+            if self.pending or self.client_done:
+                head += self._pending_wire()
                 self.conn.resume_reading()
         # State first: a transport may deliver the answer from inside write().
         self.state = _WAIT_HEAD
