@@ -352,3 +352,29 @@ def test_pipelined_requests_with_bodies_streamed_and_inspected() -> None:
             assert ("req", b"secr") in BodyFilter.seen and ("req", b"ghi") in BodyFilter.seen
 
     run(t())
+
+
+def test_client_that_never_reads_is_aborted_after_send_timeout() -> None:
+    async def endless() -> object:
+        for _ in range(400):
+            yield b"z" * 65536
+
+    def handler(req: OriginRequest) -> OriginResponse:
+        return OriginResponse(200, [], stream=endless())
+
+    async def t() -> None:
+        async with origin(handler) as o, gateway(plain_config(o.port, extra="limits: {send_timeout: 0.5}")) as gw:
+            import socket as pysocket
+
+            s = pysocket.socket()
+            s.setsockopt(pysocket.SOL_SOCKET, pysocket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", gw.bound_ports()[0]))
+            s.sendall(b"GET /big HTTP/1.1\r\nhost: x\r\n\r\n")
+            for _ in range(60):
+                await asyncio.sleep(0.1)
+                if not gw.connections:
+                    break
+            assert not gw.connections, "the stalled client should have been cut off"
+            s.close()
+
+    run(t())

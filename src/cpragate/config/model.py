@@ -203,6 +203,9 @@ class Limits(_Model):
     header_timeout: float = Field(10.0, gt=0, description="Seconds a client may take to send the request head (slow-loris guard).")
     body_timeout: float = Field(30.0, gt=0, description="Seconds of silence allowed while a client sends a request body.")
     idle_timeout: float = Field(60.0, gt=0, description="Seconds an idle keep-alive client connection is kept.")
+    send_timeout: float = Field(
+        60.0, gt=0, description="Seconds a client may leave the response unread (socket buffer full) before the connection is aborted."
+    )
     keepalive_requests: int = Field(10_000, ge=1, description="Requests served on one client connection before it is closed.")
     drain_timeout: float = Field(20.0, ge=0, description="Seconds SIGTERM waits for in-flight requests before closing.")
 

@@ -235,7 +235,7 @@ class Gateway:
     def _tick_interval(self) -> float:
         lim = self.cfg.limits
         shortest = min(
-            [lim.header_timeout, lim.idle_timeout, lim.body_timeout]
+            [lim.header_timeout, lim.idle_timeout, lim.body_timeout, lim.send_timeout]
             + [p.read_timeout for p in self.runtime.pools.values()]
             + [p.connect_timeout for p in self.runtime.pools.values()]
         )

@@ -120,6 +120,7 @@ class ClientConnection(asyncio.Protocol):
         self.closing = False
         self.paused = False
         self.write_paused = False
+        self.paused_at = 0.0
         self.corked = False
         self.out: list[bytes] = []
         self.last_activity = self.loop.time()
@@ -183,6 +184,7 @@ class ClientConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
+        self.paused_at = self.gateway.now
         if self.active is not None:
             self.active.client_pause()
 
@@ -407,6 +409,12 @@ class ClientConnection(asyncio.Protocol):
     def sweep(self, now: float, lim: Any) -> None:
         """Called periodically by the gateway: enforce client-side timeouts."""
         if self.closing:
+            return
+        if self.write_paused and now - self.paused_at > lim.send_timeout:
+            log.info("client %s did not read the response for %.0fs: aborted", self.peer_ip, lim.send_timeout)
+            if self.active is not None:
+                self.active.ex.outcome = "aborted"
+            self.abort()
             return
         c = self.active
         if c is None:
