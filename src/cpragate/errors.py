@@ -347,3 +347,51 @@ class PiiResponseUninspectable(GatewayError):
     title = "The upstream response could not be inspected for personal information."
     fix = "Make the upstream send valid JSON or UTF-8 text with a matching Content-Type, or set the pii filter's `on_error: allow`."
     status = 502
+
+
+# --------------------------------------------------------------------------- validation
+# Refusals of the validation filter (OpenAPI request validation, mass assignment) and of
+# response conformance. The problem body lists each violation as {pointer, rule} and
+# never a submitted value (it may be personal data).
+
+
+class RequestInvalid(GatewayError):
+    code = "CPG-VAL-001"
+    title = "The request does not match the API's description (parameters, or a body that is missing or not JSON)."
+    fix = "Correct the parameters or body listed under `violations` (JSON pointer and rule) to match the OpenAPI spec."
+    status = 400
+
+
+class MediaTypeNotAccepted(GatewayError):
+    code = "CPG-VAL-002"
+    title = "The request's Content-Type is not one the operation accepts."
+    fix = "Send the body with a Content-Type the operation's requestBody lists, or no body if it lists none."
+    status = 415
+
+
+class RequestBodyInvalid(GatewayError):
+    code = "CPG-VAL-003"
+    title = "The request body does not match the operation's schema."
+    fix = "Correct the properties listed under `violations` (JSON pointer and JSON Schema rule)."
+    status = 422
+
+
+class MassAssignment(GatewayError):
+    code = "CPG-VAL-004"
+    title = "The request sets properties the caller may not set (read-only, undeclared or privileged)."
+    fix = "Remove the properties listed under `violations`, or call with a scope the route's `privileged` rule allows."
+    status = 422
+
+
+class RequestTooComplex(GatewayError):
+    code = "CPG-VAL-005"
+    title = "The request body exceeds a parser-abuse limit (nesting depth, array length, string length or key count)."
+    fix = "Send a smaller document, or raise the limit named under `violations` in `validation.limits`."
+    status = 400
+
+
+class ResponseNonConforming(GatewayError):
+    code = "CPG-VAL-006"
+    title = "The upstream response does not match the API's description and was withheld."
+    fix = "Make the upstream answer as its OpenAPI spec says, or set the route's `conformance.on_violation: log` / `on_error: allow`."
+    status = 502
