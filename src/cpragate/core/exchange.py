@@ -13,6 +13,7 @@ from cpragate.core.messages import Request, Response
 from cpragate.core.route import RouteInfo
 
 if TYPE_CHECKING:
+    from cpragate.core.access import Identity, RateLimitState
     from cpragate.pii.engine import Annotations
 
 __all__ = ["Decision", "Exchange", "TlsInfo"]
@@ -54,6 +55,7 @@ class Exchange:
         "params",
         "peer_ip",
         "pii",
+        "rate_limit",
         "request",
         "request_id",
         "response",
@@ -86,8 +88,10 @@ class Exchange:
         self.params: dict[str, str] = params if params is not None else {}
         """Path parameters of the matched template (``{"id": "42"}``)."""
         self.response: Response | None = None
-        self.identity: object | None = None
+        self.identity: Identity | None = None
         """Set by authn: who is calling (a consumer), None while anonymous."""
+        self.rate_limit: RateLimitState | None = None
+        """Set by the rate limiter: its RateLimit/RateLimit-Policy headers for the response."""
         self.decisions: list[Decision] = []
         self.pii: Annotations | None = None
         """Set by the pii filter: counts of what it found and did in the response, per
