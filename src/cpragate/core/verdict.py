@@ -5,6 +5,8 @@
   remaining filters of the phase are skipped, the complete phase still runs.
 * ``Deny(error, rule=...)`` — refuse with the error's problem response; ``rule`` names
   the rule that decided, for the audit trail (never shown to the client).
+  ``violations`` — ``(JSON pointer, rule)`` pairs the problem body lists for the client
+  to fix its request (validation); never values from the request.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ class Deny:
     rule: str = ""
     status: int | None = None
     headers: tuple[tuple[bytes, bytes], ...] = field(default=())
+    violations: tuple[tuple[str, str], ...] = field(default=())
 
 
 Verdict = Continue | Respond | Deny
