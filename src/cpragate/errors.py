@@ -7,8 +7,10 @@ The tree::
     ├── SpecError                       (CPG-OAS-*) an OpenAPI document is broken or unsupported
     ├── PiiError                        (CPG-PII-*) PII engine: bad recognizer, operator or input
     ├── TlsError                        (CPG-TLS-*) certificates, keys and CA bundles
+    ├── IdentityError                   (CPG-AUTH-01x) consumers and API keys in the store (CLI)
     ├── StorageError                    (CPG-STO-*) a storage backend failed (mapped at its boundary)
     └── GatewayError                    (CPG-GW-*)  refusals the data plane answers to clients
+        ├── Unauthenticated, Forbidden  (CPG-AUTH-*) authn/authz refusals; RateLimited (CPG-RATE-*)
         ├── BadRequest, NotRouted, ...  each carries ``status`` (the client-facing status hint,
         └── UpstreamError ...           like h11's ``error_status_hint``)
 
@@ -26,18 +28,27 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AuthUnavailable",
     "BadRequest",
     "BodyTooLarge",
     "ConfigError",
     "CpraGateError",
+    "Forbidden",
     "GatewayError",
     "HeaderTooLarge",
+    "IdentityError",
     "MethodNotAllowed",
     "NotRouted",
+    "ObjectForbidden",
+    "ObjectNotFound",
     "PiiError",
+    "RateLimitUnavailable",
+    "RateLimited",
+    "SharedStateRequired",
     "SpecError",
     "StorageError",
     "TlsError",
+    "Unauthenticated",
     "UninspectableBody",
     "UpstreamError",
     "UpstreamTimeout",
@@ -395,3 +406,73 @@ class ResponseNonConforming(GatewayError):
     title = "The upstream response does not match the API's description and was withheld."
     fix = "Make the upstream answer as its OpenAPI spec says, or set the route's `conformance.on_violation: log` / `on_error: allow`."
     status = 502
+
+
+# --------------------------------------------------------------------------- auth
+# Identity and access refusals. Their titles are deliberately generic: a client never
+# learns whether a key exists, which part of a token failed, or whether an object it may
+# not see exists (operators find the rule that decided in the audit trail and the log).
+
+
+class Unauthenticated(GatewayError):
+    code = "CPG-AUTH-001"
+    title = "The request lacks valid credentials."
+    fix = "Send a valid API key, bearer token or client certificate; see WWW-Authenticate for the scheme."
+    status = 401
+
+
+class Forbidden(GatewayError):
+    code = "CPG-AUTH-002"
+    title = "The caller is not allowed to perform this operation."
+    fix = "Ask the operator for a consumer with the scope, role or purpose this route's `authz` rule requires."
+    status = 403
+
+
+class ObjectForbidden(GatewayError):
+    code = "CPG-AUTH-003"
+    title = "The caller is not allowed to access this object."
+    fix = "Access only objects the route's object rules grant to the caller (owner, tenant, or previously served ids)."
+    status = 403
+
+
+class ObjectNotFound(GatewayError):
+    code = "CPG-AUTH-004"
+    title = "The requested object was not found."
+    fix = "Check the id; objects the caller may not access are answered as not found (`authz.deny_objects_as`)."
+    status = 404
+
+
+class AuthUnavailable(GatewayError):
+    code = "CPG-AUTH-005"
+    title = "Credentials cannot be checked right now."
+    fix = "Retry shortly; operators: check the key store and the JWKS URL, or set authn `on_error`."
+    status = 503
+
+
+class IdentityError(CpraGateError):
+    """A consumer or API key operation (``cpragate keys``) cannot be done."""
+
+    code = "CPG-AUTH-010"
+    title = "The consumer or API key named does not exist or cannot be changed."
+    fix = "List them with `cpragate keys list`; declare the consumer in the config or pass --purpose to create it."
+    status = 400
+
+
+class RateLimited(GatewayError):
+    code = "CPG-RATE-001"
+    title = "Too many requests."
+    fix = "Wait for the time in Retry-After; the RateLimit-Policy header states the limit."
+    status = 429
+
+
+class RateLimitUnavailable(GatewayError):
+    code = "CPG-RATE-002"
+    title = "The request rate cannot be checked right now."
+    fix = "Retry shortly; operators: check the shared rate-limit store (Redis) or set ratelimit `on_error: allow`."
+    status = 503
+
+
+class SharedStateRequired(ConfigError):
+    code = "CPG-RATE-003"
+    title = "Several workers would each keep their own rate limits or served ids."
+    fix = "Set `storage.redis` (or a redis:// storage url), run one worker, or mark the filter `per_worker: true`."
