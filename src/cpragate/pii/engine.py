@@ -39,6 +39,7 @@ from cpragate.pii.validators import VALIDATORS, latlng_valid
 __all__ = ["Annotations", "Engine", "Finding", "ProcessResult", "render_path"]
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 # Entities whose presence marks an object as a person record (resolves a plain "name").
 _PERSONAL = frozenset(
@@ -432,7 +433,9 @@ class Engine:
             n = len(t)
             # UUIDs and ISO timestamps are the most common digit-dense values in API
             # payloads and never hold PII; skipping them halves the prefilter's work.
-            if n == 36 and t[8] == "-" and t[23] == "-" and t[14] == "-" and " " not in t:
+            # (A UUID's dashes are at 8, 13, 18 and 23; the hex check keeps any other
+            # 36-character string with dashes there in the scan.)
+            if n == 36 and t[8] == "-" and t[13] == "-" and t[23] == "-" and _UUID.fullmatch(t):
                 continue
             if 19 <= n <= 35 and t[10] == "T" and t[4] == "-" and t[13] == ":":
                 continue
@@ -726,11 +729,20 @@ class Engine:
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
         counts: dict[_Decision, int] = {}
+        mask = Action.MASK
+        mopts = self.config.mask
         for h in hits:
             d = get(h)
             counts[d] = counts.get(d, 0) + 1
             action = d[2]
-            if action is Action.MASK or action is Action.REDACT or action is Action.TOKENIZE:
+            if action is mask and h.span is None and h.extra is None and h.parent is not None:
+                # A whole string value (decided by its field name or value pattern) is the
+                # only finding in that value: mask it now, no grouping needed.
+                value = h.parent[h.key]
+                if type(value) is str and h.entity != Entity.GEOLOCATION:
+                    h.parent[h.key] = mask_value(value, h.entity, mopts)
+                    continue
+            if action is mask or action is Action.REDACT or action is Action.TOKENIZE:
                 gk = (id(h.parent) if h.parent is not None else id(h.extra), h.key)
                 first = single.get(gk)
                 if first is None:

@@ -166,6 +166,8 @@ def _nanp_valid(national: str) -> bool:
 
 
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
+# Characters every extension marker starts with; most numbers have none of them.
+_EXT_CHARS = frozenset("xXeE#")
 
 
 def phone_valid(value: str, region: str = "US") -> bool:
@@ -177,7 +179,9 @@ def phone_valid(value: str, region: str = "US") -> bool:
     ``phonenumbers`` package (Google libphonenumber metadata). An extension (``x123``)
     is allowed.
     """
-    text = _EXTENSION.sub("", value.strip())
+    text = value.strip()
+    if not _EXT_CHARS.isdisjoint(text):
+        text = _EXTENSION.sub("", text)
     digits = digits_of(text)
     if text.startswith("+") and not text.startswith(("+1 ", "+1-", "+1(", "+1.", "+1")):
         try:
