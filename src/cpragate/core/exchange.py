@@ -14,6 +14,9 @@ from cpragate.core.route import RouteInfo
 
 if TYPE_CHECKING:
     from cpragate.core.access import Identity, RateLimitState
+    from cpragate.core.jsonbody import ParsedJson
+    from cpragate.filters.minimize.report import MinimizeReport
+    from cpragate.filters.validation.report import ConformanceReport, ValidationReport
     from cpragate.pii.engine import Annotations
 
 __all__ = ["Decision", "Exchange", "TlsInfo"]
@@ -47,10 +50,12 @@ class Exchange:
         "bytes_in",
         "bytes_out",
         "client_ip",
+        "conformance",
         "decisions",
         "error_code",
         "filters_seen",
         "identity",
+        "minimize",
         "outcome",
         "params",
         "peer_ip",
@@ -58,11 +63,14 @@ class Exchange:
         "rate_limit",
         "request",
         "request_id",
+        "request_json",
         "response",
+        "response_json",
         "route",
         "scheme",
         "started",
         "tls",
+        "validation",
     )
 
     def __init__(
@@ -96,6 +104,16 @@ class Exchange:
         self.pii: Annotations | None = None
         """Set by the pii filter: counts of what it found and did in the response, per
         entity, CPRA category and action (never values); None when it did not inspect."""
+        self.request_json: ParsedJson | None = None
+        self.response_json: ParsedJson | None = None
+        """Parsed JSON bodies shared by the filters that read them; use
+        ``cpragate.core.jsonbody.request_json(ex)``/``response_json(ex)`` (parse once)."""
+        self.validation: ValidationReport | None = None
+        """Set by the validation filter: the request's violations, by JSON pointer and rule."""
+        self.conformance: ConformanceReport | None = None
+        """Set by the conformance filter: response fields beyond the spec, schema violations."""
+        self.minimize: MinimizeReport | None = None
+        """Set by the minimize filter: the rule applied and the fields removed, by path."""
         self.outcome = "pending"
         """served | denied | error | aborted | interrupted — set by the data plane."""
         self.error_code: str | None = None

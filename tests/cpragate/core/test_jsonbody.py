@@ -1,0 +1,63 @@
+import pytest
+
+from cpragate.core import jsonbody
+from cpragate.testing import make_exchange, make_request, make_response
+
+
+def test_request_body_is_parsed_once_and_shared() -> None:
+    ex = make_exchange(make_request("POST", "/x", body=b'{"a": [1, 2]}'))
+    doc = jsonbody.request_json(ex)
+    assert doc == {"a": [1, 2]}
+    assert jsonbody.request_json(ex) is doc
+
+
+def test_a_replaced_body_is_parsed_again_never_stale() -> None:
+    ex = make_exchange()
+    ex.response = make_response(200, body=b'{"a": 1}')
+    first = jsonbody.response_json(ex)
+    ex.response.body = b'{"b": 2}'  # rewritten by someone who did not use the helpers
+    assert jsonbody.response_json(ex) == {"b": 2}
+    assert first == {"a": 1}
+
+
+def test_set_keeps_the_cache_in_step_with_the_body() -> None:
+    ex = make_exchange(make_request("POST", "/x", body=b'{"a": 1, "b": 2}'))
+    doc = jsonbody.request_json(ex)
+    del doc["b"]
+    body = jsonbody.set_request_json(ex, doc)
+    assert body == b'{"a":1}' and ex.request.body == body
+    assert jsonbody.request_json(ex) is doc
+    ex.response = make_response(200, body=b"[1]")
+    out = jsonbody.response_json(ex)
+    out.append(2)
+    assert jsonbody.set_response_json(ex, out) == b"[1,2]"
+    assert jsonbody.response_json(ex) is out
+
+
+def test_big_integers_survive_a_round_trip() -> None:
+    big = b'{"id":123456789012345678901234567890}'
+    ex = make_exchange()
+    ex.response = make_response(200, body=big)
+    doc = jsonbody.response_json(ex)
+    assert doc["id"] == 123456789012345678901234567890
+    assert jsonbody.set_response_json(ex, doc) == big
+
+
+@pytest.mark.parametrize("body", [b"", b"{", b"NaN", b"[Infinity]", b"\xff\xfe", b"{'a': 1}"])
+def test_not_json_is_a_value_error(body: bytes) -> None:
+    with pytest.raises(ValueError):
+        jsonbody.loads(body)
+
+
+def test_lone_surrogates_parse_through_the_stdlib() -> None:
+    assert jsonbody.loads(b'["\\ud800"]') == ["\ud800"]
+
+
+def test_absent_bodies() -> None:
+    ex = make_exchange()
+    with pytest.raises(ValueError):
+        jsonbody.request_json(ex)
+    with pytest.raises(ValueError):
+        jsonbody.response_json(ex)
+    with pytest.raises(ValueError):
+        jsonbody.set_response_json(ex, {})
