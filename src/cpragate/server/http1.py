@@ -553,7 +553,7 @@ class Cycle:
         if v is CONTINUE:
             self._go_upstream()
         elif isinstance(v, Deny):
-            self.refuse(v.error, status=v.status, rule=v.rule, headers=v.headers)
+            self.refuse(v.error, status=v.status, rule=v.rule, headers=v.headers, violations=v.violations)
         elif isinstance(v, Respond):
             self.ex.outcome = "served"
             self._local_response(v.response)
@@ -891,6 +891,7 @@ class Cycle:
         status: int | None = None,
         rule: str = "",
         headers: tuple[tuple[bytes, bytes], ...] = (),
+        violations: tuple[tuple[str, str], ...] = (),
     ) -> None:
         """Answer with a problem response (through the response phase of the filters that ran)."""
         if self.state == _DONE:
@@ -905,7 +906,7 @@ class Cycle:
         if self.resp_started:
             self._finish(abort=True)
             return
-        resp = problem_response(error, self.ex.request_id, status, headers)
+        resp = problem_response(error, self.ex.request_id, status, headers, violations)
         self.ex.response = resp
         pipe = self.pipeline
         if pipe is None or self.ex.filters_seen == 0:

@@ -116,7 +116,7 @@ async def _run(p: Pipeline, ex: Exchange, response: Response | None) -> FilterRu
             ex.response = response
             rv = await p.run_response(ex)
     elif isinstance(v, Deny):
-        ex.response = problem_response(v.error, ex.request_id, v.status, v.headers)
+        ex.response = problem_response(v.error, ex.request_id, v.status, v.headers, v.violations)
         rv = await p.run_response(ex)
     elif isinstance(v, Respond):
         ex.response = v.response
