@@ -9,6 +9,7 @@ The tree::
     ├── TlsError                        (CPG-TLS-*) certificates, keys and CA bundles
     ├── IdentityError                   (CPG-AUTH-01x) consumers and API keys in the store (CLI)
     ├── StorageError                    (CPG-STO-*) a storage backend failed (mapped at its boundary)
+    ├── AuditError                      (CPG-AUD-*) the audit trail: keys, spool, sink
     └── GatewayError                    (CPG-GW-*)  refusals the data plane answers to clients
         ├── Unauthenticated, Forbidden  (CPG-AUTH-*) authn/authz refusals; RateLimited (CPG-RATE-*)
         ├── BadRequest, NotRouted, ...  each carries ``status`` (the client-facing status hint,
@@ -28,6 +29,12 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AuditError",
+    "AuditKeyError",
+    "AuditSinkError",
+    "AuditSpoolError",
+    "AuditSpoolFull",
+    "AuditUnavailable",
     "AuthUnavailable",
     "BadRequest",
     "BodyTooLarge",
@@ -220,6 +227,36 @@ class StorageError(CpraGateError):
     title = "The storage backend is unavailable or failed."
     fix = "Check that the store (SQLite file, Redis, PostgreSQL) is reachable and writable."
     status = 503
+
+
+# --------------------------------------------------------------------------- audit
+
+
+class AuditError(CpraGateError):
+    """The audit trail cannot be written or read."""
+
+    code = "CPG-AUD-001"
+    title = "The audit trail cannot be written or read."
+    fix = "See the message; check the audit spool folder, the sink URL and the audit keys."
+    status = 503
+
+
+class AuditKeyError(AuditError):
+    code = "CPG-AUD-002"
+    title = "An audit key (checkpoint signing key or pseudonym key) cannot be loaded."
+    fix = "Point `filters.audit.signing_key`/`pseudonym_key` at a readable key (file:/path or ${ENV}) in a supported form (docs/audit.md)."
+
+
+class AuditSpoolError(AuditError):
+    code = "CPG-AUD-003"
+    title = "The local audit spool cannot be opened or written."
+    fix = "Make `filters.audit.spool.dir` writable by the gateway, with free disk space; at most 64 processes share one spool folder."
+
+
+class AuditSinkError(AuditError):
+    code = "CPG-AUD-004"
+    title = "The audit sink (SQLite or PostgreSQL) is unreachable or failed; events wait in the spool."
+    fix = "Check the database at `filters.audit.sink`; the writer retries and drains the spool when it is back."
 
 
 # --------------------------------------------------------------------------- data plane
@@ -476,3 +513,20 @@ class SharedStateRequired(ConfigError):
     code = "CPG-RATE-003"
     title = "Several workers would each keep their own rate limits or served ids."
     fix = "Set `storage.redis` (or a redis:// storage url), run one worker, or mark the filter `per_worker: true`."
+
+
+# audit refusals: GatewayErrors answered to API clients on routes that require audit.
+
+
+class AuditSpoolFull(GatewayError):
+    code = "CPG-AUD-005"
+    title = "The request cannot be audited right now."
+    fix = "The audit spool is full because the sink is down or slow: restore `filters.audit.sink` or raise `spool.max_bytes`; retry later."
+    status = 503
+
+
+class AuditUnavailable(GatewayError):
+    code = "CPG-AUD-006"
+    title = "The request cannot be audited."
+    fix = "The audit filter is enabled but its spool is not open or failed to write; see the gateway log (CPG-AUD-003)."
+    status = 503
