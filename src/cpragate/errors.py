@@ -530,3 +530,10 @@ class AuditUnavailable(GatewayError):
     title = "The request cannot be audited."
     fix = "The audit filter is enabled but its spool is not open or failed to write; see the gateway log (CPG-AUD-003)."
     status = 503
+
+
+class ResponseNotMinimizable(GatewayError):
+    code = "CPG-VAL-007"
+    title = "The upstream response could not be reduced to the fields the caller may receive and was withheld."
+    fix = "Make the upstream answer JSON on routes with `minimize` rules, or set the minimize filter's `on_error: allow`."
+    status = 502
