@@ -6,10 +6,14 @@ filter's ``on_error`` policy sees one exception type whatever the store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from cpragate.errors import StorageError
+
+if TYPE_CHECKING:
+    from cpragate.storage.access import IdentityStore, Limiter, ServedIds
+    from cpragate.storage.fetch import HttpFetcher
 
 __all__ = ["CounterStore", "KeyValueStore", "Stores", "open_stores"]
 
@@ -48,26 +52,77 @@ class Stores:
     kv: KeyValueStore
     url: str
     _closer: object = None
+    identity: IdentityStore | None = None
+    """Consumers and API keys (memory, SQLite or PostgreSQL); None with a redis:// url."""
+    limiter: Limiter | None = None
+    """A limiter shared by processes (Redis); None: filters keep an in-process one."""
+    served: ServedIds | None = None
+    """Served object ids shared by processes (Redis); None: filters keep them in-process."""
+    fetcher: HttpFetcher | None = None
+    """Fetches documents the filters need (JWKS)."""
+    _more: list[object] = field(default_factory=list)
+
+    @property
+    def shared(self) -> bool:
+        """Whether rate limits and served ids are shared across processes."""
+        return self.limiter is not None
 
     async def close(self) -> None:
-        closer = self._closer
-        if closer is not None and hasattr(closer, "aclose"):
-            await closer.aclose()
+        for closer in (self._closer, *self._more):
+            if closer is not None and hasattr(closer, "aclose"):
+                await closer.aclose()
 
 
-async def open_stores(url: str) -> Stores:
-    """Open the backend a storage URL names (``memory://``, ``sqlite:///path``)."""
+async def open_stores(url: str, redis_url: str | None = None) -> Stores:
+    """Open the backend a storage URL names (``memory://``, ``sqlite:///path``,
+    ``postgresql://…``, ``redis://…``); ``redis_url`` adds Redis for the state several
+    processes must share (counters, rate limits, served ids)."""
+    from cpragate.storage.fetch import HttpFetcher
+
+    stores = await _open_main(url)
+    stores.fetcher = HttpFetcher()
+    if redis_url is not None:
+        from cpragate.storage.redis import RedisStore
+
+        try:
+            r = await RedisStore.open(redis_url)
+        except BaseException:
+            await stores.close()
+            raise
+        stores.counters, stores.kv, stores.limiter, stores.served = r, r.kv, r.limiter, r.served
+        stores._more.append(r)
+    return stores
+
+
+async def _open_main(url: str) -> Stores:
     if url.startswith("memory://"):
+        from cpragate.storage.access import MemoryIdentityStore
         from cpragate.storage.memory import MemoryStore
 
         m = MemoryStore()
-        return Stores(counters=m, kv=m.kv, url=url)
+        return Stores(counters=m, kv=m.kv, url=url, identity=MemoryIdentityStore())
     if url.startswith("sqlite:///"):
         from cpragate.storage.sqlite import SqliteStore
+        from cpragate.storage.sqlite_identity import SqliteIdentityStore
 
         s = await SqliteStore.open(url[len("sqlite:///") :])
-        return Stores(counters=s, kv=s.kv, url=url, _closer=s)
+        try:
+            ident = await SqliteIdentityStore.open(s)
+        except BaseException:
+            await s.aclose()
+            raise
+        return Stores(counters=s, kv=s.kv, url=url, _closer=s, identity=ident)
+    if url.startswith(("postgresql://", "postgres://")):
+        from cpragate.storage.postgres_identity import PostgresStore
+
+        p = await PostgresStore.open(url)
+        return Stores(counters=p, kv=p.kv, url=url, _closer=p, identity=p.identity)
+    if url.startswith(("redis://", "rediss://")):
+        from cpragate.storage.redis import RedisStore
+
+        r = await RedisStore.open(url)
+        return Stores(counters=r, kv=r.kv, url=url, _closer=r, limiter=r.limiter, served=r.served)
     raise StorageError(
         f"storage backend for {url.split(':', 1)[0]}:// is not available in this version.",
-        fix="Use memory:// or sqlite:///path (Redis and PostgreSQL arrive with the features that need them).",
+        fix="Use memory://, sqlite:///path, postgresql://host/db or redis://host:port/db.",
     )
