@@ -24,7 +24,6 @@ findings carry only paths, entities and categories.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, ClassVar
 
 import orjson
@@ -40,8 +39,11 @@ from cpragate.pii import ActionRules, Annotations, Engine
 __all__ = ["PiiFilter", "route_settings"]
 
 _JSON, _TEXT, _SNIFF = 1, 2, 3
-# 20+ digits in a row: possibly an integer too large for 64 bits (2**64 has 20 digits).
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# 20 digits in a row: possibly an integer too large for 64 bits (2**64 has 20 digits).
+# Found by mapping every digit to "0" and one substring search: both run in C, where a
+# regex such as \d{20} retries at every digit (about 35 µs per KB of digit-rich JSON).
+_ALL_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
 
 
 def route_settings(route: RouteInfo | None) -> PiiRouteSettings | None:
@@ -140,7 +142,7 @@ class PiiFilter(Filter):
                 return self._uninspectable(exchange, rs, "json-unparseable")
             root, dumps = parsed
             root, ann = self.engine.process_value(root, rules)
-            if _rewrote(ann) and not ann.blocked and dumps is orjson.dumps and _LONG_DIGITS.search(body):
+            if _rewrote(ann) and not ann.blocked and dumps is orjson.dumps and _has_long_number(body):
                 # orjson reads integers beyond 64 bits as floats; writing those back would
                 # change the numbers, so such bodies are rewritten with the standard library.
                 root, ann = self.engine.process_value(_std_loads(body), rules)
@@ -163,6 +165,10 @@ class PiiFilter(Filter):
         )
         exchange.decide(self.name, "uninspected", f"pii:{why}")
         return CONTINUE
+
+
+def _has_long_number(body: bytes) -> bool:
+    return _TWENTY_DIGITS in body.translate(_ALL_DIGITS_TO_0)
 
 
 def _rewrote(ann: Annotations) -> bool:
