@@ -1,0 +1,179 @@
+"""Response conformance: what the API answers must be what its OpenAPI spec declares.
+
+Theory of operation (one response on a route bound to an operation):
+
+1. The response object is the operation's entry for the status (exact, ``4XX``, then
+   ``default``) and the media type of the response's Content-Type. A status or media
+   type the spec does not declare, a schema-less or non-JSON entry, or a body that was
+   not buffered (too large with ``pass_uninspected``) is recorded as ``unchecked`` and
+   forwarded: the spec gives nothing to check it against.
+2. The body is parsed once (``core.jsonbody``, shared with minimize and pii, which run
+   after this filter on the response path). Properties the schema does not declare —
+   internal fields the API should never have exposed (``password_hash``) — are removed
+   (``enforce``) or only recorded (``monitor``), by path with array indexes as ``*``.
+   The body is re-serialized only when something was removed.
+3. Other schema violations (types, required, enums) are recorded and logged as pointers
+   and rules, never values; ``on_violation: block`` withholds the response (502).
+4. A body the spec declares JSON that does not parse follows ``on_error`` (default
+   ``deny``: 502, CPG-VAL-006).
+
+Large list responses are bounded by the route's ``max_body_bytes``: the data plane
+never buffers more, and beyond it applies ``on_body_too_large``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, ClassVar
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.jsonbody import response_json, set_response_json
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
+from cpragate.errors import ResponseNonConforming
+from cpragate.filters.validation.config import ConformanceConfig, ConformanceRouteSettings, OpenApiBinding
+from cpragate.filters.validation.filter import binding_of, is_json_media, operation_label
+from cpragate.filters.validation.report import ConformanceReport
+from cpragate.openapi import pointer as jp
+from cpragate.openapi.model import Operation
+
+__all__ = ["ConformanceFilter", "path_template"]
+
+log = logging.getLogger("cpragate.filter.conformance")
+
+_MAX_VIOLATIONS = 20
+
+
+def path_template(doc: Any, pointer: str) -> str:
+    """``pointer`` with every array index written ``*`` (``/items/3/ssn`` -> ``/items/*/ssn``).
+
+    Walks ``doc`` so an object key made of digits is kept as the key it is.
+    """
+    out: list[str] = []
+    node = doc
+    for token in jp.parse(pointer):
+        if isinstance(node, list):
+            out.append("*")
+            node = node[int(token)] if token.isdigit() and int(token) < len(node) else None
+        else:
+            out.append(jp.escape(token))
+            node = node.get(token) if isinstance(node, dict) else None
+    return "".join("/" + t for t in out)
+
+
+def _route_settings(route: RouteInfo | None) -> ConformanceRouteSettings | None:
+    settings = route.settings if route is not None else None
+    s = getattr(settings, "conformance", None)
+    return s if isinstance(s, ConformanceRouteSettings) else None
+
+
+class _Plan:
+    __slots__ = ("binding", "block", "enforce", "fail_open", "label", "op")
+
+    def __init__(self, cfg: ConformanceConfig, binding: OpenApiBinding, rs: ConformanceRouteSettings | None) -> None:
+        op = binding.resolved
+        assert op is not None
+        self.binding = binding
+        self.op: Operation = op
+        self.label = operation_label(op)
+        self.enforce = ((rs.mode if rs else None) or cfg.mode) == "enforce"
+        self.block = ((rs.on_violation if rs else None) or cfg.on_violation) == "block"
+        self.fail_open = ((rs.on_error if rs else None) or cfg.on_error) == "allow"
+
+
+class ConformanceFilter(Filter):
+    name = "conformance"
+    priority = 200
+    Config: ClassVar[type[FilterConfig]] = ConformanceConfig
+    needs_response_body = True
+
+    def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
+        super().__init__(config, ctx)
+        assert isinstance(config, ConformanceConfig)
+        self.cfg = config
+        self._plans: dict[int, _Plan] = {}
+
+    def applies_to(self, route: RouteInfo) -> bool:
+        binding = binding_of(route)
+        if binding is None or binding.resolved is None:
+            return False
+        rs = _route_settings(route)
+        if rs is not None and rs.enabled is False:
+            return False
+        return any(m.schema is not None for r in binding.resolved.responses.values() for m in r.content.values())
+
+    def _plan(self, route: RouteInfo) -> _Plan | None:
+        binding = binding_of(route)
+        if binding is None:
+            return None
+        plan = self._plans.get(id(route))
+        if plan is None or plan.binding is not binding:
+            plan = self._plans[id(route)] = _Plan(self.cfg, binding, _route_settings(route))
+        return plan
+
+    async def on_response(self, exchange: Exchange) -> Verdict:
+        resp = exchange.response
+        plan = self._plan(exchange.route) if exchange.route is not None else None
+        if plan is None or resp is None or exchange.outcome == "denied" or exchange.error_code is not None:
+            return CONTINUE  # a gateway-made refusal is not the API's answer
+        report = ConformanceReport(plan.label, "enforce" if plan.enforce else "monitor", resp.status)
+        exchange.conformance = report
+        declared = plan.op.response_for(resp.status)
+        if declared is None:
+            return self._unchecked(report, "undeclared_status")
+        if not resp.body:
+            return self._unchecked(report, "no_body")
+        ct = resp.headers.get(b"content-type")
+        media = declared.media_type(ct.decode("latin-1") if ct is not None else None)
+        if media is None:
+            return self._unchecked(report, "undeclared_media_type")
+        if media.schema is None or not is_json_media(media.media_type):
+            return self._unchecked(report, "no_json_schema")
+        schema = media.schema
+        try:
+            doc = response_json(exchange)
+        except ValueError:
+            report.reason = "not_json"
+            if plan.fail_open:
+                report.outcome = "unchecked"
+                log.warning("%s: response declared JSON does not parse; forwarded (on_error: allow, request %s)",
+                            plan.label, exchange.request_id)
+                return CONTINUE
+            report.outcome = "withheld"
+            return Deny(ResponseNonConforming, rule="conformance:not_json")
+        if plan.enforce:
+            removed = schema.strip_undeclared(doc)
+            if removed:
+                # Templates are computed after removal: the parents of a removed member remain.
+                for p in removed:
+                    t = path_template(doc, p)
+                    report.removed[t] = report.removed.get(t, 0) + 1
+                set_response_json(exchange, doc)
+                report.outcome = "removed"
+                exchange.decide(self.name, "remove", f"conformance:undeclared:{len(removed)}")
+        else:
+            found = schema.undeclared(doc)
+            for p in found:
+                t = path_template(doc, p)
+                report.removed[t] = report.removed.get(t, 0) + 1
+            if found:
+                report.outcome = "would_remove"
+                exchange.decide(self.name, "would_remove", f"conformance:undeclared:{len(found)}")
+        if not schema.is_valid(doc):
+            report.violations = tuple(schema.validate(doc, limit=_MAX_VIOLATIONS))
+            rules = ", ".join(f"{v.pointer or '/'} {v.rule}" for v in report.violations[:5])
+            log.warning("%s: %d response schema violation(s) (%s) (request %s)",
+                        plan.label, len(report.violations), rules, exchange.request_id)
+            if plan.block:
+                if plan.enforce:
+                    report.outcome = "withheld"
+                    return Deny(ResponseNonConforming, rule="conformance:schema")
+                exchange.decide(self.name, "would_deny", "conformance:schema")
+        return CONTINUE
+
+    @staticmethod
+    def _unchecked(report: ConformanceReport, reason: str) -> Verdict:
+        report.outcome = "unchecked"
+        report.reason = reason
+        return CONTINUE
