@@ -11,7 +11,7 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny
 from cpragate.errors import PiiResponseBlocked, PiiResponseUninspectable
 from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
-from cpragate.filters.pii.filter import _media, route_settings
+from cpragate.filters.pii.filter import _has_long_number, _media, route_settings
 from cpragate.testing import FilterRun, make_exchange, make_response, run_filter
 
 SSN = "536-22-8741"
@@ -189,3 +189,16 @@ def test_empty_and_missing_bodies_are_skipped() -> None:
 )
 def test_media_types(ctype: bytes | None, expected: tuple[int, str] | None) -> None:
     assert _media(ctype) == expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b'{"big": 123456789012345678901234567890}', True),
+        (b"[1, -12345678901234567890]", True),
+        (b'{"iban": "ES0888307786307048102087"}', False),  # a digit run inside a string
+        (b'{"n": 1234567890123456789}', False),  # 19 digits fit in 64 bits
+    ],
+)
+def test_long_number_detection(body: bytes, expected: bool) -> None:
+    assert _has_long_number(body) is expected
