@@ -28,6 +28,9 @@ import yaml
 from pydantic import ValidationError
 
 from cpragate.config.model import GatewayConfig
+from cpragate.config.openapi import Expansion
+from cpragate.config.openapi import bind as bind_openapi
+from cpragate.config.openapi import expand as expand_openapi
 from cpragate.errors import ConfigError, ConfigFileError, ConfigSecretError
 
 __all__ = ["format_loc", "load_config", "load_config_text"]
@@ -71,6 +74,10 @@ def load_config_text(
     data = _resolve(data, (), env, base_dir or Path("."), problems, root, filename)
     if problems:
         raise ConfigSecretError("unresolved references:\n  " + "\n  ".join(problems))
+    # Routes from OpenAPI specs (config/openapi.py): expanded before validation, bound after.
+    expansion = expand_openapi(data, base_dir or Path("."))
+    _raise_located(expansion.problems, filename, root)
+    data = expansion.data
     try:
         cfg = GatewayConfig.model_validate(data)
     except ValidationError as e:
@@ -84,6 +91,7 @@ def load_config_text(
                 # Cross-field checks name their own key path ("at routes[2].upstream: ...").
                 where_path, msg = msg[3:].split(": ", 1)
                 loc = (*loc, *_parse_loc(where_path))
+            loc = expansion.origin(loc)
             line = _line_of(root, loc)
             where = f"{filename}:{line}" if line else filename
             if err["type"] == "extra_forbidden":
@@ -94,11 +102,27 @@ def load_config_text(
         raise ConfigError(
             f"{len(lines)} problem(s) in {filename}:\n  " + "\n  ".join(lines)
         ) from None
-    _check_runtime(cfg, filename, root)
+    _raise_located(bind_openapi(cfg, base_dir or Path("."), expansion), filename, root)
+    _check_runtime(cfg, filename, root, expansion)
     return cfg
 
 
-def _check_runtime(cfg: GatewayConfig, filename: str, root: yaml.Node | None) -> None:
+def _raise_located(
+    problems: list[tuple[tuple[Any, ...], str]], filename: str, root: yaml.Node | None
+) -> None:
+    """Raise one ConfigError for problems located in the YAML as written."""
+    if not problems:
+        return
+    lines = []
+    for loc, msg in problems:
+        line = _line_of(root, loc)
+        lines.append(f"{f'{filename}:{line}' if line else filename} {format_loc(loc) or '(top level)'}: {msg}")
+    raise ConfigError(f"{len(lines)} problem(s) in {filename}:\n  " + "\n  ".join(lines))
+
+
+def _check_runtime(
+    cfg: GatewayConfig, filename: str, root: yaml.Node | None, expansion: Expansion | None = None
+) -> None:
     """Checks that need more than one model: route conflicts."""
     from cpragate.core.router import RouteConflict, Router
 
@@ -108,8 +132,9 @@ def _check_runtime(cfg: GatewayConfig, filename: str, root: yaml.Node | None) ->
         try:
             r.add(route.path, route.methods, i)
         except RouteConflict as e:
-            line = _line_of(root, ("routes", i, "path"))
-            problems.append(f"{filename}:{line} routes[{i}].path: {e}")
+            loc = expansion.origin(("routes", i, "path")) if expansion is not None else ("routes", i, "path")
+            line = _line_of(root, loc)
+            problems.append(f"{filename}:{line} {format_loc(loc)}: {e}")
     if problems:
         raise ConfigError(f"{len(problems)} problem(s) in {filename}:\n  " + "\n  ".join(problems))
 

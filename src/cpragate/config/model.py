@@ -15,8 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from cpragate.core.router import TemplateError, parse_template
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
+from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
 from cpragate.filters.pii.config import PiiFilterConfig
 from cpragate.filters.security_headers.config import SecurityHeadersConfig
+from cpragate.filters.validation.config import (
+    ConformanceConfig,
+    ConformanceRouteSettings,
+    OpenApiBinding,
+    ValidationConfig,
+    ValidationRouteSettings,
+)
 
 __all__ = [
     "GatewayConfig",
@@ -172,6 +180,16 @@ class Route(_Model):
     )
     read_timeout: float | None = Field(None, gt=0, description="Override the upstream's read timeout for this route.")
     cors: CorsPolicy | None = Field(None, description="CORS policy; omit and the route sends no CORS headers.")
+    openapi: OpenApiBinding | None = Field(
+        None,
+        description="The OpenAPI operation describing this route (written for you by `from_openapi` entries): "
+        "requests are validated against it and responses checked for conformance.",
+    )
+    validation: ValidationRouteSettings | None = Field(None, description="Request validation settings for this route.")
+    conformance: ConformanceRouteSettings | None = Field(None, description="Response conformance settings for this route.")
+    minimize: MinimizeRouteSettings | None = Field(
+        None, description="Data minimization rules per consumer or purpose; omit and bodies pass unminimized."
+    )
 
     @field_validator("path")
     @classmethod
@@ -244,6 +262,17 @@ class FiltersConfig(_Model):
     pii: PiiFilterConfig = Field(
         default_factory=PiiFilterConfig,
         description="Personal information in responses: on by default for routes marked `personal: true` (mask SPI, count the rest).",
+    )
+    validation: ValidationConfig = Field(
+        default_factory=ValidationConfig,
+        description="OpenAPI request validation and mass-assignment blocking on routes bound to an operation.",
+    )
+    conformance: ConformanceConfig = Field(
+        default_factory=ConformanceConfig,
+        description="Response conformance on routes bound to an operation: undeclared properties are removed.",
+    )
+    minimize: MinimizeConfig = Field(
+        default_factory=MinimizeConfig, description="Per-purpose data minimization on routes with `minimize` rules."
     )
 
 

@@ -16,6 +16,9 @@ _BUILTIN: dict[str, str] = {
     "security_headers": "cpragate.filters.security_headers.filter:SecurityHeadersFilter",
     "cors": "cpragate.filters.cors.filter:CorsFilter",
     "pii": "cpragate.filters.pii.filter:PiiFilter",
+    "validation": "cpragate.filters.validation.filter:ValidationFilter",
+    "conformance": "cpragate.filters.validation.conformance:ConformanceFilter",
+    "minimize": "cpragate.filters.minimize.filter:MinimizeFilter",
 }
 
 

@@ -32,7 +32,9 @@ def test_runtime_builds_routes_pipelines_and_trust() -> None:
 
 def test_build_filters_respects_enabled() -> None:
     cfg = load_config_text(CFG)
-    assert set(build_filters(cfg, FilterContext())) == {"security_headers", "pii"}  # pii is on by default
+    # pii, validation, conformance and minimize are on by default: each applies only to the
+    # routes that ask for it (personal, bound to an OpenAPI operation, with minimize rules).
+    assert set(build_filters(cfg, FilterContext())) == {"security_headers", "pii", "validation", "conformance", "minimize"}
 
 
 def test_reload_refuses_bad_file_and_keeps_runtime(tmp_path: Path) -> None:
