@@ -49,6 +49,8 @@ def decimals(text: str) -> int:
     _head, dot, tail = text.partition(".")
     if not dot:
         return 0
+    if tail.isdigit() and tail.isascii():
+        return len(tail)
     n = 0
     for ch in tail:
         if not ch.isdigit():
