@@ -33,7 +33,8 @@ def demo_config(state: Path, bind: str, upstream: str):  # type: ignore[no-untyp
         CPRAGATE_DEMO_UPSTREAM=upstream,
         CPRAGATE_DEMO_UPSTREAM_PLAINTEXT="false",
     )
-    return load_config_text(policy_text(), "demo-policy.yaml", env=env)
+    # The spec the routes come from (demo-openapi.yaml) sits next to the policy.
+    return load_config_text(policy_text(), "demo-policy.yaml", env=env, base_dir=Path(str(files("cpragate.demo"))))
 
 
 def api_ssl_context(pki: DevPki) -> ssl.SSLContext:
