@@ -1,0 +1,249 @@
+"""Authentication: sets ``Exchange.identity`` from an API key, a bearer JWT or a client certificate.
+
+Inert until a credential source is configured. Then every route needs a credential
+unless its ``auth`` says ``anonymous: true``. One credential decides, checked in this
+order: API key header (or the route's query parameter), ``Authorization: Bearer``,
+verified client certificate. A credential that is presented but not valid is refused
+(401 + ``WWW-Authenticate``); it never falls through to another method. The refusal
+never says why; the rule that decided goes to the audit trail.
+
+Credentials are never logged or stored: API keys are hashed, tokens are cached by their
+SHA-256, only a key's public prefix, a token's ``kid`` or a certificate subject names
+the credential in ``Identity.credential_id``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from typing import ClassVar
+from urllib.parse import parse_qsl
+
+from cpragate.core.access import Consumer, Identity
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
+from cpragate.errors import AuthUnavailable, Forbidden, StorageError, Unauthenticated
+from cpragate.filters.authn.apikeys import hash_key, prefix_of
+from cpragate.filters.authn.config import AuthnConfig, RouteAuth
+from cpragate.filters.authn.jwt import JwtVerifier, KeysUnavailable, TokenRejected
+from cpragate.storage.access import ApiKeyRecord, IdentityStore
+
+__all__ = ["AuthnFilter", "route_auth"]
+
+log = logging.getLogger("cpragate.authn")
+
+_ALL = ("api_key", "jwt", "mtls")
+
+
+def route_auth(route: RouteInfo | None) -> RouteAuth | None:
+    a = getattr(route.settings if route is not None else None, "auth", None)
+    return a if isinstance(a, RouteAuth) else None
+
+
+class _Cached:
+    __slots__ = ("at", "identity", "record")
+
+    def __init__(self, record: ApiKeyRecord | None, identity: Identity | None, at: float) -> None:
+        self.record, self.identity, self.at = record, identity, at
+
+
+class AuthnFilter(Filter):
+    name = "authn"
+    priority = 1200
+    Config: ClassVar[type[FilterConfig]] = AuthnConfig
+
+    def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
+        super().__init__(config, ctx)
+        assert isinstance(config, AuthnConfig)
+        self.cfg = config
+        stores = ctx.stores
+        self.store: IdentityStore | None = getattr(stores, "identity", None)
+        self.consumers: dict[str, Consumer] = {c.name: c.to_consumer() for c in config.consumers}
+        ak = config.api_keys
+        self.key_header = ak.header.encode("ascii") if ak else None
+        self.hash_secret = ak.hash_secret.get_secret_value().encode() if ak and ak.hash_secret else None
+        self.declared_keys: dict[str, ApiKeyRecord] = {}
+        if ak is not None:
+            for k in ak.keys:
+                self.declared_keys[k.prefix] = ApiKeyRecord(
+                    k.prefix,
+                    k.hash,
+                    k.consumer,
+                    None if k.scopes is None else frozenset(k.scopes),
+                    0.0,
+                    k.expires.timestamp() if k.expires else None,
+                )
+        self.key_cache: dict[str, _Cached] = {}
+        self.consumer_cache: dict[str, tuple[Consumer | None, float]] = {}
+        self.jwt = JwtVerifier(config.jwt, ctx.clock, getattr(stores, "fetcher", None)) if config.jwt else None
+        self.mtls = config.mtls
+        self.forward = config.forward_header.lower().encode("ascii") if config.forward_header else None
+        challenges = []
+        if ak is not None:
+            challenges.append(f'ApiKey realm="{config.realm}", header="{ak.header}"')
+        if config.jwt is not None:
+            challenges.append(f'Bearer realm="{config.realm}"')
+        if config.mtls is not None and not challenges:
+            challenges.append(f'Mutual realm="{config.realm}"')
+        self.challenge = tuple((b"www-authenticate", c.encode("ascii")) for c in challenges)
+        self.challenge_invalid = tuple(
+            (n, v + b', error="invalid_token"' if v.startswith(b"Bearer") else v) for n, v in self.challenge
+        )
+
+    def applies_to(self, route: RouteInfo) -> bool:
+        return self.cfg.active
+
+    # ------------------------------------------------------------------ request
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        req = exchange.request
+        if self.forward is not None:
+            req.headers.remove(self.forward)  # a client never names its own consumer
+        ra = route_auth(exchange.route)
+        if ra is not None and ra.anonymous:
+            return CONTINUE
+        methods = ra.methods if ra is not None and ra.methods is not None else _ALL
+        key = req.headers.get(self.key_header) if self.key_header is not None and "api_key" in methods else None
+        if key is None and ra is not None and ra.query_key and self.key_header is not None and req.query:
+            key = _query_value(req.query, ra.query_key)
+        if key is not None:
+            v = await self._api_key(exchange, key)
+        else:
+            auth = req.headers.get(b"authorization") if self.jwt is not None and "jwt" in methods else None
+            if auth is not None and auth[:7].lower() == b"bearer ":
+                v = await self._bearer(exchange, auth[7:].strip())
+            elif self.mtls is not None and "mtls" in methods and exchange.tls is not None and exchange.tls.client_subject:
+                v = await self._mtls(exchange)
+            else:
+                return Deny(Unauthenticated, rule="authn:missing", headers=self.challenge)
+        if v is not CONTINUE:
+            return v
+        ident = exchange.identity
+        assert ident is not None
+        if ra is not None and ra.required_claims:
+            missing = [c for c in ra.required_claims if c not in ident.claims]
+            if missing:
+                return Deny(Forbidden, rule="authn:required-claims")
+        if self.forward is not None:
+            req.headers.set(self.forward, ident.consumer.encode("utf-8", "replace"))
+        if key is not None and not self.cfg.forward_credentials and self.key_header is not None:
+            req.headers.remove(self.key_header)
+        exchange.decide(self.name, "allow", f"{ident.method}:{ident.credential_id}")
+        return CONTINUE
+
+    def _refuse(self, rule: str) -> Deny:
+        return Deny(Unauthenticated, rule=rule, headers=self.challenge_invalid)
+
+    async def _api_key(self, ex: Exchange, key: bytes) -> Verdict:
+        prefix = prefix_of(key)
+        if prefix is None:
+            return self._refuse("authn:api_key:malformed")
+        now_m = self.ctx.clock.monotonic()
+        c = self.key_cache.get(prefix)
+        ak = self.cfg.api_keys
+        assert ak is not None
+        if c is None or now_m - c.at > ak.cache_seconds:
+            try:
+                rec = self.declared_keys.get(prefix)
+                if rec is None and self.store is not None:
+                    rec = await self.store.get_key(prefix)
+                ident = None
+                if rec is not None:
+                    consumer = await self._consumer(rec.consumer)
+                    if consumer is not None and not consumer.disabled:
+                        scopes = consumer.scopes if rec.scopes is None else rec.scopes & consumer.scopes
+                        ident = Identity.of(consumer, "api_key", prefix, scopes=frozenset(scopes))
+                c = _Cached(rec, ident, now_m)
+                if len(self.key_cache) >= ak.cache_size:
+                    del self.key_cache[next(iter(self.key_cache))]
+                self.key_cache[prefix] = c
+            except StorageError as e:
+                if self.cfg.on_error == "allow" and c is not None:
+                    log.warning("key store unavailable; using the last good record of %s: %s", prefix, e.detail or e.title)
+                else:
+                    log.error("key store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
+                    return Deny(AuthUnavailable, rule="authn:store-unavailable")
+        rec = c.record
+        if rec is None:
+            return self._refuse("authn:api_key:unknown")
+        if not hmac.compare_digest(hash_key(key, self.hash_secret), rec.key_hash):
+            return self._refuse("authn:api_key:mismatch")
+        if not rec.valid_at(self.ctx.clock.time()):
+            return self._refuse(f"authn:api_key:{rec.state_at(self.ctx.clock.time())}")
+        if c.identity is None:
+            return self._refuse("authn:api_key:consumer")
+        ex.identity = c.identity
+        return CONTINUE
+
+    async def _consumer(self, name: str) -> Consumer | None:
+        c = self.consumers.get(name)
+        if c is not None or self.store is None:
+            return c
+        now = self.ctx.clock.monotonic()
+        hit = self.consumer_cache.get(name)
+        ttl = self.cfg.api_keys.cache_seconds if self.cfg.api_keys else 5.0
+        if hit is not None and now - hit[1] <= ttl:
+            return hit[0]
+        found = await self.store.get_consumer(name)
+        if len(self.consumer_cache) >= 10_000:
+            self.consumer_cache.clear()
+        self.consumer_cache[name] = (found, now)
+        return found
+
+    async def _bearer(self, ex: Exchange, token: bytes) -> Verdict:
+        assert self.jwt is not None and self.cfg.jwt is not None
+        jc = self.cfg.jwt
+        try:
+            vt = await self.jwt.verify(token)
+        except TokenRejected as e:
+            return self._refuse("authn:" + e.reason)
+        except KeysUnavailable:
+            log.error("no JWKS available to verify tokens (request %s)", ex.request_id)
+            return Deny(AuthUnavailable, rule="authn:jwks-unavailable")
+        name = vt.claims.get(jc.consumer_claim)
+        if not isinstance(name, str) or not name:
+            return self._refuse("authn:jwt:consumer-claim")
+        try:
+            consumer = await self._consumer(name)
+        except StorageError:
+            if jc.require_consumer or self.cfg.on_error == "deny":
+                return Deny(AuthUnavailable, rule="authn:store-unavailable")
+            consumer = None
+        if consumer is not None and consumer.disabled:
+            return self._refuse("authn:jwt:consumer-disabled")
+        if consumer is None:
+            if jc.require_consumer:
+                return self._refuse("authn:jwt:unknown-consumer")
+            consumer = Consumer(name, jc.default_purpose)
+        raw = vt.claims.get(jc.scopes_claim, vt.claims.get("scp"))
+        granted = frozenset(raw.split() if isinstance(raw, str) else (str(s) for s in raw) if isinstance(raw, list) else ())
+        scopes = granted & consumer.scopes if consumer.scopes else granted
+        ex.identity = Identity.of(consumer, "jwt", vt.kid, scopes=scopes, claims=vt.claims)
+        return CONTINUE
+
+    async def _mtls(self, ex: Exchange) -> Verdict:
+        assert self.mtls is not None and ex.tls is not None
+        if self.mtls.match == "subject":
+            values: tuple[str, ...] = (ex.tls.client_subject or "",)
+        else:
+            values = ex.tls.client_san
+        name = next((self.mtls.consumers[v] for v in values if v in self.mtls.consumers), None)
+        if name is None:
+            return self._refuse("authn:mtls:unmapped")
+        try:
+            consumer = await self._consumer(name)
+        except StorageError:
+            return Deny(AuthUnavailable, rule="authn:store-unavailable")
+        if consumer is None or consumer.disabled:
+            return self._refuse("authn:mtls:consumer")
+        ex.identity = Identity.of(consumer, "mtls", ex.tls.client_subject or "")
+        return CONTINUE
+
+
+def _query_value(query: bytes, name: str) -> bytes | None:
+    for k, v in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+        if k == name:
+            return v.encode("latin-1")
+    return None

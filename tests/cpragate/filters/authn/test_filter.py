@@ -1,0 +1,228 @@
+"""The authn filter on plain objects: API keys (declared and stored), bearer JWTs, mTLS."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from joserfc import jws
+from joserfc.jwk import RSAKey
+
+from cpragate.core.access import Consumer
+from cpragate.core.clock import FakeClock
+from cpragate.core.exchange import Exchange, TlsInfo
+from cpragate.core.filter import FilterContext
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny
+from cpragate.errors import AuthUnavailable, Forbidden, StorageError, Unauthenticated
+from cpragate.filters.authn.apikeys import generate_key, hash_key
+from cpragate.filters.authn.config import AuthnConfig, RouteAuth
+from cpragate.filters.authn.filter import AuthnFilter
+from cpragate.storage.access import ApiKeyRecord, MemoryIdentityStore
+from cpragate.testing import make_exchange, make_request
+
+KEY, PREFIX = generate_key()
+RSA1 = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+
+
+def route(**settings: Any) -> RouteInfo:
+    return RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(**settings))
+
+
+def cfg(**kw: Any) -> AuthnConfig:
+    base: dict[str, Any] = {
+        "consumers": [
+            {"name": "app", "purpose": "service_provider", "scopes": ["a", "b"], "attributes": {"tenants": ["t1"]}},
+        ],
+        "api_keys": {"keys": [{"consumer": "app", "prefix": PREFIX, "hash": hash_key(KEY.encode())}]},
+    }
+    base.update(kw)
+    return AuthnConfig.model_validate(base)
+
+
+class Stores(SimpleNamespace):
+    pass
+
+
+def run(f: AuthnFilter, ex: Exchange) -> Any:
+    return asyncio.run(f.on_request(ex))
+
+
+def ex_with(headers: dict[str, str] | None = None, r: RouteInfo | None = None, tls: TlsInfo | None = None, target: str = "/r") -> Exchange:
+    e = make_exchange(make_request("GET", target, headers), route=r or route())
+    e.tls = tls
+    return e
+
+
+def test_inert_without_credential_sources() -> None:
+    f = AuthnFilter(AuthnConfig(), FilterContext(clock=FakeClock()))
+    assert not f.applies_to(route())
+
+
+def test_declared_key_sets_identity_and_forwards_consumer_not_key() -> None:
+    f = AuthnFilter(cfg(), FilterContext(clock=FakeClock()))
+    e = ex_with({"x-api-key": KEY, "x-cpragate-consumer": "admin"})
+    assert run(f, e) is CONTINUE
+    assert e.identity is not None and e.identity.consumer == "app" and e.identity.purpose == "service_provider"
+    assert e.identity.credential_id == PREFIX and e.identity.attribute("tenants") == ("t1",)
+    assert e.request.headers.get(b"x-cpragate-consumer") == b"app"
+    assert e.request.headers.get(b"x-api-key") is None
+    assert KEY not in repr(e.decisions)
+
+
+@pytest.mark.parametrize(
+    ("headers", "rule"),
+    [
+        ({}, "authn:missing"),
+        ({"x-api-key": "nonsense"}, "authn:api_key:malformed"),
+        ({"x-api-key": KEY[:-1] + ("A" if KEY[-1] != "A" else "B")}, "authn:api_key:mismatch"),
+        ({"x-api-key": generate_key()[0]}, "authn:api_key:unknown"),
+        ({"authorization": "Basic dXNlcjpwYXNz"}, "authn:missing"),
+    ],
+)
+def test_refusals_are_401_with_challenge_and_a_rule(headers: dict[str, str], rule: str) -> None:
+    f = AuthnFilter(cfg(), FilterContext(clock=FakeClock()))
+    v = run(f, ex_with(headers))
+    assert isinstance(v, Deny) and v.error is Unauthenticated and v.rule == rule
+    assert any(n == b"www-authenticate" and v_.startswith(b"ApiKey") for n, v_ in v.headers)
+
+
+def test_anonymous_route_and_methods_and_query_key() -> None:
+    f = AuthnFilter(cfg(), FilterContext(clock=FakeClock()))
+    e = ex_with(r=route(auth=RouteAuth(anonymous=True)))
+    assert run(f, e) is CONTINUE and e.identity is None
+    only_jwt = route(auth=RouteAuth(methods=["jwt"]))
+    v = run(f, ex_with({"x-api-key": KEY}, r=only_jwt))
+    assert isinstance(v, Deny) and v.rule == "authn:missing"
+    q = route(auth=RouteAuth(query_key="api_key"))
+    e = ex_with(r=q, target=f"/r?api_key={KEY}")
+    assert run(f, e) is CONTINUE and e.identity is not None
+    assert isinstance(run(f, ex_with(target=f"/r?api_key={KEY}")), Deny)  # not without the route's opt-in
+
+
+def test_stored_keys_lifecycle_revocation_rotation_expiry() -> None:
+    clock = FakeClock()
+    store = MemoryIdentityStore()
+    stores = Stores(identity=store)
+    f = AuthnFilter(cfg(api_keys={"cache_seconds": 0}), FilterContext(clock=clock, stores=stores))
+    k, p = generate_key()
+    asyncio.run(store.put_consumer(Consumer("stored", "contractor", frozenset({"x"}))))
+    asyncio.run(store.put_key(ApiKeyRecord(p, hash_key(k.encode()), "stored", frozenset({"x", "y"}), clock.time(), clock.time() + 100)))
+    e = ex_with({"x-api-key": k})
+    assert run(f, e) is CONTINUE and e.identity is not None and e.identity.scopes == {"x"}  # key narrows, never widens
+    asyncio.run(store.revoke_key(p, clock.time() + 10))  # rotation overlap: still valid for 10 s
+    assert run(f, ex_with({"x-api-key": k})) is CONTINUE
+    clock.advance(10)
+    v = run(f, ex_with({"x-api-key": k}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:revoked"
+    k2, p2 = generate_key()
+    asyncio.run(store.put_key(ApiKeyRecord(p2, hash_key(k2.encode()), "stored", None, clock.time(), clock.time() + 5)))
+    clock.advance(6)
+    v = run(f, ex_with({"x-api-key": k2}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:expired"
+    k3, p3 = generate_key()
+    asyncio.run(store.put_key(ApiKeyRecord(p3, hash_key(k3.encode()), "ghost")))
+    v = run(f, ex_with({"x-api-key": k3}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:consumer"
+
+
+class FailingStore(MemoryIdentityStore):
+    fail = False
+
+    async def get_key(self, prefix: str) -> ApiKeyRecord | None:
+        if self.fail:
+            raise StorageError("down")
+        return await super().get_key(prefix)
+
+
+@pytest.mark.parametrize("on_error", ["deny", "allow"])
+def test_store_failure_policy(on_error: str) -> None:
+    clock = FakeClock()
+    store = FailingStore()
+    f = AuthnFilter(cfg(on_error=on_error, api_keys={"cache_seconds": 1}), FilterContext(clock=clock, stores=Stores(identity=store)))
+    k, p = generate_key()
+    asyncio.run(store.put_consumer(Consumer("s", "contractor")))
+    asyncio.run(store.put_key(ApiKeyRecord(p, hash_key(k.encode()), "s")))
+    assert run(f, ex_with({"x-api-key": k})) is CONTINUE
+    store.fail = True
+    clock.advance(2)
+    v = run(f, ex_with({"x-api-key": k}))
+    if on_error == "deny":
+        assert isinstance(v, Deny) and v.error is AuthUnavailable
+    else:
+        assert v is CONTINUE  # a key verified before, from the last good record
+    other, _ = generate_key()
+    v = run(f, ex_with({"x-api-key": other}))
+    assert isinstance(v, Deny) and v.error is AuthUnavailable  # never admits an unseen key
+
+
+def test_hash_secret_changes_the_hash() -> None:
+    f = AuthnFilter(cfg(api_keys={"hash_secret": "pepper", "keys": [{"consumer": "app", "prefix": PREFIX, "hash": hash_key(KEY.encode())}]}),
+                    FilterContext(clock=FakeClock()))
+    v = run(f, ex_with({"x-api-key": KEY}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:mismatch"
+
+
+def _token(clock: FakeClock, **claims: Any) -> str:
+    c = {"iss": "https://idp", "aud": "api", "sub": "app", "exp": int(clock.time()) + 60, "scope": "a c", **claims}
+    return jws.serialize_compact({"alg": "RS256", "kid": "k1"}, json.dumps(c).encode(), RSA1, algorithms=["RS256"])
+
+
+def jwt_cfg(**kw: Any) -> AuthnConfig:
+    pubk = dict(RSA1.as_dict(private=False))
+    pubk["kid"] = "k1"
+    return cfg(jwt={"issuer": "https://idp", "audience": ["api"], "jwks": [pubk], **kw})
+
+
+def test_bearer_token_scopes_intersect_declared_consumer() -> None:
+    clock = FakeClock()
+    f = AuthnFilter(jwt_cfg(), FilterContext(clock=clock))
+    e = ex_with({"authorization": f"Bearer {_token(clock)}"})
+    assert run(f, e) is CONTINUE and e.identity is not None
+    assert e.identity.method == "jwt" and e.identity.scopes == {"a"} and e.identity.claims["sub"] == "app"
+    e = ex_with({"authorization": f"Bearer {_token(clock, sub='someone')}"})
+    assert run(f, e) is CONTINUE and e.identity is not None
+    assert e.identity.purpose == "third_party" and e.identity.scopes == {"a", "c"}
+
+
+def test_bearer_refusals() -> None:
+    clock = FakeClock()
+    f = AuthnFilter(jwt_cfg(require_consumer=True), FilterContext(clock=clock))
+    v = run(f, ex_with({"authorization": f"Bearer {_token(clock, sub='someone')}"}))
+    assert isinstance(v, Deny) and v.rule == "authn:jwt:unknown-consumer"
+    assert any(b'error="invalid_token"' in val for _, val in v.headers)
+    v = run(f, ex_with({"authorization": f"Bearer {_token(clock, aud='x')}"}))
+    assert isinstance(v, Deny) and v.rule == "authn:jwt:aud"
+    v = run(f, ex_with({"authorization": f"Bearer {_token(clock, sub=5)}"}))
+    assert isinstance(v, Deny) and v.rule == "authn:jwt:consumer-claim"
+    need = route(auth=RouteAuth(required_claims=["acr"]))
+    v = run(f, ex_with({"authorization": f"Bearer {_token(clock)}"}, r=need))
+    assert isinstance(v, Deny) and v.error is Forbidden
+    assert run(f, ex_with({"authorization": f"Bearer {_token(clock, acr='mfa')}"}, r=need)) is CONTINUE
+
+
+def test_jwks_unavailable_is_503() -> None:
+    class Down:
+        async def fetch(self, url: str) -> bytes:
+            raise StorageError("down")
+
+    clock = FakeClock()
+    c = cfg(jwt={"issuer": "https://idp", "audience": ["api"], "jwks_url": "https://idp/jwks"})
+    f = AuthnFilter(c, FilterContext(clock=clock, stores=Stores(fetcher=Down())))
+    v = run(f, ex_with({"authorization": f"Bearer {_token(clock)}"}))
+    assert isinstance(v, Deny) and v.error is AuthUnavailable
+
+
+def test_mtls_subject_and_san_mapping() -> None:
+    f = AuthnFilter(cfg(mtls={"consumers": {"CN=partner,O=Dev": "app"}}), FilterContext(clock=FakeClock()))
+    e = ex_with(tls=TlsInfo("TLSv1.3", "x", "CN=partner,O=Dev", ("partner.example",)))
+    assert run(f, e) is CONTINUE and e.identity is not None and e.identity.method == "mtls"
+    v = run(f, ex_with(tls=TlsInfo("TLSv1.3", "x", "CN=other", ())))
+    assert isinstance(v, Deny) and v.rule == "authn:mtls:unmapped"
+    f = AuthnFilter(cfg(mtls={"match": "san", "consumers": {"partner.example": "app"}}), FilterContext(clock=FakeClock()))
+    e = ex_with(tls=TlsInfo("TLSv1.3", "x", "CN=whatever", ("partner.example",)))
+    assert run(f, e) is CONTINUE and e.identity is not None
