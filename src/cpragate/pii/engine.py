@@ -271,6 +271,7 @@ class Engine:
         self._sigs: dict[str, _Sig] = {}
         self._containers: dict[str, bool] = {}
         self._segments: dict[str | int, str] = {}
+        self._deciders: dict[int, _Decider] = {}
         self._person_on = Entity.PERSON in enabled
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
@@ -333,7 +334,7 @@ class Engine:
             _Hit(None, None, None, entity, spi, (s, e), "pattern")
             for s, e, entity, spi in self._scanner.scan(text)
         ]
-        out = self._rewrite_string(text, hits, _Decider(self, rules), ann)
+        out = self._rewrite_string(text, hits, self._decider(rules), ann)
         return ("" if ann.blocked else out), ann
 
     def detokenize(self, token: str) -> str:
@@ -378,6 +379,20 @@ class Engine:
                 value = value[h.span[0] : h.span[1]]
             preview = self._preview(h.entity, value)
         return Finding(path, h.entity, category, spi, h.span, h.source, preview)
+
+    def _decider(self, rules: ActionRules) -> _Decider:
+        """The decision cache of ``rules``, kept across calls.
+
+        Rules are frozen models and a gateway passes the same few objects (one per route
+        or purpose) again and again, so each is resolved once per entity, not per body.
+        The rules object is held by its decider, so its id cannot be reused while cached.
+        """
+        d = self._deciders.get(id(rules))
+        if d is None or d.rules is not rules:
+            if len(self._deciders) >= 256:
+                self._deciders.clear()
+            d = self._deciders[id(rules)] = _Decider(self, rules)
+        return d
 
     def _path(self, loc: Loc) -> str:
         """:func:`render_path` with the rendered segment of each key cached (bounded)."""
@@ -722,7 +737,7 @@ class Engine:
     # ------------------------------------------------------------------ rewriting
 
     def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, ann: Annotations, base: Loc) -> Any:
-        decide = _Decider(self, rules)
+        decide = self._decider(rules)
         get = decide.get
         # The decider's caches, read inline: one dict lookup per finding instead of a call.
         cached_spi, cached_plain = decide.caches()
@@ -867,14 +882,14 @@ class Engine:
 
 
 class _Decider:
-    """(category, spi, action, entity) per (entity, spi) for one call: rules are resolved
-    once per kind of finding instead of once per finding."""
+    """(category, spi, action, entity) per (entity, spi) for one rules object: rules are
+    resolved once per kind of finding instead of once per finding."""
 
-    __slots__ = ("_engine", "_plain", "_rules", "_spi")
+    __slots__ = ("_engine", "_plain", "_spi", "rules")
 
     def __init__(self, engine: Engine, rules: ActionRules) -> None:
         self._engine = engine
-        self._rules = rules
+        self.rules = rules
         self._spi: dict[str, _Decision] = {}
         self._plain: dict[str, _Decision] = {}
 
@@ -887,7 +902,7 @@ class _Decider:
         d = cache.get(h.entity)
         if d is None:
             category, spi = self._engine._classify(h.entity, h.spi)
-            d = (category, spi, self._rules.action_for(h.entity, category, spi), h.entity)
+            d = (category, spi, self.rules.action_for(h.entity, category, spi), h.entity)
             cache[h.entity] = d
         return d
 
