@@ -116,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     err.set_defaults(func=_cmd_errors)
 
     # Capabilities that bring their own commands register them here.
-    for mod in ("cpragate.cli.pii",):
+    for mod in ("cpragate.cli.pii", "cpragate.cli.audit"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cpragate.core.router import TemplateError, parse_template
+from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
 from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
 from cpragate.filters.pii.config import PiiFilterConfig
@@ -180,6 +181,9 @@ class Route(_Model):
     )
     read_timeout: float | None = Field(None, gt=0, description="Override the upstream's read timeout for this route.")
     cors: CorsPolicy | None = Field(None, description="CORS policy; omit and the route sends no CORS headers.")
+    audit: AuditRouteSettings | None = Field(
+        None, description="Audit settings for this route: where the response names its data subject, whether audit is required."
+    )
     openapi: OpenApiBinding | None = Field(
         None,
         description="The OpenAPI operation describing this route (written for you by `from_openapi` entries): "
@@ -275,6 +279,10 @@ class FiltersConfig(_Model):
         default_factory=MinimizeConfig, description="Per-purpose data minimization on routes with `minimize` rules."
     )
 
+    audit: AuditConfig = Field(
+        default_factory=AuditConfig,
+        description="Tamper-evident audit trail: one event per exchange, spooled locally, shipped to SQLite or PostgreSQL.",
+    )
 
 class GatewayConfig(_Model):
     """The whole gateway configuration (``cpragate config schema`` prints it as JSON Schema)."""

@@ -47,6 +47,8 @@ class Exchange:
     """Per-request state handed to every phase method."""
 
     __slots__ = (
+        "audit",
+        "audit_subjects",
         "bytes_in",
         "bytes_out",
         "client_ip",
@@ -122,6 +124,10 @@ class Exchange:
         self.started = started
         self.bytes_in = 0
         self.bytes_out = 0
+        self.audit: int | None = None
+        """Set by the audit filter: the spool position of this exchange's begin record."""
+        self.audit_subjects: list[str] | None = None
+        """Set by the audit filter: keyed lookups of the data subjects the response names."""
 
     def decide(self, filter_name: str, outcome: str, rule: str = "") -> None:
         self.decisions.append(Decision(filter_name, outcome, rule))

@@ -96,7 +96,9 @@ class Runtime:
             self.routes.append(info)
         # Edge filters (priority >= EDGE_PRIORITY: security headers, CORS) also shape the
         # answers to requests refused before any route's chain ran.
-        self.fallback = Pipeline([f for f in self.filters.values() if f.priority >= EDGE_PRIORITY])
+        self.fallback = Pipeline(
+            [f for f in self.filters.values() if f.priority >= EDGE_PRIORITY or getattr(f, "sees_unrouted", False)]
+        )
         self.pools: dict[str, UpstreamPool] = {
             name: UpstreamPool(name, up, loop) for name, up in cfg.upstreams.items()
         }
@@ -327,4 +329,10 @@ def state_dir(cfg: GatewayConfig, base: Path | None = None) -> Path:
 
 async def open_default_stores(cfg: GatewayConfig, base: Path | None = None) -> Stores:
     sd = state_dir(cfg, base)
-    return await open_stores(cfg.storage.url.replace("{state_dir}", str(sd)))
+    stores = await open_stores(cfg.storage.url.replace("{state_dir}", str(sd)))
+    try:
+        await stores.attach_audit(cfg.filters.audit, sd)  # spool + writer thread (filters/audit)
+    except BaseException:
+        await stores.close()
+        raise
+    return stores

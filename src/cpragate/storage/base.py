@@ -7,7 +7,8 @@ filter's ``on_error`` policy sees one exception type whatever the store.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from cpragate.errors import StorageError
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     from cpragate.storage.access import IdentityStore, Limiter, ServedIds
     from cpragate.storage.fetch import HttpFetcher
 
-__all__ = ["CounterStore", "KeyValueStore", "Stores", "open_stores"]
+__all__ = ["AuditLog", "CounterStore", "KeyValueStore", "Stores", "open_stores"]
 
 
 @runtime_checkable
@@ -44,6 +45,33 @@ class KeyValueStore(Protocol):
         ...
 
 
+@runtime_checkable
+class AuditLog(Protocol):
+    """The audit trail as the audit filter sees it: append-only, never waits on a database.
+
+    Records are the compact lists described in ``cpragate.audit.events``; the
+    implementation (storage/audit_writer.py) spools them and ships them in the background.
+    """
+
+    instance_id: str
+
+    def lookup(self, value: str) -> str:
+        """The keyed lookup (HMAC) standing for a subject id or path value; never the value."""
+        ...
+
+    async def begin(self, record: list[Any]) -> int | None:
+        """Spool a begin record; its position, or None when the spool is full (answer 503)."""
+        ...
+
+    async def complete(self, record: list[Any]) -> bool:
+        """Spool a completion; False if it could not be (logged by the implementation)."""
+        ...
+
+    async def event(self, record: list[Any]) -> bool:
+        """Spool a whole event (an exchange refused before its begin); False if it could not be."""
+        ...
+
+
 @dataclass
 class Stores:
     """The bundle handed to filters through FilterContext."""
@@ -60,6 +88,8 @@ class Stores:
     """Served object ids shared by processes (Redis); None: filters keep them in-process."""
     fetcher: HttpFetcher | None = None
     """Fetches documents the filters need (JWKS)."""
+    audit: AuditLog | None = None
+    """The audit trail (spool + writer) when ``filters.audit`` is enabled (see attach_audit)."""
     _more: list[object] = field(default_factory=list)
 
     @property
@@ -67,7 +97,18 @@ class Stores:
         """Whether rate limits and served ids are shared across processes."""
         return self.limiter is not None
 
+    async def attach_audit(self, cfg: Any, state_dir: Path) -> None:
+        """Open the audit spool and start its writer when ``cfg`` (``filters.audit``) is enabled."""
+        if cfg is None or not getattr(cfg, "enabled", False) or self.audit is not None:
+            return
+        from cpragate.storage.audit_writer import open_audit
+
+        self.audit = open_audit(cfg, state_dir)
+
     async def close(self) -> None:
+        audit, self.audit = self.audit, None
+        if audit is not None and hasattr(audit, "aclose"):
+            await audit.aclose()  # first: ships what is spooled while the rest is still open
         for closer in (self._closer, *self._more):
             if closer is not None and hasattr(closer, "aclose"):
                 await closer.aclose()

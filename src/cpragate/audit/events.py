@@ -1,0 +1,157 @@
+"""The audit event schema (version 1) and how spool records become events.
+
+Spool records are positional JSON arrays (compact and cheap to build on the hot path);
+events are JSON objects serialized canonically (sorted keys, orjson) — those exact bytes
+are what the hash chain covers and what the sink stores.
+
+Record layouts (index: meaning):
+
+* begin ``["b", t, rid, method, template, route_name, params, subjects, consumer, auth,
+  purpose, client_ip, personal]`` — written before the request is forwarded.
+* completion ``["c", bkey, t_end, status, outcome, error, decisions, annotations, subjects,
+  bytes_in, bytes_out, latency_ms]`` — ``bkey`` is the begin's spool position.
+* single event ``["e", <begin fields 1..>, <completion fields 2..>]`` — an exchange
+  refused before the audit filter's request phase ran (nothing was forwarded).
+
+``params`` are ``[name, lookup]`` pairs and ``subjects`` are lookups: keyed HMACs of the
+values (:func:`lookup`), never the values. The writer replaces a subject lookup by the
+subject's pseudonym (:func:`pseudonym`, an HMAC with the subject's own random key) so
+destroying that key unlinks every event of the subject (crypto-shredding).
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "GENESIS",
+    "SCHEMA_VERSION",
+    "build_event",
+    "canonical",
+    "decision_of",
+    "iso",
+    "lookup",
+    "pseudonym",
+]
+
+SCHEMA_VERSION = 1
+GENESIS = "0" * 64
+"""The ``prev`` hash of an instance's first event."""
+
+_MAX_LIST = 64  # decisions, subjects, params kept per event (bounded records)
+
+
+def lookup(master_key: bytes, value: str) -> str:
+    """The keyed lookup of a value (HMAC-SHA256 with the master key, 128 bits, hex)."""
+    return hmac.digest(master_key, value.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+
+
+def pseudonym(subject_key: bytes, subject_lookup: str) -> str:
+    """A subject's pseudonym: HMAC-SHA256 of its lookup with the subject's own key (96 bits)."""
+    return "s_" + hmac.digest(subject_key, subject_lookup.encode("ascii"), "sha256").hex()[:24]
+
+
+def canonical(event: dict[str, Any]) -> bytes:
+    """The exact bytes hashed and stored: JSON with sorted keys."""
+    return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
+
+
+def iso(t: float) -> str:
+    """``2026-01-01T00:00:00.123Z`` (UTC, milliseconds)."""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
+    """(``allow`` | ``deny`` | ``error``, the rule that decided) from the recorded decisions."""
+    for f, o, r in decisions:
+        if o == "deny":
+            return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
+    for f, o, r in decisions:
+        if o == "error":
+            return "error", f"{f}:{r}" if r else f
+    if outcome in ("denied", "error"):
+        return ("deny" if outcome == "denied" else "error"), ""
+    return "allow", ""
+
+
+def _str(v: object) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def build_event(
+    begin: list[Any] | None,
+    completion: list[Any] | None,
+    *,
+    resolve: Callable[[str], str],
+    param_token: Callable[[str], str],
+) -> dict[str, Any]:
+    """One event body (without ``instance``/``seq``, added by the writer) from its records.
+
+    ``begin`` is a begin record or the begin part of a single event (both with the kind
+    at index 0); ``completion`` a completion record (kind at 0, bkey at 1), or None for an
+    exchange interrupted by a crash. ``resolve`` maps a subject lookup to its pseudonym,
+    ``param_token`` a non-subject path parameter lookup to the token shown in ``path``.
+    """
+    b = begin or [None] * 13
+    c = completion
+    subj_lookups: list[str] = [s for s in (b[7] or []) if isinstance(s, str)]
+    if c is not None:
+        subj_lookups += [s for s in (c[8] or []) if isinstance(s, str) and s not in subj_lookups]
+    subj_lookups = subj_lookups[:_MAX_LIST]
+    pseud = {s: resolve(s) for s in subj_lookups}
+    template = _str(b[4])
+    path = template
+    if template is not None:
+        for pair in (b[6] or [])[:_MAX_LIST]:
+            name, lk = pair[0], pair[1]
+            tok = pseud.get(lk) or param_token(lk)
+            path = path.replace("{" + str(name) + "}", tok) if path else path
+    t = float(b[1]) if isinstance(b[1], int | float) else (float(c[2]) if c is not None else 0.0)
+    if c is None:
+        outcome, status, error, decisions, pii, checks = "interrupted", None, None, [], None, None
+        bytes_in, bytes_out, latency = None, None, None
+    else:
+        outcome = _str(c[4]) or "unknown"
+        status = c[3] if isinstance(c[3], int) else None
+        error = _str(c[5])
+        decisions = [[str(x) for x in d[:3]] for d in (c[6] or [])[:_MAX_LIST]]
+        ann = c[7] if isinstance(c[7], dict) else {}
+        pii = ann.get("pii")
+        checks = {k: v for k, v in ann.items() if k != "pii"} or None
+        bytes_in, bytes_out, latency = c[9], c[10], c[11]
+    if outcome == "interrupted":
+        decision, rule = "allow", ""
+    else:
+        decision, rule = decision_of(outcome, decisions)
+    return {
+        "v": SCHEMA_VERSION,
+        "id": _str(b[2]),
+        "ts": iso(t),
+        "t": round(t, 3),
+        "latency_ms": latency,
+        "consumer": _str(b[8]),
+        "auth": _str(b[9]),
+        "purpose": _str(b[10]),
+        "client_ip": _str(b[11]),
+        "method": _str(b[3]),
+        "route": template,
+        "route_name": _str(b[5]),
+        "path": path,
+        "personal": bool(b[12]),
+        "status": status,
+        "outcome": outcome,
+        "decision": decision,
+        "rule": rule,
+        "decisions": decisions,
+        "error": error,
+        "pii": pii,
+        "checks": checks,
+        "subjects": [pseud[s] for s in subj_lookups],
+        "bytes_in": bytes_in,
+        "bytes_out": bytes_out,
+    }

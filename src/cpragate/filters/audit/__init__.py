@@ -1,0 +1,1 @@
+"""The audit filter: one tamper-evident event per exchange (see docs/audit.md)."""

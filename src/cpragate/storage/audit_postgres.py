@@ -1,0 +1,321 @@
+"""The PostgreSQL audit sink: several gateways, one database, one chain per instance.
+
+``<prefix>_events`` is partitioned by month on ``ts`` (partitions are created on demand,
+under an advisory lock so concurrent instances do not race); batches arrive with COPY
+in one transaction together with the instance's new state. ``subjects`` is a text[]
+with a GIN index for DSAR lookups; consumer, route and time have B-tree indexes.
+Driver errors become ``AuditSinkError`` here (never with a value from an event).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from cpragate.audit.chain import Checkpoint
+from cpragate.errors import AuditSinkError
+from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
+
+__all__ = ["PostgresAuditSink"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {p}_events (
+  instance_id text NOT NULL, seq bigint NOT NULL, bkey bigint NOT NULL, ts timestamptz NOT NULL,
+  consumer text, route text, decision text NOT NULL, outcome text NOT NULL, status integer,
+  subjects text[] NOT NULL DEFAULT '{{}}', body bytea NOT NULL, prev text NOT NULL, hash text NOT NULL,
+  PRIMARY KEY (instance_id, seq, ts)) PARTITION BY RANGE (ts);
+CREATE INDEX IF NOT EXISTS {p}_events_iseq ON {p}_events (instance_id, seq);
+CREATE INDEX IF NOT EXISTS {p}_events_bkey ON {p}_events (instance_id, bkey);
+CREATE INDEX IF NOT EXISTS {p}_events_ts ON {p}_events (ts);
+CREATE INDEX IF NOT EXISTS {p}_events_consumer ON {p}_events (consumer, ts);
+CREATE INDEX IF NOT EXISTS {p}_events_route ON {p}_events (route, ts);
+CREATE INDEX IF NOT EXISTS {p}_events_subjects ON {p}_events USING gin (subjects);
+CREATE TABLE IF NOT EXISTS {p}_instances (
+  instance_id text PRIMARY KEY, head_seq bigint NOT NULL, head_hash text NOT NULL,
+  low_pos bigint NOT NULL, updated timestamptz NOT NULL DEFAULT now());
+CREATE TABLE IF NOT EXISTS {p}_checkpoints (
+  instance_id text NOT NULL, seq bigint NOT NULL, kind text NOT NULL, hash text NOT NULL,
+  ts double precision NOT NULL, key_id text NOT NULL, signature text NOT NULL,
+  PRIMARY KEY (instance_id, seq, kind));
+CREATE TABLE IF NOT EXISTS {p}_subject_keys (
+  lookup text PRIMARY KEY, key bytea NOT NULL, created timestamptz NOT NULL DEFAULT now());
+"""
+
+
+def _ts(t: float) -> datetime:
+    return datetime.fromtimestamp(t, UTC)
+
+
+def _month(t: float) -> tuple[int, int]:
+    d = _ts(t)
+    return d.year, d.month
+
+
+class PostgresAuditSink:
+    """AuditSink on PostgreSQL (see the module docstring)."""
+
+    def __init__(self, url: str, prefix: str = "audit") -> None:
+        self.p = prefix
+        self._parts: set[tuple[int, int]] = set()
+        try:
+            self.conn = psycopg.connect(url, autocommit=True, connect_timeout=5)
+            with self.conn.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cpragate-audit-{prefix}",))
+                for stmt in _SCHEMA.format(p=prefix).split(";"):
+                    if stmt.strip():
+                        self.conn.execute(stmt.encode())
+        except psycopg.Error as e:
+            raise AuditSinkError(f"audit PostgreSQL sink cannot be opened ({type(e).__name__}).") from None
+
+    def _q(self, text: str) -> bytes:
+        return text.replace("{p}", self.p).encode()
+
+    def _err(self, what: str, e: Exception) -> AuditSinkError:
+        return AuditSinkError(f"audit PostgreSQL {what} failed ({type(e).__name__}).")
+
+    def state(self, instance: str) -> InstanceState:
+        try:
+            row = self.conn.execute(
+                self._q("SELECT head_seq, head_hash, low_pos FROM {p}_instances WHERE instance_id=%s"), (instance,)
+            ).fetchone()
+        except psycopg.Error as e:
+            raise self._err("read", e) from None
+        if row is None:
+            return InstanceState(instance)
+        return InstanceState(instance, int(row[0]), str(row[1]), int(row[2]))
+
+    def shipped_keys(self, instance: str, from_pos: int) -> set[int]:
+        try:
+            cur = self.conn.execute(
+                self._q("SELECT bkey FROM {p}_events WHERE instance_id=%s AND bkey>=%s"), (instance, from_pos)
+            )
+            return {int(r[0]) for r in cur}
+        except psycopg.Error as e:
+            raise self._err("read", e) from None
+
+    def _partitions(self, rows: list[EventRow]) -> None:
+        months = {_month(r.ts) for r in rows} - self._parts
+        if not months:
+            return
+        self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cpragate-audit-{self.p}",))
+        for y, m in sorted(months):
+            ny, nm = (y + 1, 1) if m == 12 else (y, m + 1)
+            name = f"{self.p}_events_p{y:04d}{m:02d}"
+            self.conn.execute(
+                sql.SQL("CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})").format(
+                    sql.Identifier(name),
+                    sql.Identifier(f"{self.p}_events"),
+                    sql.Literal(f"{y:04d}-{m:02d}-01 00:00:00+00"),
+                    sql.Literal(f"{ny:04d}-{nm:02d}-01 00:00:00+00"),
+                )
+            )
+        self._parts |= months
+
+    def write(
+        self, rows: list[EventRow], state: InstanceState, expected_head: int, checkpoints: list[Checkpoint]
+    ) -> None:
+        conn = self.conn
+        try:
+            with conn.transaction():
+                cur = conn.execute(
+                    self._q("SELECT head_seq FROM {p}_instances WHERE instance_id=%s FOR UPDATE"), (state.instance,)
+                ).fetchone()
+                head = int(cur[0]) if cur else 0
+                if head != expected_head:
+                    raise AuditSinkError(
+                        f"audit instance {state.instance} was advanced by another writer (head {head}, expected "
+                        f"{expected_head}).",
+                        fix="Give every gateway process its own instance id (filters.audit.instance_id).",
+                    )
+                if rows:
+                    self._partitions(rows)
+                    with conn.cursor() as c, c.copy(
+                        self._q(
+                            "COPY {p}_events (instance_id, seq, bkey, ts, consumer, route, decision, outcome, status,"
+                            " subjects, body, prev, hash) FROM STDIN"
+                        )
+                    ) as cp:
+                        for r in rows:
+                            cp.write_row(
+                                (r.instance, r.seq, r.bkey, _ts(r.ts), r.consumer, r.route, r.decision, r.outcome,
+                                 r.status, list(r.subjects), r.body, r.prev, r.hash)
+                            )
+                if checkpoints:
+                    with conn.cursor() as c:
+                        c.executemany(
+                            self._q(
+                                "INSERT INTO {p}_checkpoints (instance_id, seq, kind, hash, ts, key_id, signature)"
+                                " VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (instance_id, seq, kind) DO UPDATE SET"
+                                " hash=excluded.hash, ts=excluded.ts, key_id=excluded.key_id, signature=excluded.signature"
+                            ),
+                            [(k.instance, k.seq, k.kind, k.hash, k.ts, k.key_id, k.signature) for k in checkpoints],
+                        )
+                conn.execute(
+                    self._q(
+                        "INSERT INTO {p}_instances (instance_id, head_seq, head_hash, low_pos, updated)"
+                        " VALUES (%s,%s,%s,%s,now()) ON CONFLICT (instance_id) DO UPDATE SET"
+                        " head_seq=excluded.head_seq, head_hash=excluded.head_hash, low_pos=excluded.low_pos,"
+                        " updated=now()"
+                    ),
+                    (state.instance, state.head_seq, state.head_hash, state.low_pos),
+                )
+        except psycopg.Error as e:
+            if isinstance(e, psycopg.errors.UndefinedTable):
+                self._parts.clear()
+            raise self._err("write", e) from None
+
+    def subject_keys(self, lookups: list[str], create: bool) -> dict[str, bytes]:
+        if not lookups:
+            return {}
+        try:
+            if create:
+                with self.conn.cursor() as c:
+                    c.executemany(
+                        self._q("INSERT INTO {p}_subject_keys (lookup, key) VALUES (%s,%s) ON CONFLICT DO NOTHING"),
+                        [(lk, os.urandom(32)) for lk in lookups],
+                    )
+            rows = self.conn.execute(
+                self._q("SELECT lookup, key FROM {p}_subject_keys WHERE lookup = ANY(%s)"), (lookups,)
+            ).fetchall()
+        except psycopg.Error as e:
+            raise self._err("subject key", e) from None
+        return {str(r[0]): bytes(r[1]) for r in rows}
+
+    def shred(self, lookup: str) -> bool:
+        try:
+            return self.conn.execute(self._q("DELETE FROM {p}_subject_keys WHERE lookup=%s"), (lookup,)).rowcount > 0
+        except psycopg.Error as e:
+            raise self._err("shred", e) from None
+
+    def instances(self) -> list[InstanceState]:
+        try:
+            rows = self.conn.execute(
+                self._q("SELECT instance_id, head_seq, head_hash, low_pos FROM {p}_instances ORDER BY instance_id")
+            ).fetchall()
+            known = {str(r[0]) for r in rows}
+            out = [InstanceState(str(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+            for (inst,) in self.conn.execute(self._q("SELECT DISTINCT instance_id FROM {p}_events")).fetchall():
+                if inst not in known:
+                    out.append(InstanceState(str(inst), 0, "", 0))
+            return out
+        except psycopg.Error as e:
+            raise self._err("read", e) from None
+
+    def chain(self, instance: str, from_seq: int = 0) -> Iterator[tuple[int, str, str, bytes]]:
+        try:
+            with self.conn.transaction(), self.conn.cursor(name=f"{self.p}_chain") as cur:
+                cur.itersize = 20_000
+                cur.execute(
+                    self._q(
+                        "SELECT seq, prev, hash, body FROM {p}_events WHERE instance_id=%s AND seq>=%s ORDER BY seq"
+                    ),
+                    (instance, from_seq),
+                )
+                for seq, prev, h, body in cur:
+                    yield int(seq), prev, h, bytes(body)
+        except psycopg.Error as e:
+            raise self._err("read", e) from None
+
+    def checkpoints(self, instance: str) -> list[Checkpoint]:
+        try:
+            rows = self.conn.execute(
+                self._q(
+                    "SELECT instance_id, seq, hash, ts, kind, key_id, signature FROM {p}_checkpoints"
+                    " WHERE instance_id=%s ORDER BY seq"
+                ),
+                (instance,),
+            ).fetchall()
+        except psycopg.Error as e:
+            raise self._err("read", e) from None
+        return [Checkpoint(str(r[0]), int(r[1]), str(r[2]), float(r[3]), str(r[4]), str(r[5]), str(r[6])) for r in rows]
+
+    def search(self, q: SearchQuery) -> list[bytes]:
+        where: list[str] = []
+        args: list[Any] = []
+        if q.subjects:
+            where.append("subjects && %s::text[]")
+            args.append(list(q.subjects))
+        for col, val in (("consumer", q.consumer), ("route", q.route), ("decision", q.decision),
+                         ("outcome", q.outcome), ("instance_id", q.instance)):
+            if val is not None:
+                where.append(f"{col}=%s")
+                args.append(val)
+        if q.since is not None:
+            where.append("ts>=%s")
+            args.append(_ts(q.since))
+        if q.until is not None:
+            where.append("ts<%s")
+            args.append(_ts(q.until))
+        text = "SELECT body FROM {p}_events"
+        if where:
+            text += " WHERE " + " AND ".join(where)
+        text += f" ORDER BY ts {'DESC' if q.newest_first else 'ASC'} LIMIT %s"
+        args.append(q.limit)
+        try:
+            return [bytes(r[0]) for r in self.conn.execute(self._q(text), args).fetchall()]
+        except psycopg.Error as e:
+            raise self._err("search", e) from None
+
+    def purge_plan(self, instance: str, before: float) -> tuple[int, str] | None:
+        try:
+            row = self.conn.execute(
+                self._q("SELECT MIN(seq) FROM {p}_events WHERE instance_id=%s AND ts>=%s"), (instance, _ts(before))
+            ).fetchone()
+            first_kept = row[0] if row else None
+            if first_kept is None:
+                r2 = self.conn.execute(
+                    self._q("SELECT seq, hash FROM {p}_events WHERE instance_id=%s ORDER BY seq DESC LIMIT 1"),
+                    (instance,),
+                ).fetchone()
+            else:
+                r2 = self.conn.execute(
+                    self._q(
+                        "SELECT seq, hash FROM {p}_events WHERE instance_id=%s AND seq<%s ORDER BY seq DESC LIMIT 1"
+                    ),
+                    (instance, first_kept),
+                ).fetchone()
+        except psycopg.Error as e:
+            raise self._err("read", e) from None
+        return (int(r2[0]), str(r2[1])) if r2 else None
+
+    def purge(self, instance: str, upto_seq: int, checkpoint: Checkpoint) -> int:
+        conn = self.conn
+        try:
+            with conn.transaction():
+                conn.execute(
+                    self._q(
+                        "INSERT INTO {p}_checkpoints (instance_id, seq, kind, hash, ts, key_id, signature)"
+                        " VALUES (%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (instance_id, seq, kind) DO UPDATE SET"
+                        " hash=excluded.hash, ts=excluded.ts, key_id=excluded.key_id, signature=excluded.signature"
+                    ),
+                    (checkpoint.instance, checkpoint.seq, checkpoint.kind, checkpoint.hash, checkpoint.ts,
+                     checkpoint.key_id, checkpoint.signature),
+                )
+                n = conn.execute(
+                    self._q("DELETE FROM {p}_events WHERE instance_id=%s AND seq<=%s"), (instance, upto_seq)
+                ).rowcount
+                conn.execute(
+                    self._q("DELETE FROM {p}_checkpoints WHERE instance_id=%s AND seq<%s"), (instance, upto_seq)
+                )
+        except psycopg.Error as e:
+            raise self._err("purge", e) from None
+        return int(n)
+
+    def drop(self) -> None:
+        """Drop every table of this prefix (tests and benchmarks clean up with it)."""
+        try:
+            for t in ("events", "instances", "checkpoints", "subject_keys"):
+                self.conn.execute(sql.SQL("DROP TABLE IF EXISTS {} CASCADE").format(sql.Identifier(f"{self.p}_{t}")))
+        except psycopg.Error as e:
+            raise self._err("drop", e) from None
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except psycopg.Error:
+            pass

@@ -1,0 +1,343 @@
+"""The local append-only audit spool: memory-mapped segment files, fsync per window.
+
+Theory of operation:
+
+* A spool folder holds up to 64 *slots* (``0/``, ``1/``...). A process takes the first
+  slot it can lock (``flock``); the lock dies with the process, so a gateway restarted
+  after ``kill -9`` gets its slot back and replays it. The slot number is part of the
+  instance id, so ``--workers N`` gives N instances with their own chains.
+* A slot holds segment files ``<id>.seg`` (``id``: Unix seconds at creation, always above
+  the previous one). A segment is preallocated (``posix_fallocate``, so a full disk
+  fails at creation, never as SIGBUS on a write) and memory-mapped. A record is one
+  JSON line copied into the map: no system call per record. The pages belong to the
+  kernel at once, so a *process* crash loses nothing; an fsync thread ``msync``\\ s the
+  map every ``fsync_window`` seconds, so an *OS* crash loses at most that window.
+* A record's position is ``id << 32 | offset``: unique per slot, increasing, and
+  stable across restarts (it keys dedup in the sink).
+* Bytes after the last record are zero; readers stop at the first NUL. A segment made
+  by an earlier process (``id < boot_id``) is complete: nothing appends to it again.
+* The writer thread reads what the event loop wrote (never past the published write
+  offset, so never a half-copied record) and deletes segments once everything in them
+  is shipped (:meth:`release`).
+* Size bound: new requests (``kind="begin"``) are refused once the spool holds
+  ``max_bytes``; completions and single events may use a reserve of two more segments,
+  so an exchange already forwarded is never left without its completion.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import mmap
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from cpragate.errors import AuditSpoolError
+
+__all__ = ["Spool", "SpoolRecord"]
+
+log = logging.getLogger("cpragate.audit")
+
+MAX_SLOTS = 64
+_SHIFT = 32
+
+
+@dataclass(frozen=True, slots=True)
+class SpoolRecord:
+    pos: int
+    data: bytes
+
+
+class _Segment:
+    __slots__ = ("fd", "id", "mm", "path", "size")
+
+    def __init__(self, seg_id: int, path: Path, fd: int, mm: mmap.mmap | None, size: int) -> None:
+        self.id = seg_id
+        self.path = path
+        self.fd = fd
+        self.mm = mm
+        self.size = size
+
+
+class Spool:
+    """One slot of a spool folder, owned by this process (see the module docstring)."""
+
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_bytes: int = 1 << 30,
+        segment_bytes: int = 16 << 20,
+        fsync_window: float = 0.02,
+    ) -> None:
+        self.folder = folder
+        self.max_bytes = max_bytes
+        self.segment_bytes = max(4096, min(segment_bytes, max_bytes))
+        self.fsync_window = fsync_window
+        self.slot, self.dir, self._lock_fd = _take_slot(folder)
+        self._lock = threading.Lock()  # segment list changes (rotation, release)
+        self._segments: list[_Segment] = []
+        for p in sorted(self.dir.glob("*.seg")):
+            try:
+                seg_id = int(p.stem)
+            except ValueError:
+                continue
+            self._segments.append(_Segment(seg_id, p, -1, None, p.stat().st_size))
+        self.boot_id = self._next_id()
+        self.cur: _Segment | None = None
+        self.off = 0
+        self.used = sum(s.size for s in self._segments)
+        """Bytes of every segment file (they are preallocated)."""
+        self.dirty = False
+        self.dropped = 0
+        self.full_since: float | None = None
+        self._closed = False
+        self._new_segment(self.boot_id)
+        self._stop = threading.Event()
+        self._syncer: threading.Thread | None = None
+        if fsync_window > 0:
+            self._syncer = threading.Thread(target=self._sync_loop, name="cpragate-audit-fsync", daemon=True)
+            self._syncer.start()
+
+    # --- the hot path (event loop thread) -----------------------------------------------
+    def append(self, data: bytes, begin: bool) -> int | None:
+        """Append one record (a JSON line); its position, or None when the spool is full.
+
+        A refused ``begin`` is the caller's signal to answer 503; a refused completion is
+        counted in ``dropped`` and logged by the caller.
+        """
+        n = len(data)
+        cur = self.cur
+        if cur is None:
+            return None
+        off = self.off
+        if begin and self.used - cur.size + off + n > self.max_bytes:
+            self._mark_full()
+            return None
+        if off + n > cur.size:
+            if not self._rotate(n, begin):
+                if not begin:
+                    self.dropped += 1
+                return None
+            cur = self.cur
+            assert cur is not None
+            off = 0
+        mm = cur.mm
+        assert mm is not None
+        mm[off : off + n] = data
+        self.off = off + n  # published after the copy: readers never see half a record
+        self.dirty = True
+        if self.fsync_window == 0:
+            mm.flush()
+        return (cur.id << _SHIFT) | off
+
+    @property
+    def full(self) -> bool:
+        """A begin was refused and no segment has been freed since."""
+        return self.full_since is not None
+
+    def _mark_full(self) -> None:
+        if self.full_since is None:
+            self.full_since = time.monotonic()
+
+    def _rotate(self, n: int, begin: bool) -> bool:
+        size = max(self.segment_bytes, n + 1)
+        limit = self.max_bytes if begin else self.max_bytes + 2 * self.segment_bytes
+        if self.used + size > limit:
+            if begin:
+                self._mark_full()
+            return False
+        old = self.cur
+        try:
+            self._new_segment(self._next_id(), size)
+        except OSError as e:
+            log.error("CPG-AUD-003: audit spool segment cannot be created (%s)", type(e).__name__)
+            return False
+        if old is not None and old.mm is not None:
+            try:
+                old.mm.flush()
+            except (OSError, ValueError):
+                pass
+        return True
+
+    def _next_id(self) -> int:
+        last = max((s.id for s in self._segments), default=0)
+        return max(int(time.time()), last + 1)
+
+    def _new_segment(self, seg_id: int, size: int | None = None) -> None:
+        size = size or self.segment_bytes
+        path = self.dir / f"{seg_id:010d}.seg"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.posix_fallocate(fd, 0, size)
+            mm = mmap.mmap(fd, size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        except OSError:
+            os.close(fd)
+            path.unlink(missing_ok=True)
+            raise
+        _fsync_dir(self.dir)
+        seg = _Segment(seg_id, path, fd, mm, size)
+        with self._lock:
+            self._segments.append(seg)
+            self.used += size
+            self.off = 0
+            self.cur = seg
+
+    # --- durability ---------------------------------------------------------------------
+    def sync(self) -> None:
+        """msync the current segment (the fsync thread calls this once per window)."""
+        with self._lock:
+            cur = self.cur
+            if cur is None or not self.dirty or cur.mm is None:
+                return
+            self.dirty = False
+            try:
+                cur.mm.flush()
+            except (OSError, ValueError) as e:
+                log.error("CPG-AUD-003: audit spool sync failed (%s)", type(e).__name__)
+
+    def _sync_loop(self) -> None:
+        while not self._stop.wait(self.fsync_window):
+            self.sync()
+
+    # --- the writer thread ---------------------------------------------------------------
+    def read(self, start: int, limit: int = 4096) -> tuple[list[SpoolRecord], int]:
+        """Up to ``limit`` complete records at or after position ``start``, and where to read next."""
+        out: list[SpoolRecord] = []
+        with self._lock:
+            segs = [s for s in self._segments if (s.id << _SHIFT) + s.size > start]
+            cur, cur_off = self.cur, self.off
+        pos = start
+        for seg in segs:
+            base = seg.id << _SHIFT
+            off = max(0, pos - base) if pos >= base else 0
+            end = cur_off if seg is cur else seg.size
+            data = self._bytes(seg, off, end)
+            if data is None:
+                continue
+            stop = data.find(b"\x00")
+            if stop >= 0:
+                data = data[:stop]
+            i = 0
+            while len(out) < limit:
+                j = data.find(b"\n", i)
+                if j < 0:
+                    break
+                out.append(SpoolRecord(base | (off + i), data[i:j]))
+                i = j + 1
+            pos = base | (off + i)
+            if len(out) >= limit or seg is cur:
+                return out, pos
+            if i < len(data):  # a torn last record (OS crash): skip it
+                log.warning("audit spool %s ends with a torn record; it is skipped", seg.path.name)
+            pos = (seg.id + 1) << _SHIFT
+        return out, pos
+
+    def _bytes(self, seg: _Segment, off: int, end: int) -> bytes | None:
+        if end <= off:
+            return b""
+        if seg.mm is not None:
+            try:
+                return seg.mm[off:end]
+            except ValueError:  # closed under us (released)
+                return None
+        try:
+            with seg.path.open("rb") as fh:
+                fh.seek(off)
+                return fh.read(end - off)
+        except OSError:
+            return None
+
+    def release(self, upto: int) -> int:
+        """Delete the segments wholly before position ``upto`` (shipped); bytes freed."""
+        freed = 0
+        with self._lock:
+            keep: list[_Segment] = []
+            for s in self._segments:
+                if s is not self.cur and ((s.id + 1) << _SHIFT) <= upto and s.id < (upto >> _SHIFT):
+                    freed += s.size
+                    _close(s)
+                    s.path.unlink(missing_ok=True)
+                else:
+                    keep.append(s)
+            self._segments = keep
+            self.used -= freed
+        if freed:
+            self.full_since = None
+        return freed
+
+    def segments(self) -> Iterator[tuple[int, int]]:
+        """(segment id, size) of every segment, oldest first."""
+        with self._lock:
+            return iter([(s.id, s.size) for s in self._segments])
+
+    @property
+    def boot_pos(self) -> int:
+        """Positions below this were written by an earlier process."""
+        return self.boot_id << _SHIFT
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._syncer is not None:
+            self._syncer.join(timeout=5)
+        with self._lock:
+            for s in self._segments:
+                if s.mm is not None:
+                    try:
+                        s.mm.flush()
+                    except (OSError, ValueError):
+                        pass
+                _close(s)
+            self.cur = None
+        try:
+            os.close(self._lock_fd)
+        except OSError:
+            pass
+
+
+def _close(s: _Segment) -> None:
+    if s.mm is not None:
+        try:
+            s.mm.close()
+        except (BufferError, ValueError):
+            pass
+        s.mm = None
+    if s.fd >= 0:
+        os.close(s.fd)
+        s.fd = -1
+
+
+def _fsync_dir(d: Path) -> None:
+    fd = os.open(d, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _take_slot(folder: Path) -> tuple[int, Path, int]:
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as e:
+        raise AuditSpoolError(f"audit spool folder {folder} cannot be created ({type(e).__name__}).") from None
+    for i in range(MAX_SLOTS):
+        d = folder / str(i)
+        try:
+            d.mkdir(exist_ok=True, mode=0o700)
+            fd = os.open(d / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise AuditSpoolError(f"audit spool folder {d} is not writable ({type(e).__name__}).") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return i, d, fd
+    raise AuditSpoolError(f"all {MAX_SLOTS} slots of audit spool {folder} are in use by other processes.")

@@ -1,0 +1,281 @@
+# ruff: noqa: S608 - table names come from a validated prefix (letters, digits, _); values are always bound parameters
+"""The SQLite audit sink (the default): WAL mode, one transaction per shipped batch.
+
+Tables (``<prefix>_`` names): ``events`` (one row per event: search columns, the
+canonical body, ``prev``/``hash``), ``subjects`` (pseudonym → event, for DSAR),
+``instances`` (chain head + spool low-water mark), ``checkpoints`` (signed heads),
+``subject_keys`` (one random key per data subject; deleting a row crypto-shreds).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from cpragate.audit.chain import Checkpoint
+from cpragate.errors import AuditSinkError
+from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
+
+__all__ = ["SqliteAuditSink"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS {p}_events (
+  instance_id TEXT NOT NULL, seq INTEGER NOT NULL, bkey INTEGER NOT NULL, ts REAL NOT NULL,
+  consumer TEXT, route TEXT, decision TEXT NOT NULL, outcome TEXT NOT NULL, status INTEGER,
+  body BLOB NOT NULL, prev TEXT NOT NULL, hash TEXT NOT NULL,
+  PRIMARY KEY (instance_id, seq));
+CREATE INDEX IF NOT EXISTS {p}_events_bkey ON {p}_events (instance_id, bkey);
+CREATE INDEX IF NOT EXISTS {p}_events_ts ON {p}_events (ts);
+CREATE INDEX IF NOT EXISTS {p}_events_consumer ON {p}_events (consumer, ts);
+CREATE INDEX IF NOT EXISTS {p}_events_route ON {p}_events (route, ts);
+CREATE TABLE IF NOT EXISTS {p}_subjects (
+  pseudonym TEXT NOT NULL, instance_id TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS {p}_subjects_p ON {p}_subjects (pseudonym, ts);
+CREATE INDEX IF NOT EXISTS {p}_subjects_e ON {p}_subjects (instance_id, seq);
+CREATE TABLE IF NOT EXISTS {p}_instances (
+  instance_id TEXT PRIMARY KEY, head_seq INTEGER NOT NULL, head_hash TEXT NOT NULL,
+  low_pos INTEGER NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS {p}_checkpoints (
+  instance_id TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL, hash TEXT NOT NULL,
+  ts REAL NOT NULL, key_id TEXT NOT NULL, signature TEXT NOT NULL,
+  PRIMARY KEY (instance_id, seq, kind));
+CREATE TABLE IF NOT EXISTS {p}_subject_keys (lookup TEXT PRIMARY KEY, key BLOB NOT NULL, created REAL NOT NULL);
+"""
+
+
+class SqliteAuditSink:
+    """AuditSink on one SQLite file (see the module docstring)."""
+
+    def __init__(self, path: str, prefix: str = "audit") -> None:
+        self.path = path
+        self.p = prefix
+        try:
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute("PRAGMA synchronous=NORMAL")
+            self.db.executescript(_SCHEMA.format(p=prefix))
+            if path != ":memory:":
+                os.chmod(path, 0o600)
+        except (sqlite3.Error, OSError) as e:
+            raise AuditSinkError(f"audit SQLite database {path} cannot be opened ({type(e).__name__}: {e}).") from None
+
+    def _err(self, what: str, e: Exception) -> AuditSinkError:
+        return AuditSinkError(f"audit SQLite {what} failed ({type(e).__name__}: {e}).")
+
+    def state(self, instance: str) -> InstanceState:
+        try:
+            row = self.db.execute(
+                f"SELECT head_seq, head_hash, low_pos FROM {self.p}_instances WHERE instance_id=?", (instance,)
+            ).fetchone()
+        except sqlite3.Error as e:
+            raise self._err("read", e) from None
+        if row is None:
+            return InstanceState(instance)
+        return InstanceState(instance, int(row[0]), str(row[1]), int(row[2]))
+
+    def shipped_keys(self, instance: str, from_pos: int) -> set[int]:
+        try:
+            cur = self.db.execute(
+                f"SELECT bkey FROM {self.p}_events WHERE instance_id=? AND bkey>=?", (instance, from_pos)
+            )
+            return {int(r[0]) for r in cur}
+        except sqlite3.Error as e:
+            raise self._err("read", e) from None
+
+    def write(
+        self, rows: list[EventRow], state: InstanceState, expected_head: int, checkpoints: list[Checkpoint]
+    ) -> None:
+        db, p = self.db, self.p
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cur = db.execute(f"SELECT head_seq FROM {p}_instances WHERE instance_id=?", (state.instance,)).fetchone()
+                if (int(cur[0]) if cur else 0) != expected_head:
+                    raise AuditSinkError(
+                        f"audit instance {state.instance} was advanced by another writer "
+                        f"(head {cur[0] if cur else 0}, expected {expected_head}).",
+                        fix="Give every gateway process its own instance id (filters.audit.instance_id).",
+                    )
+                db.executemany(
+                    f"INSERT INTO {p}_events (instance_id, seq, bkey, ts, consumer, route, decision, outcome,"
+                    " status, body, prev, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (r.instance, r.seq, r.bkey, r.ts, r.consumer, r.route, r.decision, r.outcome, r.status,
+                         r.body, r.prev, r.hash)
+                        for r in rows
+                    ],
+                )
+                subj = [(s, r.instance, r.seq, r.ts) for r in rows for s in r.subjects]
+                if subj:
+                    db.executemany(f"INSERT INTO {p}_subjects (pseudonym, instance_id, seq, ts) VALUES (?,?,?,?)", subj)
+                if checkpoints:
+                    db.executemany(
+                        f"INSERT OR REPLACE INTO {p}_checkpoints (instance_id, seq, kind, hash, ts, key_id, signature)"
+                        " VALUES (?,?,?,?,?,?,?)",
+                        [(c.instance, c.seq, c.kind, c.hash, c.ts, c.key_id, c.signature) for c in checkpoints],
+                    )
+                db.execute(
+                    f"INSERT INTO {p}_instances (instance_id, head_seq, head_hash, low_pos, updated) VALUES (?,?,?,?,?)"
+                    " ON CONFLICT(instance_id) DO UPDATE SET head_seq=excluded.head_seq,"
+                    " head_hash=excluded.head_hash, low_pos=excluded.low_pos, updated=excluded.updated",
+                    (state.instance, state.head_seq, state.head_hash, state.low_pos, time.time()),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise self._err("write", e) from None
+
+    def subject_keys(self, lookups: list[str], create: bool) -> dict[str, bytes]:
+        if not lookups:
+            return {}
+        try:
+            if create:
+                now = time.time()
+                self.db.executemany(
+                    f"INSERT OR IGNORE INTO {self.p}_subject_keys (lookup, key, created) VALUES (?,?,?)",
+                    [(lk, os.urandom(32), now) for lk in lookups],
+                )
+            out: dict[str, bytes] = {}
+            for i in range(0, len(lookups), 500):
+                chunk = lookups[i : i + 500]
+                q = ",".join("?" * len(chunk))
+                for lk, key in self.db.execute(
+                    f"SELECT lookup, key FROM {self.p}_subject_keys WHERE lookup IN ({q})", chunk
+                ):
+                    out[str(lk)] = bytes(key)
+            return out
+        except sqlite3.Error as e:
+            raise self._err("subject key", e) from None
+
+    def shred(self, lookup: str) -> bool:
+        try:
+            return self.db.execute(f"DELETE FROM {self.p}_subject_keys WHERE lookup=?", (lookup,)).rowcount > 0
+        except sqlite3.Error as e:
+            raise self._err("shred", e) from None
+
+    def instances(self) -> list[InstanceState]:
+        try:
+            rows = self.db.execute(
+                f"SELECT instance_id, head_seq, head_hash, low_pos FROM {self.p}_instances ORDER BY instance_id"
+            ).fetchall()
+            known = {str(r[0]) for r in rows}
+            out = [InstanceState(str(r[0]), int(r[1]), str(r[2]), int(r[3])) for r in rows]
+            for (inst,) in self.db.execute(f"SELECT DISTINCT instance_id FROM {self.p}_events"):
+                if inst not in known:
+                    out.append(InstanceState(str(inst), 0, "", 0))
+            return out
+        except sqlite3.Error as e:
+            raise self._err("read", e) from None
+
+    def chain(self, instance: str, from_seq: int = 0) -> Iterator[tuple[int, str, str, bytes]]:
+        try:
+            cur = self.db.execute(
+                f"SELECT seq, prev, hash, body FROM {self.p}_events WHERE instance_id=? AND seq>=? ORDER BY seq",
+                (instance, from_seq),
+            )
+            while True:
+                batch = cur.fetchmany(5000)
+                if not batch:
+                    return
+                yield from batch
+        except sqlite3.Error as e:
+            raise self._err("read", e) from None
+
+    def checkpoints(self, instance: str) -> list[Checkpoint]:
+        try:
+            rows = self.db.execute(
+                f"SELECT instance_id, seq, hash, ts, kind, key_id, signature FROM {self.p}_checkpoints"
+                " WHERE instance_id=? ORDER BY seq",
+                (instance,),
+            ).fetchall()
+        except sqlite3.Error as e:
+            raise self._err("read", e) from None
+        return [Checkpoint(str(r[0]), int(r[1]), str(r[2]), float(r[3]), str(r[4]), str(r[5]), str(r[6])) for r in rows]
+
+    def search(self, q: SearchQuery) -> list[bytes]:
+        where: list[str] = []
+        args: list[object] = []
+        p = self.p
+        src = f"{p}_events e"
+        if q.subjects:
+            src = f"{p}_subjects s JOIN {p}_events e ON e.instance_id=s.instance_id AND e.seq=s.seq"
+            where.append(f"s.pseudonym IN ({','.join('?' * len(q.subjects))})")
+            args += list(q.subjects)
+        for col, val in (("consumer", q.consumer), ("route", q.route), ("decision", q.decision),
+                         ("outcome", q.outcome), ("instance_id", q.instance)):
+            if val is not None:
+                where.append(f"e.{col}=?")
+                args.append(val)
+        if q.since is not None:
+            where.append("e.ts>=?")
+            args.append(q.since)
+        if q.until is not None:
+            where.append("e.ts<?")
+            args.append(q.until)
+        sql = f"SELECT DISTINCT e.body, e.ts FROM {src}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += f" ORDER BY e.ts {'DESC' if q.newest_first else 'ASC'} LIMIT ?"
+        args.append(q.limit)
+        try:
+            return [bytes(r[0]) for r in self.db.execute(sql, args)]
+        except sqlite3.Error as e:
+            raise self._err("search", e) from None
+
+    def purge_plan(self, instance: str, before: float) -> tuple[int, str] | None:
+        try:
+            row = self.db.execute(
+                f"SELECT MIN(seq) FROM {self.p}_events WHERE instance_id=? AND ts>=?", (instance, before)
+            ).fetchone()
+            first_kept = row[0] if row and row[0] is not None else None
+            if first_kept is None:
+                r2 = self.db.execute(
+                    f"SELECT seq, hash FROM {self.p}_events WHERE instance_id=? ORDER BY seq DESC LIMIT 1", (instance,)
+                ).fetchone()
+            else:
+                r2 = self.db.execute(
+                    f"SELECT seq, hash FROM {self.p}_events WHERE instance_id=? AND seq<? ORDER BY seq DESC LIMIT 1",
+                    (instance, first_kept),
+                ).fetchone()
+        except sqlite3.Error as e:
+            raise self._err("read", e) from None
+        return (int(r2[0]), str(r2[1])) if r2 else None
+
+    def purge(self, instance: str, upto_seq: int, checkpoint: Checkpoint) -> int:
+        db, p = self.db, self.p
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute(
+                    f"INSERT OR REPLACE INTO {p}_checkpoints (instance_id, seq, kind, hash, ts, key_id, signature)"
+                    " VALUES (?,?,?,?,?,?,?)",
+                    (checkpoint.instance, checkpoint.seq, checkpoint.kind, checkpoint.hash, checkpoint.ts,
+                     checkpoint.key_id, checkpoint.signature),
+                )
+                n = db.execute(f"DELETE FROM {p}_events WHERE instance_id=? AND seq<=?", (instance, upto_seq)).rowcount
+                db.execute(f"DELETE FROM {p}_subjects WHERE instance_id=? AND seq<=?", (instance, upto_seq))
+                db.execute(
+                    f"DELETE FROM {p}_checkpoints WHERE instance_id=? AND seq<? ", (instance, upto_seq)
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise self._err("purge", e) from None
+        return int(n)
+
+    def close(self) -> None:
+        try:
+            self.db.close()
+        except sqlite3.Error:
+            pass

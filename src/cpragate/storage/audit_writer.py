@@ -1,0 +1,382 @@
+"""The audit writer: the filter's AuditLog on the hot path, and the shipper thread.
+
+Theory of operation:
+
+1. Hot path (event loop thread): the audit filter hands a compact record (a list);
+   :meth:`AuditWriter.begin` / :meth:`complete` / :meth:`event` serialize it with orjson
+   and copy it into the memory-mapped spool (storage/audit_spool.py). No system call,
+   no lock, no wait on the database: a few microseconds.
+2. Shipper (one thread): reads new spool records in order, pairs each completion with
+   its begin, turns them into events (cpragate.audit.events), resolves subject lookups
+   to pseudonyms (one random key per subject, kept in the sink), numbers and chains the
+   events (cpragate.audit.chain), and writes the batch plus the instance's new state —
+   chain head and the spool position of the oldest begin still open (``low_pos``) — in
+   ONE sink transaction. Then it deletes spool segments wholly below ``low_pos``.
+3. Any sink failure resets the shipper to step 4 and retries with backoff (up to 5 s);
+   meanwhile the spool grows (bounded: begins are refused at ``max_bytes``, the filter
+   answers 503) and an error is logged every 10 s while it is full.
+4. Recovery (start, or after a failure): read the instance's state from the sink, the
+   spool positions already stored at or after ``low_pos`` (``shipped_keys``), and read
+   the spool again from ``low_pos``, skipping those. So a batch is stored exactly once
+   even if the process died between the sink commit and the spool cleanup. Begins
+   written by an earlier process (below the spool's ``boot_pos``) that have no
+   completion become events with outcome ``interrupted``.
+5. Every ``checkpoint_every`` events or ``checkpoint_interval`` seconds, and at a clean
+   stop, the chain head is signed (Ed25519) and stored with the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cpragate.audit.chain import Checkpoint, link_hash, sign_checkpoint
+from cpragate.audit.events import build_event, canonical, lookup, pseudonym
+from cpragate.audit.keys import load_master_key, load_signing_key
+from cpragate.errors import AuditError
+from cpragate.storage.audit_sink import AuditSink, EventRow, InstanceState, open_sink
+from cpragate.storage.audit_spool import Spool
+
+__all__ = ["AuditWriter", "WriterOptions", "open_audit"]
+
+log = logging.getLogger("cpragate.audit")
+
+_dumps = orjson.dumps
+_NL = orjson.OPT_APPEND_NEWLINE
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    sink_url: str
+    table_prefix: str = "audit"
+    instance_prefix: str = "gw"
+    batch: int = 5000
+    ship_interval: float = 0.05
+    checkpoint_every: int = 10_000
+    checkpoint_interval: float = 60.0
+    jsonl_path: Path | None = None
+    subject_key_ttl: float = 60.0
+    stop_timeout: float = 5.0
+
+
+class AuditWriter:
+    """Implements ``cpragate.storage.base.AuditLog`` for the audit filter."""
+
+    def __init__(self, spool: Spool, master_key: bytes, signing_key: Ed25519PrivateKey, opts: WriterOptions) -> None:
+        self.spool = spool
+        self.opts = opts
+        self.instance_id = f"{opts.instance_prefix}-{spool.slot}"
+        self._master = master_key
+        self._signing = signing_key
+        self._append = spool.append
+        self._last_drop_log = 0.0
+        self._shipper = _Shipper(self)
+        self._thread: threading.Thread | None = None
+
+    # --- AuditLog (event loop thread) ---------------------------------------------------
+    def lookup(self, value: str) -> str:
+        return lookup(self._master, value)
+
+    async def begin(self, record: list[Any]) -> int | None:
+        return self._append(_dumps(record, option=_NL), True)
+
+    async def complete(self, record: list[Any]) -> bool:
+        return self._spooled(self._append(_dumps(record, option=_NL), False))
+
+    async def event(self, record: list[Any]) -> bool:
+        return self._spooled(self._append(_dumps(record, option=_NL), False))
+
+    def _spooled(self, pos: int | None) -> bool:
+        if pos is not None:
+            return True
+        now = time.monotonic()
+        if now - self._last_drop_log > 1.0:
+            self._last_drop_log = now
+            log.error(
+                "CPG-AUD-003: an audit record could not be spooled (spool beyond its reserve or closed); "
+                "%d lost so far", self.spool.dropped + 1,
+            )
+        return False
+
+    # --- lifecycle ------------------------------------------------------------------------
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._shipper.run, name="cpragate-audit-writer", daemon=True)
+            self._thread.start()
+
+    async def aclose(self) -> None:
+        """Ship what is spooled (bounded by ``stop_timeout``), sign the head, close."""
+        self._shipper.stop.set()
+        t = self._thread
+        if t is not None:
+            await asyncio.to_thread(t.join, self.opts.stop_timeout + 5)
+        self.spool.close()
+
+    def close_sync(self) -> None:
+        self._shipper.stop.set()
+        if self._thread is not None:
+            self._thread.join(self.opts.stop_timeout + 5)
+        self.spool.close()
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        s = self._shipper
+        return {"instance": self.instance_id, "shipped": s.shipped_total, "head_seq": s.head_seq,
+                "spool_bytes": self.spool.used, "spool_full": self.spool.full, "sink_ok": s.sink_ok}
+
+
+class _Shipper:
+    """The writer thread's state; everything here runs on that thread (see the module doc)."""
+
+    def __init__(self, w: AuditWriter) -> None:
+        self.w = w
+        self.inst = w.instance_id
+        self.stop = threading.Event()
+        self.sink: AuditSink | None = None
+        self.recovered = False
+        self.head_seq = 0
+        self.head_hash = ""
+        self.read_pos = 0
+        self.pending: dict[int, list[Any]] = {}
+        self.shipped: set[int] = set()
+        self.old_done = False
+        self.keys: dict[str, tuple[bytes, float]] = {}
+        self.since_cp = 0
+        self.last_cp = time.monotonic()
+        self.shipped_total = 0
+        self.sink_ok = False
+        self._last_err = 0.0
+        self._last_full = 0.0
+        self._jsonl: Any = None
+
+    def run(self) -> None:
+        backoff = 0.1
+        deadline: float | None = None
+        while True:
+            stopping = self.stop.is_set()
+            if stopping:
+                if deadline is None:
+                    deadline = time.monotonic() + self.w.opts.stop_timeout
+                elif time.monotonic() > deadline:
+                    log.warning("audit writer stopped with events still in the spool; they ship at the next start")
+                    break
+            try:
+                n = self.step()
+                backoff = 0.1
+                if stopping and n == 0:
+                    self.final_checkpoint()
+                    break
+                if n == 0:
+                    self.stop.wait(self.w.opts.ship_interval)
+            except Exception as e:  # the sink or a bug: retry from the sink's state
+                self.fail(e)
+                if stopping:
+                    break
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+            self.alert_full()
+        self.reset()
+        if self._jsonl is not None:
+            self._jsonl.close()
+
+    def fail(self, e: Exception) -> None:
+        self.sink_ok = False
+        now = time.monotonic()
+        if now - self._last_err > 10:
+            self._last_err = now
+            if isinstance(e, AuditError):
+                log.error("%s (events wait in the spool)", e)
+            else:
+                log.error("CPG-AUD-004: audit writer failed (%s); retrying", type(e).__name__, exc_info=e)
+        self.reset()
+
+    def reset(self) -> None:
+        if self.sink is not None:
+            try:
+                self.sink.close()
+            except Exception:  # already failing; the next attempt reopens it
+                log.debug("closing the audit sink failed", exc_info=True)
+        self.sink = None
+        self.recovered = False
+        self.pending = {}
+        self.shipped = set()
+
+    def alert_full(self) -> None:
+        since = self.w.spool.full_since
+        if since is not None and self.w.spool.full:
+            now = time.monotonic()
+            if now - self._last_full > 10:
+                self._last_full = now
+                log.error(
+                    "CPG-AUD-005: ALERT audit spool full for %.0fs (%d bytes): audited routes answer 503 until the "
+                    "sink drains it", now - since, self.w.spool.used,
+                )
+
+    def recover(self) -> AuditSink:
+        if self.sink is None:
+            self.sink = open_sink(self.w.opts.sink_url, self.w.opts.table_prefix)
+        st = self.sink.state(self.inst)
+        self.head_seq, self.head_hash = st.head_seq, st.head_hash
+        self.read_pos = st.low_pos
+        self.shipped = self.sink.shipped_keys(self.inst, st.low_pos)
+        self.pending = {}
+        self.old_done = st.low_pos >= self.w.spool.boot_pos
+        self.recovered = True
+        self.sink_ok = True
+        return self.sink
+
+    def step(self) -> int:
+        """Ship one batch; the number of spool records consumed."""
+        sink = self.sink if self.recovered and self.sink is not None else self.recover()
+        spool = self.w.spool
+        recs, next_pos = spool.read(self.read_pos, self.w.opts.batch)
+        todo: list[tuple[int, list[Any] | None, list[Any] | None]] = []
+        pending, shipped = self.pending, self.shipped
+        for r in recs:
+            try:
+                rec = orjson.loads(r.data)
+                kind = rec[0]
+            except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+                log.error("CPG-AUD-003: unreadable audit spool record at %d skipped", r.pos)
+                continue
+            if kind == "b":
+                if r.pos not in shipped:
+                    pending[r.pos] = rec
+            elif kind == "c":
+                bkey = rec[1] if isinstance(rec[1], int) else r.pos
+                b = pending.pop(bkey, None)
+                if bkey not in shipped:
+                    todo.append((bkey, b, rec))
+            elif kind == "e":
+                if r.pos not in shipped:
+                    todo.append((r.pos, rec[1], rec[2]))
+        consumed = len(recs)
+        if not self.old_done and next_pos >= spool.boot_pos and len(recs) < self.w.opts.batch:
+            for bkey in sorted(k for k in pending if k < spool.boot_pos):
+                todo.append((bkey, pending.pop(bkey), None))
+            self.old_done = True
+            consumed += 1
+        low = min(pending) if pending else next_pos
+        if not todo:
+            self.read_pos = next_pos
+            return consumed
+        rows = self.rows(sink, todo)
+        old_head = self.head_seq
+        head_seq = old_head + len(rows)
+        head_hash = rows[-1].hash if rows else self.head_hash
+        cps: list[Checkpoint] = []
+        self.since_cp += len(rows)
+        now = time.monotonic()
+        if rows and (self.since_cp >= self.w.opts.checkpoint_every or now - self.last_cp >= self.w.opts.checkpoint_interval):
+            cps.append(sign_checkpoint(self.w._signing, self.inst, head_seq, head_hash, time.time(), "periodic"))
+        self.jsonl(rows)
+        sink.write(rows, InstanceState(self.inst, head_seq, head_hash, low), old_head, cps)
+        if cps:
+            self.since_cp, self.last_cp = 0, now
+        self.head_seq, self.head_hash = head_seq, head_hash
+        self.read_pos = next_pos
+        self.shipped_total += len(rows)
+        if shipped:
+            self.shipped = {k for k in shipped if k >= low}
+        spool.release(low)
+        return consumed or len(rows)
+
+    def rows(self, sink: AuditSink, todo: list[tuple[int, list[Any] | None, list[Any] | None]]) -> list[EventRow]:
+        need: set[str] = set()
+        now = time.monotonic()
+        ttl = self.w.opts.subject_key_ttl
+        keys = self.keys
+        for _, b, c in todo:
+            for lst in ((b[7] if b else None), (c[8] if c else None)):
+                for lk in lst or ():
+                    hit = keys.get(lk)
+                    if hit is None or now - hit[1] > ttl:
+                        need.add(lk)
+        if need:
+            if len(keys) > 100_000:
+                keys.clear()
+            for lk, k in sink.subject_keys(sorted(need), create=True).items():
+                keys[lk] = (k, now)
+        def resolve(lk: str) -> str:
+            hit = keys.get(lk)
+            return pseudonym(hit[0], lk) if hit else "s_unresolved"
+
+        def param_token(lk: str) -> str:
+            return "~" + lk[:16]
+
+        out: list[EventRow] = []
+        prev = self.head_hash
+        seq = self.head_seq
+        inst = self.inst
+        for bkey, b, c in todo:
+            ev = build_event(b, c, resolve=resolve, param_token=param_token)
+            seq += 1
+            ev["instance"] = inst
+            ev["seq"] = seq
+            body = canonical(ev)
+            h = link_hash(prev, inst, seq, body)
+            out.append(
+                EventRow(inst, seq, bkey, ev["t"], ev["consumer"], ev["route"], ev["decision"], ev["outcome"],
+                         ev["status"], tuple(ev["subjects"]), body, prev, h)
+            )
+            prev = h
+        return out
+
+    def jsonl(self, rows: list[EventRow]) -> None:
+        path = self.w.opts.jsonl_path
+        if path is None or not rows:
+            return
+        if self._jsonl is None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._jsonl = path.open("ab")
+        self._jsonl.write(
+            b"".join(
+                _dumps({"hash": r.hash, "prev": r.prev, "event": orjson.Fragment(r.body)}, option=_NL) for r in rows
+            )
+        )
+        self._jsonl.flush()
+
+    def final_checkpoint(self) -> None:
+        if self.sink is None or not self.recovered or self.since_cp == 0:
+            return
+        cp = sign_checkpoint(self.w._signing, self.inst, self.head_seq, self.head_hash, time.time(), "periodic")
+        low = min(self.pending) if self.pending else self.read_pos
+        self.sink.write([], InstanceState(self.inst, self.head_seq, self.head_hash, low), self.head_seq, [cp])
+        self.since_cp = 0
+
+
+def open_audit(cfg: Any, state_dir: Path) -> AuditWriter:
+    """Open the spool and keys of ``cfg`` (a ``filters.audit`` config) and start the writer."""
+    import socket
+
+    sd = str(state_dir)
+    spool_dir = Path(cfg.spool.dir.replace("{state_dir}", sd))
+    secret = cfg.signing_key.get_secret_value() if cfg.signing_key is not None else None
+    signing = load_signing_key(secret, state_dir / "audit-signing-key.pem")
+    mk = cfg.pseudonym_key.get_secret_value() if cfg.pseudonym_key is not None else None
+    master = load_master_key(mk, state_dir / "audit-pseudonym.key")
+    spool = Spool(
+        spool_dir,
+        max_bytes=cfg.spool.max_bytes,
+        segment_bytes=cfg.spool.segment_bytes,
+        fsync_window=cfg.spool.fsync_window_ms / 1000.0,
+    )
+    opts = WriterOptions(
+        sink_url=cfg.sink.replace("{state_dir}", sd),
+        table_prefix=cfg.table_prefix,
+        instance_prefix=cfg.instance_id or socket.gethostname().split(".")[0] or "gw",
+        checkpoint_every=cfg.checkpoint.every_events,
+        checkpoint_interval=cfg.checkpoint.every_seconds,
+        jsonl_path=Path(cfg.jsonl.replace("{state_dir}", sd)) if cfg.jsonl else None,
+    )
+    w = AuditWriter(spool, master, signing, opts)
+    w.start()
+    return w

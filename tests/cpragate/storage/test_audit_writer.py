@@ -1,0 +1,127 @@
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from cpragate.audit.keys import load_signing_key
+from cpragate.filters.audit.config import AuditConfig
+from cpragate.storage.audit_sink import SearchQuery, open_sink
+from cpragate.storage.audit_spool import Spool
+from cpragate.storage.audit_writer import AuditWriter, WriterOptions, _Shipper, open_audit
+
+MASTER = b"m" * 32
+
+
+def writer(tmp: Path, sink_url: str | None = None, **kw: Any) -> AuditWriter:
+    spool = Spool(tmp / "spool", fsync_window=0, **kw)
+    opts = WriterOptions(sink_url=sink_url or f"sqlite:///{tmp}/audit.db", instance_prefix="t", checkpoint_every=5)
+    return AuditWriter(spool, MASTER, load_signing_key(None, tmp / "k.pem"), opts)
+
+
+def begin(w: AuditWriter, rid: str, subject: str = "42") -> int | None:
+    lk = w.lookup(subject)
+    rec = ["b", time.time(), rid, "GET", "/c/{id}", "c", [["id", lk]], [lk], "acme", "api_key", "third_party", "10.0.0.1", True]
+    return asyncio.run(w.begin(rec))
+
+
+def complete(w: AuditWriter, pos: int | None, status: int = 200) -> None:
+    asyncio.run(w.complete(["c", pos, time.time(), status, "served", None, [], None, None, 1, 2, 0.5]))
+
+
+def events(tmp: Path) -> list[dict[str, Any]]:
+    s = open_sink(f"sqlite:///{tmp}/audit.db")
+    try:
+        return [orjson.loads(b) for b in s.search(SearchQuery(limit=10_000, newest_first=False))]
+    finally:
+        s.close()
+
+
+def drain(w: AuditWriter) -> _Shipper:
+    sh = w._shipper
+    while sh.step():
+        pass
+    return sh
+
+
+def test_pairs_begin_and_completion_into_one_chained_event(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    complete(w, begin(w, "r1"))
+    complete(w, begin(w, "r2"), 404)
+    sh = drain(w)
+    evs = events(tmp_path)
+    assert [(e["id"], e["status"], e["seq"], e["instance"]) for e in evs] == [("r1", 200, 1, "t-0"), ("r2", 404, 2, "t-0")]
+    assert evs[0]["subjects"] == evs[1]["subjects"] and evs[0]["subjects"][0].startswith("s_")
+    assert "42" not in evs[0]["path"]
+    assert sh.head_seq == 2
+    w.close_sync()
+
+
+def test_crash_replay_is_exactly_once_and_open_begins_become_interrupted(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    for i in range(5):
+        complete(w, begin(w, f"a{i}"))
+    drain(w)  # shipped...
+    begin(w, "open")  # forwarded upstream, then the process dies
+    for i in range(3):
+        complete(w, begin(w, f"b{i}"))
+    sh = w._shipper
+    sh.step()  # ships b0..b2; low_pos stays at the open begin
+    w.spool.close()  # kill -9: no clean stop, the writer never saw a completion for "open"
+    w2 = writer(tmp_path)  # the restarted process replays the same slot
+    assert w2.spool.slot == 0
+    complete(w2, begin(w2, "new"))
+    drain(w2)
+    got = [(e["id"], e["outcome"]) for e in events(tmp_path)]
+    assert sorted(got) == sorted([(f"a{i}", "served") for i in range(5)] + [(f"b{i}", "served") for i in range(3)]
+                                 + [("open", "interrupted"), ("new", "served")])
+    w2.close_sync()
+
+
+def test_sink_outage_keeps_events_in_the_spool(tmp_path: Path) -> None:
+    bad = writer(tmp_path, sink_url=f"sqlite:///{tmp_path}/no/such/dir/\x00/audit.db")
+    complete(bad, begin(bad, "r1"))
+    with pytest.raises(Exception):
+        bad._shipper.step()
+    bad._shipper.fail(RuntimeError("down"))
+    assert not bad._shipper.sink_ok
+    bad.spool.close()
+    w = writer(tmp_path)  # the sink is back
+    drain(w)
+    assert [e["id"] for e in events(tmp_path)] == ["r1"]
+    w.close_sync()
+
+
+def test_single_events_and_unknown_records(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    b = ["b", time.time(), "deny1", "GET", None, None, [], [], None, None, None, "10.0.0.2", False]
+    c = ["c", None, time.time(), 404, "denied", "CPG-ROUTE-001", [["gateway", "deny", "routing"]], None, None, 0, 120, 0.1]
+    assert asyncio.run(w.event(["e", b, c]))
+    w.spool.append(b"not json\n", False)
+    drain(w)
+    (ev,) = events(tmp_path)
+    assert (ev["id"], ev["decision"], ev["rule"], ev["error"]) == ("deny1", "deny", "gateway:routing", "CPG-ROUTE-001")
+    w.close_sync()
+
+
+def test_open_audit_runs_the_writer_thread_and_checkpoints_on_stop(tmp_path: Path) -> None:
+    cfg = AuditConfig(enabled=True, instance_id="gwx", spool={"fsync_window_ms": 5})
+
+    async def main() -> None:
+        w = open_audit(cfg, tmp_path)
+        for i in range(20):
+            pos = await w.begin(["b", time.time(), f"r{i}", "GET", "/x", "x", [], [], None, None, None, "1.1.1.1", False])
+            await w.complete(["c", pos, time.time(), 200, "served", None, [], None, None, 0, 0, 1.0])
+        await w.aclose()
+        assert w.stats["shipped"] == 20
+
+    asyncio.run(main())
+    s = open_sink(f"sqlite:///{tmp_path}/audit.db")
+    try:
+        assert s.state("gwx-0").head_seq == 20
+        assert s.checkpoints("gwx-0")[-1].seq == 20
+    finally:
+        s.close()
+    assert (tmp_path / "audit-signing-key.pem").exists() and (tmp_path / "audit-pseudonym.key").exists()
