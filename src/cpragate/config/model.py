@@ -14,7 +14,9 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cpragate.core.router import TemplateError, parse_template
-from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
+from cpragate.filters.authn.config import AuthnConfig, RouteAuth
+from cpragate.filters.authz.config import AuthzConfig, AuthzRule
+from cpragate.filters.ratelimit.config import RateLimitConfig, RouteRateLimit
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
 from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
 from cpragate.filters.pii.config import PiiFilterConfig
@@ -181,9 +183,9 @@ class Route(_Model):
     )
     read_timeout: float | None = Field(None, gt=0, description="Override the upstream's read timeout for this route.")
     cors: CorsPolicy | None = Field(None, description="CORS policy; omit and the route sends no CORS headers.")
-    audit: AuditRouteSettings | None = Field(
-        None, description="Audit settings for this route: where the response names its data subject, whether audit is required."
-    )
+    auth: RouteAuth | None = Field(None, description="Authentication on this route (anonymous, accepted credentials, required claims).")
+    authz: AuthzRule | None = Field(None, description="Who may call this route and which objects they may reach (scopes, purposes, object rules).")
+    ratelimit: RouteRateLimit | None = Field(None, description="This route's own rate limits (per consumer, per IP, whole route).")
     openapi: OpenApiBinding | None = Field(
         None,
         description="The OpenAPI operation describing this route (written for you by `from_openapi` entries): "
@@ -261,6 +263,35 @@ class Logging(_Model):
 class FiltersConfig(_Model):
     """Per-filter settings; each section is owned by its filter package."""
 
+    authn: AuthnConfig = Field(default_factory=AuthnConfig, description="Authentication: consumers, API keys, JWT, mTLS (off until a credential source is set).")
+    authz: AuthzConfig = Field(default_factory=AuthzConfig, description="Authorization defaults; the rules are per route (`routes[].authz`).")
+    ratelimit: RateLimitConfig = Field(default_factory=RateLimitConfig, description="Rate limits per client IP, per consumer and per route (GCRA).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_deny_with_authn(cls, data: object) -> object:
+        """Routes without an `authz` rule are denied to identified callers exactly when
+        authentication is configured (unless `authz.unruled_routes` says otherwise)."""
+        if isinstance(data, dict):
+            authn = data.get("authn") or {}
+            active = isinstance(authn, dict) and authn.get("enabled", True) is not False and any(
+                authn.get(k) is not None for k in ("api_keys", "jwt", "mtls")
+            )
+            authz = data.get("authz") or {}
+            if isinstance(authz, dict) and "unruled_routes" not in authz:
+                data = {**data, "authz": {**authz, "unruled_routes": "deny" if active else "allow_authenticated"}}
+        return data
+
+    # Two filters each share a section: the IP limiter runs before authn, the owner check
+    # first in the response phase (core.registry names them; build_filters reads these).
+    @property
+    def ratelimit_ip(self) -> RateLimitConfig:
+        return self.ratelimit
+
+    @property
+    def owner_check(self) -> AuthzConfig:
+        return self.authz
+
     security_headers: SecurityHeadersConfig = Field(default_factory=SecurityHeadersConfig, description="Security response headers.")
     cors: CorsConfig = Field(default_factory=CorsConfig, description="CORS handling (policies are per route).")
     pii: PiiFilterConfig = Field(
@@ -279,10 +310,6 @@ class FiltersConfig(_Model):
         default_factory=MinimizeConfig, description="Per-purpose data minimization on routes with `minimize` rules."
     )
 
-    audit: AuditConfig = Field(
-        default_factory=AuditConfig,
-        description="Tamper-evident audit trail: one event per exchange, spooled locally, shipped to SQLite or PostgreSQL.",
-    )
 
 class GatewayConfig(_Model):
     """The whole gateway configuration (``cpragate config schema`` prints it as JSON Schema)."""

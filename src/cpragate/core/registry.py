@@ -16,10 +16,14 @@ _BUILTIN: dict[str, str] = {
     "security_headers": "cpragate.filters.security_headers.filter:SecurityHeadersFilter",
     "cors": "cpragate.filters.cors.filter:CorsFilter",
     "pii": "cpragate.filters.pii.filter:PiiFilter",
+    "ratelimit_ip": "cpragate.filters.ratelimit.filter:RateLimitIpFilter",
+    "authn": "cpragate.filters.authn.filter:AuthnFilter",
+    "authz": "cpragate.filters.authz.filter:AuthzFilter",
+    "ratelimit": "cpragate.filters.ratelimit.filter:RateLimitFilter",
+    "owner_check": "cpragate.filters.authz.owner:OwnerCheckFilter",
     "validation": "cpragate.filters.validation.filter:ValidationFilter",
     "conformance": "cpragate.filters.validation.conformance:ConformanceFilter",
     "minimize": "cpragate.filters.minimize.filter:MinimizeFilter",
-    "audit": "cpragate.filters.audit.filter:AuditFilter",
 }
 
 

@@ -34,7 +34,11 @@ def test_build_filters_respects_enabled() -> None:
     cfg = load_config_text(CFG)
     # pii, validation, conformance and minimize are on by default: each applies only to the
     # routes that ask for it (personal, bound to an OpenAPI operation, with minimize rules).
-    assert set(build_filters(cfg, FilterContext())) == {"security_headers", "pii", "validation", "conformance", "minimize"}
+    # authn/authz/rate limits are on but inert until credentials, rules or limits are configured.
+    identity = {"ratelimit_ip", "authn", "authz", "ratelimit", "owner_check"}
+    assert set(build_filters(cfg, FilterContext())) - {"audit"} == {
+        "security_headers", "pii", "validation", "conformance", "minimize", *identity
+    }
 
 
 def test_reload_refuses_bad_file_and_keeps_runtime(tmp_path: Path) -> None:

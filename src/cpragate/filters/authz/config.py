@@ -134,7 +134,8 @@ class AuthzConfig(FilterConfig):
         "not_found", description="Object-level denials answer 404 (ids cannot be enumerated) or 403."
     )
     unruled_routes: Literal["deny", "allow_authenticated"] = Field(
-        "deny", description="Identified callers on routes without an `authz` rule: deny (least privilege) or allow."
+        "deny",
+        description="Identified callers on routes without an `authz` rule: deny (least privilege; the default when authn is configured) or allow.",
     )
     per_worker: bool = Field(
         False, description="Accept served ids kept per process with --workers > 1 (each worker learns its own)."

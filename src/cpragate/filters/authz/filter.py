@@ -77,6 +77,9 @@ class AuthzFilter(Filter):
         self.cfg = config
         self.served, self.local_served = served_store(ctx)
 
+    def applies_to(self, route: RouteInfo) -> bool:
+        return rule_of(route) is not None or self.cfg.unruled_routes == "deny"
+
     async def on_request(self, exchange: Exchange) -> Verdict:
         rule = rule_of(exchange.route)
         ident = exchange.identity
