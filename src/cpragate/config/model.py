@@ -17,6 +17,7 @@ from cpragate.core.router import TemplateError, parse_template
 from cpragate.filters.authn.config import AuthnConfig, RouteAuth
 from cpragate.filters.authz.config import AuthzConfig, AuthzRule
 from cpragate.filters.ratelimit.config import RateLimitConfig, RouteRateLimit
+from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
 from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
 from cpragate.filters.pii.config import PiiFilterConfig
@@ -186,6 +187,9 @@ class Route(_Model):
     auth: RouteAuth | None = Field(None, description="Authentication on this route (anonymous, accepted credentials, required claims).")
     authz: AuthzRule | None = Field(None, description="Who may call this route and which objects they may reach (scopes, purposes, object rules).")
     ratelimit: RouteRateLimit | None = Field(None, description="This route's own rate limits (per consumer, per IP, whole route).")
+    audit: AuditRouteSettings | None = Field(
+        None, description="Audit settings for this route: where the response names its data subject, whether audit is required."
+    )
     openapi: OpenApiBinding | None = Field(
         None,
         description="The OpenAPI operation describing this route (written for you by `from_openapi` entries): "
@@ -310,6 +314,10 @@ class FiltersConfig(_Model):
         default_factory=MinimizeConfig, description="Per-purpose data minimization on routes with `minimize` rules."
     )
 
+    audit: AuditConfig = Field(
+        default_factory=AuditConfig,
+        description="Tamper-evident audit trail: one event per exchange, spooled locally, shipped to SQLite or PostgreSQL.",
+    )
 
 class GatewayConfig(_Model):
     """The whole gateway configuration (``cpragate config schema`` prints it as JSON Schema)."""

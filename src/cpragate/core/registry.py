@@ -24,6 +24,7 @@ _BUILTIN: dict[str, str] = {
     "validation": "cpragate.filters.validation.filter:ValidationFilter",
     "conformance": "cpragate.filters.validation.conformance:ConformanceFilter",
     "minimize": "cpragate.filters.minimize.filter:MinimizeFilter",
+    "audit": "cpragate.filters.audit.filter:AuditFilter",
 }
 
 
