@@ -746,7 +746,8 @@ class Engine:
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
         counts: dict[_Decision, int] = {}
-        mask = Action.MASK
+        # Enum members as locals: attribute lookups on the Enum class are slow.
+        allow, mask, redact, tokenize, block = Action.ALLOW, Action.MASK, Action.REDACT, Action.TOKENIZE, Action.BLOCK
         mopts = self.config.mask
         for h in hits:
             d = (cached_spi if h.spi else cached_plain).get(h.entity)
@@ -754,6 +755,8 @@ class Engine:
                 d = get(h)
             counts[d] = counts.get(d, 0) + 1
             action = d[2]
+            if action is allow:
+                continue
             if action is mask and h.span is None and h.extra is None and h.parent is not None:
                 # A whole string value (decided by its field name or value pattern) is the
                 # only finding in that value: mask it now, no grouping needed.
@@ -761,17 +764,17 @@ class Engine:
                 if type(value) is str and h.entity != Entity.GEOLOCATION:
                     h.parent[h.key] = mask_value(value, h.entity, mopts)
                     continue
-            if action is mask or action is Action.REDACT or action is Action.TOKENIZE:
+            if action is mask or action is redact or action is tokenize:
                 gk = (id(h.parent) if h.parent is not None else id(h.extra), h.key)
                 first = single.get(gk)
                 if first is None:
                     single[gk] = h
                 else:
                     multi.setdefault(gk, [first]).append(h)
-            elif action is Action.BLOCK:
+            elif action is block:
                 ann.blocked = True
                 ann.blocked_by = ann.blocked_by or h.entity
-            elif action is Action.DROP:
+            else:
                 drops.append(h)
         for (category, spi, action, entity), n in counts.items():
             ann.add(entity, category, spi, _ACTION_VALUE[action], n)

@@ -40,14 +40,19 @@ _NON_DIGITS = re.compile(r"[^0-9]+")
 
 def digits_of(text: str) -> str:
     """The ASCII digits of ``text``, in order."""
-    if text.isdigit() and text.isascii():
-        return text
+    if text.isascii():
+        if text.isdigit():
+            return text
+        return text.translate(_DELETE_NON_DIGITS)
     return _NON_DIGITS.sub("", text)
 
 
-# Luhn: the digit a doubled digit contributes (d*2, minus 9 when > 9), as digit strings
-# so str.translate does the doubling in C.
-_LUHN_DOUBLE = str.maketrans("0123456789", "0246813579")
+_DELETE_NON_DIGITS = str.maketrans("", "", "".join(chr(i) for i in range(128) if not "0" <= chr(i) <= "9"))
+
+
+# Luhn: the value a doubled digit contributes (d*2, minus 9 when > 9), as a byte per
+# ASCII digit, so bytes.translate and sum() do all the per-digit work in C.
+_LUHN_DOUBLE = bytes.maketrans(b"0123456789", bytes([0, 2, 4, 6, 8, 1, 3, 5, 7, 9]))
 
 
 def luhn_valid(number: str) -> bool:
@@ -59,7 +64,9 @@ def luhn_valid(number: str) -> bool:
     if not 13 <= len(digits) <= 19:
         return False
     # Double every second digit from the right; a doubled digit > 9 contributes d*2-9.
-    total = sum(map(int, digits[-1::-2])) + sum(map(int, digits[-2::-2].translate(_LUHN_DOUBLE)))
+    b = digits.encode("ascii")
+    kept = b[-1::-2]
+    total = sum(kept) - 48 * len(kept) + sum(b[-2::-2].translate(_LUHN_DOUBLE))
     return total % 10 == 0
 
 
@@ -306,10 +313,17 @@ def dob_plausible(value: str, today: date | None = None) -> bool:
     the year, so the answer changes at most once a day.
     """
     parsed = parse_date(value)
-    if parsed is None:
+    if parsed is None or parsed < _DOB_MIN:
         return False
-    upper = today or date.today()
-    return date(1900, 1, 1) <= parsed <= upper
+    if today is None and parsed.year < _YEAR_AT_IMPORT:
+        # Today is never earlier than the day this module was imported, so a date in an
+        # earlier year is in the past without asking the clock (a call per value).
+        return True
+    return parsed <= (today or date.today())
+
+
+_DOB_MIN = date(1900, 1, 1)
+_YEAR_AT_IMPORT = date.today().year
 
 
 def latlng_valid(lat: float, lng: float) -> bool:
