@@ -14,13 +14,13 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from cpragate.core.router import TemplateError, parse_template
+from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
 from cpragate.filters.authn.config import AuthnConfig, RouteAuth
 from cpragate.filters.authz.config import AuthzConfig, AuthzRule
-from cpragate.filters.ratelimit.config import RateLimitConfig, RouteRateLimit
-from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
 from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
 from cpragate.filters.pii.config import PiiFilterConfig
+from cpragate.filters.ratelimit.config import RateLimitConfig, RouteRateLimit
 from cpragate.filters.security_headers.config import SecurityHeadersConfig
 from cpragate.filters.validation.config import (
     ConformanceConfig,
