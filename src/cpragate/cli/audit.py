@@ -55,10 +55,14 @@ class _Ctx:
         if path:
             cfg = load_config(path)
         else:
+            from importlib.resources import files
+
             from cpragate.demo.run import policy_text
 
             print("note: no -c FILE, $CPRAGATE_CONFIG or ./cpragate.yaml: using the demo policy", file=sys.stderr)
-            cfg = load_config_text(policy_text(), "demo-policy.yaml", env=dict(os.environ))
+            cfg = load_config_text(
+                policy_text(), "demo-policy.yaml", env=dict(os.environ), base_dir=Path(str(files("cpragate.demo")))
+            )
         self.cfg = cfg.filters.audit
         self.state = Path(cfg.state_dir)
         self.sink_url = args.sink or self.cfg.sink.replace("{state_dir}", str(self.state))
