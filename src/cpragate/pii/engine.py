@@ -48,9 +48,11 @@ _PERSONAL = frozenset(
 )  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """One detected value. Never holds the raw value.
+class Finding(NamedTuple):
+    """One detected value. Never holds the raw value. Immutable.
+
+    (A named tuple rather than a frozen dataclass: findings are built per detected value,
+    and a frozen dataclass's ``__init__`` costs several times more.)
 
     :ivar path: JSON path of the value (``$.items[3].ssn``); ``$`` for plain text. For a
         latitude/longitude pair held in two fields, the path of their object.
