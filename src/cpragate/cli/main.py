@@ -37,6 +37,9 @@ def _cmd_config_check(args: argparse.Namespace) -> int:
     from cpragate.config.findings import findings
 
     cfg = load_config(args.file)
+    from cpragate.filters.ratelimit.workers import require_shared_state
+
+    require_shared_state(cfg, args.workers)
     print(f"{args.file}: OK — {len(cfg.listeners)} listener(s), {len(cfg.upstreams)} upstream(s), {len(cfg.routes)} route(s)")
     for f in findings(cfg):
         print(f"finding: {f}")
@@ -104,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     csub.required = True
     chk = csub.add_parser("check", help="validate a config file", description="Validate a config file; list every problem with file:line and key path.")
     chk.add_argument("file")
+    chk.add_argument("--workers", type=int, default=1, help="check for this many worker processes (shared state)")
     chk.set_defaults(func=_cmd_config_check)
     sch = csub.add_parser("schema", help="print the JSON Schema of the config", description="Print the config's JSON Schema (for editor validation).")
     sch.set_defaults(func=_cmd_config_schema)
@@ -116,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     err.set_defaults(func=_cmd_errors)
 
     # Capabilities that bring their own commands register them here.
-    for mod in ("cpragate.cli.pii", "cpragate.cli.audit"):
+    for mod in ("cpragate.cli.pii", "cpragate.cli.keys", "cpragate.cli.audit"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

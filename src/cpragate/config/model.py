@@ -258,6 +258,18 @@ class StorageConfig(_Model):
             raise ValueError("storage url must start with memory://, sqlite:///, redis:// or postgresql://")
         return v
 
+    redis: str | None = Field(
+        None,
+        description="redis://host:port/db for state several processes or machines share (rate limits, served ids); `?prefix=` namespaces keys. Omit to keep it in each process.",
+    )
+
+    @field_validator("redis")
+    @classmethod
+    def _redis(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("redis://", "rediss://")):
+            raise ValueError("storage.redis must be a redis:// or rediss:// URL")
+        return v
+
 
 class Logging(_Model):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")

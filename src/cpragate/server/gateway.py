@@ -329,7 +329,7 @@ def state_dir(cfg: GatewayConfig, base: Path | None = None) -> Path:
 
 async def open_default_stores(cfg: GatewayConfig, base: Path | None = None) -> Stores:
     sd = state_dir(cfg, base)
-    stores = await open_stores(cfg.storage.url.replace("{state_dir}", str(sd)))
+    stores = await open_stores(cfg.storage.url.replace("{state_dir}", str(sd)), redis_url=cfg.storage.redis)
     try:
         await stores.attach_audit(cfg.filters.audit, sd)  # spool + writer thread (filters/audit)
     except BaseException:

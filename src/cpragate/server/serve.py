@@ -95,6 +95,9 @@ def serve(config_path: str, workers: int = 1) -> int:
     """``cpragate run``: load, validate, then serve in one or N processes."""
     cfg = load_config(config_path)
     setup_logging(cfg.logging.level)
+    from cpragate.filters.ratelimit.workers import require_shared_state
+
+    require_shared_state(cfg, workers)
     if workers <= 1:
         return run_worker(cfg, config_path)
     return _supervise(cfg, config_path, workers)
