@@ -15,15 +15,18 @@ the message still holds that very object, so a filter that replaces a body witho
 these helpers can never make a later filter read a stale document. A filter that
 changes the document in place must call ``set_*_json`` (or the change is lost).
 
-orjson parses; integers beyond 64 bits (which orjson reads as floats) and valid JSON
-orjson refuses (lone surrogates) go through the standard library instead, so no value
-is altered by a parse/serialize round trip. ``NaN``/``Infinity`` are refused (RFC 8259).
+orjson parses; valid JSON orjson refuses (lone surrogates) goes through the standard
+library. orjson reads integers beyond 64 bits as floats, which is harmless for reading
+(validation, matching) but would alter them if the document were written back, so a
+filter about to change a document gets it from ``writable_request_json`` /
+``writable_response_json``: they check the source once (only on that write path) for
+a run of 20+ digits and, if there is one, re-parse it exactly with the standard library.
+``NaN``/``Infinity`` are refused (RFC 8259).
 """
 
 from __future__ import annotations
 
 import json
-import re
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -39,10 +42,14 @@ __all__ = [
     "response_json",
     "set_request_json",
     "set_response_json",
+    "writable_request_json",
+    "writable_response_json",
 ]
 
-# 20+ digits in a row: possibly an integer beyond 64 bits (2**64 has 20 digits).
-_LONG_DIGITS = re.compile(rb"\d{20}")
+# 20+ digits in a row: possibly an integer beyond 64 bits (2**64 has 20 digits). Found
+# with translate + substring search: C speed, unlike a regex (14 µs per KB).
+_DIGITS = bytes(0x30 if 0x30 <= i <= 0x39 else 0x78 for i in range(256))
+_RUN = b"0" * 20
 
 
 class ParsedJson:
@@ -54,7 +61,15 @@ class ParsedJson:
         self.source = source
         self.doc = doc
         self.exact = exact
-        """False when the stdlib parsed it (big integers): serialize with the stdlib too."""
+        """True once the document is known to hold every number exactly."""
+
+    def writable(self) -> Any:
+        """The document, re-parsed exactly first if orjson may have rounded a big integer."""
+        if not self.exact:
+            if _RUN in self.source.translate(_DIGITS):
+                self.doc = json.loads(self.source, parse_constant=_no_constants)
+            self.exact = True
+        return self.doc
 
 
 def _no_constants(name: str) -> Any:
@@ -64,29 +79,27 @@ def _no_constants(name: str) -> Any:
 def _parse(body: bytes) -> ParsedJson:
     if not body:
         raise ValueError("empty body")
-    if _LONG_DIGITS.search(body) is None:
-        try:
-            return ParsedJson(body, orjson.loads(body), True)
-        except orjson.JSONDecodeError:
-            pass
     try:
-        return ParsedJson(body, json.loads(body, parse_constant=_no_constants), False)
+        return ParsedJson(body, orjson.loads(body), False)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return ParsedJson(body, json.loads(body, parse_constant=_no_constants), True)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("the body is not valid JSON") from None
 
 
 def loads(body: bytes) -> Any:
-    """Parse ``body`` as JSON (see the module docstring); ValueError when it is not."""
-    return _parse(body).doc
+    """Parse ``body`` as JSON, exactly (see the module docstring); ValueError when it is not."""
+    return _parse(body).writable()
 
 
-def dumps(doc: Any, exact: bool = True) -> bytes:
-    """Serialize compactly; ``exact=False`` uses the stdlib (integers of any size)."""
-    if exact:
-        try:
-            return orjson.dumps(doc)
-        except TypeError:  # an integer beyond 64 bits that came from elsewhere
-            pass
+def dumps(doc: Any) -> bytes:
+    """Serialize compactly (integers beyond 64 bits through the standard library)."""
+    try:
+        return orjson.dumps(doc)
+    except TypeError:
+        pass
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
 
@@ -115,13 +128,25 @@ def response_json(exchange: Exchange) -> Any:
     return cached.doc
 
 
+def writable_request_json(exchange: Exchange) -> Any:
+    """:func:`request_json`, exact: use it for a document you will change and write back."""
+    request_json(exchange)
+    assert exchange.request_json is not None
+    return exchange.request_json.writable()
+
+
+def writable_response_json(exchange: Exchange) -> Any:
+    """:func:`response_json`, exact: use it for a document you will change and write back."""
+    response_json(exchange)
+    assert exchange.response_json is not None
+    return exchange.response_json.writable()
+
+
 def set_request_json(exchange: Exchange, doc: Any) -> bytes:
     """Serialize ``doc`` as the request body (forwarded upstream) and keep it cached."""
-    cached = exchange.request_json
-    exact = cached.exact if cached is not None else True
-    body = dumps(doc, exact)
+    body = dumps(doc)
     exchange.request.body = body
-    exchange.request_json = ParsedJson(body, doc, exact)
+    exchange.request_json = ParsedJson(body, doc, True)
     return body
 
 
@@ -130,9 +155,7 @@ def set_response_json(exchange: Exchange, doc: Any) -> bytes:
     resp = exchange.response
     if resp is None:
         raise ValueError("the exchange has no response")
-    cached = exchange.response_json
-    exact = cached.exact if cached is not None else True
-    body = dumps(doc, exact)
+    body = dumps(doc)
     resp.body = body
-    exchange.response_json = ParsedJson(body, doc, exact)
+    exchange.response_json = ParsedJson(body, doc, True)
     return body

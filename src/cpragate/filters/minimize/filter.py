@@ -28,7 +28,18 @@ from typing import ClassVar
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
-from cpragate.core.jsonbody import request_json, response_json, set_request_json, set_response_json
+from cpragate.core.jsonbody import (
+    request_json as request_json_ro,
+)
+from cpragate.core.jsonbody import (
+    response_json as response_json_ro,
+)
+from cpragate.core.jsonbody import (
+    set_request_json,
+    set_response_json,
+    writable_request_json,
+    writable_response_json,
+)
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import RequestInvalid, ResponseNotMinimizable
@@ -170,7 +181,7 @@ class MinimizeFilter(Filter):
             return CONTINUE
         rep = self._report(exchange, plan, policy)
         try:
-            doc = request_json(exchange)
+            doc = writable_request_json(exchange) if plan.enforce else request_json_ro(exchange)
         except ValueError:
             rep.skipped = "request_not_json"
             if plan.fail_open:
@@ -204,7 +215,7 @@ class MinimizeFilter(Filter):
         try:
             if ct and ct != b"application/json" and not ct.endswith(b"+json"):
                 raise ValueError("not a JSON media type")
-            doc = response_json(exchange)
+            doc = writable_response_json(exchange) if plan.enforce else response_json_ro(exchange)
         except ValueError:
             rep.skipped = "response_not_json"
             if plan.fail_open:

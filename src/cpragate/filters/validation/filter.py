@@ -31,7 +31,7 @@ from urllib.parse import parse_qs
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
-from cpragate.core.jsonbody import request_json, set_request_json
+from cpragate.core.jsonbody import request_json, set_request_json, writable_request_json
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import (
@@ -111,6 +111,7 @@ class _Plan:
         "privileged",
         "query",
         "query_names",
+        "source",
         "strict_query",
     )
 
@@ -118,6 +119,7 @@ class _Plan:
         op = binding.resolved
         assert op is not None
         self.binding = binding
+        self.source: object = None
         self.op = op
         self.label = operation_label(op)
         mode = (rs.mode if rs else None) or cfg.mode
@@ -200,12 +202,14 @@ class ValidationFilter(Filter):
         return binding_of(route) is not None and (rs is None or rs.enabled is not False)
 
     def _plan(self, route: RouteInfo) -> _Plan | None:
+        plan = self._plans.get(id(route))
+        if plan is not None and plan.source is route.settings:
+            return plan  # the hot path: no pydantic attribute access per request
         binding = binding_of(route)
         if binding is None:
             return None
-        plan = self._plans.get(id(route))
-        if plan is None or plan.binding is not binding:
-            plan = self._plans[id(route)] = _Plan(self.cfg, binding, _route_settings(route))
+        plan = self._plans[id(route)] = _Plan(self.cfg, binding, _route_settings(route))
+        plan.source = route.settings
         return plan
 
     async def on_request(self, exchange: Exchange) -> Verdict:
@@ -337,6 +341,7 @@ class ValidationFilter(Filter):
         if mass and plan.mass == "strip":
             pointers = sorted({v.pointer[len("/body"):] for v in mass}, key=lambda p: (-p.count("/"), p))
             if plan.enforce:
+                doc = writable_request_json(ex)
                 for p in pointers:
                     if _remove(doc, p):
                         stripped.append("/body" + p)
