@@ -61,9 +61,19 @@ def canonical(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
 
 
+_iso_sec = -1
+_iso_prefix = ""
+
+
 def iso(t: float) -> str:
     """``2026-01-01T00:00:00.123Z`` (UTC, milliseconds)."""
-    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    global _iso_sec, _iso_prefix
+    sec = int(t)
+    ms = int((t - sec) * 1000)
+    if sec != _iso_sec:  # consecutive events share their second: format it once
+        _iso_prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _iso_sec = sec
+    return f"{_iso_prefix}{ms:03d}Z"
 
 
 def decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
@@ -111,7 +121,7 @@ def build_event(
             name, lk = pair[0], pair[1]
             tok = pseud.get(lk) or param_token(lk)
             path = path.replace("{" + str(name) + "}", tok) if path else path
-    t = float(b[1]) if isinstance(b[1], int | float) else (float(c[2]) if c is not None else 0.0)
+    t = float(b[1]) if isinstance(b[1], int | float) else (float(c[2]) if c is not None and isinstance(c[2], int | float) else 0.0)
     if c is None:
         outcome, status, error, decisions, pii, checks = "interrupted", None, None, [], None, None
         bytes_in, bytes_out, latency = None, None, None

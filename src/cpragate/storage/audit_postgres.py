@@ -208,7 +208,7 @@ class PostgresAuditSink:
 
     def chain(self, instance: str, from_seq: int = 0) -> Iterator[tuple[int, str, str, bytes]]:
         try:
-            with self.conn.transaction(), self.conn.cursor(name=f"{self.p}_chain") as cur:
+            with self.conn.transaction(), self.conn.cursor(name=f"{self.p}_chain", binary=True) as cur:
                 cur.itersize = 20_000
                 cur.execute(
                     self._q(

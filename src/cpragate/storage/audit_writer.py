@@ -148,7 +148,7 @@ class _Shipper:
         self.pending: dict[int, list[Any]] = {}
         self.shipped: set[int] = set()
         self.old_done = False
-        self.keys: dict[str, tuple[bytes, float]] = {}
+        self.keys: dict[str, tuple[str, float]] = {}
         self.since_cp = 0
         self.last_cp = time.monotonic()
         self.shipped_total = 0
@@ -293,21 +293,22 @@ class _Shipper:
         need: set[str] = set()
         now = time.monotonic()
         ttl = self.w.opts.subject_key_ttl
-        keys = self.keys
+        cache = self.keys  # lookup -> (pseudonym, loaded at)
         for _, b, c in todo:
             for lst in ((b[7] if b else None), (c[8] if c else None)):
                 for lk in lst or ():
-                    hit = keys.get(lk)
+                    hit = cache.get(lk)
                     if hit is None or now - hit[1] > ttl:
                         need.add(lk)
         if need:
-            if len(keys) > 100_000:
-                keys.clear()
+            if len(cache) > 100_000:
+                cache.clear()
             for lk, k in sink.subject_keys(sorted(need), create=True).items():
-                keys[lk] = (k, now)
+                cache[lk] = (pseudonym(k, lk), now)
+
         def resolve(lk: str) -> str:
-            hit = keys.get(lk)
-            return pseudonym(hit[0], lk) if hit else "s_unresolved"
+            hit = cache.get(lk)
+            return hit[0] if hit else "s_unresolved"
 
         def param_token(lk: str) -> str:
             return "~" + lk[:16]

@@ -142,12 +142,22 @@ class AuditFilter(Filter):
                 "turning audit on needs a restart, not a reload)."
             )
         self.trail = trail
-        self._lookup = trail.lookup
+        self._lookup_key = trail.lookup
+        self._lookups: dict[str, str] = {}
         self._begin = trail.begin
         self._time = ctx.clock.time
         self._mono = ctx.clock.monotonic
         self._plans: dict[int, _RoutePlan] = {}
         self._default_plan = _RoutePlan(None, config)
+
+    def _lookup(self, value: str) -> str:
+        """The trail's keyed lookup, memoized (ids repeat; bounded; never leaves the process)."""
+        hit = self._lookups.get(value)
+        if hit is None:
+            if len(self._lookups) >= 65_536:
+                self._lookups.clear()
+            hit = self._lookups[value] = self._lookup_key(value)
+        return hit
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = route_settings(route)
@@ -231,10 +241,11 @@ class AuditFilter(Filter):
         ann = exchange_annotations(exchange)
         started = exchange.started
         latency = round((self._mono() - started) * 1000.0, 3) if started else None
+        pos = exchange.audit
         comp = [
             "c",
-            exchange.audit,
-            self._time(),
+            pos,
+            None if pos is not None else self._time(),
             resp.status if resp is not None else None,
             exchange.outcome,
             exchange.error_code,
@@ -245,7 +256,7 @@ class AuditFilter(Filter):
             exchange.bytes_out,
             latency if latency is None or latency >= 0 else None,
         ]
-        if exchange.audit is not None:
+        if pos is not None:
             await self.trail.complete(comp)
         else:
             begin = self._begin_record(exchange, self._plan(exchange.route))
