@@ -239,8 +239,11 @@ def test_demo_dsar_lists_what_was_served(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
         base = f"https://localhost:{port}"
-        for path in ("/v1/customers/42", "/v1/customers/42", "/v1/customers/7", "/v1/admin"):
-            subprocess.run(["curl", "-s", "-o", "/dev/null", "--cacert", str(state / "ca.pem"), base + path], check=True, timeout=30)
+        from cpragate.demo.run import SUPPORT_KEY  # the demo's support-app (tenant t1: customers 42, 45)
+
+        for path in ("/v1/customers/42", "/v1/customers/42", "/v1/customers/45", "/v1/admin"):
+            subprocess.run(["curl", "-s", "-o", "/dev/null", "--cacert", str(state / "ca.pem"), "-H", f"x-api-key: {SUPPORT_KEY}",
+                            base + path], check=True, timeout=30)
     finally:
         p.terminate()
         assert p.wait(20) == 0
@@ -249,12 +252,12 @@ def test_demo_dsar_lists_what_was_served(tmp_path: Path) -> None:
                        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=60)
     assert r.returncode == 0, r.stderr
     rep = orjson.loads(r.stdout)
-    assert rep["disclosures"] == 2 and [x["consumer"] for x in rep["recipients"]] == ["(unauthenticated)"]
+    assert rep["disclosures"] == 2 and [x["consumer"] for x in rep["recipients"]] == ["support-app"]
     cats = rep["categories"]
     assert cats and "identifiers" in cats, cats
     assert "42" not in "".join(rep["recipients"][0]["routes"])
     assert (tmp_path / "r.html").read_text().count("<tr>") == 2
-    r7 = orjson.loads(subprocess.run([sys.executable, "-m", "cpragate", "dsar", "--subject", "7"], capture_output=True,
+    r7 = orjson.loads(subprocess.run([sys.executable, "-m", "cpragate", "dsar", "--subject", "45"], capture_output=True,
                                      text=True, cwd=tmp_path, env=env, timeout=60).stdout)
     assert r7["disclosures"] == 1
     v = subprocess.run([sys.executable, "-m", "cpragate", "audit", "verify"], capture_output=True, text=True, cwd=tmp_path, env=env)

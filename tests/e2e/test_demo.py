@@ -40,8 +40,10 @@ def test_demo_answers_its_printed_curl_commands(tmp_path: Path) -> None:
             out = subprocess.run(["bash", "-c", cmd + " -s -o /dev/null -w '%{http_code}'"], capture_output=True, text=True, timeout=30)
             assert out.returncode == 0, (cmd, out.stderr)
             statuses.append(int(out.stdout))
-        # customers, list, order, admin (unrouted), traversal (refused), ticket with mTLS, create ticket
-        assert statuses == [200, 200, 200, 404, 400, 200, 201], list(zip(commands, statuses))
+        # customer, list, order (support-app); another tenant's order (BOLA, 404), own order,
+        # customers without the scope (BFLA, 403) (marketing-partner); no key (401);
+        # admin (unrouted), traversal (refused), ticket with mTLS (partner-portal), create ticket
+        assert statuses == [200, 200, 200, 404, 200, 403, 401, 404, 400, 200, 201], list(zip(commands, statuses))
         access = [line for line in log.read_text().splitlines() if "cpragate.access" in line]
         assert len(access) >= len(commands)
         # the demo never logs personal data from bodies: no SSN-shaped strings in its log

@@ -57,6 +57,11 @@ def _port_free(port: int) -> bool:
     return True
 
 
+SUPPORT_KEY = "cpg_dgf2lgz3_ewF30G2dBW_Tx83hO7kVLYL5KY_kU1m0zieaepiPl5Q"
+"""Demo-only keys, published in the demo policy (where only their hashes are)."""
+MARKETING_KEY = "cpg_k6kmcfm4_ERMdnzNrr3kCo1MLp2Aju2K9QMEzh0j5c7WhGWWOrl0"
+
+
 def banner(port: int, state: Path, api_port: int) -> str:
     ca = state / "ca.pem"
     base = f"https://localhost:{port}"
@@ -67,15 +72,23 @@ def banner(port: int, state: Path, api_port: int) -> str:
   demo API: https://127.0.0.1:{api_port}  (reachable only with the gateway's client certificate)
   state   : {state}
 
+  Two consumers call with demo API keys (see the demo policy):
+    support-app        service_provider, tenant t1, reads customers, orders and tickets
+    marketing-partner  third_party, tenant t3, reads orders only
+
   Try (copy and paste):
 
-    curl --cacert {ca} {base}/v1/customers/42
-    curl --cacert {ca} '{base}/v1/customers?limit=2'
-    curl --cacert {ca} -i {base}/v1/orders/10001
+    curl --cacert {ca} -H 'x-api-key: {SUPPORT_KEY}' {base}/v1/customers/42
+    curl --cacert {ca} -H 'x-api-key: {SUPPORT_KEY}' '{base}/v1/customers?limit=2'
+    curl --cacert {ca} -i -H 'x-api-key: {SUPPORT_KEY}' {base}/v1/orders/10005
+    curl --cacert {ca} -i -H 'x-api-key: {MARKETING_KEY}' {base}/v1/orders/10005   # BOLA: another tenant's order, 404
+    curl --cacert {ca} -i -H 'x-api-key: {MARKETING_KEY}' {base}/v1/orders/10001   # its own tenant's order
+    curl --cacert {ca} -i -H 'x-api-key: {MARKETING_KEY}' {base}/v1/customers/42   # BFLA: no customers:read, 403
+    curl --cacert {ca} -i {base}/v1/customers/42     # no credentials: 401
     curl --cacert {ca} -i {base}/v1/admin            # not routed: refused, never forwarded
     curl --cacert {ca} -i '{base}/v1/customers/42/..%2f..%2fadmin'   # non-canonical path: refused
     curl --cacert {ca} --cert {state / "partner.pem"} --key {state / "partner-key.pem"} {base}/v1/tickets/50001
-    curl --cacert {ca} -X POST -H 'content-type: application/json' \\
+    curl --cacert {ca} -X POST -H 'x-api-key: {SUPPORT_KEY}' -H 'content-type: application/json' \\
          -d '{{"customer_id": 42, "body": "please delete my data"}}' {base}/v1/tickets
 
   Stop with Ctrl-C.

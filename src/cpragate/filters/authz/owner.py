@@ -3,7 +3,8 @@
 It runs first in the response phase, on the raw upstream body, and only on routes whose
 ``authz`` rule has ``owner`` checks or ``served_ids.learn`` (elsewhere ``applies_to`` is
 false, so those routes do not buffer response bodies). Only 2xx JSON responses are
-inspected; a body that cannot be parsed on such a route is refused (fail closed). When
+inspected; a body that cannot be parsed, or lacks the checked field, is refused (fail
+closed); an empty list passes (there is nothing in it to own). When
 object denials answer 404, the upstream's own 404s on these routes are replaced by the
 same problem response, so a caller cannot tell "exists but not yours" from "absent".
 """
@@ -69,7 +70,7 @@ class OwnerCheckFilter(Filter):
             return object_denial(self.cfg, rule, "authz:owner:unreadable")
         for o in rule.owner:
             vals = list(pointer_values(doc, o.field))
-            if not vals:
+            if not vals and "*" not in o.field:  # an empty list owns nothing; a missing field is refused
                 return object_denial(self.cfg, rule, f"authz:owner:{o.field}:absent")
             eq = o.equals is not None
             for v in vals:

@@ -51,7 +51,8 @@ def test_owner_check_single_and_list() -> None:
     lst = {"owner": [{"field": "/items/*/tenant_id", "in": "consumer.tenants"}]}
     assert respond(lst, SUPPORT, {"items": [{"tenant_id": "t1"}, {"tenant_id": "t1"}]}) is CONTINUE
     assert isinstance(respond(lst, SUPPORT, {"items": [{"tenant_id": "t1"}, {"tenant_id": "t3"}]}), Deny)
-    assert isinstance(respond(lst, SUPPORT, {"items": []}), Deny)  # nothing to check: fail closed
+    assert respond(lst, SUPPORT, {"items": []}) is CONTINUE  # an empty list owns nothing
+    assert isinstance(respond(OWNER, SUPPORT, {"id": 1}), Deny)  # the owner field is missing: fail closed
     assert isinstance(respond(OWNER, PARTNER, {"tenant_id": "t1"}), Deny)
     assert isinstance(respond({**OWNER, "deny_objects_as": "forbidden"}, PARTNER, {"tenant_id": "t1"}), Deny)
     v = respond({**OWNER, "deny_objects_as": "forbidden"}, PARTNER, {"tenant_id": "t1"})
