@@ -4,6 +4,7 @@ Usage::
 
     python bench/pii_speed_ab.py                 # vs 455a9b1, the last commit before the speed work
     python bench/pii_speed_ab.py --rev HEAD~3 --rounds 5 --min-time 0.3
+    python bench/pii_speed_ab.py --check         # first: same findings and bodies?
 
 The machine is shared and noisy, so both engines run in the same process, interleaved
 (A, B, A, B...), and each workload reports the best of ``--rounds`` runs of CPU time
@@ -72,6 +73,31 @@ def workloads(pii: Any, corpus: dict[str, list[bytes]]) -> dict[str, tuple[Calla
     }
 
 
+def same_results(before: Any, after: Any) -> tuple[int, int]:
+    """(documents, documents that differ): findings with masked previews, and bodies and
+    annotations under three rule sets, on 2,000 documents of each seed."""
+    from pii_corpus import EVAL_SEED, TUNE_SEED, generate
+
+    ea, eb = before.Engine(), after.Engine()
+    rules = [
+        (m.ActionRules(default=m.Action.MASK), m.ActionRules(), m.ActionRules(default=m.Action.REDACT))
+        for m in (before, after)
+    ]
+    n = differ = 0
+    for seed in (EVAL_SEED, TUNE_SEED):
+        for d in generate(seed, 2000):
+            p = d.json()
+            same = [f.to_dict() for f in ea.scan_json(p, previews=True)] == [
+                f.to_dict() for f in eb.scan_json(p, previews=True)
+            ]
+            for ra, rb in zip(*rules, strict=True):
+                a, b = ea.process_json(p, ra), eb.process_json(p, rb)
+                same = same and a.body == b.body and a.annotations.to_dict() == b.annotations.to_dict()
+            n += 1
+            differ += not same
+    return n, differ
+
+
 def mb_per_s(fn: Callable[[bytes], Any], payloads: list[bytes], min_time: float) -> float:
     total = sum(len(p) for p in payloads)
     n = 0
@@ -90,6 +116,7 @@ def main() -> None:
     ap.add_argument("--rev", default=BEFORE, help=f"the 'before' revision (default {BEFORE})")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--min-time", type=float, default=0.3)
+    ap.add_argument("--check", action="store_true", help="compare findings and bodies instead of speed")
     a = ap.parse_args()
     from pii_corpus import EVAL_SEED, generate
     from pii_eval import speed_docs
@@ -107,6 +134,10 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         before = load_before(a.rev, Path(tmp))
+        if a.check:
+            n, differ = same_results(before, after)
+            print(f"{a.rev} vs working tree: {differ} of {n} documents differ")
+            sys.exit(1 if differ else 0)
         wa, wb = workloads(before, corpus), workloads(after, corpus)
         print(f"before = {a.rev}, after = working tree; best of {a.rounds} interleaved runs of >= {a.min_time} s CPU each")
         print("\n| workload | before MB/s | after MB/s | ratio | before CPU-µs/KB | after CPU-µs/KB |")
