@@ -48,6 +48,8 @@ class HttpFetcher:
         self._inflight: dict[str, asyncio.Future[bytes]] = {}
 
     async def fetch(self, url: str) -> bytes:
+        if asyncio.current_task() is None:  # stepped outside a Task by server/eager.py
+            return await asyncio.ensure_future(self.fetch(url))
         fut = self._inflight.get(url)
         if fut is not None:
             return await asyncio.shield(fut)

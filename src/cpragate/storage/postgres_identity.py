@@ -8,6 +8,7 @@ and their text (which may hold the DSN) is never passed on.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -57,6 +58,8 @@ class PostgresStore:
         return self._conn
 
     async def _call(self, fn: Callable[[psycopg.AsyncConnection[Any]], Awaitable[T]]) -> T:
+        if asyncio.current_task() is None:  # stepped outside a Task by server/eager.py
+            return await asyncio.ensure_future(self._call(fn))
         try:
             return await fn(await self._connect())
         except (psycopg.Error, OSError) as e:

@@ -14,6 +14,7 @@ itself once Redis is back. Driver errors are mapped to ``StorageError`` here.
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -108,6 +109,13 @@ class RedisStore:
         return s
 
     async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
+        if asyncio.current_task() is None:
+            # The data plane steps phase coroutines outside a Task until they suspend
+            # (server/eager.py); the driver's timeouts need one.
+            return await asyncio.ensure_future(self._call(fn))
+        return await self._call(fn)
+
+    async def _call(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
         try:
             return await fn(self._r)
         except (RedisError, OSError) as e:
