@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from cpragate.errors import SpecSchemaError
 from cpragate.openapi.paths import PathMatcher
 from cpragate.openapi.properties import PropertyShape
 from cpragate.openapi.validator import DEFAULT_MAX_VIOLATIONS, SchemaValidator, Violation
@@ -43,6 +44,11 @@ An empty requirement (``{}``) means anonymous access is allowed."""
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+def _resource(schema: Any, urn: str) -> Any:
+    """``schema`` as an embedded resource of its own (its ``#/$defs/...`` refs stay its own)."""
+    return {**schema, "$id": urn} if isinstance(schema, dict) else schema
+
+
 class CompiledSchema:
     """A bundled JSON Schema with its validator and property walker, compiled once.
 
@@ -50,7 +56,7 @@ class CompiledSchema:
     :param where: names the schema's place in the spec for load-time errors.
     """
 
-    __slots__ = ("_shape", "schema", "validator")
+    __slots__ = ("_clean", "_shape", "schema", "validator")
 
     def __init__(self, schema: Any, *, where: str = "schema") -> None:
         self.schema = schema
@@ -58,10 +64,43 @@ class CompiledSchema:
         self.validator = SchemaValidator(schema, where=where)
         """The compiled validator."""
         self._shape = PropertyShape(schema)
+        self._clean: dict[bool, SchemaValidator | None] = {}
 
     def is_valid(self, instance: Any) -> bool:
         """Whether ``instance`` is valid (fastest check; no details)."""
         return self.validator.is_valid(instance)
+
+    def is_clean(self, instance: Any, *, read_only: bool = False) -> bool:
+        """True when ``instance`` is valid, has no undeclared property and, with
+        ``read_only=True``, no ``readOnly`` one: one call into Rust for all of it.
+
+        False means there is something to report, or the schema has parts only the
+        property walk can decide (oneOf/anyOf/if/discriminator): ask :meth:`validate`,
+        :meth:`undeclared` and :meth:`read_only` then. The combined validator is compiled
+        on first use.
+        """
+        try:
+            combined = self._clean[read_only]
+        except KeyError:
+            combined = self._clean[read_only] = self._combined(read_only)
+        if combined is None:
+            return False
+        return combined.is_valid(instance)
+
+    def _combined(self, read_only: bool) -> SchemaValidator | None:
+        if isinstance(self.schema, dict) and "$id" in self.schema:
+            return None  # an embedded resource of our own would clash with the schema's base URI
+        parts = [_resource(self.schema, "urn:cpragate:schema")]
+        modes = ("undeclared", "read_only") if read_only else ("undeclared",)
+        for mode in modes:
+            closed = self._shape.closed_schema(mode)
+            if closed is None:
+                return None
+            parts.append(_resource(closed, f"urn:cpragate:{mode}"))
+        try:
+            return SchemaValidator({"allOf": parts}, where="combined schema")
+        except SpecSchemaError:
+            return None  # each part compiled on its own; the separate checks stay exact
 
     def validate(self, instance: Any, *, limit: int = DEFAULT_MAX_VIOLATIONS) -> list[Violation]:
         """Every violation (pointer, rule), at most ``limit``; never the values."""

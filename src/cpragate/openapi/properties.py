@@ -428,6 +428,13 @@ class PropertyShape:
 
     # ------------------------------------------------------------------ public
 
+    def closed_schema(self, mode: str) -> Any | None:
+        """The JSON Schema valid exactly when :meth:`undeclared` (``mode="undeclared"``) or
+        :meth:`read_only` (``mode="read_only"``) would find nothing; None when the schema has
+        parts only a walk can decide (oneOf/anyOf/if/discriminator)."""
+        closed = self._closed_undeclared if mode == "undeclared" else self._closed_read_only
+        return closed.schema if closed is not None else None
+
     def undeclared(self, instance: Any) -> list[str]:
         """JSON pointers of the properties in ``instance`` that the schema does not declare."""
         if self._closed_undeclared is not None and self._closed_undeclared.is_valid(instance):

@@ -43,3 +43,50 @@ def test_compiled_schema_facade():
 def test_response_media_type():
     response = Response(status="200", description=None, content={"application/json": JSON})
     assert response.media_type("application/json") is JSON
+
+
+CLEAN_SCHEMA = {
+    "type": "object",
+    "required": ["name"],
+    "properties": {
+        "id": {"readOnly": True, "type": "integer"},
+        "name": {"type": "string"},
+        "address": {"$ref": "#/$defs/Address"},
+    },
+    "$defs": {"Address": {"type": "object", "properties": {"city": {"type": "string"}}}},
+}
+
+
+@pytest.mark.parametrize(
+    ("doc", "clean", "clean_read_only"),
+    [
+        ({"name": "a", "address": {"city": "x"}}, True, True),
+        ({"name": "a", "id": 1}, True, False),  # readOnly: only the write check refuses it
+        ({"name": "a", "extra": 1}, False, False),  # undeclared
+        ({"name": "a", "address": {"zip": "1"}}, False, False),  # undeclared, nested
+        ({"name": 1}, False, False),  # invalid
+        ({}, False, False),  # required
+    ],
+)
+def test_is_clean_is_valid_and_nothing_undeclared_or_read_only(doc, clean, clean_read_only):
+    schema = CompiledSchema(CLEAN_SCHEMA)
+    assert schema.is_clean(doc) is clean
+    assert schema.is_clean(doc, read_only=True) is clean_read_only
+    # It agrees with the separate checks it stands for.
+    assert clean == (schema.is_valid(doc) and not schema.undeclared(doc))
+    assert clean_read_only == (clean and not schema.read_only(doc))
+
+
+def test_is_clean_is_false_when_only_a_walk_can_decide():
+    one_of = CompiledSchema(
+        {
+            "oneOf": [
+                {"type": "object", "required": ["a"], "properties": {"a": {}}},
+                {"type": "object", "required": ["b"], "properties": {"b": {}}},
+            ]
+        }
+    )
+    assert one_of.is_valid({"a": 1}) and not one_of.undeclared({"a": 1})
+    assert one_of.is_clean({"a": 1}) is False  # the caller falls back to the exact checks
+    own_id = CompiledSchema({"$id": "https://example.com/x", "type": "object"})
+    assert own_id.is_clean({}) is False

@@ -51,7 +51,7 @@ from cpragate.filters.validation.config import (
 from cpragate.filters.validation.report import ValidationReport
 from cpragate.openapi import pointer as jp
 from cpragate.openapi.limits import JsonLimits, check_limits
-from cpragate.openapi.model import Operation
+from cpragate.openapi.model import CompiledSchema, Operation
 from cpragate.openapi.validator import Violation
 
 __all__ = ["ValidationFilter", "binding_of", "caller_scopes", "is_json_media", "operation_label"]
@@ -108,6 +108,7 @@ class _Plan:
         "max_violations",
         "op",
         "params",
+        "path_names",
         "privileged",
         "query",
         "query_names",
@@ -136,6 +137,7 @@ class _Plan:
         self.headers = "header" in locations
         self.cookies = "cookie" in locations
         self.query_names = frozenset(p.name for p in op.parameters if p.location == "query")
+        self.path_names = binding.path_names  # read once: a pydantic private attribute costs ~2 µs
 
 
 def _present(doc: Any, tokens: tuple[str, ...], at: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
@@ -276,9 +278,9 @@ class ValidationFilter(Filter):
                     if sep and k not in cookies:
                         cookies[k] = v
         path = ex.params
-        if plan.binding.path_names:
+        if plan.path_names:
             path = dict(path)
-            for route_name, spec_name in plan.binding.path_names:
+            for route_name, spec_name in plan.path_names:
                 if route_name in path:
                     path[spec_name] = path.pop(route_name)
         result = plan.op.params.validate(path=path, query=query, headers=headers, cookies=cookies)
@@ -322,21 +324,43 @@ class ValidationFilter(Filter):
                 return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
         mass: list[Violation] = []
         undeclared: set[str] = set()
-        if plan.op.is_write and plan.mass != "off":
+        write = plan.op.is_write and plan.mass != "off"
+        # The common case, a valid body with nothing undeclared or readOnly: one Rust call.
+        if schema.is_clean(doc, read_only=write):
+            if write and plan.privileged:
+                mass = self._privileged(plan, ex, doc, undeclared)
+                if mass:
+                    return self._mass(plan, ex, schema, doc, mass, undeclared)
+            return None, [], [], []
+        if write:
             for p in schema.read_only(doc):
                 mass.append(Violation("/body" + p, "readOnly"))
             for p in schema.undeclared(doc):
                 undeclared.add(p)
                 mass.append(Violation("/body" + p, "undeclared"))
             if plan.privileged:
-                allowed = caller_scopes(ex.identity)
-                for prop in plan.privileged:
-                    if prop.scopes and not allowed.isdisjoint(prop.scopes):
-                        continue
-                    for at in _present(doc, prop.tokens()):
-                        p = jp.from_tokens(at)
-                        if p not in undeclared:
-                            mass.append(Violation("/body" + p, "privileged"))
+                mass += self._privileged(plan, ex, doc, undeclared)
+        return self._mass(plan, ex, schema, doc, mass, undeclared)
+
+    @staticmethod
+    def _privileged(plan: _Plan, ex: Exchange, doc: Any, undeclared: set[str]) -> list[Violation]:
+        """Privileged properties present that the caller's scopes do not allow."""
+        found: list[Violation] = []
+        allowed = caller_scopes(ex.identity)
+        for prop in plan.privileged:
+            if prop.scopes and not allowed.isdisjoint(prop.scopes):
+                continue
+            for at in _present(doc, prop.tokens()):
+                p = jp.from_tokens(at)
+                if p not in undeclared:
+                    found.append(Violation("/body" + p, "privileged"))
+        return found
+
+    @staticmethod
+    def _mass(
+        plan: _Plan, ex: Exchange, schema: CompiledSchema, doc: Any, mass: list[Violation], undeclared: set[str]
+    ) -> tuple[type[GatewayError] | None, list[Violation], list[Violation], list[str]]:
+        """Strip (per config) what mass assignment found, then validate what remains."""
         stripped: list[str] = []
         if mass and plan.mass == "strip":
             pointers = sorted({v.pointer[len("/body"):] for v in mass}, key=lambda p: (-p.count("/"), p))
