@@ -19,7 +19,7 @@ from cpragate.filters.authn.config import AuthnConfig, RouteAuth
 from cpragate.filters.authz.config import AuthzConfig, AuthzRule
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
 from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
-from cpragate.filters.pii.config import PiiFilterConfig
+from cpragate.filters.pii.config import PiiFilterConfig, PiiRouteSettings
 from cpragate.filters.ratelimit.config import RateLimitConfig, RouteRateLimit
 from cpragate.filters.security_headers.config import SecurityHeadersConfig
 from cpragate.filters.validation.config import (
@@ -199,6 +199,9 @@ class Route(_Model):
     conformance: ConformanceRouteSettings | None = Field(None, description="Response conformance settings for this route.")
     minimize: MinimizeRouteSettings | None = Field(
         None, description="Data minimization rules per consumer or purpose; omit and bodies pass unminimized."
+    )
+    pii: PiiRouteSettings | None = Field(
+        None, description="This route's PII settings (inspect or not, action rules, failure policy); omit to follow `filters.pii`."
     )
 
     @field_validator("path")
