@@ -35,10 +35,27 @@ def errors_md() -> str:
 
 
 def _type_name(ann: Any) -> str:
-    s = repr(ann).replace("typing.", "")
-    for prefix in ("<class '", "'>"):
-        s = s.replace(prefix, "")
-    return s.replace("cpragate.config.model.", "").replace("cpragate.filters.", "")
+    """A short, readable rendering of a type annotation for the reference tables."""
+    import enum
+    import types
+    import typing
+
+    origin = typing.get_origin(ann)
+    args = typing.get_args(ann)
+    if ann is type(None):
+        return "null"
+    if origin in (typing.Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if origin is typing.Literal:
+        return " | ".join(repr(a) for a in args)
+    if origin is typing.Annotated:
+        return _type_name(args[0])
+    if origin is not None:
+        name = getattr(origin, "__name__", str(origin))
+        return f"{name}[{', '.join(_type_name(a) for a in args)}]"
+    if isinstance(ann, type) and issubclass(ann, enum.Enum):
+        return " | ".join(repr(m.value) for m in ann)
+    return getattr(ann, "__name__", str(ann))
 
 
 def _model(title: str, model: type[BaseModel], out: list[str], seen: set[type[BaseModel]]) -> None:
@@ -50,7 +67,14 @@ def _model(title: str, model: type[BaseModel], out: list[str], seen: set[type[Ba
     nested: list[tuple[str, type[BaseModel]]] = []
     for name, f in model.model_fields.items():
         dv = None if f.is_required() else f.get_default(call_default_factory=True)
-        default = "required" if f.is_required() else ("(section below)" if isinstance(dv, BaseModel) else repr(dv))
+        if f.is_required():
+            default = "required"
+        elif isinstance(dv, BaseModel):
+            default = "(section below)"
+        else:
+            import enum
+
+            default = repr(dv.value if isinstance(dv, enum.Enum) else dv)
         if len(default) > 60:
             default = default[:57] + "…"
         out.append(f"| `{name}` | `{_type_name(f.annotation)}` | `{default}` | {f.description or ''} |")
