@@ -77,7 +77,8 @@ def _model(title: str, model: type[BaseModel], out: list[str], seen: set[type[Ba
             default = repr(dv.value if isinstance(dv, enum.Enum) else dv)
         if len(default) > 60:
             default = default[:57] + "…"
-        out.append(f"| `{name}` | `{_type_name(f.annotation)}` | `{default}` | {f.description or ''} |")
+        cells = [f"`{name}`", f"`{_type_name(f.annotation)}`", f"`{default}`", f.description or ""]
+        out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
         ann = f.annotation
         for cand in (*getattr(ann, "__args__", ()), ann):
             for inner in (*getattr(cand, "__args__", ()), cand):
