@@ -97,11 +97,12 @@ class ParameterResult:
 class _Compiled:
     """One parameter with what its parsing needs, derived once."""
 
-    __slots__ = ("item_types", "key", "param", "prop_types", "types")
+    __slots__ = ("item_types", "key", "param", "prop_types", "scalar", "types", "where")
 
     def __init__(self, param: Parameter) -> None:
         self.param = param
         self.key = param.name.lower() if param.location == "header" else param.name
+        self.where = jp.join("", param.location, param.name)
         root = param.schema.schema if param.schema is not None else True
         self.types = schema_types(root, root)
         body = resolve_local(root, root) if isinstance(root, dict) else {}
@@ -109,6 +110,14 @@ class _Compiled:
         self.item_types = schema_types(items, root)
         props = body.get("properties", {}) if isinstance(body, dict) else {}
         self.prop_types = {name: schema_types(sub, root) for name, sub in props.items()}
+        self.scalar = (
+            param.location != "query"
+            and param.content_type is None
+            and param.style in ("simple", "form")
+            and "array" not in self.types
+            and not ("object" in self.types and self.prop_types)
+        )
+        """The common case (``/pets/{id}``): the value is the whole string, coerced by type."""
 
 
 class ParameterValidator:
@@ -147,17 +156,26 @@ class ParameterValidator:
         """
         result = ParameterResult()
         query = query or {}
-        lowered = {k.lower(): v for k, v in (headers or {}).items()}
-        sources: dict[str, Mapping[str, Any]] = {
-            "path": path or {},
-            "query": query,
-            "header": lowered,
-            "cookie": cookies or {},
-        }
         for location, compiled in self._by_location.items():
-            source = sources[location]
+            source: Mapping[str, Any]
+            if location == "path":
+                source = path or {}
+            elif location == "query":
+                source = query
+            elif location == "header":
+                source = {k.lower(): v for k, v in (headers or {}).items()}
+            else:
+                source = cookies or {}
             for item in compiled:
-                self._one(item, source, query, result)
+                if item.scalar:
+                    raw = source.get(item.key)
+                    if raw is None:
+                        if item.param.required:
+                            result.violations.append(Violation(item.where, "required"))
+                    else:
+                        self._check(item, item.where, coerce_scalar(raw, item.types), result)
+                else:
+                    self._one(item, source, query, result)
         if not self.allow_unknown_query:
             for name in query:
                 if name not in self._known_query and not self._deep_object_key(name):
@@ -176,7 +194,7 @@ class ParameterValidator:
         result: ParameterResult,
     ) -> None:
         param = item.param
-        where = jp.join("", param.location, param.name)
+        where = item.where
         raw = source.get(item.key)
         value: Any
         if param.location == "query" and param.style == "deepObject":
@@ -238,7 +256,7 @@ class ParameterValidator:
     def _check(self, item: _Compiled, where: str, value: Any, result: ParameterResult) -> None:
         param = item.param
         result.values.setdefault(param.location, {})[param.name] = value
-        if param.schema is None:
+        if param.schema is None or param.schema.is_valid(value):
             return
         for violation in param.schema.validate(value):
             result.violations.append(Violation(where + violation.pointer, violation.rule))

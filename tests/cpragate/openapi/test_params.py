@@ -51,6 +51,12 @@ PV = ParameterValidator(
         (dict(path={"id": "0"}, query={"kind": ["x"]}), None, [Violation("/path/id", "minimum")]),
         (dict(path={"id": "abc"}, query={"kind": ["x"]}), None, [Violation("/path/id", "type")]),
         (dict(path={"id": "1"}, query={}), None, [Violation("/query/kind", "required")]),
+        (dict(path={}, query={"kind": ["x"]}), None, [Violation("/path/id", "required")]),
+        (
+            dict(path={"id": "7"}, query={"kind": ["x"]}, headers={"X-TRACE-ID": "0f8fad5b-d9cb-469f-a165-70867728950e"}),
+            {"path": {"id": 7}, "header": {"X-Trace-Id": "0f8fad5b-d9cb-469f-a165-70867728950e"}},
+            [],
+        ),
         (dict(path={"id": "1"}, query={"kind": ["z"]}), None, [Violation("/query/kind", "enum")]),
         (
             dict(path={"id": "1"}, query={"kind": ["x"], "limit": ["31"]}),
