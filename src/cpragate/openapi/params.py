@@ -168,7 +168,7 @@ class ParameterValidator:
                 source = cookies or {}
             for item in compiled:
                 if item.scalar:
-                    raw = source.get(item.key)
+                    raw: Any = source.get(item.key)
                     if raw is None:
                         if item.param.required:
                             result.violations.append(Violation(item.where, "required"))
