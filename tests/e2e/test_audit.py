@@ -65,7 +65,7 @@ def all_events(sink_url: str) -> list[dict[str, Any]]:
 def assert_exactly_once(upstream_ids: list[str], events: list[dict[str, Any]]) -> None:
     per_id = Counter(e["id"] for e in events)
     dupes = [i for i, n in per_id.items() if n > 1]
-    assert not dupes, f"duplicated events: {dupes[:5]}"
+    assert not dupes, f"duplicated events: {dupes[:5]} {[e for e in events if e['id'] in dupes][:3]}"
     missing = [i for i in upstream_ids if i not in per_id]
     assert not missing, f"{len(missing)} requests reached the upstream without an event: {missing[:5]}"
 
@@ -109,6 +109,8 @@ def test_kill9_under_load_then_restart_every_forwarded_request_has_one_event(tmp
 
     run(t())
     events = all_events(sink)
+    logs = (tmp_path / "gw1.log").read_text() + (tmp_path / "gw2.log").read_text()
+    assert "has no begin" not in logs, [x for x in logs.splitlines() if "no begin" in x][:5]
     assert_exactly_once(up.seen, events)
     assert {e["outcome"] for e in events} <= {"served", "interrupted", "aborted"}
     assert len({e["seq"] for e in events}) == len(events)

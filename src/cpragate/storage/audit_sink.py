@@ -71,7 +71,8 @@ class AuditSink(Protocol):
         ...
 
     def shipped_keys(self, instance: str, from_pos: int) -> set[int]:
-        """Spool positions (``bkey``) at or after ``from_pos`` already stored for ``instance``."""
+        """Event keys (``bkey``: the spool position of the record that completed the event)
+        at or after ``from_pos`` already stored for ``instance``."""
         ...
 
     def write(

@@ -16,8 +16,9 @@ Theory of operation:
    meanwhile the spool grows (bounded: begins are refused at ``max_bytes``, the filter
    answers 503) and an error is logged every 10 s while it is full.
 4. Recovery (start, or after a failure): read the instance's state from the sink, the
-   spool positions already stored at or after ``low_pos`` (``shipped_keys``), and read
-   the spool again from ``low_pos``, skipping those. So a batch is stored exactly once
+   keys already stored at or after ``low_pos`` (``shipped_keys``; an event's key is the
+   spool position of the record that completed it), and read the spool again from
+   ``low_pos``, skipping records whose event is stored. So a batch is stored exactly once
    even if the process died between the sink commit and the spool cleanup. Begins
    written by an earlier process (below the spool's ``boot_pos``) that have no
    completion become events with outcome ``interrupted``.
@@ -247,21 +248,28 @@ class _Shipper:
             except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
                 log.error("CPG-AUD-003: unreadable audit spool record at %d skipped", r.pos)
                 continue
+            # Dedup key of an event: the spool position of the record that completes it (the
+            # completion, the single event, or for an interrupted exchange its begin). Replay
+            # re-reads from low_pos, and every such record at or after low_pos that is already
+            # stored is in ``shipped``.
             if kind == "b":
-                if r.pos not in shipped:
+                if r.pos not in shipped:  # else: stored as interrupted by an earlier run
                     pending[r.pos] = rec
             elif kind == "c":
-                bkey = rec[1] if isinstance(rec[1], int) else r.pos
-                b = pending.pop(bkey, None)
-                if bkey not in shipped:
-                    todo.append((bkey, b, rec))
+                b = pending.pop(rec[1], None) if isinstance(rec[1], int) else None
+                if r.pos not in shipped:
+                    if b is None:
+                        log.warning("CPG-AUD-003: audit completion at %d has no begin record", r.pos)
+                    todo.append((r.pos, b, rec))
             elif kind == "e":
                 if r.pos not in shipped:
                     todo.append((r.pos, rec[1], rec[2]))
         consumed = len(recs)
         if not self.old_done and next_pos >= spool.boot_pos and len(recs) < self.w.opts.batch:
             for bkey in sorted(k for k in pending if k < spool.boot_pos):
-                todo.append((bkey, pending.pop(bkey), None))
+                b = pending.pop(bkey)
+                if b is not None:
+                    todo.append((bkey, b, None))
             self.old_done = True
             consumed += 1
         low = min(pending) if pending else next_pos

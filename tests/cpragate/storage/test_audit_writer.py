@@ -125,3 +125,16 @@ def test_open_audit_runs_the_writer_thread_and_checkpoints_on_stop(tmp_path: Pat
     finally:
         s.close()
     assert (tmp_path / "audit-signing-key.pem").exists() and (tmp_path / "audit-pseudonym.key").exists()
+
+
+def test_replay_does_not_repeat_a_completion_whose_begin_precedes_the_low_water_mark(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    p1 = begin(w, "done")
+    begin(w, "open")  # still open at the commit: low_pos stays here, after "done"'s begin
+    complete(w, p1)
+    drain(w)
+    w.spool.close()  # crash
+    w2 = writer(tmp_path)
+    drain(w2)
+    assert sorted((e["id"], e["outcome"]) for e in events(tmp_path)) == [("done", "served"), ("open", "interrupted")]
+    w2.close_sync()
