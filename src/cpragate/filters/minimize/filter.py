@@ -102,7 +102,7 @@ class _Policy:
 
 
 class _Plan:
-    __slots__ = ("by_consumer", "by_purpose", "default", "enforce", "fail_open", "settings")
+    __slots__ = ("by_consumer", "by_purpose", "default", "enforce", "fail_open", "has_request", "settings")
 
     def __init__(self, cfg: MinimizeConfig, rs: MinimizeRouteSettings) -> None:
         self.settings = rs
@@ -116,6 +116,9 @@ class _Plan:
             for p in rule.purposes:
                 self.by_purpose.setdefault(p, _Policy(f"purpose:{p}", rule))
         self.default = _Policy("default", rs.default) if rs.default is not None else None
+        policies = [*self.by_consumer.values(), *self.by_purpose.values(), self.default]
+        self.has_request = any(p is not None and p.request is not None for p in policies)
+        """Whether any caller has a request rule (else the request phase has nothing to do)."""
 
     def policy_for(self, identity: object | None) -> _Policy | None:
         name, purpose = caller_of(identity)
@@ -172,10 +175,12 @@ class MinimizeFilter(Filter):
         return rep
 
     async def on_request(self, exchange: Exchange) -> Verdict:
-        found = self._policy(exchange)
-        if found is None:
+        plan = self._plan(exchange.route)
+        if plan is None or not plan.has_request or not exchange.request.body:
             return CONTINUE
-        plan, policy = found
+        policy = plan.policy_for(exchange.identity)
+        if policy is None:
+            return CONTINUE
         side = policy.request
         if side is None or not exchange.request.body:
             return CONTINUE

@@ -99,9 +99,10 @@ class FieldTree:
 
         With ``apply=False`` nothing is changed, only counted (monitor mode).
         """
-        self._keep(self._root, doc, [], removed, apply)
+        self._keep(self._root, doc, "", removed, apply)
 
-    def _keep(self, node: _Node, value: Any, at: list[str], removed: dict[str, int], apply: bool) -> None:
+    def _keep(self, node: _Node, value: Any, at: str, removed: dict[str, int], apply: bool) -> None:
+        """``at``: the path so far, escaped, array indexes as ``/*``."""
         if isinstance(value, dict):
             children = node.children
             wild = node.any
@@ -111,28 +112,25 @@ class FieldTree:
                 if child is None:
                     drop.append(key)
                 elif not child.leaf and isinstance(child_value, dict | list):
-                    at.append(jp.escape(key))
-                    self._keep(child, child_value, at, removed, apply)
-                    at.pop()
+                    self._keep(child, child_value, at + "/" + jp.escape(key), removed, apply)
             for key in drop:
-                where = "".join("/" + t for t in at) + "/" + jp.escape(key)
+                where = at + "/" + jp.escape(key)
                 removed[where] = removed.get(where, 0) + 1
                 if apply:
                     del value[key]
         elif isinstance(value, list):
-            at.append(WILDCARD)
+            at += "/" + WILDCARD
             for item in value:
                 if isinstance(item, dict | list):
                     self._keep(node, item, at, removed, apply)
-            at.pop()
 
     # ------------------------------------------------------------------ deny
 
     def remove(self, doc: Any, removed: dict[str, int], apply: bool = True) -> None:
         """Remove every member the paths name; count them in ``removed``."""
-        self._remove(self._root, doc, [], removed, apply)
+        self._remove(self._root, doc, "", removed, apply)
 
-    def _remove(self, node: _Node, value: Any, at: list[str], removed: dict[str, int], apply: bool) -> None:
+    def _remove(self, node: _Node, value: Any, at: str, removed: dict[str, int], apply: bool) -> None:
         if isinstance(value, dict):
             targets: list[tuple[str, _Node]]
             if node.any is not None:
@@ -141,19 +139,16 @@ class FieldTree:
                 targets = [(k, c) for k, c in node.children.items() if k in value]
             for key, child in targets:
                 if child.leaf:
-                    where = "".join("/" + t for t in at) + "/" + jp.escape(key)
+                    where = at + "/" + jp.escape(key)
                     removed[where] = removed.get(where, 0) + 1
                     if apply:
                         del value[key]
                 else:
                     sub = value[key]
                     if isinstance(sub, dict | list):
-                        at.append(jp.escape(key))
-                        self._remove(child, sub, at, removed, apply)
-                        at.pop()
+                        self._remove(child, sub, at + "/" + jp.escape(key), removed, apply)
         elif isinstance(value, list):
-            at.append(WILDCARD)
+            at += "/" + WILDCARD
             for item in value:
                 if isinstance(item, dict | list):
                     self._remove(node, item, at, removed, apply)
-            at.pop()

@@ -36,7 +36,7 @@ from cpragate.filters.validation.config import ConformanceConfig, ConformanceRou
 from cpragate.filters.validation.filter import binding_of, is_json_media, operation_label
 from cpragate.filters.validation.report import ConformanceReport
 from cpragate.openapi import pointer as jp
-from cpragate.openapi.model import Operation
+from cpragate.openapi.model import CompiledSchema, Operation
 
 __all__ = ["ConformanceFilter", "path_template"]
 
@@ -68,8 +68,12 @@ def _route_settings(route: RouteInfo | None) -> ConformanceRouteSettings | None:
     return s if isinstance(s, ConformanceRouteSettings) else None
 
 
+_MEDIA_CACHE = 64
+"""Most (status, Content-Type) resolutions remembered per route; cleared when full."""
+
+
 class _Plan:
-    __slots__ = ("binding", "block", "enforce", "fail_open", "label", "op", "source")
+    __slots__ = ("binding", "block", "enforce", "fail_open", "label", "media", "op", "source")
 
     def __init__(self, cfg: ConformanceConfig, binding: OpenApiBinding, rs: ConformanceRouteSettings | None) -> None:
         op = binding.resolved
@@ -81,6 +85,29 @@ class _Plan:
         self.enforce = ((rs.mode if rs else None) or cfg.mode) == "enforce"
         self.block = ((rs.on_violation if rs else None) or cfg.on_violation) == "block"
         self.fail_open = ((rs.on_error if rs else None) or cfg.on_error) == "allow"
+        self.media: dict[tuple[int, bytes | None], tuple[str, CompiledSchema | None]] = {}
+
+    def schema_for(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
+        """(why unchecked, or "") and the schema for a response status and Content-Type."""
+        key = (status, content_type)
+        found = self.media.get(key)
+        if found is None:
+            found = self._resolve(status, content_type)
+            if len(self.media) >= _MEDIA_CACHE:
+                self.media.clear()
+            self.media[key] = found
+        return found
+
+    def _resolve(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
+        declared = self.op.response_for(status)
+        if declared is None:
+            return "undeclared_status", None
+        media = declared.media_type(content_type.decode("latin-1") if content_type is not None else None)
+        if media is None:
+            return "undeclared_media_type", None
+        if media.schema is None or not is_json_media(media.media_type):
+            return "no_json_schema", None
+        return "", media.schema
 
 
 class ConformanceFilter(Filter):
@@ -122,18 +149,13 @@ class ConformanceFilter(Filter):
             return CONTINUE  # a gateway-made refusal is not the API's answer
         report = ConformanceReport(plan.label, "enforce" if plan.enforce else "monitor", resp.status)
         exchange.conformance = report
-        declared = plan.op.response_for(resp.status)
-        if declared is None:
-            return self._unchecked(report, "undeclared_status")
+        unchecked, schema = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
+        if unchecked == "undeclared_status":
+            return self._unchecked(report, unchecked)
         if not resp.body:
             return self._unchecked(report, "no_body")
-        ct = resp.headers.get(b"content-type")
-        media = declared.media_type(ct.decode("latin-1") if ct is not None else None)
-        if media is None:
-            return self._unchecked(report, "undeclared_media_type")
-        if media.schema is None or not is_json_media(media.media_type):
-            return self._unchecked(report, "no_json_schema")
-        schema = media.schema
+        if schema is None:
+            return self._unchecked(report, unchecked)
         try:
             doc = response_json(exchange)
         except ValueError:

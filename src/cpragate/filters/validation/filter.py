@@ -51,7 +51,7 @@ from cpragate.filters.validation.config import (
 from cpragate.filters.validation.report import ValidationReport
 from cpragate.openapi import pointer as jp
 from cpragate.openapi.limits import JsonLimits, check_limits
-from cpragate.openapi.model import CompiledSchema, Operation
+from cpragate.openapi.model import CompiledSchema, MediaType, Operation
 from cpragate.openapi.validator import Violation
 
 __all__ = ["ValidationFilter", "binding_of", "caller_scopes", "is_json_media", "operation_label"]
@@ -100,12 +100,15 @@ class _Plan:
     __slots__ = (
         "binding",
         "cookies",
+        "depth_bytes",
         "enforce",
         "headers",
         "label",
+        "limit_bytes",
         "limits",
         "mass",
         "max_violations",
+        "media",
         "op",
         "params",
         "path_names",
@@ -129,6 +132,11 @@ class _Plan:
         self.strict_query = ((rs.unknown_query if rs else None) or cfg.unknown_query) == "deny"
         limits = (rs.limits if rs else None) or cfg.limits
         self.limits: JsonLimits = limits.to_limits()
+        lim = self.limits
+        # See _may_exceed: bodies shorter than these cannot break a limit.
+        self.limit_bytes = min(lim.max_string_length + 1, 2 * lim.max_array_length, 4 * lim.max_keys)
+        self.depth_bytes = 2 * lim.max_depth
+        self.media: dict[bytes | None, tuple[MediaType | None, CompiledSchema | None]] = {}
         self.max_violations = cfg.max_violations
         self.privileged: tuple[PrivilegedProperty, ...] = tuple(rs.privileged) if rs else ()
         locations = {p.location for p in op.parameters}
@@ -174,7 +182,7 @@ def _remove(doc: Any, pointer: str) -> bool:
     return False
 
 
-def _may_exceed(body: bytes, limits: JsonLimits) -> bool:
+def _may_exceed(body: bytes, plan: _Plan) -> bool:
     """Whether ``body`` could break a limit at all; C-speed tests on the raw bytes.
 
     A string or key can be no longer than the body, an array of n elements needs at least
@@ -182,9 +190,28 @@ def _may_exceed(body: bytes, limits: JsonLimits) -> bool:
     number of opening brackets. Only bodies these bounds do not clear get the full walk.
     """
     n = len(body)
-    if n > limits.max_string_length or n >= 2 * limits.max_array_length or n >= 4 * limits.max_keys:
+    if n >= plan.limit_bytes:
         return True
-    return n > 2 * limits.max_depth and body.count(b"{") + body.count(b"[") > limits.max_depth
+    return n > plan.depth_bytes and body.count(b"{") + body.count(b"[") > plan.limits.max_depth
+
+
+_MEDIA_CACHE = 32
+"""Most Content-Type resolutions remembered per route; cleared when full."""
+
+
+def _request_media(plan: _Plan, content_type: bytes | None) -> tuple[MediaType | None, CompiledSchema | None]:
+    """The request body's media type for a Content-Type, and its schema when it is JSON."""
+    found = plan.media.get(content_type)
+    if found is None:
+        rb = plan.op.request_body
+        assert rb is not None
+        media = rb.media_type(content_type.decode("latin-1") if content_type is not None else None)
+        json = media is not None and is_json_media(media.media_type.split(";", 1)[0])
+        found = (media, media.schema if json and media is not None else None)
+        if len(plan.media) >= _MEDIA_CACHE:
+            plan.media.clear()
+        plan.media[content_type] = found
+    return found
 
 
 class ValidationFilter(Filter):
@@ -307,18 +334,16 @@ class ValidationFilter(Filter):
             return None, [], [], []
         if rb is None:
             return MediaTypeNotAccepted, [Violation("/body", "requestBody")], [], []
-        ct = req.headers.get(b"content-type")
-        media = rb.media_type(ct.decode("latin-1") if ct is not None else None)
+        media, schema = _request_media(plan, req.headers.get(b"content-type"))
         if media is None:
             return MediaTypeNotAccepted, [Violation("/header/content-type", "requestBody")], [], []
-        schema = media.schema
-        if schema is None or not is_json_media(media.media_type.split(";", 1)[0]):
+        if schema is None:
             return None, [], [], []  # only JSON bodies are validated (documented)
         try:
             doc = request_json(ex)
         except ValueError:
             return RequestInvalid, [Violation("/body", "json")], [], []
-        if _may_exceed(body, plan.limits):
+        if _may_exceed(body, plan):
             too = check_limits(doc, plan.limits)
             if too is not None:
                 return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []

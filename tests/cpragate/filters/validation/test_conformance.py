@@ -95,3 +95,17 @@ def test_path_template_names_array_indexes_only() -> None:
     doc = {"items": [{"a": 1}, {"0": {"b": 2}}]}
     assert path_template(doc, "/items/1/0/b") == "/items/*/0/b"
     assert path_template(doc, "/x~1y") == "/x~1y"
+
+
+def test_resolutions_are_remembered_per_route_and_bounded(mini: Any) -> None:
+    gw = mini(PETSTORE)
+    for _ in range(2):  # the second round is answered from the per-route memory
+        run = gw.call("GET", "/pets/1", response=make_response(200, {"content-type": "text/plain"}, b"hello"))
+        assert run.exchange.conformance is not None and run.exchange.conformance.reason == "undeclared_media_type"
+        run = gw.call("GET", "/pets/1", json_response=b'{"id": 1, "name": "a", "x": 1}')
+        assert run.exchange.conformance is not None and run.exchange.conformance.outcome == "removed"
+    for i in range(200):  # client-chosen content types cannot grow it without bound
+        gw.call("GET", "/pets/1", response=make_response(200, {"content-type": f"text/x-{i}"}, b"hello"))
+    filt = gw.filters["conformance"]
+    assert isinstance(filt, ConformanceFilter)
+    assert all(len(plan.media) <= 64 for plan in filt._plans.values())

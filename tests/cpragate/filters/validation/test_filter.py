@@ -311,3 +311,17 @@ def _museum(mini: Any) -> Any:
     if not _MUSEUM_GW:
         _MUSEUM_GW.append(mini(MUSEUM))
     return _MUSEUM_GW[0]
+
+
+def test_content_type_resolutions_are_remembered_per_route_and_bounded(mini: Any) -> None:
+    gw = mini(PETSTORE)
+    for _ in range(2):  # the second round is answered from the per-route memory
+        run = gw.call("POST", "/api/pets", b"name=rex", headers={"content-type": "application/x-www-form-urlencoded"})
+        assert isinstance(run.request, Deny) and run.request.error is MediaTypeNotAccepted
+        assert gw.call("POST", "/api/pets", b'{"name": "rex"}').request is CONTINUE
+        assert pointers(gw.call("POST", "/api/pets", b'{"name": 5}')) == {("/body/name", "type")}
+    for i in range(100):  # client-chosen content types cannot grow it without bound
+        gw.call("POST", "/api/pets", b"x", headers={"content-type": f"text/x-{i}"})
+    filt = gw.filters["validation"]
+    assert isinstance(filt, ValidationFilter)
+    assert all(len(plan.media) <= 32 for plan in filt._plans.values())
