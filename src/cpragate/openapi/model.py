@@ -88,6 +88,12 @@ class CompiledSchema:
         return combined.is_valid(instance)
 
     def _combined(self, read_only: bool) -> SchemaValidator | None:
+        strict = self._shape.strict_schema(read_only)
+        if strict is not None:
+            try:
+                return SchemaValidator(strict, where="strict schema")  # one traversal
+            except SpecSchemaError:
+                pass
         if isinstance(self.schema, dict) and "$id" in self.schema:
             return None  # an embedded resource of our own would clash with the schema's base URI
         parts = [_resource(self.schema, "urn:cpragate:schema")]

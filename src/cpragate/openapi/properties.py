@@ -33,6 +33,7 @@ bounds first with :func:`~cpragate.openapi.limits.check_limits`.
 
 from __future__ import annotations
 
+import copy
 import re
 from typing import Any
 
@@ -81,6 +82,29 @@ class _Node:
 
 _ANY = _Node()
 _ANY.flat = _ANY
+
+# strict_schema: keywords that make more than one schema object describe one place
+# (or describe it conditionally); a schema with any of them gets no strict variant.
+_STRICT_KEYS = frozenset(
+    {
+        "allOf",
+        "anyOf",
+        "oneOf",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "propertyNames",
+        "dependentSchemas",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "$dynamicRef",
+        "$recursiveRef",
+        DISCRIMINATOR_KEY,
+    }
+)
+_STRUCTURE_KEYS = frozenset({"properties", "patternProperties", "additionalProperties", "items", "prefixItems"})
 
 
 class PropertyShape:
@@ -434,6 +458,50 @@ class PropertyShape:
         parts only a walk can decide (oneOf/anyOf/if/discriminator)."""
         closed = self._closed_undeclared if mode == "undeclared" else self._closed_read_only
         return closed.schema if closed is not None else None
+
+    def strict_schema(self, read_only: bool) -> Any | None:
+        """The schema itself, made to refuse what the walk would report: one traversal.
+
+        A copy where every object schema that declares properties gets
+        ``additionalProperties: false`` (an undeclared property is invalid) and, with
+        ``read_only``, every ``readOnly`` property becomes ``false`` (present is invalid).
+        It is valid exactly when the schema holds and :meth:`undeclared` (and
+        :meth:`read_only`) would find nothing. Only for schemas where each place of a
+        document is described by one schema object (``$ref`` chains allowed): with
+        ``allOf``/``anyOf``/``oneOf``/``if``/``not``... a closed object would refuse what a
+        sibling part declares, so None (use :meth:`closed_schema` beside the schema).
+        """
+        if not isinstance(self._root, dict):
+            return self._root
+        root = copy.deepcopy(self._root)
+        stack: list[Any] = [root]
+        while stack:
+            node = stack.pop()
+            if not isinstance(node, dict):
+                continue  # true/false
+            if not _STRICT_KEYS.isdisjoint(node):
+                return None
+            if "$ref" in node and not _STRUCTURE_KEYS.isdisjoint(node):
+                return None  # a 3.1 $ref with siblings is an implicit allOf
+            props = node.get("properties")
+            if isinstance(props, dict):
+                stack.extend(props.values())
+                if read_only:
+                    for name, sub in props.items():
+                        if self._flag(sub, "readOnly"):
+                            props[name] = False
+            for key in ("patternProperties", "$defs"):
+                group = node.get(key)
+                if isinstance(group, dict):
+                    stack.extend(group.values())
+            for key in ("additionalProperties", "items"):
+                if key in node:
+                    stack.append(node[key])
+            if isinstance(node.get("prefixItems"), list):
+                stack.extend(node["prefixItems"])
+            if ("properties" in node or "patternProperties" in node) and "additionalProperties" not in node:
+                node["additionalProperties"] = False
+        return root
 
     def undeclared(self, instance: Any) -> list[str]:
         """JSON pointers of the properties in ``instance`` that the schema does not declare."""

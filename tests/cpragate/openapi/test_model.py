@@ -88,5 +88,12 @@ def test_is_clean_is_false_when_only_a_walk_can_decide():
     )
     assert one_of.is_valid({"a": 1}) and not one_of.undeclared({"a": 1})
     assert one_of.is_clean({"a": 1}) is False  # the caller falls back to the exact checks
-    own_id = CompiledSchema({"$id": "https://example.com/x", "type": "object"})
-    assert own_id.is_clean({}) is False
+    # allOf: the schema and its closed variants are combined; a schema with its own $id is not
+    parts = {"allOf": [{"type": "object", "properties": {"a": {}}}, {"properties": {"b": {}}}]}
+    assert CompiledSchema(parts).is_clean({"a": 1, "b": 2}) is True
+    assert CompiledSchema(parts).is_clean({"a": 1, "c": 2}) is False
+    own_id = CompiledSchema({"$id": "https://example.com/x", **parts})
+    assert own_id.is_clean({"a": 1}) is False
+    # without composition the schema itself is closed: one traversal, same answers
+    plain = CompiledSchema({"$id": "https://example.com/y", "type": "object", "properties": {"a": {}}})
+    assert plain.is_clean({"a": 1}) is True and plain.is_clean({"b": 1}) is False

@@ -132,3 +132,59 @@ def test_declared_pass_and_injected_properties_are_found(declared, injected):
     assert sorted(SHAPE.undeclared(mutated)) == sorted("/" + k for k in injected)
     SHAPE.strip_undeclared(mutated)
     assert mutated == declared
+
+
+PLAIN = {
+    "$defs": {
+        "Address": {"type": "object", "properties": {"city": {"type": "string"}}},
+        "Id": {"type": "integer", "readOnly": True},
+    },
+    "type": "object",
+    "properties": {
+        "id": {"$ref": "#/$defs/Id"},
+        "email": {"type": "string", "format": "email"},
+        "address": {"$ref": "#/$defs/Address"},
+        "orders": {"type": "array", "items": {"type": "object", "properties": {"total": {"type": "number"}}}},
+        "meta": {"type": "object"},
+        "labels": {"type": "object", "additionalProperties": {"type": "object", "properties": {"v": {}}}},
+        "pair": {"type": "array", "prefixItems": [{"type": "object", "properties": {"x": {}}}]},
+    },
+    "patternProperties": {"^x-": {}},
+}
+PLAIN_INSTANCES = [
+    {"id": 1, "email": "a@example.com"},
+    {"email": "a@example.com", "ssn": "1"},
+    {"address": {"city": "x", "zip": "9"}},
+    {"address": {"city": 5}},
+    {"orders": [{"total": 1}, {"total": 2, "cost": 1}]},
+    {"meta": {"anything": {"goes": 1}}},
+    {"labels": {"k": {"v": 1, "w": 2}}},
+    {"x-trace": 1, "y-trace": 1},
+    {"pair": [{"x": 1, "y": 2}]},
+    {"pair": [{"x": 1}, {"y": 2}]},
+    {"email": 5},
+    [1, 2],
+]
+
+
+@pytest.mark.parametrize("instance", PLAIN_INSTANCES)
+@pytest.mark.parametrize("read_only", [False, True])
+def test_strict_schema_is_valid_exactly_when_nothing_is_reported(instance, read_only):
+    import jsonschema_rs
+
+    shape = PropertyShape(PLAIN)
+    strict = shape.strict_schema(read_only)
+    assert strict is not None
+    plain = jsonschema_rs.Draft202012Validator(PLAIN, validate_formats=True)
+    expected = plain.is_valid(instance) and not shape.undeclared(instance)
+    if read_only:
+        expected = expected and not shape.read_only(instance)
+    assert jsonschema_rs.Draft202012Validator(strict, validate_formats=True).is_valid(instance) is expected
+    assert PLAIN["properties"]["id"] == {"$ref": "#/$defs/Id"}  # the schema itself is untouched
+
+
+def test_no_strict_schema_where_several_schemas_describe_one_place():
+    assert SHAPE.strict_schema(False) is None  # allOf
+    assert PropertyShape({"properties": {"a": {"not": {"type": "null"}}}}).strict_schema(False) is None
+    assert PropertyShape({"$ref": "#/$defs/A", "properties": {}, "$defs": {"A": {}}}).strict_schema(False) is None
+    assert PropertyShape(True).strict_schema(True) is True
