@@ -180,7 +180,9 @@ class ClientConnection(asyncio.Protocol):
         except httptools.HttpParserError:
             self._protocol_error(BadRequest)
         finally:
-            self.uncork()
+            self.corked = False
+            if self.out:
+                self.uncork()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -612,9 +614,17 @@ class Cycle:
         self.state = _CONNECTING
         if self.expect_continue and self.has_body and not self.client_done:
             self.conn.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        assert self.route is not None
-        self.up_deadline = self.conn.gateway.now + self.route.connect_timeout
-        self.rt.pools[self.route.upstream].acquire(self)
+        route = self.route
+        assert route is not None
+        self.up_deadline = self.conn.gateway.now + route.connect_timeout
+        pool = self.rt.pools[route.upstream]
+        idle = pool.idle  # inlined pool.acquire(): this runs for every request
+        while idle:
+            up = idle.pop()
+            if not up.closed:
+                self.upstream_ready(up)
+                return
+        pool.connect(self)
 
     def _upstream_head_bytes(self, conn: UpstreamConnection) -> bytes:
         ex = self.ex

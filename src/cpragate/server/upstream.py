@@ -37,7 +37,8 @@ log = logging.getLogger("cpragate.upstream")
 
 
 class Corkable(Protocol):
-    def cork(self) -> None: ...
+    corked: bool
+
     def uncork(self) -> None: ...
 
 
@@ -112,7 +113,7 @@ class UpstreamConnection(asyncio.Protocol):
             self.close()
             return
         client = user.conn
-        client.cork()
+        client.corked = True  # one upstream read -> one client write (see ClientConnection.cork)
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
