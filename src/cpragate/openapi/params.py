@@ -71,8 +71,11 @@ def schema_types(schema: Any, root: Any, depth: int = 0) -> frozenset[str]:
 
 def coerce_scalar(text: str, types: frozenset[str]) -> Any:
     """``text`` as the first type in ``types`` it parses as; the string itself otherwise."""
-    if "integer" in types and _INT.fullmatch(text):
-        return int(text)
+    if "integer" in types:
+        if text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):
+            return int(text)  # the common case without the regex
+        if _INT.fullmatch(text):
+            return int(text)
     if "number" in types and _NUMBER.fullmatch(text):
         if _INT.fullmatch(text):
             return int(text)

@@ -102,10 +102,12 @@ class _Policy:
 
 
 class _Plan:
-    __slots__ = ("by_consumer", "by_purpose", "default", "enforce", "fail_open", "has_request", "settings")
+    __slots__ = ("by_consumer", "by_purpose", "default", "enforce", "fail_open", "has_request", "settings", "source")
 
     def __init__(self, cfg: MinimizeConfig, rs: MinimizeRouteSettings) -> None:
         self.settings = rs
+        self.source: object = None
+        """The route settings object the plan was made from (a new config makes a new plan)."""
         self.enforce = (rs.mode or cfg.mode) == "enforce"
         self.fail_open = cfg.on_error == "allow"
         self.by_consumer: dict[str, _Policy] = {}
@@ -153,12 +155,16 @@ class MinimizeFilter(Filter):
         return rs is not None and (bool(rs.rules) or rs.default is not None)
 
     def _plan(self, route: RouteInfo | None) -> _Plan | None:
-        rs = route_settings(route)
-        if rs is None or route is None:
+        if route is None:
             return None
         plan = self._plans.get(id(route))
-        if plan is None or plan.settings is not rs:
-            plan = self._plans[id(route)] = _Plan(self.cfg, rs)
+        if plan is not None and plan.source is route.settings:
+            return plan  # the hot path: no pydantic attribute access per request
+        rs = route_settings(route)
+        if rs is None:
+            return None
+        plan = self._plans[id(route)] = _Plan(self.cfg, rs)
+        plan.source = route.settings
         return plan
 
     def _policy(self, exchange: Exchange) -> tuple[_Plan, _Policy] | None:
