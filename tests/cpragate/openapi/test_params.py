@@ -210,6 +210,10 @@ def test_content_parameter():
         ("true", frozenset({"boolean", "string"}), True),
         ("null", frozenset({"null", "integer"}), None),
         ("007", frozenset({"integer"}), "007"),
+        ("0", frozenset({"integer"}), 0),
+        ("-7", frozenset({"integer"}), -7),
+        ("\u0663", frozenset({"integer"}), "\u0663"),  # a non-ASCII digit is not an integer
+        ("\u00b2", frozenset({"integer"}), "\u00b2"),
     ],
 )
 def test_coerce_scalar(text, types, expected):
