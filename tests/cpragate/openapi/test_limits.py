@@ -61,3 +61,29 @@ def test_within_limits_passes_and_deeper_is_refused(value):
     if depth([value]) > limits.max_depth:
         found = check_limits([value], limits)
         assert found is not None and found.rule == "max_depth"
+
+
+@given(json_values)
+def test_the_compiled_check_agrees_with_the_walk(value):
+    from cpragate.openapi.limits import _first_violation, limits_validator
+
+    for limits in (SMALL, JsonLimits(max_depth=2, max_array_length=1, max_string_length=1, max_keys=1)):
+        walked = _first_violation(value, limits, with_paths=False)
+        assert limits_validator(limits).is_valid(value) is (walked is None)
+
+
+def test_what_rust_cannot_read_is_walked():
+    assert check_limits(("a", "toolong"), SMALL) is None  # a tuple is no JSON array: the walk ignores it
+    assert check_limits({"a": "\ud800"}, SMALL) is None  # a lone surrogate (stdlib json lets it through)
+    assert check_limits({"a": "\ud800toolong"}, SMALL) == Violation("/a", "max_string_length")
+
+
+def test_size_skips_the_limits_a_text_that_short_cannot_break():
+    long_string = {"a": "toolong"}
+    assert check_limits(long_string, SMALL) == Violation("/a", "max_string_length")
+    assert check_limits(long_string, SMALL, size=16) == Violation("/a", "max_string_length")
+    # A caller's size is a promise: a 5-byte text holds no string longer than 5, so
+    # string lengths are not checked at all.
+    assert check_limits(long_string, SMALL, size=5) is None
+    deep = [[[[1]]]]
+    assert check_limits(deep, SMALL, size=9) == Violation("/0/0/0", "max_depth")  # depth is always checked

@@ -344,7 +344,7 @@ class ValidationFilter(Filter):
         except ValueError:
             return RequestInvalid, [Violation("/body", "json")], [], []
         if _may_exceed(body, plan):
-            too = check_limits(doc, plan.limits)
+            too = check_limits(doc, plan.limits, size=len(body))
             if too is not None:
                 return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
         mass: list[Violation] = []
