@@ -33,8 +33,8 @@ import os
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from cpragate.errors import AuditSpoolError
 
@@ -46,8 +46,7 @@ MAX_SLOTS = 64
 _SHIFT = 32
 
 
-@dataclass(frozen=True, slots=True)
-class SpoolRecord:
+class SpoolRecord(NamedTuple):
     pos: int
     data: bytes
 
@@ -206,8 +205,12 @@ class Spool:
 
     # --- the writer thread ---------------------------------------------------------------
     def read(self, start: int, limit: int = 4096) -> tuple[list[SpoolRecord], int]:
-        """Up to ``limit`` complete records at or after position ``start``, and where to read next."""
+        """Up to ``limit`` complete records at or after position ``start``, and where to read next.
+
+        Copies the map in bounded chunks (about what ``limit`` records need), never the
+        whole unread backlog, and splits each chunk in one call."""
         out: list[SpoolRecord] = []
+        append = out.append
         with self._lock:
             segs = [s for s in self._segments if (s.id << _SHIFT) + s.size > start]
             cur, cur_off = self.cur, self.off
@@ -216,23 +219,37 @@ class Spool:
             base = seg.id << _SHIFT
             off = max(0, pos - base) if pos >= base else 0
             end = cur_off if seg is cur else seg.size
-            data = self._bytes(seg, off, end)
-            if data is None:
-                continue
-            stop = data.find(b"\x00")
-            if stop >= 0:
-                data = data[:stop]
-            i = 0
-            while len(out) < limit:
-                j = data.find(b"\n", i)
-                if j < 0:
+            chunk = max(64 << 10, (limit - len(out)) * 512)
+            tail = b""
+            while off < end:
+                hi = min(end, off + chunk)
+                data = self._bytes(seg, off, hi)
+                if data is None:  # closed under us (released)
                     break
-                out.append(SpoolRecord(base | (off + i), data[i:j]))
-                i = j + 1
-            pos = base | (off + i)
+                stop = data.find(b"\x00")
+                if stop >= 0:  # bytes after the last record are zero
+                    data = data[:stop]
+                    hi = end
+                parts = data.split(b"\n")
+                tail = parts.pop()  # after the last newline: a partial (or torn) record, or b""
+                want = limit - len(out)
+                if len(parts) > want:
+                    del parts[want:]
+                    tail = b""
+                if not parts and hi < end:  # one record longer than the chunk
+                    chunk *= 2
+                    continue
+                p = off
+                for rec in parts:
+                    append(SpoolRecord(base | p, rec))
+                    p += len(rec) + 1
+                off = p
+                if len(out) >= limit or hi >= end:
+                    break
+            pos = base | off
             if len(out) >= limit or seg is cur:
                 return out, pos
-            if i < len(data):  # a torn last record (OS crash): skip it
+            if tail:  # a torn last record (OS crash): skip it
                 log.warning("audit spool %s ends with a torn record; it is skipped", seg.path.name)
             pos = (seg.id + 1) << _SHIFT
         return out, pos
