@@ -45,6 +45,25 @@ def test_big_integers_survive_a_round_trip() -> None:
     assert jsonbody.loads(big)["id"] == 123456789012345678901234567890
 
 
+@pytest.mark.parametrize(
+    ("body", "rounded"),
+    [
+        (b'{"id":-9223372036854775809}', True),  # 19 digits, below -2**63
+        (b'{"id":18446744073709551616}', True),  # 2**64
+        (b'{"id":18446744073709551615,"n":-9223372036854775808}', True),  # edges: re-parsed, same values
+        (b'{"id":"1234567890123456789","x":1234567890123456789}', False),  # 19 digits fit
+        (b'{"a":"1234567890123456789-","b":[1234567890123456789]}', False),
+    ],
+)
+def test_only_integers_orjson_rounds_cost_an_exact_parse(body: bytes, rounded: bool) -> None:
+    assert jsonbody._may_round(body) is rounded
+    ex = make_exchange()
+    ex.response = make_response(200, body=body)
+    doc = jsonbody.writable_response_json(ex)
+    assert jsonbody.set_response_json(ex, doc) == body.replace(b" ", b"")
+    assert doc == __import__("json").loads(body)
+
+
 @pytest.mark.parametrize("body", [b"", b"{", b"NaN", b"[Infinity]", b"\xff\xfe", b"{'a': 1}"])
 def test_not_json_is_a_value_error(body: bytes) -> None:
     with pytest.raises(ValueError):
