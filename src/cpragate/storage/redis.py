@@ -6,6 +6,11 @@ synchronized clocks. Served ids are sorted sets (score = time served) trimmed to
 bound on every add. Every key starts with a prefix (``cpragate:`` by default, or the
 URL's ``?prefix=``) so instances or tests can share one server without clashing.
 
+The calls on the request path — the rate limiter's script and the served-id guard —
+go through ``redis_resp.RespClient``: one persistent pipelined connection, one await
+per call, no Task (see that module for why, and bench/AUTH_RESULTS.md for the numbers).
+The rest (key-value, counters) stays on redis-py's asyncio client.
+
 Timeouts are short and there is at most one retry (for a connection that a Redis
 restart left stale): a request never waits long on a dead Redis; the filter's
 ``on_error`` policy decides what happens then, and the next command reconnects by
@@ -27,6 +32,7 @@ from redis.retry import Retry
 
 from cpragate.errors import StorageError
 from cpragate.storage.access import LimitResult
+from cpragate.storage.redis_resp import RespClient, Script, encode_evalsha
 
 __all__ = ["GCRA_LUA", "RedisStore"]
 
@@ -97,6 +103,12 @@ class RedisStore:
         self._gcra = self._r.register_script(GCRA_LUA)
         self._incr = self._r.register_script(_INCR_LUA)
         self._served_add = self._r.register_script(_SERVED_ADD_LUA)
+        # The request path: a pipelined connection of our own (redis_resp).
+        self.resp = RespClient(clean, timeout=timeout)
+        self._gcra_script = self.resp.register(Script(GCRA_LUA))
+        self._served_script = self.resp.register(Script(_SERVED_ADD_LUA))
+        self._gcra_cmds: dict[tuple[str, float, int, int], tuple[bytes, bytes]] = {}
+        """The encoded EVALSHA/EVAL per bucket and limit (bounded): nothing is formatted per request."""
         self.kv = RedisKV(self)
         self.limiter = self
         self.served = RedisServedIds(self)
@@ -105,7 +117,12 @@ class RedisStore:
     async def open(cls, url: str) -> RedisStore:
         """Connect and check that the server answers (a clear error at startup, not at the first request)."""
         s = cls(url)
-        await s.call(lambda r: r.ping())
+        try:
+            await s.call(lambda r: r.ping())
+            await s.resp.connect()
+        except BaseException:
+            await s.aclose()
+            raise
         return s
 
     async def call(self, fn: Callable[[aioredis.Redis], Awaitable[T]]) -> T:
@@ -135,14 +152,23 @@ class RedisStore:
     # ------------------------------------------------------------------ limiter
 
     async def acquire(self, key: str, interval: float, capacity: int, cost: int = 1) -> LimitResult:
-        us = max(1, round(interval * 1_000_000))
-        res: list[Any] = await self.call(
-            lambda r: self._gcra(keys=[self.prefix + "rl:" + key], args=[us, capacity, cost])
-        )
-        allowed, remaining, retry, reset = res
-        return LimitResult(bool(int(allowed)), int(remaining), int(retry) / 1e6, int(reset) / 1e6)
+        ck = (key, interval, capacity, cost)
+        cmd = self._gcra_cmds.get(ck)
+        if cmd is None:
+            us = max(1, round(interval * 1_000_000))
+            cmd = encode_evalsha(self._gcra_script, (self.prefix + "rl:" + key,), (us, capacity, cost))
+            if len(self._gcra_cmds) >= 10_000:
+                del self._gcra_cmds[next(iter(self._gcra_cmds))]
+            self._gcra_cmds[ck] = cmd
+        res: Any = await self.resp.submit(*cmd)
+        try:
+            allowed, remaining, retry, reset = res
+            return LimitResult(allowed == 1, int(remaining), int(retry) / 1e6, int(reset) / 1e6)
+        except (TypeError, ValueError):
+            raise StorageError("Redis rate-limit script answered something unexpected.") from None
 
     async def aclose(self) -> None:
+        await self.resp.aclose()
         try:
             await self._r.aclose(close_connection_pool=True)
         except (RedisError, OSError):
@@ -181,8 +207,8 @@ class RedisServedIds:
             return
         ms = max(1, math.ceil(ttl * 1000))
         k = self._s.prefix + "served:" + key
-        await self._s.call(lambda r: self._s._served_add(keys=[k], args=[max_ids, ms, *ids[-max_ids:]]))
+        await self._s.resp.evalsha(self._s._served_script, (k,), (max_ids, ms, *ids[-max_ids:]))
 
     async def contains(self, key: str, object_id: str) -> bool:
-        v = await self._s.call(lambda r: r.zscore(self._s.prefix + "served:" + key, object_id))
+        v = await self._s.resp.call("ZSCORE", self._s.prefix + "served:" + key, object_id)
         return v is not None
