@@ -131,7 +131,7 @@ class ParameterValidator:
         declare are violations (``undeclared``).
     """
 
-    __slots__ = ("_by_location", "_known_query", "allow_unknown_query")
+    __slots__ = ("_by_location", "_known_query", "_path_scalars", "allow_unknown_query")
 
     def __init__(self, parameters: Sequence[Parameter], *, allow_unknown_query: bool = True) -> None:
         self.allow_unknown_query = allow_unknown_query
@@ -141,6 +141,9 @@ class ParameterValidator:
                 continue
             self._by_location.setdefault(param.location, []).append(_Compiled(param))
         self._known_query = frozenset(p.param.name for p in self._by_location.get("query", []))
+        only_path = list(self._by_location) == ["path"] and all(c.scalar for c in self._by_location["path"])
+        self._path_scalars = tuple(self._by_location["path"]) if only_path else None
+        """Set when every parameter is a plain path scalar (``/pets/{id}``): the fast path."""
 
     def validate(
         self,
@@ -158,6 +161,23 @@ class ParameterValidator:
         :param cookies: cookie values.
         """
         result = ParameterResult()
+        if self._path_scalars is not None and not query and self.allow_unknown_query:
+            path = path or {}
+            values: dict[str, Any] = {}
+            for item in self._path_scalars:
+                text = path.get(item.key)
+                if text is None:
+                    if item.param.required:
+                        result.violations.append(Violation(item.where, "required"))
+                    continue
+                value = values[item.param.name] = coerce_scalar(text, item.types)
+                schema = item.param.schema
+                if schema is not None and not schema.is_valid(value):
+                    for violation in schema.validate(value):
+                        result.violations.append(Violation(item.where + violation.pointer, violation.rule))
+            if values:
+                result.values["path"] = values
+            return result
         query = query or {}
         for location, compiled in self._by_location.items():
             source: Mapping[str, Any]

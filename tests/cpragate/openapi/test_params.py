@@ -231,3 +231,21 @@ def test_generated_integers_pass_and_out_of_range_fail(limit):
     assert ok.violations == [] and ok.values["query"]["limit"] == limit
     bad = PV.validate(path={"id": str(-limit)}, query={"kind": ["y"], "limit": [str(limit + 30)]})
     assert bad.violations == [Violation("/path/id", "minimum"), Violation("/query/limit", "maximum")]
+
+
+def test_path_only_operations_take_the_fast_path_with_the_same_answers():
+    pv = ParameterValidator(
+        [param("id", "path", {"type": "integer", "minimum": 1}), param("slug", "path", {"type": "string", "maxLength": 3})]
+    )
+    assert pv._path_scalars is not None
+    ok = pv.validate(path={"id": "5", "slug": "ab"})
+    assert ok.violations == [] and ok.values == {"path": {"id": 5, "slug": "ab"}}
+    bad = pv.validate(path={"id": "0", "slug": "abcd"})
+    assert bad.violations == [Violation("/path/id", "minimum"), Violation("/path/slug", "maxLength")]
+    assert pv.validate(path={"slug": "a"}).violations == [Violation("/path/id", "required")]
+    assert pv.validate(path={}).values == {}
+    # a query string (or strict query handling) takes the general path
+    assert pv.validate(path={"id": "5", "slug": "a"}, query={"x": ["1"]}).values == {"path": {"id": 5, "slug": "a"}}
+    strict = ParameterValidator([param("id", "path", {"type": "integer"})], allow_unknown_query=False)
+    assert strict.validate(path={"id": "1"}, query={"x": ["1"]}).violations == [Violation("/query/x", "undeclared")]
+    assert PV._path_scalars is None  # query, header and cookie parameters too

@@ -78,6 +78,25 @@ def caller_of(identity: object | None) -> tuple[str | None, str | None]:
     return (name if isinstance(name, str) else None, purpose if isinstance(purpose, str) else None)
 
 
+_MEDIA_CACHE = 64
+_json_media: dict[bytes, bool] = {}
+"""Content-Type header value -> JSON or unlabelled; bounded (cleared when full)."""
+
+
+def _json_or_unlabelled(content_type: bytes | None) -> bool:
+    """Whether a response with this Content-Type is read as JSON (none or empty: yes)."""
+    if not content_type:
+        return True
+    found = _json_media.get(content_type)
+    if found is None:
+        bare = content_type.split(b";", 1)[0].strip().lower()
+        found = not bare or bare == b"application/json" or bare.endswith(b"+json")
+        if len(_json_media) >= _MEDIA_CACHE:
+            _json_media.clear()
+        _json_media[content_type] = found
+    return found
+
+
 class _Side:
     __slots__ = ("allow", "deny")
 
@@ -222,9 +241,8 @@ class MinimizeFilter(Filter):
         if side is None:
             return CONTINUE
         rep = self._report(exchange, plan, policy)
-        ct = (resp.headers.get(b"content-type") or b"").split(b";", 1)[0].strip().lower()
         try:
-            if ct and ct != b"application/json" and not ct.endswith(b"+json"):
+            if not _json_or_unlabelled(resp.headers.get(b"content-type")):
                 raise ValueError("not a JSON media type")
             doc = writable_response_json(exchange) if plan.enforce else response_json_ro(exchange)
         except ValueError:

@@ -132,3 +132,25 @@ def test_routes_without_rules_skip_the_filter() -> None:
 
     f = MinimizeFilter(MinimizeFilter.Config(), None)  # type: ignore[arg-type]
     assert not f.applies_to(RouteInfo("r", "/", ("GET",), "api"))
+
+
+@pytest.mark.parametrize(
+    ("content_type", "json"),
+    [
+        (None, True),
+        (b"", True),
+        (b"application/json", True),
+        (b"Application/JSON; charset=utf-8", True),
+        (b"application/problem+json", True),
+        (b"text/html", False),
+        (b"application/jsonp", False),
+    ],
+)
+def test_json_or_unlabelled_content_types(content_type: bytes | None, json: bool) -> None:
+    from cpragate.filters.minimize import filter as mod
+
+    for _ in range(2):  # the second answer comes from the bounded memory
+        assert mod._json_or_unlabelled(content_type) is json
+    for i in range(100):
+        mod._json_or_unlabelled(f"text/x-{i}".encode())
+    assert len(mod._json_media) <= 64
