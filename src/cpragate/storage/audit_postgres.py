@@ -10,8 +10,9 @@ Driver errors become ``AuditSinkError`` here (never with a value from an event).
 from __future__ import annotations
 
 import os
+import struct
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -29,7 +30,6 @@ CREATE TABLE IF NOT EXISTS {p}_events (
   consumer text, route text, decision text NOT NULL, outcome text NOT NULL, status integer,
   subjects text[] NOT NULL DEFAULT '{{}}', body bytea NOT NULL, prev text NOT NULL, hash text NOT NULL,
   PRIMARY KEY (instance_id, seq, ts)) PARTITION BY RANGE (ts);
-CREATE INDEX IF NOT EXISTS {p}_events_iseq ON {p}_events (instance_id, seq);
 CREATE INDEX IF NOT EXISTS {p}_events_bkey ON {p}_events (instance_id, bkey);
 CREATE INDEX IF NOT EXISTS {p}_events_ts ON {p}_events (ts);
 CREATE INDEX IF NOT EXISTS {p}_events_consumer ON {p}_events (consumer, ts);
@@ -51,9 +51,83 @@ def _ts(t: float) -> datetime:
     return datetime.fromtimestamp(t, UTC)
 
 
-def _month(t: float) -> tuple[int, int]:
-    d = _ts(t)
+_PG_EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+_PG_EPOCH_S = 946_684_800  # 2000-01-01 UTC in Unix seconds: timestamptz's binary zero
+_DAY_US = 86_400_000_000
+
+
+def _us(t: float) -> int:
+    """``t`` as a binary timestamptz: microseconds since 2000-01-01 UTC."""
+    return round((t - _PG_EPOCH_S) * 1_000_000)
+
+
+def _month_of_day(day: int) -> tuple[int, int]:
+    d = _PG_EPOCH + timedelta(days=day)
     return d.year, d.month
+
+
+# Binary COPY (https://www.postgresql.org/docs/current/sql-copy.html, "Binary Format"): the
+# writer's batch goes to the server as one buffer built here, with no per-value adaptation.
+_COPY_HEAD = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+_COPY_TAIL = b"\xff\xff"
+_NULL = b"\xff\xff\xff\xff"
+_NCOLS = struct.pack(">h", 13)
+_i4 = struct.Struct(">i").pack
+_i8x3 = struct.Struct(">iqiqiq").pack  # seq, bkey, ts: three bigint/timestamptz fields
+_i4f = struct.Struct(">ii").pack  # one integer field
+_ARR_EMPTY = struct.pack(">iiii", 12, 0, 0, 25)  # text[] with no dimension
+_arr_head = struct.Struct(">iiiiii").pack  # length, ndim 1, no nulls, oid text, size, lower bound 1
+_TEXT_OID = 25
+
+
+def _text_field(v: str | None) -> bytes:
+    if v is None:
+        return _NULL
+    b = v.encode("utf-8")
+    return _i4(len(b)) + b
+
+
+def _subjects_field(subjects: tuple[str, ...]) -> bytes:
+    if not subjects:
+        return _ARR_EMPTY
+    items = [s.encode("utf-8") for s in subjects]
+    body = b"".join(_i4(len(x)) + x for x in items)
+    return _arr_head(20 + len(body), 1, 0, _TEXT_OID, len(items), 1) + body
+
+
+def copy_binary(rows: list[EventRow]) -> bytearray:
+    """The binary COPY stream (header, tuples, trailer) of ``rows`` in ``_COPY_COLS`` order."""
+    out = bytearray(_COPY_HEAD)
+    enc: dict[str | None, bytes] = {}  # instance, consumer, route, decision, outcome repeat within a batch
+    for r in rows:
+        f_inst = enc.get(r.instance)
+        if f_inst is None:
+            f_inst = enc[r.instance] = _text_field(r.instance)
+        f_cons = enc.get(r.consumer)
+        if f_cons is None:
+            f_cons = enc[r.consumer] = _text_field(r.consumer)
+        f_route = enc.get(r.route)
+        if f_route is None:
+            f_route = enc[r.route] = _text_field(r.route)
+        f_dec = enc.get(r.decision)
+        if f_dec is None:
+            f_dec = enc[r.decision] = _text_field(r.decision)
+        f_out = enc.get(r.outcome)
+        if f_out is None:
+            f_out = enc[r.outcome] = _text_field(r.outcome)
+        body, prev, h = r.body, r.prev.encode("utf-8"), r.hash.encode("utf-8")
+        out += b"".join((
+            _NCOLS, f_inst, _i8x3(8, r.seq, 8, r.bkey, 8, _us(r.ts)), f_cons, f_route, f_dec, f_out,
+            _NULL if r.status is None else _i4f(4, r.status), _subjects_field(r.subjects),
+            _i4(len(body)), body, _i4(len(prev)), prev, _i4(len(h)), h,
+        ))
+    out += _COPY_TAIL
+    return out
+
+
+_CHAIN_PAGE = 20_000  # sequence numbers per page read by chain()
+_COPY_CHUNK = 1 << 20  # the server starts on the first MiB while the rest is sent
+_COPY_COLS = "instance_id, seq, bkey, ts, consumer, route, decision, outcome, status, subjects, body, prev, hash"
 
 
 class PostgresAuditSink:
@@ -99,7 +173,9 @@ class PostgresAuditSink:
             raise self._err("read", e) from None
 
     def _partitions(self, rows: list[EventRow]) -> None:
-        months = {_month(r.ts) for r in rows} - self._parts
+        # By the same microsecond value the row is sent with (so the month always matches).
+        days = {(_us(r.ts) // _DAY_US) for r in rows}
+        months = {_month_of_day(d) for d in days} - self._parts
         if not months:
             return
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cpragate-audit-{self.p}",))
@@ -134,17 +210,13 @@ class PostgresAuditSink:
                     )
                 if rows:
                     self._partitions(rows)
+                    data = copy_binary(rows)
                     with conn.cursor() as c, c.copy(
-                        self._q(
-                            "COPY {p}_events (instance_id, seq, bkey, ts, consumer, route, decision, outcome, status,"
-                            " subjects, body, prev, hash) FROM STDIN"
-                        )
+                        self._q(f"COPY {{p}}_events ({_COPY_COLS}) FROM STDIN (FORMAT BINARY)")
                     ) as cp:
-                        for r in rows:
-                            cp.write_row(
-                                (r.instance, r.seq, r.bkey, _ts(r.ts), r.consumer, r.route, r.decision, r.outcome,
-                                 r.status, list(r.subjects), r.body, r.prev, r.hash)
-                            )
+                        view = memoryview(data)
+                        for i in range(0, len(data), _COPY_CHUNK):
+                            cp.write(view[i : i + _COPY_CHUNK])
                 if checkpoints:
                     with conn.cursor() as c:
                         c.executemany(
@@ -207,17 +279,27 @@ class PostgresAuditSink:
             raise self._err("read", e) from None
 
     def chain(self, instance: str, from_seq: int = 0) -> Iterator[tuple[int, str, str, bytes]]:
+        # Pages of _CHAIN_PAGE sequence numbers, each one query whose whole result the
+        # driver decodes in C (binary); a server-side cursor or COPY TO decodes row by row
+        # in Python. Every row with seq >= from_seq is returned, in seq order, whatever
+        # gaps or duplicates tampering left.
+        q_page = self._q(
+            "SELECT seq, prev, hash, body FROM {p}_events WHERE instance_id=%s AND seq>=%s AND seq<%s ORDER BY seq"
+        )
+        q_next = self._q("SELECT min(seq) FROM {p}_events WHERE instance_id=%s AND seq>=%s")
         try:
-            with self.conn.transaction(), self.conn.cursor(name=f"{self.p}_chain", binary=True) as cur:
-                cur.itersize = 20_000
-                cur.execute(
-                    self._q(
-                        "SELECT seq, prev, hash, body FROM {p}_events WHERE instance_id=%s AND seq>=%s ORDER BY seq"
-                    ),
-                    (instance, from_seq),
-                )
-                for seq, prev, h, body in cur:
-                    yield int(seq), prev, h, bytes(body)
+            with self.conn.cursor(binary=True) as cur:
+                lo: int | None = from_seq
+                while lo is not None:
+                    cur.execute(q_page, (instance, lo, lo + _CHAIN_PAGE))
+                    page = cur.fetchall()
+                    lo += _CHAIN_PAGE
+                    if page:
+                        yield from page
+                    else:  # a gap of a whole page (or the end): jump to the next stored seq
+                        cur.execute(q_next, (instance, lo))
+                        nxt = cur.fetchone()
+                        lo = nxt[0] if nxt is not None else None
         except psycopg.Error as e:
             raise self._err("read", e) from None
 

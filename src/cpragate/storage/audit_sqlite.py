@@ -204,7 +204,7 @@ class SqliteAuditSink:
                 (instance, from_seq),
             )
             while True:
-                batch = cur.fetchmany(5000)
+                batch = cur.fetchmany(20_000)
                 if not batch:
                     return
                 yield from batch
