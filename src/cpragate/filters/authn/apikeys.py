@@ -19,7 +19,7 @@ import hmac
 import re
 import secrets
 
-__all__ = ["DEFAULT_HASH_KEY", "KEY_RE", "generate_key", "hash_key", "prefix_of"]
+__all__ = ["DEFAULT_HASH_KEY", "KEY_RE", "generate_key", "hash_key", "key_digest", "prefix_of"]
 
 DEFAULT_HASH_KEY = b"cpragate-api-key-v1"
 """Domain separation only, when no ``hash_secret`` is configured."""
@@ -42,4 +42,9 @@ def prefix_of(key: bytes) -> str | None:
 
 
 def hash_key(key: bytes, secret: bytes | None = None) -> str:
-    return hmac.new(secret or DEFAULT_HASH_KEY, key, hashlib.sha256).hexdigest()
+    return key_digest(key, secret).hex()
+
+
+def key_digest(key: bytes, secret: bytes | None = None) -> bytes:
+    """The raw HMAC-SHA256 of ``key`` (``hash_key`` is its hex): the one-shot C HMAC."""
+    return hmac.digest(secret or DEFAULT_HASH_KEY, key, hashlib.sha256)

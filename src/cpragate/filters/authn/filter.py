@@ -25,7 +25,7 @@ from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import AuthUnavailable, Forbidden, StorageError, Unauthenticated
-from cpragate.filters.authn.apikeys import hash_key, prefix_of
+from cpragate.filters.authn.apikeys import key_digest, prefix_of
 from cpragate.filters.authn.config import AuthnConfig, RouteAuth
 from cpragate.filters.authn.jwt import JwtVerifier, KeysUnavailable, TokenRejected
 from cpragate.storage.access import ApiKeyRecord, IdentityStore
@@ -76,6 +76,13 @@ class AuthnFilter(Filter):
                     k.expires.timestamp() if k.expires else None,
                 )
         self.key_cache: dict[str, _Cached] = {}
+        self.verified: dict[bytes, _Cached] = {}
+        """HMAC of a key already verified -> its lookup (bounded, same lifetime as key_cache):
+        a known key costs one HMAC and one dict get, no parsing, no second comparison."""
+        self.emitted: dict[int, tuple[Identity, bytes, str]] = {}
+        """id(identity) -> (identity, forwarded consumer bytes, decision detail); bounded."""
+        self.jwt_idents: dict[int, tuple[object, Consumer | None, Identity]] = {}
+        """id(verified token) -> (token, consumer it was built with, identity); bounded."""
         self.consumer_cache: dict[str, tuple[Consumer | None, float]] = {}
         self.jwt = JwtVerifier(config.jwt, ctx.clock, getattr(stores, "fetcher", None)) if config.jwt else None
         self.mtls = config.mtls
@@ -88,6 +95,7 @@ class AuthnFilter(Filter):
         if config.mtls is not None and not challenges:
             challenges.append(f'Mutual realm="{config.realm}"')
         self.challenge = tuple((b"www-authenticate", c.encode("ascii")) for c in challenges)
+        self.strip = frozenset(x for x in (self.forward, self.key_header) if x is not None)
         self.challenge_invalid = tuple(
             (n, v + b', error="invalid_token"' if v.startswith(b"Bearer") else v) for n, v in self.challenge
         )
@@ -98,14 +106,21 @@ class AuthnFilter(Filter):
     # ------------------------------------------------------------------ request
 
     async def on_request(self, exchange: Exchange) -> Verdict:
+        v = await self._authenticate(exchange)
+        if v is not CONTINUE and self.forward is not None:
+            exchange.request.headers.remove(self.forward)  # a client never names its own consumer
+        return v
+
+    async def _authenticate(self, exchange: Exchange) -> Verdict:
         req = exchange.request
-        if self.forward is not None:
-            req.headers.remove(self.forward)  # a client never names its own consumer
         ra = route_auth(exchange.route)
         if ra is not None and ra.anonymous:
+            if self.forward is not None:
+                req.headers.remove(self.forward)
             return CONTINUE
         methods = ra.methods if ra is not None and ra.methods is not None else _ALL
         key = req.headers.get(self.key_header) if self.key_header is not None and "api_key" in methods else None
+        from_header = key is not None
         if key is None and ra is not None and ra.query_key and self.key_header is not None and req.query:
             key = _query_value(req.query, ra.query_key)
         if key is not None:
@@ -126,17 +141,42 @@ class AuthnFilter(Filter):
             missing = [c for c in ra.required_claims if c not in ident.claims]
             if missing:
                 return Deny(Forbidden, rule="authn:required-claims")
+        em = self.emitted.get(id(ident))
+        if em is None or em[0] is not ident:
+            em = (ident, ident.consumer.encode("utf-8", "replace"), f"{ident.method}:{ident.credential_id}")
+            if ident.method != "mtls":  # an mTLS identity is built per request: nothing to reuse
+                if len(self.emitted) >= 10_000:
+                    self.emitted.clear()
+                self.emitted[id(ident)] = em
+        h = req.headers
+        strip_key = from_header and not self.cfg.forward_credentials
         if self.forward is not None:
-            req.headers.set(self.forward, ident.consumer.encode("utf-8", "replace"))
-        if key is not None and not self.cfg.forward_credentials and self.key_header is not None:
-            req.headers.remove(self.key_header)
-        exchange.decide(self.name, "allow", f"{ident.method}:{ident.credential_id}")
+            # One pass: drop what the client sent under the forward header (and the key),
+            # then name the consumer.
+            h.remove_many(self.strip) if strip_key else h.remove(self.forward)
+            h.add(self.forward, em[1])
+        elif strip_key and self.key_header is not None:
+            h.remove(self.key_header)
+        exchange.decide(self.name, "allow", em[2])
         return CONTINUE
 
     def _refuse(self, rule: str) -> Deny:
         return Deny(Unauthenticated, rule=rule, headers=self.challenge_invalid)
 
     async def _api_key(self, ex: Exchange, key: bytes) -> Verdict:
+        ak = self.cfg.api_keys
+        assert ak is not None
+        digest = key_digest(key, self.hash_secret)
+        c = self.verified.get(digest)
+        if c is not None and self.ctx.clock.monotonic() - c.at <= ak.cache_seconds:
+            rec = c.record
+            assert rec is not None and c.identity is not None  # only verified keys get here
+            if (rec.expires is None and rec.revoked is None) or rec.valid_at(self.ctx.clock.time()):
+                ex.identity = c.identity
+                return CONTINUE
+        return await self._api_key_lookup(ex, key, digest)
+
+    async def _api_key_lookup(self, ex: Exchange, key: bytes, digest: bytes) -> Verdict:
         prefix = prefix_of(key)
         if prefix is None:
             return self._refuse("authn:api_key:malformed")
@@ -168,12 +208,16 @@ class AuthnFilter(Filter):
         rec = c.record
         if rec is None:
             return self._refuse("authn:api_key:unknown")
-        if not hmac.compare_digest(hash_key(key, self.hash_secret), rec.key_hash):
+        if not hmac.compare_digest(digest.hex(), rec.key_hash):
             return self._refuse("authn:api_key:mismatch")
         if not rec.valid_at(self.ctx.clock.time()):
             return self._refuse(f"authn:api_key:{rec.state_at(self.ctx.clock.time())}")
         if c.identity is None:
             return self._refuse("authn:api_key:consumer")
+        if self.verified.get(digest) is not c:
+            if len(self.verified) >= ak.cache_size:
+                del self.verified[next(iter(self.verified))]
+            self.verified[digest] = c
         ex.identity = c.identity
         return CONTINUE
 
@@ -213,6 +257,11 @@ class AuthnFilter(Filter):
             consumer = None
         if consumer is not None and consumer.disabled:
             return self._refuse("authn:jwt:consumer-disabled")
+        hit = self.jwt_idents.get(id(vt))
+        if hit is not None and hit[0] is vt and hit[1] is consumer:
+            ex.identity = hit[2]  # same verified token, same consumer record: same identity
+            return CONTINUE
+        looked_up = consumer
         if consumer is None:
             if jc.require_consumer:
                 return self._refuse("authn:jwt:unknown-consumer")
@@ -220,7 +269,11 @@ class AuthnFilter(Filter):
         raw = vt.claims.get(jc.scopes_claim, vt.claims.get("scp"))
         granted = frozenset(raw.split() if isinstance(raw, str) else (str(s) for s in raw) if isinstance(raw, list) else ())
         scopes = granted & consumer.scopes if consumer.scopes else granted
-        ex.identity = Identity.of(consumer, "jwt", vt.kid, scopes=scopes, claims=vt.claims)
+        ident = Identity.of(consumer, "jwt", vt.kid, scopes=scopes, claims=vt.claims)
+        if len(self.jwt_idents) >= jc.cache_size:
+            self.jwt_idents.clear()
+        self.jwt_idents[id(vt)] = (vt, looked_up, ident)
+        ex.identity = ident
         return CONTINUE
 
     async def _mtls(self, ex: Exchange) -> Verdict:

@@ -41,6 +41,23 @@ def _policy(name: str, lim: Limit) -> bytes:
     return f'"{name}";q={lim.capacity};w={ws}'.encode("ascii")
 
 
+class _Bucket:
+    """One check, everything about it computed once: the bucket key, the GCRA
+    parameters, the ``RateLimit-Policy`` bytes and the start of the ``RateLimit`` value."""
+
+    __slots__ = ("capacity", "current", "interval", "key", "limit", "name", "policy")
+
+    def __init__(self, name: str, key: str, lim: Limit) -> None:
+        self.name, self.key, self.limit = name, key, lim
+        self.interval = lim.interval
+        self.capacity = lim.capacity
+        self.policy = _policy(name, lim)
+        self.current = f'"{name}";r='.encode("ascii")
+
+
+_PLANS_MAX = 10_000
+
+
 class _Base(Filter):
     Config: ClassVar[type[FilterConfig]] = RateLimitConfig
 
@@ -52,44 +69,65 @@ class _Base(Filter):
         shared = getattr(ctx.stores, "limiter", None)
         self.limiter: Limiter = shared if shared is not None else self.local
         self.is_shared = shared is not None
+        self.headers = config.headers
+        self.deny_on_error = config.on_error == "deny"
+        self._plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[_Bucket, ...]]] = {}
+        """(id of the route, consumer or client ip) -> the buckets to check; bounded."""
 
-    async def _check(
-        self, ex: Exchange, checks: list[tuple[str, str, Limit]]
-    ) -> Verdict:
+    def _plan(self, ex: Exchange, who: str) -> tuple[_Bucket, ...]:
+        route = ex.route
+        k = (id(route), who)
+        hit = self._plans.get(k)
+        if hit is not None and hit[0] is route:
+            return hit[1]
+        plan = tuple(_Bucket(n, key, lim) for n, key, lim in self._checks(ex))
+        if len(self._plans) >= _PLANS_MAX:
+            self._plans.clear()
+        self._plans[k] = (route, plan)
+        return plan
+
+    def _checks(self, ex: Exchange) -> list[tuple[str, str, Limit]]:
+        raise NotImplementedError
+
+    async def _check(self, ex: Exchange, checks: tuple[_Bucket, ...]) -> Verdict:
         """Take one unit from every bucket; refuse on the first empty one."""
-        tightest: tuple[str, Limit, LimitResult] | None = None
-        for name, key, lim in checks:
-            try:
-                res = await self.limiter.acquire(key, lim.interval, lim.capacity)
-            except StorageError as e:
-                if self.cfg.on_error == "deny":
-                    log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
-                    return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
-                log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
-                res = self.local.acquire_now(key, lim.interval, lim.capacity)
+        tightest: _Bucket | None = None
+        best: LimitResult | None = None
+        for b in checks:
+            if self.is_shared:
+                try:
+                    res = await self.limiter.acquire(b.key, b.interval, b.capacity)
+                except StorageError as e:
+                    if self.deny_on_error:
+                        log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
+                        return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
+                    log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
+                    res = self.local.acquire_now(b.key, b.interval, b.capacity)
+            else:
+                res = self.local.acquire_now(b.key, b.interval, b.capacity)
             if not res.allowed:
-                retry = str(max(1, math.ceil(res.retry_after))).encode("ascii")
-                hdrs: tuple[tuple[bytes, bytes], ...] = ((b"retry-after", retry),)
-                if self.cfg.headers:
-                    hdrs += (
-                        (b"ratelimit-policy", _policy(name, lim)),
-                        (b"ratelimit", f'"{name}";r=0;t={retry.decode()}'.encode("ascii")),
-                    )
-                return Deny(RateLimited, rule=f"{self.name}:{name}", headers=hdrs)
-            if tightest is None or res.remaining < tightest[2].remaining:
-                tightest = (name, lim, res)
-        if tightest is not None and self.cfg.headers:
-            name, lim, res = tightest
-            t = max(0, math.ceil(res.reset_after))
-            ex.rate_limit = RateLimitState(_policy(name, lim), f'"{name}";r={res.remaining};t={t}'.encode("ascii"))
+                retry = max(1, math.ceil(res.retry_after))
+                hdrs: tuple[tuple[bytes, bytes], ...] = ((b"retry-after", b"%d" % retry),)
+                if self.headers:
+                    hdrs += ((b"ratelimit-policy", b.policy), (b"ratelimit", b"%b0;t=%d" % (b.current, retry)))
+                return Deny(RateLimited, rule=f"{self.name}:{b.name}", headers=hdrs)
+            if best is None or res.remaining < best.remaining:
+                tightest, best = b, res
+        if tightest is not None and best is not None and self.headers:
+            t = max(0, math.ceil(best.reset_after))
+            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best.remaining, t))
         return CONTINUE
 
     async def on_response(self, exchange: Exchange) -> Verdict:
         st = exchange.rate_limit
         resp = exchange.response
-        if st is not None and resp is not None and b"ratelimit" not in resp.headers:
-            resp.headers.set(b"ratelimit-policy", st.policy)
-            resp.headers.set(b"ratelimit", st.current)
+        if st is not None and resp is not None:
+            h = resp.headers
+            if b"ratelimit" not in h:
+                if b"ratelimit-policy" in h:
+                    h.remove(b"ratelimit-policy")
+                h.add(b"ratelimit-policy", st.policy)
+                h.add(b"ratelimit", st.current)
         return CONTINUE
 
 
@@ -103,15 +141,17 @@ class RateLimitIpFilter(_Base):
         rl = route_limits(route)
         return self.cfg.per_ip is not None or (rl is not None and rl.per_ip is not None)
 
-    async def on_request(self, exchange: Exchange) -> Verdict:
-        rl = route_limits(exchange.route)
+    def _checks(self, ex: Exchange) -> list[tuple[str, str, Limit]]:
+        rl = route_limits(ex.route)
         if rl is not None and rl.per_ip is not None:
-            lim, key = rl.per_ip, f"ip:{exchange.route.name if exchange.route else ''}:{exchange.client_ip}"
-        elif self.cfg.per_ip is not None:
-            lim, key = self.cfg.per_ip, f"ip:{exchange.client_ip}"
-        else:
-            return CONTINUE
-        return await self._check(exchange, [("ip", key, lim)])
+            return [("ip", f"ip:{ex.route.name if ex.route else ''}:{ex.client_ip}", rl.per_ip)]
+        if self.cfg.per_ip is not None:
+            return [("ip", f"ip:{ex.client_ip}", self.cfg.per_ip)]
+        return []
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        plan = self._plan(exchange, exchange.client_ip)
+        return await self._check(exchange, plan) if plan else CONTINUE
 
 
 class RateLimitFilter(_Base):
@@ -128,7 +168,7 @@ class RateLimitFilter(_Base):
             or (rl is not None and (rl.per_consumer is not None or rl.route is not None))
         )
 
-    async def on_request(self, exchange: Exchange) -> Verdict:
+    def _checks(self, exchange: Exchange) -> list[tuple[str, str, Limit]]:
         rl = route_limits(exchange.route)
         route_name = exchange.route.name if exchange.route is not None else ""
         checks: list[tuple[str, str, Limit]] = []
@@ -143,6 +183,10 @@ class RateLimitFilter(_Base):
                 checks.append(("consumer", f"c:{ident.consumer}", self.cfg.per_consumer))
         if rl is not None and rl.route is not None:
             checks.append(("route", f"r:{route_name}", rl.route))
-        if not checks:
-            return CONTINUE
-        return await self._check(exchange, checks)
+        return checks
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        ident = exchange.identity
+        # "\x00": no consumer name (which is never empty) can pose as the anonymous plan.
+        plan = self._plan(exchange, ident.consumer if ident is not None else "\x00")
+        return await self._check(exchange, plan) if plan else CONTINUE

@@ -5,8 +5,9 @@ Bounded: expired buckets go first, then the oldest (a dropped bucket is a full o
 
 from __future__ import annotations
 
+import math
+
 from cpragate.core.clock import Clock
-from cpragate.filters.ratelimit.algorithms import gcra
 from cpragate.storage.access import LimitResult
 
 __all__ = ["LocalLimiter"]
@@ -24,13 +25,21 @@ class LocalLimiter:
         return self.acquire_now(key, interval, capacity, cost)
 
     def acquire_now(self, key: str, interval: float, capacity: int, cost: int = 1) -> LimitResult:
+        """``algorithms.gcra`` inlined (the request path): floats, one dict get, one set."""
         now = self.clock.monotonic()
-        new, res = gcra(self._tat.get(key), now, interval, capacity, cost)
-        if new is not None:
-            if key not in self._tat and len(self._tat) >= self.max_keys:
-                self._sweep(now)
-            self._tat[key] = new
-        return res
+        tats = self._tat
+        tat = tats.get(key)
+        base = now if tat is None or tat < now else tat
+        new_tat = base + interval * cost
+        limit = interval * capacity
+        diff = new_tat - now
+        if diff > limit + 1e-9:
+            remaining = max(0, math.floor((limit - (base - now)) / interval + 1e-9))
+            return LimitResult(False, remaining, diff - limit, base - now)
+        if tat is None and len(tats) >= self.max_keys:
+            self._sweep(now)
+        tats[key] = new_tat
+        return LimitResult(True, math.floor((limit - diff) / interval + 1e-9), 0.0, diff)
 
     def _sweep(self, now: float) -> None:
         for k in [k for k, t in self._tat.items() if t <= now]:

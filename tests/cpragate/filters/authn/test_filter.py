@@ -226,3 +226,25 @@ def test_mtls_subject_and_san_mapping() -> None:
     f = AuthnFilter(cfg(mtls={"match": "san", "consumers": {"partner.example": "app"}}), FilterContext(clock=FakeClock()))
     e = ex_with(tls=TlsInfo("TLSv1.3", "x", "CN=whatever", ("partner.example",)))
     assert run(f, e) is CONTINUE and e.identity is not None
+
+
+def test_verified_key_cache_never_outlives_the_lookup_and_never_admits_a_sibling() -> None:
+    clock = FakeClock()
+    store = MemoryIdentityStore()
+    f = AuthnFilter(cfg(api_keys={"cache_seconds": 5}), FilterContext(clock=clock, stores=Stores(identity=store)))
+    k, p = generate_key()
+    asyncio.run(store.put_consumer(Consumer("s", "contractor")))
+    asyncio.run(store.put_key(ApiKeyRecord(p, hash_key(k.encode()), "s")))
+    first, second = ex_with({"x-api-key": k}), ex_with({"x-api-key": k})
+    assert run(f, first) is CONTINUE and run(f, second) is CONTINUE
+    assert second.identity is first.identity and len(f.verified) == 1  # the second came from the verified cache
+    assert second.request.headers.get(b"x-api-key") is None
+    forged = k[:-1] + ("A" if k[-1] != "A" else "B")  # same prefix, another secret
+    v = run(f, ex_with({"x-api-key": forged}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:mismatch"
+    asyncio.run(store.revoke_key(p, clock.time()))
+    assert run(f, ex_with({"x-api-key": k})) is CONTINUE  # within cache_seconds, as before the cache
+    clock.advance(6)
+    v = run(f, ex_with({"x-api-key": k}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:revoked"
+

@@ -1,6 +1,8 @@
 import asyncio
+import random
 
 from cpragate.core.clock import FakeClock
+from cpragate.filters.ratelimit.algorithms import gcra
 from cpragate.filters.ratelimit.local import LocalLimiter
 
 
@@ -21,3 +23,18 @@ def test_local_limiter_is_bounded() -> None:
     c.advance(1000)
     lim.acquire_now("new", 1.0, 1)  # expired buckets are swept first
     assert len(lim._tat) == 1
+
+
+def test_inlined_gcra_decides_exactly_as_the_reference() -> None:
+    rnd = random.Random(7)
+    c = FakeClock()
+    lim = LocalLimiter(c)
+    tat: dict[str, float] = {}
+    for _ in range(5000):
+        key = rnd.choice("abc")
+        interval, capacity, cost = rnd.choice([(0.1, 3, 1), (0.5, 1, 1), (0.01, 50, 2), (1 / 3, 7, 1)])
+        c.advance(rnd.choice([0.0, 0.0, 0.001, 0.05, 0.3, 2.0]))
+        new, want = gcra(tat.get(key), c.monotonic(), interval, capacity, cost)
+        if new is not None:
+            tat[key] = new
+        assert lim.acquire_now(key, interval, capacity, cost) == want
