@@ -28,6 +28,7 @@ from cpragate.openapi import pointer as jp
 __all__ = ["FieldTree", "PathError", "parse_path"]
 
 WILDCARD = "*"
+_CONTAINERS = (dict, list)  # a tuple: `dict | list` builds a union object at every call (4x slower)
 _TOKEN = re.compile(r"""\[\*\]|\[(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\]|\.?([^.\[\]]+)""")
 
 
@@ -111,7 +112,7 @@ class FieldTree:
                 child = children.get(key) or wild
                 if child is None:
                     drop.append(key)
-                elif not child.leaf and isinstance(child_value, dict | list):
+                elif not child.leaf and isinstance(child_value, _CONTAINERS):
                     self._keep(child, child_value, at + "/" + jp.escape(key), removed, apply)
             for key in drop:
                 where = at + "/" + jp.escape(key)
@@ -121,7 +122,7 @@ class FieldTree:
         elif isinstance(value, list):
             at += "/" + WILDCARD
             for item in value:
-                if isinstance(item, dict | list):
+                if isinstance(item, _CONTAINERS):
                     self._keep(node, item, at, removed, apply)
 
     # ------------------------------------------------------------------ deny
@@ -145,10 +146,10 @@ class FieldTree:
                         del value[key]
                 else:
                     sub = value[key]
-                    if isinstance(sub, dict | list):
+                    if isinstance(sub, _CONTAINERS):
                         self._remove(child, sub, at + "/" + jp.escape(key), removed, apply)
         elif isinstance(value, list):
             at += "/" + WILDCARD
             for item in value:
-                if isinstance(item, dict | list):
+                if isinstance(item, _CONTAINERS):
                     self._remove(node, item, at, removed, apply)

@@ -26,7 +26,7 @@ the caller has none. Only the shape of the identity is assumed (``scopes``/``rol
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs
 
 from cpragate.core.exchange import Exchange
@@ -109,6 +109,7 @@ class _Plan:
         "mass",
         "max_violations",
         "media",
+        "mode",
         "op",
         "params",
         "path_names",
@@ -117,6 +118,7 @@ class _Plan:
         "query_names",
         "source",
         "strict_query",
+        "write",
     )
 
     def __init__(self, cfg: ValidationConfig, binding: OpenApiBinding, rs: ValidationRouteSettings | None) -> None:
@@ -129,6 +131,9 @@ class _Plan:
         mode = (rs.mode if rs else None) or cfg.mode
         self.enforce = mode == "enforce"
         self.mass = (rs.mass_assignment if rs else None) or cfg.mass_assignment
+        self.write = op.is_write and self.mass != "off"
+        """Whether mass assignment is checked (a write method, not turned off)."""
+        self.mode: Literal["enforce", "monitor"] = "enforce" if self.enforce else "monitor"
         self.strict_query = ((rs.unknown_query if rs else None) or cfg.unknown_query) == "deny"
         limits = (rs.limits if rs else None) or cfg.limits
         self.limits: JsonLimits = limits.to_limits()
@@ -258,7 +263,7 @@ class ValidationFilter(Filter):
         if error is None and mass:
             error = MassAssignment
         violations += mass
-        report = ValidationReport(plan.label, "enforce" if plan.enforce else "monitor")
+        report = ValidationReport(plan.label, plan.mode)
         report.violations = tuple(violations)
         exchange.validation = report
         if error is not None:
@@ -349,7 +354,7 @@ class ValidationFilter(Filter):
                 return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
         mass: list[Violation] = []
         undeclared: set[str] = set()
-        write = plan.op.is_write and plan.mass != "off"
+        write = plan.write
         # The common case, a valid body with nothing undeclared or readOnly: one Rust call.
         if schema.is_clean(doc, read_only=write):
             if write and plan.privileged:
