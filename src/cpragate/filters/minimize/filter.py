@@ -24,7 +24,7 @@ Theory of operation:
 from __future__ import annotations
 
 import logging
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
@@ -121,7 +121,18 @@ class _Policy:
 
 
 class _Plan:
-    __slots__ = ("by_consumer", "by_purpose", "default", "enforce", "fail_open", "has_request", "settings", "source")
+    __slots__ = (
+        "by_consumer",
+        "by_purpose",
+        "default",
+        "enforce",
+        "fail_open",
+        "has_request",
+        "has_response",
+        "mode",
+        "settings",
+        "source",
+    )
 
     def __init__(self, cfg: MinimizeConfig, rs: MinimizeRouteSettings) -> None:
         self.settings = rs
@@ -140,6 +151,8 @@ class _Plan:
         policies = [*self.by_consumer.values(), *self.by_purpose.values(), self.default]
         self.has_request = any(p is not None and p.request is not None for p in policies)
         """Whether any caller has a request rule (else the request phase has nothing to do)."""
+        self.has_response = any(p is not None and p.response is not None for p in policies)
+        self.mode: Literal["enforce", "monitor"] = "enforce" if self.enforce else "monitor"
 
     def policy_for(self, identity: object | None) -> _Policy | None:
         name, purpose = caller_of(identity)
@@ -186,17 +199,10 @@ class MinimizeFilter(Filter):
         plan.source = route.settings
         return plan
 
-    def _policy(self, exchange: Exchange) -> tuple[_Plan, _Policy] | None:
-        plan = self._plan(exchange.route)
-        if plan is None:
-            return None
-        policy = plan.policy_for(exchange.identity)
-        return (plan, policy) if policy is not None else None
-
     def _report(self, exchange: Exchange, plan: _Plan, policy: _Policy) -> MinimizeReport:
         rep = exchange.minimize
         if rep is None:
-            rep = exchange.minimize = MinimizeReport(policy.label, "enforce" if plan.enforce else "monitor")
+            rep = exchange.minimize = MinimizeReport(policy.label, plan.mode)
         return rep
 
     async def on_request(self, exchange: Exchange) -> Verdict:
@@ -207,7 +213,7 @@ class MinimizeFilter(Filter):
         if policy is None:
             return CONTINUE
         side = policy.request
-        if side is None or not exchange.request.body:
+        if side is None:
             return CONTINUE
         rep = self._report(exchange, plan, policy)
         try:
@@ -233,12 +239,12 @@ class MinimizeFilter(Filter):
         resp = exchange.response
         if resp is None or exchange.error_code is not None or not resp.body:
             return CONTINUE
-        found = self._policy(exchange)
-        if found is None:
+        plan = self._plan(exchange.route)
+        if plan is None or not plan.has_response:
             return CONTINUE
-        plan, policy = found
-        side = policy.response
-        if side is None:
+        policy = plan.policy_for(exchange.identity)
+        side = policy.response if policy is not None else None
+        if policy is None or side is None:
             return CONTINUE
         rep = self._report(exchange, plan, policy)
         try:

@@ -24,7 +24,7 @@ never buffers more, and beyond it applies ``on_body_too_large``.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
@@ -73,7 +73,7 @@ _MEDIA_CACHE = 64
 
 
 class _Plan:
-    __slots__ = ("binding", "block", "enforce", "fail_open", "label", "media", "op", "source")
+    __slots__ = ("binding", "block", "enforce", "fail_open", "label", "media", "mode", "op", "source")
 
     def __init__(self, cfg: ConformanceConfig, binding: OpenApiBinding, rs: ConformanceRouteSettings | None) -> None:
         op = binding.resolved
@@ -85,6 +85,7 @@ class _Plan:
         self.enforce = ((rs.mode if rs else None) or cfg.mode) == "enforce"
         self.block = ((rs.on_violation if rs else None) or cfg.on_violation) == "block"
         self.fail_open = ((rs.on_error if rs else None) or cfg.on_error) == "allow"
+        self.mode: Literal["enforce", "monitor"] = "enforce" if self.enforce else "monitor"
         self.media: dict[tuple[int, bytes | None], tuple[str, CompiledSchema | None]] = {}
 
     def schema_for(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
@@ -147,7 +148,7 @@ class ConformanceFilter(Filter):
         plan = self._plan(exchange.route) if exchange.route is not None else None
         if plan is None or resp is None or exchange.outcome == "denied" or exchange.error_code is not None:
             return CONTINUE  # a gateway-made refusal is not the API's answer
-        report = ConformanceReport(plan.label, "enforce" if plan.enforce else "monitor", resp.status)
+        report = ConformanceReport(plan.label, plan.mode, resp.status)
         exchange.conformance = report
         unchecked, schema = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
         if unchecked == "undeclared_status":
