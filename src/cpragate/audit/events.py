@@ -103,8 +103,14 @@ def build_event(
     *,
     resolve: Callable[[str], str],
     param_token: Callable[[str], str],
+    instance: str | None = None,
+    seq: int | None = None,
 ) -> dict[str, Any]:
-    """One event body (without ``instance``/``seq``, added by the writer) from its records.
+    """One event body from its records; ``instance`` and ``seq`` are included when given.
+
+    The keys are inserted in sorted order (top level), so a serializer that keeps
+    insertion order writes the canonical top level without sorting; nested objects
+    (``pii``, ``checks``) still need :func:`canonical`'s sort.
 
     ``begin`` is a begin record or the begin part of a single event (both with the kind
     at index 0); ``completion`` a completion record (kind at 0, bkey at 1), or None for an
@@ -152,30 +158,35 @@ def build_event(
         else:
             decision, rule = decision_of(outcome, decisions)
     s3, s8, s9, s10, s11 = b[3], b[8], b[9], b[10], b[11]
-    return {
-        "v": SCHEMA_VERSION,
-        "id": b[2] if isinstance(b[2], str) else None,
-        "ts": iso(t),
-        "t": round(t, 3),
-        "latency_ms": latency,
-        "consumer": s8 if isinstance(s8, str) else None,
+    ev: dict[str, Any] = {  # sorted key order (see the docstring)
         "auth": s9 if isinstance(s9, str) else None,
-        "purpose": s10 if isinstance(s10, str) else None,
-        "client_ip": s11 if isinstance(s11, str) else None,
-        "method": s3 if isinstance(s3, str) else None,
-        "route": template,
-        "route_name": b[5] if isinstance(b[5], str) else None,
-        "path": path,
-        "personal": bool(b[12]),
-        "status": status,
-        "outcome": outcome,
-        "decision": decision,
-        "rule": rule,
-        "decisions": decisions,
-        "error": error,
-        "pii": pii,
-        "checks": checks,
-        "subjects": [pseud[s] for s in subj_lookups],
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
+        "checks": checks,
+        "client_ip": s11 if isinstance(s11, str) else None,
+        "consumer": s8 if isinstance(s8, str) else None,
+        "decision": decision,
+        "decisions": decisions,
+        "error": error,
+        "id": b[2] if isinstance(b[2], str) else None,
     }
+    if instance is not None:
+        ev["instance"] = instance
+    ev["latency_ms"] = latency
+    ev["method"] = s3 if isinstance(s3, str) else None
+    ev["outcome"] = outcome
+    ev["path"] = path
+    ev["personal"] = bool(b[12])
+    ev["pii"] = pii
+    ev["purpose"] = s10 if isinstance(s10, str) else None
+    ev["route"] = template
+    ev["route_name"] = b[5] if isinstance(b[5], str) else None
+    ev["rule"] = rule
+    if seq is not None:
+        ev["seq"] = seq
+    ev["status"] = status
+    ev["subjects"] = [pseud[s] for s in subj_lookups]
+    ev["t"] = round(t, 3)
+    ev["ts"] = iso(t)
+    ev["v"] = SCHEMA_VERSION
+    return ev

@@ -138,3 +138,33 @@ def test_replay_does_not_repeat_a_completion_whose_begin_precedes_the_low_water_
     drain(w2)
     assert sorted((e["id"], e["outcome"]) for e in events(tmp_path)) == [("done", "served"), ("open", "interrupted")]
     w2.close_sync()
+
+
+def test_stored_bodies_are_canonical_and_chain_like_link_hash(tmp_path: Path) -> None:
+    """The writer serializes without sorting the top level (built in sorted order) and
+    hashes inline: the stored bytes must still be exactly canonical() and link_hash()."""
+    from cpragate.audit.chain import link_hash
+    from cpragate.audit.events import GENESIS, canonical
+
+    w = writer(tmp_path)
+    lk = w.lookup("7")
+    ann = {"validation": {"violations": [["/b", "type"]], "outcome": "invalid"},
+           "pii": {"entities": {"US_SSN": 1, "EMAIL": 2}, "categories": {"z": 1, "a": 2}, "spi": 1}}
+    pos = asyncio.run(w.begin(["b", time.time(), "r1", "GET", "/c/{id}", "c", [["id", lk]], [lk], "ä", "jwt", "p",
+                               "10.0.0.1", True]))
+    asyncio.run(w.complete(["c", pos, time.time(), 422, "denied", "CPG-V", [["validation", "deny", "type"]], ann, [lk],
+                            1, 2, 0.5]))
+    complete(w, begin(w, "r2"))
+    drain(w)
+    s = open_sink(f"sqlite:///{tmp_path}/audit.db")
+    try:
+        rows = list(s.chain("t-0"))
+    finally:
+        s.close()
+    prev = GENESIS
+    for seq, p, h, body in rows:
+        assert canonical(orjson.loads(body)) == body
+        assert p == prev and h == link_hash(prev, "t-0", seq, body)
+        prev = h
+    assert orjson.loads(rows[0][3])["checks"] == {"validation": ann["validation"]}
+    w.close_sync()
