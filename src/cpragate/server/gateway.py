@@ -311,10 +311,14 @@ class Gateway:
         self.runtime.close()
         if self._tick_handle is not None:
             self._tick_handle.cancel()
-        if not self._stopped.done():
-            self._stopped.set_result(None)
-        if self.stores is not None:
-            await self.stores.close()
+        # Stores close before "stopped" is announced: the audit writer ships what is
+        # spooled here, and a forked worker exits (os._exit) right after wait_stopped().
+        try:
+            if self.stores is not None:
+                await self.stores.close()
+        finally:
+            if not self._stopped.done():
+                self._stopped.set_result(None)
 
     async def wait_stopped(self) -> None:
         await self._stopped
