@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from cpragate.errors import SpecSchemaError
 from cpragate.openapi.paths import PathMatcher
-from cpragate.openapi.properties import PropertyShape
+from cpragate.openapi.properties import PropertyShape, schema_depth
 from cpragate.openapi.validator import DEFAULT_MAX_VIOLATIONS, SchemaValidator, Violation
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ class CompiledSchema:
     :param where: names the schema's place in the spec for load-time errors.
     """
 
-    __slots__ = ("_clean", "_shape", "schema", "validator")
+    __slots__ = ("_clean", "_depth", "_shape", "schema", "validator")
 
     def __init__(self, schema: Any, *, where: str = "schema") -> None:
         self.schema = schema
@@ -65,6 +65,7 @@ class CompiledSchema:
         """The compiled validator."""
         self._shape = PropertyShape(schema)
         self._clean: dict[bool, SchemaValidator | None] = {}
+        self._depth: tuple[int | None] | None = None
 
     def is_valid(self, instance: Any) -> bool:
         """Whether ``instance`` is valid (fastest check; no details)."""
@@ -86,6 +87,15 @@ class CompiledSchema:
         if combined is None:
             return False
         return combined.is_valid(instance)
+
+    def clean_depth(self) -> int | None:
+        """The deepest nesting a document for which :meth:`is_clean` is True can have
+        (top-level container: 1); None when unbounded (recursion, free-form parts) or when
+        is_clean does not use a single strict schema."""
+        if self._depth is None:
+            strict = self._shape.strict_schema(False)
+            self._depth = (schema_depth(strict) if strict is not None else None,)
+        return self._depth[0]
 
     def _combined(self, read_only: bool) -> SchemaValidator | None:
         strict = self._shape.strict_schema(read_only)

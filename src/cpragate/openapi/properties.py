@@ -41,7 +41,7 @@ from cpragate.openapi import pointer as jp
 from cpragate.openapi.schema import DISCRIMINATOR_KEY, DISPATCH_KEY, resolve_local
 from cpragate.openapi.validator import SchemaValidator
 
-__all__ = ["PropertyShape"]
+__all__ = ["PropertyShape", "schema_depth"]
 
 
 class _Node:
@@ -526,3 +526,67 @@ class PropertyShape:
         found: list[str] = []
         self._walk(instance, [self._root_node], (), found, None, True)
         return found
+
+
+def _value_depth(value: Any) -> int:
+    """Nesting depth of a JSON value: 0 for a scalar, 1 for a flat array or object."""
+    if isinstance(value, dict):
+        return 1 + max((_value_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_value_depth(v) for v in value), default=0)
+    return 0
+
+
+def schema_depth(root: Any) -> int | None:
+    """The deepest nesting of arrays/objects a document valid against ``root`` can have
+    (the top-level container is 1, as in :mod:`cpragate.openapi.limits`); None when it is
+    unbounded: recursion, a free-form object or array, or a schema that admits anything.
+
+    Meant for closed schemas (:meth:`PropertyShape.strict_schema`); only ``$ref``,
+    ``properties``, ``patternProperties``, ``additionalProperties``, ``items``,
+    ``prefixItems``, ``type``, ``enum`` and ``const`` are read, so a schema with other
+    applicators gets a bound only if those alone bound it (others only restrict).
+    """
+    active: set[int] = set()
+
+    def depth(schema: Any) -> int | None:
+        if schema is False:
+            return 0
+        if not isinstance(schema, dict):
+            return None  # true (or not a schema): anything, at any depth
+        if id(schema) in active:
+            return None  # recursive
+        active.add(id(schema))
+        try:
+            return measure(schema)
+        finally:
+            active.discard(id(schema))
+
+    def measure(schema: dict[str, Any]) -> int | None:
+        if "$ref" in schema:
+            target = resolve_local(schema, root, once=True)
+            return depth(target) if target is not schema else None
+        if "const" in schema:
+            return _value_depth(schema["const"])
+        if isinstance(schema.get("enum"), list):
+            return max((_value_depth(v) for v in schema["enum"]), default=0)
+        kind = schema.get("type")
+        types = {kind} if isinstance(kind, str) else set(kind) if isinstance(kind, list) else {"object", "array"}
+        deepest = 0
+        if "object" in types:
+            children = [schema.get("additionalProperties", True)]
+            children += list((schema.get("properties") or {}).values())
+            children += list((schema.get("patternProperties") or {}).values())
+            found = [depth(child) for child in children]
+            if any(d is None for d in found):
+                return None
+            deepest = 1 + max((d for d in found if d is not None), default=0)
+        if "array" in types:
+            children = [schema.get("items", True), *(schema.get("prefixItems") or [])]
+            found = [depth(child) for child in children]
+            if any(d is None for d in found):
+                return None
+            deepest = max(deepest, 1 + max((d for d in found if d is not None), default=0))
+        return deepest
+
+    return depth(root)

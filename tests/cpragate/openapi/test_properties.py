@@ -188,3 +188,32 @@ def test_no_strict_schema_where_several_schemas_describe_one_place():
     assert PropertyShape({"properties": {"a": {"not": {"type": "null"}}}}).strict_schema(False) is None
     assert PropertyShape({"$ref": "#/$defs/A", "properties": {}, "$defs": {"A": {}}}).strict_schema(False) is None
     assert PropertyShape(True).strict_schema(True) is True
+
+
+def test_schema_depth_bounds_what_a_closed_schema_admits():
+    from cpragate.openapi.properties import schema_depth
+
+    closed = PropertyShape({**PLAIN, "properties": {k: v for k, v in PLAIN["properties"].items() if k != "meta"}})
+    strict = closed.strict_schema(False)
+    assert schema_depth(strict) is None  # "labels" admits any object below its values' "v"
+    customer = {
+        "$defs": {
+            "Order": {"type": "object", "properties": {"id": {"type": "integer"}}},
+            "Address": {"type": "object", "properties": {"tags": {"type": "array", "items": {"enum": ["a", ["b"]]}}}},
+        },
+        "type": "object",
+        "properties": {
+            "address": {"$ref": "#/$defs/Address"},
+            "orders": {"type": "array", "items": {"$ref": "#/$defs/Order"}},
+            "kind": {"const": {"a": [1]}},
+        },
+    }
+    strict = PropertyShape(customer).strict_schema(False)
+    # customer(1) -> address(2) -> tags(3) -> ["b"](4); orders(2) -> order(3); kind (2, 3)
+    assert schema_depth(strict) == 4
+    assert schema_depth({"type": "string"}) == 0
+    assert schema_depth({"type": "object"}) is None  # free-form: closed nowhere
+    assert schema_depth(True) is None
+    recursive = {"$defs": {"N": {"type": "object", "properties": {"next": {"$ref": "#/$defs/N"}}}}, "$ref": "#/$defs/N"}
+    assert schema_depth(PropertyShape(recursive).strict_schema(False)) is None
+    assert schema_depth({"type": "array", "items": False}) == 1

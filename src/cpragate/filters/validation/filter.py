@@ -138,7 +138,7 @@ class _Plan:
         limits = (rs.limits if rs else None) or cfg.limits
         self.limits: JsonLimits = limits.to_limits()
         lim = self.limits
-        # See _may_exceed: bodies shorter than these cannot break a limit.
+        # See _body: bodies shorter than these cannot break a limit (depth: any limit).
         self.limit_bytes = min(lim.max_string_length + 1, 2 * lim.max_array_length, 4 * lim.max_keys)
         self.depth_bytes = 2 * lim.max_depth
         self.media: dict[bytes | None, tuple[MediaType | None, CompiledSchema | None]] = {}
@@ -187,17 +187,10 @@ def _remove(doc: Any, pointer: str) -> bool:
     return False
 
 
-def _may_exceed(body: bytes, plan: _Plan) -> bool:
-    """Whether ``body`` could break a limit at all; C-speed tests on the raw bytes.
-
-    A string or key can be no longer than the body, an array of n elements needs at least
-    2n - 1 bytes, an object of n keys at least 4n, and nesting depth cannot exceed the
-    number of opening brackets. Only bodies these bounds do not clear get the full walk.
-    """
-    n = len(body)
-    if n >= plan.limit_bytes:
-        return True
-    return n > plan.depth_bytes and body.count(b"{") + body.count(b"[") > plan.limits.max_depth
+def _shallow(schema: CompiledSchema, max_depth: int) -> bool:
+    """Whether every body :meth:`CompiledSchema.is_clean` accepts is within ``max_depth``."""
+    depth = schema.clean_depth()
+    return depth is not None and depth <= max_depth
 
 
 _MEDIA_CACHE = 32
@@ -348,15 +341,28 @@ class ValidationFilter(Filter):
             doc = request_json(ex)
         except ValueError:
             return RequestInvalid, [Violation("/body", "json")], [], []
-        if _may_exceed(body, plan):
-            too = check_limits(doc, plan.limits, size=len(body))
+        # Parser-abuse limits, before any Python walk. A string or key is no longer than
+        # the body, n array elements take 2n - 1 bytes, n keys 4n: a body shorter than
+        # limit_bytes can only nest too deep, and that needs more than max_depth brackets.
+        n = len(body)
+        limits_done = n <= plan.depth_bytes
+        if n >= plan.limit_bytes:
+            too = check_limits(doc, plan.limits, size=n)
             if too is not None:
                 return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
+            limits_done = True
         mass: list[Violation] = []
         undeclared: set[str] = set()
         write = plan.write
-        # The common case, a valid body with nothing undeclared or readOnly: one Rust call.
-        if schema.is_clean(doc, read_only=write):
+        # The common case, a valid body with nothing undeclared or readOnly: one Rust call
+        # (safe at any depth). A body it accepts is as deep as the schema allows at most.
+        clean = schema.is_clean(doc, read_only=write)
+        if not limits_done and not (clean and _shallow(schema, plan.limits.max_depth)):
+            if body.count(b"{") + body.count(b"[") > plan.limits.max_depth:
+                too = check_limits(doc, plan.limits, size=n)
+                if too is not None:
+                    return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
+        if clean:
             if write and plan.privileged:
                 mass = self._privileged(plan, ex, doc, undeclared)
                 if mass:

@@ -325,3 +325,34 @@ def test_content_type_resolutions_are_remembered_per_route_and_bounded(mini: Any
     filt = gw.filters["validation"]
     assert isinstance(filt, ValidationFilter)
     assert all(len(plan.media) <= 32 for plan in filt._plans.values())
+
+
+def test_depth_limit_holds_for_bodies_the_schema_accepts(mini: Any, tmp_path: Any) -> None:
+    spec = tmp_path / "nested.yaml"
+    spec.write_text(
+        """
+openapi: 3.1.0
+info: {title: nested, version: "1"}
+paths:
+  /things:
+    post:
+      operationId: addThing
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                a: {type: object, properties: {b: {type: object, properties: {c: {type: integer}}}}}
+      responses:
+        "201": {description: created}
+"""
+    )
+    body = b'{"a": {"b": {"c": 1}}}'  # valid, nothing undeclared, depth 3 (the schema's deepest)
+    route = f"routes:\n  - from_openapi: {spec}\n    upstream: api\n"
+    assert mini(route).call("POST", "/things", body).request is CONTINUE
+    assert mini(route + "    validation: {limits: {max_depth: 3}}\n").call("POST", "/things", body).request is CONTINUE
+    run = mini(route + "    validation: {limits: {max_depth: 2}}\n").call("POST", "/things", body)
+    assert isinstance(run.request, Deny) and run.request.error is RequestTooComplex
+    assert pointers(run) == {("/body/a/b", "max_depth")}
