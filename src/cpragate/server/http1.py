@@ -1015,7 +1015,7 @@ class Cycle:
             self.conn.abort()
         if self.conn.gateway.access_log:
             access.info(
-                "%s %s %s %s %d %.1fms %s",
+                "%s %s %s %s %d %.1fms %s%s%s",
                 ex.request_id,
                 ex.client_ip,
                 ex.request.method,
@@ -1023,6 +1023,8 @@ class Cycle:
                 ex.response.status if ex.response else 0,
                 (self.conn.loop.time() - ex.started) * 1000,
                 ex.outcome,
+                _who(ex),
+                _pi_summary(ex),
             )
         pipe = self.pipeline if self.pipeline is not None else self.rt.fallback
         if pipe.complete_filters:
@@ -1059,6 +1061,22 @@ class Cycle:
             if now - self.conn.last_activity > lim.body_timeout:
                 self.keep_alive = False
                 self.refuse(_RequestTimeout, rule="body-timeout")
+
+
+def _who(ex: Exchange) -> str:
+    """`` consumer=NAME`` for the access log (the consumer's configured name, never a credential)."""
+    ident = ex.identity
+    return f" consumer={ident.consumer}" if ident is not None else ""
+
+
+def _pi_summary(ex: Exchange) -> str:
+    """`` pi=identifiers:3,financial:1 spi=2`` — CPRA categories served, counts only, never values."""
+    ann = getattr(ex, "pii", None)
+    cats = getattr(ann, "categories", None)
+    if not cats:
+        return ""
+    parts = ",".join(f"{c}:{n}" for c, n in sorted(cats.items()))
+    return f" pi={parts} spi={getattr(ann, 'spi', 0)}"
 
 
 def _log_complete_error(_: object, exc: BaseException | None) -> None:
