@@ -5,9 +5,10 @@ inventory and the scanner.
     op, path_params = spec.find("POST", "/pets")     # or spec.route("POST", "/pets")
     result = op.params.validate(path=path_params, query=query, headers=headers)
     media = op.request_body.media_type(content_type) # None -> 415
-    violation = check_limits(body, JsonLimits())     # before any schema runs
+    violation = check_limits(body, JsonLimits(), size=len(text))  # before any Python walk
     violations = media.schema.validate(body)         # [(pointer, rule)], never values
     media.schema.read_only(body), media.schema.undeclared(body)
+    media.schema.is_clean(body, read_only=True)      # all of it in one Rust call: True = nothing to report
     op.response_for(200).media_type(ct).schema.strip_undeclared(body)
 
 See docs/openapi.md for what is supported.
