@@ -9,8 +9,10 @@ canonical body, ``prev``/``hash``), ``subjects`` (pseudonym → event, for DSAR)
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator
 from itertools import chain
@@ -29,6 +31,9 @@ _flat = chain.from_iterable
 _EV_ROWS = 500  # 12 * 500 bound parameters per statement (SQLite allows 32,766)
 _SUBJ_ROWS = 2000
 _CACHE_KIB = -32768  # 32 MiB page cache
+_WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before the writing connection checkpoints itself
+
+log = logging.getLogger("cpragate.audit")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS {p}_events (
@@ -62,6 +67,9 @@ class SqliteAuditSink:
         self.path = path
         self.p = prefix
         self._sql: dict[tuple[str, int], str] = {}
+        self._ckpt: threading.Thread | None = None
+        self._ckpt_wake = threading.Event()
+        self._ckpt_stop = threading.Event()
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -69,6 +77,11 @@ class SqliteAuditSink:
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute(f"PRAGMA cache_size={_CACHE_KIB}")  # index pages stay in memory across batches
+            if path != ":memory:":
+                # WAL pages are copied into the database by a checkpointer thread (below) while
+                # this connection goes on writing; this connection checkpoints itself only if
+                # that thread falls behind by _WAL_SAFETY_PAGES.
+                self.db.execute(f"PRAGMA wal_autocheckpoint={_WAL_SAFETY_PAGES}")
             self.db.executescript(_SCHEMA.format(p=prefix))
             if path != ":memory:":
                 os.chmod(path, 0o600)
@@ -154,6 +167,32 @@ class SqliteAuditSink:
                 raise
         except sqlite3.Error as e:
             raise self._err("write", e) from None
+        if self.path != ":memory:":
+            if self._ckpt is None:
+                self._ckpt = threading.Thread(target=self._checkpointer, name="cpragate-audit-wal", daemon=True)
+                self._ckpt.start()
+            self._ckpt_wake.set()
+
+    def _checkpointer(self) -> None:
+        """Copy committed WAL pages into the database (PASSIVE: never blocks the writer)."""
+        try:
+            conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10.0)
+        except sqlite3.Error:
+            log.debug("audit SQLite checkpointer cannot connect; the writer checkpoints itself", exc_info=True)
+            return
+        try:
+            while not self._ckpt_stop.is_set():
+                if not self._ckpt_wake.wait(1.0):
+                    continue
+                self._ckpt_wake.clear()
+                if self._ckpt_stop.is_set():
+                    break
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.debug("audit SQLite checkpoint failed; retried after the next batch", exc_info=True)
+        finally:
+            conn.close()
 
     def subject_keys(self, lookups: list[str], create: bool) -> dict[str, bytes]:
         if not lookups:
@@ -204,7 +243,7 @@ class SqliteAuditSink:
                 (instance, from_seq),
             )
             while True:
-                batch = cur.fetchmany(20_000)
+                batch = cur.fetchmany(5000)
                 if not batch:
                     return
                 yield from batch
@@ -297,6 +336,11 @@ class SqliteAuditSink:
         return int(n)
 
     def close(self) -> None:
+        self._ckpt_stop.set()
+        self._ckpt_wake.set()
+        if self._ckpt is not None:
+            self._ckpt.join(timeout=10)
+            self._ckpt = None
         try:
             self.db.close()
         except sqlite3.Error:
