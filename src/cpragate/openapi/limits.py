@@ -17,7 +17,7 @@ from typing import Any
 from cpragate.openapi import pointer as jp
 from cpragate.openapi.validator import SchemaValidator, Violation
 
-__all__ = ["JsonLimits", "check_limits", "limits_validator"]
+__all__ = ["JsonLimits", "check_limits", "limits_validator", "needed_bounds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +48,7 @@ def check_limits(value: Any, limits: JsonLimits, *, size: int | None = None) -> 
     # than walking in Python). Only a refused document, or one Rust cannot read (not
     # plain JSON types, lone surrogates), pays for the walks: the first without paths,
     # the second naming the place.
-    strings = size is None or size > limits.max_string_length
-    arrays = size is None or size >= 2 * limits.max_array_length - 1
-    keys = size is None or size >= 4 * limits.max_keys
+    strings, arrays, keys = needed_bounds(limits, size)
     try:
         if limits_validator(limits, strings=strings, arrays=arrays, keys=keys).is_valid(value):
             return None
@@ -59,6 +57,18 @@ def check_limits(value: Any, limits: JsonLimits, *, size: int | None = None) -> 
     if _first_violation(value, limits, with_paths=False) is None:
         return None
     return _first_violation(value, limits, with_paths=True)
+
+
+def needed_bounds(limits: JsonLimits, size: int | None) -> tuple[bool, bool, bool]:
+    """(string lengths, array lengths, key counts): which a JSON text of ``size`` bytes
+    could break (all when the size is unknown). Depth is not among them: any can."""
+    if size is None:
+        return True, True, True
+    return (
+        size > limits.max_string_length,
+        size >= 2 * limits.max_array_length - 1,
+        size >= 4 * limits.max_keys,
+    )
 
 
 @functools.lru_cache(maxsize=64)

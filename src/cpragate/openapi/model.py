@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from cpragate.errors import SpecSchemaError
+from cpragate.openapi.limits import JsonLimits, needed_bounds
 from cpragate.openapi.paths import PathMatcher
 from cpragate.openapi.properties import PropertyShape, schema_depth
 from cpragate.openapi.validator import DEFAULT_MAX_VIOLATIONS, SchemaValidator, Violation
@@ -44,6 +45,9 @@ An empty requirement (``{}``) means anonymous access is allowed."""
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
+_ALL_BOUNDS = (True, True, True)
+
+
 def _resource(schema: Any, urn: str) -> Any:
     """``schema`` as an embedded resource of its own (its ``#/$defs/...`` refs stay its own)."""
     return {**schema, "$id": urn} if isinstance(schema, dict) else schema
@@ -64,26 +68,40 @@ class CompiledSchema:
         self.validator = SchemaValidator(schema, where=where)
         """The compiled validator."""
         self._shape = PropertyShape(schema)
-        self._clean: dict[bool, SchemaValidator | None] = {}
+        self._clean: dict[tuple[bool, JsonLimits | None, tuple[bool, bool, bool]], SchemaValidator | None] = {}
         self._depth: tuple[int | None] | None = None
 
     def is_valid(self, instance: Any) -> bool:
         """Whether ``instance`` is valid (fastest check; no details)."""
         return self.validator.is_valid(instance)
 
-    def is_clean(self, instance: Any, *, read_only: bool = False) -> bool:
+    def is_clean(
+        self,
+        instance: Any,
+        *,
+        read_only: bool = False,
+        limits: JsonLimits | None = None,
+        size: int | None = None,
+    ) -> bool:
         """True when ``instance`` is valid, has no undeclared property and, with
-        ``read_only=True``, no ``readOnly`` one: one call into Rust for all of it.
+        ``read_only=True``, no ``readOnly`` one: one call into Rust for all of it. With
+        ``limits``, True also means :func:`~cpragate.openapi.limits.check_limits` would
+        find nothing (the bounds are folded into the same schema; ``size``, the length of
+        the JSON text, drops those it is too short to break, as in ``check_limits``).
 
         False means there is something to report, or the schema has parts only the
-        property walk can decide (oneOf/anyOf/if/discriminator): ask :meth:`validate`,
-        :meth:`undeclared` and :meth:`read_only` then. The combined validator is compiled
-        on first use.
+        property walk can decide (oneOf/anyOf/if/discriminator; with ``limits``: any
+        schema that does not bound nesting within ``max_depth``): ask
+        :func:`check_limits`, :meth:`validate`, :meth:`undeclared` and :meth:`read_only`
+        then. Each variant is compiled on first use.
         """
+        needed = _ALL_BOUNDS if limits is None else needed_bounds(limits, size)
+        key = (read_only, limits, needed)
         try:
-            combined = self._clean[read_only]
+            combined = self._clean[key]
         except KeyError:
-            combined = self._clean[read_only] = self._combined(read_only)
+            combined = self._combined(read_only) if limits is None else self._bounded(read_only, limits, needed)
+            self._clean[key] = combined
         if combined is None:
             return False
         return combined.is_valid(instance)
@@ -96,6 +114,44 @@ class CompiledSchema:
             strict = self._shape.strict_schema(False)
             self._depth = (schema_depth(strict) if strict is not None else None,)
         return self._depth[0]
+
+    def _bounded(
+        self, read_only: bool, limits: JsonLimits, needed: tuple[bool, bool, bool]
+    ) -> SchemaValidator | None:
+        """The strict schema with the parser-abuse bounds on every place of the document."""
+        depth = self.clean_depth()
+        strict = self._shape.strict_schema(read_only)
+        if strict is None or depth is None or depth > limits.max_depth or not isinstance(strict, dict):
+            return None
+        strings, arrays, keys = needed
+        bounds = [("maxLength", limits.max_string_length)] if strings else []
+        if arrays:
+            bounds.append(("maxItems", limits.max_array_length))
+        if keys:
+            bounds.append(("maxProperties", limits.max_keys))
+        stack: list[Any] = [strict]
+        while stack:  # the places strict_schema describes (no composition keywords there)
+            node = stack.pop()
+            if not isinstance(node, dict):
+                continue
+            for key, bound in bounds:
+                own = node.get(key)
+                node[key] = min(own, bound) if isinstance(own, int) and not isinstance(own, bool) else bound
+            if strings:
+                node["propertyNames"] = {"maxLength": limits.max_string_length}
+            for key in ("properties", "patternProperties", "$defs"):
+                group = node.get(key)
+                if isinstance(group, dict):
+                    stack.extend(group.values())
+            for key in ("additionalProperties", "items"):
+                if key in node:
+                    stack.append(node[key])
+            if isinstance(node.get("prefixItems"), list):
+                stack.extend(node["prefixItems"])
+        try:
+            return SchemaValidator(strict, where="bounded strict schema")
+        except SpecSchemaError:
+            return None
 
     def _combined(self, read_only: bool) -> SchemaValidator | None:
         strict = self._shape.strict_schema(read_only)

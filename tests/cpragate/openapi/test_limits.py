@@ -87,3 +87,12 @@ def test_size_skips_the_limits_a_text_that_short_cannot_break():
     assert check_limits(long_string, SMALL, size=5) is None
     deep = [[[[1]]]]
     assert check_limits(deep, SMALL, size=9) == Violation("/0/0/0", "max_depth")  # depth is always checked
+
+
+def test_needed_bounds():
+    from cpragate.openapi.limits import needed_bounds
+
+    assert needed_bounds(SMALL, None) == (True, True, True)
+    assert needed_bounds(JsonLimits(), 1000) == (False, False, False)
+    assert needed_bounds(JsonLimits(), 65_000) == (False, True, True)
+    assert needed_bounds(JsonLimits(), 200_000) == (True, True, True)

@@ -97,3 +97,30 @@ def test_is_clean_is_false_when_only_a_walk_can_decide():
     # without composition the schema itself is closed: one traversal, same answers
     plain = CompiledSchema({"$id": "https://example.com/y", "type": "object", "properties": {"a": {}}})
     assert plain.is_clean({"a": 1}) is True and plain.is_clean({"b": 1}) is False
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"name": "a", "address": {"city": "x"}},
+        {"name": "abcdef", "address": {"city": "x"}},  # string too long
+        {"name": "a", "id": 1},
+        {"name": "a", "tags": ["x", "y", "z"]},  # array too long
+        {"name": "a", "extra": 1},
+        {"name": 1},
+    ],
+)
+def test_is_clean_with_limits_folds_the_limits_into_the_strict_schema(doc):
+    from cpragate.openapi.limits import JsonLimits, check_limits
+
+    schema = CompiledSchema(
+        {**CLEAN_SCHEMA, "properties": {**CLEAN_SCHEMA["properties"], "tags": {"type": "array", "items": {"type": "string"}}}}
+    )
+    limits = JsonLimits(max_depth=2, max_array_length=2, max_string_length=5, max_keys=4)
+    for read_only in (False, True):
+        expected = schema.is_clean(doc, read_only=read_only) and check_limits(doc, limits) is None
+        assert schema.is_clean(doc, read_only=read_only, limits=limits) is expected
+    # a schema deeper than max_depth (or unbounded) gets no folded variant: False, look closer
+    assert schema.is_clean({"name": "a"}, limits=JsonLimits(max_depth=1)) is False
+    free = CompiledSchema({"type": "object", "properties": {"meta": {"type": "object"}}})
+    assert free.is_clean({"meta": {}}) is True and free.is_clean({"meta": {}}, limits=JsonLimits()) is False

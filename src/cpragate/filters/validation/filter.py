@@ -344,19 +344,25 @@ class ValidationFilter(Filter):
         # Parser-abuse limits, before any Python walk. A string or key is no longer than
         # the body, n array elements take 2n - 1 bytes, n keys 4n: a body shorter than
         # limit_bytes can only nest too deep, and that needs more than max_depth brackets.
+        # The common case, a valid body with nothing undeclared or readOnly, is one Rust
+        # call (safe at any depth and size); for a large body the limits are folded into
+        # it when the schema bounds nesting. A body it accepts is as deep as the schema
+        # allows at most.
         n = len(body)
+        write = plan.write
         limits_done = n <= plan.depth_bytes
         if n >= plan.limit_bytes:
-            too = check_limits(doc, plan.limits, size=n)
-            if too is not None:
-                return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
+            clean = schema.is_clean(doc, read_only=write, limits=plan.limits, size=n)
+            if not clean:
+                too = check_limits(doc, plan.limits, size=n)
+                if too is not None:
+                    return RequestTooComplex, [Violation("/body" + too.pointer, too.rule)], [], []
+                clean = schema.is_clean(doc, read_only=write)
             limits_done = True
+        else:
+            clean = schema.is_clean(doc, read_only=write)
         mass: list[Violation] = []
         undeclared: set[str] = set()
-        write = plan.write
-        # The common case, a valid body with nothing undeclared or readOnly: one Rust call
-        # (safe at any depth). A body it accepts is as deep as the schema allows at most.
-        clean = schema.is_clean(doc, read_only=write)
         if not limits_done and not (clean and _shallow(schema, plan.limits.max_depth)):
             if body.count(b"{") + body.count(b"[") > plan.limits.max_depth:
                 too = check_limits(doc, plan.limits, size=n)

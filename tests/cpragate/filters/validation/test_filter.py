@@ -356,3 +356,38 @@ paths:
     run = mini(route + "    validation: {limits: {max_depth: 2}}\n").call("POST", "/things", body)
     assert isinstance(run.request, Deny) and run.request.error is RequestTooComplex
     assert pointers(run) == {("/body/a/b", "max_depth")}
+
+
+def test_limits_folded_into_the_schema_still_name_the_place(mini: Any, tmp_path: Any) -> None:
+    spec = tmp_path / "lists.yaml"
+    spec.write_text(
+        """
+openapi: 3.1.0
+info: {title: lists, version: "1"}
+paths:
+  /things:
+    post:
+      operationId: addThing
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                name: {type: string}
+                tags: {type: array, items: {type: string}}
+      responses:
+        "201": {description: created}
+"""
+    )
+    # limit_bytes = 4 (2 x max_array_length): every body takes the folded check
+    route = f"routes:\n  - from_openapi: {spec}\n    upstream: api\n    validation: {{limits: {{max_array_length: 2, max_string_length: 8}}}}\n"
+    gw = mini(route)
+    assert gw.call("POST", "/things", b'{"name": "a", "tags": ["x", "y"]}').request is CONTINUE
+    run = gw.call("POST", "/things", b'{"name": "a", "tags": ["x", "y", "z"]}')
+    assert isinstance(run.request, Deny) and run.request.error is RequestTooComplex
+    assert pointers(run) == {("/body/tags", "max_array_length")}
+    assert pointers(gw.call("POST", "/things", b'{"name": "abcdefghij"}')) == {("/body/name", "max_string_length")}
+    run = gw.call("POST", "/things", b'{"name": 5, "is_admin": true}')  # within limits: the usual answers
+    assert pointers(run) == {("/body/name", "type"), ("/body/is_admin", "undeclared")}
