@@ -13,7 +13,7 @@ import os
 import queue
 import struct
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -97,9 +97,9 @@ def _subjects_field(subjects: tuple[str, ...]) -> bytes:
     return _arr_head(20 + len(body), 1, 0, _TEXT_OID, len(items), 1) + body
 
 
-def copy_binary(rows: list[EventRow]) -> bytearray:
-    """The binary COPY stream (header, tuples, trailer) of ``rows`` in ``_COPY_COLS`` order."""
-    out = bytearray(_COPY_HEAD)
+def copy_rows(rows: list[EventRow]) -> bytearray:
+    """The binary COPY tuples of ``rows`` in ``_COPY_COLS`` order (no header or trailer)."""
+    out = bytearray()
     enc: dict[str | None, bytes] = {}  # instance, consumer, route, decision, outcome repeat within a batch
     for r in rows:
         f_inst = enc.get(r.instance)
@@ -123,12 +123,10 @@ def copy_binary(rows: list[EventRow]) -> bytearray:
             _NULL if r.status is None else _i4f(4, r.status), _subjects_field(r.subjects),
             _i4(len(body)), body, _i4(len(prev)), prev, _i4(len(h)), h,
         ))
-    out += _COPY_TAIL
     return out
 
 
 _CHAIN_PAGE = 10_000  # rows per page read by chain() (a helper thread fetches the next one)
-_COPY_CHUNK = 1 << 20  # the server starts on the first MiB while the rest is sent
 _COPY_COLS = "instance_id, seq, bkey, ts, consumer, route, decision, outcome, status, subjects, body, prev, hash"
 
 
@@ -174,10 +172,13 @@ class PostgresAuditSink:
         except psycopg.Error as e:
             raise self._err("read", e) from None
 
-    def _partitions(self, rows: list[EventRow]) -> None:
+    @staticmethod
+    def _months(rows: list[EventRow]) -> set[tuple[int, int]]:
         # By the same microsecond value the row is sent with (so the month always matches).
-        days = {(_us(r.ts) // _DAY_US) for r in rows}
-        months = {_month_of_day(d) for d in days} - self._parts
+        return {_month_of_day(d) for d in {(_us(r.ts) // _DAY_US) for r in rows}}
+
+    def _partitions(self, rows: list[EventRow]) -> None:
+        months = self._months(rows) - self._parts
         if not months:
             return
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cpragate-audit-{self.p}",))
@@ -197,28 +198,43 @@ class PostgresAuditSink:
     def write(
         self, rows: list[EventRow], state: InstanceState, expected_head: int, checkpoints: list[Checkpoint]
     ) -> None:
+        self.write_chunks([rows], lambda: (state, checkpoints), expected_head)
+
+    def write_chunks(
+        self,
+        chunks: Iterable[list[EventRow]],
+        finish: Callable[[], tuple[InstanceState, list[Checkpoint]]],
+        expected_head: int,
+    ) -> None:
         conn = self.conn
         try:
             with conn.transaction():
-                cur = conn.execute(
-                    self._q("SELECT head_seq FROM {p}_instances WHERE instance_id=%s FOR UPDATE"), (state.instance,)
-                ).fetchone()
-                head = int(cur[0]) if cur else 0
-                if head != expected_head:
-                    raise AuditSinkError(
-                        f"audit instance {state.instance} was advanced by another writer (head {head}, expected "
-                        f"{expected_head}).",
-                        fix="Give every gateway process its own instance id (filters.audit.instance_id).",
-                    )
-                if rows:
+                instance: str | None = None
+                it = (part for part in chunks if part)
+                rows = next(it, None)
+                if rows is not None:
+                    instance = rows[0].instance
+                    self._lock_head(instance, expected_head)
+                # Each chunk is sent as soon as it is built: the server inserts it while the
+                # caller builds the next. A chunk reaching a month without a partition ends the
+                # COPY (DDL cannot run inside one), creates the partition, and starts another.
+                while rows is not None:
                     self._partitions(rows)
-                    data = copy_binary(rows)
                     with conn.cursor() as c, c.copy(
                         self._q(f"COPY {{p}}_events ({_COPY_COLS}) FROM STDIN (FORMAT BINARY)")
                     ) as cp:
-                        view = memoryview(data)
-                        for i in range(0, len(data), _COPY_CHUNK):
-                            cp.write(view[i : i + _COPY_CHUNK])
+                        cp.write(_COPY_HEAD)
+                        while True:
+                            cp.write(copy_rows(rows))
+                            rows = next(it, None)
+                            if rows is None or self._new_months(rows):
+                                break
+                        cp.write(_COPY_TAIL)
+                state, checkpoints = finish()
+                if instance is None:
+                    self._lock_head(state.instance, expected_head)
+                elif state.instance != instance:
+                    raise AuditSinkError("audit rows and state name different instances.")
                 if checkpoints:
                     with conn.cursor() as c:
                         c.executemany(
@@ -242,6 +258,21 @@ class PostgresAuditSink:
             if isinstance(e, psycopg.errors.UndefinedTable):
                 self._parts.clear()
             raise self._err("write", e) from None
+
+    def _lock_head(self, instance: str, expected_head: int) -> None:
+        cur = self.conn.execute(
+            self._q("SELECT head_seq FROM {p}_instances WHERE instance_id=%s FOR UPDATE"), (instance,)
+        ).fetchone()
+        head = int(cur[0]) if cur else 0
+        if head != expected_head:
+            raise AuditSinkError(
+                f"audit instance {instance} was advanced by another writer (head {head}, expected "
+                f"{expected_head}).",
+                fix="Give every gateway process its own instance id (filters.audit.instance_id).",
+            )
+
+    def _new_months(self, rows: list[EventRow]) -> bool:
+        return bool(self._months(rows) - self._parts)
 
     def subject_keys(self, lookups: list[str], create: bool) -> dict[str, bytes]:
         if not lookups:

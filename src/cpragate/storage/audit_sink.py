@@ -10,7 +10,7 @@ tests/contract/test_audit_sinks.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -85,6 +85,17 @@ class AuditSink(Protocol):
         :raises AuditSinkError: the store failed, or another writer moved the instance's
             head away from ``expected_head`` (two processes claim one instance).
         """
+        ...
+
+    def write_chunks(
+        self,
+        chunks: Iterable[list[EventRow]],
+        finish: Callable[[], tuple[InstanceState, list[Checkpoint]]],
+        expected_head: int,
+    ) -> None:
+        """:meth:`write` for rows produced while they are stored: the rows of ``chunks``, then
+        ``finish()``'s state and checkpoints (called after the last chunk, before the commit),
+        all in one transaction. An exception from ``chunks`` or ``finish`` rolls it back."""
         ...
 
     def subject_keys(self, lookups: list[str], create: bool) -> dict[str, bytes]:

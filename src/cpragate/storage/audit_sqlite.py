@@ -14,7 +14,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from operator import itemgetter
 from pathlib import Path
@@ -193,6 +193,16 @@ class SqliteAuditSink:
                     log.debug("audit SQLite checkpoint failed; retried after the next batch", exc_info=True)
         finally:
             conn.close()
+
+    def write_chunks(
+        self,
+        chunks: Iterable[list[EventRow]],
+        finish: Callable[[], tuple[InstanceState, list[Checkpoint]]],
+        expected_head: int,
+    ) -> None:
+        rows = [r for part in chunks for r in part]  # in-process: nothing to overlap with
+        state, checkpoints = finish()
+        self.write(rows, state, expected_head, checkpoints)
 
     def subject_keys(self, lookups: list[str], create: bool) -> dict[str, bytes]:
         if not lookups:

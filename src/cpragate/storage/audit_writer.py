@@ -11,7 +11,10 @@ Theory of operation:
    to pseudonyms (one random key per subject, kept in the sink), numbers and chains the
    events (cpragate.audit.chain), and writes the batch plus the instance's new state —
    chain head and the spool position of the oldest begin still open (``low_pos``) — in
-   ONE sink transaction. Then it deletes spool segments wholly below ``low_pos``.
+   ONE sink transaction. Events are built in chunks handed to the sink as they are
+   ready (``write_chunks``: PostgreSQL's server inserts one chunk's COPY data while the
+   next is built); the head, a due checkpoint and the JSONL copy are produced after the
+   last chunk, before the commit. Then it deletes spool segments wholly below ``low_pos``.
 3. Any sink failure resets the shipper to step 4 and retries with backoff (up to 5 s);
    meanwhile the spool grows (bounded: begins are refused at ``max_bytes``, the filter
    answers 503) and an error is logged every 10 s while it is full.
@@ -33,6 +36,7 @@ import hashlib
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +61,11 @@ _NL = orjson.OPT_APPEND_NEWLINE
 _SORT = orjson.OPT_SORT_KEYS  # canonical(): the body hashed and stored
 _sha256 = hashlib.sha256
 _Fragment = orjson.Fragment
+_CHUNK = 500  # events built per chunk handed to the sink within one batch
+
+
+def _param_token(lk: str) -> str:
+    return "~" + lk[:16]
 
 
 @dataclass(frozen=True)
@@ -281,17 +290,38 @@ class _Shipper:
         if not todo:
             self.read_pos = next_pos
             return consumed
-        rows = self.rows(sink, todo)
+        resolve = self.resolver(sink, todo)
         old_head = self.head_seq
+        rows: list[EventRow] = []
+        cps: list[Checkpoint] = []
+        now = time.monotonic()
+
+        def chunks() -> Iterator[list[EventRow]]:
+            # Built while the sink already stores the previous chunk (PostgreSQL: the
+            # server inserts the COPY data it has received while this thread builds more).
+            prev, seq = self.head_hash, old_head
+            for i in range(0, len(todo), _CHUNK):
+                part = self.build(todo[i : i + _CHUNK], resolve, prev, seq)
+                if part:
+                    rows.extend(part)
+                    prev, seq = part[-1].hash, part[-1].seq
+                    yield part
+
+        def finish() -> tuple[InstanceState, list[Checkpoint]]:
+            # Inside the sink's transaction, before its commit: the new head, a signed
+            # checkpoint when one is due, and the JSONL copy (at least once).
+            head_seq = old_head + len(rows)
+            head_hash = rows[-1].hash if rows else self.head_hash
+            if rows and (self.since_cp + len(rows) >= self.w.opts.checkpoint_every
+                         or now - self.last_cp >= self.w.opts.checkpoint_interval):
+                cps.append(sign_checkpoint(self.w._signing, self.inst, head_seq, head_hash, time.time(), "periodic"))
+            self.jsonl(rows)
+            return InstanceState(self.inst, head_seq, head_hash, low), cps
+
+        sink.write_chunks(chunks(), finish, old_head)
         head_seq = old_head + len(rows)
         head_hash = rows[-1].hash if rows else self.head_hash
-        cps: list[Checkpoint] = []
         self.since_cp += len(rows)
-        now = time.monotonic()
-        if rows and (self.since_cp >= self.w.opts.checkpoint_every or now - self.last_cp >= self.w.opts.checkpoint_interval):
-            cps.append(sign_checkpoint(self.w._signing, self.inst, head_seq, head_hash, time.time(), "periodic"))
-        self.jsonl(rows)
-        sink.write(rows, InstanceState(self.inst, head_seq, head_hash, low), old_head, cps)
         if cps:
             self.since_cp, self.last_cp = 0, now
         self.head_seq, self.head_hash = head_seq, head_hash
@@ -302,7 +332,10 @@ class _Shipper:
         spool.release(low)
         return consumed or len(rows)
 
-    def rows(self, sink: AuditSink, todo: list[tuple[int, list[Any] | None, list[Any] | None]]) -> list[EventRow]:
+    def resolver(
+        self, sink: AuditSink, todo: list[tuple[int, list[Any] | None, list[Any] | None]]
+    ) -> Callable[[str], str]:
+        """Subject lookup -> pseudonym for ``todo``, loading (or creating) missing keys first."""
         need: set[str] = set()
         now = time.monotonic()
         ttl = self.w.opts.subject_key_ttl
@@ -323,15 +356,21 @@ class _Shipper:
             hit = cache.get(lk)
             return hit[0] if hit else "s_unresolved"
 
-        def param_token(lk: str) -> str:
-            return "~" + lk[:16]
+        return resolve
 
+    def build(
+        self,
+        todo: list[tuple[int, list[Any] | None, list[Any] | None]],
+        resolve: Callable[[str], str],
+        prev: str,
+        seq: int,
+    ) -> list[EventRow]:
+        """Events for ``todo`` chained after (``seq``, ``prev``)."""
+        param_token = _param_token
         # One tight loop per batch: build, canonical JSON, chain hash (the bytes of
         # cpragate.audit.chain.link_hash, inlined), row. Nothing else is allocated per event.
         out: list[EventRow] = []
         append = out.append
-        prev = self.head_hash
-        seq = self.head_seq
         inst = self.inst
         inst_b = inst.encode("utf-8")
         prev_b = prev.encode("ascii")
