@@ -273,7 +273,7 @@ def _customer(i: int) -> dict[str, Any]:
     last = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen")[i % 7]
     return {
         "id": 42 + i,
-        "tenant_id": "acme",
+        "tenant_id": "t1",  # the demo's support-app consumer may read tenant t1 only
         "name": f"{first} {last}",
         "email": f"{first.lower()}.{last.lower()}{i}@example.com",
         "phone": f"+1-415-555-{100 + i % 900:04d}",
@@ -295,7 +295,7 @@ def _customer(i: int) -> dict[str, Any]:
 def make_body(size: int) -> bytes:
     """A deterministic JSON document of exactly `size` bytes, shaped like the demo API:
     one `Customer` for 1 KB (GET /v1/customers/42), a page of customers for 64 KB
-    (GET /v1/customers). The last string field (`tenant_id`) is padded to the size."""
+    (GET /v1/customers). The last customer's street is padded to the exact size."""
     dump = functools.partial(json.dumps, separators=(",", ":"))
     if size < 4096:
         doc: dict[str, Any] = _customer(0)
@@ -309,7 +309,7 @@ def make_body(size: int) -> bytes:
     short = size - len(dump(doc))
     if short < 0:
         raise ValueError(f"a {size}-byte body is too small for one customer")
-    last["tenant_id"] += "-" * short if short < 2 else "-" + "x" * (short - 1)
+    last["address"]["street"] += " " * short if short < 2 else " #" + "0" * (short - 2)
     body = dump(doc).encode()
     assert len(body) == size, (len(body), size)
     return body
@@ -1140,14 +1140,15 @@ clients, no thresholds) exercises the same code in CI and writes
 `BENCH_SIZES`, `BENCH_MEM=0` or `BENCH_LOAD=0`. The header of `bench/run.sh` lists every
 knob; raw wrk output, process logs and `results.json` go to `bench/out/<UTC time>/`.
 
-What runs: an nginx origin (1 worker) answering any path with a fixed 1 KB or 64 KB JSON
-document; in front of it, one at a time on the same port, nginx as a reverse proxy
+What runs: an nginx origin (1 worker) answering any path with a fixed JSON document
+shaped like the demo API's (1 KB: one customer, requested as `GET /v1/customers/42`;
+64 KB: a page of 169 customers, `GET /v1/customers`; fake SSNs, cards and locations); in front of it, one at a time on the same port, nginx as a reverse proxy
 (1 worker, upstream keep-alive), `bench/ref_proxy.py` (a bare uvloop+httptools proxy:
 the stack's cost with zero gateway logic), cpragate with a generated no-filter config,
 and cpragate with `examples/demo-policy.yaml` (with its listener's TLS removed, and as
 shipped); plain and TLS listeners (a self-signed P-256 certificate made per run). wrk:
-32 connections, `--latency`, `GET /v1/customers/42`. The proxy under test is pinned to
-core 0 and the origin and wrk share core 1 (`taskset`), so CPU-µs per request, the
+32 connections, `--latency`. The proxy under test is pinned to
+core 0, the origin and wrk share core 1 (`taskset`), so CPU-µs per request, the
 proxy's own utime+stime over the run divided by completed requests, is the figure to
 compare across runs; req/s and latency also depend on core 1 and on other tenants.
 

@@ -11,9 +11,11 @@
 # logs + results.json under bench/out/<timestamp>/.
 #
 # Origin: its own nginx (1 worker, keep-alive, access_log off, config in a temp dir)
-# answering ANY path with the same JSON document: port BASE serves the 1 KB body,
-# port BASE+1 the 64 KB one (proxies are restarted per row, pointed at one or the
-# other). Proxies under test listen on BASE+10. BASE = $BENCH_PORT_BASE (28090).
+# answering ANY path with the same JSON document: port BASE serves the 1 KB body (one
+# customer shaped like the demo API's, requested as GET /v1/customers/42), port BASE+1
+# the 64 KB one (a page of customers, GET /v1/customers); proxies are restarted per
+# row, pointed at one or the other. Proxies under test listen on BASE+10.
+# BASE = $BENCH_PORT_BASE (28090).
 #
 # Pinning (documented so runs compare): with >= 2 cores, the proxy under test runs on
 # core 0 (`taskset -c 0`), the origin and wrk share core 1. With one core nothing is
