@@ -1132,7 +1132,8 @@ decided it (rows below), and why._
 
 ## How to run
 
-`make bench` runs `bash bench/run.sh`: about 6 minutes, 10 s per wrk row, and rewrites
+`make bench` runs `bash bench/run.sh`: 10 s per wrk row, 7 minutes on a quiet machine and up
+to 20 when others load it (it waits for quiet and redoes disturbed runs); it rewrites
 the "Latest run" section below (nothing else in this file). It exits 1 when a target of
 issue 2 is missed. `make bench-ci` (`BENCH_QUICK=1`, 2 s per row, 1,000/100 idle
 clients, no thresholds) exercises the same code in CI and writes
