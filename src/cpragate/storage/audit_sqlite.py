@@ -31,7 +31,7 @@ _flat = chain.from_iterable
 _EV_ROWS = 500  # 12 * 500 bound parameters per statement (SQLite allows 32,766)
 _SUBJ_ROWS = 2000
 _CACHE_KIB = -32768  # 32 MiB page cache
-_WAL_SAFETY_PAGES = 16384  # 64 MiB of WAL before the writing connection checkpoints itself
+_WAL_SAFETY_PAGES = 4096  # 16 MiB of WAL before the writing connection checkpoints itself
 
 log = logging.getLogger("cpragate.audit")
 
@@ -68,6 +68,7 @@ class SqliteAuditSink:
         self.p = prefix
         self._sql: dict[tuple[str, int], str] = {}
         self._ckpt: threading.Thread | None = None
+        self._writing = False
         self._ckpt_wake = threading.Event()
         self._ckpt_stop = threading.Event()
         try:
@@ -76,7 +77,6 @@ class SqliteAuditSink:
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(f"PRAGMA cache_size={_CACHE_KIB}")  # index pages stay in memory across batches
             if path != ":memory:":
                 # WAL pages are copied into the database by a checkpointer thread (below) while
                 # this connection goes on writing; this connection checkpoints itself only if
@@ -130,6 +130,9 @@ class SqliteAuditSink:
     ) -> None:
         db, p = self.db, self.p
         try:
+            if not self._writing:  # the writer's connection keeps index pages in memory across
+                self._writing = True  # batches; readers (verify's one-pass scan) keep the default
+                db.execute(f"PRAGMA cache_size={_CACHE_KIB}")
             db.execute("BEGIN IMMEDIATE")
             try:
                 cur = db.execute(f"SELECT head_seq FROM {p}_instances WHERE instance_id=?", (state.instance,)).fetchone()
