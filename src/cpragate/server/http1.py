@@ -359,7 +359,13 @@ class ClientConnection(asyncio.Protocol):
         if out:
             self.out = []
             if self.transport is not None and not self.closing:
-                self.transport.write(out[0] if len(out) == 1 else b"".join(out))
+                if len(out) == 1:
+                    self.transport.write(out[0])
+                elif len(out[-1]) > 16384:
+                    # One writev: a large body is not copied into a joined buffer first.
+                    self.transport.writelines(out)
+                else:
+                    self.transport.write(b"".join(out))
 
     def close(self) -> None:
         if self.transport is not None and not self.closing:
