@@ -1,0 +1,156 @@
+"""Per-filter cost of the demo policy, in CPU-µs per request, without sockets.
+
+Builds the demo policy's runtime exactly as the gateway does (its routes, its filter
+instances, its stores), then drives one realistic exchange — ``GET /v1/customers/42``
+as the ``support-app`` consumer, answered with the demo API's 1 KB customer record —
+through each filter's request, response and complete phases, timing each filter on
+its own (CPU time, best of several rounds). The data plane's own cost is the
+passthrough row of bench/RESULTS.md; this file says where the rest goes.
+
+    .venv/bin/python bench/filter_costs.py            # ~20 s
+    .venv/bin/python bench/filter_costs.py --quick    # CI: a few hundred iterations
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter
+from cpragate.core.messages import Headers, Response
+from cpragate.core.verdict import CONTINUE
+from cpragate.demo.api import DemoApi
+from cpragate.demo.certs import ensure_dev_pki
+from cpragate.demo.run import demo_config
+from cpragate.server.gateway import Runtime, open_default_stores
+from cpragate.server.origin import OriginRequest
+from cpragate.testing import make_request
+
+DEMO_KEY = ""
+for line in (Path(__file__).resolve().parents[1] / "src/cpragate/demo/policy.yaml").read_text().splitlines():
+    if line.startswith("# bench-header: x-api-key:"):
+        DEMO_KEY = line.split(":", 2)[2].strip()
+
+
+def step(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a phase method that does not suspend (in-memory stores), like server/eager.py."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    coro.close()
+    raise RuntimeError("a phase suspended; this benchmark expects in-memory stores")
+
+
+def phase_cost(f: Filter, phase: str, make: Callable[[], Exchange], n: int, rounds: int) -> float:
+    """Best-of-rounds CPU-µs of one phase method over fresh, prepared exchanges."""
+    best = float("inf")
+    method = getattr(f, phase)
+    for _ in range(rounds):
+        batch = [make() for _ in range(n)]
+        t = time.process_time()
+        for ex in batch:
+            step(method(ex))
+        best = min(best, (time.process_time() - t) / n * 1e6)
+    return best
+
+
+async def main(quick: bool) -> None:
+    n, rounds = (200, 2) if quick else (3000, 5)
+    state = Path(tempfile.mkdtemp(prefix="cpg-filtercost-"))
+    ensure_dev_pki(state)
+    cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")  # never connected to
+    stores = await open_default_stores(cfg)
+    rt = Runtime(cfg, asyncio.get_running_loop(), stores)
+    api = DemoApi()
+    route_match = rt.router.match("GET", "/v1/customers/42")
+    assert route_match, "the demo policy routes /v1/customers/{id}"
+    route = route_match.payload
+    assert route.pipeline is not None
+    up = api(OriginRequest(make_request("GET", "/v1/customers/42")))
+    body = up.body
+
+    def fresh() -> Exchange:
+        req = make_request("GET", "/v1/customers/42", {"host": "localhost", "x-api-key": DEMO_KEY})
+        ex = Exchange(req, "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(route_match.params))
+        return ex
+
+    def respond(ex: Exchange) -> None:
+        ex.response = Response(200, Headers([(b"content-type", b"application/json")]), body)
+
+    # Warm up the whole chain once and check the exchange is served (not denied).
+    ex = fresh()
+    for f in route.pipeline.filters:
+        v = step(f.on_request(ex)) if type(f).implements("on_request") else CONTINUE
+        assert v is CONTINUE, f"{f.name} refused the benchmark request: {v}"
+    respond(ex)
+    for _, f in route.pipeline.response_filters:
+        v = step(f.on_response(ex))
+        assert v is CONTINUE, f"{f.name} refused the benchmark response: {v}"
+
+    rows: list[tuple[str, float, float, float]] = []
+    chain = route.pipeline.filters
+    for f in chain:
+        # Every filter sees an exchange prepared by the filters before it, as in the gateway.
+        def prepare(upto: Filter = f) -> Exchange:
+            ex = fresh()
+            for g in chain:
+                if g is upto:
+                    break
+                if type(g).implements("on_request"):
+                    step(g.on_request(ex))
+            return ex
+
+        req_us = resp_us = done_us = 0.0
+        if type(f).implements("on_request"):
+            req_us = phase_cost(f, "on_request", lambda p=prepare: p(), n, rounds)
+        if type(f).implements("on_response"):
+
+            def before_response(p: Callable[[], Exchange] = prepare, g: Filter = f) -> Exchange:
+                ex = p()
+                if type(g).implements("on_request"):
+                    step(g.on_request(ex))
+                respond(ex)
+                return ex
+
+            resp_us = phase_cost(f, "on_response", before_response, n, rounds)
+        if type(f).implements("on_complete"):
+
+            def before_complete(p: Callable[[], Exchange] = prepare) -> Exchange:
+                ex = p()
+                respond(ex)
+                ex.outcome = "served"
+                return ex
+
+            done_us = phase_cost(f, "on_complete", before_complete, n, rounds)
+        rows.append((f"{f.name} ({f.priority})", req_us, resp_us, done_us))
+
+    total = sum(r + s + d for _, r, s, d in rows)
+    print(f"# per-filter CPU-µs per request, demo policy, GET /v1/customers/42 ({len(body)} B response), "
+          f"best of {rounds} x {n}")
+    print("| filter (priority) | request | response | complete | total |")
+    print("|---|---:|---:|---:|---:|")
+    for name, r, s, d in sorted(rows, key=lambda x: -(x[1] + x[2] + x[3])):
+        print(f"| {name} | {r:.1f} | {s:.1f} | {d:.1f} | {r + s + d:.1f} |")
+    print(f"| **all filters** | | | | **{total:.1f}** |")
+    doc = orjson.loads(body)
+    assert "ssn" in doc
+    await stores.close()
+    shutil.rmtree(state, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="a few hundred iterations (CI)")
+    args = ap.parse_args()
+    sys.exit(asyncio.run(main(args.quick)))
