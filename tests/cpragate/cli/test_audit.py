@@ -48,7 +48,8 @@ def test_search_verify_dsar_shred_purge(trail: Path, tmp_path: Path, capsys: pyt
     c = str(trail)
     assert main(["audit", "search", "-c", c, "--subject", "42", "--format", "json"]) == 0
     found = json.loads(capsys.readouterr().out)
-    assert [e["id"] for e in found] == ["r1", "r0"] and all("42" not in e["path"] for e in found)
+    # the subject id never appears as a path segment (a random pseudonym may contain the digits)
+    assert [e["id"] for e in found] == ["r1", "r0"] and all("42" not in e["path"].split("/") for e in found)
     assert main(["audit", "search", "-c", c, "--consumer", "broker"]) == 0
     assert "broker" in capsys.readouterr().out
 
