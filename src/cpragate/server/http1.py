@@ -121,6 +121,7 @@ class ClientConnection(asyncio.Protocol):
         self.paused = False
         self.write_paused = False
         self.paused_at = 0.0
+        self.closing_after = False  # the client half-closed: finish the current response, then close
         self.corked = False
         self.out: list[bytes] = []
         self.last_activity = self.loop.time()
@@ -133,7 +134,6 @@ class ClientConnection(asyncio.Protocol):
         lim = listener.gateway.runtime.cfg.limits
         self._max_head = lim.max_header_bytes
         self._max_headers = lim.max_headers
-        self._discard = False
 
     # --- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -202,15 +202,12 @@ class ClientConnection(asyncio.Protocol):
         self.closing_after = True
         return True
 
-    closing_after = False
-
     # --- httptools callbacks ------------------------------------------------------------
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
         self._special = {}
         self._head_bytes = 0
-        self._discard = False
         self.head_started = self.last_activity
 
     def on_url(self, url: bytes) -> None:
@@ -541,12 +538,13 @@ class Cycle:
         if self.state == _BUFFER_REQ:
             body = b"".join(self.body_chunks or ())
             self.body_chunks = None
+            coding = self.ex.request.headers.get(b"content-encoding")
             try:
-                body = decode_body(body, self.ex.request.headers.get(b"content-encoding"), self.route.max_body_bytes)  # type: ignore[union-attr]
+                body = decode_body(body, coding, self.route.max_body_bytes)  # type: ignore[union-attr]
             except (UninspectableBody, BodyTooLarge) as e:
                 self.refuse(type(e), rule="request-body")
                 return
-            if self.ex.request.headers.get(b"content-encoding") is not None:
+            if coding is not None:
                 self.ex.request.headers.remove(b"content-encoding")
             self.ex.request.body = body
         run_eager(self.pipeline.run_request(self.ex), self._after_request_phase, self.conn.loop)

@@ -70,7 +70,6 @@ class UpstreamConnection(asyncio.Protocol):
         "closed",
         "got_bytes",
         "idle_since",
-        "last_activity",
         "loop",
         "pool",
         "requests",
@@ -99,7 +98,6 @@ class UpstreamConnection(asyncio.Protocol):
         self.got_bytes = False
         self.requests = 0
         self.idle_since = 0.0
-        self.last_activity = 0.0
 
     # --- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
