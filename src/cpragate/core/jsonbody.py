@@ -113,7 +113,12 @@ def dumps(doc: Any) -> bytes:
         return orjson.dumps(doc)
     except TypeError:
         pass
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    text = json.dumps(doc, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate (valid in JSON text as an escape, not in UTF-8): keep it escaped.
+        return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode("ascii")
 
 
 def request_json(exchange: Exchange) -> Any:

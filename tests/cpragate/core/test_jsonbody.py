@@ -74,6 +74,12 @@ def test_lone_surrogates_parse_through_the_stdlib() -> None:
     assert jsonbody.loads(b'["\\ud800"]') == ["\ud800"]
 
 
+def test_lone_surrogates_are_written_back_escaped() -> None:
+    # A filter rewriting such a document must not crash on UTF-8 encoding.
+    assert jsonbody.dumps(["\ud800", "é"]) == b'["\\ud800","\\u00e9"]'
+    assert jsonbody.loads(jsonbody.dumps(["\ud800"])) == ["\ud800"]
+
+
 def test_absent_bodies() -> None:
     ex = make_exchange()
     with pytest.raises(ValueError):

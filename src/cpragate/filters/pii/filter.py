@@ -23,14 +23,11 @@ findings carry only paths, entities and categories.
 
 from __future__ import annotations
 
-import json
-import re
-from typing import Any, ClassVar
-
-import orjson
+from typing import ClassVar
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.jsonbody import set_response_json, writable_response_json
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import PiiResponseBlocked, PiiResponseUninspectable
@@ -40,13 +37,6 @@ from cpragate.pii import ActionRules, Annotations, Engine
 __all__ = ["PiiFilter", "route_settings"]
 
 _JSON, _TEXT, _SNIFF = 1, 2, 3
-# An integer too large for 64 bits has 20 digits or more (2**64 has 20). First test: any
-# 20-digit run, by mapping digits to "0" and one substring search (C speed; a \d{20}
-# regex retries at every digit, ~35 µs per KB). Runs inside strings (IBANs) pass it, so
-# the second test looks for a number token: 20 digits right after ':', '[' or ','.
-_ALL_DIGITS_TO_0 = bytes.maketrans(b"123456789", b"000000000")
-_TWENTY_DIGITS = b"0" * 20
-_LONG_NUMBER = re.compile(rb"[:\[,]\s*-?[0-9]{20}")
 
 
 def route_settings(route: RouteInfo | None) -> PiiRouteSettings | None:
@@ -138,19 +128,16 @@ class PiiFilter(Filter):
             out, ann = self.engine.process_text(text, rules)
             new_body = out.encode(charset, "strict") if _rewrote(ann) and not ann.blocked else None
         else:
-            parsed = _parse_json(body)
-            if parsed is None:
+            # The body parsed once for every filter (core.jsonbody), exact for big integers
+            # since it may be written back; conformance and minimize read the same document.
+            try:
+                root = writable_response_json(exchange)
+            except ValueError:
                 if kind == _SNIFF:
                     return CONTINUE  # not declared JSON and not JSON: pass it like other types
                 return self._uninspectable(exchange, rs, "json-unparseable")
-            root, dumps = parsed
             root, ann = self.engine.process_value(root, rules)
-            if _rewrote(ann) and not ann.blocked and dumps is orjson.dumps and _has_long_number(body):
-                # orjson reads integers beyond 64 bits as floats; writing those back would
-                # change the numbers, so such bodies are rewritten with the standard library.
-                root, ann = self.engine.process_value(_std_loads(body), rules)
-                dumps = _std_dumps
-            new_body = dumps(root) if _rewrote(ann) and not ann.blocked else None
+            new_body = set_response_json(exchange, root) if _rewrote(ann) and not ann.blocked else None
         exchange.pii = ann
         if ann.blocked:
             return Deny(PiiResponseBlocked, rule=f"pii:block:{ann.blocked_by}")
@@ -170,40 +157,6 @@ class PiiFilter(Filter):
         return CONTINUE
 
 
-def _has_long_number(body: bytes) -> bool:
-    return _TWENTY_DIGITS in body.translate(_ALL_DIGITS_TO_0) and _LONG_NUMBER.search(body) is not None
-
-
 def _rewrote(ann: Annotations) -> bool:
     """Whether any finding got an action that changes the body."""
     return any(a != "allow" and n for a, n in ann.actions.items())
-
-
-def _parse_json(body: bytes) -> tuple[Any, Any] | None:
-    """The parsed body and the serializer that writes it back, or None if not JSON.
-
-    orjson first (fast); the standard library for valid JSON orjson refuses, written
-    back with the same library.
-    """
-    try:
-        return orjson.loads(body), orjson.dumps
-    except orjson.JSONDecodeError:
-        pass
-    try:
-        return _std_loads(body), _std_dumps
-    except (ValueError, RecursionError):
-        return None
-
-
-def _std_loads(body: bytes) -> Any:
-    return json.loads(body, parse_constant=_no_constants)
-
-
-def _no_constants(name: str) -> Any:
-    # NaN and Infinity are not JSON (RFC 8259 §6); refuse them like orjson does.
-    raise ValueError("not JSON")
-
-
-def _std_dumps(value: Any) -> bytes:
-    # ASCII output: a lone surrogate escape in the input stays an escape, never bad UTF-8.
-    return json.dumps(value, separators=(",", ":"), allow_nan=False).encode("ascii")
