@@ -39,7 +39,9 @@ __all__ = [
     "BadRequest",
     "BodyTooLarge",
     "ConfigError",
+    "ConsumerBlocked",
     "CpraGateError",
+    "DataBudgetExhausted",
     "Forbidden",
     "GatewayError",
     "HeaderTooLarge",
@@ -513,6 +515,20 @@ class SharedStateRequired(ConfigError):
     code = "CPG-RATE-003"
     title = "Several workers would each keep their own rate limits or served ids."
     fix = "Set `storage.redis` (or a redis:// storage url), run one worker, or mark the filter `per_worker: true`."
+
+
+class DataBudgetExhausted(GatewayError):
+    code = "CPG-RATE-004"
+    title = "The personal-data budget for this caller is used up for now."
+    fix = "Wait for the time in Retry-After; operators: raise the budget in `filters.anomaly.budgets` if the volume is legitimate."
+    status = 429
+
+
+class ConsumerBlocked(GatewayError):
+    code = "CPG-RATE-005"
+    title = "This caller is temporarily blocked."
+    fix = "Wait for the time in Retry-After; operators: review the alert and lift the block (admin API `DELETE /api/blocks/{kind}/{subject}`)."
+    status = 403
 
 
 # audit refusals: GatewayErrors answered to API clients on routes that require audit.
