@@ -31,6 +31,7 @@ __all__ = ["PathRefused", "normalize_path", "split_target"]
 _SIMPLE = re.compile(rb"[A-Za-z0-9\-_~!$&'()*+,=:@./]*")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
+_DOUBLE = re.compile(rb"%25[0-9A-Fa-f]{2}")
 _ALLOWED_RAW = frozenset(
     b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~!$&'()*+,=:@/%;"
 )
@@ -104,6 +105,9 @@ def _decode_unreserved(raw: bytes) -> str:
                 high = True
             out += b"%%%02X" % v
         i += 3
+    if b"%25" in out and _DOUBLE.search(out) is not None:
+        # "%25%32%65" decodes its unreserved digits to "%252e": double encoding all the same.
+        raise PathRefused("double percent-encoding in path")
     text = out.decode("ascii")
     if high:
         _check_unicode(text)

@@ -40,6 +40,9 @@ REFUSED = [
     b"/a\\b",  # raw backslash
     b"/a%252e",  # double encoding
     b"/%252e%252e/admin",
+    b"/%25%32%65/admin",  # double encoding spelled with encoded hex digits
+    b"/%25%32e",
+    b"/%252%65",
     b"/a%00b",  # encoded NUL
     b"/a%0ab",  # encoded LF
     b"/a%7f",

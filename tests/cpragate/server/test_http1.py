@@ -75,3 +75,29 @@ def test_connection_limit() -> None:
         assert t2.aborted and c2 not in gw.connections
 
     asyncio.run(t())
+
+
+def test_request_line_and_host_rules_close_the_connection() -> None:
+    async def t() -> None:
+        for raw, status in [
+            (b"GET /a HTTP/1.1\r\n\r\n", b"400"),  # no Host (RFC 9112 3.2)
+            (b"GET /a HTTP/1.0\r\ntransfer-encoding: chunked\r\n\r\n0\r\n\r\n", b"400"),  # TE in 1.0
+            (b"GET /a HTTP/2.0\r\nhost: x\r\n\r\n", b"400"),
+            (b"TRACE /a HTTP/1.1\r\nhost: x\r\n\r\n", b"405"),
+            (b"GET /a HTTP/1.1\r\nhost: x\r\nupgrade: websocket\r\nconnection: upgrade\r\n\r\n", b"400"),
+        ]:
+            c, tr, _ = conn()
+            c.data_received(raw)
+            assert tr.out.startswith(b"HTTP/1.1 " + status) and tr.closed, raw
+            c.connection_lost(None)
+
+    asyncio.run(t())
+
+
+def test_http_1_0_without_host_is_accepted() -> None:
+    async def t() -> None:
+        c, tr, _ = conn()
+        c.data_received(b"GET /zzz HTTP/1.0\r\n\r\n")
+        assert tr.out.startswith(b"HTTP/1.1 404")
+
+    asyncio.run(t())
