@@ -709,8 +709,16 @@ class Engine:
                 hits.append(_Hit(None, None, loc, Entity.GEOLOCATION, max(da, db) >= 4, None, "field", node))
                 return True
             return False
-        # Unlabeled: both numbers need >= 4 decimals, so prices and scores stay out.
-        if da >= 4 and db >= 4 and type(node[0]) is float and (latlng_valid(a, b) or latlng_valid(b, a)):
+        # Unlabeled: two floats, one with >= 4 decimals and the other >= 2, so prices and
+        # scores stay out. (Not both >= 4: a float prints without trailing zeros, so a
+        # 4-6 decimal coordinate such as 39.6810 prints as 39.681.)
+        if (
+            min(da, db) >= 2
+            and max(da, db) >= 4
+            and type(node[0]) is float
+            and type(node[1]) is float
+            and (latlng_valid(a, b) or latlng_valid(b, a))
+        ):
             hits.append(_Hit(None, None, loc, Entity.GEOLOCATION, True, None, "pattern", node))
             return True
         return False

@@ -125,9 +125,11 @@ class PhoneRecognizer(Recognizer):
     """Phone numbers: NANP shapes, ``+``-international, optional extension.
 
     Accepted shapes: ``(415) 555-2671``, ``415-555-2671``, ``415.555.2671``,
-    ``+1 415 555 2671``, ``001-415-555-2671``, ``+44 20 7946 0958``, each optionally
-    followed by ``x123``/``ext. 123``. A bare ``4155552671`` counts only with context
-    ("phone", "call", "mobile"...) because order ids look the same.
+    ``+1 415 555 2671``, ``001-415-555-2671``, ``+44 20 7946 0958``, ``+49 30 9018200``
+    (any grouping after a ``+`` country code, validated against libphonenumber's
+    metadata), each optionally followed by ``x123``/``ext. 123``. A bare ``4155552671``
+    counts only with context ("phone", "call", "mobile"...) or under a telling key,
+    because ten-digit order and account ids look the same.
     """
 
     entity = Entity.PHONE
@@ -137,6 +139,13 @@ class PhoneRecognizer(Recognizer):
         r"(?:\+\d{1,3}[\s.-]?|00\d[\s.-]?|1[\s.-])?"
         r"(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])"
         r"\d{2,4}(?:[\s.-]\d{2,4}){1,2}"
+        r"(?:\s?(?:x|ext\.?\s?)\d{1,6})?(?![\w.-]*\d)"
+    )
+    # "+CC" and then groups of any length (subscriber numbers of 5-8 digits are common
+    # outside North America); each group after the first needs a separator, so a long
+    # digit run cannot be split in many ways (no backtracking blow-up).
+    _INTL = re.compile(
+        r"\+\d{1,3}[\s.-]?(?:\(\d{1,5}\)[\s.-]?)?\d{1,10}(?:[\s.-]\d{1,10}){0,5}"
         r"(?:\s?(?:x|ext\.?\s?)\d{1,6})?(?![\w.-]*\d)"
     )
     _BARE = re.compile(r"(?:\+?1)?\d{10}(?!\d)")
@@ -151,6 +160,10 @@ class PhoneRecognizer(Recognizer):
         m = self._SHAPE.match(text, start)
         if m is not None and v.phone_valid(m.group()):
             return m.span()
+        if text[start] == "+":
+            m = self._INTL.match(text, start)
+            if m is not None and v.phone_valid(m.group()):
+                return m.span()
         m = self._BARE.match(text, start)
         if m is not None and self.has_context(context) and v.phone_valid(m.group()):
             return m.span()
@@ -287,14 +300,16 @@ class IpAddressRecognizer(Recognizer):
 class GeolocationRecognizer(Recognizer):
     """Latitude/longitude pairs. >= 4 decimals on either number = precise (SPI).
 
-    In text (and string values) a pair is ``lat, lng`` with at least 3 decimals on both,
-    so prices (``19.99, 5.49``) are not pairs. In JSON, pairs come from ``lat``/``lng``
-    keys or a 2-number list under a location key, or an unlabeled 2-float list whose
-    numbers both have >= 4 decimals and are in range (see the engine).
+    In text (and string values) a pair is ``lat, lng`` with at least 3 decimals on one
+    number and 2 on the other, so prices (``19.99, 5.49``) are not pairs; one side may
+    have fewer because a number printed from a float loses its trailing zeros
+    (``-48.6600`` prints as ``-48.66``). In JSON, pairs come from ``lat``/``lng`` keys or a
+    2-number list under a location key, or an unlabeled 2-float list in range with >= 4
+    decimals on one number and >= 2 on the other (see the engine).
     """
 
     entity = Entity.GEOLOCATION
-    _PAIR = re.compile(r"(-?\d{1,2}\.(\d{3,}))\s*,\s*(-?\d{1,3}\.(\d{3,}))(?!\d|\.\d)")
+    _PAIR = re.compile(r"(-?\d{1,2}\.(\d{2,}))\s*,\s*(-?\d{1,3}\.(\d{2,}))(?!\d|\.\d)")
     _LOOSE = re.compile(r"\s*\(?\s*(-?\d{1,3}(?:\.\d+)?)\s*[, ]\s*(-?\d{1,3}(?:\.\d+)?)\s*\)?\s*")
 
     def match_value(self, value: str) -> bool:
@@ -312,7 +327,7 @@ class GeolocationRecognizer(Recognizer):
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
         m = self._PAIR.match(text, start)
-        if m is None or not v.latlng_valid(float(m[1]), float(m[3])):
+        if m is None or max(len(m[2]), len(m[4])) < 3 or not v.latlng_valid(float(m[1]), float(m[3])):
             return None
         return m.span()
 
@@ -328,7 +343,7 @@ class DateOfBirthRecognizer(Recognizer):
     entity = Entity.DATE_OF_BIRTH
     context = ("born", "birth", "dob", "d.o.b", "birthday", "b-day", "bday")
     DATE = re.compile(
-        r"\d{4}-\d{1,2}-\d{1,2}(?!\d)|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}(?!\d)"
+        r"\d{4}-\d{1,2}-\d{1,2}(?!\d|T\d)|\d{1,2}[/.-]\d{1,2}[/.-]\d{4}(?!\d)"
         r"|(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}"
         r"|\d{1,2}(?:st|nd|rd|th)? (?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*\.?,? \d{4}"
     )

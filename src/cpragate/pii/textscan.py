@@ -5,7 +5,8 @@ Running every recognizer's regex over every string costs ~240 us per KB in CPyth
 crosses) and scanned once by :data:`_CAND`, a regex whose first item is a character
 class, so CPython's ``sre`` skips non-candidate characters in C (about 4 ns/char).
 A candidate is a *token start*: a digit, ``+`` or ``(`` run of at least 7 characters
-(phones, SSNs, cards, IPv4, coordinates), an uppercase letter followed by digits (IBAN,
+(phones, SSNs, cards, IPv4, coordinates), a decimal followed by ``,`` and a number
+(coordinate pairs with a short latitude), an uppercase letter followed by digits (IBAN,
 license and passport numbers), or a house number followed by a capitalized word
 (addresses). ISO timestamps are rejected inside the regex, since they are the most
 common digit runs in API payloads. Each candidate is then offered to the entity
@@ -59,6 +60,9 @@ _CAND = re.compile(
     r"(?<=[A-Z])[A-Z]?[0-9]{2}[0-9A-Z -]{4,}"
     r"|(?<=[+(0-9])(?!\d{3}-\d\d-\d\dT)[0-9 ().+/\-]{5,}[0-9]"
     r"|(?<=[0-9])[0-9]{0,5}\s[A-Z][a-z]"
+    # a short decimal followed by a comma and another number: a "lat, lng" pair whose
+    # first number is too short for the run above ("4.2116, -31.9025")
+    r"|(?<=[0-9])[0-9]{0,2}\.[0-9]{2,}\s*,\s*-?[0-9]"
     r")"
 )
 # "::" or three colons: timestamps ("10:15:30") have two colons and never trigger this.

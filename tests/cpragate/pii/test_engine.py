@@ -210,3 +210,21 @@ def test_random_text_never_crashes(text: str) -> None:
     out, ann = ENGINE.process_text(text, MASK_ALL)
     assert isinstance(out, str)
     assert ann.total == len(ENGINE.scan_text(text))
+
+
+@pytest.mark.parametrize(
+    ("cid", "pair", "expected"),
+    [
+        ("precise", [37.774912, -122.419415], True),
+        # printed floats lose trailing zeros: 39.6816/-37.1900 arrives as -37.19
+        ("trailing-zeros", [39.6816, -37.19], True),
+        ("lng-lat-order", [-122.4194, 37.77], True),
+        ("prices", [19.99, 4.5], False),
+        ("two-decimals-each", [12.25, 33.75], False),
+        ("int-and-float", [12.3456, 7], False),
+        ("out-of-range", [95.1234, 190.25], False),
+    ],
+)
+def test_unlabeled_coordinate_lists(cid: str, pair: list[float], expected: bool) -> None:
+    got = found({"data": [{"v": pair}]})
+    assert (("$.data[0].v", "geolocation") in got) is expected, cid

@@ -24,6 +24,10 @@ POSITIVE = [
     ("ipv4", "from 192.0.2.1", "ip_address"),
     ("ipv6", "from 2001:db8::8a2e:370:7334 now", "ip_address"),
     ("geo", "at 37.774912, -122.419415", "geolocation"),
+    ("geo-short-lat", "last seen at 4.2116, -31.9025 near the depot", "geolocation"),
+    ("geo-short-both", "pin: 35.482, -161.902404", "geolocation"),
+    ("phone-intl-groups", "Call me back at +49 30 9018202 after 5pm.", "phone"),
+    ("phone-n11", "You can reach her on 411-316-3406x68285.", "phone"),
     ("dob", "she was born on March 5, 1985", "date_of_birth"),
     ("dl", "driver license D1234567", "us_driver_license"),
     ("passport", "passport number A12345678", "us_passport"),
@@ -50,6 +54,8 @@ DECOYS = [
     ("ten-digit-id", "8837465521"),
     ("sku", "SKU-88213-XL"),
     ("time", "10:15:30"),
+    ("prices-list", "Paid 19.99, 5.49 and 3.25 today"),
+    ("version-list", "versions 1.20, 2.31"),
 ]
 
 
@@ -76,3 +82,9 @@ def test_non_overlapping_prefers_longer() -> None:
         (2, 12, "b", False),
         (20, 22, "c", False),
     ]
+
+
+def test_timestamp_after_a_birth_date_is_not_one() -> None:
+    text = "DOB 06/03/1970 per the form. Paid 2022-10-17T16:11:55.439575Z today."
+    hits = [(text[a:b], e) for a, b, e, _ in scanner().scan(text)]
+    assert hits == [("06/03/1970", "date_of_birth")]
