@@ -1,0 +1,113 @@
+"""Admin keys and roles.
+
+Rules:
+
+* Keys are held as SHA-256 digests only (a key from ``${ENV}``/``file:`` is hashed at
+  load and the text dropped); admin keys are long random strings, so a fast hash is the
+  right one, as for API keys.
+* A presented key is hashed and compared with *every* digest with
+  ``hmac.compare_digest``: the time taken does not depend on which key matched or how
+  much of it did.
+* Roles: ``admin`` may read and change (acknowledge alerts, lift blocks); ``read_only``
+  may read everything the API shows; ``metrics`` may read ``/metrics`` only.
+* Failed attempts are counted per client address; past ``max_failures`` within
+  ``window`` seconds that address is refused (429) without checking, until the window
+  passes, so a key cannot be guessed online.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+from cpragate.admin.config import AdminKey
+from cpragate.core.clock import Clock, SystemClock
+
+__all__ = ["AdminAuth", "AdminPrincipal", "Permission", "key_digest"]
+
+Permission = Literal["read", "write", "metrics"]
+
+_ALLOWED: dict[str, frozenset[str]] = {
+    "admin": frozenset({"read", "write", "metrics"}),
+    "read_only": frozenset({"read", "metrics"}),
+    "metrics": frozenset({"metrics"}),
+}
+
+
+def key_digest(key: str | bytes) -> bytes:
+    return hashlib.sha256(key.encode("utf-8") if isinstance(key, str) else key).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class AdminPrincipal:
+    """Who made an admin request: the key's name and its role."""
+
+    name: str
+    role: str
+
+    def may(self, permission: Permission) -> bool:
+        return permission in _ALLOWED.get(self.role, frozenset())
+
+
+class AdminAuth:
+    """Checks presented admin keys (see the module docstring)."""
+
+    def __init__(
+        self,
+        keys: Iterable[AdminKey],
+        clock: Clock | None = None,
+        max_failures: int = 20,
+        window: float = 60.0,
+    ) -> None:
+        self._entries: list[tuple[bytes, AdminPrincipal]] = []
+        for k in keys:
+            if k.key is not None:
+                digest = key_digest(k.key.get_secret_value())
+            else:
+                digest = bytes.fromhex(str(k.sha256))
+            self._entries.append((digest, AdminPrincipal(str(k.name), str(k.role))))
+        self.clock = clock or SystemClock()
+        self.max_failures = max_failures
+        self.window = window
+        self._failures: dict[str, tuple[float, int]] = {}
+
+    @staticmethod
+    def presented(authorization: bytes | None) -> bytes | None:
+        """The key in an ``Authorization: Bearer KEY`` header value, or None."""
+        if not authorization:
+            return None
+        scheme, _, value = authorization.strip().partition(b" ")
+        if scheme.lower() != b"bearer" or not value.strip():
+            return None
+        return value.strip()
+
+    def locked_out(self, client: str) -> bool:
+        f = self._failures.get(client)
+        if f is None:
+            return False
+        since, n = f
+        if self.clock.monotonic() - since > self.window:
+            del self._failures[client]
+            return False
+        return n >= self.max_failures
+
+    def authenticate(self, key: bytes | None, client: str = "") -> AdminPrincipal | None:
+        """The principal whose key this is, or None (a failure is counted for ``client``)."""
+        if key is None:
+            return None
+        digest = key_digest(key)
+        found: AdminPrincipal | None = None
+        for d, p in self._entries:
+            if hmac.compare_digest(d, digest):
+                found = p
+        if found is None:
+            now = self.clock.monotonic()
+            since, n = self._failures.get(client, (now, 0))
+            if now - since > self.window:
+                since, n = now, 0
+            if len(self._failures) < 10_000 or client in self._failures:
+                self._failures[client] = (since, n + 1)
+        return found

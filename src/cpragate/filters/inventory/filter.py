@@ -1,0 +1,93 @@
+"""The inventory observer: records every exchange's endpoint on the complete phase.
+
+It runs for refused and unrouted exchanges too (``sees_unrouted``) and on every route,
+plain passthrough routes included (``sees_every_route``): an endpoint nobody documented
+but someone calls is exactly what an inventory is for. Per exchange it does a dictionary
+look-up and a few increments; templating runs only for wildcard routes and unrouted
+paths. The state lives in ``stores.inventory`` so a config reload keeps it.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.route import RouteInfo
+from cpragate.filters.inventory.config import InventoryConfig
+from cpragate.filters.inventory.model import Inventory
+
+__all__ = ["InventoryFilter", "inventory_of"]
+
+
+def inventory_of(ctx: FilterContext, cfg: InventoryConfig) -> Inventory:
+    """The process's inventory: the one in ``ctx.stores`` (created there on first use)."""
+    stores = ctx.stores
+    inv = getattr(stores, "inventory", None) if stores is not None else None
+    if not isinstance(inv, Inventory):
+        inv = Inventory(cfg.max_endpoints, cfg.max_unrouted, cfg.max_consumers_per_endpoint, cfg.max_literals)
+        if stores is not None:
+            stores.inventory = inv
+    else:  # a reload may change the bounds
+        inv.max_endpoints, inv.max_unrouted = cfg.max_endpoints, cfg.max_unrouted
+        inv.max_consumers = cfg.max_consumers_per_endpoint
+        inv.templater.max_literals = cfg.max_literals
+    return inv
+
+
+class InventoryFilter(Filter):
+    """Records method, template, status, consumer and PI categories of every exchange."""
+
+    name = "inventory"
+    priority = 5
+    complete_priority = 5
+    Config: ClassVar[type[FilterConfig]] = InventoryConfig
+    sees_unrouted: ClassVar[bool] = True
+    sees_every_route: ClassVar[bool] = True
+
+    def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
+        super().__init__(config, ctx)
+        if not isinstance(config, InventoryConfig):
+            raise TypeError("InventoryFilter needs an InventoryConfig")
+        self.inventory = inventory_of(ctx, config)
+        self.templater = self.inventory.templater
+        self._time = ctx.clock.time
+        self._mono = ctx.clock.monotonic
+        self._wild: dict[int, str | None] = {}
+
+    def _wildcard_prefix(self, route: RouteInfo) -> str | None:
+        """The literal part of a ``/**`` route (``/static/``), or None for a plain template."""
+        key = id(route)
+        try:
+            return self._wild[key]
+        except KeyError:
+            t = route.template
+            p = t[:-2] if t.endswith("/**") else None
+            self._wild[key] = p
+            return p
+
+    async def on_complete(self, exchange: Exchange) -> None:
+        route = exchange.route
+        req = exchange.request
+        method = req.method
+        if route is not None:
+            prefix = self._wildcard_prefix(route)
+            template = route.template if prefix is None else self.templater.template(method, req.path, prefix)
+            name: str | None = route.name
+        else:
+            template = self.templater.template(method, req.path)
+            name = None
+        resp = exchange.response
+        ident = exchange.identity
+        started = exchange.started
+        self.inventory.record(
+            method,
+            template,
+            name,
+            resp.status if resp is not None else 0,
+            ident.consumer if ident is not None else None,
+            self._time(),
+            exchange.outcome != "served",
+            exchange.pii,
+            (self._mono() - started) * 1000.0 if started else 0.0,
+        )

@@ -1,0 +1,388 @@
+"""The observed inventory, its comparison with the OpenAPI operations, and its exports.
+
+Rules:
+
+* Keys are (method, template); templates come from the route (``/v1/customers/{id}``)
+  or, for wildcard routes and unrouted requests, from :mod:`.templating`. No concrete
+  path, query, body or header value is kept.
+* Everything is bounded: endpoints (``max_endpoints``, ``max_unrouted``) and consumers
+  per endpoint; what does not fit is counted (``overflow``, ``(other)``).
+* ``record`` is on the complete phase of every exchange: a handful of dict updates.
+  ``snapshot`` and the exports run on the admin API's few requests.
+
+Compared with the documented operations (the OpenAPI operations bound to routes):
+
+* ``documented`` — observed and described by a non-deprecated operation;
+* ``shadow`` — observed, described by none (hand-written or wildcard routes, or no route
+  at all: then it was refused, but someone calls it);
+* ``zombie`` — observed, and its operation is ``deprecated: true``;
+* ``unused`` — documented but never observed since the gateway started.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cpragate.filters.inventory.templating import PathTemplater, param_kind, same_shape
+
+__all__ = ["DocumentedOp", "Endpoint", "Inventory", "documented_from_routes", "to_csv", "to_openapi"]
+
+OTHER = "(other)"
+ANONYMOUS = "(anonymous)"
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentedOp:
+    """An OpenAPI operation a route is bound to."""
+
+    method: str
+    template: str
+    """The route's template (the spec path with the route's prefix)."""
+    operation_id: str | None
+    deprecated: bool
+    route: str
+    location: str = ""
+
+
+@dataclass(slots=True)
+class Endpoint:
+    """What was observed on one method + template."""
+
+    method: str
+    template: str
+    route: str | None
+    first_seen: float
+    last_seen: float
+    requests: int = 0
+    denied: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    consumers: dict[str, int] = field(default_factory=dict)
+    categories: dict[str, int] = field(default_factory=dict)
+    entities: dict[str, int] = field(default_factory=dict)
+    spi: int = 0
+    latency_ms_sum: float = 0.0
+
+    @property
+    def routed(self) -> bool:
+        return self.route is not None
+
+
+def documented_from_routes(routes: Iterable[Any]) -> list[DocumentedOp]:
+    """The operations bound to ``routes`` (``RouteInfo`` with ``settings.openapi``)."""
+    out = []
+    for r in routes:
+        b = getattr(getattr(r, "settings", None), "openapi", None)
+        op = getattr(b, "resolved", None)
+        if op is None:
+            continue
+        out.append(
+            DocumentedOp(
+                method=str(op.method),
+                template=str(r.template),
+                operation_id=op.operation_id,
+                deprecated=bool(op.deprecated),
+                route=str(r.name),
+                location=str(getattr(op, "location", "")),
+            )
+        )
+    return out
+
+
+class Inventory:
+    """The endpoints one gateway process observed (kept across config reloads)."""
+
+    def __init__(
+        self, max_endpoints: int = 5_000, max_unrouted: int = 500, max_consumers: int = 100, max_literals: int = 100
+    ) -> None:
+        self.max_endpoints = max_endpoints
+        self.templater = PathTemplater(max_literals)
+        """Templates wildcard and unrouted paths (its literal caps live as long as the inventory)."""
+        self.max_unrouted = max_unrouted
+        self.max_consumers = max_consumers
+        self.endpoints: dict[tuple[str, str], Endpoint] = {}
+        self.unrouted = 0
+        self.overflow = 0
+        """Exchanges not recorded because the endpoint limits were reached."""
+
+    def record(
+        self,
+        method: str,
+        template: str,
+        route: str | None,
+        status: int,
+        consumer: str | None,
+        now: float,
+        denied: bool = False,
+        pii: Any = None,
+        latency_ms: float = 0.0,
+    ) -> None:
+        key = (method, template)
+        ep = self.endpoints.get(key)
+        if ep is None:
+            if len(self.endpoints) >= self.max_endpoints or (route is None and self.unrouted >= self.max_unrouted):
+                self.overflow += 1
+                return
+            ep = self.endpoints[key] = Endpoint(method, template, route, now, now)
+            if route is None:
+                self.unrouted += 1
+        ep.requests += 1
+        ep.last_seen = now
+        ep.latency_ms_sum += latency_ms
+        st = ep.statuses
+        st[status] = st.get(status, 0) + 1
+        if denied:
+            ep.denied += 1
+        who = consumer if consumer is not None else ANONYMOUS
+        cs = ep.consumers
+        n = cs.get(who)
+        if n is not None:
+            cs[who] = n + 1
+        elif len(cs) < self.max_consumers:
+            cs[who] = 1
+        else:
+            cs[OTHER] = cs.get(OTHER, 0) + 1
+        if pii is not None:
+            cats = getattr(pii, "categories", None)
+            if cats:
+                ec = ep.categories
+                for c, k in cats.items():
+                    ec[c] = ec.get(c, 0) + k
+                ee = ep.entities
+                for e, k in (getattr(pii, "entities", None) or {}).items():
+                    ee[e] = ee.get(e, 0) + k
+                ep.spi += int(getattr(pii, "spi", 0) or 0)
+
+    # --- reading ------------------------------------------------------------------------
+    def snapshot(self, documented: Iterable[DocumentedOp] = ()) -> dict[str, Any]:
+        """The inventory as JSON-ready data, each endpoint with its documentation state."""
+        docs = list(documented)
+        by_key = {(d.method, d.template): d for d in docs}
+        used: set[tuple[str, str]] = set()
+        rows = []
+        for ep in sorted(self.endpoints.values(), key=lambda e: (e.template, e.method)):
+            doc = _find_doc(ep, by_key, docs)
+            if doc is not None:
+                used.add((doc.method, doc.template))
+            rows.append(_endpoint_json(ep, doc))
+        for d in docs:
+            if (d.method, d.template) not in used:
+                rows.append(_unused_json(d))
+        rows.sort(key=lambda r: (r["template"], r["method"]))
+        counts: dict[str, int] = {}
+        for r in rows:
+            counts[r["state"]] = counts.get(r["state"], 0) + 1
+        return {
+            "endpoints": rows,
+            "summary": {
+                "endpoints": len(rows),
+                "observed": len(self.endpoints),
+                "documented": sum(1 for r in rows if r["documented"]),
+                "shadow": counts.get("shadow", 0),
+                "zombie": counts.get("zombie", 0),
+                "unused": counts.get("unused", 0),
+                "overflow": self.overflow,
+            },
+        }
+
+    def data_map(self, documented: Iterable[DocumentedOp] = ()) -> dict[str, Any]:
+        """The personal-data map: which endpoint serves which CPRA categories, to whom."""
+        snap = self.snapshot(documented)
+        cats: set[str] = set()
+        rows = []
+        for r in snap["endpoints"]:
+            if not r["categories"] and not r["spi"]:
+                continue
+            cats.update(r["categories"])
+            rows.append(
+                {
+                    "method": r["method"],
+                    "template": r["template"],
+                    "route": r["route"],
+                    "state": r["state"],
+                    "categories": r["categories"],
+                    "entities": r["entities"],
+                    "spi": r["spi"],
+                    "consumers": [c["name"] for c in r["consumers"]],
+                }
+            )
+        return {"categories": sorted(cats), "endpoints": rows}
+
+
+def _find_doc(ep: Endpoint, by_key: dict[tuple[str, str], DocumentedOp], docs: list[DocumentedOp]) -> DocumentedOp | None:
+    method = "GET" if ep.method == "HEAD" else ep.method
+    d = by_key.get((method, ep.template)) or by_key.get((ep.method, ep.template))
+    if d is not None:
+        return d
+    for d in docs:
+        if d.method in (method, "*") and same_shape(ep.template, d.template):
+            return d
+    return None
+
+
+def _state(doc: DocumentedOp | None) -> str:
+    if doc is None:
+        return "shadow"
+    return "zombie" if doc.deprecated else "documented"
+
+
+def _endpoint_json(ep: Endpoint, doc: DocumentedOp | None) -> dict[str, Any]:
+    classes: dict[str, int] = {}
+    for s, n in ep.statuses.items():
+        k = f"{s // 100}xx" if s else "none"
+        classes[k] = classes.get(k, 0) + n
+    return {
+        "method": ep.method,
+        "template": ep.template,
+        "route": ep.route,
+        "routed": ep.routed,
+        "state": _state(doc),
+        "documented": doc is not None,
+        "deprecated": bool(doc and doc.deprecated),
+        "operation_id": doc.operation_id if doc else None,
+        "requests": ep.requests,
+        "denied": ep.denied,
+        "statuses": {str(k): v for k, v in sorted(ep.statuses.items())},
+        "status_classes": dict(sorted(classes.items())),
+        "consumers": [{"name": c, "requests": n} for c, n in sorted(ep.consumers.items(), key=lambda x: (-x[1], x[0]))],
+        "categories": dict(sorted(ep.categories.items())),
+        "entities": dict(sorted(ep.entities.items())),
+        "spi": ep.spi,
+        "mean_latency_ms": round(ep.latency_ms_sum / ep.requests, 3) if ep.requests else None,
+        "first_seen": ep.first_seen,
+        "last_seen": ep.last_seen,
+    }
+
+
+def _unused_json(d: DocumentedOp) -> dict[str, Any]:
+    return {
+        "method": d.method,
+        "template": d.template,
+        "route": d.route,
+        "routed": True,
+        "state": "unused",
+        "documented": True,
+        "deprecated": d.deprecated,
+        "operation_id": d.operation_id,
+        "requests": 0,
+        "denied": 0,
+        "statuses": {},
+        "status_classes": {},
+        "consumers": [],
+        "categories": {},
+        "entities": {},
+        "spi": 0,
+        "mean_latency_ms": None,
+        "first_seen": None,
+        "last_seen": None,
+    }
+
+
+# --- exports ------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "method", "template", "state", "route", "operation_id", "requests", "denied", "status_classes",
+    "consumers", "pi_categories", "spi", "first_seen", "last_seen",
+)
+
+
+def _iso(t: float | None) -> str:
+    if t is None:
+        return ""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cell(v: str) -> str:
+    # Spreadsheet formula injection: a cell that starts with = + - @ is read as a formula.
+    return "'" + v if v[:1] in ("=", "+", "-", "@", "\t", "\r") else v
+
+
+def to_csv(snapshot: dict[str, Any]) -> str:
+    """The inventory as CSV (one row per endpoint; lists joined with ``;``)."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in snapshot["endpoints"]:
+        w.writerow(
+            [
+                _cell(str(x))
+                for x in (
+                    r["method"],
+                    r["template"],
+                    r["state"],
+                    r["route"] or "",
+                    r["operation_id"] or "",
+                    r["requests"],
+                    r["denied"],
+                    ";".join(f"{k}:{v}" for k, v in r["status_classes"].items()),
+                    ";".join(f"{c['name']}:{c['requests']}" for c in r["consumers"]),
+                    ";".join(f"{k}:{v}" for k, v in r["categories"].items()),
+                    r["spi"],
+                    _iso(r["first_seen"]),
+                    _iso(r["last_seen"]),
+                )
+            ]
+        )
+    return buf.getvalue()
+
+
+_SCHEMAS: dict[str, dict[str, Any]] = {
+    "id": {"type": "string", "pattern": "^[A-Za-z0-9_+-]+$"},
+    "uuid": {"type": "string", "format": "uuid"},
+    "email": {"type": "string", "format": "email"},
+    "date": {"type": "string", "format": "date"},
+    "hash": {"type": "string", "pattern": "^[0-9a-fA-F]+$"},
+    "token": {"type": "string"},
+    "param": {"type": "string"},
+}
+
+
+def _params(template: str) -> list[dict[str, Any]]:
+    out = []
+    for seg in template.split("/"):
+        if seg.startswith("{") and seg.endswith("}"):
+            name = seg[1:-1]
+            out.append({"name": name, "in": "path", "required": True, "schema": dict(_SCHEMAS[param_kind(name)])})
+    return out
+
+
+def to_openapi(snapshot: dict[str, Any], title: str = "Observed API inventory", version: str = "observed") -> dict[str, Any]:
+    """An OpenAPI 3.1 skeleton of the observed endpoints (unused ones left out): paths,
+    methods, path parameters and the response codes seen; what was observed in
+    ``x-cpragate`` (consumers, CPRA categories, state)."""
+    paths: dict[str, dict[str, Any]] = {}
+    for r in snapshot["endpoints"]:
+        if r["state"] == "unused" or r["method"] == "HEAD" or "**" in r["template"]:
+            continue
+        op: dict[str, Any] = {}
+        if r["operation_id"]:
+            op["operationId"] = r["operation_id"]
+        op["summary"] = f"{r['method']} {r['template']} (observed {r['requests']} times)"
+        params = _params(r["template"])
+        if params:
+            op["parameters"] = params
+        if r["deprecated"]:
+            op["deprecated"] = True
+        op["responses"] = {
+            k: {"description": f"observed {v} times"} for k, v in r["statuses"].items() if k != "0"
+        } or {"default": {"description": "no response observed"}}
+        op["x-cpragate"] = {
+            "state": r["state"],
+            "consumers": [c["name"] for c in r["consumers"]],
+            "pi_categories": sorted(r["categories"]),
+            "spi_findings": r["spi"],
+            "first_seen": _iso(r["first_seen"]),
+            "last_seen": _iso(r["last_seen"]),
+        }
+        method = r["method"].lower() if r["method"] != "*" else "get"
+        paths.setdefault(r["template"], {})[method] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version, "description": "Generated by cpragate from observed traffic."},
+        "paths": dict(sorted(paths.items())),
+    }
