@@ -17,7 +17,15 @@ def findings(cfg: GatewayConfig) -> list[str]:
     for i, lst in enumerate(cfg.listeners):
         if lst.tls is None and lst.redirect_to_https is None:
             out.append(f"listeners[{i}] ({lst.bind}): plain HTTP listener — use TLS unless a TLS proxy terminates in front")
+    pii = cfg.filters.pii
+    if pii.enabled:
+        if pii.pass_types:
+            out.append(f"filters.pii.pass_types: {', '.join(pii.pass_types)} bodies pass uninspected on inspected routes")
+        if not pii.text:
+            out.append("filters.pii.text: false — text and XML responses pass uninspected on inspected routes")
     for i, r in enumerate(cfg.routes):
         if r.on_body_too_large == "pass_uninspected":
             out.append(f"routes[{i}] ({r.path}): bodies over max_body_bytes pass uninspected")
+        if pii.enabled and r.pii is not None and r.pii.pass_types:
+            out.append(f"routes[{i}] ({r.path}): pii.pass_types {', '.join(r.pii.pass_types)} bodies pass uninspected")
     return out

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
@@ -31,7 +31,7 @@ from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Verdict
 
-__all__ = ["Filter", "FilterConfig", "FilterContext"]
+__all__ = ["Filter", "FilterConfig", "FilterContext", "ResponseStream"]
 
 
 class FilterConfig(BaseModel):
@@ -48,6 +48,19 @@ class FilterContext:
     stores: Any = None
     """A ``cpragate.storage.Stores`` bundle (Protocols only), or None in pure tests."""
     log: logging.Logger = field(default_factory=lambda: logging.getLogger("cpragate.filter"))
+
+
+class ResponseStream(Protocol):
+    """Rewrites a response body too large to buffer, chunk by chunk (sans-IO).
+
+    ``feed`` returns the bytes ready to send; ``close`` the rest at the end of the body.
+    Both raise a ``GatewayError`` to refuse the response: the data plane answers it if
+    nothing was sent yet and aborts the connection otherwise.
+    """
+
+    def feed(self, chunk: bytes) -> bytes: ...
+
+    def close(self) -> bytes: ...
 
 
 class Filter:
@@ -76,6 +89,15 @@ class Filter:
         return CONTINUE
 
     async def on_complete(self, exchange: Exchange) -> None:
+        return None
+
+    def open_response_stream(self, exchange: Exchange) -> ResponseStream | None:
+        """A rewriter for a response body larger than the route's ``max_body_bytes``.
+
+        Asked (before the response phase, which then sees no body) only of the one filter
+        on a route that ``needs_response_body``; None (the default) applies the route's
+        ``on_body_too_large``.
+        """
         return None
 
     @classmethod

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 
 from cpragate.core.exchange import Exchange
-from cpragate.core.filter import Filter
+from cpragate.core.filter import Filter, ResponseStream
 from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
 from cpragate.errors import FilterFailed
 
@@ -74,6 +74,16 @@ class Pipeline:
     @property
     def names(self) -> list[str]:
         return [f.name for f in self.filters]
+
+    def response_stream(self, ex: Exchange) -> ResponseStream | None:
+        """A stream rewriter for a response too large to buffer, or None.
+
+        Only when exactly one filter of the chain needs the response body (a second one
+        could not see it) and that filter can stream it. Called off the hot path, once
+        per oversized response.
+        """
+        readers = [f for f in self.filters if f.needs_response_body]
+        return readers[0].open_response_stream(ex) if len(readers) == 1 else None
 
     async def run_request(self, ex: Exchange) -> Verdict:
         """Run the request phase; ``ex.filters_seen`` tells the response phase where to unwind from."""

@@ -44,15 +44,26 @@ class JsonArrayStream:
     :param engine: the engine that detects and rewrites.
     :param actions: action rules for this exchange (engine config's when None).
     :param max_element_bytes: the largest element (or prefix/suffix) held in memory.
+    :param array: stream only the top-level member of this name (``"data"`` for
+        ``{"data": [...]}``); None: the first array member.
+    :param annotations: where the counts go (a fresh :class:`Annotations` when None), so
+        a caller can read them while the stream runs.
     """
 
     def __init__(
-        self, engine: Engine, actions: ActionRules | None = None, *, max_element_bytes: int = 1 << 20
+        self,
+        engine: Engine,
+        actions: ActionRules | None = None,
+        *,
+        max_element_bytes: int = 1 << 20,
+        array: str | None = None,
+        annotations: Annotations | None = None,
     ) -> None:
         self.engine = engine
         self.actions = actions
         self.max_element_bytes = max_element_bytes
-        self.annotations = Annotations()
+        self.array = array
+        self.annotations = annotations if annotations is not None else Annotations()
         self.blocked = False
         self._buf = bytearray()
         self._state = "start"  # start, object_prefix, elements, suffix, whole, done
@@ -67,6 +78,11 @@ class JsonArrayStream:
         self._array_key = b""
 
     # ------------------------------------------------------------------ API
+
+    @property
+    def elements(self) -> int:
+        """How many array elements were processed so far."""
+        return self._index
 
     def feed(self, chunk: bytes) -> bytes:
         """Add input; returns output ready to send (possibly ``b""``).
@@ -185,7 +201,7 @@ class JsonArrayStream:
                 self._pos = i + 1
                 self._member_state = "value"
             elif self._member_state == "value":
-                if c == ord("["):
+                if c == ord("[") and self._wanted():
                     key_start, key_end = self._key_span
                     prefix = bytes(buf[:key_start]).rstrip(_WS).rstrip(b",")
                     key_bytes = bytes(buf[key_start:key_end])
@@ -209,6 +225,16 @@ class JsonArrayStream:
                     return False
                 self._pos = end
                 self._member_state = "key"
+
+    def _wanted(self) -> bool:
+        """Whether the member whose key was just read is the array to stream."""
+        if self.array is None:
+            return True
+        key_start, key_end = self._key_span
+        try:
+            return bool(orjson.loads(bytes(self._buf[key_start:key_end])) == self.array)
+        except orjson.JSONDecodeError:
+            raise PiiInputError("the JSON object has a malformed member name.") from None
 
     def _next_element(self, out: bytearray) -> bool:
         """Extract and emit one element if complete; False = need more data."""

@@ -18,3 +18,26 @@ routes:
     assert any("verification is off" in x for x in f)
     assert any("plain HTTP listener" in x for x in f)
     assert any("uninspected" in x for x in f)
+
+
+def test_findings_flag_bodies_the_pii_filter_passes_unread() -> None:
+    base = """
+listeners: [{bind: "127.0.0.1:1"}]
+upstreams: {a: {url: "https://a"}}
+"""
+    assert not [x for x in findings(load_config_text(base + "routes: [{path: /a, upstream: a, personal: true}]\n")) if "pii" in x]
+    cfg = load_config_text(
+        base
+        + """routes:
+  - {path: /a, upstream: a, personal: true, pii: {pass_types: [image/png]}}
+filters: {pii: {pass_types: ["application/pdf"], text: false}}
+"""
+    )
+    f = [x for x in findings(cfg) if "pii" in x]
+    assert f == [
+        "filters.pii.pass_types: application/pdf bodies pass uninspected on inspected routes",
+        "filters.pii.text: false — text and XML responses pass uninspected on inspected routes",
+        "routes[0] (/a): pii.pass_types image/png bodies pass uninspected",
+    ]
+    off = load_config_text(base + "routes: [{path: /a, upstream: a}]\nfilters: {pii: {enabled: false, pass_types: [image/png]}}\n")
+    assert not [x for x in findings(off) if "pii" in x]

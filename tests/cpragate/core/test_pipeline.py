@@ -107,3 +107,33 @@ def test_filter_defaults_are_noops() -> None:
     assert p.request_filters == () and p.response_filters == () and p.complete_filters == ()
     ex = make_exchange()
     assert run_pipeline([Plain(FilterConfig(), FilterContext())], ex).request is CONTINUE
+
+
+def test_response_stream_only_from_the_one_body_reader() -> None:
+    class Rewriter:
+        def feed(self, chunk: bytes) -> bytes:
+            return chunk.upper()
+
+        def close(self) -> bytes:
+            return b""
+
+    class Streams(Filter):
+        name = "streams"
+        needs_response_body = True
+
+        def open_response_stream(self, exchange: Exchange) -> Rewriter:
+            return Rewriter()
+
+    class Reads(Filter):
+        name = "reads"
+        needs_response_body = True
+
+    ctx = FilterContext(clock=FakeClock())
+    cfg = FilterConfig()
+    ex = make_exchange()
+    plain = mk("plain", 5)
+    s = Pipeline([Streams(cfg, ctx), plain]).response_stream(ex)
+    assert s is not None and s.feed(b"ab") == b"AB"
+    assert Pipeline([Streams(cfg, ctx), Reads(cfg, ctx)]).response_stream(ex) is None  # Reads could not see the body
+    assert Pipeline([Reads(cfg, ctx)]).response_stream(ex) is None  # the default: no streaming
+    assert Pipeline([plain]).response_stream(ex) is None

@@ -109,3 +109,30 @@ def test_any_chunking_equals_whole(rows: list[dict[str, str]], size: int) -> Non
     data = orjson.dumps(rows)
     out, _ = run(data, size)
     assert orjson.loads(out) == orjson.loads(ENGINE.process_json(data, MASK).body)
+
+
+@pytest.mark.parametrize("size", [1, 5, 1000])
+def test_array_names_the_member_to_stream(size: int) -> None:
+    doc = {"tags": ["x", "y"], "data": [{"ssn": "219-45-6789"}, {"note": "ssn 219-45-6789"}], "n": {"a": [1]}}
+    s = ENGINE.stream(MASK, max_element_bytes=4096)
+    s2 = type(s)(ENGINE, MASK, max_element_bytes=4096, array="data")
+    data = orjson.dumps(doc)
+    out = b"".join(s2.feed(c) for c in chunks(data, size)) + s2.close()
+    assert orjson.loads(out) == ENGINE.process_value(orjson.loads(data), MASK)[0]
+    assert s2.elements == 2
+    # Without a name, the first array member (tags) is the streamed one.
+    out = b"".join(s.feed(c) for c in chunks(data, size)) + s.close()
+    assert s.elements == 2 and orjson.loads(out)["data"][0]["ssn"] != "219-45-6789"
+
+
+def test_array_not_found_is_processed_whole_within_the_limit() -> None:
+    from cpragate.pii import JsonArrayStream
+
+    ann = Annotations()
+    s = JsonArrayStream(ENGINE, MASK, max_element_bytes=4096, array="rows", annotations=ann)
+    out = s.feed(b'{"data": [{"ssn": "219-45-6789"}]}') + s.close()
+    assert b"219-45-6789" not in out and s.elements == 0
+    assert s.annotations is ann and ann.entities == {"us_ssn": 1}
+    big = JsonArrayStream(ENGINE, MASK, max_element_bytes=1024, array="rows")
+    with pytest.raises(PiiStreamLimitError):
+        big.feed(b'{"data": [' + b'"x",' * 600)

@@ -88,6 +88,15 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
             "spi": int(getattr(pii, "spi", 0) or 0),
             "actions": dict(getattr(pii, "actions", None) or {}),
         }
+        if getattr(pii, "blocked", False):
+            out["pii"]["blocked"] = str(getattr(pii, "blocked_by", None) or "")
+        req = getattr(pii, "request", None)
+        if req is not None:  # what the client sent (the pii filter's request side)
+            out["pii"]["request"] = {
+                "categories": dict(getattr(req, "categories", None) or {}),
+                "entities": dict(getattr(req, "entities", None) or {}),
+                "spi": int(getattr(req, "spi", 0) or 0),
+            }
     val = ex.validation
     if val is not None:
         out["validation"] = {

@@ -14,16 +14,87 @@ expose per-route rules in the YAML.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from cpragate.core.filter import FilterConfig
 from cpragate.pii import ActionRules, PiiConfig
 
-__all__ = ["PiiFilterConfig", "PiiRouteSettings"]
+__all__ = ["PiiFilterConfig", "PiiRouteSettings", "RequestInspection", "StreamSettings"]
 
 OnError = Literal["deny", "allow"]
+RequestMode = Literal["off", "annotate", "mask", "block"]
+
+# type/subtype or type/* (RFC 9110 §8.3.1 tokens), lowercase.
+_MEDIA_RANGE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}/(\*|[a-z0-9][a-z0-9!#$&^_.+-]{0,126})$")
+
+
+def _media_ranges(v: list[str] | None) -> list[str] | None:
+    if v is None:
+        return None
+    out = []
+    for item in v:
+        m = item.strip().lower()
+        if m == "*/*" or not _MEDIA_RANGE.match(m):
+            raise ValueError(
+                f"{item!r} is not a media type or range such as image/png or image/*; "
+                "*/* is not allowed (it would pass every body uninspected)"
+            )
+        out.append(m)
+    return out
+
+
+class RequestInspection(FilterConfig):
+    """What the pii filter does with personal information clients send (issue 5).
+
+    Modes: ``off`` (not looked at); ``annotate`` (found and counted for the audit trail,
+    forwarded unchanged); ``mask`` (the action rules are applied and the rewritten
+    request is forwarded: mask, redact, tokenize and drop change it, ``block`` refuses
+    it); ``block`` (a request carrying anything the rules would not ``allow`` is refused
+    with 400, CPG-PII-009; with the default rules: any sensitive personal information).
+    """
+
+    body: RequestMode | None = Field(
+        None,
+        description="JSON, form (application/x-www-form-urlencoded), NDJSON and text request bodies. "
+        "null: `annotate` at filter level, the filter's setting on a route.",
+    )
+    query: RequestMode | None = Field(
+        None,
+        description="The query string (names and values, as a form). `block` keeps sensitive data out "
+        "of URLs, which end up in logs and browser histories. null: `annotate` at filter level, the "
+        "filter's setting on a route.",
+    )
+    actions: ActionRules | None = Field(
+        None,
+        description="Action rules for requests (entity > category > spi > default); null uses the "
+        "response rules of the route (or the filter).",
+    )
+
+
+class StreamSettings(FilterConfig):
+    """Element-by-element inspection of JSON array responses too large to buffer."""
+
+    enabled: bool | None = Field(
+        None,
+        description="Stream JSON responses larger than the route's max_body_bytes instead of applying "
+        "`on_body_too_large` (null: true). Only on routes where pii is the only filter that needs the "
+        "whole response body.",
+    )
+    array: str | None = Field(
+        None,
+        description="Name of the top-level member holding the large array (`data` for "
+        '`{"data": [...]}`); null: a top-level array, or the first array member of a top-level object.',
+        min_length=1,
+    )
+    max_element_bytes: int | None = Field(
+        None,
+        ge=1024,
+        description="Largest array element (and the members around the array) held in memory; a larger "
+        "one aborts the response. null: 1 MiB.",
+    )
 
 
 class PiiRouteSettings(FilterConfig):
@@ -42,6 +113,22 @@ class PiiRouteSettings(FilterConfig):
     on_error: OnError | None = Field(
         None, description="Failure policy for this route; null uses `filters.pii.on_error`."
     )
+    pass_types: list[str] | None = Field(
+        None,
+        description="Media types (or ranges such as `image/*`) of responses passed uninspected on this "
+        "route; null uses `filters.pii.pass_types`. Reported by `cpragate config check`.",
+    )
+    request: RequestInspection | None = Field(
+        None, description="Request-side inspection for this route; null fields follow `filters.pii.request`."
+    )
+    stream: StreamSettings | None = Field(
+        None, description="Streaming of large JSON array responses; null fields follow `filters.pii.stream`."
+    )
+
+    @field_validator("pass_types")
+    @classmethod
+    def _pass_types(cls, v: list[str] | None) -> list[str] | None:
+        return _media_ranges(v)
 
 
 class PiiFilterConfig(FilterConfig):
@@ -65,8 +152,23 @@ class PiiFilterConfig(FilterConfig):
     )
     text: bool = Field(
         True,
-        description="Also inspect `text/*` responses, as plain text. Other non-JSON types "
-        "(images, PDFs, octet streams) pass unread.",
+        description="Inspect `text/*` and XML responses as plain text. false passes them uninspected "
+        "(reported by `cpragate config check`).",
+    )
+    pass_types: list[str] = Field(
+        default_factory=list,
+        description="Media types (or ranges such as `image/*`) passed uninspected on inspected routes. "
+        "Any other body the filter cannot read (no or unknown Content-Type) is refused with 502 "
+        "(CPG-PII-008). Reported by `cpragate config check`.",
+    )
+    request: RequestInspection = Field(
+        default_factory=RequestInspection,
+        description="Request-side inspection (bodies and query strings): annotate (default), mask, "
+        "block or off.",
+    )
+    stream: StreamSettings = Field(
+        default_factory=StreamSettings,
+        description="Streaming of JSON array responses larger than the route's max_body_bytes.",
     )
     on_error: OnError = Field(
         "deny",
@@ -74,3 +176,8 @@ class PiiFilterConfig(FilterConfig):
         "`deny` answers 502 (CPG-PII-007) instead of passing it unread; `allow` passes it "
         "unchanged and logs a warning each time.",
     )
+
+    @field_validator("pass_types")
+    @classmethod
+    def _pass_types(cls, v: list[str] | None) -> list[str] | None:
+        return _media_ranges(v)

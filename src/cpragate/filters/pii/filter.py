@@ -1,42 +1,91 @@
-"""Detects personal information in upstream responses and applies the route's actions.
+"""Detects personal information in requests and responses and applies the route's actions.
 
-Theory of operation (one response):
+Theory of operation (one exchange):
 
 1. The filter is in the chain only of routes it inspects (``applies_to``): those marked
-   ``personal: true`` by default. It declares ``needs_response_body``, so the data plane
-   hands it the whole, decoded body (or refuses/streams per the route's body limit,
-   in which case the body is None here and the data plane has already recorded it).
-2. JSON (``application/json``, ``*/*+json``, or no Content-Type with a body starting
-   ``{``/``[``) is parsed once, walked and rewritten in place by the engine and
-   serialized once, only if an action changed something: an allowed or clean body is
-   forwarded byte for byte. ``text/*`` is rewritten as text in its charset. Anything
-   else passes unread.
-3. The counts (entities, CPRA categories, SPI, actions; never values) go to
-   ``exchange.pii`` and a one-line summary to ``exchange.decisions``.
-4. A ``block`` action withholds the response: ``Deny(PiiResponseBlocked)`` (502). A
-   body declared JSON/text that cannot be parsed follows ``on_error``: ``deny`` answers
-   502 (CPG-PII-007), ``allow`` forwards it unread and logs a warning every time.
+   ``personal: true`` by default. It declares ``needs_response_body`` (and
+   ``needs_request_body`` unless request bodies are ``off``), so the data plane hands it
+   whole, decoded bodies (gzip/deflate undone with the route's limit; other codings are
+   refused by the data plane). Route settings are resolved once per route (``_Plan``).
+2. Request (``on_request``): the query string (as a form) and JSON, form, NDJSON and
+   text bodies are inspected per ``request.query``/``request.body``: ``annotate``
+   counts, ``mask`` applies the request rules and forwards the rewritten request
+   (``block`` rules refuse it), ``block`` refuses anything the rules would not allow
+   (400, CPG-PII-009). A body of another type is counted as uninspected when
+   annotating and refused (415, CPG-PII-010) when masking or blocking, unless its type
+   is in ``pass_types``.
+3. Response (``on_response``): JSON (``application/json``, ``*/*+json``, or no
+   Content-Type with a body that parses as JSON), NDJSON (per line), form and text
+   (``text/*``, XML) bodies are rewritten by the engine; a clean or allowed body is
+   forwarded byte for byte. A body of any other type (or none) is refused (502,
+   CPG-PII-008) unless its type is in ``pass_types`` (then it passes, recorded as
+   uninspected): on a route that must be inspected nothing passes unread by default.
+4. A response larger than the route's ``max_body_bytes`` is not buffered: the data
+   plane asks ``open_response_stream`` for a :class:`ResponseStream` and inspects a
+   JSON array element by element (see filters/pii/stream.py).
+5. The counts (entities, CPRA categories, SPI, actions; never values) go to
+   ``exchange.pii``: a :class:`PiiReport` whose own counts are the response's and
+   whose ``request`` holds the request's. One summary line per inspected message goes
+   to ``exchange.decisions``.
 
-Rules: nothing here logs, records or raises with a value from the body; the engine's
+Rules: nothing here logs, records or raises with a value from a message; the engine's
 findings carry only paths, entities and categories.
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
-from cpragate.core.jsonbody import set_response_json, writable_response_json
+from cpragate.core.jsonbody import (
+    dumps,
+    loads,
+    set_request_json,
+    set_response_json,
+    writable_request_json,
+    writable_response_json,
+)
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
-from cpragate.errors import PiiResponseBlocked, PiiResponseUninspectable
+from cpragate.errors import (
+    PiiError,
+    PiiRequestRefused,
+    PiiRequestUnreadable,
+    PiiResponseBlocked,
+    PiiResponseUninspectable,
+    PiiResponseUnreadable,
+)
 from cpragate.filters.pii.config import PiiFilterConfig, PiiRouteSettings
-from cpragate.pii import ActionRules, Annotations, Engine
+from cpragate.filters.pii.forms import encode_form, parse_form
+from cpragate.filters.pii.stream import ResponseStream, summary
+from cpragate.pii import Action, ActionRules, Annotations, Engine, Finding, JsonArrayStream
 
-__all__ = ["PiiFilter", "route_settings"]
+__all__ = ["PiiFilter", "PiiReport", "route_settings"]
 
-_JSON, _TEXT, _SNIFF = 1, 2, 3
+_JSON, _TEXT, _SNIFF, _NDJSON, _FORM = 1, 2, 3, 4, 5
+_NDJSON_TYPES = frozenset(
+    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
+)
+_ALLOW_ALL = ActionRules(default=Action.ALLOW, spi=None)
+_OFF, _ANNOTATE, _MASK, _BLOCK = "off", "annotate", "mask", "block"
+
+
+@dataclass(slots=True)
+class PiiReport(Annotations):
+    """``exchange.pii``: the response's counts, and the request's in ``request``.
+
+    :ivar request: what the client sent (query string and body), None when not inspected.
+    """
+
+    request: Annotations | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = Annotations.to_dict(self)
+        if self.request is not None:
+            d["request"] = self.request.to_dict()
+        return d
 
 
 def route_settings(route: RouteInfo | None) -> PiiRouteSettings | None:
@@ -46,8 +95,12 @@ def route_settings(route: RouteInfo | None) -> PiiRouteSettings | None:
     return s if isinstance(s, PiiRouteSettings) else None
 
 
+def _media_type(content_type: bytes) -> str:
+    return content_type.split(b";", 1)[0].strip().lower().decode("latin-1")
+
+
 def _media(content_type: bytes | None) -> tuple[int, str] | None:
-    """(kind, charset) of a Content-Type the filter reads, or None to pass it unread."""
+    """(kind, charset) of a Content-Type the filter reads, or None when it cannot read it."""
     if content_type is None:
         return _SNIFF, "utf-8"
     mt, _, params = content_type.decode("latin-1").partition(";")
@@ -55,28 +108,80 @@ def _media(content_type: bytes | None) -> tuple[int, str] | None:
     if mt == "application/json" or mt.endswith("+json"):
         # RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
         return _JSON, "utf-8"
-    if mt.startswith("text/"):
-        charset = "utf-8"
-        for p in params.split(";"):
-            k, _, v = p.partition("=")
-            if k.strip().lower() == "charset" and v.strip():
-                charset = v.strip().strip('"').lower()
-        return _TEXT, charset
-    return None
+    if mt in _NDJSON_TYPES:
+        return _NDJSON, "utf-8"
+    if mt.startswith("text/") or mt == "application/xml" or mt.endswith("+xml"):
+        kind = _TEXT
+    elif mt == "application/x-www-form-urlencoded":
+        kind = _FORM
+    else:
+        return None
+    charset = "utf-8"
+    for p in params.split(";"):
+        k, _, v = p.partition("=")
+        if k.strip().lower() == "charset" and v.strip():
+            charset = v.strip().strip('"').lower()
+    return kind, charset
 
 
-def _summary(ann: Annotations) -> str:
-    """``found=5 spi=2 mask=2 allow=3``: counts only, for the decision record."""
-    parts = [f"found={ann.total}", f"spi={ann.spi}"]
-    parts += [f"{a}={n}" for a, n in sorted(ann.actions.items())]
-    return " ".join(parts)
+def _passes(content_type: bytes | None, pass_types: tuple[str, ...]) -> str | None:
+    """The media type when ``pass_types`` lists it (or its range), else None."""
+    if content_type is None or not pass_types:
+        return None
+    mt = _media_type(content_type)
+    major = mt.split("/", 1)[0] + "/*"
+    return mt if mt in pass_types or major in pass_types else None
+
+
+def _rewrote(ann: Annotations) -> bool:
+    """Whether any finding got an action that changes the body."""
+    return any(a != "allow" and n for a, n in ann.actions.items())
+
+
+class _Unreadable(Exception):
+    """A body declared JSON/NDJSON/text/form that cannot be parsed or decoded."""
+
+
+class _Plan:
+    """A route's pii settings, resolved once (route settings over the filter's)."""
+
+    __slots__ = (
+        "array",
+        "max_element",
+        "on_error",
+        "pass_types",
+        "req_body",
+        "req_query",
+        "req_rules",
+        "rules",
+        "stream",
+    )
+
+    def __init__(self, rs: PiiRouteSettings | None, cfg: PiiFilterConfig) -> None:
+        self.rules = rs.actions if rs is not None and rs.actions is not None else cfg.engine.actions
+        self.on_error = rs.on_error if rs is not None and rs.on_error is not None else cfg.on_error
+        types = rs.pass_types if rs is not None and rs.pass_types is not None else cfg.pass_types
+        self.pass_types = tuple(types)
+        rq, frq = (rs.request if rs is not None else None), cfg.request
+        self.req_body = _pick(rq and rq.body, frq.body, _ANNOTATE)
+        self.req_query = _pick(rq and rq.query, frq.query, _ANNOTATE)
+        self.req_rules = (rq and rq.actions) or frq.actions or self.rules
+        st, fst = (rs.stream if rs is not None else None), cfg.stream
+        self.stream = _pick(st and st.enabled, fst.enabled, True)
+        self.array = _pick(st and st.array, fst.array, None)
+        self.max_element = _pick(st and st.max_element_bytes, fst.max_element_bytes, 1 << 20)
+
+
+def _pick(route: Any, filt: Any, default: Any) -> Any:
+    return route if route is not None else filt if filt is not None else default
 
 
 class PiiFilter(Filter):
-    """Masks, redacts, tokenizes, drops or blocks personal information in responses.
+    """Masks, redacts, tokenizes, drops or blocks personal information in requests and responses.
 
     Priority 500: on the response path (which runs in reverse) it sees the body after
-    privacy choices and minimization and before the security headers (DESIGN.md).
+    privacy choices and minimization and before the security headers (DESIGN.md); on the
+    request path it runs after validation, so validation sees what the client sent.
     """
 
     name = "pii"
@@ -90,65 +195,274 @@ class PiiFilter(Filter):
             raise TypeError("PiiFilter needs a PiiFilterConfig")
         self.cfg = config
         self.engine = Engine(config.engine)
+        # Request bodies are buffered only when some route may inspect them; a route can
+        # turn body inspection off, not on, when the filter has it off (see applies_to).
+        self.needs_request_body = config.request.body != _OFF
+        self._plans: dict[int, _Plan] = {}
+        self._default_plan = _Plan(None, config)
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = route_settings(route)
         if rs is not None and rs.inspect is not None:
-            return rs.inspect
-        return self.cfg.routes == "all" or route.personal
+            on = rs.inspect
+        else:
+            on = self.cfg.routes == "all" or route.personal
+        if on and not self.needs_request_body and self._plan(route).req_body != _OFF:
+            raise PiiError(
+                f"route {route.template}: pii.request.body is {self._plan(route).req_body} but "
+                "filters.pii.request.body is off, so request bodies are not buffered; turn it on at "
+                "filter level (and off on the routes that should not inspect them)."
+            )
+        return on
 
-    def _rules(self, rs: PiiRouteSettings | None) -> ActionRules:
-        if rs is not None and rs.actions is not None:
-            return rs.actions
-        return self.cfg.engine.actions
+    def _plan(self, route: RouteInfo | None) -> _Plan:
+        if route is None:
+            return self._default_plan
+        plan = self._plans.get(id(route))
+        if plan is None:
+            plan = self._plans[id(route)] = _Plan(route_settings(route), self.cfg)
+        return plan
+
+    # --------------------------------------------------------------------- request
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        req = exchange.request
+        if not req.query and not req.body:
+            return CONTINUE
+        plan = self._plan(exchange.route)
+        ann: Annotations | None = None
+        if req.query and plan.req_query != _OFF:
+            ann = Annotations()
+            doc = parse_form(req.query.decode("utf-8", "replace"))
+            v, new = self._inspect_request(doc, plan.req_query, plan.req_rules, ann, "query")
+            if v is not None:
+                return self._refuse_request(exchange, ann, v)
+            if new is not None:
+                req.query = encode_form(new).encode("ascii")
+        if req.body and plan.req_body != _OFF:
+            if ann is None:
+                ann = Annotations()
+            v = self._request_body(exchange, plan, ann)
+            if v is not None:
+                return self._refuse_request(exchange, ann, v)
+        if ann is not None and ann.total:
+            self._report(exchange).request = ann
+            exchange.decide(self.name, "request", summary(ann))
+        return CONTINUE
+
+    def _request_body(self, exchange: Exchange, plan: _Plan, ann: Annotations) -> str | None:
+        """Inspect the request body; the refusal's rule, or None to continue."""
+        req = exchange.request
+        body = req.body or b""
+        ctype = req.headers.get(b"content-type")
+        mode = plan.req_body
+        if _passes(ctype, plan.pass_types):
+            return None
+        media = _media(ctype)
+        kind, charset = media if media is not None else (0, "")
+        try:
+            if kind in (_JSON, _SNIFF):
+                try:
+                    doc = writable_request_json(exchange)
+                except ValueError:
+                    raise _Unreadable from None
+                v, new = self._inspect_request(doc, mode, plan.req_rules, ann, "body")
+                if new is not None:
+                    set_request_json(exchange, new)
+                return v
+            if kind == _FORM:
+                try:
+                    form = parse_form(body.decode(charset))
+                except (UnicodeDecodeError, LookupError):
+                    raise _Unreadable from None
+                v, new = self._inspect_request(form, mode, plan.req_rules, ann, "body")
+                if new is not None:
+                    req.body = encode_form(new).encode("ascii")
+                return v
+            if kind in (_TEXT, _NDJSON):
+                if mode == _BLOCK:
+                    findings = self._text_findings(body, kind, charset)
+                    _count(ann, findings)
+                    return "body" if _refused(findings, plan.req_rules) else None
+                out, a = self._text_or_lines(
+                    body, kind, charset, plan.req_rules if mode == _MASK else _ALLOW_ALL
+                )
+                ann.merge(a)
+                if a.blocked:
+                    return f"block:{a.blocked_by}"
+                if out is not None:
+                    req.body = out
+                return None
+        except _Unreadable:
+            pass
+        # Not a type the filter reads (or not what it claims to be).
+        if mode == _ANNOTATE:
+            exchange.decide(self.name, "uninspected", "pii:request-body-unreadable")
+            return None
+        return "unreadable"
+
+    def _inspect_request(
+        self, doc: Any, mode: str, rules: ActionRules, ann: Annotations, where: str
+    ) -> tuple[str | None, Any]:
+        """(refusal rule or None, rewritten document or None) for a parsed query/body."""
+        if mode == _MASK:
+            new, a = self.engine.process_value(doc, rules)
+            ann.merge(a)
+            if a.blocked:
+                return f"block:{a.blocked_by}", None
+            return None, (new if _rewrote(a) else None)
+        if mode == _BLOCK:
+            findings = self.engine.scan_json(doc)
+            _count(ann, findings)
+            return (where if _refused(findings, rules) else None), None
+        # annotate: every finding allowed and counted, nothing rewritten
+        _, a = self.engine.process_value(doc, _ALLOW_ALL)
+        ann.merge(a)
+        return None, None
+
+    def _refuse_request(self, exchange: Exchange, ann: Annotations, why: str) -> Verdict:
+        self._report(exchange).request = ann
+        if why == "unreadable":
+            return Deny(PiiRequestUnreadable, rule="pii:request-body-unreadable")
+        return Deny(PiiRequestRefused, rule=f"pii:request-{why}")
+
+    @staticmethod
+    def _report(exchange: Exchange) -> PiiReport:
+        rep = exchange.pii
+        if not isinstance(rep, PiiReport):
+            rep = PiiReport()
+            if exchange.pii is not None:
+                rep.merge(exchange.pii)
+            exchange.pii = rep
+        return rep
+
+    # --------------------------------------------------------------------- response
 
     async def on_response(self, exchange: Exchange) -> Verdict:
         resp = exchange.response
         if resp is None or not resp.body:
+            # No body, or not buffered: streamed (open_response_stream) or passed
+            # uninspected by the data plane, which recorded why.
             return CONTINUE
-        media = _media(resp.headers.get(b"content-type"))
-        if media is None:
-            return CONTINUE
-        kind, charset = media
         body = resp.body
-        if kind == _SNIFF:
-            head = body[:64].lstrip()
-            if not head.startswith((b"{", b"[")):
-                return CONTINUE
-        elif kind == _TEXT and not self.cfg.text:
+        ctype = resp.headers.get(b"content-type")
+        plan = self._plan(exchange.route)
+        passed = _passes(ctype, plan.pass_types)
+        if passed is not None:
+            exchange.decide(self.name, "uninspected", f"pii:pass-type:{passed}")
             return CONTINUE
-        rs = route_settings(exchange.route)
-        rules = self._rules(rs)
+        media = _media(ctype)
+        if media is None:
+            return Deny(PiiResponseUnreadable, rule="pii:unreadable-type")
+        kind, charset = media
+        if kind == _TEXT and not self.cfg.text:
+            exchange.decide(self.name, "uninspected", f"pii:pass-type:{_media_type(ctype or b'')}")
+            return CONTINUE
+        rules = plan.rules
         new_body: bytes | None
-        if kind == _TEXT:
+        if kind == _SNIFF:
+            # No Content-Type: inspected only if it is JSON; anything else is refused.
+            if not body[:64].lstrip().startswith((b"{", b"[")):
+                return Deny(PiiResponseUnreadable, rule="pii:unreadable-type")
             try:
-                text = body.decode(charset)
-            except (UnicodeDecodeError, LookupError):
-                return self._uninspectable(exchange, rs, "text-undecodable")
-            out, ann = self.engine.process_text(text, rules)
-            new_body = out.encode(charset, "strict") if _rewrote(ann) and not ann.blocked else None
-        else:
+                writable_response_json(exchange)
+            except ValueError:
+                return Deny(PiiResponseUnreadable, rule="pii:unreadable-type")
+            kind = _JSON
+        if kind == _JSON:
             # The body parsed once for every filter (core.jsonbody), exact for big integers
             # since it may be written back; conformance and minimize read the same document.
             try:
                 root = writable_response_json(exchange)
             except ValueError:
-                if kind == _SNIFF:
-                    return CONTINUE  # not declared JSON and not JSON: pass it like other types
-                return self._uninspectable(exchange, rs, "json-unparseable")
+                return self._uninspectable(exchange, plan, "json-unparseable")
             root, ann = self.engine.process_value(root, rules)
             new_body = set_response_json(exchange, root) if _rewrote(ann) and not ann.blocked else None
-        exchange.pii = ann
+        elif kind == _FORM:
+            try:
+                form = parse_form(body.decode(charset))
+            except (UnicodeDecodeError, LookupError):
+                return self._uninspectable(exchange, plan, "form-undecodable")
+            form, ann = self.engine.process_value(form, rules)
+            new_body = encode_form(form).encode("ascii") if _rewrote(ann) and not ann.blocked else None
+        else:
+            try:
+                new_body, ann = self._text_or_lines(body, kind, charset, rules)
+            except _Unreadable:
+                return self._uninspectable(
+                    exchange, plan, "text-undecodable" if kind == _TEXT else "ndjson-unparseable"
+                )
+        rep = exchange.pii
+        if isinstance(rep, PiiReport):
+            rep.merge(ann)
+        else:
+            exchange.pii = ann
         if ann.blocked:
             return Deny(PiiResponseBlocked, rule=f"pii:block:{ann.blocked_by}")
         if new_body is not None:
             resp.body = new_body
-        exchange.decide(self.name, "rewritten" if new_body is not None else "inspected", _summary(ann))
+        exchange.decide(self.name, "rewritten" if new_body is not None else "inspected", summary(ann))
         return CONTINUE
 
-    def _uninspectable(self, exchange: Exchange, rs: PiiRouteSettings | None, why: str) -> Verdict:
-        on_error = rs.on_error if rs is not None and rs.on_error is not None else self.cfg.on_error
-        if on_error == "deny":
+    def _text_or_lines(
+        self, body: bytes, kind: int, charset: str, rules: ActionRules
+    ) -> tuple[bytes | None, Annotations]:
+        """Rewrite a text or NDJSON body: (new body or None when unchanged, counts).
+
+        :raises _Unreadable: undecodable text, or an NDJSON line that is not JSON.
+        """
+        if kind == _TEXT:
+            try:
+                text = body.decode(charset)
+            except (UnicodeDecodeError, LookupError):
+                raise _Unreadable from None
+            out, ann = self.engine.process_text(text, rules)
+            if not _rewrote(ann) or ann.blocked:
+                return None, ann
+            try:
+                return out.encode(charset, "strict"), ann
+            except UnicodeEncodeError:  # a redaction marker the charset cannot spell
+                return out.encode(charset, "xmlcharrefreplace"), ann
+        total = Annotations()
+        lines = body.split(b"\n")
+        changed = False
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                doc = loads(line)
+            except ValueError:
+                raise _Unreadable from None
+            new, ann = self.engine.process_value(doc, rules)
+            total.merge(ann)
+            if ann.blocked:
+                return None, total
+            if _rewrote(ann):
+                lines[i] = dumps(new) + (b"\r" if line.endswith(b"\r") else b"")
+                changed = True
+        return (b"\n".join(lines) if changed else None), total
+
+    def _text_findings(self, body: bytes, kind: int, charset: str) -> list[Finding]:
+        """Findings in a text or NDJSON body (for ``block`` mode: nothing is rewritten).
+
+        :raises _Unreadable: as :meth:`_text_or_lines`.
+        """
+        if kind == _TEXT:
+            try:
+                return self.engine.scan_text(body.decode(charset))
+            except (UnicodeDecodeError, LookupError):
+                raise _Unreadable from None
+        out: list[Finding] = []
+        for line in body.split(b"\n"):
+            if line.strip():
+                try:
+                    out += self.engine.scan_json(loads(line))
+                except ValueError:
+                    raise _Unreadable from None
+        return out
+
+    def _uninspectable(self, exchange: Exchange, plan: _Plan, why: str) -> Verdict:
+        if plan.on_error == "deny":
             return Deny(PiiResponseUninspectable, rule=f"pii:{why}")
         self.ctx.log.warning(
             "pii: response of request %s passed uninspected (%s; on_error: allow)", exchange.request_id, why
@@ -156,7 +470,33 @@ class PiiFilter(Filter):
         exchange.decide(self.name, "uninspected", f"pii:{why}")
         return CONTINUE
 
+    # --------------------------------------------------------------------- streaming
 
-def _rewrote(ann: Annotations) -> bool:
-    """Whether any finding got an action that changes the body."""
-    return any(a != "allow" and n for a, n in ann.actions.items())
+    def open_response_stream(self, exchange: Exchange) -> ResponseStream | None:
+        """A stream for a JSON response too large to buffer, or None (not JSON, or off).
+
+        Called by the data plane before the response phase; the phase then runs on the
+        head alone and this filter's ``on_response`` sees no body.
+        """
+        resp = exchange.response
+        plan = self._plan(exchange.route)
+        if resp is None or not plan.stream:
+            return None
+        media = _media(resp.headers.get(b"content-type"))
+        if media is None or media[0] != _JSON:
+            return None
+        rep = self._report(exchange)
+        js = JsonArrayStream(
+            self.engine, plan.rules, max_element_bytes=plan.max_element, array=plan.array, annotations=rep
+        )
+        return ResponseStream(exchange, js)
+
+
+def _refused(findings: list[Finding], rules: ActionRules) -> bool:
+    """Whether ``rules`` would do anything but allow one of ``findings``."""
+    return any(rules.action_for(f.entity, f.category, f.spi) is not Action.ALLOW for f in findings)
+
+
+def _count(ann: Annotations, findings: list[Finding]) -> None:
+    for f in findings:
+        ann.count(f.entity, f.category, f.spi, None)

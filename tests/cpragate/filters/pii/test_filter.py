@@ -7,12 +7,21 @@ from typing import Any
 import orjson
 import pytest
 
+from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny
-from cpragate.errors import PiiResponseBlocked, PiiResponseUninspectable
+from cpragate.errors import (
+    PiiError,
+    PiiRequestRefused,
+    PiiRequestUnreadable,
+    PiiResponseBlocked,
+    PiiResponseUninspectable,
+    PiiResponseUnreadable,
+)
+from cpragate.filters.audit.filter import exchange_annotations
 from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
-from cpragate.filters.pii.filter import _media, route_settings
-from cpragate.testing import FilterRun, make_exchange, make_response, run_filter
+from cpragate.filters.pii.filter import PiiReport, _media, route_settings
+from cpragate.testing import FilterRun, make_exchange, make_request, make_response, run_filter
 
 SSN = "536-22-8741"
 CARD = "4111 1111 1111 1111"
@@ -123,29 +132,79 @@ def test_text_off_and_undecodable_text() -> None:
     text = f"SSN {SSN}".encode()
     r = run(text, [("content-type", "text/plain")], config={"text": False})
     assert r.exchange.response.body is text and r.exchange.pii is None  # type: ignore[union-attr]
+    assert [d.rule for d in r.exchange.decisions] == ["pii:pass-type:text/plain"]
     r = run(b"\xff\xfe SSN", [("content-type", "text/plain; charset=utf-8")])
     assert isinstance(r.response, Deny) and r.response.error is PiiResponseUninspectable
     r = run(b"SSN", [("content-type", "text/plain; charset=no-such-charset")])
     assert isinstance(r.response, Deny)
 
 
-def test_other_types_pass_unread() -> None:
+def test_other_types_are_refused_unless_listed_in_pass_types() -> None:
     body = b"\x89PNG" + SSN.encode()
     r = run(body, [("content-type", "image/png")])
-    assert r.response is CONTINUE
-    assert r.exchange.response.body is body  # type: ignore[union-attr]
-    assert r.exchange.pii is None
+    assert isinstance(r.response, Deny) and r.response.error is PiiResponseUnreadable
+    assert r.response.rule == "pii:unreadable-type" and PiiResponseUnreadable.status == 502
+    for cfg, rt in (
+        ({"pass_types": ["image/*"]}, None),
+        ({"pass_types": ["Image/PNG"]}, None),
+        ({}, route(settings=SimpleNamespace(pii=PiiRouteSettings(pass_types=["image/png"])))),
+    ):
+        r = run(body, [("content-type", "image/png; q=1")], config=cfg, rt=rt)
+        assert r.response is CONTINUE
+        assert r.exchange.response.body is body and r.exchange.pii is None  # type: ignore[union-attr]
+        assert [(d.outcome, d.rule) for d in r.exchange.decisions] == [("uninspected", "pii:pass-type:image/png")]
+    # A route's own list replaces the filter's.
+    rs = SimpleNamespace(pii=PiiRouteSettings(pass_types=["application/pdf"]))
+    r = run(body, [("content-type", "image/png")], config={"pass_types": ["image/*"]}, rt=route(settings=rs))
+    assert isinstance(r.response, Deny)
+    r = run(b"%PDF" + SSN.encode(), [("content-type", "application/octet-stream")])
+    assert isinstance(r.response, Deny) and r.response.error is PiiResponseUnreadable
 
 
-def test_missing_content_type_is_sniffed() -> None:
+def test_missing_content_type_is_inspected_as_json_or_refused() -> None:
     r = run(orjson.dumps(DOC), [])
+    assert r.response is CONTINUE
     assert not leaked(r.exchange.response.body, SSN), "the SSN reached the client"  # type: ignore[union-attr]
-    plain = b"hello " + SSN.encode()
-    r = run(plain, [])
-    assert r.exchange.response.body is plain and r.exchange.pii is None  # type: ignore[union-attr]
-    notjson = b"{not json"
-    r = run(notjson, [])
-    assert r.response is CONTINUE and r.exchange.response.body is notjson  # type: ignore[union-attr]
+    for body in (b"hello " + SSN.encode(), b"{not json", b"[1, 2"):
+        r = run(body, [])
+        assert isinstance(r.response, Deny) and r.response.error is PiiResponseUnreadable
+        assert r.exchange.response.body is body  # type: ignore[union-attr]
+
+
+def test_ndjson_is_rewritten_line_by_line() -> None:
+    lines = [orjson.dumps({"id": i, "ssn": SSN, "email": EMAIL}) for i in range(3)]
+    body = b"\n".join(lines[:2]) + b"\r\n\n" + lines[2] + b"\n"
+    r = run(body, [("content-type", "application/x-ndjson")])
+    assert r.response is CONTINUE
+    out = r.exchange.response.body or b""  # type: ignore[union-attr]
+    assert not leaked(out, SSN), "an SSN reached the client"
+    docs = [orjson.loads(x) for x in out.split(b"\n") if x.strip()]
+    assert [d["id"] for d in docs] == [0, 1, 2] and all(d["ssn"] == "***-**-8741" for d in docs)
+    assert out.count(b"\n") == body.count(b"\n") and b"\r\n" in out
+    assert r.exchange.pii is not None and r.exchange.pii.entities == {"us_ssn": 3, "email": 3}
+    clean = b'{"a": 1}\n{"b": 2}\n'
+    assert run(clean, [("content-type", "application/jsonl")]).exchange.response.body is clean  # type: ignore[union-attr]
+    r = run(lines[0] + b"\nnot json\n", [("content-type", "application/x-ndjson")])
+    assert isinstance(r.response, Deny) and r.response.error is PiiResponseUninspectable
+    assert r.response.rule == "pii:ndjson-unparseable"
+    r = run(lines[0] + b"\n" + orjson.dumps({"passport_number": "X12345678"}), [("content-type", "application/x-ndjson")],
+            config={"engine": {"actions": {"entities": {"us_passport": "block"}}}})
+    assert isinstance(r.response, Deny) and r.response.error is PiiResponseBlocked
+
+
+def test_form_and_xml_responses_are_inspected() -> None:
+    body = f"name=Jane+Roe&ssn={SSN}&note=card+{CARD.replace(' ', '+')}".encode()
+    r = run(body, [("content-type", "application/x-www-form-urlencoded")])
+    out = r.exchange.response.body or b""  # type: ignore[union-attr]
+    assert not leaked(out, SSN, CARD.replace(" ", "+")), "SPI reached the client"
+    assert b"ssn=%2A%2A%2A-%2A%2A-8741" in out and out.startswith(b"name=Jane+Roe&")
+    xml = f"<customer><ssn>{SSN}</ssn></customer>".encode()
+    r = run(xml, [("content-type", "application/xml")])
+    assert not leaked(r.exchange.response.body, SSN), "the SSN reached the client"  # type: ignore[union-attr]
+    for ctype in ("application/xml", "application/atom+xml"):
+        r = run(xml, [("content-type", ctype)], config={"text": False})
+        assert r.response is CONTINUE and r.exchange.response.body is xml  # type: ignore[union-attr]
+        assert [d.rule for d in r.exchange.decisions] == [f"pii:pass-type:{ctype}"]
 
 
 def test_clean_or_allowed_bodies_are_forwarded_byte_for_byte() -> None:
@@ -184,6 +243,12 @@ def test_empty_and_missing_bodies_are_skipped() -> None:
         (b'text/csv; charset="windows-1252"', (2, "windows-1252")),
         (b"text/html", (2, "utf-8")),
         (b"application/octet-stream", None),
+        (b"image/png", None),
+        (b"multipart/form-data; boundary=x", None),
+        (b"application/xml", (2, "utf-8")),
+        (b"application/soap+xml; charset=utf-16", (2, "utf-16")),
+        (b"application/x-ndjson", (4, "utf-8")),
+        (b"application/x-www-form-urlencoded; charset=latin-1", (5, "latin-1")),
         (None, (3, "utf-8")),
     ],
 )
@@ -208,3 +273,212 @@ def test_lone_surrogates_survive_a_rewrite() -> None:
     assert r.response is CONTINUE
     out = r.exchange.response.body or b""  # type: ignore[union-attr]
     assert b"\\ud800" in out and not leaked(out, SSN)
+
+
+# ----------------------------------------------------------------------------- requests
+
+
+def run_request(
+    target: str,
+    body: bytes | None = None,
+    ctype: str | None = "application/json",
+    config: dict[str, Any] | None = None,
+    rt: RouteInfo | None = None,
+) -> FilterRun:
+    headers = [("content-type", ctype)] if ctype is not None else []
+    req = make_request("POST", target, headers, body)
+    return run_filter(PiiFilter, config or {}, make_exchange(req, route=rt or route()))
+
+
+def test_requests_are_annotated_by_default_and_forwarded_unchanged() -> None:
+    body = orjson.dumps(DOC)
+    r = run_request(f"/v1/customers?ssn={SSN}&q=hello", body)
+    assert r.request is CONTINUE
+    assert r.exchange.request.body is body
+    assert r.exchange.request.query == f"ssn={SSN}&q=hello".encode()
+    rep = r.exchange.pii
+    assert isinstance(rep, PiiReport) and rep.request is not None
+    assert rep.request.entities == {"us_ssn": 2, "credit_card": 1, "email": 1, "person": 1}
+    assert rep.request.spi == 3 and rep.request.actions == {"allow": 5}
+    assert rep.total == 0, "request counts must not be mixed into the response's"
+    d = [x for x in r.exchange.decisions if x.filter == "pii"]
+    assert [x.outcome for x in d] == ["request"] and not leaked(d[0].rule.encode(), SSN, CARD, EMAIL)
+    # Nothing personal: no report, no decision.
+    r = run_request("/v1/customers?page=2", b'{"order": "ORD-1"}')
+    assert r.exchange.pii is None and r.exchange.decisions == []
+
+
+def test_request_counts_and_response_counts_stay_apart() -> None:
+    req = make_request("GET", f"/v1/customers?email={EMAIL}")
+    resp = make_response(200, JSON, orjson.dumps(DOC))
+    r = run_filter(PiiFilter, {}, make_exchange(req, route=route()), resp)
+    rep = r.exchange.pii
+    assert isinstance(rep, PiiReport) and rep.request is not None
+    assert rep.request.entities == {"email": 1}
+    assert rep.entities["us_ssn"] == 1 and rep.entities["email"] == 1
+    d = rep.to_dict()
+    assert d["request"]["entities"] == {"email": 1} and d["entities"]["credit_card"] == 1
+    ann = exchange_annotations(r.exchange)
+    assert ann is not None
+    assert ann["pii"]["request"] == {"categories": {"identifiers": 1}, "entities": {"email": 1}, "spi": 0}
+    assert ann["pii"]["entities"]["us_ssn"] == 1 and "blocked" not in ann["pii"]
+
+
+def test_query_block_keeps_spi_out_of_urls() -> None:
+    cfg = {"request": {"query": "block"}}
+    r = run_request(f"/v1/customers?tax={SSN.replace('-', '')}&ssn={SSN}", None, config=cfg)
+    assert isinstance(r.request, Deny) and r.request.error is PiiRequestRefused
+    assert r.request.rule == "pii:request-query" and PiiRequestRefused.status == 400
+    assert r.exchange.pii is not None and r.exchange.pii.request is not None  # type: ignore[attr-defined]
+    assert r.exchange.pii.request.entities["us_ssn"] >= 1  # type: ignore[attr-defined]
+    # Personal but not sensitive: allowed by the default rules, so not refused.
+    assert run_request(f"/v1/customers?email={EMAIL}", None, config=cfg).request is CONTINUE
+    # The block applies to the query only; the body is still only annotated.
+    assert run_request("/v1/customers", orjson.dumps(DOC), config=cfg).request is CONTINUE
+    # A route can turn it on for itself.
+    rs = SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"query": "block"}}))
+    assert isinstance(run_request(f"/x?ssn={SSN}", None, rt=route(settings=rs)).request, Deny)
+
+
+def test_query_mask_rewrites_the_forwarded_query() -> None:
+    r = run_request(f"/v1/customers?ssn={SSN}&tag=a&tag=b&empty=", None, config={"request": {"query": "mask"}})
+    assert r.request is CONTINUE
+    q = r.exchange.request.query
+    assert not leaked(q, SSN) and q == b"ssn=%2A%2A%2A-%2A%2A-8741&tag=a&tag=b&empty="
+    cfg = {"request": {"query": "mask", "actions": {"entities": {"email": "drop"}}}}
+    r = run_request(f"/v1/customers?email={EMAIL}&page=1", None, config=cfg)
+    assert r.exchange.request.query == b"page=1"
+
+
+def test_body_mask_applies_the_request_rules() -> None:
+    cfg = {"request": {"body": "mask", "actions": {"default": "redact", "spi": "mask"}}}
+    r = run_request("/v1/customers", orjson.dumps(DOC), config=cfg)
+    assert r.request is CONTINUE
+    out = orjson.loads(r.exchange.request.body or b"")
+    assert out["customer"]["ssn"] == "***-**-8741" and out["customer"]["email"] == "[REDACTED:email]"
+    assert out["id"] == 42
+    cfg = {"request": {"body": "mask", "actions": {"entities": {"us_ssn": "block"}}}}
+    r = run_request("/v1/customers", orjson.dumps(DOC), config=cfg)
+    assert isinstance(r.request, Deny) and r.request.rule == "pii:request-block:us_ssn"
+    # form bodies
+    form = f"name=Jane+Roe&ssn={SSN}".encode()
+    r = run_request("/v1/customers", form, "application/x-www-form-urlencoded", config={"request": {"body": "mask"}})
+    assert r.exchange.request.body == b"name=Jane+Roe&ssn=%2A%2A%2A-%2A%2A-8741"
+    # text bodies
+    text = f"please update SSN {SSN}".encode()
+    r = run_request("/v1/notes", text, "text/plain", config={"request": {"body": "mask"}})
+    assert r.exchange.request.body == b"please update SSN ***-**-8741"
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype"),
+    [
+        (orjson.dumps(DOC), "application/json"),
+        (f"name=Jane+Roe&ssn={SSN}".encode(), "application/x-www-form-urlencoded"),
+        (f"my ssn is {SSN}".encode(), "text/plain"),
+        (orjson.dumps({"a": 1}) + b"\n" + orjson.dumps({"ssn": SSN}), "application/x-ndjson"),
+    ],
+)
+def test_body_block_refuses_what_the_rules_would_not_allow(body: bytes, ctype: str) -> None:
+    r = run_request("/v1/customers", body, ctype, config={"request": {"body": "block"}})
+    assert isinstance(r.request, Deny) and r.request.error is PiiRequestRefused
+    assert r.request.rule == "pii:request-body"
+    assert r.exchange.request.body is body
+    ok = {"request": {"body": "block", "actions": {"spi": "allow"}}}
+    assert run_request("/v1/customers", body, ctype, config=ok).request is CONTINUE
+
+
+def test_unreadable_request_bodies() -> None:
+    body = b"--x\r\ncontent-disposition: form-data; name=f\r\n\r\n" + SSN.encode() + b"\r\n--x--"
+    ctype = "multipart/form-data; boundary=x"
+    r = run_request("/v1/upload", body, ctype)  # annotate: recorded, forwarded
+    assert r.request is CONTINUE
+    assert [(d.outcome, d.rule) for d in r.exchange.decisions] == [("uninspected", "pii:request-body-unreadable")]
+    for mode in ("mask", "block"):
+        r = run_request("/v1/upload", body, ctype, config={"request": {"body": mode}})
+        assert isinstance(r.request, Deny) and r.request.error is PiiRequestUnreadable
+        assert PiiRequestUnreadable.status == 415
+        r = run_request("/v1/upload", body, ctype, config={"request": {"body": mode}, "pass_types": ["multipart/*"]})
+        assert r.request is CONTINUE
+    r = run_request("/v1/x", b'{"ssn": ', config={"request": {"body": "mask"}})
+    assert isinstance(r.request, Deny) and r.request.error is PiiRequestUnreadable
+    r = run_request("/v1/x", b"\xff\xfe", "text/plain", config={"request": {"body": "block"}})
+    assert isinstance(r.request, Deny) and r.request.error is PiiRequestUnreadable
+
+
+def test_request_inspection_off() -> None:
+    cfg = {"request": {"body": "off", "query": "off"}}
+    r = run_request(f"/v1/customers?ssn={SSN}", orjson.dumps(DOC), config=cfg)
+    assert r.request is CONTINUE and r.exchange.pii is None
+    f = PiiFilter(PiiFilterConfig.model_validate(cfg), SimpleNamespace(log=None))  # type: ignore[arg-type]
+    assert f.needs_request_body is False
+    assert PiiFilter(PiiFilterConfig(), SimpleNamespace(log=None)).needs_request_body is True  # type: ignore[arg-type]
+    # A route cannot turn body inspection on when the filter does not buffer request bodies.
+    rs = SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"body": "annotate"}}))
+    with pytest.raises(PiiError, match=r"filters\.pii\.request\.body is off"):
+        f.applies_to(route(settings=rs))
+    off = SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"body": "off"}}))
+    r = run_request("/v1/customers", orjson.dumps(DOC), rt=route(settings=off))
+    assert r.exchange.pii is None
+
+
+# ----------------------------------------------------------------------------- streaming
+
+
+def _stream(config: dict[str, Any] | None = None, ctype: str = "application/json", rt: RouteInfo | None = None) -> tuple[Exchange, Any]:
+    f = PiiFilter(PiiFilterConfig.model_validate(config or {}), SimpleNamespace(log=None))  # type: ignore[arg-type]
+    ex = make_exchange(route=rt or route())
+    ex.response = make_response(200, [("content-type", ctype)], None)
+    return ex, f.open_response_stream(ex)
+
+
+def test_open_response_stream_masks_element_by_element() -> None:
+    rows = [{"id": i, "ssn": SSN, "email": EMAIL} for i in range(50)]
+    data = orjson.dumps({"total": 50, "data": rows})
+    ex, s = _stream()
+    assert s is not None
+    out = b"".join(s.feed(data[i : i + 97]) for i in range(0, len(data), 97)) + s.close()
+    assert not leaked(out, SSN), "an SSN reached the client"
+    doc = orjson.loads(out)
+    assert doc["total"] == 50 and [r["id"] for r in doc["data"]] == list(range(50))
+    assert all(r["ssn"] == "***-**-8741" for r in doc["data"])
+    assert ex.pii is not None and ex.pii.entities == {"us_ssn": 50, "email": 50}
+    assert [(d.outcome, d.rule) for d in ex.decisions] == [("streamed", "found=100 spi=50 allow=50 mask=50 elements=50")]
+
+
+def test_open_response_stream_is_none_when_off_or_not_json() -> None:
+    assert _stream(ctype="text/csv")[1] is None
+    assert _stream(ctype="image/png")[1] is None
+    assert _stream({"stream": {"enabled": False}})[1] is None
+    rs = SimpleNamespace(pii=PiiRouteSettings.model_validate({"stream": {"enabled": False}}))
+    assert _stream(rt=route(settings=rs))[1] is None
+
+
+def test_stream_block_and_limits_raise_gateway_errors() -> None:
+    rows = [{"id": 1, "email": EMAIL}, {"id": 2, "passport_number": "X12345678"}, {"id": 3}]
+    ex, s = _stream({"engine": {"actions": {"entities": {"us_passport": "block"}}}})
+    data = orjson.dumps(rows)
+    cut = len(orjson.dumps(rows[0])) + 2  # "[", the first element, ","
+    assert s.feed(data[:cut]) == b"[" + orjson.dumps(rows[0])  # sent before the block is known
+    with pytest.raises(PiiResponseBlocked):
+        s.feed(data[cut:])
+    assert ex.pii is not None and ex.pii.blocked and ex.pii.blocked_by == "us_passport"
+    assert [(d.outcome, d.rule) for d in ex.decisions] == [("deny", "pii:block:us_passport")]
+    assert s.feed(b"]") == b"" and s.close() == b""  # nothing more after a refusal
+    ex, s = _stream({"stream": {"max_element_bytes": 1024}})
+    with pytest.raises(PiiResponseUninspectable):
+        s.feed(b'[{"note": "' + b"x" * 2000)
+    assert ex.decisions[-1].rule == "pii:stream-element-too-large"
+    ex, s = _stream()
+    with pytest.raises(PiiResponseUninspectable):
+        s.feed(b"[1,")
+        s.close()
+    assert ex.decisions[-1].rule == "pii:stream-unparseable"
+
+
+def test_stream_array_names_the_member_to_stream() -> None:
+    doc = {"tags": ["a", "b"], "data": [{"ssn": SSN}, {"ssn": SSN}], "next": None}
+    _, s = _stream({"stream": {"array": "data"}})
+    out = s.feed(orjson.dumps(doc)) + s.close()
+    assert orjson.loads(out) == {"tags": ["a", "b"], "data": [{"ssn": "***-**-8741"}] * 2, "next": None}
+    assert s.stream.elements == 2
