@@ -25,13 +25,15 @@ def policy_text() -> str:
     return (files("cpragate.demo") / "policy.yaml").read_text(encoding="utf-8")
 
 
-def demo_config(state: Path, bind: str, upstream: str):  # type: ignore[no-untyped-def]
+def demo_config(state: Path, bind: str, upstream: str, admin_bind: str = "127.0.0.1:0"):  # type: ignore[no-untyped-def]
     env = dict(os.environ)
     env.update(
         CPRAGATE_DEMO_STATE=str(state),
         CPRAGATE_DEMO_BIND=bind,
         CPRAGATE_DEMO_UPSTREAM=upstream,
         CPRAGATE_DEMO_UPSTREAM_PLAINTEXT="false",
+        CPRAGATE_DEMO_ADMIN_BIND=admin_bind,
+        CPRAGATE_DEMO_ADMIN_KEY=ADMIN_KEY,
     )
     # The spec the routes come from (demo-openapi.yaml) sits next to the policy.
     return load_config_text(policy_text(), "demo-policy.yaml", env=env, base_dir=Path(str(files("cpragate.demo"))))
@@ -60,17 +62,26 @@ def _port_free(port: int) -> bool:
 SUPPORT_KEY = "cpg_dgf2lgz3_ewF30G2dBW_Tx83hO7kVLYL5KY_kU1m0zieaepiPl5Q"
 """Demo-only keys, published in the demo policy (where only their hashes are)."""
 MARKETING_KEY = "cpg_k6kmcfm4_ERMdnzNrr3kCo1MLp2Aju2K9QMEzh0j5c7WhGWWOrl0"
+ADMIN_KEY = "demo-admin-key-4f7c2a9e1b6d8035"
+"""The demo's admin key (dashboard sign-in), published like the API keys: demo only."""
+ADMIN_PORT = 9901
 
 
-def banner(port: int, state: Path, api_port: int) -> str:
+def banner(port: int, state: Path, api_port: int, admin_url: str | None = None) -> str:
     ca = state / "ca.pem"
     base = f"https://localhost:{port}"
+    dash = (
+        f"  dashboard: {admin_url}   (sign in with the admin key {ADMIN_KEY})\n"
+        f"  metrics : {admin_url}metrics\n"
+        if admin_url
+        else ""
+    )
     return f"""
   cpragate demo is running
   ------------------------
   gateway : {base}   (TLS 1.2+, HSTS; mTLS optional with the partner certificate)
   demo API: https://127.0.0.1:{api_port}  (reachable only with the gateway's client certificate)
-  state   : {state}
+{dash}  state   : {state}
 
   Two consumers call with demo API keys (see the demo policy):
     support-app        service_provider, tenant t1, reads customers, orders and tickets
@@ -98,13 +109,14 @@ def banner(port: int, state: Path, api_port: int) -> str:
 async def _demo(state: Path, port: int, api_port: int, duration: float | None, ready: asyncio.Future[None] | None) -> None:
     pki = ensure_dev_pki(state)
     api = await OriginServer(DemoApi(), ssl_context=api_ssl_context(pki)).start("127.0.0.1", api_port)
-    cfg = demo_config(state, f"127.0.0.1:{port}", f"https://127.0.0.1:{api.port}")
+    admin_bind = f"127.0.0.1:{ADMIN_PORT}" if _port_free(ADMIN_PORT) else "127.0.0.1:0"  # busy: any free port
+    cfg = demo_config(state, f"127.0.0.1:{port}", f"https://127.0.0.1:{api.port}", admin_bind)
     setup_logging(cfg.logging.level)
     loop = asyncio.get_running_loop()
     stores = await open_default_stores(cfg)
     gw = Gateway(cfg, loop, stores=stores)
     await gw.start()
-    print(banner(gw.bound_ports()[0], state, api.port), flush=True)
+    print(banner(gw.bound_ports()[0], state, api.port, gw.admin.url if gw.admin is not None else None), flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)

@@ -33,7 +33,7 @@ from cpragate.errors import AdminConfigError, ListenError
 if TYPE_CHECKING:
     from cpragate.server.gateway import Gateway
 
-__all__ = ["CSP", "WEB_DIR", "AdminServer", "AuditAccess", "load_static", "start_admin"]
+__all__ = ["CSP", "WEB_DIR", "AdminServer", "AuditAccess", "BadRequest", "Request", "load_static", "read_request", "start_admin"]
 
 log = logging.getLogger("cpragate.admin")
 
@@ -50,6 +50,7 @@ _TYPES = {
     ".svg": b"image/svg+xml",
     ".png": b"image/png",
     ".ico": b"image/x-icon",
+    ".map": b"application/json",
 }
 _SECURITY = [
     (b"x-content-type-options", b"nosniff"),
@@ -252,7 +253,9 @@ async def _blocks_gauge(gw: Gateway) -> Gauge:
 
 
 @dataclass
-class _Req:
+class Request:
+    """A parsed admin request head."""
+
     method: str
     path: str
     query: bytes
@@ -321,10 +324,10 @@ class AdminServer:
             first = True
             while True:
                 try:
-                    req = await asyncio.wait_for(self._read(reader), HEADER_TIMEOUT if first else IDLE_TIMEOUT)
+                    req = await asyncio.wait_for(read_request(reader), HEADER_TIMEOUT if first else IDLE_TIMEOUT)
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
-                except _BadRequest as e:
+                except BadRequest as e:
                     await self._send(writer, AdminResponse(e.status, [(b"content-type", b"text/plain")], e.msg), False)
                     return
                 if req is None:
@@ -343,50 +346,7 @@ class AdminServer:
                 self._conns.discard(task)
             writer.close()
 
-    async def _read(self, reader: asyncio.StreamReader) -> _Req | None:
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.LimitOverrunError:
-            raise _BadRequest(431, b"request head too large") from None
-        except asyncio.IncompleteReadError as e:
-            if not e.partial:
-                return None
-            raise
-        lines = head[:-4].split(b"\r\n")
-        parts = lines[0].split(b" ")
-        if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[1].startswith(b"/"):
-            raise _BadRequest(400, b"bad request line")
-        if len(lines) - 1 > MAX_HEADERS:
-            raise _BadRequest(431, b"too many headers")
-        headers: dict[bytes, bytes] = {}
-        for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep or not name or name != name.strip() or b"\n" in line:
-                raise _BadRequest(400, b"bad header")
-            n = name.lower()
-            if n in headers and n in (b"host", b"content-length", b"authorization"):
-                raise _BadRequest(400, b"duplicate header")
-            headers[n] = value.strip()
-        if b"transfer-encoding" in headers:
-            raise _BadRequest(501, b"request bodies are not accepted here")
-        cl = headers.get(b"content-length", b"0")
-        if not cl.isdigit() or int(cl) > MAX_BODY:
-            raise _BadRequest(413, b"request body too large")
-        if int(cl):
-            await reader.readexactly(int(cl))  # the API takes no bodies: read and drop
-        target = parts[1]
-        path, _, query = target.partition(b"?")
-        try:
-            spath = path.decode("ascii")
-        except UnicodeDecodeError:
-            raise _BadRequest(400, b"bad path") from None
-        if "/../" in spath or spath.endswith("/..") or "\\" in spath:
-            raise _BadRequest(400, b"bad path")
-        conn = headers.get(b"connection", b"").lower()
-        keep = (parts[2] == b"HTTP/1.1" and conn != b"close") or conn == b"keep-alive"
-        return _Req(parts[0].decode("ascii", "replace"), spath, query, headers, keep)
-
-    async def _answer(self, req: _Req, client: str) -> AdminResponse:
+    async def _answer(self, req: Request, client: str) -> AdminResponse:
         if req.path.startswith("/api/") or req.path == "/metrics":
             return await self.api.handle(req.method, req.path, req.query, req.headers, client)
         if req.method not in ("GET", "HEAD"):
@@ -415,7 +375,52 @@ class AdminServer:
         await writer.drain()
 
 
-class _BadRequest(Exception):
+async def read_request(reader: asyncio.StreamReader) -> Request | None:
+    """One request head (and any small body, dropped) from ``reader``; None at a clean EOF."""
+    try:
+        head = await reader.readuntil(b"\r\n\r\n")
+    except asyncio.LimitOverrunError:
+        raise BadRequest(431, b"request head too large") from None
+    except asyncio.IncompleteReadError as e:
+        if not e.partial:
+            return None
+        raise
+    lines = head[:-4].split(b"\r\n")
+    parts = lines[0].split(b" ")
+    if len(parts) != 3 or parts[2] not in (b"HTTP/1.1", b"HTTP/1.0") or not parts[1].startswith(b"/"):
+        raise BadRequest(400, b"bad request line")
+    if len(lines) - 1 > MAX_HEADERS:
+        raise BadRequest(431, b"too many headers")
+    headers: dict[bytes, bytes] = {}
+    for line in lines[1:]:
+        name, sep, value = line.partition(b":")
+        if not sep or not name or name != name.strip() or b"\n" in line:
+            raise BadRequest(400, b"bad header")
+        n = name.lower()
+        if n in headers and n in (b"host", b"content-length", b"authorization"):
+            raise BadRequest(400, b"duplicate header")
+        headers[n] = value.strip()
+    if b"transfer-encoding" in headers:
+        raise BadRequest(501, b"request bodies are not accepted here")
+    cl = headers.get(b"content-length", b"0")
+    if not cl.isdigit() or int(cl) > MAX_BODY:
+        raise BadRequest(413, b"request body too large")
+    if int(cl):
+        await reader.readexactly(int(cl))  # the API takes no bodies: read and drop
+    target = parts[1]
+    path, _, query = target.partition(b"?")
+    try:
+        spath = path.decode("ascii")
+    except UnicodeDecodeError:
+        raise BadRequest(400, b"bad path") from None
+    if "/../" in spath or spath.endswith("/..") or "\\" in spath:
+        raise BadRequest(400, b"bad path")
+    conn = headers.get(b"connection", b"").lower()
+    keep = (parts[2] == b"HTTP/1.1" and conn != b"close") or conn == b"keep-alive"
+    return Request(parts[0].decode("ascii", "replace"), spath, query, headers, keep)
+
+
+class BadRequest(Exception):
     def __init__(self, status: int, msg: bytes) -> None:
         super().__init__(msg.decode())
         self.status, self.msg = status, msg

@@ -99,4 +99,4 @@ class MetricsFilter(Filter):
         tracer = m.tracer
         if tracer is not None:
             end = int(self._time() * 1e9)  # wall clock: spans carry epoch nanoseconds
-            tracer.record(exchange, end - int(elapsed * 1e9), end)
+            tracer.record(exchange, end - round(elapsed * 1e9), end)

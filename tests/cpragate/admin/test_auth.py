@@ -1,0 +1,51 @@
+"""Admin keys: hashed, compared in constant time, roles, lock-out after repeated failures."""
+
+from __future__ import annotations
+
+from cpragate.admin.auth import AdminAuth, key_digest
+from cpragate.admin.config import AdminKey
+from cpragate.core.clock import FakeClock
+
+ADMIN = "admin-key-0123456789abcdefghij"
+READER = "reader-key-0123456789abcdefghij"
+
+
+def auth(clock: FakeClock | None = None) -> AdminAuth:
+    keys = [
+        AdminKey.model_validate({"name": "ops", "role": "admin", "key": ADMIN}),
+        AdminKey.model_validate({"name": "dpo", "role": "read_only", "sha256": key_digest(READER).hex()}),
+        AdminKey.model_validate({"name": "prom", "role": "metrics", "key": "metrics-key-0123456789abcdef"}),
+    ]
+    return AdminAuth(keys, clock=clock or FakeClock(), max_failures=3, window=60)
+
+
+def test_roles() -> None:
+    a = auth()
+    ops = a.authenticate(ADMIN.encode())
+    dpo = a.authenticate(READER.encode())
+    prom = a.authenticate(b"metrics-key-0123456789abcdef")
+    assert ops is not None and ops.may("write") and ops.may("read")
+    assert dpo is not None and dpo.name == "dpo" and dpo.may("read") and not dpo.may("write")
+    assert prom is not None and prom.may("metrics") and not prom.may("read")
+    assert a.authenticate(None) is None and a.authenticate(b"nope") is None
+
+
+def test_no_plain_key_is_kept() -> None:
+    a = auth()
+    assert ADMIN not in repr(vars(a)) and ADMIN.encode() not in repr(vars(a)).encode()
+
+
+def test_bearer_parsing() -> None:
+    assert AdminAuth.presented(b"Bearer abc") == b"abc" and AdminAuth.presented(b"bearer  abc ") == b"abc"
+    assert AdminAuth.presented(b"Basic abc") is None and AdminAuth.presented(None) is None
+    assert AdminAuth.presented(b"Bearer ") is None
+
+
+def test_lock_out_after_failures_then_window_passes() -> None:
+    clock = FakeClock()
+    a = auth(clock)
+    for _ in range(3):
+        assert a.authenticate(b"guess", "198.51.100.9") is None
+    assert a.locked_out("198.51.100.9") and not a.locked_out("198.51.100.10")
+    clock.advance(61)
+    assert not a.locked_out("198.51.100.9")

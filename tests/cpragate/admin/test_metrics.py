@@ -1,0 +1,56 @@
+"""The hand-written collectors and their Prometheus text exposition."""
+
+from __future__ import annotations
+
+import pytest
+
+from cpragate.admin.metrics import Counter, Gauge, Histogram, Metrics, Timeline, escape_label
+
+
+def test_counter_render_and_series_limit() -> None:
+    c = Counter("x_total", "Things.", ("route",), max_series=2)
+    c.inc(("a",))
+    c.inc(("a",), 2)
+    c.inc(('b"\n\\',))
+    c.inc(("c",))
+    assert c.get(("a",)) == 3 and c.dropped == 1
+    assert c.render() == [
+        "# HELP x_total Things.", "# TYPE x_total counter", 'x_total{route="a"} 3', 'x_total{route="b\\"\\n\\\\"} 1',
+    ]
+
+
+def test_histogram_cumulative_buckets() -> None:
+    h = Histogram("lat_seconds", "Latency.", ("r",), buckets=(0.1, 1.0))
+    for v in (0.05, 0.1, 0.5, 3.0):
+        h.observe(("a",), v)
+    assert h.count(("a",)) == 4
+    assert h.render()[2:] == [
+        'lat_seconds_bucket{r="a",le="0.1"} 2', 'lat_seconds_bucket{r="a",le="1"} 3', 'lat_seconds_bucket{r="a",le="+Inf"} 4',
+        'lat_seconds_sum{r="a"} 3.65', 'lat_seconds_count{r="a"} 4',
+    ]
+    with pytest.raises(ValueError):
+        Histogram("h", "h", (), buckets=(1.0, 0.1))
+
+
+def test_gauges_read_at_scrape_and_a_broken_reader_does_not_break_the_scrape() -> None:
+    m = Metrics()
+    m.add_gauge(Gauge("g", "A gauge.", ("k",), lambda: {("x",): 2.5}))
+    m.add_gauge(Gauge("bad", "Broken.", (), lambda: 1 / 0))  # type: ignore[arg-type,return-value]
+    text = m.render()
+    assert 'g{k="x"} 2.5' in text and "# bad: could not be read" in text
+    assert text.endswith("cpragate_metrics_dropped_series_total 0\n")
+    assert "# TYPE cpragate_requests_total counter" in text
+
+
+def test_timeline_ring_forgets_old_steps() -> None:
+    t = Timeline(step=10, size=3)
+    t.add(100.0, False)
+    t.add(105.0, True)
+    t.add(125.0, False)
+    assert t.points(125.0) == [(100.0, 2, 1), (110.0, 0, 0), (120.0, 1, 0)]
+    t.add(131.0, False)  # reuses the ring slot of step 100
+    assert t.points(131.0) == [(110.0, 0, 0), (120.0, 1, 0), (130.0, 1, 0)]
+
+
+def test_escape_label() -> None:
+    assert escape_label('a"b') == 'a\\"b'

@@ -1,0 +1,127 @@
+"""The inventory's records, its comparison with documented operations, and its exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+from types import SimpleNamespace
+
+from cpragate.filters.inventory.model import (
+    DocumentedOp,
+    Inventory,
+    documented_from_routes,
+    to_csv,
+    to_openapi,
+)
+from cpragate.pii.engine import Annotations
+
+DOCS = [
+    DocumentedOp("GET", "/v1/customers/{id}", "getCustomer", False, "getCustomer"),
+    DocumentedOp("GET", "/v1/legacy/{id}", "getLegacy", True, "getLegacy"),
+    DocumentedOp("DELETE", "/v1/customers/{id}", "deleteCustomer", False, "deleteCustomer"),
+]
+
+
+def pii(**cats: int) -> Annotations:
+    a = Annotations()
+    for c, n in cats.items():
+        a.add("us_ssn" if c == "identifiers" else "email", c, c == "identifiers", "mask", n)
+    return a
+
+
+def filled() -> Inventory:
+    inv = Inventory()
+    inv.record("GET", "/v1/customers/{id}", "getCustomer", 200, "support-app", 100.0, pii=pii(identifiers=2))
+    inv.record("GET", "/v1/customers/{id}", "getCustomer", 404, "partner", 160.0, denied=True)
+    inv.record("HEAD", "/v1/customers/{id}", "getCustomer", 200, None, 170.0)
+    inv.record("GET", "/v1/legacy/{id}", "getLegacy", 200, "partner", 110.0)
+    inv.record("GET", "/v1/admin", None, 404, None, 120.0, denied=True)
+    inv.record("GET", "/internal/{id}/dump", "wild", 200, "support-app", 130.0)
+    return inv
+
+
+def test_record_counts_statuses_consumers_categories_and_times() -> None:
+    inv = filled()
+    ep = inv.endpoints[("GET", "/v1/customers/{id}")]
+    assert (ep.requests, ep.denied, ep.statuses) == (2, 1, {200: 1, 404: 1})
+    assert ep.consumers == {"support-app": 1, "partner": 1}
+    assert (ep.categories, ep.spi, ep.first_seen, ep.last_seen) == ({"identifiers": 2}, 2, 100.0, 160.0)
+    assert inv.endpoints[("HEAD", "/v1/customers/{id}")].consumers == {"(anonymous)": 1}
+
+
+def test_snapshot_states_shadow_zombie_unused() -> None:
+    snap = filled().snapshot(DOCS)
+    state = {(r["method"], r["template"]): r["state"] for r in snap["endpoints"]}
+    assert state == {
+        ("GET", "/v1/customers/{id}"): "documented",
+        ("HEAD", "/v1/customers/{id}"): "documented",  # HEAD is answered by the GET operation
+        ("GET", "/v1/legacy/{id}"): "zombie",
+        ("GET", "/v1/admin"): "shadow",
+        ("GET", "/internal/{id}/dump"): "shadow",
+        ("DELETE", "/v1/customers/{id}"): "unused",
+    }
+    s = snap["summary"]
+    assert (s["shadow"], s["zombie"], s["unused"], s["observed"]) == (2, 1, 1, 5)
+    admin = next(r for r in snap["endpoints"] if r["template"] == "/v1/admin")
+    assert admin["routed"] is False and admin["status_classes"] == {"4xx": 1}
+
+
+def test_documented_by_shape_when_the_parameter_names_differ() -> None:
+    inv = Inventory()
+    inv.record("GET", "/v1/customers/{customer}", None, 404, None, 1.0, denied=True)
+    snap = inv.snapshot(DOCS)
+    assert snap["endpoints"][0]["state"] == "documented" and snap["endpoints"][0]["operation_id"] == "getCustomer"
+
+
+def test_bounds_endpoints_unrouted_and_consumers() -> None:
+    inv = Inventory(max_endpoints=10, max_unrouted=2, max_consumers=2)
+    for i in range(5):
+        inv.record("GET", f"/probe{i}", None, 404, None, 1.0, denied=True)
+    assert inv.unrouted == 2 and inv.overflow == 3
+    for c in ("a", "b", "c", "d", "a"):
+        inv.record("GET", "/r", "r", 200, c, 1.0)
+    assert inv.endpoints[("GET", "/r")].consumers == {"a": 2, "b": 1, "(other)": 2}
+    for i in range(20):
+        inv.record("GET", f"/routed{i}", "r", 200, None, 1.0)
+    assert len(inv.endpoints) == 10 and inv.overflow > 3
+
+
+def test_data_map_lists_only_endpoints_with_personal_data() -> None:
+    m = filled().data_map(DOCS)
+    assert m["categories"] == ["identifiers"]
+    assert [(e["template"], e["spi"], e["consumers"]) for e in m["endpoints"]] == [
+        ("/v1/customers/{id}", 2, ["partner", "support-app"])
+    ]
+
+
+def test_csv_export_is_parseable_and_defuses_formulas() -> None:
+    inv = filled()
+    inv.record("GET", "/x", "x", 200, "=HYPERLINK(evil)", 1.0)
+    rows = list(csv.DictReader(io.StringIO(to_csv(inv.snapshot(DOCS)))))
+    by = {(r["method"], r["template"]): r for r in rows}
+    cust = by[("GET", "/v1/customers/{id}")]
+    assert cust["state"] == "documented" and cust["requests"] == "2" and cust["pi_categories"] == "identifiers:2"
+    assert cust["first_seen"] == "1970-01-01T00:01:40Z"
+    assert by[("GET", "/x")]["consumers"].startswith("'=")
+    assert by[("DELETE", "/v1/customers/{id}")]["state"] == "unused"
+
+
+def test_openapi_skeleton() -> None:
+    doc = to_openapi(filled().snapshot(DOCS))
+    assert doc["openapi"] == "3.1.0"
+    get = doc["paths"]["/v1/customers/{id}"]["get"]
+    assert get["operationId"] == "getCustomer" and set(get["responses"]) == {"200", "404"}
+    assert get["parameters"] == [{"name": "id", "in": "path", "required": True, "schema": {"type": "string", "pattern": "^[A-Za-z0-9_+-]+$"}}]
+    assert get["x-cpragate"]["pi_categories"] == ["identifiers"]
+    assert doc["paths"]["/v1/legacy/{id}"]["get"]["deprecated"] is True
+    assert "delete" not in doc["paths"]["/v1/customers/{id}"]  # unused: not observed, not exported
+    assert "head" not in doc["paths"]["/v1/customers/{id}"]
+
+
+def test_documented_from_routes_reads_bound_operations() -> None:
+    op = SimpleNamespace(method="GET", operation_id="getX", deprecated=True, location="spec.yaml:3")
+    routes = [
+        SimpleNamespace(name="getX", template="/api/x/{id}", settings=SimpleNamespace(openapi=SimpleNamespace(resolved=op))),
+        SimpleNamespace(name="plain", template="/plain", settings=SimpleNamespace(openapi=None)),
+    ]
+    assert documented_from_routes(routes) == [DocumentedOp("GET", "/api/x/{id}", "getX", True, "getX", "spec.yaml:3")]
