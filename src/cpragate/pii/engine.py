@@ -167,30 +167,14 @@ class ProcessResult(NamedTuple):
 Loc = tuple[Any, Any] | None
 
 
-class _Hit:
-    """Internal finding with a reference to where its value lives (for rewriting)."""
-
-    __slots__ = ("entity", "extra", "key", "loc", "parent", "source", "span", "spi")
-
-    def __init__(
-        self,
-        parent: Any,
-        key: Any,
-        loc: Loc,
-        entity: str,
-        spi: bool,
-        span: tuple[int, int] | None,
-        source: str,
-        extra: Any = None,
-    ) -> None:
-        self.parent = parent  # dict or list holding the value (None: the root value)
-        self.key = key
-        self.loc = loc  # location of the value (or, for a lat/lng field pair, its object)
-        self.entity = entity
-        self.spi = spi
-        self.span = span
-        self.source = source
-        self.extra = extra  # the lng key of a field pair, or "pair" for a [lat, lng] list
+# An internal finding, with a reference to where its value lives (for rewriting). A plain
+# tuple: one is built per detected value, and a tuple costs a fraction of an object.
+#   [0] parent  dict or list holding the value (None: the root value, or a [lat, lng] list)
+#   [1] key     key or index of the value in its parent
+#   [2] loc     location of the value (for a lat/lng field pair, of its object)
+#   [3] entity  [4] spi  [5] span (None: the whole value)  [6] source ("field"/"pattern")
+#   [7] extra   the lng key of a field pair, or the list of a [lat, lng] pair, else None
+_Hit = tuple[Any, Any, Loc, str, bool, "tuple[int, int] | None", str, Any]
 
 
 def render_path(loc: Loc) -> str:
@@ -289,7 +273,20 @@ class Engine:
         """
         root = self._parse(data) if isinstance(data, (bytes, bytearray, memoryview, str)) else data
         hits = self._detect(root)
-        return [self._finding(h, previews) for h in hits]
+        if previews:
+            return [self._finding(h, True) for h in hits]
+        # The common case inline: one tuple per finding, each container's path built once.
+        out: list[Finding] = []
+        memo: dict[int, str] = {}
+        category_of = self._category_of
+        for h in hits:
+            entity = h[3]
+            spi = h[4]
+            category = category_of.get(entity)
+            if category is None:
+                category, spi = self._classify(entity, spi)
+            out.append(_new_finding(Finding, (self._path_memo(h[2], memo), entity, category, spi, h[5], h[6], None)))
+        return out
 
     def scan_text(self, text: str, *, path: str = "$", previews: bool = False) -> list[Finding]:
         """Findings inside plain text (spans are offsets into ``text``)."""
@@ -332,8 +329,8 @@ class Engine:
         """Rewrite PII inside plain text; ``drop`` acts like ``redact`` on a span."""
         rules = actions or self.config.actions
         ann = Annotations()
-        hits = [
-            _Hit(None, None, None, entity, spi, (s, e), "pattern")
+        hits: list[_Hit] = [
+            (None, None, None, entity, spi, (s, e), "pattern", None)
             for s, e, entity, spi in self._scanner.scan(text)
         ]
         out = self._rewrite_string(text, hits, self._decider(rules), ann)
@@ -372,15 +369,15 @@ class Engine:
         return category, cspi
 
     def _finding(self, h: _Hit, previews: bool) -> Finding:
-        category, spi = self._classify(h.entity, h.spi)
-        path = self._path(h.loc)
+        category, spi = self._classify(h[3], h[4])
+        path = self._path(h[2])
         preview = None
         if previews:
             value = self._value_of(h)
-            if h.span is not None and isinstance(value, str):
-                value = value[h.span[0] : h.span[1]]
-            preview = self._preview(h.entity, value)
-        return Finding(path, h.entity, category, spi, h.span, h.source, preview)
+            if h[5] is not None and isinstance(value, str):
+                value = value[h[5][0] : h[5][1]]
+            preview = self._preview(h[3], value)
+        return Finding(path, h[3], category, spi, h[5], h[6], preview)
 
     def _decider(self, rules: ActionRules) -> _Decider:
         """The decision cache of ``rules``, kept across calls.
@@ -413,6 +410,24 @@ class Engine:
         parts.reverse()
         return "".join(parts)
 
+    def _path_memo(self, loc: Loc, memo: dict[int, str]) -> str:
+        """:meth:`_path` for many locations of one document: each container's path is
+        rendered once. ``memo`` is keyed by the location tuple's id, which is stable
+        while the hits that hold the locations are alive (one call)."""
+        if loc is None:
+            return "$"
+        path = memo.get(id(loc))
+        if path is None:
+            parent, key = loc
+            seg = self._segments.get(key)
+            if seg is None:
+                seg = _segment(key)
+                if len(self._segments) >= 20_000:
+                    self._segments.clear()
+                self._segments[key] = seg
+            path = memo[id(loc)] = self._path_memo(parent, memo) + seg
+        return path
+
     def _preview(self, entity: str, value: Any) -> str:
         if isinstance(value, str):
             if entity == Entity.GEOLOCATION:
@@ -424,11 +439,11 @@ class Engine:
 
     @staticmethod
     def _value_of(h: _Hit) -> Any:
-        if h.extra is not None:
+        if h[7] is not None:
             return "<pair>"
-        if h.parent is None:
+        if h[0] is None:
             return None
-        return h.parent[h.key]
+        return h[0][h[1]]
 
     def _detect(self, root: Any, base: Loc = None) -> list[_Hit]:
         hits: list[_Hit] = []
@@ -481,7 +496,7 @@ class Engine:
                 vloc = loc
             else:
                 vloc = (loc, key)
-            hits.append(_Hit(parent, key, vloc, entity, spi, (s - off, e - off), "pattern"))
+            hits.append((parent, key, vloc, entity, spi, (s - off, e - off), "pattern", None))
 
     def _walk(
         self,
@@ -575,14 +590,14 @@ class Engine:
                 entity = sig[1]
                 if tv is str:
                     if sig[2](v):
-                        hits.append(_Hit(node, k, (loc, k), entity, sig[3], None, "field"))
+                        hits.append((node, k, (loc, k), entity, sig[3], None, "field", None))
                         personal = personal or entity in _PERSONAL
                     else:
                         texts.append(v)
                         refs.append((node, k, loc))
                 elif tv is int:
                     if entity in _NUMERIC_OK and sig[2](str(v)):
-                        hits.append(_Hit(node, k, (loc, k), entity, sig[3], None, "field"))
+                        hits.append((node, k, (loc, k), entity, sig[3], None, "field", None))
                 elif tv is dict:
                     if entity == Entity.STREET_ADDRESS:
                         personal = True
@@ -611,7 +626,7 @@ class Engine:
             for k in names:
                 v = node[k]
                 if person and self._value_matches(Entity.PERSON, v):
-                    hits.append(_Hit(node, k, (loc, k), Entity.PERSON, False, None, "field"))
+                    hits.append((node, k, (loc, k), Entity.PERSON, False, None, "field", None))
                 elif len(v) > 5:
                     texts.append(v)
                     refs.append((node, k, loc))
@@ -635,7 +650,7 @@ class Engine:
             tv = type(v)
             if tv is str:
                 if entity is not None and self._value_matches(entity, v):
-                    hits.append(_Hit(node, i, (loc, i), entity, self._spi(entity), None, "field"))
+                    hits.append((node, i, (loc, i), entity, self._spi(entity), None, "field", None))
                 elif len(v) > 5:
                     texts.append(v)
                     refs.append((node, i, loc))
@@ -678,7 +693,7 @@ class Engine:
     def _bare_int(self, node: Any, k: Any, loc: Loc, v: int, hits: list[_Hit]) -> None:
         r = self._recognizers.get(Entity.CREDIT_CARD)
         if r is not None and r.match_at(str(v), 0, "") is not None:
-            hits.append(_Hit(node, k, (loc, k), Entity.CREDIT_CARD, True, None, "pattern"))
+            hits.append((node, k, (loc, k), Entity.CREDIT_CARD, True, None, "pattern", None))
 
     def _geo_fields(
         self, node: dict[str, Any], loc: Loc, lat_k: str | None, lng_k: str | None, hits: list[_Hit]
@@ -690,13 +705,13 @@ class Engine:
         if lat is not None and lng is not None:
             if latlng_valid(lat, lng):
                 precise = max(_decimals_of(node[lat_k]), _decimals_of(node[lng_k])) >= 4  # type: ignore[index]
-                hits.append(_Hit(node, lat_k, loc, Entity.GEOLOCATION, precise, None, "field", lng_k))
+                hits.append((node, lat_k, loc, Entity.GEOLOCATION, precise, None, "field", lng_k))
             return
         # A lone coordinate is still location data, but never precise on its own.
         k = lat_k if lat is not None else lng_k if lng is not None else None
         x = lat if lat is not None else lng
         if k is not None and x is not None and -180.0 <= x <= 180.0:
-            hits.append(_Hit(node, k, (loc, k), Entity.GEOLOCATION, False, None, "field"))
+            hits.append((node, k, (loc, k), Entity.GEOLOCATION, False, None, "field", None))
 
     def _geo_list(self, node: list[Any], loc: Loc, sig: str | None, hits: list[_Hit]) -> bool:
         if Entity.GEOLOCATION not in self._enabled:
@@ -706,7 +721,7 @@ class Engine:
         if sig == fn.GEO_PAIR:
             # GeoJSON order is [lng, lat]; either order is a location.
             if latlng_valid(a, b) or latlng_valid(b, a):
-                hits.append(_Hit(None, None, loc, Entity.GEOLOCATION, max(da, db) >= 4, None, "field", node))
+                hits.append((None, None, loc, Entity.GEOLOCATION, max(da, db) >= 4, None, "field", node))
                 return True
             return False
         # Unlabeled: two floats, one with >= 4 decimals and the other >= 2, so prices and
@@ -719,7 +734,7 @@ class Engine:
             and type(node[1]) is float
             and (latlng_valid(a, b) or latlng_valid(b, a))
         ):
-            hits.append(_Hit(None, None, loc, Entity.GEOLOCATION, True, None, "pattern", node))
+            hits.append((None, None, loc, Entity.GEOLOCATION, True, None, "pattern", node))
             return True
         return False
 
@@ -737,7 +752,7 @@ class Engine:
         if tv is str:
             precise = self._geo.value_precision(v) if Entity.GEOLOCATION in self._enabled else None
             if precise is not None:
-                hits.append(_Hit(node, k, (loc, k), Entity.GEOLOCATION, precise, None, "field"))
+                hits.append((node, k, (loc, k), Entity.GEOLOCATION, precise, None, "field", None))
             else:
                 texts.append(v)
                 refs.append((node, k, loc))
@@ -760,22 +775,22 @@ class Engine:
         allow, mask, redact, tokenize, block = Action.ALLOW, Action.MASK, Action.REDACT, Action.TOKENIZE, Action.BLOCK
         mopts = self.config.mask
         for h in hits:
-            d = (cached_spi if h.spi else cached_plain).get(h.entity)
+            d = (cached_spi if h[4] else cached_plain).get(h[3])
             if d is None:
                 d = get(h)
             counts[d] = counts.get(d, 0) + 1
             action = d[2]
             if action is allow:
                 continue
-            if action is mask and h.span is None and h.extra is None and h.parent is not None:
+            if action is mask and h[5] is None and h[7] is None and h[0] is not None:
                 # A whole string value (decided by its field name or value pattern) is the
                 # only finding in that value: mask it now, no grouping needed.
-                value = h.parent[h.key]
-                if type(value) is str and h.entity != Entity.GEOLOCATION:
-                    h.parent[h.key] = mask_value(value, h.entity, mopts)
+                value = h[0][h[1]]
+                if type(value) is str and h[3] != Entity.GEOLOCATION:
+                    h[0][h[1]] = mask_value(value, h[3], mopts)
                     continue
             if action is mask or action is redact or action is tokenize:
-                gk = (id(h.parent) if h.parent is not None else id(h.extra), h.key)
+                gk = (id(h[0]) if h[0] is not None else id(h[7]), h[1])
                 first = single.get(gk)
                 if first is None:
                     single[gk] = h
@@ -783,7 +798,7 @@ class Engine:
                     multi.setdefault(gk, [first]).append(h)
             elif action is block:
                 ann.blocked = True
-                ann.blocked_by = ann.blocked_by or h.entity
+                ann.blocked_by = ann.blocked_by or h[3]
             else:
                 drops.append(h)
         for (category, spi, action, entity), n in counts.items():
@@ -799,23 +814,23 @@ class Engine:
 
     def _rewrite_value(self, root: Any, group: list[_Hit], decide: _Decider) -> Any:
         h0 = group[0]
-        if h0.extra is not None:
+        if h0[7] is not None:
             # Coordinate pairs: a [lat, lng] list (extra is the list) or two fields.
             action = decide.get(h0)[2]
-            if isinstance(h0.extra, list):
-                pair = h0.extra
+            if isinstance(h0[7], list):
+                pair = h0[7]
                 for i in (0, 1):
                     pair[i] = self._replace_scalar(pair[i], h0, action)
             else:
-                node = h0.parent
-                node[h0.key] = self._replace_scalar(node[h0.key], h0, action)
-                node[h0.extra] = self._replace_scalar(node[h0.extra], h0, action)
+                node = h0[0]
+                node[h0[1]] = self._replace_scalar(node[h0[1]], h0, action)
+                node[h0[7]] = self._replace_scalar(node[h0[7]], h0, action)
             return root
-        parent, key = h0.parent, h0.key
+        parent, key = h0[0], h0[1]
         value = root if parent is None else parent[key]
-        if h0.span is not None and isinstance(value, str):
+        if h0[5] is not None and isinstance(value, str):
             new: Any = self._rewrite_string(value, group, decide, None)
-        elif len(group) > 1 and isinstance(value, str) and any(h.span is not None for h in group):
+        elif len(group) > 1 and isinstance(value, str) and any(h[5] is not None for h in group):
             new = self._rewrite_string(value, group, decide, None)
         else:
             new = self._replace_scalar(value, h0, decide.get(h0)[2])
@@ -828,15 +843,15 @@ class Engine:
         pieces: list[str] = []
         pos = 0
         if len(hits) > 1:
-            hits = sorted(hits, key=lambda x: x.span[0] if x.span else 0)
+            hits = sorted(hits, key=_span_start)
         for h in hits:
-            span = h.span or (0, len(text))
+            span = h[5] or (0, len(text))
             category, spi, action, _ = decide.get(h)
             if ann is not None:
-                ann.add(h.entity, category, spi, _ACTION_VALUE[action], 1)
+                ann.add(h[3], category, spi, _ACTION_VALUE[action], 1)
                 if action is Action.BLOCK:
                     ann.blocked = True
-                    ann.blocked_by = ann.blocked_by or h.entity
+                    ann.blocked_by = ann.blocked_by or h[3]
             if action is Action.ALLOW or action is Action.BLOCK or span[0] < pos:
                 continue
             pieces.append(text[pos : span[0]])
@@ -849,7 +864,7 @@ class Engine:
         return "".join(pieces)
 
     def _replace_scalar(self, value: Any, h: _Hit, action: Action) -> Any:
-        entity = h.entity
+        entity = h[3]
         if action is Action.MASK:
             if entity == Entity.GEOLOCATION:
                 if _is_num(value):
@@ -860,7 +875,7 @@ class Engine:
                 return mask_value(value, entity, self.config.mask)
             return mask_value(_number_text(value), entity, self.config.mask)
         if action is Action.REDACT or action is Action.DROP:
-            category, _ = self._classify(entity, h.spi)
+            category, _ = self._classify(entity, h[4])
             return redact_value(self.config.redact_placeholder, entity, category)
         if action is Action.TOKENIZE:
             if self._tokenizer is None:
@@ -870,20 +885,20 @@ class Engine:
         return value
 
     def _drop(self, root: Any, h: _Hit, base: Loc) -> Any:
-        if h.extra is not None and not isinstance(h.extra, list):
-            node = h.parent
-            node.pop(h.key, None)
-            node.pop(h.extra, None)
+        if h[7] is not None and not isinstance(h[7], list):
+            node = h[0]
+            node.pop(h[1], None)
+            node.pop(h[7], None)
             return root
-        if isinstance(h.extra, list):
+        if isinstance(h[7], list):
             # Drop a [lat, lng] list: its holder is found from the location.
-            loc = h.loc
+            loc = h[2]
             if loc is None or loc == base:
                 return None
             holder = _resolve(root, loc[0], base)
             key = loc[1]
         else:
-            holder, key = h.parent, h.key
+            holder, key = h[0], h[1]
         if holder is None:
             return None
         if isinstance(holder, dict):
@@ -911,18 +926,26 @@ class _Decider:
         return self._spi, self._plain
 
     def get(self, h: _Hit) -> _Decision:
-        cache = self._spi if h.spi else self._plain
-        d = cache.get(h.entity)
+        cache = self._spi if h[4] else self._plain
+        d = cache.get(h[3])
         if d is None:
-            category, spi = self._engine._classify(h.entity, h.spi)
-            d = (category, spi, self.rules.action_for(h.entity, category, spi), h.entity)
-            cache[h.entity] = d
+            category, spi = self._engine._classify(h[3], h[4])
+            d = (category, spi, self.rules.action_for(h[3], category, spi), h[3])
+            cache[h[3]] = d
         return d
 
 
 _Decision = tuple[str, bool, Action, str]
 
 _ACTION_VALUE: dict[Action, str] = {a: a.value for a in Action}
+
+# Builds a Finding from a ready tuple, without the named tuple's Python-level __new__.
+_new_finding = tuple.__new__
+
+
+def _span_start(h: _Hit) -> int:
+    return h[5][0] if h[5] else 0
+
 
 def _never(value: str) -> bool:
     return False
@@ -960,7 +983,8 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
         loc, key = loc
         keys.append(key)
     node = root
-    for key in reversed(keys):
+    keys.reverse()  # (not reversed(): mypyc cannot compile reversed() over list[Any])
+    for key in keys:
         node = node[key]
     return node
 

@@ -68,6 +68,9 @@ class Recognizer:
 
     def __init__(self) -> None:
         self.info = BUILTIN[self.entity]
+        # One regex for all context words: a single C-level search instead of one
+        # substring test per word.
+        self._context_re = re.compile("|".join(map(re.escape, self.context))) if self.context else None
 
     def match_value(self, value: str) -> bool:
         """True if the whole ``value`` (under a telling field name) is this entity."""
@@ -82,12 +85,7 @@ class Recognizer:
 
     def has_context(self, context: str) -> bool:
         """True if one of the context words appears in ``context`` (already lower-cased)."""
-        if not context:
-            return False
-        for w in self.context:
-            if w in context:
-                return True
-        return False
+        return bool(context) and self._context_re is not None and self._context_re.search(context) is not None
 
 
 class EmailRecognizer(Recognizer):
@@ -181,14 +179,13 @@ class UsSsnRecognizer(Recognizer):
     context = ("ssn", "social security", "social sec", "ss#", "ss #", "taxpayer")
     _SHAPE = re.compile(r"\d{3}([- ])\d{2}\1\d{4}(?![\d-])")
     _BARE = re.compile(r"\d{9}(?!\d)")
+    # A whole value: 9 ASCII digits, bare or with one kind of separator, and the SSA
+    # area/group/serial rules of validators.ssn_valid in the regex (one C call).
+    _VALUE = re.compile(r"(?!000|666|9)[0-9]{3}([- ]?)(?!00)[0-9]{2}\1(?!0000)[0-9]{4}")
 
     def match_value(self, value: str) -> bool:
         s = value.strip()
-        if len(s) > 11:
-            return False
-        if self._SHAPE.fullmatch(s) or (len(s) == 9 and s.isdigit()):
-            return v.ssn_valid(s)
-        return False
+        return len(s) <= 11 and self._VALUE.fullmatch(s) is not None and v.ssn_valid(s)
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
         m = self._SHAPE.match(text, start)
@@ -371,13 +368,12 @@ class UsDriverLicenseRecognizer(Recognizer):
     context = ("driver", "licen", "dl#", "dl:", "dl ", "dl no", "dln")
     _SHAPE = re.compile(r"(?:[A-Z]{1,2}\d{4,14}|[A-Z]\d{3}-\d{3}-\d{2}-\d{3}-\d|\d{7,12})(?![\w-])")
 
+    # Upper-cased whole value: letters, digits, inner spaces/dashes, at least one digit.
+    _VALUE = re.compile(r"(?=[A-Z -]*[0-9])[A-Z0-9][A-Z0-9 -]*[A-Z0-9]")
+
     def match_value(self, value: str) -> bool:
         s = value.strip().upper()
-        return (
-            4 <= len(s) <= 20
-            and any(c.isdigit() for c in s)
-            and bool(re.fullmatch(r"[A-Z0-9][A-Z0-9 -]*[A-Z0-9]", s))
-        )
+        return 4 <= len(s) <= 20 and self._VALUE.fullmatch(s) is not None
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
         if not self.has_context(context):
@@ -395,7 +391,11 @@ class UsPassportRecognizer(Recognizer):
 
     def match_value(self, value: str) -> bool:
         s = value.strip().upper()
-        return 6 <= len(s) <= 12 and s.isalnum() and sum(c.isdigit() for c in s) >= 5
+        if not (6 <= len(s) <= 12 and s.isalnum()):
+            return False
+        if s.isascii():
+            return len(s) - len(s.translate(_DELETE_DIGITS)) >= 5
+        return sum(c.isdigit() for c in s) >= 5
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
         if not self.has_context(context):
@@ -463,9 +463,21 @@ class PersonRecognizer(Recognizer):
         cue_words = self.CUE_WORDS
         stop = self.STOP
         for m in self._RUN.finditer(text, start, len(text) if end is None else end):
+            run = m.group()
+            if " " not in run and "\t" not in run:
+                # One word (most runs: a sentence's first word). The general case below
+                # reduced to what can apply to one word: a cue or stop word alone is
+                # nothing; otherwise a strong cue must come right before it.
+                if run in stop or run.lower() in cue_words:
+                    continue
+                s0 = m.start()
+                before = text[max(0, s0 - 14) : s0].lower().rstrip()
+                if before.endswith(cues) and not before.endswith(_WEAK_CUES):
+                    out.append((s0, m.end()))
+                continue
             # _RUN separates words by exactly one space or tab, so a split gives the
             # words and their offsets without a regex per run.
-            words = m.group().replace("\t", " ").split(" ")
+            words = run.replace("\t", " ").split(" ")
             i, n = 0, len(words)
             cued = False
             while i < n and words[i].lower().rstrip(".,:") in cue_words:
@@ -482,13 +494,15 @@ class PersonRecognizer(Recognizer):
                 if not before.endswith(cues):
                     continue
                 # "for"/"to"/"by"/"with"/"from" are weak cues: need two words.
-                if n - i < 2 and before.endswith(("for", "with", "to", "by", "from", "-")):
+                if n - i < 2 and before.endswith(_WEAK_CUES):
                     continue
             first = m.start() + sum(len(w) + 1 for w in words[:i])
             last = first + sum(len(w) + 1 for w in words[i:n]) - 1
             out.append((first, last))
         return out
 
+
+_WEAK_CUES = ("for", "with", "to", "by", "from", "-")
 
 # USPS Publication 28, Appendix C1 street suffixes (primary names and common abbreviations).
 _SUFFIXES = (
@@ -534,6 +548,7 @@ class StreetAddressRecognizer(Recognizer):
 
 
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
+_DELETE_DIGITS = str.maketrans("", "", "0123456789")
 
 RECOGNIZERS: dict[str, type[Recognizer]] = {
     cls.entity: cls
