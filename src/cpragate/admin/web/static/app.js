@@ -140,7 +140,10 @@ function chart(type, data, options = {}) {
 
 async function overview() {
   const o = await api("/api/overview");
-  const pts = o.timeline.points;
+  // The window is an hour; show it from the first step with traffic (at least 5 minutes).
+  const all = o.timeline.points;
+  const first = all.findIndex((p) => p.requests || p.alerts);
+  const pts = all.slice(first < 0 ? all.length - 30 : Math.min(first, all.length - 30));
   const labels = pts.map((p) => new Date(p.t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
   const inv = o.inventory || { endpoints: 0, shadow: 0, zombie: 0, unused: 0 };
   const pi = Object.entries(o.pi_served || {});
@@ -155,17 +158,17 @@ async function overview() {
       kpi("Endpoints", num(inv.endpoints), `${inv.shadow} shadow · ${inv.zombie} zombie · ${inv.unused} unused`, inv.shadow || inv.zombie ? "warn" : ""),
       kpi("SPI findings served", num(o.spi_served), "sensitive personal information (masked by policy)")),
     h("div", { class: "grid charts" },
-      h("div", { class: "card" }, h("h2", {}, "Traffic and refusals (last hour)"),
+      h("div", { class: "card" }, h("h2", {}, `Traffic and refusals (per ${o.timeline.step} s)`),
         chart("line", { labels, datasets: [
-          { label: "requests", data: pts.map((p) => p.requests), borderColor: "#3b5bdb", backgroundColor: "rgba(59,91,219,.12)", fill: true, pointRadius: 0, tension: 0.3 },
-          { label: "refused", data: pts.map((p) => p.denials), borderColor: "#e67700", backgroundColor: "rgba(230,119,0,.1)", fill: true, pointRadius: 0, tension: 0.3 },
+          { label: "requests", data: pts.map((p) => p.requests), borderColor: "#3b5bdb", backgroundColor: "rgba(59,91,219,.12)", fill: true, pointRadius: 0, cubicInterpolationMode: "monotone" },
+          { label: "refused", data: pts.map((p) => p.denials), borderColor: "#e67700", backgroundColor: "rgba(230,119,0,.1)", fill: true, pointRadius: 0, cubicInterpolationMode: "monotone" },
         ] }, { scales: { x: { ticks: { maxTicksLimit: 8 } }, y: { beginAtZero: true } } })),
       h("div", { class: "card" }, h("h2", {}, "Personal information served, by CPRA category"),
         pi.length ? chart("doughnut", { labels: pi.map(([c]) => label(c)), datasets: [{ data: pi.map(([, n]) => n),
           backgroundColor: ["#3b5bdb", "#f59f00", "#c92a2a", "#2b8a3e", "#7048e8", "#1098ad", "#e64980", "#868e96"] }] })
           : empty("No personal information served yet."))),
     h("div", { class: "grid charts2" },
-      h("div", { class: "card" }, h("h2", {}, "Alerts (last hour)"),
+      h("div", { class: "card" }, h("h2", {}, "Alerts"),
         chart("bar", { labels, datasets: [{ label: "alerts", data: pts.map((p) => p.alerts), backgroundColor: "#c92a2a" }] },
           { scales: { x: { ticks: { maxTicksLimit: 8 } }, y: { beginAtZero: true, ticks: { precision: 0 } } } })),
       h("div", { class: "card" }, h("h2", {}, "Refusals by reason"),
@@ -330,13 +333,13 @@ async function audit() {
     try {
       const r = await api(`/api/audit?${q}`);
       results.replaceChildren(h("p", { class: "muted", id: "audit-count" }, `${r.count} event(s) in ${r.ms} ms`), table([
-        { title: "time", render: (e) => e.ts },
+        { title: "time", render: (e) => h("span", { title: e.ts }, when(e.t || e.ts)) },
         { title: "consumer", render: (e) => e.consumer || h("span", { class: "muted" }, "anonymous") },
         { title: "request", render: (e) => [h("span", { class: `method ${e.method}` }, e.method), " ", h("code", {}, e.route || e.path || "—")] },
         { title: "status", num: true, render: (e) => e.status ?? "—" },
         { title: "decision", render: (e) => [h("span", { class: `badge ${e.decision === "allow" ? "ok" : "danger"}` }, e.decision), e.rule ? h("span", { class: "muted small" }, ` ${e.rule}`) : ""] },
         { title: "personal information", render: (e) => catBadges((e.pii || {}).categories, (e.pii || {}).spi) },
-        { title: "chain", render: (e) => h("code", { title: e.hash || "" }, `${e.instance}:${e.seq}`) },
+        { title: "chain", render: (e) => h("code", { class: "nowrap", title: "instance:sequence in the hash chain" }, `${e.instance}:${e.seq}`) },
       ], r.events));
     } catch (e) {
       results.replaceChildren(h("p", { class: "error" }, e.message));
