@@ -31,7 +31,7 @@ from cpragate.config.model import GatewayConfig
 from cpragate.config.openapi import Expansion
 from cpragate.config.openapi import bind as bind_openapi
 from cpragate.config.openapi import expand as expand_openapi
-from cpragate.errors import ConfigError, ConfigFileError, ConfigSecretError
+from cpragate.errors import ConfigError, ConfigFileError, ConfigSecretError, CpraGateError
 
 __all__ = ["format_loc", "load_config", "load_config_text"]
 
@@ -76,9 +76,29 @@ def load_config_text(
         raise ConfigFileError(f"{filename}: the top level must be a mapping of keys (listeners, upstreams, routes, ...).")
 
     problems: list[str] = []
-    data = _resolve(data, (), env, base_dir or Path("."), problems, root, filename)
+    secrets: list[str] = []
+    data = _resolve(data, (), env, base_dir or Path("."), problems, root, filename, secrets)
     if problems:
         raise ConfigSecretError("unresolved references:\n  " + "\n  ".join(problems))
+    try:
+        return _validate(data, filename, root, base_dir)
+    except CpraGateError as e:
+        # A value read from ${ENV} or file: is a secret: messages that quote a refused value
+        # ("bind 'xyz' must be HOST:PORT") must not show it, in logs or `config check`.
+        scrubbed = _scrub(e.detail, secrets)
+        if scrubbed == e.detail:
+            raise
+        raise type(e)(scrubbed, fix=e.fix_hint) from None
+
+
+def _scrub(text: str, secrets: list[str]) -> str:
+    for v in sorted(secrets, key=len, reverse=True):
+        if len(v) >= 4:
+            text = text.replace(v, "<redacted: from ${ENV} or file:>")
+    return text
+
+
+def _validate(data: Any, filename: str, root: yaml.Node | None, base_dir: Path | None) -> GatewayConfig:
     # Routes from OpenAPI specs (config/openapi.py): expanded before validation, bound after.
     expansion = expand_openapi(data, base_dir or Path("."))
     _raise_located(expansion.problems, filename, root)
@@ -169,11 +189,12 @@ def _resolve(
     problems: list[str],
     root: yaml.Node | None,
     filename: str,
+    secrets: list[str],
 ) -> Any:
     if isinstance(v, dict):
-        return {k: _resolve(x, (*loc, k), env, base, problems, root, filename) for k, x in v.items()}
+        return {k: _resolve(x, (*loc, k), env, base, problems, root, filename, secrets) for k, x in v.items()}
     if isinstance(v, list):
-        return [_resolve(x, (*loc, i), env, base, problems, root, filename) for i, x in enumerate(v)]
+        return [_resolve(x, (*loc, i), env, base, problems, root, filename, secrets) for i, x in enumerate(v)]
     if not isinstance(v, str):
         return v
     where = f"{filename}:{_line_of(root, loc) or '?'} {format_loc(loc)}"
@@ -181,6 +202,7 @@ def _resolve(
     def sub(m: re.Match[str]) -> str:
         name, default = m.group(1), m.group(2)
         if name in env:
+            secrets.append(env[name])
             return env[name]
         if default is not None:
             return default
@@ -200,6 +222,7 @@ def _resolve(
             return ""
         if v.endswith("\n"):
             v = v[:-1]
+        secrets.append(v)
     return v
 
 

@@ -28,6 +28,7 @@ with the standard library.
 from __future__ import annotations
 
 import json
+import math
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -80,13 +81,22 @@ class ParsedJson:
         """The document, re-parsed exactly first if orjson may have rounded a big integer."""
         if not self.exact:
             if _may_round(self.source):
-                self.doc = json.loads(self.source, parse_constant=_no_constants)
+                self.doc = json.loads(self.source, parse_constant=_no_constants, parse_float=_finite)
             self.exact = True
         return self.doc
 
 
 def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    # "1e999" is valid JSON text but no double: orjson refuses it, and so must the
+    # fallback, or the document would be checked holding inf and forwarded holding null.
+    x = float(text)
+    if x in (math.inf, -math.inf):
+        raise ValueError("number out of range")
+    return x
 
 
 def _parse(body: bytes) -> ParsedJson:
@@ -97,7 +107,7 @@ def _parse(body: bytes) -> ParsedJson:
     except orjson.JSONDecodeError:
         pass
     try:
-        return ParsedJson(body, json.loads(body, parse_constant=_no_constants), True)
+        return ParsedJson(body, json.loads(body, parse_constant=_no_constants, parse_float=_finite), True)
     except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("the body is not valid JSON") from None
 

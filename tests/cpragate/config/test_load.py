@@ -102,3 +102,20 @@ def test_load_config_missing_file(tmp_path: Path) -> None:
     p = tmp_path / "ok.yaml"
     p.write_text(GOOD)
     assert load_config(p).routes[0].upstream == "api"
+
+
+def test_errors_never_show_a_value_read_from_env_or_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "bind.txt"
+    secret_file.write_text("file-secret-9f8e7d\n")
+    text = (
+        'listeners: [{bind: "${CPG_BIND}"}, {bind: "file:' + str(secret_file) + '"}]\n'
+        'upstreams: {o: {url: "${CPG_UP}"}}\n'
+        "routes: [{path: /a, upstream: o}]\n"
+    )
+    with pytest.raises(ConfigError) as e:
+        load_config_text(text, "gw.yaml", env={"CPG_BIND": "env-secret-1a2b3c", "CPG_UP": "not-a-url-secret"})
+    msg = str(e.value)
+    assert "listeners[0].bind" in msg and "listeners[1].bind" in msg and "upstreams.o.url" in msg  # still located
+    for secret in ("env-secret-1a2b3c", "file-secret-9f8e7d", "not-a-url-secret"):
+        assert secret not in msg
+    assert "<redacted" in msg

@@ -88,3 +88,10 @@ def test_absent_bodies() -> None:
         jsonbody.response_json(ex)
     with pytest.raises(ValueError):
         jsonbody.set_response_json(ex, {})
+
+
+@pytest.mark.parametrize("body", [b'{"i": 12345634567890E06116}', b"[1e999]", b"-1E400", b'{"a": [2, 1.5e309]}'])
+def test_numbers_beyond_a_double_are_refused_not_read_as_infinity(body: bytes) -> None:
+    # Found by fuzzing: json.loads read them as inf, which orjson then wrote as null.
+    with pytest.raises(ValueError):
+        jsonbody.loads(body)
