@@ -34,6 +34,20 @@ ensure_venv() {
     "$VENV/bin/pip" install -q --disable-pip-version-check -e "$ROOT[dev]"
     touch "$stamp"
   fi
+  ensure_web
+}
+
+# ensure_web: the dashboard's third-party scripts, from the npm registry (package-lock.json),
+# copied into src/cpragate/admin/web/static/vendor where the admin listener serves them.
+ensure_web() {
+  local web="$ROOT/src/cpragate/admin/web"
+  command -v npm >/dev/null 2>&1 || ensure_apt nodejs npm
+  local stamp="$web/static/vendor/.built"
+  if [ ! -f "$stamp" ] || [ "$web/package-lock.json" -nt "$stamp" ] || [ "$web/build.mjs" -nt "$stamp" ]; then
+    say "installing the dashboard's scripts (npm ci)"
+    (cd "$web" && npm ci --no-audit --no-fund --loglevel=error && npm run -s build)
+    touch "$stamp"
+  fi
 }
 
 # ensure_services: the shared Redis (6379) and PostgreSQL (5432, db `test`) answer on loopback.
