@@ -145,8 +145,49 @@ async def main(quick: bool) -> None:
     print(f"| **all filters** | | | | **{total:.1f}** |")
     doc = orjson.loads(body)
     assert "ssn" in doc
+    pii = next((f for f in chain if f.name == "pii"), None)
+    if pii is not None:
+        request_side(pii, route, dict(route_match.params), body, n, rounds)
     await stores.close()
     shutil.rmtree(state, ignore_errors=True)
+
+
+def request_side(pii: Filter, route: Any, params: dict[str, str], record: bytes, n: int, rounds: int) -> None:
+    """The pii filter's request phase (issue 5: annotate what clients send), per request body.
+
+    The bodies are ~1 KB of JSON: two of the demo's customer records (~20 findings) and a
+    catalogue order without personal data, sent as ``POST`` to the same personal route;
+    plus a GET with a short query string and one without.
+    """
+    # ~1 KB each: two customer records; a catalogue order without personal data.
+    second = orjson.loads(record)
+    second["id"] = 43
+    personal = orjson.dumps({"customers": [orjson.loads(record), second]})[:1100]
+    items = [{"sku": f"MUG-{i}", "title": "Blue ceramic mug, 350 ml", "price": 12.5, "qty": 2} for i in range(40)]
+    clean = orjson.dumps({"items": items})
+    while len(clean) > 1024:
+        items.pop()
+        clean = orjson.dumps({"items": items})
+    orjson.loads(personal)  # still whole JSON
+    cases = [
+        (f"POST, {len(personal)} B JSON body, two customer records", "POST", "/v1/customers/42", personal),
+        (f"POST, {len(clean)} B JSON body, no personal data", "POST", "/v1/customers/42", clean),
+        ("GET with ?email=…&page=2", "GET", "/v1/customers/42?email=jane.roe%40example.com&page=2", None),
+        ("GET, no query, no body", "GET", "/v1/customers/42", None),
+    ]
+    print()
+    print(f"# pii filter, request phase (annotate), CPU-µs per request, best of {rounds} x {n}")
+    print("| request | CPU-µs | CPU-µs per KB of body |")
+    print("|---|---:|---:|")
+    for label, method, target, body in cases:
+
+        def make(m: str = method, t: str = target, b: bytes | None = body) -> Exchange:
+            hs = {"host": "localhost", "content-type": "application/json"}
+            return Exchange(make_request(m, t, hs, b), "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(params))
+
+        us = phase_cost(pii, "on_request", make, n, rounds)
+        per_kb = f"{us / (len(body) / 1024):.1f}" if body else "—"
+        print(f"| {label} | {us:.1f} | {per_kb} |")
 
 
 if __name__ == "__main__":

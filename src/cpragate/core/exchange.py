@@ -105,7 +105,8 @@ class Exchange:
         self.decisions: list[Decision] = []
         self.pii: Annotations | None = None
         """Set by the pii filter: counts of what it found and did in the response, per
-        entity, CPRA category and action (never values); None when it did not inspect."""
+        entity, CPRA category and action (never values), and in ``request`` (a
+        ``PiiReport``) what the client sent; None when it did not inspect."""
         self.request_json: ParsedJson | None = None
         self.response_json: ParsedJson | None = None
         """Parsed JSON bodies shared by the filters that read them; use
