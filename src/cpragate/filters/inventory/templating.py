@@ -43,6 +43,8 @@ def segment_kind(seg: str) -> str | None:
     """The parameter kind a concrete segment stands for, or None to keep it literal."""
     if seg.isdigit():
         return "id"
+    if seg.isalpha():  # a word: every other kind needs a digit, '@', '-' or '_'
+        return "param" if len(seg) > MAX_LITERAL else None
     if len(seg) > MAX_LITERAL:
         return "param"
     if _NUMBER.fullmatch(seg):
@@ -133,21 +135,25 @@ class PathTemplater:
             if p.startswith("{") and p.endswith("}"):
                 k = param_kind(p[1:-1])
                 used[k] = used.get(k, 0) + 1
-        out = [base.rstrip("/")] if base else [""]
+        head = base.rstrip("/") if base else ""
+        out = [head]
+        pos = method + " " + head  # the position's key: method + the template so far
+        seen = self._seen
         for seg in rest.lstrip("/").split("/"):
             kind = segment_kind(seg) if seg else None
             if kind is None and seg:
-                pos = method + " " + "/".join(out)
-                lits = self._seen.get(pos)
+                lits = seen.get(pos)
                 if lits is None:
-                    if len(self._seen) >= self.max_positions:
+                    if len(seen) >= self.max_positions:
                         kind = "param"
                     else:
-                        lits = self._seen[pos] = set()
+                        lits = seen[pos] = set()
                 if lits is not None and seg not in lits:
                     if len(lits) >= self.max_literals:
                         kind = "param"
                     else:
                         lits.add(seg)
-            out.append(seg if kind is None else _name(kind, used))
+            piece = seg if kind is None else _name(kind, used)
+            out.append(piece)
+            pos += "/" + piece
         return "/".join(out) or "/"
