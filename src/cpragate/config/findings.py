@@ -23,6 +23,12 @@ def findings(cfg: GatewayConfig) -> list[str]:
             out.append(f"filters.pii.pass_types: {', '.join(pii.pass_types)} bodies pass uninspected on inspected routes")
         if not pii.text:
             out.append("filters.pii.text: false — text and XML responses pass uninspected on inspected routes")
+    adm = getattr(cfg, "admin", None)
+    if adm is not None and adm.enabled and adm.tls is None and adm.allow_remote_plaintext:
+        from cpragate.admin.config import is_loopback_bind
+
+        if not is_loopback_bind(adm.bind):
+            out.append(f"admin ({adm.bind}): admin listener on a non-loopback address without TLS — admin keys travel in clear")
     for i, r in enumerate(cfg.routes):
         if r.on_body_too_large == "pass_uninspected":
             out.append(f"routes[{i}] ({r.path}): bodies over max_body_bytes pass uninspected")

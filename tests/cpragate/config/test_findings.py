@@ -41,3 +41,18 @@ filters: {pii: {pass_types: ["application/pdf"], text: false}}
     ]
     off = load_config_text(base + "routes: [{path: /a, upstream: a}]\nfilters: {pii: {enabled: false, pass_types: [image/png]}}\n")
     assert not [x for x in findings(off) if "pii" in x]
+
+
+def test_findings_flag_a_remote_admin_listener_without_tls() -> None:
+    base = """
+listeners: [{bind: "127.0.0.1:1", tls: {cert_file: c, key_file: k}}]
+upstreams: {a: {url: "https://a"}}
+routes: [{path: /a, upstream: a}]
+"""
+    key = '{name: ops, sha256: "' + "a" * 64 + '"}'
+    remote = load_config_text(base + f"admin: {{bind: '0.0.0.0:9901', allow_remote_plaintext: true, keys: [{key}]}}\n")
+    assert [x for x in findings(remote) if x.startswith("admin")] == [
+        "admin (0.0.0.0:9901): admin listener on a non-loopback address without TLS — admin keys travel in clear"
+    ]
+    local = load_config_text(base + f"admin: {{keys: [{key}]}}\n")
+    assert not [x for x in findings(local) if x.startswith("admin")]
