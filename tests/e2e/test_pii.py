@@ -240,6 +240,15 @@ def rows(n: int, bad_at: int | None = None) -> AsyncIterator[bytes]:
     return gen()
 
 
+def _one(body: bytes) -> AsyncIterator[bytes]:
+    async def gen() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 65536):
+            yield body[i : i + 65536]
+            await asyncio.sleep(0)
+
+    return gen()
+
+
 def row_count_bytes(n: int) -> int:
     return 2 + sum(len(orjson.dumps({"id": i, **ROW})) for i in range(n)) + n - 1
 
@@ -250,7 +259,9 @@ def big(req: OriginRequest) -> OriginResponse:
     if req.request.path.startswith("/v1/sized"):  # Content-Length known up front
         body = b"[" + b",".join(orjson.dumps({"id": i, **ROW}) for i in range(n)) + b"]"
         return OriginResponse(200, json, body)
-    bad = n - 10 if req.request.path.startswith("/v1/blocked") else None
+    if req.request.path.startswith("/v1/object"):  # large, but not an array to stream
+        return OriginResponse(200, json, stream=_one(orjson.dumps({"blob": "x" * n, "ssn": SSN})))
+    bad = n - 10 if req.request.path.startswith("/v1/blocked") else 0 if req.request.path.startswith("/v1/first") else None
     return OriginResponse(200, json, stream=rows(n, bad))
 
 
@@ -366,3 +377,29 @@ def test_a_late_element_that_must_be_blocked_aborts_the_connection() -> None:
     assert ("pii", "deny", "pii:block:us_passport") in ev["decisions"]
     assert ev["ann"]["pii"]["blocked"] == "us_passport"
     assert ev["ann"]["pii"]["entities"]["us_passport"] == 1
+
+
+def test_a_refusal_before_the_first_element_is_sent_is_still_a_502() -> None:
+    routes = """\
+  - {path: "/v1/first", upstream: o, personal: true, max_body_bytes: 65536}
+  - {path: "/v1/object", upstream: o, personal: true, max_body_bytes: 65536, pii: {stream: {max_element_bytes: 131072}}}
+"""
+    extra = "filters: {pii: {engine: {actions: {entities: {us_passport: block}}}}}"
+    Audited.seen.clear()
+
+    async def t() -> None:
+        async with origin(big) as o, gateway(plain_config(o.port, routes, extra), extra_filters={"audited": Audited}) as gw:
+            c = await Client.open(gw.bound_ports()[0])
+            r = await c.request("GET", "/v1/first?n=3000", timeout=30)  # the first element is blocked
+            assert r.status == 502 and b"CPG-PII-006" in r.body and b"X12345678" not in r.body
+            c = await Client.open(gw.bound_ports()[0])
+            r = await c.request("GET", "/v1/object?n=400000", timeout=30)  # held whole: beyond max_element_bytes
+            assert r.status == 502 and b"CPG-PII-007" in r.body and SSN.encode() not in r.body
+            await c.close()
+
+    run(t())
+    first, obj = Audited.seen
+    assert first["outcome"] == "denied" and first["error"] == "CPG-PII-006" and first["bytes_out"] < 1000
+    assert ("pii", "deny", "pii:block:us_passport") in first["decisions"]
+    assert obj["outcome"] == "denied" and obj["error"] == "CPG-PII-007"
+    assert ("pii", "deny", "pii:stream-element-too-large") in obj["decisions"]
