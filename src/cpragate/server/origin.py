@@ -125,6 +125,8 @@ class _Conn(asyncio.Protocol):
                 head.append(b"transfer-encoding: chunked\r\n\r\n")
                 self.transport.write(b"".join(head))
                 async for chunk in resp.stream:
+                    if self.transport.is_closing():
+                        return  # the client (a gateway that refused the body) went away
                     if chunk:
                         self.transport.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                         if self.transport.get_write_buffer_size() > 1 << 20:
