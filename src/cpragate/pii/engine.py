@@ -807,6 +807,15 @@ class Engine:
             return root
         for gk, h in single.items():
             group = multi.get(gk)
+            if group is None and h[5] is not None and h[0] is not None:
+                # The only finding inside a string (free text): splice its replacement in.
+                parent, key = h[0], h[1]
+                value = parent[key]
+                if type(value) is str:
+                    a, b = h[5]
+                    d = (cached_spi if h[4] else cached_plain)[h[3]]
+                    parent[key] = value[:a] + str(self._replace_scalar(value[a:b], h, d[2])) + value[b:]
+                    continue
             root = self._rewrite_value(root, group or [h], decide)
         for h in drops:
             root = self._drop(root, h, base)

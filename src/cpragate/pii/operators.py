@@ -54,6 +54,16 @@ def mask_value(value: str, entity: str, options: MaskOptions) -> str:
     keep = options.keep_last.get(entity, 0)
     if keep == 0:
         return masked
+    if char == "*" and "*" not in value:
+        # Every "*" of ``masked`` is a letter or digit of ``value``: count and find the
+        # cut with C string methods instead of a loop over characters.
+        keep = min(keep, masked.count("*") // 2)
+        if keep == 0:
+            return masked
+        i = len(masked)
+        for _ in range(keep):
+            i = masked.rfind("*", 0, i)
+        return masked[:i] + value[i:]
     keep = min(keep, len(value.translate(_ONLY_ALNUM)) // 2)
     if keep == 0:
         return masked
@@ -72,7 +82,13 @@ _ONLY_ALNUM = str.maketrans("", "", "".join(chr(i) for i in range(128) if chr(i)
 
 
 def _mask_table(char: str) -> dict[int, str]:
-    return {ord(c): char for c in _ASCII_ALNUM}
+    table = _TABLES.get(char)
+    if table is None:
+        table = _TABLES[char] = {ord(c): char for c in _ASCII_ALNUM}
+    return table
+
+
+_TABLES: dict[str, dict[int, str]] = {}
 
 
 _STAR = _mask_table("*")

@@ -79,3 +79,24 @@ def test_mask_never_contains_value(value: str) -> None:
     alnum = sum(c.isalnum() for c in value)
     if alnum >= 2:
         assert value not in out or (out == value and alnum == 0)
+
+
+@pytest.mark.parametrize(
+    ("value", "entity", "expected"),
+    [
+        ("219-45-6789", "us_ssn", "***-**-6789"),
+        ("4111 1111 1111 1111", "credit_card", "**** **** **** 1111"),
+        ("12", "us_ssn", "*2"),  # never more than half of the letters/digits stay
+
+        ("1234", "us_ssn", "**34"),
+        ("a*b*c*d*e*f", "us_ssn", "******d*e*f"),  # a '*' in the value: the general path
+        ("(415) 555-0132", "phone", "(***) ***-0132"),
+        ("", "us_ssn", ""),
+    ],
+)
+def test_mask_keeps_last_letters_and_digits(value: str, entity: str, expected: str) -> None:
+    assert mask_value(value, entity, MaskOptions()) == expected
+
+
+def test_mask_other_char_keeps_last() -> None:
+    assert mask_value("219-45-6789", "us_ssn", MaskOptions(char="#")) == "###-##-6789"

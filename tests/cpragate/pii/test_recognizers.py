@@ -33,6 +33,19 @@ VALUE_CASES = [
     ("dl-no-digit", r.UsDriverLicenseRecognizer, "ABCDEF", False),
     ("passport-ok", r.UsPassportRecognizer, "A12345678", True),
     ("passport-short", r.UsPassportRecognizer, "A123", False),
+    ("ssn-bare", r.UsSsnRecognizer, "219456789", True),
+    ("ssn-spaces", r.UsSsnRecognizer, " 219 45 6789 ", True),
+    ("ssn-group-00", r.UsSsnRecognizer, "219-00-6789", False),
+    ("ssn-serial-0000", r.UsSsnRecognizer, "219-45-0000", False),
+    ("ssn-area-9xx", r.UsSsnRecognizer, "919-45-6789", False),
+    ("ssn-advertising", r.UsSsnRecognizer, "078-05-1120", False),
+    ("ssn-arabic-digits", r.UsSsnRecognizer, "\u0662\u0661\u0669-45-6789", False),
+    ("dl-dashes", r.UsDriverLicenseRecognizer, "a123-456-78-901-0", True),
+    ("dl-edge-dash", r.UsDriverLicenseRecognizer, "-1234567", False),
+    ("dl-too-long", r.UsDriverLicenseRecognizer, "D" + "1" * 20, False),
+    ("passport-9-digits", r.UsPassportRecognizer, "123456789", True),
+    ("passport-4-digits", r.UsPassportRecognizer, "ABCD1234", False),
+    ("passport-non-ascii-digits", r.UsPassportRecognizer, "A\u0661\u0662\u0663\u0664\u0665\u0666", True),
     ("person-ok", r.PersonRecognizer, "Mary-Jane O'Brien", True),
     ("person-digits", r.PersonRecognizer, "user123", False),
     ("address-ok", r.StreetAddressRecognizer, "1600 Amphitheatre Pkwy", True),
@@ -98,6 +111,12 @@ def test_match_at(cid: str, cls: type[r.Recognizer], text: str, ctx: str, length
         ("initial", "my name is Robert J. Brown", ["Robert J. Brown"]),
         ("no-cue", "The Ergonomic Chair is great", []),
         ("stop-words", "Thanks, Support Team", []),
+        # one-word runs: a strong cue before them counts, a weak cue ("to") does not
+        ("one-word-strong-cue", "Kind regards, Jane", ["Jane"]),
+        ("one-word-weak-cue", "sent it to Jane today", []),
+        ("two-words-weak-cue", "sent it to Jane Smith today", ["Jane Smith"]),
+        ("cue-word-alone", "Dear, thanks", []),
+        ("sentence-start", "Stainless steel bottle", []),
     ],
 )
 def test_person_in_text(cid: str, text: str, expected: list[str]) -> None:
@@ -121,3 +140,12 @@ def test_ipv6_at() -> None:
 def test_decimals() -> None:
     assert r.decimals("37.7749") == 4
     assert r.decimals("37") == 0
+
+
+def test_context_words_are_matched_as_substrings() -> None:
+    ssn = r.UsSsnRecognizer()
+    assert ssn.has_context("my ssn: ")
+    assert ssn.has_context("social security no. ")
+    assert not ssn.has_context("order ")
+    assert not ssn.has_context("")
+    assert not r.IbanRecognizer().has_context("iban ")  # no context words at all

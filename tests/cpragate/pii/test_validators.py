@@ -6,6 +6,7 @@ never prints the vector itself.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 from datetime import date
 
@@ -259,3 +260,51 @@ def test_latlng() -> None:
 def test_registry_names() -> None:
     assert set(v.VALIDATORS) >= {"luhn", "iban", "aba", "ssn", "phone", "ip"}
     assert v.VALIDATORS["luhn"]("4111111111111111")
+
+
+def _ipv6_reference(value: str) -> bool:
+    if ":" not in value or len(value) > 45:
+        return False
+    try:
+        ipaddress.IPv6Address(value)
+    except ValueError:
+        return False
+    return True
+
+
+def test_ipv6_agrees_with_ipaddress() -> None:
+    """The hexadecimal-form regex accepts only addresses, and with the ipaddress fallback
+    the answer is ipaddress's: random addresses in every text form, and corrupted ones."""
+    rng = random.Random(11)
+    cases = ["::", "::1", "1::", "1:2:3:4:5:6:7::", "::ffff:192.0.2.1", "fe80::1%eth0", ":::",
+             "1:2:3:4:5:6:7:8:9", "12345::", "10:15:30", "2001:db8::1::2", "g::1"]  # fmt: skip
+    for _ in range(3000):
+        bits = rng.getrandbits(rng.choice([128, 64, 16]))
+        a = ipaddress.IPv6Address(bits << rng.choice([0, 0, 64]) & (2**128 - 1))
+        cases += [a.compressed, a.exploded, a.compressed.upper()]
+        chars = list(a.compressed)
+        chars[rng.randrange(len(chars))] = rng.choice("0a:g.")
+        cases.append("".join(chars))
+    fast = 0
+    for c in cases:
+        ref = _ipv6_reference(c)
+        assert v.ipv6_valid(c) is ref, c
+        if v._IPV6_HEX.fullmatch(c) is not None:
+            fast += 1
+            assert ref, c  # the regex never accepts a non-address
+    assert fast > len(cases) // 2  # and it answers most of them without ipaddress
+
+
+def test_ipv4_agrees_with_octet_rules() -> None:
+    rng = random.Random(12)
+    for _ in range(5000):
+        parts = [
+            str(rng.randint(0, 300)) if rng.random() < 0.9 else rng.choice(["01", "00", "", "a", "1234", "\u0663"])
+            for _ in range(rng.choice([4, 4, 4, 3, 5]))
+        ]
+        text = ".".join(parts)
+        ref = len(parts) == 4 and all(
+            p.isdigit() and p.isascii() and len(p) <= 3 and not (len(p) > 1 and p[0] == "0") and int(p) <= 255
+            for p in parts
+        )
+        assert v.ipv4_valid(text) is ref, text
