@@ -403,3 +403,36 @@ def test_a_refusal_before_the_first_element_is_sent_is_still_a_502() -> None:
     assert ("pii", "deny", "pii:block:us_passport") in first["decisions"]
     assert obj["outcome"] == "denied" and obj["error"] == "CPG-PII-007"
     assert ("pii", "deny", "pii:stream-element-too-large") in obj["decisions"]
+
+
+class SlowPhase(Filter):
+    """A response filter that suspends (as one awaiting a store would): upstream bytes that
+    arrive meanwhile must be held, not written before the head."""
+
+    name = "slowphase"
+    priority = 450
+
+    async def on_response(self, exchange: Exchange) -> Any:
+        await asyncio.sleep(0.05)
+        exchange.response.headers.set(b"x-slow", b"1")  # type: ignore[union-attr]
+        from cpragate.core.verdict import CONTINUE
+
+        return CONTINUE
+
+
+def test_stream_output_waits_for_a_response_phase_that_suspends() -> None:
+    routes = """\
+  - {path: "/v1/rows", upstream: o, personal: true, max_body_bytes: 65536}
+  - {path: "/v1/sized", upstream: o, personal: true, max_body_bytes: 65536}
+"""
+
+    async def t() -> None:
+        async with origin(big) as o, gateway(plain_config(o.port, routes), extra_filters={"slowphase": SlowPhase}) as gw:
+            c = await Client.open(gw.bound_ports()[0])
+            for path in ("/v1/rows?n=3000", "/v1/sized?n=3000"):  # chunked overflow; known length
+                r = await c.request("GET", path, timeout=30)
+                assert r.status == 200 and r.chunked and r.h("x-slow") == b"1", path
+                _check_rows(r.body, 3000)
+            await c.close()
+
+    run(t())
