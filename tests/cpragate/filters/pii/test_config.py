@@ -47,3 +47,36 @@ def test_every_field_has_a_description() -> None:
     for model in (PiiFilterConfig, PiiRouteSettings):
         for name, f in model.model_fields.items():
             assert f.description, f"{model.__name__}.{name} has no description"
+
+
+def test_inspection_defaults() -> None:
+    c = PiiFilterConfig()
+    assert c.pass_types == [] and c.text is True
+    assert c.request.body is None and c.request.query is None  # annotate (resolved by the filter)
+    assert c.stream.enabled is None and c.stream.array is None and c.stream.max_element_bytes is None
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"pass_types": ["*/*"]},
+        {"pass_types": ["image"]},
+        {"pass_types": ["image/png; q=1"]},
+        {"request": {"body": "redact"}},
+        {"request": {"query": "allow"}},
+        {"request": {"headers": "annotate"}},
+        {"stream": {"max_element_bytes": 10}},
+        {"stream": {"array": ""}},
+    ],
+)
+def test_bad_inspection_settings_are_refused(data: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        PiiFilterConfig.model_validate(data)
+    with pytest.raises(ValidationError):
+        PiiRouteSettings.model_validate(data)
+
+
+def test_pass_types_are_normalized() -> None:
+    c = PiiRouteSettings.model_validate({"pass_types": [" Image/* ", "application/PDF", "application/vnd.ms-excel"]})
+    assert c.pass_types == ["image/*", "application/pdf", "application/vnd.ms-excel"]
+    assert PiiRouteSettings().pass_types is None  # follows the filter's
