@@ -14,6 +14,7 @@ from cpragate.errors import StorageError
 
 if TYPE_CHECKING:
     from cpragate.storage.access import IdentityStore, Limiter, ServedIds
+    from cpragate.storage.alerts import AlertStore, BlockStore
     from cpragate.storage.fetch import HttpFetcher
 
 __all__ = ["AuditLog", "CounterStore", "KeyValueStore", "Stores", "open_stores"]
@@ -90,6 +91,14 @@ class Stores:
     """Fetches documents the filters need (JWKS)."""
     audit: AuditLog | None = None
     """The audit trail (spool + writer) when ``filters.audit`` is enabled (see attach_audit)."""
+    inventory: Any = None
+    """This process's observed endpoints (filters/inventory), kept here so a reload keeps them."""
+    metrics: Any = None
+    """This process's Prometheus collectors (admin/metrics), kept here so a reload keeps them."""
+    alerts: AlertStore | None = None
+    """Alerts raised by the detectors (memory, or Redis when ``storage.redis`` is set)."""
+    blocks: BlockStore | None = None
+    """Blocks and throttles the rate limiters enforce (memory, or Redis shared by instances)."""
     _more: list[object] = field(default_factory=list)
 
     @property
@@ -122,6 +131,12 @@ async def open_stores(url: str, redis_url: str | None = None) -> Stores:
 
     stores = await _open_main(url)
     stores.fetcher = HttpFetcher()
+    from cpragate.storage.alerts import MemoryAlerts, MemoryBlocks
+
+    if stores.alerts is None:
+        stores.alerts = MemoryAlerts()
+    if stores.blocks is None:
+        stores.blocks = MemoryBlocks()
     if redis_url is not None:
         from cpragate.storage.redis import RedisStore
 
@@ -131,6 +146,7 @@ async def open_stores(url: str, redis_url: str | None = None) -> Stores:
             await stores.close()
             raise
         stores.counters, stores.kv, stores.limiter, stores.served = r, r.kv, r.limiter, r.served
+        stores.alerts, stores.blocks = r.alerts, r.blocks
         stores._more.append(r)
     return stores
 
@@ -162,7 +178,9 @@ async def _open_main(url: str) -> Stores:
         from cpragate.storage.redis import RedisStore
 
         r = await RedisStore.open(url)
-        return Stores(counters=r, kv=r.kv, url=url, _closer=r, limiter=r.limiter, served=r.served)
+        return Stores(
+            counters=r, kv=r.kv, url=url, _closer=r, limiter=r.limiter, served=r.served, alerts=r.alerts, blocks=r.blocks
+        )
     raise StorageError(
         f"storage backend for {url.split(':', 1)[0]}:// is not available in this version.",
         fix="Use memory://, sqlite:///path, postgresql://host/db or redis://host:port/db.",

@@ -112,6 +112,10 @@ class RedisStore:
         self.kv = RedisKV(self)
         self.limiter = self
         self.served = RedisServedIds(self)
+        from cpragate.storage.redis_alerts import RedisAlerts, RedisBlocks
+
+        self.alerts = RedisAlerts(self)
+        self.blocks = RedisBlocks(self)
 
     @classmethod
     async def open(cls, url: str) -> RedisStore:

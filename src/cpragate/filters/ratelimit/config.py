@@ -50,3 +50,11 @@ class RateLimitConfig(FilterConfig):
         "deny",
         description="When the shared store (Redis) fails: deny (503), or allow and limit in this process alone (logged).",
     )
+    enforce_blocks: bool = Field(
+        True,
+        description="Enforce the throttles and blocks the anomaly filter (or an admin) put on consumers and client IPs.",
+    )
+    throttle: Limit = Field(
+        default_factory=lambda: Limit(rate=1, per=1.0, burst=5),
+        description="The rate a throttled consumer or client IP gets (one bucket each) until the throttle expires or is lifted.",
+    )

@@ -7,6 +7,12 @@ storage has one, else in this process. A refusal is 429 with ``Retry-After``; wi
 httpapi draft) for the tightest bucket checked. When Redis fails, ``on_error: deny``
 answers 503; ``allow`` limits in this process alone and logs each time; the next
 request tries Redis again, so the gateway recovers by itself when Redis is back.
+
+Both filters also enforce the blocks in ``stores.blocks`` (storage/alerts.py), put there
+by the anomaly filter or an admin: ``ratelimit_ip`` those on client IPs, ``ratelimit``
+those on consumers. A ``block`` answers 403 ``CPG-RATE-005`` with ``Retry-After`` until
+it expires or is lifted; a ``throttle`` puts the subject in one bucket of the
+``throttle`` rate (429 ``CPG-RATE-001`` beyond it).
 """
 
 from __future__ import annotations
@@ -20,10 +26,11 @@ from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
-from cpragate.errors import RateLimited, RateLimitUnavailable, StorageError
+from cpragate.errors import ConsumerBlocked, RateLimited, RateLimitUnavailable, StorageError
 from cpragate.filters.ratelimit.config import Limit, RateLimitConfig, RouteRateLimit
 from cpragate.filters.ratelimit.local import LocalLimiter
 from cpragate.storage.access import Limiter, LimitResult
+from cpragate.storage.alerts import BlockStore, SubjectKind
 
 __all__ = ["RateLimitFilter", "RateLimitIpFilter", "route_limits"]
 
@@ -73,6 +80,41 @@ class _Base(Filter):
         self.deny_on_error = config.on_error == "deny"
         self._plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[_Bucket, ...]]] = {}
         """(id of the route, consumer or client ip) -> the buckets to check; bounded."""
+        self.blocks: BlockStore | None = getattr(ctx.stores, "blocks", None) if config.enforce_blocks else None
+        self._throttle = config.throttle
+        self._throttle_policy = _policy("throttle", config.throttle)
+
+    async def _blocked(self, ex: Exchange, kind: SubjectKind, subject: str) -> Verdict:
+        """The verdict of a block or throttle on ``subject`` (CONTINUE when there is none)."""
+        assert self.blocks is not None
+        now = self.ctx.clock.time()
+        try:
+            b = await self.blocks.check(kind, subject, now)
+        except StorageError as e:
+            log.warning("block store unavailable; blocks not checked (request %s): %s", ex.request_id, e.detail or e.title)
+            return CONTINUE
+        if b is None:
+            return CONTINUE
+        retry = max(1, math.ceil(b.expires_at - now))
+        if b.action == "block":
+            return Deny(ConsumerBlocked, rule=f"{self.name}:blocked:{kind}", headers=((b"retry-after", b"%d" % retry),))
+        lim = self._throttle
+        key = f"throttle:{kind}:{subject}"
+        res: LimitResult | None = None
+        if self.is_shared:
+            try:
+                res = await self.limiter.acquire(key, lim.interval, lim.capacity)
+            except StorageError:
+                res = None
+        if res is None:
+            res = self.local.acquire_now(key, lim.interval, lim.capacity)
+        if res.allowed:
+            return CONTINUE
+        wait = max(1, math.ceil(res.retry_after))
+        hdrs: tuple[tuple[bytes, bytes], ...] = ((b"retry-after", b"%d" % wait),)
+        if self.headers:
+            hdrs += ((b"ratelimit-policy", self._throttle_policy), (b"ratelimit", b'"throttle";r=0;t=%d' % wait))
+        return Deny(RateLimited, rule=f"{self.name}:throttled:{kind}", headers=hdrs)
 
     def _plan(self, ex: Exchange, who: str) -> tuple[_Bucket, ...]:
         route = ex.route
@@ -139,7 +181,7 @@ class RateLimitIpFilter(_Base):
 
     def applies_to(self, route: RouteInfo) -> bool:
         rl = route_limits(route)
-        return self.cfg.per_ip is not None or (rl is not None and rl.per_ip is not None)
+        return self.blocks is not None or self.cfg.per_ip is not None or (rl is not None and rl.per_ip is not None)
 
     def _checks(self, ex: Exchange) -> list[tuple[str, str, Limit]]:
         rl = route_limits(ex.route)
@@ -150,6 +192,10 @@ class RateLimitIpFilter(_Base):
         return []
 
     async def on_request(self, exchange: Exchange) -> Verdict:
+        if self.blocks is not None:
+            v = await self._blocked(exchange, "ip", exchange.client_ip)
+            if v is not CONTINUE:
+                return v
         plan = self._plan(exchange, exchange.client_ip)
         return await self._check(exchange, plan) if plan else CONTINUE
 
@@ -163,7 +209,8 @@ class RateLimitFilter(_Base):
     def applies_to(self, route: RouteInfo) -> bool:
         rl = route_limits(route)
         return (
-            self.cfg.per_consumer is not None
+            self.blocks is not None
+            or self.cfg.per_consumer is not None
             or bool(self.cfg.consumers)
             or (rl is not None and (rl.per_consumer is not None or rl.route is not None))
         )
@@ -187,6 +234,10 @@ class RateLimitFilter(_Base):
 
     async def on_request(self, exchange: Exchange) -> Verdict:
         ident = exchange.identity
+        if ident is not None and self.blocks is not None:
+            v = await self._blocked(exchange, "consumer", ident.consumer)
+            if v is not CONTINUE:
+                return v
         # "\x00": no consumer name (which is never empty) can pose as the anonymous plan.
         plan = self._plan(exchange, ident.consumer if ident is not None else "\x00")
         return await self._check(exchange, plan) if plan else CONTINUE

@@ -1,0 +1,396 @@
+"""The streaming detectors: one pass over each completed exchange, O(1) work per signal.
+
+Theory of operation: the engine keeps one small state object per consumer (or per client
+IP for anonymous callers) and per client IP / API key prefix that failed to authenticate.
+``observe`` reads the exchange once and feeds every signal (baseline.Rate); a signal over
+its threshold yields a Finding, unless the same detector reported the same subject less
+than ``cooldown`` seconds ago. Findings carry counts, thresholds, windows and route
+names — never a data subject's id, a body value or a credential (a key's public prefix
+at most).
+
+| detector | subject | signal per window | alert when |
+|---|---|---|---|
+| scraping | consumer | distinct data subjects received (≤ per_response per response) | > max(floor, factor × baseline) |
+| enumeration | consumer | refused (403/404) object requests; sequential id steps | refusals over threshold and ≥ failure_share of object requests; or steps over threshold |
+| credentials | client IP; key prefix | authentication failures | over threshold (IP); ≥ key_floor (key) |
+| exfiltration | consumer | PI records, SPI values, bytes on personal routes | any over its threshold |
+| unusual | consumer | new route, new client network, off-hours | once habits are learned |
+
+State is bounded: at most ``max_subjects`` subjects (the least recently created is
+forgotten first), ``max_distinct`` subjects per window, ``max_routes``/``max_networks``
+per consumer.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from cpragate.core.exchange import Exchange
+from cpragate.filters.anomaly.baseline import Population, Rate
+from cpragate.filters.anomaly.config import AnomalyConfig
+from cpragate.filters.authn.apikeys import prefix_of
+
+__all__ = ["DETECTORS", "Engine", "Finding", "Subject"]
+
+DETECTORS = ("scraping", "enumeration", "credentials", "exfiltration", "unusual", "budget")
+
+_AUTH_FAILED = "CPG-AUTH-001"
+_PERSONAL_OK = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One detection, before it becomes an Alert (the filter adds id, time, delivery)."""
+
+    detector: str
+    subject_kind: str
+    subject: str
+    summary: str
+    severity: str
+    response: str
+    duration: float
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+
+class Subject:
+    """Per consumer (or anonymous client IP): every volume signal and the learned habits."""
+
+    __slots__ = (
+        "bytes",
+        "first",
+        "hours",
+        "last_ids",
+        "nets",
+        "objreq",
+        "records",
+        "refused",
+        "routes",
+        "seen",
+        "seq",
+        "spi",
+        "subj",
+        "total",
+    )
+
+    def __init__(self, now: float) -> None:
+        self.subj = Rate()
+        self.seen: set[str] = set()
+        self.refused = Rate()
+        self.objreq = Rate()
+        self.seq = Rate()
+        self.last_ids: dict[str, int] = {}
+        self.records = Rate()
+        self.spi = Rate()
+        self.bytes = Rate()
+        self.first = now
+        self.total = 0
+        self.routes: set[str] = set()
+        self.nets: set[str] = set()
+        self.hours = [0] * 24
+
+
+class Engine:
+    """All detectors over one stream of exchanges (sans-IO; the caller passes the time)."""
+
+    def __init__(self, cfg: AnomalyConfig) -> None:
+        self.cfg = cfg
+        self.sc, self.en, self.cr, self.ex, self.un = cfg.scraping, cfg.enumeration, cfg.credentials, cfg.exfiltration, cfg.unusual
+        self.subjects: dict[tuple[str, str], Subject] = {}
+        self.fail_ip: dict[str, Rate] = {}
+        self.fail_key: dict[str, Rate] = {}
+        self.last_alert: dict[tuple[str, str, str], float] = {}
+        self.pop_subj = Population(self.sc.prior)
+        self.pop_refused = Population(self.en.prior)
+        self.pop_seq = Population(1.0)
+        self.pop_records = Population(self.ex.prior_records)
+        self.pop_spi = Population(self.ex.prior_spi)
+        self.pop_bytes = Population(self.ex.prior_bytes)
+        self.pop_fail = Population(self.cr.prior)
+        self._nets: dict[str, str] = {}
+        self._off = self.un.utc_offset_hours * 3600.0
+
+    # ------------------------------------------------------------------ helpers
+
+    def _bounded(self, d: dict[Any, Any]) -> None:
+        if len(d) >= self.cfg.max_subjects:
+            del d[next(iter(d))]
+
+    def _cooled(self, det: str, kind: str, who: str, now: float, cooldown: float) -> bool:
+        k = (det, kind, who)
+        last = self.last_alert.get(k)
+        if last is not None and now - last < cooldown:
+            return False
+        if len(self.last_alert) >= self.cfg.max_subjects:
+            del self.last_alert[next(iter(self.last_alert))]
+        self.last_alert[k] = now
+        return True
+
+    def network(self, ip: str) -> str:
+        """The client network of ``ip`` (its /24 or /48 by default), memoized."""
+        n = self._nets.get(ip)
+        if n is None:
+            parts = ip.split(".")
+            if len(parts) == 4 and all(p.isdigit() and len(p) <= 3 for p in parts):
+                v = (int(parts[0]) << 24) | (int(parts[1]) << 16) | (int(parts[2]) << 8) | int(parts[3])
+                plen = self.un.ipv4_prefix
+                v &= (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF
+                n = f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}/{plen}"
+            else:
+                try:
+                    n = str(ipaddress.ip_network(f"{ip}/{self.un.ipv6_prefix}", strict=False))
+                except ValueError:
+                    n = "invalid"
+            if len(self._nets) >= 65_536:
+                self._nets.clear()
+            self._nets[ip] = n
+        return n
+
+    # ------------------------------------------------------------------ observe
+
+    def observe(self, ex: Exchange, now: float) -> list[Finding] | None:
+        """Feed one completed exchange; the findings it raised (None: none)."""
+        out: list[Finding] | None = None
+        ident = ex.identity
+        resp = ex.response
+        status = resp.status if resp is not None else 0
+        if ident is None:
+            if ex.error_code == _AUTH_FAILED:
+                return self._auth_failure(ex, now)
+            route = ex.route
+            if route is None or not route.personal or status >= _PERSONAL_OK:
+                return None
+            kind, who = "ip", ex.client_ip
+        else:
+            kind, who = "consumer", ident.consumer
+        key = (kind, who)
+        st = self.subjects.get(key)
+        if st is None:
+            self._bounded(self.subjects)
+            st = self.subjects[key] = Subject(now)
+        route = ex.route
+        if route is None:
+            return None
+        st.total += 1
+        if ident is not None and self.un.enabled:
+            out = self._unusual(st, ex, who, route.name, now)
+        params = ex.params
+        if params and self.en.enabled:
+            f = self._enumeration(st, kind, who, route.name, params, status, now)
+            if f is not None:
+                out = [f] if out is None else [*out, f]
+        if route.personal and status < _PERSONAL_OK and resp is not None:
+            subjects = ex.audit_subjects
+            if subjects is None and params:
+                v = next(iter(params.values()))
+                subjects = [f"{route.name}\x00{v}"]
+            n = len(subjects) if subjects else 0
+            if self.sc.enabled and n:
+                f = self._scraping(st, kind, who, subjects, now)  # type: ignore[arg-type]
+                if f is not None:
+                    out = [f] if out is None else [*out, f]
+            if self.ex.enabled:
+                pii = ex.pii
+                records = n
+                spi = 0
+                if pii is not None:
+                    ents = pii.entities
+                    if ents:
+                        m = max(ents.values())
+                        if m > records:
+                            records = m
+                    spi = pii.spi
+                f = self._exfiltration(st, kind, who, records, spi, ex.bytes_out, now)
+                if f is not None:
+                    out = [f] if out is None else [*out, f]
+        return out
+
+    # ------------------------------------------------------------------ detectors
+
+    def _scraping(self, st: Subject, kind: str, who: str, subjects: list[str], now: float) -> Finding | None:
+        c = self.sc
+        w = c.window
+        r = st.subj
+        if now - r.start >= w or now < r.start:
+            r.roll(now, w, self.pop_subj)
+            st.seen.clear()
+        seen = st.seen
+        new = 0
+        cap = self.cfg.max_distinct
+        for s in subjects:
+            if s not in seen:
+                new += 1
+                if len(seen) < cap:
+                    seen.add(s)
+        if not new:
+            return None
+        if new > c.per_response:
+            new = c.per_response
+        est = r.add(now, w, new, self.pop_subj)
+        thr = r.limit(self.pop_subj.mean, c.prior_weight, c.factor, c.floor, c.sigmas)
+        if est <= thr:
+            return None
+        r.alarmed = True
+        if not self._cooled("scraping", kind, who, now, c.cooldown):
+            return None
+        return Finding(
+            "scraping", kind, who,
+            f"{who} received {est:.0f} distinct data subjects in {w:g} s (threshold {thr:.0f})",
+            c.severity, c.response, c.duration,
+            {"distinct_subjects": round(est), "threshold": round(thr), "window_s": w, "baseline_windows": r.n},
+        )  # fmt: skip
+
+    def _enumeration(
+        self, st: Subject, kind: str, who: str, route: str, params: dict[str, str], status: int, now: float
+    ) -> Finding | None:
+        c = self.en
+        w = c.window
+        obj = st.objreq.add(now, w, 1, None)
+        refused = status in (403, 404)
+        reason = None
+        if refused:
+            est = st.refused.add(now, w, 1, self.pop_refused)
+            thr = st.refused.limit(self.pop_refused.mean, c.prior_weight, c.factor, c.floor, c.sigmas)
+            if est > thr and est >= c.failure_share * obj:
+                st.refused.alarmed = True
+                reason = ("refused", est, thr)
+        v = next(iter(params.values()))
+        if v.isdigit() and len(v) < 19:
+            i = int(v)
+            last = st.last_ids.get(route)
+            if last is None and len(st.last_ids) >= 64:
+                st.last_ids.clear()
+            st.last_ids[route] = i
+            if last is not None and 0 < abs(i - last) <= c.max_step:
+                est = st.seq.add(now, w, 1, self.pop_seq)
+                thr = st.seq.limit(self.pop_seq.mean, c.prior_weight, c.factor, c.sequential_floor, c.sigmas)
+                if est > thr and reason is None:
+                    st.seq.alarmed = True
+                    reason = ("sequential", est, thr)
+        if reason is None or not self._cooled("enumeration", kind, who, now, c.cooldown):
+            return None
+        what, est, thr = reason
+        share = st.refused.sliding(now, w) / obj if obj else 0.0
+        text = (
+            f"{who}: {est:.0f} refused (403/404) object requests in {w:g} s (threshold {thr:.0f}, {share:.0%} of object requests)"
+            if what == "refused"
+            else f"{who}: {est:.0f} sequential id steps in {w:g} s (threshold {thr:.0f})"
+        )
+        return Finding(
+            "enumeration", kind, who, text, c.severity, c.response, c.duration,
+            {"signal": what, "count": round(est), "threshold": round(thr), "window_s": w,
+             "refused_share": round(share, 3), "route": route},
+        )  # fmt: skip
+
+    def _auth_failure(self, ex: Exchange, now: float) -> list[Finding] | None:
+        c = self.cr
+        if not c.enabled:
+            return None
+        w = c.window
+        out: list[Finding] | None = None
+        ip = ex.client_ip
+        r = self.fail_ip.get(ip)
+        if r is None:
+            self._bounded(self.fail_ip)
+            r = self.fail_ip[ip] = Rate()
+        est = r.add(now, w, 1, self.pop_fail)
+        thr = r.limit(self.pop_fail.mean, c.prior_weight, c.factor, c.floor, c.sigmas)
+        if est >= thr:
+            r.alarmed = True
+            if self._cooled("credentials", "ip", ip, now, c.cooldown):
+                out = [
+                    Finding(
+                        "credentials", "ip", ip,
+                        f"{est:.0f} authentication failures from {ip} in {w:g} s (threshold {thr:.0f})",
+                        c.severity, c.response, c.duration,
+                        {"signal": "per_ip", "failures": round(est), "threshold": round(thr), "window_s": w},
+                    )
+                ]  # fmt: skip
+        key = ex.request.headers.get(b"x-api-key")
+        prefix = prefix_of(key) if key is not None else None
+        if prefix is not None:
+            k = self.fail_key.get(prefix)
+            if k is None:
+                self._bounded(self.fail_key)
+                k = self.fail_key[prefix] = Rate()
+            est = k.add(now, w, 1, None)
+            if est >= c.key_floor:
+                k.alarmed = True
+                if self._cooled("credentials", "key", prefix, now, c.cooldown):
+                    f = Finding(
+                        "credentials", "ip", ip,
+                        f"{est:.0f} authentication failures against key {prefix} in {w:g} s (threshold {c.key_floor})",
+                        c.severity, c.response, c.duration,
+                        {"signal": "per_key", "key_prefix": prefix, "failures": round(est), "threshold": c.key_floor, "window_s": w},
+                    )  # fmt: skip
+                    out = [f] if out is None else [*out, f]
+        return out
+
+    def _exfiltration(
+        self, st: Subject, kind: str, who: str, records: int, spi: int, nbytes: int, now: float
+    ) -> Finding | None:
+        c = self.ex
+        w, pw, fac = c.window, c.prior_weight, c.factor
+        hit: tuple[str, float, float] | None = None
+        if records:
+            est = st.records.add(now, w, records, self.pop_records)
+            thr = st.records.limit(self.pop_records.mean, pw, fac, c.floor_records, c.sigmas)
+            if est > thr:
+                st.records.alarmed = True
+                hit = ("records", est, thr)
+        if spi:
+            est = st.spi.add(now, w, spi, self.pop_spi)
+            thr = st.spi.limit(self.pop_spi.mean, pw, fac, c.floor_spi, c.sigmas)
+            if est > thr and hit is None:
+                st.spi.alarmed = True
+                hit = ("spi", est, thr)
+        if nbytes:
+            est = st.bytes.add(now, w, nbytes, self.pop_bytes)
+            thr = st.bytes.limit(self.pop_bytes.mean, pw, fac, c.floor_bytes, c.sigmas)
+            if est > thr and hit is None:
+                st.bytes.alarmed = True
+                hit = ("bytes", est, thr)
+        if hit is None or not self._cooled("exfiltration", kind, who, now, c.cooldown):
+            return None
+        what, est, thr = hit
+        return Finding(
+            "exfiltration", kind, who,
+            f"{who} received {est:.0f} {'bytes of personal responses' if what == 'bytes' else what + ' values' if what == 'spi' else 'PI records'} in {w:g} s (threshold {thr:.0f})",
+            c.severity, c.response, c.duration,
+            {"signal": what, "volume": round(est), "threshold": round(thr), "window_s": w,
+             "records": round(st.records.sliding(now, w)), "spi": round(st.spi.sliding(now, w)),
+             "bytes": round(st.bytes.sliding(now, w))},
+        )  # fmt: skip
+
+    def _unusual(self, st: Subject, ex: Exchange, who: str, route: str, now: float) -> list[Finding] | None:
+        c = self.un
+        h = int(((now + self._off) % 86_400.0) // 3600.0)
+        hours = st.hours
+        learned = now - st.first >= c.learn_for and st.total > c.min_requests
+        out: list[Finding] | None = None
+        if route not in st.routes:
+            if len(st.routes) < c.max_routes:
+                st.routes.add(route)
+            if learned and c.new_endpoint:
+                out = [self._unusual_finding(who, "new_endpoint", f"{who} called route {route} for the first time", {"route": route})]
+        net = self.network(ex.client_ip)
+        if net not in st.nets:
+            if len(st.nets) < c.max_networks:
+                st.nets.add(net)
+            if learned and c.new_network:
+                f = self._unusual_finding(who, "new_network", f"{who} called from a new client network {net}", {"network": net})
+                out = [f] if out is None else [*out, f]
+        if learned and c.off_hours and now - st.first >= 86_400.0 and hours[h] < c.off_hours_share * st.total:
+            if self._cooled("unusual", "consumer", who, now, c.cooldown):
+                f = self._unusual_finding(
+                    who, "off_hours", f"{who} called at {h:02d}h, an hour it almost never uses",
+                    {"hour": h, "share_of_history": round(hours[h] / st.total, 5)},
+                )  # fmt: skip
+                out = [f] if out is None else [*out, f]
+        hours[h] += 1
+        return out
+
+    def _unusual_finding(self, who: str, what: str, text: str, ev: dict[str, Any]) -> Finding:
+        c = self.un
+        return Finding("unusual", "consumer", who, text, c.severity, c.response, c.duration, {"signal": what, **ev})

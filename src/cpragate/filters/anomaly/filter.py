@@ -1,0 +1,173 @@
+"""Detection of scraping, enumeration, credential stuffing, exfiltration and unusual
+access; personal-data budgets; alerts and automatic responses.
+
+Theory of operation:
+
+1. ``on_complete`` (complete phase, after audit: ``complete_priority`` 8) feeds every
+   exchange — refused ones included, so authentication failures are seen — to the
+   detectors (detectors.Engine). It never touches the response and never raises to the
+   client: a store failure is logged and detection goes on.
+2. A finding becomes an ``Alert`` (storage/alerts.py): logged at WARNING (counts and
+   route names only, no personal data), added to ``stores.alerts`` (the dashboard reads
+   it; a webhook wrapper installed by the server signs and POSTs it without blocking),
+   and, when the detector's ``response`` is throttle or block, a ``Block`` for
+   ``duration`` seconds is put in ``stores.blocks``; the rate limit filters enforce it
+   (ratelimit_ip for client IPs, ratelimit for consumers) until it expires or an admin
+   lifts it.
+3. Budgets (budgets.py) are counted in ``on_complete`` from the pii filter's counts and
+   enforced in ``on_request`` (priority 700, after authentication and the rate limiter):
+   an exhausted budget answers 429 ``CPG-RATE-004`` with ``Retry-After`` and the
+   budget's ``RateLimit-Policy``. With a shared counter store (``storage.redis``) the
+   budget counts are shared by every instance; detector windows are kept per instance.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import ClassVar
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.ids import CounterIds
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
+from cpragate.errors import DataBudgetExhausted, StorageError
+from cpragate.filters.anomaly.budgets import BudgetBook
+from cpragate.filters.anomaly.config import AnomalyConfig
+from cpragate.filters.anomaly.detectors import Engine, Finding
+from cpragate.storage.alerts import Alert, Block
+
+__all__ = ["AnomalyFilter"]
+
+log = logging.getLogger("cpragate.anomaly")
+
+
+class AnomalyFilter(Filter):
+    """Streaming detectors and personal-data budgets (see the module doc)."""
+
+    name = "anomaly"
+    priority = 700
+    complete_priority: ClassVar[int | None] = 8
+    Config: ClassVar[type[FilterConfig]] = AnomalyConfig
+
+    def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
+        super().__init__(config, ctx)
+        if not isinstance(config, AnomalyConfig):
+            raise TypeError("AnomalyFilter needs an AnomalyConfig")
+        self.cfg = config
+        self.engine = Engine(config)
+        self.book = BudgetBook(config.budgets, config.max_subjects)
+        self.has_budgets = bool(config.budgets)
+        self.alerts = getattr(ctx.stores, "alerts", None)
+        self.blocks = getattr(ctx.stores, "blocks", None)
+        self.counters = getattr(ctx.stores, "counters", None) if getattr(ctx.stores, "shared", False) else None
+        """The shared counter store (Redis) for budgets, or None to count in this process."""
+        self.ids = CounterIds("al-" + CounterIds().next_id().split("-")[0])
+        self._time = ctx.clock.time
+        self.raised = 0
+        """Alerts raised by this instance (for tests and the replay)."""
+
+    # ------------------------------------------------------------------ request: budgets
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        if not self.book.exhausted:
+            return CONTINUE
+        ident = exchange.identity
+        if ident is None:
+            return CONTINUE
+        hit = self.book.blocked(ident.consumer, self._time())
+        if hit is None:
+            return CONTINUE
+        wait, b = hit
+        retry = max(1, math.ceil(wait))
+        per = str(int(b.per)) if float(b.per).is_integer() else f"{b.per:g}"
+        name = f"pd-{b.category}"
+        return Deny(
+            DataBudgetExhausted,
+            rule=f"anomaly:budget:{b.category}",
+            headers=(
+                (b"retry-after", b"%d" % retry),
+                (b"ratelimit-policy", f'"{name}";q={b.limit};w={per}'.encode("ascii", "replace")),
+                (b"ratelimit", f'"{name}";r=0;t={retry}'.encode("ascii", "replace")),
+            ),
+        )
+
+    # ------------------------------------------------------------------ complete: detect
+
+    async def on_complete(self, exchange: Exchange) -> None:
+        now = self._time()
+        found = self.engine.observe(exchange, now)
+        if self.has_budgets and exchange.pii is not None and exchange.identity is not None:
+            await self._count_budgets(exchange, now)
+        if found:
+            for f in found:
+                await self.raise_alert(f, now)
+
+    async def _count_budgets(self, ex: Exchange, now: float) -> None:
+        ident = ex.identity
+        pii = ex.pii
+        assert ident is not None and pii is not None
+        book = self.book
+        for i in book.plan(ident.consumer, ident.purpose):
+            b = book.budgets[i]
+            n = pii.spi if b.category == "spi" else pii.categories.get(b.category, 0)
+            if not n:
+                continue
+            total = -1
+            if self.counters is not None:
+                start = book.window(i, now)
+                try:
+                    total = await self.counters.incr(f"pdb:{i}:{ident.consumer}:{start:.0f}", n, ttl=b.per + 60)
+                except StorageError as e:
+                    log.warning("budget counters unavailable, counting in this process: %s", e.detail or e.title)
+            if total < 0:
+                total = book.add_local(ident.consumer, i, n, now)
+            if book.settle(ident.consumer, i, total, now):
+                await self.raise_alert(
+                    Finding(
+                        "budget", "consumer", ident.consumer,
+                        f"{ident.consumer} used its budget of {b.limit} {b.category} values per {b.per:g} s",
+                        "medium", "none", 0.0,
+                        {"category": b.category, "limit": b.limit, "window_s": b.per, "count": total},
+                    ),
+                    now,
+                )  # fmt: skip
+
+    async def raise_alert(self, f: Finding, now: float) -> Alert:
+        """Record, log and act on one finding."""
+        alert = Alert(
+            id=self.ids.next_id(),
+            detector=f.detector,
+            severity=f.severity,  # type: ignore[arg-type]
+            subject_kind=f.subject_kind,  # type: ignore[arg-type]
+            subject=f.subject,
+            summary=f.summary,
+            created_at=now,
+            evidence=dict(f.evidence),
+        )
+        self.raised += 1
+        action = f.response if f.response in ("throttle", "block") else None
+        log.warning(
+            "alert %s detector=%s severity=%s %s=%s response=%s: %s",
+            alert.id, f.detector, f.severity, f.subject_kind, f.subject, action or "none", f.summary,
+        )  # fmt: skip
+        if self.alerts is not None:
+            try:
+                await self.alerts.add(alert)
+            except StorageError as e:
+                log.error("alert %s could not be stored: %s", alert.id, e.detail or e.title)
+        if action is not None and self.blocks is not None:
+            block = Block(
+                subject_kind=alert.subject_kind,
+                subject=f.subject,
+                action=action,  # type: ignore[arg-type]
+                reason=f"{f.detector}: {f.summary}",
+                created_at=now,
+                expires_at=now + f.duration,
+                alert_id=alert.id,
+            )
+            try:
+                await self.blocks.put(block)
+            except StorageError as e:
+                log.error("%s of %s %s could not be stored: %s", action, f.subject_kind, f.subject, e.detail or e.title)
+        return alert

@@ -1,0 +1,229 @@
+"""The anomaly filter: alerts stored and logged, blocks placed, budgets enforced."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from cpragate.core.access import Identity
+from cpragate.core.clock import FakeClock
+from cpragate.core.filter import FilterContext
+from cpragate.core.pipeline import Pipeline
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny
+from cpragate.errors import ConsumerBlocked, DataBudgetExhausted, RateLimited, StorageError
+from cpragate.filters.anomaly.config import AnomalyConfig
+from cpragate.filters.anomaly.filter import AnomalyFilter
+from cpragate.filters.ratelimit.config import RateLimitConfig
+from cpragate.filters.ratelimit.filter import RateLimitFilter, RateLimitIpFilter
+from cpragate.pii.engine import Annotations
+from cpragate.storage.alerts import MemoryAlerts, MemoryBlocks
+from cpragate.testing import make_exchange, make_request, make_response, run_pipeline
+
+ROUTE = RouteInfo("getCustomer", "/v1/customers/{id}", ("GET",), "api", personal=True, settings=SimpleNamespace(ratelimit=None))
+ALICE = Identity("alice", "third_party", "api_key", "cpg_aaaaaaaa")
+
+
+class Stores(SimpleNamespace):
+    pass
+
+
+def stores() -> Stores:
+    return Stores(alerts=MemoryAlerts(), blocks=MemoryBlocks(), counters=None, shared=False, limiter=None)
+
+
+def make(cfg: dict[str, Any], st: Stores, clock: FakeClock) -> AnomalyFilter:
+    return AnomalyFilter(AnomalyConfig.model_validate({"enabled": True, **cfg}), FilterContext(clock=clock, stores=st))
+
+
+def call(filters: list[Any], obj: int, clock: FakeClock, ident: Identity | None = ALICE, ip: str = "10.0.0.1",
+         status: int = 200) -> Any:  # fmt: skip
+    ex = make_exchange(make_request("GET", f"/v1/customers/{obj}"), route=ROUTE, client_ip=ip)
+    ex.params = {"id": str(obj)}
+    ex.identity = ident
+    return run_pipeline(filters, ex, make_response(status))
+
+
+def annotate(ex: Any, ids: int, spi: int = 0) -> None:
+    a = Annotations()
+    a.add("EMAIL_ADDRESS", "identifiers", False, "allow", ids)
+    if spi:
+        a.add("US_SSN", "identifiers", True, "mask", spi)
+    ex.pii = a
+
+
+def complete(f: AnomalyFilter, obj: int, ident: Identity | None = ALICE, ids: int = 1, spi: int = 0,
+             status: int = 200, ip: str = "10.0.0.1") -> Any:  # fmt: skip
+    ex = make_exchange(make_request("GET", f"/v1/customers/{obj}"), route=ROUTE, client_ip=ip)
+    ex.params = {"id": str(obj)}
+    ex.identity = ident
+    ex.response = make_response(status)
+    if status < 400:
+        annotate(ex, ids, spi)
+    asyncio.run(f.on_complete(ex))
+    return ex
+
+
+def test_scraping_raises_an_alert_and_throttles_the_consumer(caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeClock(time.time())  # BlockStore.lift judges "active" on the wall clock
+    st = stores()
+    f = make({"exfiltration": {"enabled": False}}, st, clock)
+    with caplog.at_level(logging.WARNING, logger="cpragate.anomaly"):
+        for i in range(150):
+            clock.advance(0.1)
+            complete(f, 90_000 + i * 7)
+    alerts = asyncio.run(st.alerts.list())
+    assert [a.detector for a in alerts] == ["scraping"]
+    a = alerts[0]
+    assert (a.subject_kind, a.subject, a.severity) == ("consumer", "alice", "high")
+    assert a.created_at == pytest.approx(clock.time(), abs=15)
+    block = asyncio.run(st.blocks.check("consumer", "alice", clock.time()))
+    assert block is not None and block.action == "throttle" and block.alert_id == a.id
+    assert block.expires_at == pytest.approx(a.created_at + 600)
+    # the log line has counts and names, never a data subject's id
+    line = next(r.getMessage() for r in caplog.records if "scraping" in r.getMessage())
+    assert "alice" in line and "90001" not in line
+
+    # the consumer rate limiter enforces the throttle: a burst of 5, then 429
+    rl = RateLimitFilter(RateLimitConfig(), FilterContext(clock=clock, stores=st))
+    statuses = []
+    for i in range(8):
+        ex = make_exchange(make_request(), route=ROUTE)
+        ex.identity = ALICE
+        statuses.append(run_pipeline([rl], ex, make_response(200)).exchange.response.status)
+    assert statuses == [200] * 5 + [429] * 3
+    # an admin lifts it; access is back
+    assert asyncio.run(st.blocks.lift("consumer", "alice", by="admin"))
+    ex = make_exchange(make_request(), route=ROUTE)
+    ex.identity = ALICE
+    assert run_pipeline([rl], ex, make_response(200)).request is CONTINUE
+
+
+def test_block_response_answers_403_and_expires() -> None:
+    clock = FakeClock()
+    st = stores()
+    f = make({}, st, clock)
+    for i in range(40):
+        clock.advance(0.2)
+        ex = make_exchange(make_request(), route=ROUTE, client_ip="198.51.100.4")
+        ex.error_code = "CPG-AUTH-001"
+        ex.response = make_response(401)
+        asyncio.run(f.on_complete(ex))
+    rl = RateLimitIpFilter(RateLimitConfig(), FilterContext(clock=clock, stores=st))
+    v = run_pipeline([rl], make_exchange(make_request(), route=ROUTE, client_ip="198.51.100.4"), make_response(200))
+    assert isinstance(v.request, Deny) and v.request.error is ConsumerBlocked
+    assert v.exchange.response.status == 403
+    assert 590 <= int(dict(v.request.headers)[b"retry-after"]) <= 600
+    other = run_pipeline([rl], make_exchange(make_request(), route=ROUTE, client_ip="198.51.100.5"), make_response(200))
+    assert other.request is CONTINUE
+    clock.advance(601)
+    again = run_pipeline([rl], make_exchange(make_request(), route=ROUTE, client_ip="198.51.100.4"), make_response(200))
+    assert again.request is CONTINUE
+
+
+def test_throttle_uses_the_configured_rate() -> None:
+    clock = FakeClock()
+    st = stores()
+    from cpragate.storage.alerts import Block
+
+    asyncio.run(st.blocks.put(Block("consumer", "alice", "throttle", "test", clock.time(), clock.time() + 60)))
+    rl = RateLimitFilter(RateLimitConfig.model_validate({"throttle": {"rate": 2, "per": 60}}), FilterContext(clock=clock, stores=st))
+    out = []
+    for _ in range(3):
+        ex = make_exchange(make_request(), route=ROUTE)
+        ex.identity = ALICE
+        out.append(run_pipeline([rl], ex, make_response(200)).request)
+    assert out[:2] == [CONTINUE, CONTINUE]
+    assert isinstance(out[2], Deny) and out[2].error is RateLimited and out[2].rule == "ratelimit:throttled:consumer"
+
+
+def test_blocks_are_not_enforced_when_turned_off() -> None:
+    clock = FakeClock()
+    st = stores()
+    from cpragate.storage.alerts import Block
+
+    asyncio.run(st.blocks.put(Block("consumer", "alice", "block", "test", clock.time(), clock.time() + 60)))
+    rl = RateLimitFilter(RateLimitConfig.model_validate({"enforce_blocks": False}), FilterContext(clock=clock, stores=st))
+    assert not rl.applies_to(ROUTE)
+
+
+def test_budget_is_enforced_with_a_stable_code_and_headers() -> None:
+    clock = FakeClock(1_767_225_600.0 + 10)
+    st = stores()
+    f = make({"budgets": [{"category": "identifiers", "limit": 50, "per": 3600, "purposes": ["third_party"]}],
+              "scraping": {"enabled": False}, "exfiltration": {"enabled": False}}, st, clock)  # fmt: skip
+    bob = Identity("bob", "service_provider", "api_key", "cpg_bbbbbbbb")
+    for i in range(5):
+        complete(f, i, ids=10)
+        complete(f, i, ident=bob, ids=10)
+    p = Pipeline([f])
+    ex = make_exchange(make_request(), route=ROUTE)
+    ex.identity = ALICE
+    v = asyncio.run(p.run_request(ex))
+    assert isinstance(v, Deny) and v.error is DataBudgetExhausted
+    h = dict(v.headers)
+    assert h[b"retry-after"] == b"3590"
+    assert h[b"ratelimit-policy"] == b'"pd-identifiers";q=50;w=3600'
+    assert DataBudgetExhausted.status == 429 and DataBudgetExhausted.code == "CPG-RATE-004"
+    ex2 = make_exchange(make_request(), route=ROUTE)
+    ex2.identity = bob  # another purpose: not bound by this budget
+    assert asyncio.run(p.run_request(ex2)) is CONTINUE
+    assert [a.detector for a in asyncio.run(st.alerts.list())] == ["budget"]
+    clock.advance(3600)
+    assert asyncio.run(p.run_request(ex)) is CONTINUE
+
+
+def test_budget_counts_spi_on_a_shared_counter_store() -> None:
+    clock = FakeClock()
+    counted: dict[str, int] = {}
+
+    class Counters:
+        async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+            counted[key] = counted.get(key, 0) + amount
+            return counted[key] + 1000  # other instances already counted 1000
+
+        async def get(self, key: str) -> int:
+            return counted.get(key, 0)
+
+    st = stores()
+    st.counters, st.shared = Counters(), True
+    f = make({"budgets": [{"category": "spi", "limit": 1005}], "scraping": {"enabled": False}}, st, clock)
+    complete(f, 1, ids=3, spi=3)
+    assert list(counted.values()) == [3]
+    assert f.book.blocked("alice", clock.time()) is None
+    complete(f, 2, ids=3, spi=3)
+    assert f.book.blocked("alice", clock.time()) is not None
+
+
+def test_store_failures_never_reach_the_client(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        async def add(self, alert: Any) -> None:
+            raise StorageError("down")
+
+        async def put(self, block: Any) -> None:
+            raise StorageError("down")
+
+    clock = FakeClock()
+    st = Stores(alerts=Broken(), blocks=Broken(), counters=None, shared=False)
+    f = make({"exfiltration": {"enabled": False}}, st, clock)
+    with caplog.at_level(logging.ERROR, logger="cpragate.anomaly"):
+        for i in range(150):
+            clock.advance(0.1)
+            complete(f, i * 7)
+    assert f.raised == 1
+    assert any("could not be stored" in r.getMessage() for r in caplog.records)
+
+
+def test_refused_exchanges_are_observed_and_unrelated_ones_cost_nothing() -> None:
+    clock = FakeClock()
+    st = stores()
+    f = make({}, st, clock)
+    run = call([f], 1, clock, ident=None, status=401)
+    assert run.exchange.response.status == 401
+    assert f.engine.subjects == {}  # anonymous and refused: nothing to track but auth failures
+    assert f.complete_priority == 8 and f.priority == 700
