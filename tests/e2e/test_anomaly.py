@@ -1,0 +1,210 @@
+"""Detection end to end: a scraping run through a real gateway raises an alert, a local
+webhook receiver gets it with a valid HMAC signature, the consumer is throttled, and an
+admin (BlockStore.lift, and the admin API) lifts the throttle. With Redis, a throttle set
+by one gateway instance is enforced by another."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+import pytest
+
+from cpragate.config import load_config_text
+from cpragate.filters.authn.apikeys import generate_key, hash_key
+from cpragate.server.gateway import Gateway, open_default_stores
+from cpragate.server.origin import OriginRequest, OriginResponse
+from cpragate.server.webhook import verify
+
+from .conftest import Client, origin, run
+
+pytestmark = pytest.mark.e2e
+
+HOOK_SECRET = "e2e-hook-secret-" + uuid.uuid4().hex
+ADMIN_KEY = "e2e-admin-key-" + uuid.uuid4().hex
+SSN = "536-22-4187"  # fake, valid-looking (the pii filter masks it)
+
+
+def api(req: OriginRequest) -> OriginResponse:
+    path = req.request.path
+    cid = path.rsplit("/", 1)[-1]
+    body = {"id": int(cid) if cid.isdigit() else 0, "email": f"user{cid}@example.com", "ssn": SSN, "name": "Pat Doe"}
+    return OriginResponse(200, [(b"content-type", b"application/json")], json.dumps(body).encode())
+
+
+class Receiver:
+    """The webhook receiver: records what it got; answers 503 to the first POST (a retry must follow)."""
+
+    def __init__(self) -> None:
+        self.got: list[tuple[dict[bytes, bytes], bytes]] = []
+        self.calls = 0
+
+    def __call__(self, req: OriginRequest) -> OriginResponse:
+        self.calls += 1
+        if self.calls == 1:
+            return OriginResponse(503, [], b"busy")
+        self.got.append((dict(req.request.headers), req.request.body or b""))
+        return OriginResponse(204, [], b"")
+
+
+def config(api_port: int, hook_port: int, key: str, prefix: str, redis: str | None = None, admin: bool = True) -> str:
+    storage = f'{{url: "memory://", redis: "{redis}"}}' if redis else '{url: "memory://"}'
+    admin_section = (
+        '\nadmin: {bind: "127.0.0.1:0", keys: [{name: ops, role: admin, key: "${ADMIN_KEY}"}]}\n' if admin else ""
+    )
+    return f"""
+listeners: [{{bind: "127.0.0.1:0"}}]
+upstreams: {{o: {{url: "http://127.0.0.1:{api_port}", allow_plaintext: true}}}}
+routes:
+  - {{path: "/v1/customers/{{id}}", upstream: o, personal: true, name: getCustomer}}
+storage: {storage}
+filters:
+  authn:
+    consumers: [{{name: harvester, purpose: third_party}}]
+    api_keys: {{keys: [{{consumer: harvester, prefix: {prefix}, hash: {hash_key(key.encode())}}}]}}
+  authz: {{unruled_routes: allow_authenticated}}
+  ratelimit:
+    throttle: {{rate: 1, per: 60, burst: 2}}
+  anomaly:
+    enabled: true
+    scraping: {{floor: 30, prior: 2, response: throttle, duration: 600}}
+    exfiltration: {{enabled: false}}
+    enumeration: {{enabled: false}}
+    webhooks:
+      - {{url: "http://127.0.0.1:{hook_port}/hooks/cpragate", secret: "${{HOOK_SECRET}}", backoff: 0.05, max_backoff: 0.2}}
+{admin_section}"""
+
+
+async def _admin(gw: Gateway, method: str, path: str) -> tuple[int, Any]:
+    assert gw.admin is not None
+    port = int(gw.admin.url.rstrip("/").rsplit(":", 1)[1])
+    c = await Client.open(port)
+    try:
+        r = await c.request(method, path, {"authorization": f"Bearer {ADMIN_KEY}"})
+    finally:
+        await c.close()
+    return r.status, json.loads(r.body) if r.body else None
+
+
+def test_scraping_alert_webhook_throttle_and_lift() -> None:
+    key, prefix = generate_key()
+    receiver = Receiver()
+
+    async def go() -> None:
+        async with origin(api) as up, origin(receiver) as hook:
+            cfg = load_config_text(
+                config(up.port, hook.port, key, prefix), "anomaly.yaml",
+                env={**os.environ, "HOOK_SECRET": HOOK_SECRET, "ADMIN_KEY": ADMIN_KEY},
+            )  # fmt: skip
+            stores = await open_default_stores(cfg)
+            gw = Gateway(cfg, asyncio.get_running_loop(), stores=stores)
+            await gw.start()
+            try:
+                c = await Client.open(gw.bound_ports()[0])
+                statuses = []
+                for i in range(60):  # a harvest: a new customer each request
+                    r = await c.request("GET", f"/v1/customers/{1000 + i * 7}", {"x-api-key": key})
+                    statuses.append(r.status)
+                    if r.status == 200:
+                        masked = SSN not in r.body.decode()
+                        assert masked, "the pii filter should have masked the SSN"
+                await c.close()
+                first_refusal = statuses.index(429)
+                assert statuses[:first_refusal] == [200] * first_refusal and 30 <= first_refusal <= 40, statuses
+                assert set(statuses[first_refusal:]) <= {200, 429} and statuses[-5:] == [429] * 5
+
+                alerts = await stores.alerts.list()
+                assert [a.detector for a in alerts] == ["scraping"]
+                alert = alerts[0]
+                assert (alert.subject_kind, alert.subject) == ("consumer", "harvester")
+
+                for _ in range(200):  # the receiver said 503 first: the retry delivers it
+                    if receiver.got:
+                        break
+                    await asyncio.sleep(0.05)
+                assert receiver.calls >= 2 and len(receiver.got) == 1
+                headers, body = receiver.got[0]
+                sig = headers[b"x-cpragate-signature"].decode()
+                assert verify(HOOK_SECRET.encode(), sig, body)
+                assert not verify(b"not-the-secret-0123", sig, body)
+                doc = json.loads(body)
+                assert doc["alert"]["id"] == alert.id and doc["alert"]["detector"] == "scraping"
+                assert headers[b"x-cpragate-alert-id"].decode() == alert.id
+                # the evidence is a summary: no customer id, no email, no SSN
+                text = body.decode()
+                clean = SSN not in text and "@example.com" not in text and "1007" not in text
+                assert clean, "the webhook body must hold no personal data"
+
+                block = await stores.blocks.check("consumer", "harvester", time.time())
+                assert block is not None and block.action == "throttle" and block.alert_id == alert.id
+
+                # lifted through the admin API when it is configured (it names who lifted)
+                if gw.admin is not None:
+                    st, listed = await _admin(gw, "GET", "/api/blocks")
+                    assert st == 200 and "harvester" in json.dumps(listed)
+                    st, res = await _admin(gw, "DELETE", "/api/blocks/consumer/harvester")
+                    assert st == 200 and res["lifted_by"] == "ops"
+                else:  # pragma: no cover - the admin listener is part of the build
+                    assert await stores.blocks.lift("consumer", "harvester", by="ops")
+                c = await Client.open(gw.bound_ports()[0])
+                ok = await c.request("GET", "/v1/customers/5", {"x-api-key": key})
+                assert ok.status == 200
+
+                # BlockStore.lift directly (what the admin API calls)
+                from cpragate.storage.alerts import Block
+
+                now = time.time()
+                await stores.blocks.put(Block("consumer", "harvester", "block", "manual", now, now + 60))
+                refused = await c.request("GET", "/v1/customers/6", {"x-api-key": key})
+                assert refused.status == 403 and b"CPG-RATE-005" in refused.body
+                assert await stores.blocks.lift("consumer", "harvester", by="ops")
+                assert (await c.request("GET", "/v1/customers/6", {"x-api-key": key})).status == 200
+                await c.close()
+            finally:
+                await gw.stop(drain_timeout=1)
+                await stores.close()
+
+    run(go())
+
+
+def test_a_throttle_set_by_one_instance_is_enforced_by_another() -> None:
+    from tests.contract.test_storage import redis_url
+
+    redis = redis_url()
+    key, prefix = generate_key()
+
+    async def go() -> None:
+        async with origin(api) as up, origin(Receiver()) as hook:
+            env = {**os.environ, "HOOK_SECRET": HOOK_SECRET, "ADMIN_KEY": ADMIN_KEY}
+            gws: list[Gateway] = []
+            all_stores = []
+            try:
+                for _ in range(2):
+                    cfg = load_config_text(config(up.port, hook.port, key, prefix, redis=redis, admin=False), "a.yaml", env=env)
+                    st = await open_default_stores(cfg)
+                    all_stores.append(st)
+                    gw = Gateway(cfg, asyncio.get_running_loop(), stores=st)
+                    await gw.start()
+                    gws.append(gw)
+                a = await Client.open(gws[0].bound_ports()[0])
+                for i in range(40):  # the harvest goes through instance A only
+                    await a.request("GET", f"/v1/customers/{2000 + i * 3}", {"x-api-key": key})
+                await a.close()
+                assert [x.detector for x in await all_stores[1].alerts.list()] == ["scraping"]  # shared alert list
+                await asyncio.sleep(1.1)  # B re-reads the shared blocks at most once a second
+                b = await Client.open(gws[1].bound_ports()[0])
+                got = [(await b.request("GET", f"/v1/customers/{9000 + i}", {"x-api-key": key})).status for i in range(4)]
+                await b.close()
+                assert 429 in got, got  # B enforces A's throttle (one shared bucket, burst 2)
+                assert await all_stores[1].blocks.lift("consumer", "harvester", by="ops")
+            finally:
+                for gw in gws:
+                    await gw.stop(drain_timeout=1)
+                for st in all_stores:
+                    await st.close()
+
+    run(go())
