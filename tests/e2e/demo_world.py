@@ -111,7 +111,7 @@ class DemoWorld:
             ("/health", None),
         ]:
             out[f"{path} {'anon' if key is None else key[:12]}"] = self.get(path, key)
-        out["POST /v1/tickets"] = self.get("/v1/tickets", SUPPORT_KEY, "POST", b'{"customer_id": 42, "body": "please call me"}')
+        out["POST /v1/tickets"] = self.get("/v1/tickets", SUPPORT_KEY, "POST", b'{"customer_id": 42, "body": "please write to jane.roe@example.com"}')
         return out
 
     def add_alert(self, alert_id: str = "alert-e2e-1", subject: str = "marketing-partner") -> None:

@@ -56,7 +56,16 @@ def test_inventory_datamap_and_exports(world: DemoWorld) -> None:
     assert by[("GET", "/health")]["state"] == "documented"  # a passthrough route is observed too
     assert b"alice@example.com" not in world.admin("/api/inventory")[2]
     dm = world.admin_json("/api/datamap")
-    assert "identifiers" in dm["categories"] and any(e["template"] == "/v1/customers/{id}" for e in dm["endpoints"])
+    assert "identifiers" in dm["categories"]
+    row = next(e for e in dm["endpoints"] if e["template"] == "/v1/customers/{id}")
+    # recipients are those served personal data, not the partner and the anonymous caller that were refused
+    assert [r["name"] for r in row["recipients"]] == ["support-app"]
+    tickets = next(e for e in dm["endpoints"] if e["template"] == "/v1/tickets")
+    assert "identifiers" in tickets["request_categories"]  # the e-mail address a client sent
+    consumers = {c["name"]: c for c in world.admin_json("/api/consumers")}
+    assert consumers["marketing-partner"]["traffic"]["requests"] >= 2
+    assert consumers["marketing-partner"]["traffic"]["categories"] == []
+    assert "geolocation" in consumers["support-app"]["traffic"]["categories"]
     status, headers, csv = world.admin("/api/inventory?format=csv")
     assert status == 200 and headers["content-type"].startswith("text/csv") and b"/v1/customers/{id},documented" in csv
     oas = world.admin_json("/api/inventory?format=openapi")

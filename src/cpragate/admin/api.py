@@ -310,9 +310,10 @@ class AdminApi:
                                                   "last_seen": 0.0})
                     t["requests"] += n
                     t["endpoints"] += 1
-                    t["categories"].update(ep.categories)
-                    if ep.spi:
-                        t["spi_endpoints"] += 1
+                    if name in ep.recipients:  # served personal information there, not only refused
+                        t["categories"].update(ep.categories)
+                        if ep.spi:
+                            t["spi_endpoints"] += 1
                     t["last_seen"] = max(t["last_seen"], ep.last_seen)
         for name in traffic:
             if name not in found:

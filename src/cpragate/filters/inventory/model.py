@@ -64,6 +64,11 @@ class Endpoint:
     categories: dict[str, int] = field(default_factory=dict)
     entities: dict[str, int] = field(default_factory=dict)
     spi: int = 0
+    request_categories: dict[str, int] = field(default_factory=dict)
+    """CPRA categories the pii filter found in what clients sent (query string, body)."""
+    request_spi: int = 0
+    recipients: dict[str, int] = field(default_factory=dict)
+    """Consumers who were *served* responses with personal information, and how many."""
     latency_ms_sum: float = 0.0
 
     @property
@@ -155,6 +160,23 @@ class Inventory:
                 for e, k in (getattr(pii, "entities", None) or {}).items():
                     ee[e] = ee.get(e, 0) + k
                 ep.spi += int(getattr(pii, "spi", 0) or 0)
+                if not denied:
+                    rp = ep.recipients
+                    n = rp.get(who)
+                    if n is not None:
+                        rp[who] = n + 1
+                    elif len(rp) < self.max_consumers:
+                        rp[who] = 1
+                    else:
+                        rp[OTHER] = rp.get(OTHER, 0) + 1
+            req = getattr(pii, "request", None)  # filters/pii PiiReport: the request's counts
+            if req is not None:
+                rcats = getattr(req, "categories", None)
+                if rcats:
+                    rc = ep.request_categories
+                    for c, k in rcats.items():
+                        rc[c] = rc.get(c, 0) + k
+                    ep.request_spi += int(getattr(req, "spi", 0) or 0)
 
     # --- reading ------------------------------------------------------------------------
     def snapshot(self, documented: Iterable[DocumentedOp] = ()) -> dict[str, Any]:
@@ -194,9 +216,10 @@ class Inventory:
         cats: set[str] = set()
         rows = []
         for r in snap["endpoints"]:
-            if not r["categories"] and not r["spi"]:
+            if not r["categories"] and not r["spi"] and not r["request_categories"]:
                 continue
             cats.update(r["categories"])
+            cats.update(r["request_categories"])
             rows.append(
                 {
                     "method": r["method"],
@@ -206,7 +229,9 @@ class Inventory:
                     "categories": r["categories"],
                     "entities": r["entities"],
                     "spi": r["spi"],
-                    "consumers": [c["name"] for c in r["consumers"]],
+                    "request_categories": r["request_categories"],
+                    "request_spi": r["request_spi"],
+                    "recipients": r["recipients"],
                 }
             )
         return {"categories": sorted(cats), "endpoints": rows}
@@ -251,6 +276,9 @@ def _endpoint_json(ep: Endpoint, doc: DocumentedOp | None) -> dict[str, Any]:
         "categories": dict(sorted(ep.categories.items())),
         "entities": dict(sorted(ep.entities.items())),
         "spi": ep.spi,
+        "request_categories": dict(sorted(ep.request_categories.items())),
+        "request_spi": ep.request_spi,
+        "recipients": [{"name": c, "responses": n} for c, n in sorted(ep.recipients.items(), key=lambda x: (-x[1], x[0]))],
         "mean_latency_ms": round(ep.latency_ms_sum / ep.requests, 3) if ep.requests else None,
         "first_seen": ep.first_seen,
         "last_seen": ep.last_seen,
@@ -275,6 +303,9 @@ def _unused_json(d: DocumentedOp) -> dict[str, Any]:
         "categories": {},
         "entities": {},
         "spi": 0,
+        "request_categories": {},
+        "request_spi": 0,
+        "recipients": [],
         "mean_latency_ms": None,
         "first_seen": None,
         "last_seen": None,
@@ -285,7 +316,7 @@ def _unused_json(d: DocumentedOp) -> dict[str, Any]:
 
 CSV_COLUMNS = (
     "method", "template", "state", "route", "operation_id", "requests", "denied", "status_classes",
-    "consumers", "pi_categories", "spi", "first_seen", "last_seen",
+    "consumers", "pi_categories", "spi", "request_pi_categories", "request_spi", "first_seen", "last_seen",
 )
 
 
@@ -323,6 +354,8 @@ def to_csv(snapshot: dict[str, Any]) -> str:
                     ";".join(f"{c['name']}:{c['requests']}" for c in r["consumers"]),
                     ";".join(f"{k}:{v}" for k, v in r["categories"].items()),
                     r["spi"],
+                    ";".join(f"{k}:{v}" for k, v in r["request_categories"].items()),
+                    r["request_spi"],
                     _iso(r["first_seen"]),
                     _iso(r["last_seen"]),
                 )
@@ -374,8 +407,10 @@ def to_openapi(snapshot: dict[str, Any], title: str = "Observed API inventory", 
         op["x-cpragate"] = {
             "state": r["state"],
             "consumers": [c["name"] for c in r["consumers"]],
+            "pi_recipients": [c["name"] for c in r["recipients"]],
             "pi_categories": sorted(r["categories"]),
             "spi_findings": r["spi"],
+            "request_pi_categories": sorted(r["request_categories"]),
             "first_seen": _iso(r["first_seen"]),
             "last_seen": _iso(r["last_seen"]),
         }

@@ -89,8 +89,9 @@ def test_bounds_endpoints_unrouted_and_consumers() -> None:
 def test_data_map_lists_only_endpoints_with_personal_data() -> None:
     m = filled().data_map(DOCS)
     assert m["categories"] == ["identifiers"]
-    assert [(e["template"], e["spi"], e["consumers"]) for e in m["endpoints"]] == [
-        ("/v1/customers/{id}", 2, ["partner", "support-app"])
+    # only who was served personal information is a recipient (partner was refused)
+    assert [(e["template"], e["spi"], e["recipients"]) for e in m["endpoints"]] == [
+        ("/v1/customers/{id}", 2, [{"name": "support-app", "responses": 1}])
     ]
 
 
@@ -125,3 +126,23 @@ def test_documented_from_routes_reads_bound_operations() -> None:
         SimpleNamespace(name="plain", template="/plain", settings=SimpleNamespace(openapi=None)),
     ]
     assert documented_from_routes(routes) == [DocumentedOp("GET", "/api/x/{id}", "getX", True, "getX", "spec.yaml:3")]
+
+
+def test_request_side_categories_from_the_pii_report() -> None:
+    from cpragate.filters.pii.filter import PiiReport
+
+    rep = PiiReport()
+    rep.add("email", "identifiers", False, "allow", 1)
+    rep.request = Annotations()
+    rep.request.add("us_ssn", "identifiers", True, None, 1)
+    rep.request.add("geolocation", "geolocation", True, None, 1)
+    inv = Inventory()
+    inv.record("POST", "/v1/tickets", "createTicket", 201, "support-app", 1.0, pii=rep)
+    inv.record("POST", "/v1/tickets", "createTicket", 201, "support-app", 2.0, pii=rep)
+    row = inv.snapshot()["endpoints"][0]
+    assert row["categories"] == {"identifiers": 2} and row["spi"] == 0
+    assert row["request_categories"] == {"geolocation": 2, "identifiers": 2} and row["request_spi"] == 4
+    dm = inv.data_map()
+    assert dm["categories"] == ["geolocation", "identifiers"] and dm["endpoints"][0]["request_spi"] == 4
+    rows = list(csv.DictReader(io.StringIO(to_csv(inv.snapshot()))))
+    assert rows[0]["request_pi_categories"] == "geolocation:2;identifiers:2" and rows[0]["request_spi"] == "4"

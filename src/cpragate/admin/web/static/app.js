@@ -12,7 +12,7 @@ function h(tag, attrs = {}, ...children) {
     else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
     else el.setAttribute(k, v === true ? "" : String(v));
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) {
     if (c === undefined || c === null || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -180,6 +180,13 @@ async function overview() {
   ];
 }
 
+function requestBadges(e) {
+  const cats = Object.keys(e.request_categories || {});
+  if (!cats.length) return null;
+  return h("div", { class: "small muted", title: "found in what clients sent (query string, body)" }, "sent by clients: ",
+    cats.map((c) => h("span", { class: "badge" }, label(c))), e.request_spi ? h("span", { class: "badge spi" }, `SPI ${num(e.request_spi)}`) : "");
+}
+
 function catBadges(cats, spi) {
   const out = Object.entries(cats || {}).map(([c, n]) => h("span", { class: "badge brand", title: `${n} findings` }, label(c)));
   if (spi) out.push(h("span", { class: "badge spi", title: "sensitive personal information findings" }, `SPI ${num(spi)}`));
@@ -203,7 +210,7 @@ async function inventory() {
       { title: "refused", num: true, render: (e) => num(e.denied) },
       { title: "status mix", render: (e) => Object.entries(e.status_classes).map(([k, n]) => h("span", { class: `badge ${k === "2xx" ? "ok" : k === "5xx" ? "danger" : k === "4xx" ? "warn" : ""}` }, `${k} ${num(n)}`)) },
       { title: "consumers", render: (e) => e.consumers.slice(0, 5).map((c) => h("span", { class: "badge" }, `${c.name} (${num(c.requests)})`)) },
-      { title: "personal information", render: (e) => catBadges(e.categories, e.spi) },
+      { title: "personal information", render: (e) => [catBadges(e.categories, e.spi), requestBadges(e)] },
       { title: "last seen", render: (e) => h("span", { title: `first seen ${when(e.first_seen)}` }, ago(e.last_seen)) },
     ], rows));
   };
@@ -248,7 +255,7 @@ async function datamap() {
           e.state !== "documented" ? h("span", { class: `badge ${STATE[e.state]}` }, e.state) : ""),
         cats.map((c) => h("td", { class: "cell" }, e.categories[c] ? h("span", { class: "hit", title: `${e.categories[c]} findings` }, num(e.categories[c])) : "")),
         h("td", { class: "cell" }, e.spi ? h("span", { class: "hit spi" }, num(e.spi)) : ""),
-        h("td", {}, e.consumers.map((c) => h("span", { class: "badge" }, c))))))))
+        h("td", {}, e.recipients.map((c) => h("span", { class: "badge", title: `${c.responses} responses with personal information` }, c.name)), requestBadges(e)))))))
       : empty("No personal information observed yet. Routes marked personal: true are inspected by the pii filter."),
       h("div", { class: "legend" }, h("span", {}, h("span", { class: "badge brand" }, "n"), " findings of a category"),
         h("span", {}, h("span", { class: "badge spi" }, "n"), " sensitive personal information (SPI, 1798.140(ae))"))),
@@ -265,7 +272,7 @@ async function consumers() {
       { title: "keys", render: (c) => c.keys.map((k) => h("span", { class: `badge ${k.state === "active" ? "ok" : "danger"}`, title: k.source }, `${k.prefix} · ${k.state}`)) },
       { title: "requests", num: true, render: (c) => num(c.traffic.requests) },
       { title: "endpoints", num: true, render: (c) => num(c.traffic.endpoints) },
-      { title: "categories on endpoints called", render: (c) => catBadges(Object.fromEntries(c.traffic.categories.map((x) => [x, 1])), c.traffic.spi_endpoints) },
+      { title: "personal information received", render: (c) => catBadges(Object.fromEntries(c.traffic.categories.map((x) => [x, 1])), c.traffic.spi_endpoints) },
       { title: "last seen", render: (c) => ago(c.traffic.last_seen) },
     ], list)),
   ];
