@@ -38,13 +38,28 @@ from cpragate.pii.validators import VALIDATORS, latlng_valid
 
 __all__ = ["Annotations", "Engine", "Finding", "ProcessResult", "render_path"]
 
+# Enum members as module globals: an attribute lookup on an Enum class costs ~10x a
+# global lookup in CPython 3.11, and these are read per value and per finding.
+_A_ALLOW = Action.ALLOW
+_A_BLOCK = Action.BLOCK
+_A_DROP = Action.DROP
+_A_MASK = Action.MASK
+_A_REDACT = Action.REDACT
+_A_TOKENIZE = Action.TOKENIZE
+_E_ADDRESS = Entity.STREET_ADDRESS
+_E_CARD = Entity.CREDIT_CARD
+_E_DOB = Entity.DATE_OF_BIRTH
+_E_EMAIL = Entity.EMAIL
+_E_GEO = Entity.GEOLOCATION
+_E_PERSON = Entity.PERSON
+
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
 
 # Entities whose presence marks an object as a person record (resolves a plain "name").
 _PERSONAL = frozenset(
-    {Entity.EMAIL, Entity.PHONE, Entity.US_SSN, Entity.DATE_OF_BIRTH, Entity.STREET_ADDRESS,
-     Entity.PERSON, Entity.US_DRIVER_LICENSE, Entity.US_PASSPORT}
+    {_E_EMAIL, Entity.PHONE, Entity.US_SSN, _E_DOB, _E_ADDRESS,
+     _E_PERSON, Entity.US_DRIVER_LICENSE, Entity.US_PASSPORT}
 )  # fmt: skip
 
 
@@ -258,7 +273,7 @@ class Engine:
         self._containers: dict[str, bool] = {}
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
-        self._person_on = Entity.PERSON in enabled
+        self._person_on = _E_PERSON in enabled
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
         )
@@ -412,25 +427,25 @@ class Engine:
 
     def _path_memo(self, loc: Loc, memo: dict[int, str]) -> str:
         """:meth:`_path` for many locations of one document: each container's path is
-        rendered once. ``memo`` is keyed by the location tuple's id, which is stable
-        while the hits that hold the locations are alive (one call)."""
+        rendered once. ``memo`` is keyed by the container location tuple's id, which is
+        stable while the hits that hold the locations are alive (one call)."""
         if loc is None:
             return "$"
-        path = memo.get(id(loc))
-        if path is None:
-            parent, key = loc
-            seg = self._segments.get(key)
-            if seg is None:
-                seg = _segment(key)
-                if len(self._segments) >= 20_000:
-                    self._segments.clear()
-                self._segments[key] = seg
-            path = memo[id(loc)] = self._path_memo(parent, memo) + seg
-        return path
+        parent, key = loc
+        base = "$" if parent is None else memo.get(id(parent))
+        if base is None:
+            base = memo[id(parent)] = self._path_memo(parent, memo)
+        seg = self._segments.get(key)
+        if seg is None:
+            seg = _segment(key)
+            if len(self._segments) >= 20_000:
+                self._segments.clear()
+            self._segments[key] = seg
+        return base + seg
 
     def _preview(self, entity: str, value: Any) -> str:
         if isinstance(value, str):
-            if entity == Entity.GEOLOCATION:
+            if entity == _E_GEO:
                 return _coarsen_text(value, self.config.mask)
             return mask_value(value, entity, self.config.mask)
         if isinstance(value, dict | list):
@@ -569,8 +584,9 @@ class Engine:
         names: list[str] | None = None
         personal = False
         for k, v in node.items():
-            sig = sigs.get(k)
-            if sig is None:
+            try:
+                sig = sigs[k]  # a subscript, not a method call: most keys are cached
+            except KeyError:
                 sig = self._signal(k)
             code = sig[0]
             tv = type(v)
@@ -599,7 +615,7 @@ class Engine:
                     if entity in _NUMERIC_OK and sig[2](str(v)):
                         hits.append((node, k, (loc, k), entity, sig[3], None, "field", None))
                 elif tv is dict:
-                    if entity == Entity.STREET_ADDRESS:
+                    if entity == _E_ADDRESS:
                         personal = True
                     self._walk_dict(v, (loc, k), k, hits, texts, refs)
                 elif tv is list:
@@ -625,8 +641,8 @@ class Engine:
             person = self._person_on and (personal or self._person_container(container_key))
             for k in names:
                 v = node[k]
-                if person and self._value_matches(Entity.PERSON, v):
-                    hits.append((node, k, (loc, k), Entity.PERSON, False, None, "field", None))
+                if person and self._value_matches(_E_PERSON, v):
+                    hits.append((node, k, (loc, k), _E_PERSON, False, None, "field", None))
                 elif len(v) > 5:
                     texts.append(v)
                     refs.append((node, k, loc))
@@ -691,37 +707,37 @@ class Engine:
         return self._custom_info.get(entity, ("", False))[1]
 
     def _bare_int(self, node: Any, k: Any, loc: Loc, v: int, hits: list[_Hit]) -> None:
-        r = self._recognizers.get(Entity.CREDIT_CARD)
+        r = self._recognizers.get(_E_CARD)
         if r is not None and r.match_at(str(v), 0, "") is not None:
-            hits.append((node, k, (loc, k), Entity.CREDIT_CARD, True, None, "pattern", None))
+            hits.append((node, k, (loc, k), _E_CARD, True, None, "pattern", None))
 
     def _geo_fields(
         self, node: dict[str, Any], loc: Loc, lat_k: str | None, lng_k: str | None, hits: list[_Hit]
     ) -> None:
-        if Entity.GEOLOCATION not in self._enabled:
+        if _E_GEO not in self._enabled:
             return
         lat = _as_float(node[lat_k]) if lat_k is not None else None
         lng = _as_float(node[lng_k]) if lng_k is not None else None
         if lat is not None and lng is not None:
             if latlng_valid(lat, lng):
                 precise = max(_decimals_of(node[lat_k]), _decimals_of(node[lng_k])) >= 4  # type: ignore[index]
-                hits.append((node, lat_k, loc, Entity.GEOLOCATION, precise, None, "field", lng_k))
+                hits.append((node, lat_k, loc, _E_GEO, precise, None, "field", lng_k))
             return
         # A lone coordinate is still location data, but never precise on its own.
         k = lat_k if lat is not None else lng_k if lng is not None else None
         x = lat if lat is not None else lng
         if k is not None and x is not None and -180.0 <= x <= 180.0:
-            hits.append((node, k, (loc, k), Entity.GEOLOCATION, False, None, "field", None))
+            hits.append((node, k, (loc, k), _E_GEO, False, None, "field", None))
 
     def _geo_list(self, node: list[Any], loc: Loc, sig: str | None, hits: list[_Hit]) -> bool:
-        if Entity.GEOLOCATION not in self._enabled:
+        if _E_GEO not in self._enabled:
             return False
         a, b = float(node[0]), float(node[1])
         da, db = _decimals_of(node[0]), _decimals_of(node[1])
         if sig == fn.GEO_PAIR:
             # GeoJSON order is [lng, lat]; either order is a location.
             if latlng_valid(a, b) or latlng_valid(b, a):
-                hits.append((None, None, loc, Entity.GEOLOCATION, max(da, db) >= 4, None, "field", node))
+                hits.append((None, None, loc, _E_GEO, max(da, db) >= 4, None, "field", node))
                 return True
             return False
         # Unlabeled: two floats, one with >= 4 decimals and the other >= 2, so prices and
@@ -734,7 +750,7 @@ class Engine:
             and type(node[1]) is float
             and (latlng_valid(a, b) or latlng_valid(b, a))
         ):
-            hits.append((None, None, loc, Entity.GEOLOCATION, True, None, "pattern", node))
+            hits.append((None, None, loc, _E_GEO, True, None, "pattern", node))
             return True
         return False
 
@@ -750,9 +766,9 @@ class Engine:
     ) -> None:
         tv = type(v)
         if tv is str:
-            precise = self._geo.value_precision(v) if Entity.GEOLOCATION in self._enabled else None
+            precise = self._geo.value_precision(v) if _E_GEO in self._enabled else None
             if precise is not None:
-                hits.append((node, k, (loc, k), Entity.GEOLOCATION, precise, None, "field", None))
+                hits.append((node, k, (loc, k), _E_GEO, precise, None, "field", None))
             else:
                 texts.append(v)
                 refs.append((node, k, loc))
@@ -772,7 +788,7 @@ class Engine:
         drops: list[_Hit] = []
         counts: dict[_Decision, int] = {}
         # Enum members as locals: attribute lookups on the Enum class are slow.
-        allow, mask, redact, tokenize, block = Action.ALLOW, Action.MASK, Action.REDACT, Action.TOKENIZE, Action.BLOCK
+        allow, mask, redact, tokenize, block = _A_ALLOW, _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
         mopts = self.config.mask
         for h in hits:
             d = (cached_spi if h[4] else cached_plain).get(h[3])
@@ -786,7 +802,7 @@ class Engine:
                 # A whole string value (decided by its field name or value pattern) is the
                 # only finding in that value: mask it now, no grouping needed.
                 value = h[0][h[1]]
-                if type(value) is str and h[3] != Entity.GEOLOCATION:
+                if type(value) is str and h[3] != _E_GEO:
                     h[0][h[1]] = mask_value(value, h[3], mopts)
                     continue
             if action is mask or action is redact or action is tokenize:
@@ -801,8 +817,15 @@ class Engine:
                 ann.blocked_by = ann.blocked_by or h[3]
             else:
                 drops.append(h)
+        entities, categories, actions = ann.entities, ann.categories, ann.actions
         for (category, spi, action, entity), n in counts.items():
-            ann.add(entity, category, spi, _ACTION_VALUE[action], n)
+            # Annotations.add, inline (once per kind of finding and action).
+            entities[entity] = entities.get(entity, 0) + n
+            categories[category] = categories.get(category, 0) + n
+            if spi:
+                ann.spi += n
+            av = _ACTION_VALUE[action]
+            actions[av] = actions.get(av, 0) + n
         if ann.blocked:
             return root
         for gk, h in single.items():
@@ -858,15 +881,15 @@ class Engine:
             category, spi, action, _ = decide.get(h)
             if ann is not None:
                 ann.add(h[3], category, spi, _ACTION_VALUE[action], 1)
-                if action is Action.BLOCK:
+                if action is _A_BLOCK:
                     ann.blocked = True
                     ann.blocked_by = ann.blocked_by or h[3]
-            if action is Action.ALLOW or action is Action.BLOCK or span[0] < pos:
+            if action is _A_ALLOW or action is _A_BLOCK or span[0] < pos:
                 continue
             pieces.append(text[pos : span[0]])
             part = text[span[0] : span[1]]
-            if action is Action.DROP:
-                action = Action.REDACT
+            if action is _A_DROP:
+                action = _A_REDACT
             pieces.append(str(self._replace_scalar(part, h, action)))
             pos = span[1]
         pieces.append(text[pos:])
@@ -874,8 +897,8 @@ class Engine:
 
     def _replace_scalar(self, value: Any, h: _Hit, action: Action) -> Any:
         entity = h[3]
-        if action is Action.MASK:
-            if entity == Entity.GEOLOCATION:
+        if action is _A_MASK:
+            if entity == _E_GEO:
                 if _is_num(value):
                     return mask_number(value, self.config.mask)
                 if isinstance(value, str):
@@ -883,10 +906,10 @@ class Engine:
             if isinstance(value, str):
                 return mask_value(value, entity, self.config.mask)
             return mask_value(_number_text(value), entity, self.config.mask)
-        if action is Action.REDACT or action is Action.DROP:
+        if action is _A_REDACT or action is _A_DROP:
             category, _ = self._classify(entity, h[4])
             return redact_value(self.config.redact_placeholder, entity, category)
-        if action is Action.TOKENIZE:
+        if action is _A_TOKENIZE:
             if self._tokenizer is None:
                 raise PiiError("a rule uses tokenize but tokenize.key is not configured.")
             text = value if isinstance(value, str) else _number_text(value)
@@ -967,7 +990,7 @@ _Sig = tuple[int, str, Callable[[str], bool], bool]
 _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE = range(7)
 
 _NUMERIC_OK = frozenset(
-    {Entity.PHONE, Entity.US_SSN, Entity.CREDIT_CARD, Entity.ABA_ROUTING, Entity.US_PASSPORT,
+    {Entity.PHONE, Entity.US_SSN, _E_CARD, Entity.ABA_ROUTING, Entity.US_PASSPORT,
      Entity.US_DRIVER_LICENSE}
 )  # fmt: skip
 

@@ -185,7 +185,11 @@ class UsSsnRecognizer(Recognizer):
 
     def match_value(self, value: str) -> bool:
         s = value.strip()
-        return len(s) <= 11 and self._VALUE.fullmatch(s) is not None and v.ssn_valid(s)
+        return (
+            len(s) <= 11
+            and self._VALUE.fullmatch(s) is not None
+            and s.replace("-", "").replace(" ", "") not in v.SSN_ADVERTISING
+        )
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
         m = self._SHAPE.match(text, start)

@@ -106,7 +106,11 @@ def ssn_valid(number: str) -> bool:
     area, group, serial = digits[:3], digits[3:5], digits[5:]
     if area in ("000", "666") or area[0] == "9" or group == "00" or serial == "0000":
         return False
-    return digits not in ("078051120", "219099999", "123456789")
+    return digits not in SSN_ADVERTISING
+
+
+# Numbers printed on sample cards and in advertising, never valid for a person.
+SSN_ADVERTISING = frozenset({"078051120", "219099999", "123456789"})
 
 
 # Country -> total IBAN length, from the SWIFT IBAN Registry (release 99, 2024).
