@@ -3,7 +3,10 @@ its personal-data map and exports, /metrics, alerts, blocks, audit search, DSAR,
 
 from __future__ import annotations
 
+import asyncio
+import http.client
 import os
+import ssl
 import subprocess
 import sys
 import time
@@ -13,6 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from cpragate.demo.certs import DevPki
 from cpragate.storage.alerts import Block
 
 from .demo_world import ADMIN_KEY, DemoWorld
@@ -119,8 +123,62 @@ def test_audit_search_and_dsar(world: DemoWorld) -> None:
     denied = world.admin_json("/api/audit?decision=deny")["events"]
     assert any(e.get("error") == "CPG-ROUTE-001" for e in denied)
     by_subject = world.admin_json("/api/audit?subject=42")
-    assert by_subject["count"] >= 1 and b"42" not in orjson.dumps([e.get("subjects") for e in by_subject["events"]])
+    subjects = {s for e in by_subject["events"] for s in e.get("subjects") or []}
+    assert by_subject["count"] >= 1 and subjects and all(s.startswith("s_") and s != "42" for s in subjects)  # pseudonyms only
     rep = world.admin_json("/api/dsar?subject=42")
     assert rep["subject"] == "42" and rep["disclosures"] >= 1
     assert any(r["consumer"] == "support-app" for r in rep["recipients"])
     assert world.admin("/api/audit?decision=maybe")[0] == 400
+
+
+def test_admin_over_tls_with_a_read_only_key(pki: DevPki, tmp_path: Path) -> None:
+    """A plain gateway (memory storage, no audit) whose admin listener serves HTTPS."""
+    from cpragate.server.origin import OriginRequest, OriginResponse
+
+    from .conftest import gateway, origin, plain_config, run
+
+    key = "reader-key-0123456789abcdefghij"
+
+    def ok(req: OriginRequest) -> OriginResponse:
+        return OriginResponse(200, [(b"content-type", b"application/json")], b"{}")
+
+    async def go() -> None:
+        async with origin(ok) as o:
+            admin = (f'admin: {{bind: "127.0.0.1:0", tls: {{cert_file: "{pki.path("gateway.pem")}", '
+                     f'key_file: "{pki.path("gateway-key.pem")}"}}, metrics_auth: key, '
+                     f'keys: [{{name: dpo, role: read_only, key: "${{ADMIN_KEY}}"}}]}}')
+            async with gateway(plain_config(o.port, extra=admin), ADMIN_KEY=key) as gw:
+                assert gw.admin is not None and gw.admin.url.startswith("https://")
+                port = gw.bound_ports()[0]
+                await asyncio.to_thread(_get, port, "/anything/550e8400-e29b-41d4-a716-446655440000")
+                ctx = ssl.create_default_context(cafile=pki.path("ca.pem"))
+
+                def admin_get(path: str, method: str = "GET", k: str | None = key) -> tuple[int, dict[str, str], bytes]:
+                    c = http.client.HTTPSConnection("localhost", gw.admin.port, context=ctx, timeout=10)  # type: ignore[union-attr]
+                    try:
+                        c.request(method, path, headers={"Authorization": f"Bearer {k}"} if k else {})
+                        r = c.getresponse()
+                        return r.status, {n.lower(): v for n, v in r.getheaders()}, r.read()
+                    finally:
+                        c.close()
+
+                status, headers, body = await asyncio.to_thread(admin_get, "/api/inventory")
+                assert status == 200 and "max-age" in headers["strict-transport-security"]
+                eps = orjson.loads(body)["endpoints"]
+                assert [(e["template"], e["state"]) for e in eps] == [("/anything/{uuid}", "shadow")]  # wildcard route, templated
+                assert (await asyncio.to_thread(admin_get, "/api/alerts/x/ack", "POST"))[0] == 403  # read_only
+                assert (await asyncio.to_thread(admin_get, "/metrics", "GET", None))[0] == 401  # metrics_auth: key
+                assert (await asyncio.to_thread(admin_get, "/metrics"))[0] == 200
+
+    run(go())
+
+
+def _get(port: int, path: str) -> int:
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        r.read()
+        return r.status
+    finally:
+        c.close()
