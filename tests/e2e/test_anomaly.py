@@ -8,8 +8,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
+import shutil
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +25,7 @@ from cpragate.server.gateway import Gateway, open_default_stores
 from cpragate.server.origin import OriginRequest, OriginResponse
 from cpragate.server.webhook import verify
 
-from .conftest import Client, origin, run
+from .conftest import REPO, Client, free_port, origin, run
 
 pytestmark = pytest.mark.e2e
 
@@ -208,3 +213,40 @@ def test_a_throttle_set_by_one_instance_is_enforced_by_another() -> None:
                     await st.close()
 
     run(go())
+
+
+def test_the_demo_attack_script_raises_visible_alerts(tmp_path: Path) -> None:
+    """examples/attack.sh against `cpragate demo`: three detectors fire, listed by the admin API."""
+    for tool in ("curl", "shuf"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is required (scripts/test installs curl; shuf is coreutils)")
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as fh:
+        p = subprocess.Popen(
+            [sys.executable, "-m", "cpragate", "demo", "--state-dir", str(tmp_path / "state"), "--port", str(port), "--duration", "90"],
+            stdout=fh, stderr=subprocess.STDOUT, cwd=tmp_path,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while "Stop with Ctrl-C" not in log.read_text():
+            assert p.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        m = re.search(r"dashboard: http://127\.0\.0\.1:(\d+)/", log.read_text())
+        assert m is not None, "the demo banner names the dashboard"
+        env = {**os.environ, "CPRAGATE_DEMO_PORT": str(port), "CPRAGATE_DEMO_STATE": str(tmp_path / "state"),
+               "CPRAGATE_DEMO_ADMIN_PORT": m.group(1)}  # fmt: skip
+        out = subprocess.run(["bash", str(REPO / "examples" / "attack.sh")], env=env, capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        listed = out.stdout.split("Alerts (admin API", 1)[1]
+        for detector, subject in [("scraping", "consumer=support-app"), ("enumeration", "consumer=marketing-partner"),
+                                  ("credentials", "ip=127.0.0.1")]:  # fmt: skip
+            assert re.search(rf"{detector}\s+{re.escape(subject)}", listed), out.stdout
+        assert "429" in out.stdout.split("2. enumeration")[0]  # the scraper was throttled
+        text = log.read_text()
+        assert text.count("cpragate.anomaly: alert ") >= 3
+        assert not re.search(r"\b\d{3}-\d{2}-\d{4}\b", text)  # no SSN-shaped value in the log
+    finally:
+        p.terminate()
+        assert p.wait(20) == 0
