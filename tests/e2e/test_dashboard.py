@@ -6,10 +6,13 @@ search and a DSAR lookup, with no console error. Screenshots go to docs/img/."""
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from cpragate.storage.alerts import Block
 
 from .demo_world import ADMIN_KEY, DemoWorld
 
@@ -41,6 +44,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoWorld]:
         for _ in range(3):  # some traffic for the charts
             w.traffic()
         w.add_alert("alert-e2e-1")
+        assert w.gw is not None and w.gw.stores is not None and w.gw.stores.blocks is not None
+        now = time.time()
+        w.call(w.gw.stores.blocks.put(Block("ip", "198.51.100.23", "block", "scraping: 900 customer records in 60 s",
+                                            now - 30, now + 900, "alert-e2e-1")))
         assert w.wait_audited(30) >= 30
         yield w
     finally:
@@ -111,6 +118,14 @@ def test_dashboard_in_chromium(world: DemoWorld) -> None:
             alert.get_by_role("button", name="Acknowledge").click()
             expect(page.locator("tr", has_text="walked 120 customer ids")).to_contain_text("ack by privacy-officer")
             expect(page.locator("#alert-badge")).to_be_hidden()
+
+            # a block, lifted from the page
+            page.click("a[data-page=blocks]")
+            block = page.locator("tr", has_text="198.51.100.23")
+            expect(block).to_contain_text("scraping")
+            page.screenshot(path=str(SHOTS / "dashboard-blocks.png"), full_page=True)
+            block.get_by_role("button", name="Lift").click()
+            expect(page.locator("main")).to_contain_text("Nothing to show yet.")
 
             # audit search
             page.click("a[data-page=audit]")

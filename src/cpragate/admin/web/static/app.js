@@ -272,7 +272,8 @@ async function consumers() {
       { title: "keys", render: (c) => c.keys.map((k) => h("span", { class: `badge ${k.state === "active" ? "ok" : "danger"}`, title: k.source }, `${k.prefix} · ${k.state}`)) },
       { title: "requests", num: true, render: (c) => num(c.traffic.requests) },
       { title: "endpoints", num: true, render: (c) => num(c.traffic.endpoints) },
-      { title: "personal information received", render: (c) => catBadges(Object.fromEntries(c.traffic.categories.map((x) => [x, 1])), c.traffic.spi_endpoints) },
+      { title: "personal information received", render: (c) => [catBadges(Object.fromEntries(c.traffic.categories.map((x) => [x, 1])), 0),
+        c.traffic.spi_endpoints ? h("span", { class: "badge spi" }, `SPI from ${c.traffic.spi_endpoints} endpoint(s)`) : ""] },
       { title: "last seen", render: (c) => ago(c.traffic.last_seen) },
     ], list)),
   ];
