@@ -251,7 +251,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="2 s per row, print only")
     ap.add_argument("--seconds", type=int, default=8)
-    ap.add_argument("--baseline", metavar="REV", help="also run the gateway of commit REV, alternating with this tree")
+    ap.add_argument("--baseline", metavar="REV", help="also run the gateway of commit REV (or of a src/ folder), alternating with this tree")
     ap.add_argument("--rounds", type=int, default=1, help="runs per row and variant; the best counts")
     ap.add_argument("--micro", action="store_true", help="add the in-process (no sockets) measurement")
     ap.add_argument("--no-wrk", action="store_true", help="only the in-process measurement")
@@ -273,7 +273,9 @@ def main() -> int:
                if r.startswith("jwt") else [] for r in ROWS}
     tmp = Path(tempfile.mkdtemp(prefix="cpragate-auth-bench-"))
     variants: dict[str, Path] = {"now": ROOT / "src"}
-    if a.baseline:
+    if a.baseline and Path(a.baseline).is_dir():  # a src/ folder (e.g. the tree with one change undone)
+        variants = {"before": Path(a.baseline).resolve(), "after": ROOT / "src"}
+    elif a.baseline:
         base = tmp / "baseline"
         base.mkdir()
         arch = subprocess.run(["git", "archive", a.baseline, "src"], capture_output=True, cwd=ROOT, check=True).stdout

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+from cpragate.core.keyed import hmac_sha256
+
 __all__ = [
     "GENESIS",
     "SCHEMA_VERSION",
@@ -48,7 +50,7 @@ _MAX_LIST = 64  # decisions, subjects, params kept per event (bounded records)
 
 def lookup(master_key: bytes, value: str) -> str:
     """The keyed lookup of a value (HMAC-SHA256 with the master key, 128 bits, hex)."""
-    return hmac.digest(master_key, value.encode("utf-8", "surrogatepass"), "sha256").hex()[:32]
+    return hmac_sha256(master_key, value.encode("utf-8", "surrogatepass")).hex()[:32]
 
 
 def pseudonym(subject_key: bytes, subject_lookup: str) -> str:

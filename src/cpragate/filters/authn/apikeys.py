@@ -14,10 +14,10 @@ confirm a candidate key. Comparison is constant-time.
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
 import secrets
+
+from cpragate.core.keyed import hmac_sha256
 
 __all__ = ["DEFAULT_HASH_KEY", "KEY_RE", "generate_key", "hash_key", "key_digest", "prefix_of"]
 
@@ -45,24 +45,6 @@ def hash_key(key: bytes, secret: bytes | None = None) -> str:
     return key_digest(key, secret).hex()
 
 
-_KEYED: dict[bytes, hmac.HMAC] = {}
-
-
 def key_digest(key: bytes, secret: bytes | None = None) -> bytes:
-    """The raw HMAC-SHA256 of ``key`` (``hash_key`` is its hex).
-
-    A copy of an HMAC object keyed once per secret, not the one-shot ``hmac.digest``: with
-    OpenSSL 3 the one-shot call fetches the algorithm and builds a context every time and
-    releases the GIL around it, which cost ~47 CPU-µs per request (and waits behind the
-    audit writer thread) in the demo policy against ~1.5 µs for copy + update + digest
-    (bench/instr.py, MainThread CPU).
-    """
-    k = secret or DEFAULT_HASH_KEY
-    base = _KEYED.get(k)
-    if base is None:
-        if len(_KEYED) >= 16:  # secrets change only on reload; keep the last few
-            _KEYED.clear()
-        base = _KEYED[k] = hmac.new(k, digestmod=hashlib.sha256)
-    h = base.copy()
-    h.update(key)
-    return h.digest()
+    """The raw HMAC-SHA256 of ``key`` (``hash_key`` is its hex); see core.keyed for why not hmac.digest."""
+    return hmac_sha256(secret or DEFAULT_HASH_KEY, key)
