@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
         for fa in report.false_alarms[:20]:
             print(f"  t={fa['t']:>9.1f} s  {fa['detector']:<12} {fa['summary']}")
     print(
-        f"\nalerts by detector: {report.by_detector}; on_complete CPU ≈ {report.complete_us:.1f} µs/request; "
-        f"wall {report.wall_seconds:.0f} s"
+        f"\nalerts by detector: {report.by_detector}; {report.benign + report.attack_requests:,} exchanges in "
+        f"{report.cpu_seconds:.0f} CPU-s, generation included (bench/filter_costs.py times on_complete alone)"
     )
     print(report.summary_line())
     if args.json:
