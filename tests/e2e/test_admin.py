@@ -182,3 +182,23 @@ def _get(port: int, path: str) -> int:
         return r.status
     finally:
         c.close()
+
+
+def test_inventory_survives_a_restart(tmp_path: Path) -> None:
+    first = DemoWorld(tmp_path).start()
+    try:
+        assert first.get("/v1/customers/42") == 200
+        assert first.get("/v1/secret-admin", key=None) == 404
+    finally:
+        first.stop()
+    assert (tmp_path / "inventory.json").exists()
+    second = DemoWorld(tmp_path).start()
+    try:
+        eps = {(e["method"], e["template"]): e for e in second.admin_json("/api/inventory")["endpoints"]}
+        assert eps[("GET", "/v1/customers/{id}")]["requests"] == 1
+        assert eps[("GET", "/v1/secret-admin")]["state"] == "shadow"
+        assert second.get("/v1/customers/42") == 200
+        eps = {(e["method"], e["template"]): e for e in second.admin_json("/api/inventory")["endpoints"]}
+        assert eps[("GET", "/v1/customers/{id}")]["requests"] == 2
+    finally:
+        second.stop()

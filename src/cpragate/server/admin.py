@@ -63,6 +63,8 @@ MAX_HEAD = 16 * 1024
 MAX_HEADERS = 64
 MAX_BODY = 64 * 1024
 HEADER_TIMEOUT = 10.0
+INVENTORY_FILE = "inventory.json"
+SAVE_INTERVAL = 300.0
 IDLE_TIMEOUT = 30.0
 
 
@@ -276,6 +278,10 @@ class AdminServer:
         self.port = 0
         self.scheme = "https" if cfg.tls is not None else "http"
         self._conns: set[asyncio.Task[None]] = set()
+        from cpragate.server.gateway import state_dir
+
+        self.inventory_file = state_dir(gw.cfg) / INVENTORY_FILE
+        self._saver: asyncio.Task[None] | None = None
 
     async def start(self) -> AdminServer:
         host, _, port = self.cfg.bind.rpartition(":")
@@ -299,7 +305,40 @@ class AdminServer:
         elif not any(k.startswith("/static/vendor/") for k in self.static):
             log.warning("the dashboard's chart library is missing: run scripts/build-web (npm ci); charts are off")
         log.info("admin listener on %s://%s (dashboard at /)", self.scheme, self.cfg.bind)
+        self.load_inventory()
+        self._saver = asyncio.get_running_loop().create_task(self._save_every(SAVE_INTERVAL))
         return self
+
+    # --- the inventory outlives a restart: saved in state_dir, loaded at start --------------
+    def load_inventory(self) -> int:
+        inv = self.api.src.inventory()
+        if inv is None or not self.inventory_file.exists():
+            return 0
+        try:
+            n: int = inv.load(orjson.loads(self.inventory_file.read_bytes()))
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            log.warning("the saved inventory %s cannot be read (%s); starting a new one", self.inventory_file, type(e).__name__)
+            return 0
+        log.info("inventory: %d endpoints loaded from %s", n, self.inventory_file)
+        return n
+
+    def save_inventory(self) -> None:
+        inv = self.api.src.inventory()
+        if inv is None:
+            return
+        data = orjson.dumps(inv.dump())
+        tmp = self.inventory_file.with_suffix(".tmp")
+        try:
+            self.inventory_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(data)
+            tmp.replace(self.inventory_file)
+        except OSError as e:
+            log.warning("the inventory cannot be saved to %s (%s)", self.inventory_file, e.strerror)
+
+    async def _save_every(self, seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            await asyncio.to_thread(self.save_inventory)
 
     @property
     def url(self) -> str:
@@ -309,6 +348,10 @@ class AdminServer:
     async def close(self) -> None:
         if self.server is not None:
             self.server.close()
+        if self._saver is not None:
+            self._saver.cancel()
+            await asyncio.gather(self._saver, return_exceptions=True)
+            self.save_inventory()
         for t in list(self._conns):
             t.cancel()
         if self._conns:

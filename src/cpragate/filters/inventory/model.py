@@ -178,6 +178,53 @@ class Inventory:
                         rc[c] = rc.get(c, 0) + k
                     ep.request_spi += int(getattr(req, "spi", 0) or 0)
 
+    # --- persistence (the admin listener saves it in state_dir: server/admin.py) ---------------
+    STATE_VERSION = 1
+
+    def dump(self) -> dict[str, Any]:
+        """Everything recorded, as JSON-ready data (templates and counts only)."""
+        return {
+            "version": self.STATE_VERSION,
+            "overflow": self.overflow,
+            "endpoints": [
+                {
+                    "method": e.method, "template": e.template, "route": e.route,
+                    "first_seen": e.first_seen, "last_seen": e.last_seen, "requests": e.requests, "denied": e.denied,
+                    "statuses": {str(k): v for k, v in e.statuses.items()}, "consumers": e.consumers,
+                    "categories": e.categories, "entities": e.entities, "spi": e.spi,
+                    "request_categories": e.request_categories, "request_spi": e.request_spi,
+                    "recipients": e.recipients, "latency_ms_sum": e.latency_ms_sum,
+                }
+                for e in self.endpoints.values()
+            ],
+        }
+
+    def load(self, data: Any) -> int:
+        """Add the endpoints of a :meth:`dump` (within this inventory's bounds); how many were
+        loaded. Raises ValueError on data that is not a dump."""
+        if not isinstance(data, dict) or data.get("version") != self.STATE_VERSION or not isinstance(data.get("endpoints"), list):
+            raise ValueError("not an inventory state of this version")
+        n = 0
+        for d in data["endpoints"]:
+            key = (str(d["method"]), str(d["template"]))
+            if key in self.endpoints or len(self.endpoints) >= self.max_endpoints:
+                continue
+            route = d.get("route")
+            ep = Endpoint(key[0], key[1], str(route) if route is not None else None,
+                          float(d["first_seen"]), float(d["last_seen"]), int(d["requests"]), int(d["denied"]),
+                          {int(k): int(v) for k, v in d["statuses"].items()},
+                          {str(k): int(v) for k, v in d["consumers"].items()},
+                          {str(k): int(v) for k, v in d["categories"].items()},
+                          {str(k): int(v) for k, v in d["entities"].items()}, int(d["spi"]),
+                          {str(k): int(v) for k, v in d.get("request_categories", {}).items()}, int(d.get("request_spi", 0)),
+                          {str(k): int(v) for k, v in d.get("recipients", {}).items()}, float(d.get("latency_ms_sum", 0.0)))
+            self.endpoints[key] = ep
+            if ep.route is None:
+                self.unrouted += 1
+            n += 1
+        self.overflow += int(data.get("overflow", 0))
+        return n
+
     # --- reading ------------------------------------------------------------------------
     def snapshot(self, documented: Iterable[DocumentedOp] = ()) -> dict[str, Any]:
         """The inventory as JSON-ready data, each endpoint with its documentation state."""

@@ -6,6 +6,9 @@ import csv
 import io
 from types import SimpleNamespace
 
+import orjson
+import pytest
+
 from cpragate.filters.inventory.model import (
     DocumentedOp,
     Inventory,
@@ -146,3 +149,19 @@ def test_request_side_categories_from_the_pii_report() -> None:
     assert dm["categories"] == ["geolocation", "identifiers"] and dm["endpoints"][0]["request_spi"] == 4
     rows = list(csv.DictReader(io.StringIO(to_csv(inv.snapshot()))))
     assert rows[0]["request_pi_categories"] == "geolocation:2;identifiers:2" and rows[0]["request_spi"] == "4"
+
+
+def test_dump_and_load_round_trip_within_bounds() -> None:
+    inv = filled()
+    data = orjson.loads(orjson.dumps(inv.dump()))  # through JSON, as saved
+    fresh = Inventory()
+    assert fresh.load(data) == len(inv.endpoints)
+    assert fresh.snapshot(DOCS) == inv.snapshot(DOCS) and fresh.unrouted == inv.unrouted
+    small = Inventory(max_endpoints=2)
+    assert small.load(data) == 2
+    again = Inventory()
+    again.record("GET", "/v1/admin", None, 404, None, 999.0, denied=True)
+    assert again.load(data) == len(inv.endpoints) - 1  # what is already there is kept, not doubled
+    for bad in ([], {"version": 99, "endpoints": []}, {"version": 1}):
+        with pytest.raises(ValueError):
+            Inventory().load(bad)
