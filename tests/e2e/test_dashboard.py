@@ -144,6 +144,10 @@ def test_dashboard_in_chromium(world: DemoWorld) -> None:
             expect(page.locator("main table")).to_contain_text("support-app")
             page.screenshot(path=str(SHOTS / "dashboard-dsar.png"), full_page=True)
 
+            page.click("a[data-page=overview]")
+            expect(page.locator("canvas")).to_have_count(3)
+            assert page.evaluate("() => Chart.instances ? Object.keys(Chart.instances).length : -1") == 3
+
             page.click("#logout")
             expect(page.locator("#login-form")).to_be_visible()
         finally:

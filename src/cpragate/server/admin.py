@@ -65,6 +65,7 @@ MAX_BODY = 64 * 1024
 HEADER_TIMEOUT = 10.0
 INVENTORY_FILE = "inventory.json"
 SAVE_INTERVAL = 300.0
+MAX_CONNECTIONS = 64
 IDLE_TIMEOUT = 30.0
 
 
@@ -359,6 +360,9 @@ class AdminServer:
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        if len(self._conns) >= MAX_CONNECTIONS:  # a few people and a Prometheus; never thousands
+            writer.close()
+            return
         if task is not None:
             self._conns.add(task)
         peer = writer.get_extra_info("peername")

@@ -84,23 +84,32 @@ $("#logout").addEventListener("click", () => signOut());
 // --- pages --------------------------------------------------------------------------------
 const pages = { overview, inventory, datamap, consumers, alerts, blocks, audit, dsar };
 
+let current = "";
+
 async function route() {
   const name = (location.hash || "#overview").slice(1).split("?")[0];
   const page = pages[name] ? name : "overview";
   for (const a of document.querySelectorAll(".sidebar a")) a.classList.toggle("active", a.dataset.page === page);
-  while (charts.length) charts.pop().destroy();
   const main = $("#main");
-  main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  if (page !== current) main.replaceChildren(h("p", { class: "muted" }, "Loading…"));
+  current = page;
+  const old = charts.splice(0); // the page's new charts are pushed while it is built
   try {
     const content = await pages[page]();
+    for (const c of old) c.destroy();
     main.replaceChildren(...[content].flat());
   } catch (e) {
+    for (const c of old) c.destroy();
     if (e instanceof ApiError && e.status === 401) return;
     main.replaceChildren(h("div", { class: "card error" }, `Could not load this page: ${e.message}`));
   }
   refreshBadge();
 }
 window.addEventListener("hashchange", route);
+// The overview follows the traffic: redrawn every 15 s while it is shown.
+setInterval(() => {
+  if (current === "overview" && !$("#app").hidden && document.visibilityState === "visible") route();
+}, 15000);
 
 async function refreshBadge() {
   try {
