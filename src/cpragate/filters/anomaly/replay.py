@@ -320,17 +320,17 @@ def run_replay(
     cfg: AnomalyConfig | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ReplayReport:
-    """Run the replay; stops after ``benign_target`` benign requests or ``days`` days."""
+    """Run the replay: ``benign_target`` benign requests over about ``days`` days (the
+    volume is scaled to fit), with the attacks at fixed times after the first day."""
     cfg = cfg or AnomalyConfig(enabled=True)
     sim = _Sim(seed, consumers, cfg)
     rng = sim.rng
     # scale the volumes so that `days` days hold about `benign_target` benign requests
     grid = [_EPOCH + DAY * k / 288 for k in range(288)]
     expected = sum(c.peak * DAY * sum(sim.shape(c, g) for g in grid) / 288 for c in sim.consumers)
-    scale = 1.2 * benign_target / max(1.0, expected * days)  # a margin: the target is reached before the end
+    scale = benign_target / max(1.0, expected * days)
     for c in sim.consumers:
         c.peak *= scale
-    end = _EPOCH + days * DAY
     heap: list[tuple[float, int, int]] = []  # (time, seq, event index); events: consumers then attacks
     seq = 0
     for i, c in enumerate(sim.consumers):
@@ -351,10 +351,8 @@ def run_replay(
     report_every = max(1, benign_target // 10)
     while heap:
         t, _, idx = heapq.heappop(heap)
-        if t >= end:
-            continue
         if idx < len(sim.consumers):
-            if benign >= benign_target:
+            if benign >= benign_target:  # benign traffic runs until the target, even a little past `days`
                 continue
             c = sim.consumers[idx]
             route, kw = sim.benign(c)
