@@ -46,6 +46,14 @@ def test_demo_answers_its_printed_curl_commands(tmp_path: Path) -> None:
         assert statuses == [200, 200, 200, 404, 200, 403, 401, 404, 400, 200, 201], list(zip(commands, statuses))
         access = [line for line in log.read_text().splitlines() if "cpragate.access" in line]
         assert len(access) >= len(commands)
+        # the banner names the dashboard and its admin key; the dashboard and the admin API answer
+        m = re.search(r"dashboard: (http://127\.0\.0\.1:\d+/)\s+\(sign in with the admin key (\S+)\)", text)
+        assert m, text
+        page = subprocess.run(["curl", "-s", m.group(1)], capture_output=True, text=True, timeout=30)
+        assert "<title>cpragate" in page.stdout
+        inv = subprocess.run(["curl", "-s", "-H", f"Authorization: Bearer {m.group(2)}", m.group(1) + "api/inventory"],
+                             capture_output=True, text=True, timeout=30)
+        assert '"template":"/v1/customers/{id}"' in inv.stdout and '"state":"shadow"' in inv.stdout
         # the demo never logs personal data from bodies: no SSN-shaped strings in its log
         assert not re.search(r"\b\d{3}-\d{2}-\d{4}\b", log.read_text())
     finally:
