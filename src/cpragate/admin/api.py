@@ -107,6 +107,16 @@ def parse_since(text: str, now: float) -> float:
     return d.timestamp()
 
 
+def _loopback_host(host: bytes | None) -> bool:
+    """Whether a Host header names this machine by a loopback name (a page from another site
+    that rebinds its DNS name to 127.0.0.1 sends its own name: it gets no open /metrics)."""
+    if not host:
+        return False
+    h = host.decode("latin-1").lower()
+    name = h[: h.rindex("]") + 1] if h.startswith("[") else h.rpartition(":")[0] or h
+    return name in ("localhost", "[::1]") or name.startswith("127.")
+
+
 def _json(data: Any, status: int = 200) -> AdminResponse:
     return AdminResponse(status, [(b"content-type", JSON), _NO_STORE], orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
 
@@ -160,7 +170,7 @@ class AdminApi:
         if path == "/metrics":
             if method not in ("GET", "HEAD"):
                 raise _Problem(405, AdminError, "use GET")
-            if not self.metrics_open:
+            if not (self.metrics_open and _loopback_host(headers.get(b"host"))):
                 self._principal(headers, client, "metrics")
             extra = await self.src.scrape_gauges() if self.src.scrape_gauges is not None else []
             return self.metrics_text(extra)

@@ -175,8 +175,15 @@ def test_lock_out_answers_429(w: World) -> None:
 def test_metrics_open_on_loopback(w: World) -> None:
     api = w.api()
     api.metrics_open = True
-    r = call(api, "GET", "/metrics", key=None)
+
+    def scrape(host: bytes | None) -> AdminResponse:
+        return asyncio.run(api.handle("GET", "/metrics", b"", {b"host": host} if host else {}, "127.0.0.1"))
+
+    r = scrape(b"127.0.0.1:9901")
     assert r.status == 200 and b'cpragate_requests_total{route="getCustomer",method="GET",status="200"} 5' in r.body
+    assert scrape(b"localhost:9901").status == 200 and scrape(b"[::1]:9901").status == 200
+    # DNS rebinding: a page of another site reaching 127.0.0.1 under its own name needs a key
+    assert scrape(b"evil.example:9901").status == 401 and scrape(None).status == 401
 
 
 @pytest.mark.parametrize(("text", "ago"), [("24h", 86400), ("30d", 30 * 86400), ("90s", 90)])
