@@ -48,8 +48,6 @@ _A_REDACT = Action.REDACT
 _A_TOKENIZE = Action.TOKENIZE
 _E_ADDRESS = Entity.STREET_ADDRESS
 _E_CARD = Entity.CREDIT_CARD
-_E_DOB = Entity.DATE_OF_BIRTH
-_E_EMAIL = Entity.EMAIL
 _E_GEO = Entity.GEOLOCATION
 _E_PERSON = Entity.PERSON
 
@@ -58,8 +56,8 @@ _UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}
 
 # Entities whose presence marks an object as a person record (resolves a plain "name").
 _PERSONAL = frozenset(
-    {_E_EMAIL, Entity.PHONE, Entity.US_SSN, _E_DOB, _E_ADDRESS,
-     _E_PERSON, Entity.US_DRIVER_LICENSE, Entity.US_PASSPORT}
+    {Entity.EMAIL, Entity.PHONE, Entity.US_SSN, Entity.DATE_OF_BIRTH, Entity.STREET_ADDRESS,
+     Entity.PERSON, Entity.US_DRIVER_LICENSE, Entity.US_PASSPORT}
 )  # fmt: skip
 
 
