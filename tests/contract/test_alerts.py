@@ -94,3 +94,28 @@ def test_redis_blocks_answer_from_the_last_copy_when_redis_fails() -> None:
             await s.aclose()
 
     run(go())
+
+
+def test_redis_window_counts_are_shared_and_expire() -> None:
+    async def go() -> None:
+        url = redis_url()
+        one, two = await RedisStore.open(url), await RedisStore.open(url)
+        try:
+            assert await one.windows.add_counts([("records:consumer:a:60", 5, 10.0), ("fail:ip:x:60", 1, 10.0)]) == [5, 1]
+            assert await two.windows.add_counts([("records:consumer:a:60", 7, 10.0)]) == [12]
+            assert await one.windows.add_counts([]) == []
+            assert await one.windows.add_distinct([("subjects:consumer:a:60", ["h1", "h2", "h3"], 10.0)]) == [3]
+            assert await two.windows.add_distinct([("subjects:consumer:a:60", ["h2", "h4"], 10.0), ("subjects:consumer:b:60", [], 10.0)]) == [4, 0]
+            assert await one.windows.claim("scraping:consumer:a", 5.0)
+            assert not await two.windows.claim("scraping:consumer:a", 5.0)
+            assert await two.windows.claim("scraping:consumer:b", 0.05)
+            await asyncio.sleep(0.1)
+            assert await one.windows.claim("scraping:consumer:b", 5.0)  # the first claim expired
+            assert await one.windows.add_counts([("short:consumer:a:60", 1, 0.05)]) == [1]
+            await asyncio.sleep(0.1)
+            assert await one.windows.add_counts([("short:consumer:a:60", 1, 0.05)]) == [1]  # expired, started afresh
+        finally:
+            await one.aclose()
+            await two.aclose()
+
+    run(go())

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from cpragate.storage.access import IdentityStore, Limiter, ServedIds
     from cpragate.storage.alerts import AlertStore, BlockStore
     from cpragate.storage.fetch import HttpFetcher
+    from cpragate.storage.windows import WindowCounts
 
 __all__ = ["AuditLog", "CounterStore", "KeyValueStore", "Stores", "open_stores"]
 
@@ -99,6 +100,8 @@ class Stores:
     """Alerts raised by the detectors (memory, or Redis when ``storage.redis`` is set)."""
     blocks: BlockStore | None = None
     """Blocks and throttles the rate limiters enforce (memory, or Redis shared by instances)."""
+    windows: WindowCounts | None = None
+    """Detector windows shared by instances (Redis); None: each instance counts alone."""
     _more: list[object] = field(default_factory=list)
 
     @property
@@ -146,7 +149,7 @@ async def open_stores(url: str, redis_url: str | None = None) -> Stores:
             await stores.close()
             raise
         stores.counters, stores.kv, stores.limiter, stores.served = r, r.kv, r.limiter, r.served
-        stores.alerts, stores.blocks = r.alerts, r.blocks
+        stores.alerts, stores.blocks, stores.windows = r.alerts, r.blocks, r.windows
         stores._more.append(r)
     return stores
 
@@ -179,7 +182,8 @@ async def _open_main(url: str) -> Stores:
 
         r = await RedisStore.open(url)
         return Stores(
-            counters=r, kv=r.kv, url=url, _closer=r, limiter=r.limiter, served=r.served, alerts=r.alerts, blocks=r.blocks
+            counters=r, kv=r.kv, url=url, _closer=r, limiter=r.limiter, served=r.served, alerts=r.alerts, blocks=r.blocks,
+            windows=r.windows,
         )
     raise StorageError(
         f"storage backend for {url.split(':', 1)[0]}:// is not available in this version.",

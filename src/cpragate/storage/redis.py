@@ -112,10 +112,11 @@ class RedisStore:
         self.kv = RedisKV(self)
         self.limiter = self
         self.served = RedisServedIds(self)
-        from cpragate.storage.redis_alerts import RedisAlerts, RedisBlocks
+        from cpragate.storage.redis_alerts import RedisAlerts, RedisBlocks, RedisWindowCounts
 
         self.alerts = RedisAlerts(self)
         self.blocks = RedisBlocks(self)
+        self.windows = RedisWindowCounts(self)
 
     @classmethod
     async def open(cls, url: str) -> RedisStore:

@@ -1,4 +1,4 @@
-"""Alerts and blocks on Redis, shared by every gateway instance (``storage.redis``).
+"""Alerts, blocks and detector windows on Redis, shared by every gateway instance (``storage.redis``).
 
 Blocks: one hash (``<prefix>blocks``), field ``<kind>\\x00<subject>``, value the Block as
 JSON. ``check`` is on the request path of both rate limiters, so it never waits on Redis
@@ -11,6 +11,9 @@ the next refresh tries again. Expired and lifted entries are removed on refresh.
 
 Alerts: a list (``<prefix>alerts``, newest first, trimmed to ``max_alerts``) of the
 Alerts as JSON, and a hash (``<prefix>alerts:ack``) of acknowledgements by alert id.
+
+Detector windows (storage/windows.py): ``<prefix>an:<key>`` counters (INCRBY) and
+HyperLogLogs (PFADD/PFCOUNT) with a time to live, all of one sync in one pipeline.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from cpragate.storage.alerts import Alert, Block, SubjectKind
 if TYPE_CHECKING:
     from cpragate.storage.redis import RedisStore
 
-__all__ = ["RedisAlerts", "RedisBlocks", "alert_from_json", "block_from_json"]
+__all__ = ["RedisAlerts", "RedisBlocks", "RedisWindowCounts", "alert_from_json", "block_from_json"]
 
 log = logging.getLogger("cpragate.storage")
 
@@ -206,3 +209,49 @@ class RedisAlerts:
         data = json.dumps({"by": by, "at": time.time()})
         await self._s.call(lambda r: r.hset(self._ack, alert_id, data))
         return True
+
+
+class RedisWindowCounts:
+    """WindowCounts on Redis: one pipeline per sync."""
+
+    def __init__(self, store: RedisStore) -> None:
+        self._s = store
+        self._pre = store.prefix + "an:"
+
+    async def add_counts(self, items: list[tuple[str, int, float]]) -> list[int]:
+        if not items:
+            return []
+
+        async def go(r: Any) -> list[Any]:
+            async with r.pipeline(transaction=False) as p:
+                for key, amount, ttl in items:
+                    p.incrby(self._pre + key, amount)
+                    p.pexpire(self._pre + key, max(1, int(ttl * 1000)))
+                res: list[Any] = await p.execute()
+                return res
+
+        res = await self._s.call(go)
+        return [int(v) for v in res[0::2]]
+
+    async def add_distinct(self, items: list[tuple[str, list[str], float]]) -> list[int]:
+        if not items:
+            return []
+
+        async def go(r: Any) -> list[Any]:
+            async with r.pipeline(transaction=False) as p:
+                for key, members, ttl in items:
+                    if members:
+                        p.pfadd(self._pre + key, *members)
+                    else:
+                        p.exists(self._pre + key)
+                    p.pexpire(self._pre + key, max(1, int(ttl * 1000)))
+                    p.pfcount(self._pre + key)
+                res: list[Any] = await p.execute()
+                return res
+
+        res = await self._s.call(go)
+        return [int(v) for v in res[2::3]]
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        ok = await self._s.call(lambda r: r.set(self._pre + "claim:" + key, b"1", nx=True, px=max(1, int(ttl * 1000))))
+        return bool(ok)

@@ -73,7 +73,7 @@ def threshold(
 class Rate:
     """One signal of one subject: the sliding count and its baseline."""
 
-    __slots__ = ("alarmed", "cur", "fast", "n", "peak", "prev", "slow", "start", "thr", "var")
+    __slots__ = ("alarmed", "cur", "ext", "fast", "n", "peak", "pending", "prev", "pushed", "slow", "start", "thr", "var")
 
     def __init__(self) -> None:
         self.start = _NEVER
@@ -87,6 +87,12 @@ class Rate:
         self.alarmed = False
         self.thr = -1.0
         """The threshold of the current window (computed once per window; -1: not yet)."""
+        self.ext = 0.0
+        """Shared windows: what other instances counted in the current window (last sync)."""
+        self.pending = 0.0
+        """Shared windows: counted here since the last sync."""
+        self.pushed = 0.0
+        """Shared windows: counted here and already added to the shared count."""
 
     def roll(self, now: float, window: float, pop: Population | None) -> None:
         """Move to the window holding ``now``, learning the one that closed."""
@@ -94,7 +100,7 @@ class Rate:
         if start == self.start:
             return
         if self.start != _NEVER:
-            x = self.cur
+            real = x = self.cur + self.ext
             if self.alarmed:
                 # Over its threshold: only the slow average learns it, clamped to the
                 # threshold. A 10-minute attack moves it by under a fifth of the way; a
@@ -116,9 +122,9 @@ class Rate:
                 self.n += 1
                 if pop is not None:
                     pop.learn(x)  # the population never learns an alarmed window
-            self.prev = x if start - self.start <= window else 0.0
+            self.prev = real if start - self.start <= window else 0.0
         self.start = start
-        self.cur = 0.0
+        self.cur = self.ext = self.pending = self.pushed = 0.0
         self.alarmed = False
         self.thr = -1.0
 
@@ -127,15 +133,24 @@ class Rate:
         if now - self.start >= window or now < self.start:
             self.roll(now, window, pop)
         self.cur += x
-        return self.cur + self.prev * (1.0 - (now - self.start) / window)
+        return self.cur + self.ext + self.prev * (1.0 - (now - self.start) / window)
 
     def sliding(self, now: float, window: float) -> float:
         """The sliding count at ``now`` without adding (0 when the windows are stale)."""
         if now - self.start >= 2 * window or now < self.start:
             return 0.0
         if now - self.start >= window:
-            return self.cur * (1.0 - (now - self.start - window) / window)
-        return self.cur + self.prev * (1.0 - (now - self.start) / window)
+            return (self.cur + self.ext) * (1.0 - (now - self.start - window) / window)
+        return self.cur + self.ext + self.prev * (1.0 - (now - self.start) / window)
+
+    def synced(self, start: float, delta: float, total: float) -> None:
+        """The shared count of window ``start`` is ``total`` after adding our ``delta``."""
+        if start != self.start:
+            return  # the window rolled meanwhile
+        self.pushed += delta
+        self.pending -= delta
+        ext = total - self.pushed
+        self.ext = ext if ext > 0 else 0.0
 
     def limit(self, prior: float, weight: float, factor: float, floor: float, sigmas: float = 0.0) -> float:
         """This window's threshold (cached until the window rolls)."""

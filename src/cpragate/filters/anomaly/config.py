@@ -193,6 +193,12 @@ class AnomalyConfig(FilterConfig):
         100_000, ge=100, le=10_000_000, description="Consumers, client IPs and key prefixes tracked at once (the oldest is forgotten beyond it)."
     )
     max_distinct: int = Field(10_000, ge=100, description="Distinct subjects remembered per consumer per window (bounded state).")
+    shared: Literal["auto", "off"] = Field(
+        "auto",
+        description="auto: with `storage.redis`, instances share their detector windows (synced every `sync_interval`); "
+        "off: each instance counts alone (thresholds then apply to each instance's share of the traffic).",
+    )
+    sync_interval: float = Field(1.0, ge=0.1, le=60, description="Seconds between two syncs of the shared detector windows.")
 
     @model_validator(mode="after")
     def _budgets_unique(self) -> AnomalyConfig:

@@ -16,6 +16,11 @@ at most).
 | exfiltration | consumer | PI records, SPI values, bytes on personal routes | any over its threshold |
 | unusual | consumer | new route, new client network, off-hours | once habits are learned |
 
+With shared windows (``storage.redis``), what each instance counts is pushed every
+``sync_interval`` and the totals read back (``Rate.ext``), so the sliding counts — and the
+baselines learned from them — cover every instance; distinct subjects go as hashes into
+a HyperLogLog. The learned habits of ``unusual`` stay per instance.
+
 State is bounded: at most ``max_subjects`` subjects (the least recently created is
 forgotten first), ``max_distinct`` subjects per window, ``max_routes``/``max_networks``
 per consumer.
@@ -23,6 +28,7 @@ per consumer.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +58,8 @@ class Finding:
     response: str
     duration: float
     evidence: dict[str, Any] = field(default_factory=dict)
+    cooldown: float = 0.0
+    """How long the same detector stays quiet about the same subject (shared instances claim it)."""
 
 
 class Subject:
@@ -110,6 +118,49 @@ class Engine:
         self.pop_fail = Population(self.cr.prior)
         self._nets: dict[str, str] = {}
         self._off = self.un.utc_offset_hours * 3600.0
+        self.shared = False
+        """Share windows with other instances (the filter syncs ``dirty`` through storage.windows)."""
+        self.dirty: dict[str, tuple[Rate, float]] = {}
+        """Shared windows: signal key -> (its Rate, its window length) with counts to push."""
+        self.dirty_subjects: dict[str, tuple[Rate, float, list[str]]] = {}
+        """Shared scraping windows: key -> (Rate, window, hashed subject ids to push)."""
+
+    def _share(self, r: Rate, signal: str, kind: str, who: str, x: float, window: float) -> None:
+        r.pending += x
+        k = f"{signal}:{kind}:{who}"
+        if k not in self.dirty:
+            if len(self.dirty) >= self.cfg.max_subjects:
+                return
+            self.dirty[k] = (r, window)
+
+    def _share_subjects(self, r: Rate, kind: str, who: str, fresh: list[str], window: float) -> None:
+        k = f"subjects:{kind}:{who}"
+        hit = self.dirty_subjects.get(k)
+        if hit is None:
+            if len(self.dirty_subjects) >= self.cfg.max_subjects:
+                return
+            hit = self.dirty_subjects[k] = (r, window, [])
+        r.pending += len(fresh)
+        members = hit[2]
+        for s in fresh:
+            if len(members) < 4096:
+                members.append(hashlib.blake2b(s.encode("utf-8", "replace"), digest_size=12).hexdigest())
+
+    def take_dirty(self) -> tuple[list[tuple[str, Rate, float, float, int]], list[tuple[str, Rate, float, float, list[str]]]]:
+        """What to push: ``(key with window, rate, window start, window, amount)`` counts and
+        ``(key, rate, start, window, members)`` distinct sets; resets the dirty sets."""
+        counts = []
+        for k, (r, w) in self.dirty.items():
+            amount = int(r.pending)
+            if amount > 0:
+                counts.append((f"{k}:{r.start:.0f}", r, r.start, w, amount))
+        distinct = []
+        for k, (r, w, members) in self.dirty_subjects.items():
+            if members:
+                distinct.append((f"{k}:{r.start:.0f}", r, r.start, w, members))
+        self.dirty = {}
+        self.dirty_subjects = {}
+        return counts, distinct
 
     # ------------------------------------------------------------------ helpers
 
@@ -218,16 +269,21 @@ class Engine:
         seen = st.seen
         new = 0
         cap = self.cfg.max_distinct
+        fresh: list[str] | None = [] if self.shared else None
         for s in subjects:
             if s not in seen:
                 new += 1
                 if len(seen) < cap:
                     seen.add(s)
+                if fresh is not None:
+                    fresh.append(s)
         if not new:
             return None
         if new > c.per_response:
             new = c.per_response
         est = r.add(now, w, new, self.pop_subj)
+        if fresh:
+            self._share_subjects(r, kind, who, fresh[: c.per_response], w)
         thr = r.limit(self.pop_subj.mean, c.prior_weight, c.factor, c.floor, c.sigmas)
         if est <= thr:
             return None
@@ -239,6 +295,7 @@ class Engine:
             f"{who} received {est:.0f} distinct data subjects in {w:g} s (threshold {thr:.0f})",
             c.severity, c.response, c.duration,
             {"distinct_subjects": round(est), "threshold": round(thr), "window_s": w, "baseline_windows": r.n},
+            c.cooldown,
         )  # fmt: skip
 
     def _enumeration(
@@ -247,10 +304,14 @@ class Engine:
         c = self.en
         w = c.window
         obj = st.objreq.add(now, w, 1, None)
+        if self.shared:
+            self._share(st.objreq, "objreq", kind, who, 1, w)
         refused = status in (403, 404)
         reason = None
         if refused:
             est = st.refused.add(now, w, 1, self.pop_refused)
+            if self.shared:
+                self._share(st.refused, "refused", kind, who, 1, w)
             thr = st.refused.limit(self.pop_refused.mean, c.prior_weight, c.factor, c.floor, c.sigmas)
             if est > thr and est >= c.failure_share * obj:
                 st.refused.alarmed = True
@@ -264,6 +325,8 @@ class Engine:
             st.last_ids[route] = i
             if last is not None and 0 < abs(i - last) <= c.max_step:
                 est = st.seq.add(now, w, 1, self.pop_seq)
+                if self.shared:
+                    self._share(st.seq, "seq", kind, who, 1, w)
                 thr = st.seq.limit(self.pop_seq.mean, c.prior_weight, c.factor, c.sequential_floor, c.sigmas)
                 if est > thr and reason is None:
                     st.seq.alarmed = True
@@ -281,6 +344,7 @@ class Engine:
             "enumeration", kind, who, text, c.severity, c.response, c.duration,
             {"signal": what, "count": round(est), "threshold": round(thr), "window_s": w,
              "refused_share": round(share, 3), "route": route},
+            c.cooldown,
         )  # fmt: skip
 
     def _auth_failure(self, ex: Exchange, now: float) -> list[Finding] | None:
@@ -295,6 +359,8 @@ class Engine:
             self._bounded(self.fail_ip)
             r = self.fail_ip[ip] = Rate()
         est = r.add(now, w, 1, self.pop_fail)
+        if self.shared:
+            self._share(r, "fail", "ip", ip, 1, w)
         thr = r.limit(self.pop_fail.mean, c.prior_weight, c.factor, c.floor, c.sigmas)
         if est >= thr:
             r.alarmed = True
@@ -305,6 +371,7 @@ class Engine:
                         f"{est:.0f} authentication failures from {ip} in {w:g} s (threshold {thr:.0f})",
                         c.severity, c.response, c.duration,
                         {"signal": "per_ip", "failures": round(est), "threshold": round(thr), "window_s": w},
+                        c.cooldown,
                     )
                 ]  # fmt: skip
         key = ex.request.headers.get(b"x-api-key")
@@ -315,6 +382,8 @@ class Engine:
                 self._bounded(self.fail_key)
                 k = self.fail_key[prefix] = Rate()
             est = k.add(now, w, 1, None)
+            if self.shared:
+                self._share(k, "fail", "key", prefix, 1, w)
             if est >= c.key_floor:
                 k.alarmed = True
                 if self._cooled("credentials", "key", prefix, now, c.cooldown):
@@ -323,6 +392,7 @@ class Engine:
                         f"{est:.0f} authentication failures against key {prefix} in {w:g} s (threshold {c.key_floor})",
                         c.severity, c.response, c.duration,
                         {"signal": "per_key", "key_prefix": prefix, "failures": round(est), "threshold": c.key_floor, "window_s": w},
+                        c.cooldown,
                     )  # fmt: skip
                     out = [f] if out is None else [*out, f]
         return out
@@ -335,18 +405,24 @@ class Engine:
         hit: tuple[str, float, float] | None = None
         if records:
             est = st.records.add(now, w, records, self.pop_records)
+            if self.shared:
+                self._share(st.records, "records", kind, who, records, w)
             thr = st.records.limit(self.pop_records.mean, pw, fac, c.floor_records, c.sigmas)
             if est > thr:
                 st.records.alarmed = True
                 hit = ("records", est, thr)
         if spi:
             est = st.spi.add(now, w, spi, self.pop_spi)
+            if self.shared:
+                self._share(st.spi, "spi", kind, who, spi, w)
             thr = st.spi.limit(self.pop_spi.mean, pw, fac, c.floor_spi, c.sigmas)
             if est > thr and hit is None:
                 st.spi.alarmed = True
                 hit = ("spi", est, thr)
         if nbytes:
             est = st.bytes.add(now, w, nbytes, self.pop_bytes)
+            if self.shared:
+                self._share(st.bytes, "bytes", kind, who, nbytes, w)
             thr = st.bytes.limit(self.pop_bytes.mean, pw, fac, c.floor_bytes, c.sigmas)
             if est > thr and hit is None:
                 st.bytes.alarmed = True
@@ -361,6 +437,7 @@ class Engine:
             {"signal": what, "volume": round(est), "threshold": round(thr), "window_s": w,
              "records": round(st.records.sliding(now, w)), "spi": round(st.spi.sliding(now, w)),
              "bytes": round(st.bytes.sliding(now, w))},
+            c.cooldown,
         )  # fmt: skip
 
     def _unusual(self, st: Subject, ex: Exchange, who: str, route: str, now: float) -> list[Finding] | None:

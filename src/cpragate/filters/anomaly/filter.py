@@ -18,7 +18,11 @@ Theory of operation:
    enforced in ``on_request`` (priority 700, after authentication and the rate limiter):
    an exhausted budget answers 429 ``CPG-RATE-004`` with ``Retry-After`` and the
    budget's ``RateLimit-Policy``. With a shared counter store (``storage.redis``) the
-   budget counts are shared by every instance; detector windows are kept per instance.
+   budget counts are shared by every instance.
+4. Shared windows (``shared: auto`` with ``storage.redis``): every ``sync_interval`` one
+   completing exchange pushes what this instance counted and reads back the totals of
+   every instance (storage/windows.py); a sync failure is logged and counting goes on
+   locally.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ from cpragate.filters.anomaly.budgets import BudgetBook
 from cpragate.filters.anomaly.config import AnomalyConfig
 from cpragate.filters.anomaly.detectors import Engine, Finding
 from cpragate.storage.alerts import Alert, Block
+from cpragate.storage.windows import WindowCounts
 
 __all__ = ["AnomalyFilter"]
 
@@ -64,6 +69,12 @@ class AnomalyFilter(Filter):
         """The shared counter store (Redis) for budgets, or None to count in this process."""
         self.ids = CounterIds("al-" + CounterIds().next_id().split("-")[0])
         self._time = ctx.clock.time
+        self._mono = ctx.clock.monotonic
+        windows = getattr(ctx.stores, "windows", None)
+        self.windows: WindowCounts | None = windows if config.shared == "auto" and isinstance(windows, WindowCounts) else None
+        self.engine.shared = self.windows is not None
+        self._next_sync = 0.0
+        self._syncing = False
         self.raised = 0
         """Alerts raised by this instance (for tests and the replay)."""
 
@@ -102,6 +113,28 @@ class AnomalyFilter(Filter):
         if found:
             for f in found:
                 await self.raise_alert(f, now)
+        if self.windows is not None and not self._syncing and self._mono() >= self._next_sync:
+            await self.sync()
+
+    async def sync(self) -> None:
+        """Push what this instance counted since the last sync; read back the shared totals."""
+        assert self.windows is not None
+        self._syncing = True  # one sync at a time; exchanges completing meanwhile keep counting
+        self._next_sync = self._mono() + self.cfg.sync_interval
+        counts, distinct = self.engine.take_dirty()
+        try:
+            if counts:
+                totals = await self.windows.add_counts([(k, n, 2 * w + 5) for k, _, _, w, n in counts])
+                for (_, r, start, _, n), total in zip(counts, totals, strict=True):
+                    r.synced(start, n, total)
+            if distinct:
+                found = await self.windows.add_distinct([(k, m, 2 * w + 5) for k, _, _, w, m in distinct])
+                for (_, r, start, _, m), total in zip(distinct, found, strict=True):
+                    r.synced(start, min(len(m), r.pending), total)
+        except StorageError as e:
+            log.warning("shared detector windows unavailable, counting in this instance: %s", e.detail or e.title)
+        finally:
+            self._syncing = False
 
     async def _count_budgets(self, ex: Exchange, now: float) -> None:
         ident = ex.identity
@@ -133,8 +166,15 @@ class AnomalyFilter(Filter):
                     now,
                 )  # fmt: skip
 
-    async def raise_alert(self, f: Finding, now: float) -> Alert:
-        """Record, log and act on one finding."""
+    async def raise_alert(self, f: Finding, now: float) -> Alert | None:
+        """Record, log and act on one finding (None: another instance already reported it)."""
+        if self.windows is not None and f.cooldown > 0:
+            try:
+                first = await self.windows.claim(f"{f.detector}:{f.subject_kind}:{f.subject}", f.cooldown)
+            except StorageError:
+                first = True
+            if not first:
+                return None
         alert = Alert(
             id=self.ids.next_id(),
             detector=f.detector,

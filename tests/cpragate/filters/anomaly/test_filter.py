@@ -227,3 +227,85 @@ def test_refused_exchanges_are_observed_and_unrelated_ones_cost_nothing() -> Non
     assert run.exchange.response.status == 401
     assert f.engine.subjects == {}  # anonymous and refused: nothing to track but auth failures
     assert f.complete_priority == 8 and f.priority == 700
+
+
+class FakeWindows:
+    """storage.windows.WindowCounts in memory: what two instances sharing Redis would see."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, int] = {}
+        self.sets: dict[str, set[str]] = {}
+        self.claimed: set[str] = set()
+        self.calls = 0
+
+    async def add_counts(self, items: list[tuple[str, int, float]]) -> list[int]:
+        self.calls += 1
+        out = []
+        for k, n, _ttl in items:
+            self.counts[k] = self.counts.get(k, 0) + n
+            out.append(self.counts[k])
+        return out
+
+    async def add_distinct(self, items: list[tuple[str, list[str], float]]) -> list[int]:
+        self.calls += 1
+        out = []
+        for k, members, _ttl in items:
+            self.sets.setdefault(k, set()).update(members)
+            out.append(len(self.sets[k]))
+        return out
+
+    async def claim(self, key: str, ttl: float) -> bool:
+        if key in self.claimed:
+            return False
+        self.claimed.add(key)
+        return True
+
+
+def test_shared_windows_see_a_harvest_spread_over_two_instances() -> None:
+    clock = FakeClock()
+    shared = FakeWindows()
+    cfg = {"scraping": {"floor": 60, "prior": 1}, "exfiltration": {"enabled": False}, "sync_interval": 1.0}
+
+    def instance(windows: Any) -> AnomalyFilter:
+        st = stores()
+        st.windows = windows
+        return make(cfg, st, clock)
+
+    a, b = instance(shared), instance(shared)
+    assert a.engine.shared and b.engine.shared
+    for i in range(100):  # 50 distinct customers through each instance, 10 a second
+        clock.advance(0.1)
+        complete(a if i % 2 else b, 50_000 + i * 7)
+    assert a.raised + b.raised == 1  # together they saw 100 > 60; one alert for both (claimed)
+    assert shared.claimed == {"scraping:consumer:alice"}
+    assert shared.calls > 0
+    assert all(len(k.split(":")) == 4 for k in shared.counts)  # signal:kind:who:window
+    # the ids went out hashed, never as they are
+    assert not any("50007" in m for s in shared.sets.values() for m in s)
+
+    alone_a, alone_b = instance(None), instance(None)
+    assert not alone_a.engine.shared
+    for i in range(100):
+        clock.advance(0.1)
+        complete(alone_a if i % 2 else alone_b, 90_000 + i * 7)
+    assert alone_a.raised + alone_b.raised == 0  # each saw 50 < 60
+
+
+def test_shared_windows_off_or_failing() -> None:
+    clock = FakeClock()
+    st = stores()
+    st.windows = FakeWindows()
+    off = make({"shared": "off"}, st, clock)
+    assert off.windows is None and not off.engine.shared
+
+    class Down(FakeWindows):
+        async def add_counts(self, items: list[tuple[str, int, float]]) -> list[int]:
+            raise StorageError("down")
+
+    st2 = stores()
+    st2.windows = Down()
+    f = make({"exfiltration": {"enabled": False}}, st2, clock)
+    for i in range(150):
+        clock.advance(0.1)
+        complete(f, i * 7)
+    assert f.raised == 1  # counting went on in this instance
