@@ -36,7 +36,7 @@ Injection   ``/api/v1/products/search?q=`` puts ``q`` into SQL by string formatt
 The fixed twin (``fixed=True``) serves HTTPS with the given certificate, checks owners
 (404), verifies HS256 with a random 256-bit key, ``exp`` and the header only, answers
 every failed login alike, returns only declared properties, refuses undeclared body
-properties (400), rate-limits each client (token bucket: 30 at once, 30/s; logins 10 at once, 2/s), refuses
+properties (400), rate-limits each client per route (token bucket: 20 at once, 10/s; logins 10 at once, 2/s per address), refuses
 ``limit`` > 50, requires ``role: admin`` for admin operations, refuses non-allow-listed
 URLs, sends security headers, answers CORS only for its own origin, answers errors
 generically, serves nothing undocumented, and binds SQL parameters.
@@ -106,7 +106,7 @@ class VulnApi:
         self.notes: dict[int, dict[str, Any]] = {}
         self.next_user = 1
         self.next_note = 1
-        self.bucket = _Bucket(30, 30)
+        self.bucket = _Bucket(20, 10)
         self.login_bucket = _Bucket(10, 2)
         self.db = sqlite3.connect(":memory:", check_same_thread=False)
         self.db.execute("CREATE TABLE products (id INTEGER PRIMARY KEY, name TEXT, price REAL)")
@@ -265,7 +265,7 @@ class VulnApi:
             def _route(self) -> None:
                 u = urlsplit(self.path)
                 path, query = u.path, parse_qs(u.query)
-                key = self.headers.get("Authorization") or self.client_address[0]
+                key = f"{self.headers.get('Authorization') or self.client_address[0]} {path}"
                 limited = api.fixed and (
                     not api.bucket.take(key) or (path == "/api/v1/auth/login" and not api.login_bucket.take(self.client_address[0])))
                 if limited:

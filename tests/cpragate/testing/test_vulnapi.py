@@ -60,7 +60,7 @@ def test_fixed_twin_throttles_a_burst(pki) -> None:  # type: ignore[no-untyped-d
 
         with ThreadPoolExecutor(8) as pool:
             statuses = list(pool.map(lambda _: c.get("/health").status_code, range(80)))
-        assert 429 in statuses and statuses.count(200) >= 30
+        assert 429 in statuses and statuses.count(200) >= 20
 
 
 def test_spec_file_ships_with_the_package() -> None:
