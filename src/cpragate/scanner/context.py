@@ -34,7 +34,9 @@ _OWNER_KEYS = re.compile(
     r"^(owner|owner_?id|user|user_?id|username|author|author_?id|created_?by|email|account_?id|customer_?id|uid|sub)$", re.I
 )
 _SUBJECT_CLAIMS = ("sub", "username", "user", "user_id", "uid", "id", "email", "preferred_username", "name", "login")
-_ME_RE = re.compile(r"/(me|self|profile|whoami|current(_?user)?|my|account)/?$", re.I)
+_ME_RE = re.compile(r"/(me|self|profile|whoami|current(_?user)?|my|account|dashboard|userinfo)/?$", re.I)
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+_ID_QUERY = re.compile(r"(^|_)id$|[a-z]Id$|^id_")
 
 
 def decode_jwt(token: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
@@ -265,7 +267,7 @@ class ScanContext:
     def fill(self, op: Operation, values: dict[str, Any]) -> str | None:
         path = op.path
         for p in specutil.path_params(op):
-            v = match_value(p.name, values)
+            v = match_value(p.name, values, _format(p))
             if v is None:
                 return None
             path = path.replace("{" + p.name + "}", _quote(str(v)))
@@ -275,20 +277,26 @@ class ScanContext:
         out = []
         for p in op.parameters:
             if p.location == "query" and p.required:
-                v = match_value(p.name, values)
+                v = match_value(p.name, values, _format(p))
                 if v is None and p.schema is not None:
                     v = specutil.example(p.schema.schema, p.schema.schema, name=p.name)
                 out.append((p.name, "" if v is None else str(v).lower() if isinstance(v, bool) else str(v)))
         return out
 
     def item_ops(self, method: str = "GET") -> list[Operation]:
-        return [op for op in self.spec.operations if op.method == method and specutil.path_params(op)]
+        """Operations on one object: a path parameter, or a required id-like query parameter
+        (``/report?report_id=7``); destructive-looking ones only with --unsafe-methods."""
+        return [
+            op for op in self.spec.operations
+            if op.method == method and self.allowed(op) and (
+                specutil.path_params(op) or any(p.location == "query" and p.required and _ID_QUERY.search(p.name) for p in op.parameters))
+        ]  # fmt: skip
 
     def collection_ops(self) -> list[Operation]:
         """GETs with no path parameter (lists, ``/me``, searches: required query parameters get example values)."""
         return [
             op for op in self.spec.operations
-            if op.method == "GET" and not specutil.path_params(op)
+            if op.method == "GET" and self.allowed(op) and not specutil.path_params(op)
             and not any(p.required for p in op.parameters if p.location in ("header", "cookie"))
         ]  # fmt: skip
 
@@ -385,12 +393,24 @@ class ScanContext:
         return f
 
 
-def match_value(name: str, values: dict[str, Any]) -> Any:
+def _format(p: Any) -> str:
+    schema = p.schema.schema if p.schema is not None else {}
+    return str(schema.get("format") or "") if isinstance(schema, dict) else ""
+
+
+def match_value(name: str, values: dict[str, Any], fmt: str = "") -> Any:
     """The value for parameter ``name`` among an object's fields.
 
     ``name`` itself, then without an ``_id``/``Id`` suffix (``id``), then the part after
     the first word (``book_title`` -> ``title``), then ``id``.
     """
+    if fmt == "uuid":
+        found = match_value(name, {k: v for k, v in values.items() if isinstance(v, str) and _UUID.match(v)})
+        if found is not None:
+            return found
+        uuids = [v for k, v in values.items() if isinstance(v, str) and _UUID.match(v) and k.lower() in ("uuid", "guid", "id")]
+        if uuids:
+            return uuids[0]
     if name in values:
         return values[name]
     low = {k.lower(): v for k, v in values.items()}

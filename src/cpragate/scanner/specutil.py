@@ -34,7 +34,11 @@ ADMIN_RE = re.compile(
     r"system|sysadmin|privileged|impersonat\w*)([/_.\-}]|$)",
     re.I,
 )
-DESTRUCTIVE_RE = re.compile(r"(delete|remove|destroy|purge|reset|wipe|drop|truncate|cancel|revoke|terminate|shutdown)", re.I)
+DESTRUCTIVE_RE = re.compile(
+    r"(delete|remove|destroy|purge|reset|wipe|drop|truncate|cancel|revoke|terminate|shutdown|"
+    r"(create|init|setup|seed|populate|reload)_?(db|database|data)|restore|migrate)",
+    re.I,
+)
 _LOGIN_RE = re.compile(r"(log-?in|sign-?in|authenticat|/auth(/|$)|/token(/|$)|/session)", re.I)
 _REGISTER_RE = re.compile(r"(regist|sign-?up|/users/?$|/accounts/?$)", re.I)
 _PASSWORD_RE = re.compile(r"^(pass(word|wd)?|pwd)$", re.I)
@@ -268,7 +272,8 @@ def password_field(names: Iterable[str]) -> str | None:
 
 
 def destructive(op: Operation) -> bool:
-    """DELETE/PUT/PATCH, or a POST named like a deletion or reset (needs --unsafe-methods)."""
+    """DELETE/PUT/PATCH, or any operation named like a deletion, reset or database
+    (re)creation -- even a GET such as ``/createdb`` (needs --unsafe-methods)."""
     if op.method in ("DELETE", "PUT", "PATCH"):
         return True
-    return op.method == "POST" and bool(DESTRUCTIVE_RE.search(_words(op)))
+    return bool(DESTRUCTIVE_RE.search(" ".join([op.path, op.operation_id or ""])))

@@ -146,15 +146,19 @@ def _extras(op: Operation) -> dict[str, Any]:
     return out
 
 
-def _find(doc: Any, key: str, value: Any, depth: int = 0) -> bool:
+def _find(doc: Any, key: str, value: Any, ours: frozenset[str] = frozenset(), depth: int = 0) -> bool:
+    """``key: value`` in an object of ``doc`` -- one that is ours (holds one of the marker
+    values we wrote) when ``ours`` is given, so another account's ``admin: true`` in a
+    listing does not count."""
     if depth > 6:
         return False
     if isinstance(doc, dict):
-        if key in doc and _same(doc[key], value):
+        mine = not ours or any(isinstance(v, str) and v in ours for v in doc.values())
+        if key in doc and _same(doc[key], value) and mine:
             return True
-        return any(_find(v, key, value, depth + 1) for v in doc.values())
+        return any(_find(v, key, value, ours, depth + 1) for v in doc.values())
     if isinstance(doc, list):
-        return any(_find(v, key, value, depth + 1) for v in doc[:50])
+        return any(_find(v, key, value, ours, depth + 1) for v in doc[:200])
     return False
 
 
@@ -190,6 +194,7 @@ def _mass_assignment(ctx: ScanContext) -> CheckGen:
         stuck: dict[str, str] = {}
         evidence: list[tuple[HttpRequest, HttpResponse, str]] = [(base, resp, "write with privileged properties")]
         doc = resp.json()
+        ours = frozenset(v for v in base.json.values() if isinstance(v, str) and "cpgscan" in v)
         for k, v in extras.items():
             if doc is not None and _find(doc, k, v):
                 stuck[k] = "echoed in the write's answer"
@@ -198,7 +203,7 @@ def _mass_assignment(ctx: ScanContext) -> CheckGen:
             bdoc = back.json()
             claims = decode_jwt(_token_in(back)) if _token_in(back) else None
             for k, v in extras.items():
-                if (bdoc is not None and _find(bdoc, k, v)) or (claims and _find(claims[1], k, v)):
+                if (bdoc is not None and _find(bdoc, k, v, ours if _is_listing(bdoc) else frozenset())) or (claims and _find(claims[1], k, v)):
                     stuck[k] = how
             evidence.append((req, back, how))
         if not stuck:
@@ -213,6 +218,10 @@ def _mass_assignment(ctx: ScanContext) -> CheckGen:
             "`additionalProperties: false` on this body and `validation.privileged` for role-like fields.",
             evidence, key="write", policy={"privileged": sorted(stuck)},
         )  # fmt: skip
+
+
+def _is_listing(doc: Any) -> bool:
+    return isinstance(doc, list) or (isinstance(doc, dict) and any(isinstance(v, list) and v and isinstance(v[0], dict) for v in doc.values()))
 
 
 def _token_in(resp: HttpResponse) -> str:
@@ -246,7 +255,7 @@ def _read_back(ctx: ScanContext, op: Operation, write: HttpRequest, resp: HttpRe
                     out.append((lreq, got, "the new account's login"))
                     token = _token_in(got)
     for rop in ctx.item_ops("GET") + ctx.collection_ops():
-        if len(out) >= 3:
+        if len(out) >= 5:
             break
         if not rop.path.startswith(prefix) and not (register and re.search(r"/(me|profile|users?|accounts?)", rop.path)):
             continue

@@ -21,12 +21,18 @@ __all__ = ["NAME", "run", "url_inputs"]
 
 NAME = "ssrf"
 OWASP = "API7:2023"
-_URL_NAME = re.compile(r"(url|uri|link|href|callback|webhook|redirect|image|avatar|picture|src|endpoint|feed|fetch|target|dest|host)", re.I)
+_URL_NAME = re.compile(
+    r"(url|uri|link|href|callback|webhook|redirect|image|avatar|picture|src|endpoint|feed|fetch|target|dest|host|_api$|api_?(base|addr))",
+    re.I,
+)
 
 
 def _is_url(name: str, schema: Any) -> bool:
     fmt = str(schema.get("format") or "").lower() if isinstance(schema, dict) else ""
     if fmt in ("uri", "url", "iri", "uri-reference"):
+        return True
+    sample = schema.get("example", schema.get("default")) if isinstance(schema, dict) else None
+    if isinstance(sample, str) and sample.startswith(("http://", "https://")):
         return True
     return bool(_URL_NAME.search(name)) and (not isinstance(schema, dict) or schema.get("type") in (None, "string"))
 
