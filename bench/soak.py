@@ -345,7 +345,8 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
             counts[i] = counts.get(i, 0) + 1
         missing = [i for i in st.expected_ids if i not in counts]
         dupes = [i for i, n in counts.items() if n > 1]
-        extra = [i for i in counts if i.startswith("soak-") and i not in set(st.expected_ids)]
+        expected = set(st.expected_ids)
+        extra = [i for i in counts if i not in expected]
         missing_kinds: dict[str, int] = {}
         for i in missing:
             k = st.what.get(i, "no answer")
