@@ -392,3 +392,21 @@ def test_raw_socket_vectors_leave_the_gateway_serving() -> None:
             assert r.status == 200 and echo.seen[-1]["path"] == "/still-up"
 
     run(t())
+
+
+@pytest.mark.parametrize("chunks", [b"zz\r\nabc\r\n0\r\n\r\n", b"3\r\nabcdef\r\n0\r\n\r\n", b"2\r\nab\r\n-1\r\n"])
+def test_bad_chunks_on_an_inspected_route_are_refused_with_an_answer(chunks: bytes) -> None:
+    """The body is being buffered for a filter when its framing breaks: 400, closed, nothing forwarded."""
+    echo = Echo()
+
+    async def t() -> None:
+        routes = '  - {path: "/inspect", upstream: o, methods: [POST]}\n'
+        async with origin(echo) as o, gateway(plain_config(o.port, routes), {"body_probe": BodyProbe}) as gw:
+            c = await Client.open(gw.bound_ports()[0])
+            await c.send_raw(b"POST /inspect HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n" + chunks)
+            replies = await c.read_replies(2, timeout=5)
+            assert [r.status for r in replies] == [400]
+            assert await c.closed()
+            assert echo.seen == []
+
+    run(t())
