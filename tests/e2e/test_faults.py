@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import gzip
 import json
 import os
 import shutil
@@ -112,9 +113,15 @@ class _Resetter(asyncio.Protocol):
 
 
 def test_upstream_faults_are_answered_audited_once_and_the_gateway_stays_up(tmp_path: Path) -> None:
+    bomb = gzip.compress(b"0" * (8 * 1024 * 1024))
+
     def handler(req: OriginRequest) -> OriginResponse:
         if req.request.raw_path == b"/ok/slow":
             return OriginResponse(200, [], b"late", delay=3.0)
+        if req.request.raw_path == b"/inspected/bomb":
+            return OriginResponse(200, [(b"content-type", b"application/json"), (b"content-encoding", b"gzip")], bomb)
+        if req.request.raw_path == b"/inspected/br":
+            return OriginResponse(200, [(b"content-type", b"application/json"), (b"content-encoding", b"br")], b"\x1b\x00")
         return OriginResponse(200, [(b"content-type", b"application/json")], b'{"ok":true}')
 
     sent: list[str] = []
@@ -138,6 +145,7 @@ upstreams:
   rst: {{url: "http://127.0.0.1:{rst_port}", allow_plaintext: true}}
 routes:
   - {{path: "/ok/**", upstream: o}}
+  - {{path: "/inspected/**", upstream: o, personal: true, max_body_bytes: 100000}}
   - {{path: /malformed, upstream: bad}}
   - {{path: /garbage, upstream: garbage}}
   - {{path: /refused, upstream: down}}
@@ -145,7 +153,8 @@ routes:
 """ + audit_block(tmp_path / "state", f"sqlite:///{tmp_path}/audit.db")
                 async with audited_gateway(text) as gw:
                     port = gw.bound_ports()[0]
-                    plan = ["/ok/1", "/malformed", "/ok/2", "/garbage", "/refused", "/reset", "/ok/slow", "/ok/3"] * 3
+                    plan = ["/ok/1", "/malformed", "/ok/2", "/garbage", "/refused", "/reset", "/ok/slow", "/ok/3",
+                            "/inspected/bomb", "/inspected/br"] * 3
                     for i, path in enumerate(plan):
                         rid = f"fault-{i}-{path.strip('/').replace('/', '-')}"
                         sent.append(rid)
@@ -160,7 +169,11 @@ routes:
     by_id = assert_one_event_per_request(sent, events_of(f"sqlite:///{tmp_path}/audit.db"))
     for rid, status in got.items():
         ev = by_id[rid]
-        if "-ok-slow" in rid:
+        if "inspected-bomb" in rid:
+            assert status == 502 and ev["error"] == "CPG-HTTP-003", (rid, ev)  # decompressed with the route's limit
+        elif "inspected-br" in rid:
+            assert status == 502 and ev["error"] == "CPG-HTTP-005", (rid, ev)  # cannot be inspected: never passed unread
+        elif "-ok-slow" in rid:
             assert status == 504 and ev["error"] == "CPG-UPS-003"
         elif "-ok-" in rid:
             assert status == 200 and ev["outcome"] == "served"
