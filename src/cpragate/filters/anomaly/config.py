@@ -199,6 +199,11 @@ class AnomalyConfig(FilterConfig):
         "off: each instance counts alone (thresholds then apply to each instance's share of the traffic).",
     )
     sync_interval: float = Field(1.0, ge=0.1, le=60, description="Seconds between two syncs of the shared detector windows.")
+    per_worker: bool = Field(
+        False,
+        description="Accept detection kept per process with --workers > 1 and no `storage.redis` "
+        "(each worker sees its share of the traffic; its blocks hold in it alone).",
+    )
 
     @model_validator(mode="after")
     def _budgets_unique(self) -> AnomalyConfig:

@@ -36,6 +36,9 @@ def shared_state_problems(cfg: GatewayConfig, workers: int) -> list[str]:
     az = cfg.filters.authz
     if az.enabled and not az.per_worker and any(r.authz is not None and r.authz.served_ids is not None for r in cfg.routes):
         out.append("filters.authz: served ids would be learned per worker (the others refuse them)")
+    an = getattr(cfg.filters, "anomaly", None)
+    if an is not None and an.enabled and not an.per_worker:
+        out.append("filters.anomaly: detector windows, alerts and blocks would be kept per worker (a block set by one is unknown to the others)")
     return out
 
 

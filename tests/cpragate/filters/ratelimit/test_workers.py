@@ -25,3 +25,13 @@ def test_redis_or_per_worker_accepted() -> None:
                                                    "filters: {ratelimit: {per_consumer: {rate: 10}}}\n"), 2) == []
     cfg = load_config_text(BASE + "filters: {ratelimit: {per_consumer: {rate: 10}, per_worker: true}, authz: {per_worker: true}}\n")
     assert shared_state_problems(cfg, 2) == []
+
+
+def test_detection_needs_shared_state_with_workers() -> None:
+    on = load_config_text(BASE.replace(", authz: {served_ids: {namespace: c, require: path.id}}", "")
+                          + "filters: {anomaly: {enabled: true}}\n")
+    probs = shared_state_problems(on, 2)
+    assert len(probs) == 1 and "filters.anomaly" in probs[0]
+    per_worker = load_config_text(BASE.replace(", authz: {served_ids: {namespace: c, require: path.id}}", "")
+                                  + "filters: {anomaly: {enabled: true, per_worker: true}}\n")
+    assert shared_state_problems(per_worker, 2) == []
