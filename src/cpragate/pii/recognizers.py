@@ -150,7 +150,7 @@ class PhoneRecognizer(Recognizer):
 
     def match_value(self, value: str) -> bool:
         s = value.strip()
-        if not 7 <= len(s) <= 32 or not any(c.isdigit() for c in s):
+        if not 7 <= len(s) <= 32 or _DIGIT.search(s) is None:
             return False
         return v.phone_valid(s)
 
@@ -552,6 +552,7 @@ class StreetAddressRecognizer(Recognizer):
 
 
 _ASCII_LETTER = re.compile(r"[A-Za-z]")
+_DIGIT = re.compile(r"\d")
 _DELETE_DIGITS = str.maketrans("", "", "0123456789")
 
 RECOGNIZERS: dict[str, type[Recognizer]] = {

@@ -161,8 +161,9 @@ def aba_valid(number: str) -> bool:
     prefix = int(digits[:2])
     if not (prefix <= 12 or 21 <= prefix <= 32 or 61 <= prefix <= 72 or prefix == 80):
         return False
-    d = [ord(c) - 48 for c in digits]
-    total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8])
+    # The digits' ASCII codes, each 48 too high: 48 * (3*3 + 7*3 + 1*3) in all.
+    d = digits.encode("ascii")
+    total = 3 * (d[0] + d[3] + d[6]) + 7 * (d[1] + d[4] + d[7]) + (d[2] + d[5] + d[8]) - 48 * 33
     return total % 10 == 0
 
 
