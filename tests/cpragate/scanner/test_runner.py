@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from cpragate.openapi import Spec
+from cpragate.openapi import Spec, load_spec
 from cpragate.scanner import runner
 from cpragate.scanner.context import ScanContext
 from cpragate.scanner.model import Burst, CanaryPoll, CheckGen, HttpRequest, HttpResponse, Severity, TlsProbe
@@ -49,3 +51,156 @@ def test_a_failing_check_becomes_a_note_unless_strict(spec: Spec, monkeypatch: p
         runner.run_checks(make_ctx(spec), target, strict=True)
     only = runner.run_checks(make_ctx(spec), target, only=["bola"])
     assert only.checks == ["discovery"]  # discovery always runs; auth was not selected
+
+
+LIBRARY = """
+openapi: 3.0.1
+info: {title: library, version: "1"}
+servers: [{url: "http://localhost:5000"}]
+components:
+  securitySchemes:
+    bearerAuth: {type: http, scheme: bearer, bearerFormat: JWT}
+paths:
+  /createdb:
+    get: {summary: Creates and populates the database, responses: {"200": {description: ok}}}
+  /users/v1:
+    get:
+      responses:
+        "200":
+          description: ok
+          content:
+            application/json:
+              schema:
+                type: object
+                properties:
+                  users: {type: array, items: {type: object, properties: {username: {type: string}, email: {type: string}}}}
+  /users/v1/_debug:
+    get: {responses: {"200": {description: ok}}}
+  /users/v1/register:
+    post:
+      requestBody: {content: {application/json: {schema: {type: object, properties: {username: {type: string}, password: {type: string}, email: {type: string}}}}}}
+      responses: {"200": {description: ok}}
+  /users/v1/login:
+    post:
+      requestBody: {content: {application/json: {schema: {type: object, properties: {username: {type: string}, password: {type: string}}}}}}
+      responses: {"200": {description: ok}}
+  /users/v1/{username}:
+    get:
+      parameters: [{name: username, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+  /books/v1:
+    get: {responses: {"200": {description: ok}}}
+    post:
+      security: [{bearerAuth: []}]
+      requestBody: {content: {application/json: {schema: {type: object, properties: {book_title: {type: string}, secret: {type: string}}}}}}
+      responses: {"200": {description: ok}}
+  /books/v1/{book_title}:
+    get:
+      security: [{bearerAuth: []}]
+      parameters: [{name: book_title, in: path, required: true, schema: {type: string}}]
+      responses: {"200": {description: ok}}
+"""
+
+
+class Library:
+    """A small JWT API shaped like the public training APIs (users, books, a debug dump, a
+    database reset), with their usual flaws -- not the repository's example API."""
+
+    def __init__(self) -> None:
+        import sqlite3
+
+        self.db = sqlite3.connect(":memory:")
+        self.db.execute("CREATE TABLE users (username TEXT, password TEXT, email TEXT, admin INTEGER)")
+        self.db.executemany("INSERT INTO users VALUES (?, ?, ?, ?)",
+                            [("name1", "pass1", "mail1@mail.com", 0), ("name2", "pass2", "mail2@mail.com", 0),
+                             ("admin", "pass1", "admin@mail.com", 1)])  # fmt: skip
+        self.books: dict[str, dict[str, str]] = {"bookTitle77": {"book_title": "bookTitle77", "secret": "s1", "user": "name1"}}
+        self.reset_called = False
+
+    def token(self, user: str) -> str:
+        from cpragate.scanner import jwtutil
+
+        return jwtutil.encode_hs({"alg": "HS256", "typ": "JWT"}, {"sub": user, "exp": 4102444800, "iat": 1}, "random")
+
+    def user_of(self, req: HttpRequest) -> str | None:
+        from cpragate.scanner import jwtutil
+
+        tok = req.headers.get("Authorization", "")[7:]
+        if not tok or jwtutil.crack(tok, ["random"]) != "random":
+            return None
+        import base64
+        import json
+
+        return str(json.loads(base64.urlsafe_b64decode(tok.split(".")[1] + "==")).get("sub"))
+
+    def __call__(self, req: HttpRequest) -> HttpResponse:
+        import sqlite3
+
+        try:
+            return self.handle(req)
+        except (sqlite3.Error, KeyError, TypeError, ValueError) as exc:
+            return HttpResponse(500, {}, f"{type(exc).__name__}: {exc}".encode())
+
+    def handle(self, req: HttpRequest) -> HttpResponse:
+        import json
+        import sqlite3
+
+        from cpragate.testing.scanner import ok
+
+        path, body = req.path, json.loads(req.content() or b"null")
+        if path == "/createdb":
+            self.reset_called = True
+            return ok({"message": "Database populated."})
+        if path == "/users/v1":
+            return ok({"users": [{"username": r[0], "email": r[2]} for r in self.db.execute("SELECT * FROM users")]})
+        if path == "/users/v1/_debug":
+            return ok({"users": [{"username": r[0], "password": r[1], "email": r[2], "admin": bool(r[3])} for r in self.db.execute("SELECT * FROM users")]})
+        if path == "/users/v1/register" and req.method == "POST":
+            self.db.execute("INSERT INTO users VALUES (?, ?, ?, ?)", (body["username"], body["password"], body["email"], int(bool(body.get("admin")))))
+            return ok({"message": "Successfully registered. Login to receive an auth token.", "status": "success"})
+        if path == "/users/v1/login" and req.method == "POST":
+            row = self.db.execute("SELECT * FROM users WHERE username = ?", (body.get("username"),)).fetchone()
+            if row is None:
+                return ok({"status": "fail", "message": "Username does not exist"}, 400)
+            if row[1] != body.get("password"):
+                return ok({"status": "fail", "message": "Password is not correct for the given username."}, 400)
+            return ok({"auth_token": self.token(row[0]), "message": "Successfully logged in.", "status": "success"})
+        if path.startswith("/users/v1/"):
+            name = path.rsplit("/", 1)[1]
+            from urllib.parse import unquote
+
+            try:
+                row = self.db.execute(f"SELECT * FROM users WHERE username = '{unquote(name)}'").fetchone()  # noqa: S608
+            except sqlite3.OperationalError as exc:
+                return HttpResponse(500, {}, f"sqlite3.OperationalError: {exc}".encode())
+            return ok({"username": row[0], "email": row[2]}) if row else ok({"status": "fail", "message": "User not found"}, 404)
+        user = self.user_of(req)
+        if path == "/books/v1" and req.method == "GET":
+            return ok({"Books": [{"book_title": b["book_title"], "user": b["user"]} for b in self.books.values()]})
+        if user is None:
+            return ok({"status": "fail", "message": "Invalid token."}, 401)
+        if path == "/books/v1" and req.method == "POST":
+            self.books[body["book_title"]] = {"book_title": body["book_title"], "secret": body["secret"], "user": user}
+            return ok({"message": "Book has been added.", "status": "success"})
+        if path.startswith("/books/v1/"):
+            book = self.books.get(path.rsplit("/", 1)[1])
+            return ok({"book_title": book["book_title"], "owner": book["user"], "secret": book["secret"]}) if book else ok({}, 404)
+        return HttpResponse(404)
+
+
+def test_an_api_shaped_unlike_the_example(tmp_path: Path) -> None:
+    """Nothing is tuned to the repository's example: a users/books API with login tokens in
+    ``auth_token``, a debug dump, a DB reset GET and string ids is scanned from its spec."""
+    (tmp_path / "lib.yaml").write_text(LIBRARY)
+    spec = load_spec(tmp_path / "lib.yaml")
+    api = Library()
+    ctx = make_ctx(spec, f"a={api.token('name1')}", f"b={api.token('name2')}", target="http://localhost:5000",
+                   canary_url="http://127.0.0.1:1")  # fmt: skip
+    target = FakeTarget(api)
+    result = runner.run_checks(ctx, target, strict=True)
+    found = {f.check for f in result.findings}
+    assert {"bola", "credential-exposure", "mass-assignment", "jwt-weak-secret", "user-enumeration", "sql-injection",
+            "no-rate-limit", "no-login-throttling", "plain-http"} <= found, sorted(found)  # fmt: skip
+    assert not api.reset_called and not any(r.path == "/createdb" for r in target.sent)  # destructive GET never sent
+    bola = next(f for f in result.findings if f.check == "bola")
+    assert bola.operation == "GET /books/v1/{book_title}" and bola.severity is Severity.HIGH

@@ -145,17 +145,8 @@ def _jwt_forgeries(ctx: ScanContext, rec: Recorded, ident: Identity) -> CheckGen
             ctx.report(check, OWASP, cwe, Severity.CRITICAL, title, rec.op,
                        f"{title}: anyone can mint a token for any subject or role.", _FIX_VERIFY, [(req, resp)],
                        policy={"authn": True})  # fmt: skip
-    secret = None if _once(ctx, "jwt-weak-secret") else jwtutil.crack(token)
+    secret = _cracked(ctx, ident)
     if secret is not None:
-        ctx.redactor.add_secret(secret)
-        ctx.report(
-            "jwt-weak-secret", OWASP, 1391, Severity.CRITICAL, "The JWT signing secret is a dictionary word", None,
-            f"The HS token of identity {ident.name!r} verifies with the dictionary secret {jwtutil.mask_secret(secret)} "
-            f"(alg {header.get('alg')}); anyone can sign tokens for any user.",
-            "Rotate the signing key now: a random key of at least 256 bits from a secret store, or asymmetric keys (RS256/ES256) "
-            "with a JWKS; invalidate issued tokens.",
-            key=str(header.get("alg")), operation="* (token)", policy={"authn": True},
-        )  # fmt: skip
         expired = jwtutil.encode_hs(header, {**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}, secret)
         req = _with(ctx, rec.request, ident, expired)
         resp = yield req
@@ -171,8 +162,26 @@ def _jwt_forgeries(ctx: ScanContext, rec: Recorded, ident: Identity) -> CheckGen
                        [(rec.request, resp)])  # fmt: skip
 
 
+def _cracked(ctx: ScanContext, ident: Identity) -> str | None:
+    """The identity's HMAC secret if it is a dictionary word (reported once, offline, no request)."""
+    token = ident.credential.token
+    secret = jwtutil.crack(token) if ident.is_jwt else None
+    if secret is not None and not _once(ctx, "jwt-weak-secret"):
+        ctx.redactor.add_secret(secret)
+        ctx.report(
+            "jwt-weak-secret", OWASP, 1391, Severity.CRITICAL, "The JWT signing secret is a dictionary word", None,
+            f"The HS token of identity {ident.name!r} verifies with the dictionary secret {jwtutil.mask_secret(secret)} "
+            f"(alg {ident.jwt_header.get('alg')}); anyone can sign tokens for any user.",
+            "Rotate the signing key now: a random key of at least 256 bits from a secret store, or asymmetric keys (RS256/ES256) "
+            "with a JWKS; invalidate issued tokens.",
+            key=str(ident.jwt_header.get("alg")), operation="* (token)", policy={"authn": True},
+        )  # fmt: skip
+    return secret
+
+
 def _jwt_static(ctx: ScanContext, protected: list[Recorded]) -> CheckGen:
     for ident in ctx.identities:
+        _cracked(ctx, ident)
         if ident.is_jwt and "exp" not in ident.claims:
             ctx.report("jwt-no-expiry", OWASP, 613, Severity.MEDIUM, "Tokens never expire", None,
                        f"The token of identity {ident.name!r} has no `exp` claim: a leaked token works forever.",

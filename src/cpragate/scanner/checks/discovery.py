@@ -62,7 +62,18 @@ def run(ctx: ScanContext) -> CheckGen:
             merged = {**body, **doc} if isinstance(doc, dict) and not _is_wrapper(doc) else body
             location = resp.header("location")
             item_path = location if location and location.startswith("/") else None
-            ctx.remember(ident, op, merged, created=True, item_path=item_path)
+            refs = ctx.remember(ident, op, merged, created=True, item_path=item_path)
+            # Read the new object back as its creator: the item read is then known to work
+            # (and to refuse anonymous callers, for the auth check).
+            for ref in refs[:1]:
+                for rop in ctx.item_ops("GET"):
+                    if not rop.path.startswith(op.path.rstrip("/") + "/"):
+                        continue
+                    back = ctx.request(rop, ref.values, identity=ident)
+                    if back is not None:
+                        got = yield back
+                        ctx.record(rop, back, got)
+                        break
 
 
 def _is_wrapper(doc: dict[str, object]) -> bool:
