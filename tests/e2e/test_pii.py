@@ -436,3 +436,25 @@ def test_stream_output_waits_for_a_response_phase_that_suspends() -> None:
             await c.close()
 
     run(t())
+
+
+def test_request_bodies_are_buffered_only_where_the_route_inspects_them() -> None:
+    routes = """\
+  - {path: "/v1/customers", upstream: o, personal: true, methods: [POST], max_body_bytes: 1024}
+  - {path: "/v1/uploads", upstream: o, personal: true, methods: [POST], max_body_bytes: 1024, pii: {request: {body: off}}}
+"""
+    echo = Echo()
+
+    async def t() -> None:
+        async with origin(echo) as o, gateway(plain_config(o.port, routes)) as gw:
+            c = await Client.open(gw.bound_ports()[0])
+            big_body = orjson.dumps({"rows": [CUSTOMER] * 30})
+            assert len(big_body) > 4096
+            r = await c.request("POST", "/v1/customers", {"content-type": "application/json"}, big_body)
+            assert r.status == 413 and b"CPG-HTTP-003" in r.body  # inspected: buffered up to the limit
+            c = await Client.open(gw.bound_ports()[0])
+            r = await c.request("POST", "/v1/uploads", {"content-type": "application/json"}, big_body)
+            assert r.status == 200 and echo.got[-1][1] == big_body  # not inspected: streamed through
+            await c.close()
+
+    run(t())

@@ -91,6 +91,14 @@ class Filter:
     async def on_complete(self, exchange: Exchange) -> None:
         return None
 
+    def needs_request_body_on(self, route: RouteInfo) -> bool:
+        """Whether this filter reads ``route``'s request bodies (default: ``needs_request_body``).
+
+        A filter whose per-route settings decide it overrides this, so routes that do not
+        need it are not buffered.
+        """
+        return self.needs_request_body
+
     def open_response_stream(self, exchange: Exchange) -> ResponseStream | None:
         """A rewriter for a response body larger than the route's ``max_body_bytes``.
 

@@ -17,7 +17,9 @@ Theory of operation:
    filter is isolated (one failing does not stop the others) and nothing it does can
    reach the client.
 5. ``needs_request_body``/``needs_response_body`` are the OR over the chain: the data
-   plane buffers a body only when some filter on the route declared it needs it.
+   plane buffers a body only when some filter on the route declared it needs it (for
+   requests asked per route, ``Filter.needs_request_body_on(route)``, when the chain is
+   built for a route).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import logging
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, ResponseStream
+from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
 from cpragate.errors import FilterFailed
 
@@ -51,7 +54,7 @@ class Pipeline:
         "response_filters",
     )
 
-    def __init__(self, filters: list[Filter]) -> None:
+    def __init__(self, filters: list[Filter], route: RouteInfo | None = None) -> None:
         ordered = order_filters(filters)
         self.filters: tuple[Filter, ...] = tuple(ordered)
         self.request_filters = tuple(
@@ -68,7 +71,9 @@ class Pipeline:
             )
         )
         self.complete_filters = tuple(done)
-        self.needs_request_body = any(f.needs_request_body for f in ordered)
+        self.needs_request_body = any(
+            f.needs_request_body_on(route) if route is not None else f.needs_request_body for f in ordered
+        )
         self.needs_response_body = any(f.needs_response_body for f in ordered)
 
     @property

@@ -137,3 +137,22 @@ def test_response_stream_only_from_the_one_body_reader() -> None:
     assert Pipeline([Streams(cfg, ctx), Reads(cfg, ctx)]).response_stream(ex) is None  # Reads could not see the body
     assert Pipeline([Reads(cfg, ctx)]).response_stream(ex) is None  # the default: no streaming
     assert Pipeline([plain]).response_stream(ex) is None
+
+
+def test_request_body_need_is_asked_per_route_when_the_chain_has_one() -> None:
+    from cpragate.core.route import RouteInfo
+
+    class PerRoute(Filter):
+        name = "per_route"
+        needs_request_body = True
+
+        def needs_request_body_on(self, route: RouteInfo) -> bool:
+            return route.personal
+
+    f = PerRoute(FilterConfig(), FilterContext(clock=FakeClock()))
+    personal = RouteInfo("a", "/a", ("POST",), "u", personal=True)
+    public = RouteInfo("b", "/b", ("POST",), "u")
+    assert Pipeline([f], personal).needs_request_body is True
+    assert Pipeline([f], public).needs_request_body is False
+    assert Pipeline([f]).needs_request_body is True  # no route: the filter's flag
+    assert Pipeline([mk("plain", 5)], personal).needs_request_body is False  # default: the flag

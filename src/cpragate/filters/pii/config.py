@@ -73,6 +73,12 @@ class RequestInspection(FilterConfig):
         "response rules of the route (or the filter).",
     )
 
+    @field_validator("body", "query", mode="before")
+    @classmethod
+    def _yaml_off(cls, v: object) -> object:
+        # YAML 1.1 reads a bare `off` as false.
+        return "off" if v is False else v
+
 
 class StreamSettings(FilterConfig):
     """Element-by-element inspection of JSON array responses too large to buffer."""

@@ -3,9 +3,9 @@
 Theory of operation (one exchange):
 
 1. The filter is in the chain only of routes it inspects (``applies_to``): those marked
-   ``personal: true`` by default. It declares ``needs_response_body`` (and
-   ``needs_request_body`` unless request bodies are ``off``), so the data plane hands it
-   whole, decoded bodies (gzip/deflate undone with the route's limit; other codings are
+   ``personal: true`` by default. It declares ``needs_response_body`` (and, per route,
+   ``needs_request_body_on`` unless its request bodies are ``off``), so the data plane
+   hands it whole, decoded bodies (gzip/deflate undone with the route's limit; other codings are
    refused by the data plane). Route settings are resolved once per route (``_Plan``).
 2. Request (``on_request``): the query string (as a form) and JSON, form, NDJSON and
    text bodies are inspected per ``request.query``/``request.body``: ``annotate``
@@ -50,7 +50,6 @@ from cpragate.core.jsonbody import (
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import (
-    PiiError,
     PiiRequestRefused,
     PiiRequestUnreadable,
     PiiResponseBlocked,
@@ -195,25 +194,19 @@ class PiiFilter(Filter):
             raise TypeError("PiiFilter needs a PiiFilterConfig")
         self.cfg = config
         self.engine = Engine(config.engine)
-        # Request bodies are buffered only when some route may inspect them; a route can
-        # turn body inspection off, not on, when the filter has it off (see applies_to).
-        self.needs_request_body = config.request.body != _OFF
+        # Request bodies are buffered only on routes that inspect them (needs_request_body_on).
+        self.needs_request_body = True
         self._plans: dict[int, _Plan] = {}
         self._default_plan = _Plan(None, config)
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = route_settings(route)
         if rs is not None and rs.inspect is not None:
-            on = rs.inspect
-        else:
-            on = self.cfg.routes == "all" or route.personal
-        if on and not self.needs_request_body and self._plan(route).req_body != _OFF:
-            raise PiiError(
-                f"route {route.template}: pii.request.body is {self._plan(route).req_body} but "
-                "filters.pii.request.body is off, so request bodies are not buffered; turn it on at "
-                "filter level (and off on the routes that should not inspect them)."
-            )
-        return on
+            return rs.inspect
+        return self.cfg.routes == "all" or route.personal
+
+    def needs_request_body_on(self, route: RouteInfo) -> bool:
+        return bool(self._plan(route).req_body != _OFF)
 
     def _plan(self, route: RouteInfo | None) -> _Plan:
         if route is None:

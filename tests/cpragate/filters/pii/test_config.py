@@ -80,3 +80,21 @@ def test_pass_types_are_normalized() -> None:
     c = PiiRouteSettings.model_validate({"pass_types": [" Image/* ", "application/PDF", "application/vnd.ms-excel"]})
     assert c.pass_types == ["image/*", "application/pdf", "application/vnd.ms-excel"]
     assert PiiRouteSettings().pass_types is None  # follows the filter's
+
+
+def test_a_bare_yaml_off_means_off() -> None:
+    from cpragate.config import load_config_text
+
+    cfg = load_config_text(
+        """
+listeners: [{bind: "127.0.0.1:1"}]
+upstreams: {a: {url: "https://a"}}
+routes: [{path: /a, upstream: a, pii: {request: {body: off, query: off}}}]
+filters: {pii: {request: {body: off}}}
+"""
+    )
+    rs = cfg.routes[0].pii
+    assert rs is not None and rs.request is not None
+    assert (rs.request.body, rs.request.query, cfg.filters.pii.request.body) == ("off", "off", "off")
+    with pytest.raises(ValidationError):
+        PiiFilterConfig.model_validate({"request": {"body": True}})

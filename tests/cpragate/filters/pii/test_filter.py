@@ -8,10 +8,10 @@ import orjson
 import pytest
 
 from cpragate.core.exchange import Exchange
+from cpragate.core.pipeline import Pipeline
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny
 from cpragate.errors import (
-    PiiError,
     PiiRequestRefused,
     PiiRequestUnreadable,
     PiiResponseBlocked,
@@ -410,16 +410,23 @@ def test_request_inspection_off() -> None:
     cfg = {"request": {"body": "off", "query": "off"}}
     r = run_request(f"/v1/customers?ssn={SSN}", orjson.dumps(DOC), config=cfg)
     assert r.request is CONTINUE and r.exchange.pii is None
-    f = PiiFilter(PiiFilterConfig.model_validate(cfg), SimpleNamespace(log=None))  # type: ignore[arg-type]
-    assert f.needs_request_body is False
-    assert PiiFilter(PiiFilterConfig(), SimpleNamespace(log=None)).needs_request_body is True  # type: ignore[arg-type]
-    # A route cannot turn body inspection on when the filter does not buffer request bodies.
-    rs = SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"body": "annotate"}}))
-    with pytest.raises(PiiError, match=r"filters\.pii\.request\.body is off"):
-        f.applies_to(route(settings=rs))
     off = SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"body": "off"}}))
     r = run_request("/v1/customers", orjson.dumps(DOC), rt=route(settings=off))
     assert r.exchange.pii is None
+
+
+def test_request_bodies_are_buffered_only_on_routes_that_inspect_them() -> None:
+    ctx = SimpleNamespace(log=None)
+    on, off = PiiFilter(PiiFilterConfig(), ctx), PiiFilter(PiiFilterConfig.model_validate({"request": {"body": "off"}}), ctx)  # type: ignore[arg-type]
+    plain = route()
+    no_body = route(settings=SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"body": "off"}})))
+    body = route(settings=SimpleNamespace(pii=PiiRouteSettings.model_validate({"request": {"body": "block"}})))
+    assert on.needs_request_body_on(plain) and not on.needs_request_body_on(no_body)
+    assert not off.needs_request_body_on(plain) and off.needs_request_body_on(body)
+    # The chain built for a route asks per route; without a route it takes the class-wide flag.
+    assert Pipeline([on], no_body).needs_request_body is False
+    assert Pipeline([off], body).needs_request_body is True
+    assert Pipeline([on]).needs_request_body is True
 
 
 # ----------------------------------------------------------------------------- streaming
