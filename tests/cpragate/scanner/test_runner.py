@@ -170,7 +170,7 @@ class Library:
             from urllib.parse import unquote
 
             try:
-                row = self.db.execute(f"SELECT * FROM users WHERE username = '{unquote(name)}'").fetchone()  # noqa: S608
+                row = self.db.execute(f"SELECT * FROM users WHERE username = '{unquote(name)}'").fetchone()
             except sqlite3.OperationalError as exc:
                 return HttpResponse(500, {}, f"sqlite3.OperationalError: {exc}".encode())
             return ok({"username": row[0], "email": row[2]}) if row else ok({"status": "fail", "message": "User not found"}, 404)

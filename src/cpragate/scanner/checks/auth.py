@@ -49,6 +49,15 @@ def _with(ctx: ScanContext, req: HttpRequest, ident: Identity, token: str) -> Ht
     return out
 
 
+_ISSUER_OP = "* (token)"
+"""Token flaws are properties of the issuer/verifier, not of one operation: one finding,
+a stable fingerprint whichever operation showed it first."""
+
+
+def _name(rec: Recorded) -> str:
+    return f"{rec.op.method} {rec.op.path}"
+
+
 def _once(ctx: ScanContext, check: str) -> bool:
     """Whether ``check`` was already reported (token flaws are reported once, not per operation)."""
     return any(f.check == check for f in ctx.findings)
@@ -100,8 +109,8 @@ def run(ctx: ScanContext) -> CheckGen:
         resp = yield garbage
         if _accepted(resp, rec.response):
             ctx.report("auth-garbage", OWASP, 287, Severity.CRITICAL, "A random credential is accepted", rec.op,
-                       "A credential that was never issued got the same answer as a valid one.", _FIX_VERIFY,
-                       [(garbage, resp)], policy={"authn": True})  # fmt: skip
+                       f"A credential that was never issued got the same answer as a valid one on {_name(rec)}.", _FIX_VERIFY,
+                       [(garbage, resp)], policy={"authn": True}, operation=_ISSUER_OP)  # fmt: skip
         yield from _query_credential(ctx, rec, ident)
         if ident.is_jwt:
             yield from _jwt_forgeries(ctx, rec, ident)
@@ -120,9 +129,10 @@ def _query_credential(ctx: ScanContext, rec: Recorded, ident: Identity) -> Check
         if _accepted(resp, rec.response):
             ctx.report(
                 "auth-credential-in-query", OWASP, 598, Severity.MEDIUM, "Credentials are accepted in the query string", rec.op,
-                f"The credential sent as query parameter `{name}` was accepted; URLs end up in logs, proxies and browser history.",
+                f"The credential sent as query parameter `{name}` was accepted on {_name(rec)}; URLs end up in logs, proxies "
+                "and browser history.",
                 "Accept credentials only in the Authorization header (or a Secure, HttpOnly cookie); reject them in URLs.",
-                [(req, resp)], key=name,
+                [(req, resp)], key=name, operation=_ISSUER_OP,
             )  # fmt: skip
             return
 
@@ -143,8 +153,8 @@ def _jwt_forgeries(ctx: ScanContext, rec: Recorded, ident: Identity) -> CheckGen
         resp = yield req
         if _accepted(resp, rec.response):
             ctx.report(check, OWASP, cwe, Severity.CRITICAL, title, rec.op,
-                       f"{title}: anyone can mint a token for any subject or role.", _FIX_VERIFY, [(req, resp)],
-                       policy={"authn": True})  # fmt: skip
+                       f"{title} (on {_name(rec)}): anyone can mint a token for any subject or role.", _FIX_VERIFY, [(req, resp)],
+                       policy={"authn": True}, operation=_ISSUER_OP)  # fmt: skip
     secret = _cracked(ctx, ident)
     if secret is not None:
         expired = jwtutil.encode_hs(header, {**claims, "iat": int(time.time()) - 7200, "exp": int(time.time()) - 3600}, secret)
@@ -152,14 +162,14 @@ def _jwt_forgeries(ctx: ScanContext, rec: Recorded, ident: Identity) -> CheckGen
         resp = yield req
         if _accepted(resp, rec.response):
             ctx.report("jwt-expired-accepted", OWASP, 613, Severity.HIGH, "An expired token is accepted", rec.op,
-                       "A correctly signed token whose `exp` passed an hour ago was accepted.", _FIX_VERIFY, [(req, resp)],
-                       policy={"authn": True})  # fmt: skip
+                       f"A correctly signed token whose `exp` passed an hour ago was accepted on {_name(rec)}.", _FIX_VERIFY,
+                       [(req, resp)], policy={"authn": True}, operation=_ISSUER_OP)  # fmt: skip
     elif not _once(ctx, "jwt-expired-accepted") and "exp" in claims and isinstance(claims["exp"], int | float) and claims["exp"] < time.time():
         resp = yield copy.deepcopy(rec.request)
         if _accepted(resp, rec.response):
             ctx.report("jwt-expired-accepted", OWASP, 613, Severity.HIGH, "An expired token is accepted", rec.op,
-                       "The identity's own token is past its `exp` and was still accepted.", _FIX_VERIFY,
-                       [(rec.request, resp)])  # fmt: skip
+                       f"The identity's own token is past its `exp` and was still accepted on {_name(rec)}.", _FIX_VERIFY,
+                       [(rec.request, resp)], operation=_ISSUER_OP)  # fmt: skip
 
 
 def _cracked(ctx: ScanContext, ident: Identity) -> str | None:
@@ -174,7 +184,7 @@ def _cracked(ctx: ScanContext, ident: Identity) -> str | None:
             f"(alg {ident.jwt_header.get('alg')}); anyone can sign tokens for any user.",
             "Rotate the signing key now: a random key of at least 256 bits from a secret store, or asymmetric keys (RS256/ES256) "
             "with a JWKS; invalidate issued tokens.",
-            key=str(ident.jwt_header.get("alg")), operation="* (token)", policy={"authn": True},
+            key=str(ident.jwt_header.get("alg")), operation=_ISSUER_OP, policy={"authn": True},
         )  # fmt: skip
     return secret
 
@@ -186,7 +196,7 @@ def _jwt_static(ctx: ScanContext, protected: list[Recorded]) -> CheckGen:
             ctx.report("jwt-no-expiry", OWASP, 613, Severity.MEDIUM, "Tokens never expire", None,
                        f"The token of identity {ident.name!r} has no `exp` claim: a leaked token works forever.",
                        "Issue tokens with a short `exp` (minutes to hours) and refresh them; reject tokens without `exp`.",
-                       key=ident.name, operation="* (token)")  # fmt: skip
+                       key=ident.name, operation=_ISSUER_OP)  # fmt: skip
     if False:  # pragma: no cover - keeps this a generator
         yield
 

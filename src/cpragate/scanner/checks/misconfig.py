@@ -132,18 +132,18 @@ def _cors(ctx: ScanContext, sample: Recorded) -> CheckGen:
         sev = Severity.HIGH if creds else Severity.MEDIUM
         ctx.report(
             "cors-permissive", OWASP, 942, sev, "CORS trusts any origin", sample.op,
-            f"A request from {_EVIL} got Access-Control-Allow-Origin: {acao}"
+            f"A request from {_EVIL} to {sample.op.method} {sample.op.path} got Access-Control-Allow-Origin: {acao}"
             + (" with Access-Control-Allow-Credentials: true: any web site can read the API as the logged-in user." if creds else "."),
             "Allow only the origins of your own web apps (exact match, no reflection); at the gateway: the route's "
             "`cors.allow_origins` list.",
-            [(req, resp)], key="origin", policy={"cors": True},
+            [(req, resp)], key="origin", policy={"cors": True}, operation="* /",
         )  # fmt: skip
     elif acao == "*" and ctx.needs_auth(sample.op):
         ctx.report(
             "cors-permissive", OWASP, 942, Severity.LOW, "CORS allows every origin on an authenticated API", sample.op,
             "Access-Control-Allow-Origin: * on an operation that needs a credential.",
             "List the allowed origins explicitly; at the gateway: `cors.allow_origins`.", [(req, resp)], key="wildcard",
-            policy={"cors": True},
+            policy={"cors": True}, operation="* /",
         )  # fmt: skip
 
 

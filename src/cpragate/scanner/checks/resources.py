@@ -100,11 +100,11 @@ def run_rate_limit(ctx: ScanContext) -> CheckGen:
         if len(answered) == n and not any(_throttled(r) for _, r in answered):
             ctx.report(
                 "no-rate-limit", OWASP, 770, Severity.MEDIUM, "No rate limiting", target.op,
-                f"A burst of {n} requests by one client was answered in full; none was throttled and no answer carried "
-                "RateLimit or Retry-After headers.",
+                f"A burst of {n} requests by one client to {target.op.method} {target.op.path} was answered in full; none was "
+                "throttled and no answer carried RateLimit or Retry-After headers.",
                 "Limit requests per client and per credential (429 with Retry-After); at the gateway: `filters.ratelimit` "
                 "`per_consumer` and `per_ip`.",
-                [answered[-1]], key="burst", policy={"rate_limit": True},
+                [answered[-1]], key="burst", policy={"rate_limit": True}, operation="* /",
             )  # fmt: skip
     for op in [o for o in ctx.spec.operations if specutil.is_login(o)][:1]:
         props = specutil.declared_properties(op)
