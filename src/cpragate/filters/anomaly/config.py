@@ -22,6 +22,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from cpragate.core.access import Purpose
 from cpragate.core.filter import FilterConfig
+from cpragate.pii.categories import Category
 
 __all__ = [
     "AnomalyConfig",
@@ -145,6 +146,14 @@ class Budget(FilterConfig):
     per: float = Field(3600.0, ge=1, le=30 * 86_400, description="Window in seconds (fixed windows aligned to the epoch).")
     consumers: list[str] = Field(default_factory=list, description="Consumers it applies to (empty: every consumer the purposes select).")
     purposes: list[Purpose] = Field(default_factory=list, description="CPRA purposes it applies to (empty: every purpose).")
+
+    @field_validator("category")
+    @classmethod
+    def _category(cls, v: str) -> str:
+        known = sorted(c.value for c in Category)
+        if v != "spi" and v not in known:
+            raise ValueError(f"budget category {v!r} is not one the pii filter counts; use spi or one of: {', '.join(known)}")
+        return v
 
 
 class WebhookConfig(FilterConfig):

@@ -25,6 +25,7 @@ def test_defaults_are_off_and_documented() -> None:
         ({"scraping": {"response": "ban"}}, "response"),
         ({"scraping": {"colour": 1}}, "colour"),
         ({"budgets": [{"category": "spi"}]}, "limit"),
+        ({"budgets": [{"category": "emails", "limit": 5}]}, "use spi or one of: biometric"),
         ({"budgets": [{"category": "spi", "limit": 1}, {"category": "spi", "limit": 2}]}, "merge them"),
         ({"webhooks": [{"url": "ftp://x", "secret": "s" * 32}]}, "http:// or https://"),
         ({"webhooks": [{"url": "https://x", "secret": "short"}]}, "at least 16"),
