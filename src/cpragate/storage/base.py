@@ -102,6 +102,9 @@ class Stores:
     """Blocks and throttles the rate limiters enforce (memory, or Redis shared by instances)."""
     windows: WindowCounts | None = None
     """Detector windows shared by instances (Redis); None: each instance counts alone."""
+    carry: dict[str, Any] = field(default_factory=dict)
+    """In-process state a filter hands to its successor across a reload (by filter name):
+    the anomaly filter's learned baselines."""
     _more: list[object] = field(default_factory=list)
 
     @property

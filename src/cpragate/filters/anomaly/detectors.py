@@ -164,6 +164,19 @@ class Engine:
 
     # ------------------------------------------------------------------ helpers
 
+    def adopt(self, old: Engine) -> bool:
+        """Take over what ``old`` learned (a reload) when its windows are the same; True if taken."""
+        same = all(
+            getattr(self.cfg, d).window == getattr(old.cfg, d).window
+            for d in ("scraping", "enumeration", "credentials", "exfiltration")
+        )
+        if not same:
+            return False
+        self.subjects, self.fail_ip, self.fail_key, self.last_alert = old.subjects, old.fail_ip, old.fail_key, old.last_alert
+        for pop in ("pop_subj", "pop_refused", "pop_seq", "pop_records", "pop_spi", "pop_bytes", "pop_fail"):
+            setattr(self, pop, getattr(old, pop))
+        return True
+
     def _bounded(self, d: dict[Any, Any]) -> None:
         if len(d) >= self.cfg.max_subjects:
             del d[next(iter(d))]

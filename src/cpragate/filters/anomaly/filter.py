@@ -18,7 +18,8 @@ Theory of operation:
    enforced in ``on_request`` (priority 700, after authentication and the rate limiter):
    an exhausted budget answers 429 ``CPG-RATE-004`` with ``Retry-After`` and the
    budget's ``RateLimit-Policy``. With a shared counter store (``storage.redis``) the
-   budget counts are shared by every instance.
+   budget counts are shared by every instance. A reload hands the learned baselines (and
+   budget counts, when the budgets are unchanged) to the new filter (``Stores.carry``).
 4. Shared windows (``shared: auto`` with ``storage.redis``): every ``sync_interval`` one
    completing exchange pushes what this instance counted and reads back the totals of
    every instance (storage/windows.py); a sync failure is logged and counting goes on
@@ -62,6 +63,15 @@ class AnomalyFilter(Filter):
         self.cfg = config
         self.engine = Engine(config)
         self.book = BudgetBook(config.budgets, config.max_subjects)
+        carry = getattr(ctx.stores, "carry", None)
+        if isinstance(carry, dict):
+            old = carry.get(self.name)
+            if isinstance(old, AnomalyFilter):  # a reload: keep what the previous config learned
+                if self.engine.adopt(old.engine):
+                    log.info("anomaly: baselines carried over from the previous configuration")
+                if old.cfg.budgets == config.budgets:
+                    self.book = old.book
+            carry[self.name] = self
         self.has_budgets = bool(config.budgets)
         self.alerts = getattr(ctx.stores, "alerts", None)
         self.blocks = getattr(ctx.stores, "blocks", None)

@@ -309,3 +309,20 @@ def test_shared_windows_off_or_failing() -> None:
         clock.advance(0.1)
         complete(f, i * 7)
     assert f.raised == 1  # counting went on in this instance
+
+
+def test_a_reload_keeps_the_learned_baselines_when_windows_are_unchanged() -> None:
+    clock = FakeClock()
+    st = stores()
+    st.carry = {}
+    first = make({"budgets": [{"category": "identifiers", "limit": 5}]}, st, clock)
+    for i in range(3):
+        clock.advance(1)
+        complete(first, i * 11, ids=2)
+    learned = first.engine.subjects
+    assert learned and first.book.counts
+    same = make({"budgets": [{"category": "identifiers", "limit": 5}], "scraping": {"floor": 7}}, st, clock)
+    assert same.engine.subjects is learned and same.book is first.book
+    assert st.carry["anomaly"] is same
+    other_window = make({"scraping": {"window": 120}}, st, clock)
+    assert other_window.engine.subjects == {} and not other_window.book.counts
