@@ -76,6 +76,7 @@ def banner(port: int, state: Path, api_port: int, admin_url: str | None = None) 
         if admin_url
         else ""
     )
+    attack_admin = f" CPRAGATE_DEMO_ADMIN_PORT={admin_url.rstrip('/').rsplit(':', 1)[1]}" if admin_url else ""
     return f"""
   cpragate demo is running
   ------------------------
@@ -101,6 +102,11 @@ def banner(port: int, state: Path, api_port: int, admin_url: str | None = None) 
     curl --cacert {ca} --cert {state / "partner.pem"} --key {state / "partner-key.pem"} {base}/v1/tickets/50001
     curl --cacert {ca} -X POST -H 'x-api-key: {SUPPORT_KEY}' -H 'content-type: application/json' \\
          -d '{{"customer_id": 42, "body": "please delete my data"}}' {base}/v1/tickets
+
+  Set off the detectors (scraping, enumeration, credential stuffing; alerts in the log and
+  on the dashboard), from a cpragate checkout:
+
+    CPRAGATE_DEMO_PORT={port} CPRAGATE_DEMO_STATE={state}{attack_admin} bash examples/attack.sh
 
   Stop with Ctrl-C.
 """
