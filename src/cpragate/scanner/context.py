@@ -395,7 +395,12 @@ class ScanContext:
 
 def _format(p: Any) -> str:
     schema = p.schema.schema if p.schema is not None else {}
-    return str(schema.get("format") or "") if isinstance(schema, dict) else ""
+    if not isinstance(schema, dict):
+        return ""
+    sample = schema.get("example", schema.get("default"))
+    if isinstance(sample, str) and _UUID.match(sample):
+        return "uuid"
+    return str(schema.get("format") or "")
 
 
 def match_value(name: str, values: dict[str, Any], fmt: str = "") -> Any:

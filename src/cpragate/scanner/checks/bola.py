@@ -53,7 +53,13 @@ def _serves(resp: HttpResponse, ref: ObjectRef) -> bool:
         return False
     text = resp.text()
     ident = _identifying(ref)
-    return bool(ident) and all(str(v) in text for v in ident.values())
+    if not ident:
+        return False
+    # One distinctive identifier (a uuid, a title) is enough -- a sub-resource such as
+    # /vehicles/{uuid}/location names its parent by one of them; short numbers need all.
+    if any(isinstance(v, str) and len(v) >= 6 and v in text for v in ident.values()):
+        return True
+    return all(str(v) in text for v in ident.values())
 
 
 def _sensitive(ctx: ScanContext, resp: HttpResponse) -> bool:

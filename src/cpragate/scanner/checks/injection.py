@@ -100,6 +100,7 @@ def run(ctx: ScanContext) -> CheckGen:
             value = _original(rec, where, name) or "a"
             yield from _probe(ctx, rec, where, name, value)
     yield from _login(ctx)
+    yield from _bodies(ctx)
 
 
 def _probe(ctx: ScanContext, rec: Recorded, where: str, name: str, value: str) -> CheckGen:
@@ -167,4 +168,50 @@ def _login(ctx: ScanContext) -> CheckGen:
                     kind, "API8:2023", cwe, Severity.HIGH, "Login input reaches a database query (error-based)", op,
                     f"An injected login body produced a database error ({m.group(0)[:40]!r}).", _FIX, [(req, resp)],
                     key="login-error",
+                )  # fmt: skip
+
+
+def _bodies(ctx: ScanContext) -> CheckGen:
+    """String properties of JSON bodies (coupon codes, search filters...): a quote appended
+    (SQL error text), and an operator object (``{"$ne": null}``) accepted where a random
+    value is refused."""
+    ops = [
+        op for op in ctx.spec.operations
+        if op.method == "POST" and ctx.allowed(op) and not specutil.is_login(op) and not specutil.is_register(op)
+        and specutil.body_schema(op) is not None
+    ][: ctx.options.max_ops_per_check]  # fmt: skip
+    for op in ops:
+        props = [k for k, v in specutil.declared_properties(op).items() if v.get("type", "string") == "string" and not v.get("format")]
+        ident = ctx.identities[0] if ctx.identities else None
+        for name in props[:2]:
+            control = ctx.request(op, dict(ctx.subject_values(ident)) if ident else {}, identity=ident)
+            if control is None or not isinstance(control.json, dict):
+                break
+            control.json[name] = "cpgzz" + specutil.marker()
+            base = yield control
+            quoted = copy.deepcopy(control)
+            assert isinstance(quoted.json, dict)
+            quoted.json[name] = str(control.json[name]) + "'"
+            resp = yield quoted
+            m = SQL_ERROR.search(resp.text())
+            if m and not SQL_ERROR.search(base.text()):
+                ctx.report(
+                    "sql-injection", "API8:2023", 89, Severity.HIGH, "Input reaches a database query (error-based)", op,
+                    f"A quote in body property `{name}` produced a database error ({m.group(0)[:40]!r}).",
+                    _FIX, [(quoted, resp)], key=name, policy={"strict_param": {"body": name}},
+                )  # fmt: skip
+                continue
+            if base.ok:
+                continue  # any value is accepted: an operator proves nothing
+            op_req = copy.deepcopy(control)
+            assert isinstance(op_req.json, dict)
+            op_req.json[name] = {"$ne": None}
+            resp = yield op_req
+            if resp.ok:
+                ctx.report(
+                    "nosql-injection", "API8:2023", 943, Severity.HIGH, "Query operators are accepted in a JSON body", op,
+                    f"Body property `{name}` as {{\"$ne\": null}} was accepted (HTTP {resp.status}) where a random value was "
+                    f"refused (HTTP {base.status}): the value reaches a NoSQL query as an operator.",
+                    _FIX, [(control, base, "random value"), (op_req, resp, "operator")], key=name,
+                    policy={"strict_param": {"body": name}},
                 )  # fmt: skip

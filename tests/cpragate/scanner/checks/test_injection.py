@@ -50,3 +50,24 @@ def test_injection(spec: Spec, vulnerable: bool, errors: bool, expected: set[str
     run_check(discovery.run, ctx, target)
     run_check(injection.run, ctx, target)
     assert {f"{f.check}:{f.operation}" for f in ctx.findings} == expected
+
+
+@pytest.mark.parametrize(("mode", "expected"), [
+    ("operator", {"nosql-injection:POST /items"}),
+    ("sql", {"sql-injection:POST /items"}),
+    ("safe", set()),
+])
+def test_json_body_properties(spec: Spec, mode: str, expected: set[str]) -> None:
+    def handle(req: HttpRequest) -> HttpResponse:
+        if req.method != "POST" or req.path != "/items":
+            return HttpResponse(404)
+        name = json.loads(req.content() or b"{}").get("name")
+        if mode == "operator" and isinstance(name, dict):
+            return ok({"valid": True})  # like a coupon lookup with {"$ne": null}
+        if mode == "sql" and isinstance(name, str) and "'" in name:
+            return ok({"error": "unrecognized token (sqlite3.OperationalError)"}, 500)
+        return ok({"error": "no such coupon"}, 422)
+
+    ctx = make_ctx(spec, f"alice={jwt('alice')}")
+    run_check(injection.run, ctx, FakeTarget(handle))
+    assert {f"{f.check}:{f.operation}" for f in ctx.findings} == expected
