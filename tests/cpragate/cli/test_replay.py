@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -29,3 +30,18 @@ def test_replay_help(capsys: pytest.CaptureFixture[str]) -> None:
         main(["replay", "--help"])
     assert e.value.code == 0
     assert "false alarms" in capsys.readouterr().out
+
+
+def test_replay_takes_the_detector_settings_from_a_policy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text(
+        'listeners: [{bind: "127.0.0.1:0"}]\n'
+        'upstreams: {o: {url: "https://api.internal"}}\n'
+        "routes: [{path: /x, upstream: o}]\n"
+        "filters: {anomaly: {credentials: {enabled: false}}}\n"  # off in the policy; replay turns detection on
+    )
+    rc = main(["replay", "--config", str(policy), "--requests", "3000", "--consumers", "10", "--days", "1.5",
+               "--per-kind", "1", "--check"])  # fmt: skip
+    out = capsys.readouterr().out
+    assert rc == 1  # credential attacks are missed with that detector off: a missed target
+    assert "MISSED" in out and "credential_stuffing" in out
