@@ -47,8 +47,9 @@ def suggest_policy(findings: list[Finding], *, spec_path: str) -> str:
             v["mass_assignment"] = "reject"
             v["privileged"] = [{"property": name, "scopes": ["admin"]} for name in p["privileged"]]
         if "strip" in p and r is not None:
-            deny = sorted({s.strip("/").replace("/*", "[*]").replace("/", ".") for s in p["strip"]})
-            r.setdefault("minimize", {"rules": [{"response": {"deny": []}}]})["rules"][0]["response"]["deny"] = deny
+            rule = r.setdefault("minimize", {"default": {"response": {"deny": []}}})["default"]["response"]
+            deny = {s.strip("/").replace("/*", "[*]").replace("/", ".") for s in p["strip"]}
+            rule["deny"] = sorted(deny | set(rule["deny"]))
             r.setdefault("conformance", {"enabled": True, "mode": "enforce"})
         if "max_page_size" in p and r is not None:
             r.setdefault("validation", {}).setdefault("unknown_query", "deny")
@@ -58,7 +59,10 @@ def suggest_policy(findings: list[Finding], *, spec_path: str) -> str:
         if p.get("rate_limit_login") and r is not None:
             r["ratelimit"] = {"per_ip": {"rate": 5, "per": 60}}
         if p.get("authn"):
-            filters.setdefault("authn", {"jwt": {"algorithms": ["RS256", "ES256"], "jwks_url": "https://issuer.example/.well-known/jwks.json"}})
+            filters.setdefault("authn", {"jwt": {
+                "issuer": "https://issuer.example", "audience": ["CHANGE-ME"], "algorithms": ["RS256", "ES256"],
+                "jwks_url": "https://issuer.example/.well-known/jwks.json",
+            }})  # fmt: skip
         if p.get("cors") and r is not None:
             r["cors"] = {"allow_origins": ["https://app.example.com"], "allow_methods": [f.policy.get("method", "GET")]}
         if p.get("security_headers"):
@@ -73,6 +77,7 @@ def suggest_policy(findings: list[Finding], *, spec_path: str) -> str:
             comments.append(f"{f.operation}: give {p['strict_param']} a strict `pattern`/`maxLength` in the spec; validation enforces it")
         if p.get("tls"):
             comments.append("serve clients through a TLS listener (min_version 1.2) and only redirect on plain HTTP")
+    routes = {k: v for k, v in routes.items() if v}
     doc: dict[str, Any] = {}
     if routes:
         doc["routes"] = [{"from_openapi": spec_path, "upstream": "CHANGE-ME", "overrides": routes}]
