@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import ssl
 import time
+import warnings
 from urllib.parse import urlsplit
 
 import httpx
@@ -162,9 +163,11 @@ class Transport:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         try:
-            ctx.set_ciphers("ALL:@SECLEVEL=0")
-            ctx.minimum_version = ssl.TLSVersion.TLSv1
-            ctx.maximum_version = getattr(ssl.TLSVersion, max_version.replace(".", "_"))
+            with warnings.catch_warnings():  # offering deprecated versions is the point of this probe
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.set_ciphers("ALL:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+                ctx.maximum_version = getattr(ssl.TLSVersion, max_version.replace(".", "_"))
         except (ValueError, ssl.SSLError, AttributeError):
             return False
         try:

@@ -45,3 +45,45 @@ def test_unsafe_methods_allowed_when_asked_and_tls_probe_needs_https() -> None:
         assert t.tls_probe("TLSv1") is None
     with pytest.raises(ScanTargetError, match="does not answer"), Transport("http://127.0.0.1:9", timeout=0.5) as t:
         t.preflight()
+
+
+def test_tls_probe_against_real_handshakes(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import socket
+    import ssl
+    import threading
+    import warnings
+
+    from cpragate.demo.certs import ensure_dev_pki
+
+    pki = ensure_dev_pki(tmp_path / "pki")
+
+    def serve(old: bool) -> tuple[socket.socket, int]:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pki.path("gateway.pem"), pki.path("gateway-key.pem"))
+        if old:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DeprecationWarning)
+                ctx.set_ciphers("ALL:@SECLEVEL=0")
+                ctx.minimum_version = ssl.TLSVersion.TLSv1
+        else:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+
+        def loop() -> None:
+            for _ in range(2):
+                conn, _ = s.accept()
+                try:
+                    ctx.wrap_socket(conn, server_side=True).close()
+                except (OSError, ssl.SSLError):
+                    conn.close()
+
+        threading.Thread(target=loop, daemon=True).start()
+        return s, s.getsockname()[1]
+
+    for old in (True, False):
+        sock, port = serve(old)
+        with Transport(f"https://127.0.0.1:{port}") as t:
+            assert t.tls_probe("TLSv1") is old and t.tls_probe("TLSv1.1") is old
+        sock.close()
