@@ -19,8 +19,12 @@ request carrying its own ``x-request-id``:
 
 Checks (each pass/fail in the summary; the run exits 1 if one fails):
 
-* RSS growth of the gateway under 10 % from the end of warm-up to the end (mean of the
-  last 10 % of samples; not judged in --quick, whose run is too short to mean anything);
+* heap RSS (RssAnon) growth of the gateway under 10 % from the end of warm-up to the end
+  (mean of the first 10 % of samples after warm-up against the mean of the last 10 %; not
+  judged in --quick, too short to mean anything). Total RSS is reported beside it: it also
+  counts the audit spool's memory-mapped 16 MiB segments, whose touched pages rise as a
+  segment fills and fall when it is released, a saw-tooth of up to ~16 MiB that says
+  nothing about leaks;
 * no 5xx made by the gateway itself (problem+json answers; the demo API never fails);
 * audit events equal requests served: one event in PostgreSQL per request id sent to an
   audited route (the demo's /health is a plain passthrough; a head the parser refuses, 431 or
@@ -53,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PG_BASE = os.environ.get("CPRAGATE_SOAK_PG", "postgresql://postgres@127.0.0.1:5432/test")
 SUPPORT = "cpg_dgf2lgz3_ewF30G2dBW_Tx83hO7kVLYL5KY_kU1m0zieaepiPl5Q"
 MARKETING = "cpg_k6kmcfm4_ERMdnzNrr3kCo1MLp2Aju2K9QMEzh0j5c7WhGWWOrl0"
+MALLORY = "{MALLORY}"  # replaced by the key `cpragate keys create` prints for the run
 JSON = {"content-type": "application/json"}
 
 # (weight, kind, method, path, headers, body, expected statuses)
@@ -65,19 +70,23 @@ MIX: list[tuple[int, str, str, str, dict[str, str], bytes, tuple[int, ...]]] = [
     (5, "legit", "POST", "/v1/tickets", {"x-api-key": SUPPORT, **JSON}, b'{"customer_id": 42, "body": "please delete my data"}', (201,)),
     (5, "legit", "GET", "/health", {}, b"", (200,)),
     (3, "legit", "GET", "/v1//customers/./42", {"x-api-key": SUPPORT}, b"", (200,)),
-    (4, "hostile", "GET", "/v1/customers/43", {"x-api-key": SUPPORT}, b"", (404,)),  # BOLA
-    (4, "hostile", "GET", "/v1/orders/10005", {"x-api-key": MARKETING}, b"", (404,)),  # BOLA
-    (4, "hostile", "GET", "/v1/customers/42", {"x-api-key": MARKETING}, b"", (403,)),  # BFLA
+    # Hostile calls come from other addresses (127.0.0.10-200, rotated) and, when they
+    # authenticate, from a third consumer "mallory" (tenant t2, created in the soak's store):
+    # the anomaly filter may block those (403 CPG-RATE-005, expected), never the legitimate
+    # consumers above, which do nothing hostile.
+    (4, "hostile", "GET", "/v1/customers/42", {"x-api-key": MALLORY}, b"", (404,)),  # BOLA: t1 customer
+    (4, "hostile", "GET", "/v1/orders/10005", {"x-api-key": MALLORY}, b"", (404,)),  # BOLA: t1 order
+    (4, "hostile", "GET", "/v1/tickets/50001", {"x-api-key": MALLORY}, b"", (403,)),  # BFLA: no tickets:read
     (3, "hostile", "GET", "/v1/customers/42", {}, b"", (401,)),
     (3, "hostile", "GET", "/v1/customers/42", {"x-api-key": "cpg_nothere1_" + "x" * 43}, b"", (401,)),
-    (3, "hostile", "GET", "/v1/admin", {"x-api-key": SUPPORT}, b"", (404,)),
-    (3, "hostile", "GET", "/v1/customers/42/..%2f..%2fadmin", {"x-api-key": SUPPORT}, b"", (400,)),
-    (2, "hostile", "GET", "/v1/customers/%252e%252e/admin", {"x-api-key": SUPPORT}, b"", (400,)),
-    (2, "hostile", "GET", "/v1/customers;jsessionid=1/42", {"x-api-key": SUPPORT}, b"", (400,)),
-    (2, "hostile", "POST", "/v1/tickets", {"x-api-key": SUPPORT, **JSON}, b'{"customer_id": "x"', (400,)),
-    (2, "hostile", "POST", "/v1/tickets", {"x-api-key": SUPPORT, **JSON}, b'{"customer_id": 42, "body": "x", "status": "closed", "admin": true}', (400, 422)),
-    (2, "hostile", "POST", "/v1/customers/42", {"x-api-key": SUPPORT, "x-http-method-override": "DELETE", **JSON}, b"{}", (405,)),
-    (1, "hostile", "GET", "/v1/customers/42", {"x-api-key": SUPPORT, "x-big": "a" * 40000}, b"", (431,)),
+    (3, "hostile", "GET", "/v1/admin", {"x-api-key": MALLORY}, b"", (404,)),
+    (3, "hostile", "GET", "/v1/customers/42/..%2f..%2fadmin", {"x-api-key": MALLORY}, b"", (400,)),
+    (2, "hostile", "GET", "/v1/customers/%252e%252e/admin", {"x-api-key": MALLORY}, b"", (400,)),
+    (2, "hostile", "GET", "/v1/customers;jsessionid=1/42", {"x-api-key": MALLORY}, b"", (400,)),
+    (2, "hostile", "POST", "/v1/tickets", {"x-api-key": MALLORY, **JSON}, b'{"customer_id": "x"', (400,)),
+    (2, "hostile", "POST", "/v1/tickets", {"x-api-key": MALLORY, **JSON}, b'{"customer_id": 42, "body": "x", "status": "closed", "admin": true}', (400, 422)),
+    (2, "hostile", "POST", "/v1/customers/42", {"x-api-key": MALLORY, "x-http-method-override": "DELETE", **JSON}, b"{}", (405,)),
+    (1, "hostile", "GET", "/v1/customers/42", {"x-api-key": MALLORY, "x-big": "a" * 40000}, b"", (431,)),
 ]
 # The demo's health check is a plain passthrough (`filters: []`): not audited, by policy.
 NOT_AUDITED = {"/health"}
@@ -89,6 +98,8 @@ class Stats:
     sent: int = 0
     by_status: dict[int, int] = field(default_factory=dict)
     unexpected: dict[str, int] = field(default_factory=dict)
+    codes: dict[str, int] = field(default_factory=dict)
+    blocked: int = 0
     gateway_5xx: int = 0
     other_5xx: int = 0
     expected_ids: list[str] = field(default_factory=list)
@@ -118,14 +129,18 @@ class _Parser:
 
 
 class Conn:
-    def __init__(self, port: int, ctx: ssl.SSLContext) -> None:
-        self.port, self.ctx = port, ctx
+    def __init__(self, port: int, ctx: ssl.SSLContext, source: str = "127.0.0.1") -> None:
+        self.port, self.ctx, self.source = port, ctx, source
         self.r: asyncio.StreamReader | None = None
         self.w: asyncio.StreamWriter | None = None
+        self.uses = 0
 
     async def open(self) -> None:
-        self.r, self.w = await asyncio.open_connection("127.0.0.1", self.port, ssl=self.ctx, server_hostname="localhost")
+        self.r, self.w = await asyncio.open_connection(
+            "127.0.0.1", self.port, ssl=self.ctx, server_hostname="localhost", local_addr=(self.source, 0)
+        )
         self.parser = _Parser()
+        self.uses = 0
 
     async def close(self) -> None:
         if self.w is not None:
@@ -140,6 +155,7 @@ class Conn:
         if self.w is None:
             await self.open()
         assert self.r is not None and self.w is not None
+        self.uses += 1
         self.w.write(raw)
         await self.w.drain()
         while not self.parser.done:
@@ -158,14 +174,19 @@ def head(method: str, path: str, headers: dict[str, str], body: bytes, rid: str)
     return (f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in hs.items()) + "\r\n").encode() + body
 
 
-async def worker(wid: int, port: int, ctx: ssl.SSLContext, deadline: float, st: Stats, rng: random.Random) -> None:
+def hostile_source(rng: random.Random) -> str:
+    return f"127.0.0.{rng.randint(10, 200)}"
+
+
+async def worker(wid: int, port: int, ctx: ssl.SSLContext, deadline: float, st: Stats, rng: random.Random, mallory: str) -> None:
     weights = [m[0] for m in MIX]
-    c = Conn(port, ctx)
+    legit = Conn(port, ctx)
+    bad = Conn(port, ctx, hostile_source(rng))
     n = 0
     while time.monotonic() < deadline:
         n += 1
         if rng.random() < 0.005:  # raw malformed framing on its own connection: refused, not an exchange
-            f = Conn(port, ctx)
+            f = Conn(port, ctx, hostile_source(rng))
             st.framing_sent += 1
             try:
                 got = await f.exchange(FRAMING)
@@ -175,7 +196,16 @@ async def worker(wid: int, port: int, ctx: ssl.SSLContext, deadline: float, st: 
                 st.errors += 1
             await f.close()
             continue
-        _, _kind, method, path, headers, body, expect = rng.choices(MIX, weights)[0]
+        _, kind, method, path, headers, body, expect = rng.choices(MIX, weights)[0]
+        if kind == "hostile":
+            c = bad
+            if c.uses >= 50:  # a fresh address now and then, like a distributed attacker
+                await c.close()
+                c = bad = Conn(port, ctx, hostile_source(rng))
+            if headers.get("x-api-key") == MALLORY:
+                headers = {**headers, "x-api-key": mallory}
+        else:
+            c = legit
         rid = f"soak-{wid}-{n}"
         try:
             got = await c.exchange(head(method, path, headers, body, rid))
@@ -196,24 +226,40 @@ async def worker(wid: int, port: int, ctx: ssl.SSLContext, deadline: float, st: 
             st.expected_ids.append(rid)
             st.what[rid] = f"{method} {path[:40]} -> {status}"
         st.by_status[status] = st.by_status.get(status, 0) + 1
+        made_here = hs.get(b"content-type", b"").startswith(b"application/problem+json") and b"urn:cpragate:problem" in rbody
+        code = ""
+        if made_here:
+            try:
+                code = str(json.loads(rbody).get("code", ""))
+            except ValueError:
+                code = "?"
+            st.codes[code] = st.codes.get(code, 0) + 1
         if status not in expect:
-            key = f"{method} {path[:40]} -> {status}"
-            st.unexpected[key] = st.unexpected.get(key, 0) + 1
+            if kind == "hostile" and code in ("CPG-RATE-004", "CPG-RATE-005", "CPG-RATE-001"):
+                st.blocked += 1  # the anomaly filter (or a limit) stopped the attacker: expected
+            else:
+                key = f"{method} {path[:40]} -> {status} {code}"
+                st.unexpected[key] = st.unexpected.get(key, 0) + 1
         if status >= 500:
-            if hs.get(b"content-type", b"").startswith(b"application/problem+json") and b"urn:cpragate:problem" in rbody:
+            if made_here:
                 st.gateway_5xx += 1
             else:
                 st.other_5xx += 1
         if hs.get(b"connection", b"").lower() == b"close":
             await c.close()
-    await c.close()
+    await legit.close()
+    await bad.close()
 
 
-def rss_kib(pid: int) -> int:
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(VmRSS, RssAnon) in KiB. RssAnon is the heap, where a leak would show; the rest is
+    file-backed, mostly the audit spool's memory-mapped 16 MiB segments, whose touched pages
+    saw-tooth as segments fill and are released after shipping."""
+    got = {}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+        if line.startswith(("VmRSS:", "RssAnon:")):
+            got[line.split(":")[0]] = int(line.split()[1])
+    return got.get("VmRSS", 0), got.get("RssAnon", 0)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
@@ -307,6 +353,14 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
             "CPRAGATE_DEMO_UPSTREAM": f"https://127.0.0.1:{api_port}",
             "CPRAGATE_DEMO_ADMIN_BIND": "127.0.0.1:0",
         }
+        made = subprocess.run(
+            [sys.executable, "-m", "cpragate", "keys", "create", "-c", str(tmp / "soak.yaml"), "--consumer", "mallory",
+             "--purpose", "service_provider", "--consumer-scopes", "customers:read,orders:read,tickets:write", "--attr", "tenants=t2"],
+            capture_output=True, text=True, cwd=tmp, env=env, timeout=120, check=False,
+        )
+        if made.returncode != 0:
+            raise SystemExit(f"could not create the attacker's key: {made.stderr.strip()[-500:]}")
+        mallory = made.stdout.split()[0]
         gw_log = tmp / "gateway.log"
         with gw_log.open("wb") as fh:
             gw = subprocess.Popen([sys.executable, "-m", "cpragate", "run", "-c", str(tmp / "soak.yaml")], stdout=fh, stderr=subprocess.STDOUT, cwd=tmp, env=env)
@@ -316,13 +370,13 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
 
         st = Stats()
         warmup = 5.0 if quick else min(60.0, duration * 0.25)
-        samples: list[tuple[float, int]] = []
+        samples: list[tuple[float, tuple[int, int]]] = []
 
         async def drive() -> None:
             t0 = time.monotonic()
             deadline = t0 + duration
             rng = random.Random(42)
-            tasks = [asyncio.create_task(worker(i, gw_port, ctx, deadline, st, random.Random(rng.random()))) for i in range(connections)]
+            tasks = [asyncio.create_task(worker(i, gw_port, ctx, deadline, st, random.Random(rng.random()), mallory)) for i in range(connections)]
             while time.monotonic() < deadline:
                 samples.append((time.monotonic() - t0, rss_kib(gw.pid)))
                 await asyncio.sleep(1.0 if quick else 5.0)
@@ -335,11 +389,20 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
         gw.send_signal(signal.SIGTERM)  # drain; the writer ships what is spooled before exit
         gw.wait(60)
         events = audit_ids(sink)
+        # Mean of a window right after warm-up against the mean of the last 10 % of the run:
+        # single samples would compare two points of the spool's saw-tooth.
         after = [r for t, r in samples if t >= warmup]
-        base = after[0] if after else samples[0][1]
-        tail_n = max(1, len(after) // 10)
-        end = sum(after[-tail_n:]) / tail_n if after else samples[-1][1]
-        growth = (end - base) / base * 100 if base else 0.0
+        win = max(1, len(after) // 10)
+
+        def window(rows: list[tuple[int, int]], i: int) -> tuple[float, float]:
+            return sum(r[0] for r in rows) / len(rows), sum(r[1] for r in rows) / len(rows)
+
+        base_rss, base_anon = window(after[:win] or [samples[0][1]], 0)
+        end_rss, end_anon = window(after[-win:] or [samples[-1][1]], 0)
+        growth = (end_anon - base_anon) / base_anon * 100 if base_anon else 0.0
+        growth_rss = (end_rss - base_rss) / base_rss * 100 if base_rss else 0.0
+        step = max(1, len(samples) // 30)
+        series = [(round(t), r[0], r[1]) for t, r in samples[::step]]
         counts: dict[str, int] = {}
         for i in events:
             counts[i] = counts.get(i, 0) + 1
@@ -352,7 +415,7 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
             k = st.what.get(i, "no answer")
             missing_kinds[k] = missing_kinds.get(k, 0) + 1
         checks = {
-            "rss_growth_under_10pct": None if quick else growth < 10.0,
+            "heap_rss_growth_under_10pct": None if quick else growth < 10.0,
             "no_gateway_5xx": st.gateway_5xx == 0,
             "audit_events_equal_requests": not missing and not dupes and not extra and len(events) == len(st.expected_ids),
         }
@@ -366,13 +429,19 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
             "client_errors": st.errors,
             "statuses": dict(sorted(st.by_status.items())),
             "unexpected": st.unexpected,
+            "gateway_codes": dict(sorted(st.codes.items())),
+            "blocked_by_detection": st.blocked,
             "gateway_5xx": st.gateway_5xx,
             "other_5xx": st.other_5xx,
-            "rss_kib_start": samples[0][1],
-            "rss_kib_after_warmup": base,
-            "rss_kib_end": round(end),
-            "rss_kib_peak": max(r for _, r in samples),
-            "rss_growth_pct": round(growth, 2),
+            "rss_kib_start": samples[0][1][0],
+            "rss_kib_after_warmup": round(base_rss),
+            "rss_kib_end": round(end_rss),
+            "rss_kib_peak": max(r[0] for _, r in samples),
+            "rss_growth_pct": round(growth_rss, 2),
+            "anon_kib_after_warmup": round(base_anon),
+            "anon_kib_end": round(end_anon),
+            "anon_growth_pct": round(growth, 2),
+            "rss_series_t_rss_anon": series,
             "warmup_s": warmup,
             "audited_requests": len(st.expected_ids),
             "not_audited": st.not_audited,
@@ -416,13 +485,18 @@ def record(result: dict[str, Any], argv: list[str]) -> None:
         "|---|---|---|---|",
         f"| duration, connections | {result['duration_s']} s, {result['connections']} TLS | 600 s default | |",
         f"| requests (req/s) | {result['requests']} ({result['req_per_s']}) | | |",
-        f"| RSS after warm-up ({result['warmup_s']:.0f} s) → end (peak) | {result['rss_kib_after_warmup']} → {result['rss_kib_end']} KiB ({result['rss_kib_peak']}) | growth < 10 % | {result['rss_growth_pct']} %, {verdict(c['rss_growth_under_10pct'])} |",
+        f"| heap RSS (RssAnon) after warm-up ({result['warmup_s']:.0f} s) → end | {result['anon_kib_after_warmup']} → {result['anon_kib_end']} KiB | growth < 10 % | {result['anon_growth_pct']} %, {verdict(c['heap_rss_growth_under_10pct'])} |",
+        f"| total RSS after warm-up → end (peak) | {result['rss_kib_after_warmup']} → {result['rss_kib_end']} KiB ({result['rss_kib_peak']}) | reported | {result['rss_growth_pct']} % (includes the spool's mapped segments) |",
         f"| 5xx made by the gateway | {result['gateway_5xx']} (other 5xx: {result['other_5xx']}) | 0 | {verdict(c['no_gateway_5xx'])} |",
         f"| audit events vs requests served on audited routes | {result['audit_events']} vs {result['audited_requests']} (missing {result['audit_missing']}, duplicated {result['audit_duplicates']}) | equal | {verdict(c['audit_events_equal_requests'])} |",
         f"| not audited by design | {result['not_audited']} (/health passthrough; 431 heads refused by the parser) | | |",
         f"| malformed framing (CL+TE) refused 400 | {result['framing_refused_400']} of {result['framing_vectors']} | all | |",
         "",
-        f"Statuses: {result['statuses']}. Unexpected statuses: {result['unexpected'] or 'none'}.",
+        f"Statuses: {result['statuses']}. Gateway problem codes: {result['gateway_codes']}. "
+        f"Hostile calls stopped by the anomaly filter or a limit (403/429, expected): {result['blocked_by_detection']}. "
+        f"Other unexpected statuses: {result['unexpected'] or 'none'}.",
+        "",
+        f"RSS series (s, VmRSS KiB, RssAnon KiB): {result['rss_series_t_rss_anon']}",
     ]
     path = ROOT / "bench" / "SOAK_RESULTS.md"
     if not path.exists():
