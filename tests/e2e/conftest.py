@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -239,6 +240,7 @@ upstreams:
 routes:
 {routes}
 storage: {{url: "memory://"}}
+{"" if "state_dir:" in extra else f'state_dir: "{tempfile.mkdtemp(prefix="cpragate-e2e-state-")}"'}
 {extra}
 """
 
