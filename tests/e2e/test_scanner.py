@@ -65,6 +65,8 @@ def test_vulnerable_example_every_planted_flaw_is_reported(tmp_path: Path, capsy
     found = {r["ruleId"] for r in doc["runs"][0]["results"]}
     assert rc == 1
     assert PLANTED <= found, f"missed: {sorted(PLANTED - found)}"
+    missing = [r["ruleId"] for r in doc["runs"][0]["results"] if not r["properties"]["evidence"]]
+    assert not missing, f"findings without evidence: {missing}"
     notes = [n["message"]["text"] for n in doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]]
     assert not any("stopped early" in n for n in notes), notes
     text = sarif.read_text()

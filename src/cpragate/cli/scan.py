@@ -64,7 +64,7 @@ def _base_path(target: str, spec_servers: list[str]) -> str:
         return path
     for url in spec_servers:
         p = urlsplit(url).path.rstrip("/")
-        if p:
+        if p and "{" not in p:  # a server variable in the path: the target must give the base path
             return p
     return ""
 

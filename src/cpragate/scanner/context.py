@@ -25,7 +25,7 @@ from cpragate.errors import ScanIdentityError
 from cpragate.openapi import Operation, Spec
 from cpragate.pii import Engine
 from cpragate.scanner import specutil
-from cpragate.scanner.model import Finding, HttpRequest, HttpResponse, Severity
+from cpragate.scanner.model import Evidence, Finding, HttpRequest, HttpResponse, Severity
 from cpragate.scanner.redact import Redactor
 
 __all__ = ["Credential", "Identity", "ObjectRef", "ScanContext", "ScanOptions", "decode_jwt", "parse_identity"]
@@ -376,8 +376,13 @@ class ScanContext:
 
     def report(self, check: str, owasp: str, cwe: int, severity: Severity, title: str, op: Operation | None, detail: str,
                fix: str, evidence: Iterable[tuple[HttpRequest, HttpResponse] | tuple[HttpRequest, HttpResponse, str]] = (),
-               key: str = "", policy: dict[str, Any] | None = None, operation: str | None = None) -> Finding:  # fmt: skip
-        ev = [self.redactor.evidence(*e) for e in list(evidence)[:3]]
+               key: str = "", policy: dict[str, Any] | None = None, operation: str | None = None,
+               observed: Iterable[Evidence] = ()) -> Finding:  # fmt: skip
+        """Add a finding (once per fingerprint). ``evidence`` are exchanges (redacted here);
+        ``observed`` is evidence that is not an HTTP exchange (a handshake, an offline crack)."""
+        ev = [self.redactor.evidence(*e) for e in list(evidence)[:3]] + [
+            Evidence(self.redactor.secrets_only(o.request), self.redactor.secrets_only(o.response), o.note) for o in observed
+        ]
         f = Finding(
             check=check, owasp=owasp, cwe=cwe, severity=severity, title=title,
             operation=operation or (f"{op.method} {op.path}" if op else "* /"),

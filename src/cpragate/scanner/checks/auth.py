@@ -20,7 +20,7 @@ from typing import Any
 
 from cpragate.scanner import jwtutil, specutil
 from cpragate.scanner.context import Identity, Recorded, ScanContext
-from cpragate.scanner.model import CheckGen, HttpRequest, HttpResponse, Severity
+from cpragate.scanner.model import CheckGen, Evidence, HttpRequest, HttpResponse, Severity
 
 __all__ = ["NAME", "run"]
 
@@ -185,6 +185,10 @@ def _cracked(ctx: ScanContext, ident: Identity) -> str | None:
             "Rotate the signing key now: a random key of at least 256 bits from a secret store, or asymmetric keys (RS256/ES256) "
             "with a JWKS; invalidate issued tokens.",
             key=str(ident.jwt_header.get("alg")), operation=_ISSUER_OP, policy={"authn": True},
+            observed=[Evidence(
+                f"offline: HMAC-{str(ident.jwt_header.get('alg'))[2:]} over the header and payload of identity "
+                f"{ident.name!r}'s token, keyed with each of {len(jwtutil.WEAK_SECRETS)} dictionary words",
+                f"the signature matches the word {jwtutil.mask_secret(secret)}", "no request was sent")],
         )  # fmt: skip
     return secret
 
@@ -196,7 +200,9 @@ def _jwt_static(ctx: ScanContext, protected: list[Recorded]) -> CheckGen:
             ctx.report("jwt-no-expiry", OWASP, 613, Severity.MEDIUM, "Tokens never expire", None,
                        f"The token of identity {ident.name!r} has no `exp` claim: a leaked token works forever.",
                        "Issue tokens with a short `exp` (minutes to hours) and refresh them; reject tokens without `exp`.",
-                       key=ident.name, operation=_ISSUER_OP)  # fmt: skip
+                       key=ident.name, operation=_ISSUER_OP,
+                       observed=[Evidence(f"identity {ident.name!r}: decoded JWT payload (not verified)",
+                                          "claims present: " + ", ".join(sorted(ident.claims)) + "; no `exp`")])  # fmt: skip
     if False:  # pragma: no cover - keeps this a generator
         yield
 

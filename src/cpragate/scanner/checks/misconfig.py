@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from cpragate.scanner import specutil
 from cpragate.scanner.context import Recorded, ScanContext
-from cpragate.scanner.model import CheckGen, HttpRequest, Severity, TlsProbe
+from cpragate.scanner.model import CheckGen, Evidence, HttpRequest, Severity, TlsProbe
 
 __all__ = ["NAME", "STACK_TRACE", "run"]
 
@@ -58,6 +58,7 @@ def _transport(ctx: ScanContext, scheme: str, host: str, port: int, sample: Reco
             f"The target {ctx.options.target} speaks HTTP without TLS: credentials and personal data cross the network in clear.",
             "Serve only HTTPS (TLS 1.2+) and redirect or refuse plain HTTP; at the gateway: a TLS listener and "
             "`redirect_to_https` on the plain one.",
+            [(sample.request, sample.response, "sent in clear")] if sample else [],
             key="target", operation="* /", policy={"tls": True},
         )  # fmt: skip
         return
@@ -84,6 +85,7 @@ def _transport(ctx: ScanContext, scheme: str, host: str, port: int, sample: Reco
                 f"A handshake limited to {version} succeeded: these versions are deprecated (RFC 8996).",
                 "Accept TLS 1.2 and 1.3 only; at the gateway: `tls.min_version: \"1.2\"` on the listener.",
                 key=version, operation="* /", policy={"tls": True},
+                observed=[Evidence(f"TLS ClientHello to {host}:{port} offering {version} at most", f"handshake completed with {version}")],
             )  # fmt: skip
 
 
