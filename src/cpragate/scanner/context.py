@@ -439,6 +439,8 @@ def match_value(name: str, values: dict[str, Any], fmt: str = "") -> Any:
         cands += ["name", "title", "slug"]
     if n == "id":
         cands += ["uuid", "_id"]
+    if base != n:
+        cands += ["guid", f"{base}_uuid"]
     for c in cands:
         if c in low:
             return low[c]

@@ -204,3 +204,110 @@ def test_an_api_shaped_unlike_the_example(tmp_path: Path) -> None:
     assert not api.reset_called and not any(r.path == "/createdb" for r in target.sent)  # destructive GET never sent
     bola = next(f for f in result.findings if f.check == "bola")
     assert bola.operation == "GET /books/v1/{book_title}" and bola.severity is Severity.HIGH
+
+
+GARAGE = """
+openapi: 3.0.1
+info: {title: garage, version: "1"}
+security: [{bearerAuth: []}]
+components:
+  securitySchemes:
+    bearerAuth: {type: http, scheme: bearer, bearerFormat: JWT}
+paths:
+  /identity/api/auth/login:
+    post:
+      security: []
+      requestBody: {content: {application/json: {schema: {type: object, properties: {email: {type: string}, password: {type: string}}}}}}
+      responses: {"200": {description: ok}}
+  /identity/api/v2/user/dashboard:
+    get: {responses: {"200": {description: ok}}}
+  /identity/api/v2/vehicle/vehicles:
+    get: {responses: {"200": {description: ok}}}
+  /identity/api/v2/vehicle/{vehicleId}/location:
+    get:
+      parameters: [{name: vehicleId, in: path, required: true, schema: {type: string, example: 0be319f7-3c5c-4a1b-8b5e-cd2f5f2b1a3c}}]
+      responses: {"200": {description: ok}}
+  /community/api/v2/coupon/validate-coupon:
+    post:
+      requestBody: {content: {application/json: {schema: {type: object, properties: {coupon_code: {type: string}}}}}}
+      responses: {"200": {description: ok}}
+  /workshop/api/merchant/contact_mechanic:
+    post:
+      requestBody:
+        content:
+          application/json:
+            schema: {type: object, properties: {mechanic_api: {type: string, example: "http://localhost:8000/api/mechanic/receive_report"}, problem_details: {type: string}}}
+      responses: {"200": {description: ok}}
+"""
+
+
+class Garage:
+    """A vehicles/community/workshop API with RS256-looking opaque tokens, uuid sub-resources,
+    a coupon check that passes its input to a document query, and a webhook it calls."""
+
+    def __init__(self) -> None:
+        import uuid
+
+        self.tokens: dict[str, str] = {}
+        self.vehicles = {e: {"id": i, "uuid": str(uuid.uuid4()), "vin": f"7ABCD{i}EFG", "owner": e}
+                         for i, e in enumerate(("adam007@example.com", "pogba006@example.com"), 1)}  # fmt: skip
+        self.fetched: list[str] = []
+
+    def token(self, email: str) -> str:
+        from cpragate.testing.scanner import b64
+
+        tok = f"{b64({'alg': 'RS256', 'typ': 'JWT'})}.{b64({'sub': email, 'role': 'user', 'exp': 4102444800})}.c2lnbmF0dXJl"
+        self.tokens[tok] = email
+        return tok
+
+    def poll(self, token: str, wait: float = 1.0) -> list[str]:
+        return [u for u in self.fetched if token in u]
+
+    def __call__(self, req: HttpRequest) -> HttpResponse:
+        import json
+
+        from cpragate.testing.scanner import ok
+
+        try:
+            body = json.loads(req.content() or b"null")
+        except ValueError:
+            return ok({"message": "bad request"}, 400)
+        if req.path == "/identity/api/auth/login":
+            return ok({"message": "Invalid Credentials"}, 401)
+        user = self.tokens.get(req.headers.get("Authorization", "")[7:])
+        if user is None:
+            return ok({"message": "Invalid Token"}, 401)
+        if req.path == "/identity/api/v2/user/dashboard":
+            return ok({"id": 1, "email": user, "name": user.split("@")[0]})
+        if req.path == "/identity/api/v2/vehicle/vehicles":
+            return ok([self.vehicles[user]])
+        if req.path.endswith("/location"):
+            vid = req.path.split("/")[-2]
+            v = next((v for v in self.vehicles.values() if v["uuid"] == vid), None)  # no owner check
+            if v is None:
+                return ok({"message": "Invalid vehicle"}, 404)
+            return ok({"carId": v["uuid"], "fullName": "Adam Smith", "email": v["owner"],
+                       "vehicleLocation": {"latitude": "37.746880", "longitude": "-84.301460"}})  # fmt: skip
+        if req.path.endswith("/validate-coupon"):
+            code = (body or {}).get("coupon_code")
+            if isinstance(code, dict) or code == "TRAC075":  # {"$ne": ...} matches the first coupon
+                return ok({"coupon_code": "TRAC075", "amount": "75"})
+            return ok({"message": "Invalid coupon"}, 422)
+        if req.path.endswith("/contact_mechanic"):
+            self.fetched.append(str((body or {}).get("mechanic_api")))
+            return ok({"response_from_mechanic_api": {"status": 200}})
+        return HttpResponse(404)
+
+
+def test_an_api_with_uuid_sub_resources_coupons_and_webhooks(tmp_path: Path) -> None:
+    (tmp_path / "garage.yaml").write_text(GARAGE)
+    spec = load_spec(tmp_path / "garage.yaml")
+    api = Garage()
+    ctx = make_ctx(spec, f"adam={api.token('adam007@example.com')}", f"pogba={api.token('pogba006@example.com')}",
+                   target="https://garage.example", canary_url="http://127.0.0.1:1")  # fmt: skip
+    result = runner.run_checks(ctx, FakeTarget(api), canary=api, strict=True)
+    got = {(f.check, f.operation) for f in result.findings}
+    assert {("bola", "GET /identity/api/v2/vehicle/{vehicleId}/location"),
+            ("nosql-injection", "POST /community/api/v2/coupon/validate-coupon"),
+            ("ssrf", "POST /workshop/api/merchant/contact_mechanic")} <= got, sorted(got)  # fmt: skip
+    assert not any(f.check == "jwt-weak-secret" for f in result.findings)  # RS256: nothing to crack

@@ -110,13 +110,18 @@ def run(ctx: ScanContext) -> CheckGen:
                     break
                 if not related(op.path, ref.collection):
                     continue
-                req = ctx.request(op, ref.values, identity=a)
-                if req is None:
-                    continue
-                tried += 1
-                own = yield req
-                ctx.record(op, req, own)
-                if not _serves(own, ref):
+                req, own = None, None
+                for values in _variants(ref.values):
+                    cand = ctx.request(op, values, identity=a)
+                    if cand is None or (req is not None and cand.path == req.path):
+                        continue
+                    tried += 1
+                    req = cand
+                    own = yield req
+                    ctx.record(op, req, own)
+                    if _serves(own, ref):
+                        break
+                if req is None or own is None or not _serves(own, ref):
                     continue
                 done.add((op.path, "read", b.name))
                 other = _as(ctx, req, b)
@@ -143,6 +148,15 @@ def run(ctx: ScanContext) -> CheckGen:
         if ctx.options.unsafe_methods:
             for ref in [r for r in refs if r.created][:2]:
                 yield from _write(ctx, a, b, ref, done)
+
+
+def _variants(values: dict[str, Any]) -> list[dict[str, Any]]:
+    """The object's fields as given, then without its plain ``id`` -- for ``{vehicleId}``
+    parameters that take the object's ``uuid`` rather than its row number."""
+    out = [values]
+    if "id" in values and any(k.lower() in ("uuid", "guid") or k.lower().endswith("_uuid") for k in values):
+        out.append({k: v for k, v in values.items() if k != "id"})
+    return out
 
 
 def _owner_fields(resp: HttpResponse) -> list[str]:
