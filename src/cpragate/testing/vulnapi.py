@@ -206,6 +206,7 @@ class VulnApi:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            wbufsize = 1 << 16  # head and body leave in one write (no Nagle/delayed-ACK stall per answer)
             server_version = "notes-api" if api.fixed else "BaseHTTP/0.6"
             sys_version = "" if api.fixed else "Python/3.11.2"
 
