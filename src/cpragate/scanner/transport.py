@@ -145,7 +145,7 @@ class Transport:
                     k = k.lower()
                     headers[k] = f"{headers[k]}, {v}" if k in headers else v
                 return HttpResponse(r.status_code, headers, b"".join(chunks)[: self.max_body], elapsed=time.monotonic() - started)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError, ValueError, OSError) as exc:
             return HttpResponse(0, error=f"{type(exc).__name__}: {exc}"[:200], elapsed=time.monotonic() - started)
 
     def preflight(self) -> None:

@@ -87,3 +87,9 @@ def test_tls_probe_against_real_handshakes(tmp_path) -> None:  # type: ignore[no
         with Transport(f"https://127.0.0.1:{port}") as t:
             assert t.tls_probe("TLSv1") is old and t.tls_probe("TLSv1.1") is old
         sock.close()
+
+
+def test_unsendable_requests_become_error_answers() -> None:
+    with Transport("http://127.0.0.1:9", timeout=0.5) as t:
+        resp = t.send(HttpRequest("GET", "/x", headers={"X-Bad": "line\nbreak"}))
+        assert resp.status == 0 and resp.error
