@@ -9,6 +9,7 @@ connection's ``data_received`` on the next loop turn, as on a real socket.
 
     .venv/bin/python bench/instr.py                       # all rows, instructions/request
     .venv/bin/python bench/instr.py --rows passthrough --n 3000
+    .venv/bin/python bench/instr.py --pure-baseline       # compiled (build/accel) vs source
     .venv/bin/python bench/instr.py --inner ROW N         # (used by itself under valgrind)
 
 Each row runs twice under ``valgrind --tool=callgrind`` (N and 2N requests); the
@@ -229,12 +230,12 @@ def inner(row: str, n: int) -> None:
     print(f"{row} {n} {dt * 1e6 / n:.1f}us/req")
 
 
-def count(row: str, n: int, src: str | None = None) -> int:
+def count(row: str, n: int, src: str | None = None, pure: bool = False) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cg.out"
         r = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__, "--inner", row, str(n)],
-            capture_output=True, text=True, env={**os.environ, "INSTR_SRC": src or ""},
+            capture_output=True, text=True, env={**os.environ, "INSTR_SRC": src or "", **({"CPRAGATE_PURE": "1"} if pure else {})},
         )
         if r.returncode != 0:
             tail = "\n".join([ln for ln in r.stderr.splitlines() if not ln.startswith("==")][-15:])
@@ -252,6 +253,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--inner", nargs=2, metavar=("ROW", "N"))
     ap.add_argument("--cpu", action="store_true", help="no valgrind: CPU-µs/request in this process")
+    ap.add_argument("--pure-baseline", action="store_true", help="baseline = the same source, not compiled (CPRAGATE_PURE=1)")
     ap.add_argument("--baseline", metavar="SRC", help="also count another src/ tree (e.g. a `git archive` of a commit) and print the ratio")
     args = ap.parse_args()
     if args.inner:
@@ -263,8 +265,9 @@ def main() -> int:
             continue
         a, b = count(row, args.n), count(row, 2 * args.n)
         now = (b - a) / args.n
-        if args.baseline:
-            a0, b0 = count(row, args.n, args.baseline), count(row, 2 * args.n, args.baseline)
+        if args.baseline or args.pure_baseline:
+            a0 = count(row, args.n, args.baseline, args.pure_baseline)
+            b0 = count(row, 2 * args.n, args.baseline, args.pure_baseline)
             base = (b0 - a0) / args.n
             print(f"{row:20s} {now:10.0f} instructions/request (baseline {base:.0f}; ratio {now / base:.3f})")
         else:

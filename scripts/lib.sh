@@ -35,6 +35,23 @@ ensure_venv() {
     touch "$stamp"
   fi
   ensure_web
+  ensure_accel
+}
+
+# ensure_accel: the per-request modules compiled with mypyc into build/accel (see
+# src/cpragate/_accel.py); rebuilt when any of their sources changed. A failed build leaves
+# the gateway on the pure-Python source (slower, same behaviour); with CI=true it fails.
+ensure_accel() {
+  command -v gcc >/dev/null 2>&1 || ensure_apt gcc
+  "$VENV/bin/python" -c 'import os, sys, sysconfig; sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+    || ensure_apt python3-dev
+  if ! "$VENV/bin/python" "$ROOT/scripts/build_accel.py"; then
+    if [ "${CI:-}" = "true" ]; then
+      echo "the compiled data plane did not build (see above)" >&2
+      return 1
+    fi
+    echo "note: running the pure-Python data plane (slower); see the mypyc error above" >&2
+  fi
 }
 
 # ensure_web: the dashboard's third-party scripts, from the npm registry (package-lock.json),

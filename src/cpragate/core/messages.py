@@ -27,7 +27,7 @@ class Headers:
     @classmethod
     def _from_lowered(cls, items: list[tuple[bytes, bytes]]) -> Headers:
         """Adopt a list whose names are already lower-case (the parser's fast path)."""
-        h = cls.__new__(cls)
+        h = cls()  # not cls.__new__: the compiled data plane (cpragate._accel) has no such slot
         h._items = items
         return h
 

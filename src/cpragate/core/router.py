@@ -16,7 +16,6 @@ built with ``case_sensitive=False`` (then ``/ADMIN`` is ``/admin``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from typing import Generic, Literal, TypeVar
 
 __all__ = ["Match", "RouteConflict", "Router", "TemplateError", "parse_template"]
@@ -57,15 +56,19 @@ class Match(Generic[T]):
     __hash__ = None  # type: ignore[assignment]
 
 
-@dataclass(slots=True)
 class _Node(Generic[T]):
-    static: dict[str, _Node[T]] = field(default_factory=dict)
-    param: _Node[T] | None = None
-    param_name: str = ""
-    # method -> (template, payload, parameter names); the routes whose template ends here
-    here: dict[str, tuple[str, T, tuple[str, ...]]] = field(default_factory=dict)
-    # routes whose template ends with /** at this node
-    rest: dict[str, tuple[str, T, tuple[str, ...]]] = field(default_factory=dict)
+    """A trie node (a plain class: mypyc, which compiles this module, refuses generic dataclasses)."""
+
+    __slots__ = ("here", "param", "param_name", "rest", "static")
+
+    def __init__(self, param_name: str = "") -> None:
+        self.static: dict[str, _Node[T]] = {}
+        self.param: _Node[T] | None = None
+        self.param_name = param_name
+        # method -> (template, payload, parameter names); the routes whose template ends here
+        self.here: dict[str, tuple[str, T, tuple[str, ...]]] = {}
+        # routes whose template ends with /** at this node
+        self.rest: dict[str, tuple[str, T, tuple[str, ...]]] = {}
 
 
 def parse_template(template: str) -> list[str]:

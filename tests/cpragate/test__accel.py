@@ -1,0 +1,99 @@
+"""The compiled data plane is used only when built from exactly the current source."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cpragate import _accel
+
+PKG = Path(_accel.__file__).resolve().parent
+
+
+def _fake_build(tmp: Path, **over: object) -> Path:
+    mods = {}
+    for name in _accel.MODULES:
+        rel = name.replace(".", "/") + ".fake.so"
+        (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp / rel).write_bytes(b"")
+        src = PKG.parent / (name.replace(".", "/") + ".py")
+        mods[name] = {"file": rel, "sha256": _accel.source_hash(src)}
+    (tmp / "abc__mypyc.fake.so").write_bytes(b"")
+    manifest = {"tag": _accel._tag(), "modules": mods, "support": {"abc__mypyc": "abc__mypyc.fake.so"}}
+    manifest.update(over)
+    (tmp / "manifest.json").write_text(json.dumps(manifest))
+    return tmp
+
+
+def test_a_current_build_maps_every_module_and_the_support_library(tmp_path: Path) -> None:
+    files, why = _accel.plan(_fake_build(tmp_path), PKG)
+    assert files is not None and why == "compiled (mypyc)"
+    assert set(files) == {*_accel.MODULES, "abc__mypyc"}
+
+
+def test_no_build_or_an_unreadable_manifest_means_pure_python(tmp_path: Path) -> None:
+    assert _accel.plan(tmp_path, PKG) == (None, "not built (make install compiles it)")
+    (tmp_path / "manifest.json").write_text("{not json")
+    files, why = _accel.plan(tmp_path, PKG)
+    assert files is None and "unreadable" in why
+
+
+def test_one_edited_source_disables_the_whole_set(tmp_path: Path) -> None:
+    build = _fake_build(tmp_path)
+    m = json.loads((build / "manifest.json").read_text())
+    m["modules"]["cpragate.server.http1"]["sha256"] = "0" * 64
+    (build / "manifest.json").write_text(json.dumps(m))
+    files, why = _accel.plan(build, PKG)
+    assert files is None and why.startswith("stale: http1.py changed")
+
+
+def test_another_interpreter_or_module_list_or_a_missing_file_is_refused(tmp_path: Path) -> None:
+    files, why = _accel.plan(_fake_build(tmp_path / "a", tag="cpython-310-linux"), PKG)
+    assert files is None and "built for cpython-310-linux" in why
+    build = _fake_build(tmp_path / "b")
+    m = json.loads((build / "manifest.json").read_text())
+    del m["modules"]["cpragate.core.router"]
+    (build / "manifest.json").write_text(json.dumps(m))
+    assert _accel.plan(build, PKG)[0] is None
+    build = _fake_build(tmp_path / "c")
+    (build / "abc__mypyc.fake.so").unlink()
+    files, why = _accel.plan(build, PKG)
+    assert files is None and "extension missing" in why
+
+
+def _status(env: dict[str, str]) -> str:
+    code = "import cpragate, cpragate._accel as a, cpragate.server.http1 as h; print(a.status()); print(h.__file__)"
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    return out.stdout
+
+
+def test_cpragate_pure_turns_it_off() -> None:
+    out = _status({"CPRAGATE_PURE": "1"})
+    assert out.startswith("pure Python — off (CPRAGATE_PURE is set)") and "http1.py" in out
+
+
+def test_the_build_is_used_when_current() -> None:
+    """scripts/test builds it (scripts/lib.sh ensure_accel): in CI it must be in use."""
+    files, why = _accel.plan(_accel.default_dir(PKG), PKG)
+    if files is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the compiled data plane is not in use in CI: {why}")
+        pytest.skip(f"compiled data plane not current here: {why}")
+    out = _status({"CPRAGATE_PURE": ""})
+    assert out.startswith("compiled (mypyc)") and "build/accel" in out and out.strip().endswith(".so")
+
+
+def test_the_protocol_tests_pass_on_the_pure_source_too() -> None:
+    """CI runs the suite compiled; the same unit tests of the data plane run on the source."""
+    tests = Path(__file__).resolve().parent
+    r = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         str(tests / "server" / "test_http1.py"), str(tests / "core")],
+        env={**os.environ, "CPRAGATE_PURE": "1"}, capture_output=True, text=True,
+    )
+    assert r.returncode == 0, r.stdout[-2000:]
