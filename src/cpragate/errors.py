@@ -10,6 +10,8 @@ The tree::
     ├── IdentityError                   (CPG-AUTH-01x) consumers and API keys in the store (CLI)
     ├── StorageError                    (CPG-STO-*) a storage backend failed (mapped at its boundary)
     ├── AuditError                      (CPG-AUD-*) the audit trail: keys, spool, sink
+    ├── ScanError                       (CPG-SCAN-*) ``cpragate scan``: arguments, identities, baseline, target
+    ├── AdminError                      (CPG-ADM-*) the admin listener, its keys, inventory export
     └── GatewayError                    (CPG-GW-*)  refusals the data plane answers to clients
         ├── Unauthenticated, Forbidden  (CPG-AUTH-*) authn/authz refusals; RateLimited (CPG-RATE-*)
         ├── BadRequest, NotRouted, ...  each carries ``status`` (the client-facing status hint,
@@ -29,6 +31,9 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "AdminAuthError",
+    "AdminConfigError",
+    "AdminError",
     "AuditError",
     "AuditKeyError",
     "AuditSinkError",
@@ -53,6 +58,10 @@ __all__ = [
     "PiiError",
     "RateLimitUnavailable",
     "RateLimited",
+    "ScanBaselineError",
+    "ScanError",
+    "ScanIdentityError",
+    "ScanTargetError",
     "SharedStateRequired",
     "SpecError",
     "StorageError",
@@ -399,6 +408,27 @@ class PiiResponseUninspectable(GatewayError):
     status = 502
 
 
+class PiiResponseUnreadable(GatewayError):
+    code = "CPG-PII-008"
+    title = "The upstream response has a content type the gateway cannot inspect for personal information."
+    fix = "Make the upstream send JSON or text with its Content-Type, or list the type in the route's `pii.pass_types` to pass it uninspected."
+    status = 502
+
+
+class PiiRequestRefused(GatewayError):
+    code = "CPG-PII-009"
+    title = "The request carries personal information this route does not accept there."
+    fix = "Leave sensitive data out of the query string (send it in the body), or remove what the route's `pii.request` rules refuse."
+    status = 400
+
+
+class PiiRequestUnreadable(GatewayError):
+    code = "CPG-PII-010"
+    title = "The request body has a content type the gateway cannot inspect for personal information."
+    fix = "Send JSON, form-encoded or text bodies with their Content-Type, or list the type in the route's `pii.pass_types`."
+    status = 415
+
+
 # --------------------------------------------------------------------------- validation
 # Refusals of the validation filter (OpenAPI request validation, mass assignment) and of
 # response conformance. The problem body lists each violation as {pointer, rule} and
@@ -553,3 +583,58 @@ class ResponseNotMinimizable(GatewayError):
     title = "The upstream response could not be reduced to the fields the caller may receive and was withheld."
     fix = "Make the upstream answer JSON on routes with `minimize` rules, or set the minimize filter's `on_error: allow`."
     status = 502
+
+
+# --------------------------------------------------------------------------- scanner
+
+
+class ScanError(CpraGateError):
+    """``cpragate scan`` cannot run as asked: bad arguments, identities, baseline or target."""
+
+    code = "CPG-SCAN-001"
+    title = "The scan arguments are invalid."
+    fix = "Correct the option named in the message; `cpragate scan --help` lists them."
+
+
+class ScanTargetError(ScanError):
+    code = "CPG-SCAN-002"
+    title = "The scan target cannot be reached or is not an http(s) URL."
+    fix = "Pass --target https://host[:port] of a running API; for a private CA add --ca-file (or --insecure for a throwaway test)."
+
+
+class ScanBaselineError(ScanError):
+    code = "CPG-SCAN-003"
+    title = "The scan baseline file cannot be read or is not a cpragate baseline."
+    fix = "Point --baseline at a file written by `cpragate scan --write-baseline FILE`, or remove the option."
+
+
+class ScanIdentityError(ScanError):
+    code = "CPG-SCAN-004"
+    title = "A scan identity (--auth NAME=VALUE) is malformed or its file cannot be read."
+    fix = "Write --auth NAME=TOKEN, NAME=@FILE or NAME='Header-Name: value'; the file must be readable and non-empty."
+
+
+# --------------------------------------------------------------------------- admin
+
+
+class AdminError(CpraGateError):
+    """The admin listener, its API or the inventory export cannot do what was asked."""
+
+    code = "CPG-ADM-001"
+    title = "The admin request cannot be served."
+    fix = "Check the admin listener is running (`admin:` in the config) and the request's path and parameters."
+    status = 400
+
+
+class AdminConfigError(AdminError):
+    code = "CPG-ADM-002"
+    title = "The admin listener or its tracing cannot start with this configuration."
+    fix = "Correct the `admin:` section or `filters.metrics.tracing` as the message says (bind, TLS files, exporter package)."
+    status = 500
+
+
+class AdminAuthError(AdminError):
+    code = "CPG-ADM-003"
+    title = "The admin API needs a valid admin key with a role allowed to do this."
+    fix = "Send `Authorization: Bearer KEY` with a key from `admin.keys`; acknowledging and lifting need the admin role."
+    status = 401

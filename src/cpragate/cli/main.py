@@ -57,7 +57,9 @@ def _cmd_config_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_version(args: argparse.Namespace) -> int:
-    print(f"cpragate {__version__}")
+    from cpragate import _accel
+
+    print(f"cpragate {__version__}\ndata plane: {_accel.status()}")
     return 0
 
 
@@ -120,7 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     err.set_defaults(func=_cmd_errors)
 
     # Capabilities that bring their own commands register them here.
-    for mod in ("cpragate.cli.pii", "cpragate.cli.keys", "cpragate.cli.audit"):
+    for mod in ("cpragate.cli.pii", "cpragate.cli.keys", "cpragate.cli.audit", "cpragate.cli.scan",
+                "cpragate.cli.inventory", "cpragate.cli.replay"):
         try:
             m = importlib.import_module(mod)
         except ModuleNotFoundError as e:

@@ -13,11 +13,15 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from cpragate.admin.config import AdminConfig
 from cpragate.core.router import TemplateError, parse_template
+from cpragate.filters.anomaly.config import AnomalyConfig
 from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
 from cpragate.filters.authn.config import AuthnConfig, RouteAuth
 from cpragate.filters.authz.config import AuthzConfig, AuthzRule
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
+from cpragate.filters.inventory.config import InventoryConfig
+from cpragate.filters.metrics.config import MetricsConfig
 from cpragate.filters.minimize.config import MinimizeConfig, MinimizeRouteSettings
 from cpragate.filters.pii.config import PiiFilterConfig, PiiRouteSettings
 from cpragate.filters.ratelimit.config import RateLimitConfig, RouteRateLimit
@@ -244,6 +248,12 @@ class Limits(_Model):
 class Routing(_Model):
     case_sensitive: bool = Field(True, description="Match paths case-sensitively (false: /ADMIN is /admin).")
     allow_semicolon: bool = Field(False, description="Accept ';' in paths (matrix parameters). Off: refused, since some servers strip ';…'.")
+    method_override: bool = Field(
+        False,
+        description="Honour X-HTTP-Method-Override / X-HTTP-Method / X-Method-Override on POST: the named method is routed, "
+        "checked and forwarded instead of POST. Off (default): these headers are removed before forwarding, so an upstream "
+        "that honours them can never run a method the gateway did not check.",
+    )
 
 
 class StorageConfig(_Model):
@@ -333,6 +343,17 @@ class FiltersConfig(_Model):
         default_factory=AuditConfig,
         description="Tamper-evident audit trail: one event per exchange, spooled locally, shipped to SQLite or PostgreSQL.",
     )
+    anomaly: AnomalyConfig = Field(
+        default_factory=AnomalyConfig,
+        description="Detection of scraping, enumeration, credential stuffing, exfiltration and unusual access; personal-data budgets; signed alert webhooks.",
+    )
+    inventory: InventoryConfig = Field(
+        default_factory=InventoryConfig,
+        description="The API inventory: every endpoint observed, its consumers and the personal data it serves (admin API, dashboard).",
+    )
+    metrics: MetricsConfig = Field(
+        default_factory=MetricsConfig, description="Prometheus metrics for the admin listener's /metrics, and OpenTelemetry tracing."
+    )
 
 class GatewayConfig(_Model):
     """The whole gateway configuration (``cpragate config schema`` prints it as JSON Schema)."""
@@ -351,6 +372,27 @@ class GatewayConfig(_Model):
     routing: Routing = Field(default_factory=Routing, description="Path matching rules.")
     storage: StorageConfig = Field(default_factory=StorageConfig, description="State storage.")
     logging: Logging = Field(default_factory=Logging, description="Logging.")
+    admin: AdminConfig | None = Field(
+        None, description="The admin listener (admin API, dashboard, /metrics); omit for none. Loopback by default."
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _observers_with_admin(cls, data: object) -> object:
+        """With an admin listener, the inventory and metrics observers are on unless set."""
+        if not isinstance(data, dict) or not isinstance(data.get("admin"), dict):
+            return data
+        if data["admin"].get("enabled", True) is False:
+            return data
+        filters = data.get("filters") or {}
+        if not isinstance(filters, dict):
+            return data
+        filters = dict(filters)
+        for name in ("inventory", "metrics"):
+            sec = filters.get(name) or {}
+            if isinstance(sec, dict) and "enabled" not in sec:
+                filters[name] = {**sec, "enabled": True}
+        return {**data, "filters": filters}
 
     @field_validator("trusted_proxies")
     @classmethod

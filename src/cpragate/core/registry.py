@@ -25,6 +25,9 @@ _BUILTIN: dict[str, str] = {
     "conformance": "cpragate.filters.validation.conformance:ConformanceFilter",
     "minimize": "cpragate.filters.minimize.filter:MinimizeFilter",
     "audit": "cpragate.filters.audit.filter:AuditFilter",
+    "anomaly": "cpragate.filters.anomaly.filter:AnomalyFilter",
+    "inventory": "cpragate.filters.inventory.filter:InventoryFilter",
+    "metrics": "cpragate.filters.metrics.filter:MetricsFilter",
 }
 
 

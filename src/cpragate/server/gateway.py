@@ -15,6 +15,7 @@ import logging
 import socket
 import ssl
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cpragate.config import load_config
 from cpragate.config.model import GatewayConfig, Listener
@@ -31,6 +32,9 @@ from cpragate.server.http1 import ClientConnection
 from cpragate.server.tls import server_context
 from cpragate.server.upstream import UpstreamPool
 from cpragate.storage import Stores, open_stores
+
+if TYPE_CHECKING:
+    from cpragate.server.admin import AdminServer
 
 __all__ = ["Gateway", "ListenerRuntime", "Runtime", "build_filters"]
 
@@ -71,6 +75,7 @@ class Runtime:
         # Hot-path settings copied out of the pydantic models once.
         self.keepalive_requests = cfg.limits.keepalive_requests
         self.allow_semicolon = cfg.routing.allow_semicolon
+        self.method_override = cfg.routing.method_override
         self.ctx = FilterContext(clock=SystemClock(), stores=stores)
         self.filters = build_filters(cfg, self.ctx, filter_classes)
         self.trusted: list[IpNet] = [ipaddress.ip_network(n, strict=False) for n in cfg.trusted_proxies]
@@ -91,7 +96,9 @@ class Runtime:
                 settings=r,
             )
             names = list(self.filters) if r.filters is None else [n for n in r.filters if n in self.filters]
-            info.pipeline = Pipeline([self.filters[n] for n in names if self.filters[n].applies_to(info)])
+            # Observers (inventory, metrics) see every route, plain passthrough ones too.
+            names += [n for n, f in self.filters.items() if getattr(f, "sees_every_route", False) and n not in names]
+            info.pipeline = Pipeline([self.filters[n] for n in names if self.filters[n].applies_to(info)], info)
             self.router.add(r.path, r.methods, info)
             self.routes.append(info)
         # Edge filters (priority >= EDGE_PRIORITY: security headers, CORS) also shape the
@@ -204,6 +211,8 @@ class Gateway:
         """A coarse clock (updated every tick) for timeout deadlines: no syscall per request."""
         self._tick_handle: asyncio.TimerHandle | None = None
         self._stopped = loop.create_future()
+        self.admin: AdminServer | None = None
+        """The admin listener (server/admin.py) when ``admin:`` is configured."""
         self._update_date()
 
     @property
@@ -221,6 +230,12 @@ class Gateway:
             lr.server = await self.loop.create_server(lr.factory, sock=sock, ssl=lr.ssl, backlog=4096)
             self.listeners.append(lr)
             log.info("listening on %s://%s (%s)", lr.scheme, lcfg.bind, lcfg.name)
+        from cpragate import _accel
+
+        (log.info if _accel.active() else log.warning)("data plane: %s", _accel.status())
+        from cpragate.server.admin import start_admin
+
+        self.admin = await start_admin(self)
         self._schedule_tick()
 
     def bound_ports(self) -> list[int]:
@@ -309,6 +324,8 @@ class Gateway:
         for c in list(self.connections):
             c.abort() if c.active is not None else c.close()
         self.runtime.close()
+        if self.admin is not None:
+            await self.admin.close()
         if self._tick_handle is not None:
             self._tick_handle.cancel()
         # Stores close before "stopped" is announced: the audit writer ships what is
@@ -336,6 +353,9 @@ async def open_default_stores(cfg: GatewayConfig, base: Path | None = None) -> S
     stores = await open_stores(cfg.storage.url.replace("{state_dir}", str(sd)), redis_url=cfg.storage.redis)
     try:
         await stores.attach_audit(cfg.filters.audit, sd)  # spool + writer thread (filters/audit)
+        from cpragate.server.webhook import attach_webhooks
+
+        attach_webhooks(stores, cfg.filters.anomaly)  # signed alert webhooks (filters/anomaly)
     except BaseException:
         await stores.close()
         raise

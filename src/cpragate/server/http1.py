@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import httptools
 
 from cpragate.core.exchange import Exchange, TlsInfo
+from cpragate.core.filter import ResponseStream
 from cpragate.core.ids import accept_request_id
 from cpragate.core.messages import Headers, Request, Response
 from cpragate.core.normalize import PathRefused, normalize_path
@@ -89,14 +90,20 @@ _SKIP_REQ = HOP_BY_HOP | {
     b"x-forwarded-host",
     b"forwarded",
     b"x-real-ip",
+    # Method-override headers never reach an upstream: with routing.method_override off
+    # they are ignored, with it on the gateway has already applied them (see _OVERRIDE).
+    b"x-http-method-override",
+    b"x-http-method",
+    b"x-method-override",
 }
+_OVERRIDE = (b"x-http-method-override", b"x-http-method", b"x-method-override")
 
 _SKIP_REQ_INSPECT = _SKIP_REQ | {b"accept-encoding"}
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 # Cycle states
-_NEW, _BUFFER_REQ, _CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _DONE = range(7)
+_NEW, _BUFFER_REQ, _CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _DONE, _STREAM_REWRITE = range(8)
 
 
 class ClientConnection(asyncio.Protocol):
@@ -122,6 +129,7 @@ class ClientConnection(asyncio.Protocol):
         self.write_paused = False
         self.paused_at = 0.0
         self.closing_after = False  # the client half-closed: finish the current response, then close
+        self.broken = False  # the byte stream failed to parse: nothing after it is read
         self.corked = False
         self.out: list[bytes] = []
         self.last_activity = self.loop.time()
@@ -163,7 +171,7 @@ class ClientConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.loop.time()
-        if self.closing:
+        if self.closing or self.broken:
             return
         self.corked = True
         try:
@@ -233,15 +241,39 @@ class ClientConnection(asyncio.Protocol):
         rt = self.gateway.runtime
         parser = self.parser
         mb = parser.get_method()
-        method = _METHODS.get(mb) or mb.decode("ascii")
+        method = _METHODS.get(mb)
+        if method is None:
+            raise MethodNotAllowed()  # TRACE, CONNECT, PRI, WebDAV...: nothing a route can serve
+        version = parser.get_http_version()
+        if version != "1.1":
+            if version != "1.0":
+                raise BadRequest("HTTP version")  # 0.9 and "2.0" on an HTTP/1 connection
+            if b"transfer-encoding" in self._special:
+                raise BadRequest("Transfer-Encoding in HTTP/1.0")  # RFC 9112 §6.1: faulty framing
+        elif b"host" not in self._special:
+            raise BadRequest("no Host header")  # RFC 9112 §3.2
+        if parser.should_upgrade():
+            raise BadRequest("protocol upgrade")  # never tunnelled: nothing after it could be checked
         headers = Headers._from_lowered(self._headers)
+        override_error = False
+        if rt.method_override and method == "POST":
+            # Route, check and forward the overriding method, so its rule is the one applied.
+            for name in _OVERRIDE:
+                ov = headers.get(name)
+                if ov is not None:
+                    m_ov = _METHODS.get(ov.strip().upper())
+                    if m_ov is None:
+                        override_error = True
+                    else:
+                        method = m_ov
+                    break
         url = self._url
         q = url.find(b"?")
         if q < 0:
             raw_path, query = url, b""
         else:
             raw_path, query = url[:q], url[q + 1 :]
-        req = Request(method, raw_path, "", query, headers, None, parser.get_http_version())
+        req = Request(method, raw_path, "", query, headers, None, version)
         special = self._special
         rid = None
         if special:
@@ -263,7 +295,7 @@ class ClientConnection(asyncio.Protocol):
         keep_alive = parser.should_keep_alive() and self.requests < rt.keepalive_requests and not self.gateway.draining
         cycle = Cycle(self, rt, ex, keep_alive, special)
         self.parsing = cycle
-        error: type[GatewayError] | None = None
+        error: type[GatewayError] | None = BadRequest if override_error else None
         try:
             req.path = path = normalize_path(raw_path, allow_semicolon=rt.allow_semicolon)
         except PathRefused as e:
@@ -272,7 +304,7 @@ class ClientConnection(asyncio.Protocol):
         else:
             if self.listener.redirect_to is not None:
                 cycle.redirect = True
-            else:
+            elif error is None:
                 route_method = method
                 if method == "OPTIONS":
                     acrm = headers.get(b"access-control-request-method")
@@ -378,6 +410,21 @@ class ClientConnection(asyncio.Protocol):
 
     def _protocol_error(self, error: type[GatewayError]) -> None:
         """Malformed or oversized input: answer if nothing is in flight, then close."""
+        c = self.parsing
+        # Only where no filter phase is in flight: before the request phase (buffering) or after it.
+        if c is not None and c is self.active and c.state in (_BUFFER_REQ, _CONNECTING, _WAIT_HEAD):
+            # The request's own body broke (bad chunk size, invalid framing detected after the
+            # head): that request is refused with 400 (its partial upstream dropped, its audit
+            # event written), then the connection closes; nothing after it is parsed.
+            self.broken = True
+            self.parsing = None
+            self.queue.clear()
+            if self.transport is not None:
+                self.transport.pause_reading()
+            log.info("connection from %s: %s in the body of request %s", self.peer_ip, error.code, c.ex.request_id)
+            c.keep_alive = False
+            c.refuse(error, rule="protocol")
+            return
         rid = self.gateway.ids.next_id()
         if self.active is None and self.transport is not None and not self.closing:
             resp = problem_response(error, rid)
@@ -467,6 +514,10 @@ class Cycle:
     resp_size = 0
     resp_encoding: bytes | None = None
     resp_started = False
+    resp_stream: ResponseStream | None = None
+    """A filter's rewriter for a response too large to buffer (state _STREAM_REWRITE)."""
+    stream_ended = False
+    head_ready = False
     retried = False
     uninspected = False
     has_body = False
@@ -742,6 +793,8 @@ class Cycle:
                 self.refuse(UninspectableBody, status=502, rule="response-encoding")
                 return
             if cl is not None and cl.isdigit() and int(cl) > self.route.max_body_bytes:
+                if self._open_stream(enc):
+                    return
                 if self.route.on_body_too_large == "deny":
                     self._drop_upstream()
                     self.refuse(BodyTooLarge, status=502, rule="max_body_bytes")
@@ -834,12 +887,20 @@ class Cycle:
             self.resp_size += len(chunk)
             assert self.route is not None
             if self.resp_size > self.route.max_body_bytes:
+                held = self.resp_chunks or []
+                self.resp_chunks = None
+                if self._open_stream(self.resp_encoding):
+                    for c in (*held, chunk):
+                        self._stream_body(c)
+                    return
                 self._drop_upstream()
                 self.refuse(BodyTooLarge, status=502, rule="max_body_bytes")
                 return
             if self.resp_chunks is None:
                 self.resp_chunks = []
             self.resp_chunks.append(chunk)
+        elif st == _STREAM_REWRITE:
+            self._stream_body(chunk)
 
     def upstream_done(self) -> None:
         st = self.state
@@ -864,8 +925,99 @@ class Cycle:
             resp.headers.remove(b"content-length")
             resp.body = body
             run_eager(self.pipeline.run_response(self.ex), self._after_buffered_response_phase, self.conn.loop)
+        elif st == _STREAM_REWRITE:
+            self._stream_end()
         elif st == _WAIT_HEAD:
             self.refuse(UpstreamError, rule="upstream")
+
+    # --- a filter rewrites a response too large to buffer (off the hot path) ---------------
+    def _open_stream(self, enc: bytes | None) -> bool:
+        """Switch to _STREAM_REWRITE if the route's body reader can stream this response."""
+        if enc is not None and enc.strip().lower() != b"identity":
+            return False  # compressed: decoded only whole, with the route's limit
+        assert self.pipeline is not None
+        stream = self.pipeline.response_stream(self.ex)
+        if stream is None:
+            return False
+        resp = self.ex.response
+        assert resp is not None
+        resp.headers.remove(b"content-length")
+        resp.headers.remove(b"content-encoding")
+        self.resp_stream = stream
+        self.state = _STREAM_REWRITE
+        run_eager(self.pipeline.run_response(self.ex), self._after_rewrite_response_phase, self.conn.loop)
+        return True
+
+    def _after_rewrite_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
+        if self.state == _DONE:
+            return
+        if exc is not None or isinstance(v, Deny | Respond):
+            self._after_stream_response_phase(v, exc)  # the refusal paths are the same
+            return
+        # The head goes out with the first rewritten bytes: a refusal before them (a
+        # blocked element in the first read, a body that is not an array) is still a 502.
+        self.head_ready = True
+        held, self.resp_chunks = self.resp_chunks, None
+        for out in held or ():
+            self._stream_write(out)
+        if self.stream_ended:
+            self._stream_end_sent()
+
+    def _stream_body(self, chunk: bytes) -> None:
+        if self.state != _STREAM_REWRITE or self.resp_stream is None:
+            return  # refused meanwhile (by the response phase or the stream)
+        try:
+            out = self.resp_stream.feed(chunk)
+        except GatewayError as e:
+            self._stream_refused(e)
+            return
+        if out:
+            self._stream_write(out)
+
+    def _stream_write(self, out: bytes) -> None:
+        if not self.resp_started:
+            if not self.head_ready:  # the response phase has not finished: hold the output
+                if self.resp_chunks is None:
+                    self.resp_chunks = []
+                self.resp_chunks.append(out)
+                return
+            self._send_stream_head()
+        self.ex.bytes_out += len(out)
+        self.conn.write(b"%x\r\n%s\r\n" % (len(out), out) if self.resp_chunked else out)
+
+    def _stream_end(self) -> None:
+        if self.resp_stream is None:
+            return
+        try:
+            out = self.resp_stream.close()
+        except GatewayError as e:
+            self._stream_refused(e)
+            return
+        if out:
+            self._stream_write(out)
+        self.stream_ended = True
+        if self.head_ready:
+            self._stream_end_sent()
+
+    def _stream_end_sent(self) -> None:
+        if not self.resp_started:
+            self._send_stream_head()
+        if self.resp_chunked:
+            self.conn.write(b"0\r\n\r\n")
+        self.ex.outcome = "served"
+        self._finish()
+
+    def _stream_refused(self, e: GatewayError) -> None:
+        """The stream refused the response: a problem if nothing was sent, else abort."""
+        self.ex.outcome = "denied"
+        self.ex.error_code = e.code
+        self.resp_chunks = None
+        if self.resp_started:
+            log.warning("response refused mid-stream, connection aborted (request %s): %s", self.ex.request_id, e.code)
+            self._finish(abort=True)
+        else:
+            self._drop_upstream()
+            self._send_problem(type(e), None, ())
 
     def _after_buffered_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
         if self.state == _DONE:
@@ -1051,7 +1203,13 @@ class Cycle:
 
     def sweep(self, now: float, lim: Any) -> None:
         st = self.state
-        if st in (_CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP) and self.up is not None:
+        if st == _WAIT_HEAD and self.stream_req and not self.client_done:
+            # A body still streaming to the upstream: a stalled client is the client's
+            # timeout (408), not the upstream's (504).
+            if now - self.conn.last_activity > lim.body_timeout:
+                self.refuse(_RequestTimeout, rule="body-timeout")
+            return
+        if st in (_CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _STREAM_REWRITE) and self.up is not None:
             if now > self.up_deadline and not self.conn.write_paused:
                 log.warning("upstream timed out (request %s)", self.ex.request_id)
                 if self.resp_started:
