@@ -55,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--canary-host", default="127.0.0.1", help="address the SSRF canary listens on and the target is told (default 127.0.0.1)")
     p.add_argument("--no-canary", action="store_true", help="do not start the SSRF canary (URL parameters are not probed)")
     p.add_argument("--no-progress", action="store_true", help="no live progress on standard error")
+    p.add_argument("--dry-run", action="store_true", help="print what the scan would exercise (from the spec alone) and send nothing")
     p.set_defaults(func=run)
 
 
@@ -95,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
         raise ScanError(f"--ca-file {args.ca_file} does not exist.")
     accepted = load_baseline(args.baseline) if args.baseline else set()
     spec = load_spec(args.spec)
+    if args.dry_run:
+        from cpragate.scanner.plan import plan
+
+        sys.stdout.write(plan(spec, unsafe_methods=args.unsafe_methods, identities=len(args.auth)))
+        return 0
     verify: bool | str = False if args.insecure else (args.ca_file or True)
 
     result = scan(

@@ -54,3 +54,11 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as e:
         main(["scan", "--help"])
     assert e.value.code == 0 and "--unsafe-methods" in capsys.readouterr().out
+
+
+def test_dry_run_sends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    from cpragate.testing.vulnapi import SPEC_PATH
+
+    # nothing listens on port 9: a dry run must not try
+    assert main(["scan", "--spec", str(SPEC_PATH), "--target", "http://127.0.0.1:9", "--dry-run", "--auth", "a=x1234"]) == 0
+    assert "cpragate scan plan" in capsys.readouterr().out
