@@ -43,23 +43,18 @@ setup(
 """
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--force", action="store_true")
-    ap.add_argument("--check", action="store_true")
-    a = ap.parse_args()
+def build(group: str, modules: tuple[str, ...], force: bool) -> int:
     pkg = SRC / "cpragate"
-    files, why = _accel.plan(OUT, pkg)
-    if a.check:
-        print(f"compiled data plane: {why}")
-        return 0 if files is not None else 1
-    if files is not None and not a.force:
-        print("compiled data plane: up to date")
+    out = OUT / group
+    files, why = _accel.plan(out, pkg, modules)
+    if files is not None and not force:
+        print(f"compiled {group}: up to date")
         return 0
-    print(f"compiling the data plane with mypyc ({why}); about a minute or two, once", flush=True)
-    paths = [name.replace(".", "/") + ".py" for name in _accel.MODULES]
-    hashes = {name: _accel.source_hash(SRC / p) for name, p in zip(_accel.MODULES, paths, strict=True)}
-    stage = Path(tempfile.mkdtemp(prefix="accel-", dir=ROOT / "build" if (ROOT / "build").is_dir() else None))
+    print(f"compiling {group} with mypyc ({why}); a minute or two, once", flush=True)
+    paths = [name.replace(".", "/") + ".py" for name in modules]
+    hashes = {name: _accel.source_hash(SRC / p) for name, p in zip(modules, paths, strict=True)}
+    OUT.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=f"{group}-", dir=OUT))
     try:
         lib, tmp = stage / "lib", stage / "tmp"
         r = subprocess.run(
@@ -68,9 +63,9 @@ def main() -> int:
         )
         if r.returncode != 0:
             tail = "\n".join((r.stdout + r.stderr).splitlines()[-25:])
-            print(f"mypyc build failed; the gateway keeps running the pure-Python source:\n{tail}", file=sys.stderr)
+            print(f"mypyc build of {group} failed; the gateway keeps running its pure-Python source:\n{tail}",
+                  file=sys.stderr)
             return 1
-        manifest: dict[str, object] = {"tag": _accel._tag(), "modules": {}, "support": {}}
         mods: dict[str, object] = {}
         support: dict[str, str] = {}
         for so in lib.rglob("*.so"):
@@ -82,22 +77,41 @@ def main() -> int:
                 support[name] = str(rel)
         missing = set(hashes) - set(mods)
         if missing:
-            print(f"mypyc build produced no extension for {sorted(missing)}", file=sys.stderr)
+            print(f"mypyc build of {group} produced no extension for {sorted(missing)}", file=sys.stderr)
             return 1
-        manifest["modules"], manifest["support"] = mods, support
         # The sources must not have changed while compiling.
-        if any(_accel.source_hash(SRC / p) != hashes[n] for n, p in zip(_accel.MODULES, paths, strict=True)):
-            print("sources changed during the build; run it again", file=sys.stderr)
+        if any(_accel.source_hash(SRC / p) != hashes[n] for n, p in zip(modules, paths, strict=True)):
+            print(f"{group}: sources changed during the build; run it again", file=sys.stderr)
             return 1
+        manifest = {"tag": _accel._tag(), "modules": mods, "support": support}
         (lib / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        if OUT.exists():
-            shutil.rmtree(OUT)
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        lib.rename(OUT)
+        if out.exists():
+            shutil.rmtree(out)
+        lib.rename(out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-    print(f"compiled data plane: {len(mods)} modules in {OUT.relative_to(ROOT)}")
+    print(f"compiled {group}: {len(mods)} modules in {out.relative_to(ROOT)}")
     return 0
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--force", action="store_true")
+    ap.add_argument("--check", action="store_true")
+    ap.add_argument("groups", nargs="*", help=f"groups to build (default: all of {', '.join(_accel.GROUPS)})")
+    a = ap.parse_args()
+    groups = a.groups or list(_accel.GROUPS)
+    unknown = set(groups) - set(_accel.GROUPS)
+    if unknown:
+        ap.error(f"unknown group(s) {sorted(unknown)}; known: {', '.join(_accel.GROUPS)}")
+    if a.check:
+        bad = 0
+        for g in groups:
+            files, why = _accel.plan(OUT / g, SRC / "cpragate", _accel.GROUPS[g])
+            print(f"{g}: {why}")
+            bad += files is None
+        return 1 if bad else 0
+    return max(build(g, _accel.GROUPS[g], a.force) for g in groups)
 
 
 if __name__ == "__main__":

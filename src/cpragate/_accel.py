@@ -9,14 +9,15 @@ compiles the type-checked code we already have.
 How, without ever running stale code:
 
 * ``scripts/build_accel.py`` (run by ``make install`` / ``make demo`` / ``make test``
-  through scripts/lib.sh) compiles :data:`MODULES` into ``build/accel/`` beside ``src/``
+  through scripts/lib.sh) compiles each group of :data:`GROUPS` into ``build/accel/<group>/``
+  beside ``src/``
   (never into ``src/``, where an extension module would shadow the ``.py`` a developer
   edits), and writes ``manifest.json``: the SHA-256 of every compiled module's source.
 * :func:`install` (called when ``cpragate`` is imported) puts a finder in front of the
-  import system only if every listed source still has the hash it was compiled from and
-  the build is for this interpreter. One edited file and the whole set is left alone (the
-  compiled modules call each other natively, so they are all-or-nothing): the gateway
-  runs the pure-Python source and says so at start.
+  import system, per group, only if every source of the group still has the hash it was
+  compiled from and the build is for this interpreter. One edited file and its whole group
+  is left alone (the modules of a group call each other natively, so a group is
+  all-or-nothing): the gateway runs that group's pure-Python source and says so at start.
 * ``CPRAGATE_PURE=1`` turns it off; ``CPRAGATE_ACCEL_DIR`` points at another build.
 """
 
@@ -34,22 +35,26 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-__all__ = ["MODULES", "active", "install", "plan", "status"]
+__all__ = ["GROUPS", "MODULES", "active", "install", "plan", "status"]
 
-MODULES: tuple[str, ...] = (
-    "cpragate.core.messages",
-    "cpragate.core.normalize",
-    "cpragate.core.router",
-    "cpragate.core.exchange",
-    "cpragate.core.pipeline",
-    "cpragate.server.wire",
-    "cpragate.server.eager",
-    "cpragate.server.upstream",
-    "cpragate.server.http1",
-)
-"""The per-request modules compiled together (one mypyc group)."""
+GROUPS: dict[str, tuple[str, ...]] = {
+    "dataplane": (
+        "cpragate.core.messages",
+        "cpragate.core.normalize",
+        "cpragate.core.router",
+        "cpragate.core.exchange",
+        "cpragate.core.pipeline",
+        "cpragate.server.wire",
+        "cpragate.server.eager",
+        "cpragate.server.upstream",
+        "cpragate.server.http1",
+    ),
+}
+"""Modules compiled together (one mypyc group each), by group name."""
 
-_state: dict[str, Any] = {"active": False, "reason": "not checked"}
+MODULES: tuple[str, ...] = GROUPS["dataplane"]
+
+_state: dict[str, Any] = {"active": {}, "reasons": {}}
 
 
 def _tag() -> str:
@@ -66,7 +71,9 @@ def default_dir(package_root: Path) -> Path:
     return Path(env) if env else package_root.parent.parent / "build" / "accel"
 
 
-def plan(accel_dir: Path, package_root: Path) -> tuple[dict[str, Path] | None, str]:
+def plan(
+    accel_dir: Path, package_root: Path, modules: tuple[str, ...] = MODULES
+) -> tuple[dict[str, Path] | None, str]:
     """Module name -> extension file when the build in ``accel_dir`` is current, with why not otherwise."""
     try:
         manifest = json.loads((accel_dir / "manifest.json").read_text())
@@ -77,7 +84,7 @@ def plan(accel_dir: Path, package_root: Path) -> tuple[dict[str, Path] | None, s
     if manifest.get("tag") != _tag():
         return None, f"built for {manifest.get('tag')}, this is {_tag()} (make install rebuilds it)"
     mods = manifest.get("modules") or {}
-    if set(mods) != set(MODULES):
+    if set(mods) != set(modules):
         return None, "built from another module list (make install rebuilds it)"
     files: dict[str, Path] = {}
     for name, entry in mods.items():
@@ -114,29 +121,38 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 def install(package_root: Path | None = None) -> bool:
-    """Route imports of :data:`MODULES` to the compiled build when it is current."""
-    if _state["active"]:
-        return True
+    """Route imports of each current group's modules to its compiled build; True if any is used."""
     if os.environ.get("CPRAGATE_PURE"):
-        _state["reason"] = "off (CPRAGATE_PURE is set)"
+        for g in GROUPS:
+            _state["reasons"][g] = "off (CPRAGATE_PURE is set)"
         return False
     root = package_root or Path(__file__).resolve().parent
-    files, why = plan(default_dir(root), root)
-    _state["reason"] = why
-    if files is None:
-        return False
-    if any(name in sys.modules for name in MODULES):
-        _state["reason"] = "not used: pure modules were imported first"
-        return False
-    sys.meta_path.insert(0, _Finder(files))
-    _state["active"] = True
-    return True
-
-
-def active() -> bool:
+    base = default_dir(root)
+    for group, modules in GROUPS.items():
+        if group in _state["active"]:
+            continue
+        files, why = plan(base / group, root, modules)
+        _state["reasons"][group] = why
+        if files is None:
+            continue
+        if any(name in sys.modules for name in modules):
+            _state["reasons"][group] = "not used: pure modules were imported first"
+            continue
+        sys.meta_path.insert(0, _Finder(files))
+        _state["active"][group] = True
     return bool(_state["active"])
 
 
+def active(group: str = "dataplane") -> bool:
+    return bool(_state["active"].get(group))
+
+
 def status() -> str:
-    """One line for logs and ``cpragate version``: compiled, or why not."""
-    return "compiled (mypyc)" if _state["active"] else f"pure Python — {_state['reason']}"
+    """One line for logs and ``cpragate version``: which groups run compiled, and why not the others."""
+    parts = []
+    for g in GROUPS:
+        if _state["active"].get(g):
+            parts.append(f"{g} compiled (mypyc)")
+        else:
+            parts.append(f"{g} pure Python — {_state['reasons'].get(g, 'not checked')}")
+    return "; ".join(parts)

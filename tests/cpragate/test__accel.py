@@ -72,20 +72,29 @@ def _status(env: dict[str, str]) -> str:
     return out.stdout
 
 
+def test_every_group_names_distinct_existing_modules() -> None:
+    seen: set[str] = set()
+    for group, modules in _accel.GROUPS.items():
+        assert modules and not seen & set(modules), group
+        seen |= set(modules)
+        for name in modules:
+            assert (PKG.parent / (name.replace(".", "/") + ".py")).is_file(), name
+
+
 def test_cpragate_pure_turns_it_off() -> None:
     out = _status({"CPRAGATE_PURE": "1"})
-    assert out.startswith("pure Python — off (CPRAGATE_PURE is set)") and "http1.py" in out
+    assert out.startswith("dataplane pure Python — off (CPRAGATE_PURE is set)") and "http1.py" in out
 
 
 def test_the_build_is_used_when_current() -> None:
     """scripts/test builds it (scripts/lib.sh ensure_accel): in CI it must be in use."""
-    files, why = _accel.plan(_accel.default_dir(PKG), PKG)
+    files, why = _accel.plan(_accel.default_dir(PKG) / "dataplane", PKG)
     if files is None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the compiled data plane is not in use in CI: {why}")
         pytest.skip(f"compiled data plane not current here: {why}")
     out = _status({"CPRAGATE_PURE": ""})
-    assert out.startswith("compiled (mypyc)") and "build/accel" in out and out.strip().endswith(".so")
+    assert out.startswith("dataplane compiled (mypyc)") and "build/accel/dataplane" in out and out.strip().endswith(".so")
 
 
 def test_the_protocol_tests_pass_on_the_pure_source_too() -> None:

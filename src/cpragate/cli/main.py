@@ -59,7 +59,7 @@ def _cmd_config_schema(args: argparse.Namespace) -> int:
 def _cmd_version(args: argparse.Namespace) -> int:
     from cpragate import _accel
 
-    print(f"cpragate {__version__}\ndata plane: {_accel.status()}")
+    print(f"cpragate {__version__}\ncompiled modules: {_accel.status()}")
     return 0
 
 

@@ -232,7 +232,7 @@ class Gateway:
             log.info("listening on %s://%s (%s)", lr.scheme, lcfg.bind, lcfg.name)
         from cpragate import _accel
 
-        (log.info if _accel.active() else log.warning)("data plane: %s", _accel.status())
+        (log.info if _accel.active() else log.warning)("compiled modules: %s", _accel.status())
         from cpragate.server.admin import start_admin
 
         self.admin = await start_admin(self)
