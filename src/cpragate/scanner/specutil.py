@@ -22,6 +22,7 @@ __all__ = [
     "example",
     "is_login",
     "is_register",
+    "logged_in",
     "looks_admin",
     "marker",
     "path_params",
@@ -269,6 +270,31 @@ def password_field(names: Iterable[str]) -> str | None:
         if _PASSWORD_RE.match(n):
             return n
     return None
+
+
+_TOKEN_KEY = re.compile(r"(token|session|jwt|access|auth)", re.I)
+
+
+def logged_in(status: int, doc: Any, text: str) -> bool:
+    """Whether a login answer granted a session: 2xx *and* a token in it (a JWT anywhere,
+    or a long string under a token/session-like key). Some APIs answer failed logins with
+    200 and an error message; those are not logins."""
+    if not 200 <= status < 300:
+        return False
+    if re.search(r"eyJ[\w-]{8,}\.[\w-]{8,}\.", text):
+        return True
+
+    def walk(node: Any, depth: int = 0) -> bool:
+        if depth > 4:
+            return False
+        if isinstance(node, dict):
+            return any(
+                (isinstance(v, str) and len(v) >= 16 and " " not in v and _TOKEN_KEY.search(str(k))) or walk(v, depth + 1)
+                for k, v in node.items()
+            )
+        return False
+
+    return walk(doc)
 
 
 def destructive(op: Operation) -> bool:

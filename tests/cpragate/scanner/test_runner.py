@@ -161,9 +161,9 @@ class Library:
         if path == "/users/v1/login" and req.method == "POST":
             row = self.db.execute("SELECT * FROM users WHERE username = ?", (body.get("username"),)).fetchone()
             if row is None:
-                return ok({"status": "fail", "message": "Username does not exist"}, 400)
+                return ok({"status": "fail", "message": "Username does not exist"})  # 200, like some training APIs
             if row[1] != body.get("password"):
-                return ok({"status": "fail", "message": "Password is not correct for the given username."}, 400)
+                return ok({"status": "fail", "message": "Password is not correct for the given username."})
             return ok({"auth_token": self.token(row[0]), "message": "Successfully logged in.", "status": "success"})
         if path.startswith("/users/v1/"):
             name = path.rsplit("/", 1)[1]

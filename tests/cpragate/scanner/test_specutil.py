@@ -87,3 +87,18 @@ def test_operation_kinds(ops: Spec) -> None:
     assert guide and specutil.looks_admin(guide)  # "administrators" is a word of the admin family
     assert specutil.destructive(reset) and specutil.destructive(put) and not specutil.destructive(books)
     assert specutil.user_field(["password", "email"]) == "email" and specutil.password_field(["pwd"]) == "pwd"
+
+
+@pytest.mark.parametrize(
+    ("status", "doc", "expected"),
+    [
+        (200, {"auth_token": "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.sig"}, True),
+        (200, {"data": {"session_id": "0f3c2a9b8d7e6f5a4b3c"}}, True),
+        (200, {"status": "fail", "message": "Invalid token provided"}, False),  # 200 with an error is no login
+        (401, {"access_token": "0f3c2a9b8d7e6f5a4b3c"}, False),
+    ],
+)
+def test_logged_in(status: int, doc: dict[str, Any], expected: bool) -> None:
+    import json
+
+    assert specutil.logged_in(status, doc, json.dumps(doc)) is expected

@@ -251,8 +251,8 @@ def _enumeration(ctx: ScanContext) -> CheckGen:
             answers.append((req, resp))
         if len(answers) == 2:
             (_, a), (_, b) = answers
-            if a.ok or b.ok:
-                continue
+            if specutil.logged_in(a.status, a.json(), a.text()) or specutil.logged_in(b.status, b.json(), b.text()):
+                continue  # a wrong password logged in: that is another problem, not enumeration
             if _normalize(a, known) != _normalize(b, unknown):
                 ctx.report(
                     "user-enumeration", OWASP, 204, Severity.MEDIUM, "Login answers differ for unknown users", op,

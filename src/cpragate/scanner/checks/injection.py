@@ -156,7 +156,7 @@ def _login(ctx: ScanContext) -> CheckGen:
             if req is None:
                 continue
             resp = yield req
-            if resp.ok and re.search(r"eyJ[\w-]+\.[\w-]+|token|session", resp.text(), re.I):
+            if specutil.logged_in(resp.status, resp.json(), resp.text()):
                 ctx.report(
                     kind, "API8:2023", cwe, Severity.CRITICAL, "Login can be bypassed by injection", op,
                     "A login with injected operators instead of a user name and password was answered with a session or token.",
