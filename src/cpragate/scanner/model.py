@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import re
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,6 +94,22 @@ class HttpResponse:
     @property
     def ok(self) -> bool:
         return 200 <= self.status < 300
+
+    @property
+    def granted(self) -> bool:
+        """2xx and not an error dressed as success (``{"status": "fail", "message": "Invalid
+        token"}`` with 200, as some APIs answer refusals)."""
+        if not self.ok:
+            return False
+        doc = self.json()
+        if not isinstance(doc, dict) or len(doc) > 4:
+            return True
+        status = str(doc.get("status", "")).lower()
+        if status in ("fail", "failed", "failure", "error", "denied", "unauthorized", "forbidden"):
+            return False
+        words = " ".join(str(doc.get(k, "")) for k in ("error", "message", "msg", "detail")).lower()
+        return not re.search(r"\b(invalid|unauthori[sz]ed|forbidden|denied|not allowed|expired|missing)\b.{0,20}"
+                             r"|\b(token|credential|permission|admin)s? (is |are )?(required|invalid|missing)", words)
 
     def header(self, name: str) -> str | None:
         return self.headers.get(name.lower())

@@ -36,3 +36,19 @@ def test_request_and_response_helpers() -> None:
     resp = HttpResponse(201, {"content-type": "application/json"}, b'{"x": 1}')
     assert resp.ok and resp.json() == {"x": 1} and resp.header("Content-Type") == "application/json"
     assert HttpResponse(200, body=b"<html>").json() is None and not HttpResponse(0, error="x").ok
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "granted"),
+    [
+        (200, b'{"items": []}', True),
+        (200, b'{"status": "fail", "message": "Invalid token."}', False),
+        (200, b'{"error": "Unauthorized"}', False),
+        (200, b'{"message": "Admin permission required"}', False),
+        (200, b'{"message": "Book has been added.", "status": "success"}', True),
+        (200, b"<html>ok</html>", True),
+        (403, b'{"items": []}', False),
+    ],
+)
+def test_granted_sees_refusals_dressed_as_success(status: int, body: bytes, granted: bool) -> None:
+    assert HttpResponse(status, {}, body).granted is granted

@@ -65,7 +65,7 @@ def _once(ctx: ScanContext, check: str) -> bool:
 
 def _accepted(resp: HttpResponse, good: HttpResponse) -> bool:
     """2xx like the real credential's answer (a login page or an empty shell is not)."""
-    if not resp.ok:
+    if not resp.granted:
         return False
     if good.body and resp.body and abs(len(resp.body) - len(good.body)) > max(64, len(good.body) // 2):
         return False
@@ -90,7 +90,7 @@ def run(ctx: ScanContext) -> CheckGen:
     for rec in targets:
         anon = _strip_credential(ctx, rec.request)
         resp = yield anon
-        if not resp.ok and resp.status != 0:
+        if not resp.granted and resp.status != 0:
             ctx.protected_ops.add((rec.op.method, rec.op.path))
             protected.append(rec)
         elif _accepted(resp, rec.response) and ctx.declares_auth(rec.op):

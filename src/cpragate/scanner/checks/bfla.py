@@ -47,7 +47,7 @@ def run(ctx: ScanContext) -> CheckGen:
                 continue
             resp = yield req
             ctx.record(op, req, resp)
-            if resp.ok:
+            if resp.granted:
                 ctx.report(
                     "bfla", OWASP, 285, Severity.HIGH, "An administrative operation is callable by an ordinary user", op,
                     f"Identity {ident.name!r} (an ordinary user) called {op.method} {op.path} and got HTTP {resp.status}.",

@@ -69,7 +69,7 @@ def run(ctx: ScanContext) -> CheckGen:
         seen.add(path)
         req = req_for(path)
         resp = yield req
-        if not resp.ok or (control.ok and _same(resp, control)):
+        if not resp.granted or (control.ok and _same(resp, control)):
             continue
         if kind == "version":
             ctx.report(
