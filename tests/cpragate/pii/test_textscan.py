@@ -88,3 +88,21 @@ def test_timestamp_after_a_birth_date_is_not_one() -> None:
     text = "DOB 06/03/1970 per the form. Paid 2022-10-17T16:11:55.439575Z today."
     hits = [(text[a:b], e) for a, b, e, _ in scanner().scan(text)]
     assert hits == [("06/03/1970", "date_of_birth")]
+
+
+@pytest.mark.parametrize(
+    ("cid", "values", "expected"),
+    [
+        ("cue-in-sentence", ["Kind regards, Jane Smith from support"], ["Jane Smith"]),
+        ("no-cue-anywhere", ["Stainless steel bottle with Lid"], []),
+        # a cue that ends another value does not count (the NUL between them is no space)
+        ("cue-in-previous-value", ["Regards,", "John Smith wrote this long text"], []),
+        ("cue-at-sentence-start", ["Regards, John Smith wrote this long text"], ["John Smith"]),
+        ("non-ascii-text", ["Caf\u00e9 news \u2014 Dear Jane Smith, thanks for all"], ["Jane Smith"]),
+    ],
+)
+def test_names_only_after_cues(cid: str, values: list[str], expected: list[str]) -> None:
+    text = SEP.join(values)
+    start = len(text) - len(values[-1])
+    hits = scanner().scan(text, [(start, len(text))])
+    assert [text[a:b] for a, b, e, _ in hits if e == "person"] == expected, cid
