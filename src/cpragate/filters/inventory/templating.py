@@ -11,6 +11,8 @@ Rules (one segment at a time, first match wins):
   containing a digit → ``{id}``
 * a long opaque token (20+ characters of base64url/ULID alphabet mixing letters and
   digits) → ``{token}``
+* digits with separators and no letter (``536-22-1847``, ``415.555.0100``) → ``{id}``
+* six or more digits among letters (``ssn536221847``) → ``{param}``
 * anything longer than ``MAX_LITERAL`` characters → ``{param}`` (never kept verbatim)
 
 Everything else stays literal. A name used twice gets a number (``{id}``, ``{id2}``) so
@@ -61,6 +63,11 @@ def segment_kind(seg: str) -> str | None:
         return "id"
     if len(seg) >= 20 and _TOKEN.fullmatch(seg) and _DIGIT.search(seg) and _LETTER.search(seg):
         return "token"
+    if _DIGIT.search(seg):
+        if not _LETTER.search(seg):
+            return "id"  # digits with separators: SSNs, phone and card numbers (536-22-1847, 4111 1111…)
+        if sum(c.isdigit() for c in seg) >= 6:
+            return "param"  # many digits among letters (ssn536221847, acct.00012345): never kept verbatim
     return None
 
 

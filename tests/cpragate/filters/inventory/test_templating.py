@@ -46,6 +46,11 @@ from cpragate.filters.inventory.templating import (
         ("/deadbeef", "/deadbeef"),  # short hex is a word
         # anything very long is never kept verbatim
         ("/x/" + "a" * 80, "/x/{param}"),
+        # personal numbers with separators, or many digits among letters, never stay literal
+        ("/v1/nothing/536-22-1847", "/v1/nothing/{id}"),
+        ("/cards/4111 1111 1111 1111", "/cards/{id}"),
+        ("/phones/415.555.0100", "/phones/{id}"),
+        ("/lookup/ssn536221847", "/lookup/{param}"),
     ],
 )
 def test_template_path(path: str, template: str) -> None:
