@@ -321,7 +321,29 @@ def audit_ids(url: str) -> list[str]:
         s.close()
 
 
-def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str, Any]:
+def serve_gateway(config: str, state: Path) -> int:
+    """`cpragate run` with SIGUSR1 taking tracemalloc snapshots (child process, --trace)."""
+    import tracemalloc
+
+    from cpragate.cli.main import main as cli
+
+    snaps: list[Any] = []
+
+    def snap(*_: Any) -> None:
+        snaps.append(tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)]))
+        if len(snaps) >= 2:
+            print("tracemalloc: top growth between the two snapshots", flush=True)
+            for stat in snaps[-1].compare_to(snaps[0], "traceback")[:12]:
+                print(f"  {stat.size_diff / 1024:+.0f} KiB in {stat.count_diff:+d} blocks", flush=True)
+                for line in stat.traceback.format()[-8:]:
+                    print("    " + line, flush=True)
+            print("end of tracemalloc diff", flush=True)
+
+    signal.signal(signal.SIGUSR1, snap)
+    return cli(["run", "-c", config])
+
+
+def run(duration: float, connections: int, quick: bool, keep: bool, trace: bool = False) -> dict[str, Any]:
     from cpragate.demo.certs import ensure_dev_pki
 
     tmp = Path(tempfile.mkdtemp(prefix="cpragate-soak-"))
@@ -363,9 +385,12 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
         mallory = made.stdout.split()[0]
         gw_log = tmp / "gateway.log"
         with gw_log.open("wb") as fh:
-            gw = subprocess.Popen([sys.executable, "-m", "cpragate", "run", "-c", str(tmp / "soak.yaml")], stdout=fh, stderr=subprocess.STDOUT, cwd=tmp, env=env)
+            cmd = [sys.executable, "-m", "cpragate", "run", "-c", str(tmp / "soak.yaml")]
+            if trace:
+                cmd = [sys.executable, "-X", "tracemalloc=8", str(Path(__file__).resolve()), "--serve-gateway", str(tmp / "soak.yaml"), "--state", str(tmp)]
+            gw = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp, env=env)
         procs.append(gw)
-        wait_port(gw_port, gw, gw_log)
+        wait_port(gw_port, gw, gw_log, timeout=180 if trace else 30)
         ctx = ssl.create_default_context(cafile=pki.path("ca.pem"))
 
         st = Stats()
@@ -377,7 +402,11 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
             deadline = t0 + duration
             rng = random.Random(42)
             tasks = [asyncio.create_task(worker(i, gw_port, ctx, deadline, st, random.Random(rng.random()), mallory)) for i in range(connections)]
+            snapped = False
             while time.monotonic() < deadline:
+                if trace and not snapped and time.monotonic() - t0 >= warmup:
+                    gw.send_signal(signal.SIGUSR1)  # first tracemalloc snapshot, after warm-up
+                    snapped = True
                 samples.append((time.monotonic() - t0, rss_kib(gw.pid)))
                 await asyncio.sleep(1.0 if quick else 5.0)
             await asyncio.gather(*tasks)
@@ -386,6 +415,13 @@ def run(duration: float, connections: int, quick: bool, keep: bool) -> dict[str,
         t_start = time.monotonic()
         asyncio.run(drive())
         elapsed = time.monotonic() - t_start
+        if trace:
+            gw.send_signal(signal.SIGUSR1)  # second snapshot: the diff goes to the gateway's log
+            waited = time.monotonic() + 300
+            while "end of tracemalloc diff" not in gw_log.read_text(errors="replace") and time.monotonic() < waited:
+                time.sleep(1)
+            text = gw_log.read_text(errors="replace")
+            print(text[text.find("tracemalloc: top growth"):], file=sys.stderr)
         gw.send_signal(signal.SIGTERM)  # drain; the writer ships what is spooled before exit
         gw.wait(60)
         events = audit_ids(sink)
@@ -514,15 +550,19 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="a ~15 s run: checks 5xx and audit, not memory growth")
     ap.add_argument("--record", action="store_true", help="append the result to bench/SOAK_RESULTS.md")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs) and the PostgreSQL schema")
+    ap.add_argument("--trace", action="store_true", help="run the gateway under tracemalloc and print where its heap grew after warm-up")
     ap.add_argument("--serve-api", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--serve-gateway", help=argparse.SUPPRESS)
     ap.add_argument("--state", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve_api:
         serve_api(args.serve_api, args.state)
         return 0
+    if args.serve_gateway:
+        return serve_gateway(args.serve_gateway, args.state)
     duration = 15.0 if args.quick and args.duration == 600.0 else args.duration
     connections = min(args.connections, 4) if args.quick else args.connections
-    result = run(duration, connections, args.quick, args.keep)
+    result = run(duration, connections, args.quick, args.keep, args.trace)
     print(json.dumps(result, indent=2))
     if args.record:
         record(result, sys.argv[1:])
