@@ -87,14 +87,16 @@ def test_cpragate_pure_turns_it_off() -> None:
 
 
 def test_the_build_is_used_when_current() -> None:
-    """scripts/test builds it (scripts/lib.sh ensure_accel): in CI it must be in use."""
-    files, why = _accel.plan(_accel.default_dir(PKG) / "dataplane", PKG)
-    if files is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the compiled data plane is not in use in CI: {why}")
-        pytest.skip(f"compiled data plane not current here: {why}")
+    """scripts/test builds every group (scripts/lib.sh ensure_accel): in CI all must be in use."""
+    for group, modules in _accel.GROUPS.items():
+        files, why = _accel.plan(_accel.default_dir(PKG) / group, PKG, modules)
+        if files is None:
+            if os.environ.get("CI") == "true":
+                pytest.fail(f"the compiled {group} modules are not in use in CI: {why}")
+            pytest.skip(f"compiled {group} not current here: {why}")
     out = _status({"CPRAGATE_PURE": ""})
-    assert out.startswith("dataplane compiled (mypyc)") and "build/accel/dataplane" in out and out.strip().endswith(".so")
+    assert out.startswith("dataplane compiled (mypyc); pii compiled (mypyc)"), out
+    assert "build/accel/dataplane" in out and out.strip().endswith(".so")
 
 
 def test_the_protocol_tests_pass_on_the_pure_source_too() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import orjson
+from mypy_extensions import mypyc_attr
 
 from cpragate.errors import PiiError, PiiInputError
 from cpragate.pii import fieldnames as fn
@@ -102,6 +103,7 @@ class Finding(NamedTuple):
         return d
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)  # filters/pii's PiiReport extends it (cpragate._accel)
 @dataclass(slots=True)
 class Annotations:
     """Counts for audit and metrics: what was found and done; never values.

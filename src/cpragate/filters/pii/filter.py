@@ -71,7 +71,7 @@ _ALLOW_ALL = ActionRules(default=Action.ALLOW, spi=None)
 _OFF, _ANNOTATE, _MASK, _BLOCK = "off", "annotate", "mask", "block"
 
 
-@dataclass(slots=True)
+@dataclass  # no slots: Annotations may be a compiled class (cpragate._accel), and slots=True re-creates the class
 class PiiReport(Annotations):
     """``exchange.pii``: the response's counts, and the request's in ``request``.
 
