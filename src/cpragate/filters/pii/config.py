@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
+from cpragate.core.access import Purpose
 from cpragate.core.filter import FilterConfig
 from cpragate.pii import ActionRules, PiiConfig
 
@@ -116,6 +117,15 @@ class PiiRouteSettings(FilterConfig):
         description="Action rules for this route (entity > category > spi > default); "
         "null uses `filters.pii.engine.actions`.",
     )
+    by_purpose: dict[Purpose, ActionRules] | None = Field(
+        None,
+        description="Action rules for callers of a CPRA purpose (service_provider, contractor, third_party), "
+        "over this route's actions; entries here override `filters.pii.by_purpose` for the same purpose; a consumer's own entry in `by_consumer` wins.",
+    )
+    by_consumer: dict[str, ActionRules] | None = Field(
+        None,
+        description="Action rules for named consumers on this route; entries override `filters.pii.by_consumer` for the same consumer.",
+    )
     on_error: OnError | None = Field(
         None, description="Failure policy for this route; null uses `filters.pii.on_error`."
     )
@@ -175,6 +185,15 @@ class PiiFilterConfig(FilterConfig):
     stream: StreamSettings = Field(
         default_factory=StreamSettings,
         description="Streaming of JSON array responses larger than the route's max_body_bytes.",
+    )
+    by_purpose: dict[Purpose, ActionRules] | None = Field(
+        None,
+        description="Action rules for callers of a CPRA purpose (service_provider, contractor, third_party), "
+        "over `engine.actions` and a route's actions; a consumer's own entry in `by_consumer` wins.",
+    )
+    by_consumer: dict[str, ActionRules] | None = Field(
+        None,
+        description="Action rules for named consumers, over `by_purpose` and the actions above.",
     )
     on_error: OnError = Field(
         "deny",

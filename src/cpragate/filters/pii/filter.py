@@ -146,6 +146,8 @@ class _Plan:
 
     __slots__ = (
         "array",
+        "by_consumer",
+        "by_purpose",
         "max_element",
         "on_error",
         "pass_types",
@@ -165,10 +167,31 @@ class _Plan:
         self.req_body = _pick(rq and rq.body, frq.body, _ANNOTATE)
         self.req_query = _pick(rq and rq.query, frq.query, _ANNOTATE)
         self.req_rules = (rq and rq.actions) or frq.actions or self.rules
+        # Per caller: the route's entries over the filter's, key by key; None when neither has any.
+        self.by_purpose = {**(cfg.by_purpose or {}), **((rs and rs.by_purpose) or {})} or None
+        self.by_consumer = {**(cfg.by_consumer or {}), **((rs and rs.by_consumer) or {})} or None
         st, fst = (rs.stream if rs is not None else None), cfg.stream
         self.stream = _pick(st and st.enabled, fst.enabled, True)
         self.array = _pick(st and st.array, fst.array, None)
         self.max_element = _pick(st and st.max_element_bytes, fst.max_element_bytes, 1 << 20)
+
+
+    def rules_for(self, exchange: Exchange) -> ActionRules:
+        """The response rules for this caller: its consumer's, else its purpose's, else the route's."""
+        if self.by_consumer is None and self.by_purpose is None:
+            return self.rules
+        ident = exchange.identity
+        if ident is None:
+            return self.rules
+        if self.by_consumer is not None:
+            hit = self.by_consumer.get(ident.consumer)
+            if hit is not None:
+                return hit
+        if self.by_purpose is not None:
+            hit = self.by_purpose.get(ident.purpose)
+            if hit is not None:
+                return hit
+        return self.rules
 
 
 def _pick(route: Any, filt: Any, default: Any) -> Any:
@@ -351,7 +374,7 @@ class PiiFilter(Filter):
         if kind == _TEXT and not self.cfg.text:
             exchange.decide(self.name, "uninspected", f"pii:pass-type:{_media_type(ctype or b'')}")
             return CONTINUE
-        rules = plan.rules
+        rules = plan.rules_for(exchange)
         new_body: bytes | None
         if kind == _SNIFF:
             # No Content-Type: inspected only if it is JSON; anything else is refused.
@@ -480,7 +503,7 @@ class PiiFilter(Filter):
             return None
         rep = self._report(exchange)
         js = JsonArrayStream(
-            self.engine, plan.rules, max_element_bytes=plan.max_element, array=plan.array, annotations=rep
+            self.engine, plan.rules_for(exchange), max_element_bytes=plan.max_element, array=plan.array, annotations=rep
         )
         return ResponseStream(exchange, js)
 

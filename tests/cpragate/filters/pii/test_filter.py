@@ -489,3 +489,40 @@ def test_stream_array_names_the_member_to_stream() -> None:
     out = s.feed(orjson.dumps(doc)) + s.close()
     assert orjson.loads(out) == {"tags": ["a", "b"], "data": [{"ssn": "***-**-8741"}] * 2, "next": None}
     assert s.stream.elements == 2
+
+
+def _caller(consumer: str, purpose: str) -> SimpleNamespace:
+    return SimpleNamespace(consumer=consumer, purpose=purpose)
+
+
+def test_actions_per_purpose_and_per_consumer() -> None:
+    """A consumer's own rules win over its purpose's, which win over the route's (issue 5 §3)."""
+    cfg = {
+        "by_purpose": {"third_party": {"categories": {"identifiers": "redact"}}},
+        "by_consumer": {"fraud-desk": {"entities": {"us_ssn": "allow"}}},
+    }
+    route_cfg = SimpleNamespace(pii=PiiRouteSettings.model_validate(
+        {"by_purpose": {"contractor": {"entities": {"email": "drop"}}}}
+    ))
+
+    def body_for(identity: object | None) -> dict[str, Any]:
+        ex = make_exchange(route=route(settings=route_cfg))
+        ex.identity = identity  # type: ignore[assignment]
+        r = run_filter(PiiFilter, cfg, ex, make_response(200, JSON, orjson.dumps(DOC)))
+        return orjson.loads(r.exchange.response.body or b"")  # type: ignore[union-attr,no-any-return]
+
+    default = body_for(None)["customer"]
+    assert default["email"] == EMAIL and default["ssn"] == "***-**-8741"  # the filter's defaults
+    partner = body_for(_caller("partner", "third_party"))["customer"]
+    assert partner["email"] == "[REDACTED:email]"  # the filter-level purpose rule
+    contractor = body_for(_caller("helpdesk", "contractor"))["customer"]
+    assert "email" not in contractor  # the route-level purpose rule
+    desk = body_for(_caller("fraud-desk", "third_party"))["customer"]
+    assert desk["ssn"] == SSN and desk["email"] == EMAIL  # its own rules replace the purpose's
+    provider = body_for(_caller("support-app", "service_provider"))["customer"]
+    assert provider["ssn"] == "***-**-8741"  # no entry: the route's rules
+
+
+def test_per_purpose_keys_are_validated() -> None:
+    with pytest.raises(ValueError, match="by_purpose"):
+        PiiFilterConfig.model_validate({"by_purpose": {"advertiser": {"default": "allow"}}})
