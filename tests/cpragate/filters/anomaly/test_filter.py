@@ -70,7 +70,11 @@ def complete(f: AnomalyFilter, obj: int, ident: Identity | None = ALICE, ids: in
 
 
 def test_scraping_raises_an_alert_and_throttles_the_consumer(caplog: pytest.LogCaptureFixture) -> None:
-    clock = FakeClock(time.time())  # BlockStore.lift judges "active" on the wall clock
+    # BlockStore.lift judges "active" on the wall clock, so stay near it; but start on a
+    # window boundary: the 15 s run below must not straddle two 60 s windows (it failed
+    # in CI when it did, the count split across them under the floor).
+    now = time.time()
+    clock = FakeClock(now - now % 60 + 1)
     st = stores()
     f = make({"exfiltration": {"enabled": False}}, st, clock)
     with caplog.at_level(logging.WARNING, logger="cpragate.anomaly"):
