@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Alert", "AlertStore", "Block", "BlockStore", "MemoryAlerts", "MemoryBlocks"]
+__all__ = ["Alert", "AlertStore", "Block", "BlockStore", "MemoryAlerts", "MemoryBlocks", "select_alerts"]
 
 Severity = Literal["low", "medium", "high", "critical"]
 SubjectKind = Literal["consumer", "ip"]
@@ -119,6 +120,28 @@ class BlockStore(Protocol):
         ...
 
 
+def select_alerts(
+    newest_first: Iterable[Alert],
+    since: float | None = None,
+    limit: int = 100,
+    detector: str | None = None,
+    unacknowledged_only: bool = False,
+) -> list[Alert]:
+    """The AlertStore.list filter, shared by the backends (``newest_first`` in that order)."""
+    out: list[Alert] = []
+    for a in newest_first:
+        if since is not None and a.created_at < since:
+            break
+        if detector is not None and a.detector != detector:
+            continue
+        if unacknowledged_only and a.acknowledged_by is not None:
+            continue
+        out.append(a)
+        if len(out) >= limit:
+            break
+    return out
+
+
 class MemoryAlerts:
     """AlertStore in a bounded deque (oldest dropped beyond ``max_alerts``)."""
 
@@ -139,19 +162,8 @@ class MemoryAlerts:
         detector: str | None = None,
         unacknowledged_only: bool = False,
     ) -> list[Alert]:
-        out: list[Alert] = []
-        for a in reversed(self._alerts):
-            cur = self._by_id.get(a.id, a)
-            if since is not None and cur.created_at < since:
-                break
-            if detector is not None and cur.detector != detector:
-                continue
-            if unacknowledged_only and cur.acknowledged_by is not None:
-                continue
-            out.append(cur)
-            if len(out) >= limit:
-                break
-        return out
+        current = (self._by_id.get(a.id, a) for a in reversed(self._alerts))
+        return select_alerts(current, since, limit, detector, unacknowledged_only)
 
     async def get(self, alert_id: str) -> Alert | None:
         return self._by_id.get(alert_id)

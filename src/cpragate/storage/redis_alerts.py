@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cpragate.errors import StorageError
-from cpragate.storage.alerts import Alert, Block, SubjectKind
+from cpragate.storage.alerts import Alert, Block, SubjectKind, select_alerts
 
 if TYPE_CHECKING:
     from cpragate.storage.redis import RedisStore
@@ -187,18 +187,7 @@ class RedisAlerts:
         detector: str | None = None,
         unacknowledged_only: bool = False,
     ) -> list[Alert]:
-        out: list[Alert] = []
-        for a in await self._all():
-            if since is not None and a.created_at < since:
-                break
-            if detector is not None and a.detector != detector:
-                continue
-            if unacknowledged_only and a.acknowledged_by is not None:
-                continue
-            out.append(a)
-            if len(out) >= limit:
-                break
-        return out
+        return select_alerts(await self._all(), since, limit, detector, unacknowledged_only)
 
     async def get(self, alert_id: str) -> Alert | None:
         return next((a for a in await self._all() if a.id == alert_id), None)
