@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal, Protocol, runtime_checkable
 
-__all__ = ["Alert", "AlertStore", "Block", "BlockStore", "MemoryAlerts", "MemoryBlocks", "select_alerts"]
+__all__ = ["Alert", "AlertStore", "Block", "BlockStore", "MemoryAlerts", "MemoryBlocks", "active_block", "select_alerts"]
 
 Severity = Literal["low", "medium", "high", "critical"]
 SubjectKind = Literal["consumer", "ip"]
@@ -142,6 +142,22 @@ def select_alerts(
     return out
 
 
+def active_block(
+    blocks: dict[tuple[str, str], Block], subject_kind: SubjectKind, subject: str, now: float
+) -> Block | None:
+    """BlockStore.check over an in-process table (the memory store's, or the Redis store's
+    mirror): the active block on the subject, evicting it from ``blocks`` once expired."""
+    if not blocks:
+        return None
+    b = blocks.get((subject_kind, subject))
+    if b is None:
+        return None
+    if not b.active(now):
+        del blocks[(subject_kind, subject)]
+        return None
+    return b
+
+
 class MemoryAlerts:
     """AlertStore in a bounded deque (oldest dropped beyond ``max_alerts``)."""
 
@@ -186,15 +202,7 @@ class MemoryBlocks:
         self._blocks[(block.subject_kind, block.subject)] = block
 
     async def check(self, subject_kind: SubjectKind, subject: str, now: float) -> Block | None:
-        if not self._blocks:
-            return None
-        b = self._blocks.get((subject_kind, subject))
-        if b is None:
-            return None
-        if not b.active(now):
-            del self._blocks[(subject_kind, subject)]
-            return None
-        return b
+        return active_block(self._blocks, subject_kind, subject, now)
 
     async def active(self, now: float) -> list[Block]:
         return [b for b in self._blocks.values() if b.active(now)]

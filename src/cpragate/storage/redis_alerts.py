@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from cpragate.errors import StorageError
-from cpragate.storage.alerts import Alert, Block, SubjectKind, select_alerts
+from cpragate.storage.alerts import Alert, Block, SubjectKind, active_block, select_alerts
 
 if TYPE_CHECKING:
     from cpragate.storage.redis import RedisStore
@@ -114,15 +114,7 @@ class RedisBlocks:
 
     async def check(self, subject_kind: SubjectKind, subject: str, now: float) -> Block | None:
         await self._sync()
-        if not self._mirror:
-            return None
-        b = self._mirror.get((subject_kind, subject))
-        if b is None:
-            return None
-        if not b.active(now):
-            del self._mirror[(subject_kind, subject)]
-            return None
-        return b
+        return active_block(self._mirror, subject_kind, subject, now)
 
     async def active(self, now: float) -> list[Block]:
         await self._sync(force=True)
