@@ -13,7 +13,8 @@ Theory of operation (one exchange):
    (``block`` rules refuse it), ``block`` refuses anything the rules would not allow
    (400, CPG-PII-009). A body of another type is counted as uninspected when
    annotating and refused (415, CPG-PII-010) when masking or blocking, unless its type
-   is in ``pass_types``.
+   is in ``pass_types``. The request rules are chosen per caller like the response's
+   (consumer > purpose > route; see ``RequestInspection``), from the identity authn set.
 3. Response (``on_response``): JSON (``application/json``, ``*/*+json``, or no
    Content-Type with a body that parses as JSON), NDJSON (per line), form and text
    (``text/*``, XML) bodies are rewritten by the engine; a clean or allowed body is
@@ -152,6 +153,9 @@ class _Plan:
         "on_error",
         "pass_types",
         "req_body",
+        "req_by_consumer",
+        "req_by_purpose",
+        "req_inherits",
         "req_query",
         "req_rules",
         "rules",
@@ -166,10 +170,14 @@ class _Plan:
         rq, frq = (rs.request if rs is not None else None), cfg.request
         self.req_body = _pick(rq and rq.body, frq.body, _ANNOTATE)
         self.req_query = _pick(rq and rq.query, frq.query, _ANNOTATE)
-        self.req_rules = (rq and rq.actions) or frq.actions or self.rules
+        own = (rq and rq.actions) or frq.actions
+        self.req_rules = own or self.rules
+        self.req_inherits = own is None  # no request rules: the response's, per caller too
         # Per caller: the route's entries over the filter's, key by key; None when neither has any.
         self.by_purpose = {**(cfg.by_purpose or {}), **((rs and rs.by_purpose) or {})} or None
         self.by_consumer = {**(cfg.by_consumer or {}), **((rs and rs.by_consumer) or {})} or None
+        self.req_by_purpose = {**(frq.by_purpose or {}), **((rq and rq.by_purpose) or {})} or None
+        self.req_by_consumer = {**(frq.by_consumer or {}), **((rq and rq.by_consumer) or {})} or None
         st, fst = (rs.stream if rs is not None else None), cfg.stream
         self.stream = _pick(st and st.enabled, fst.enabled, True)
         self.array = _pick(st and st.array, fst.array, None)
@@ -178,20 +186,32 @@ class _Plan:
 
     def rules_for(self, exchange: Exchange) -> ActionRules:
         """The response rules for this caller: its consumer's, else its purpose's, else the route's."""
-        if self.by_consumer is None and self.by_purpose is None:
-            return self.rules
-        ident = exchange.identity
-        if ident is None:
-            return self.rules
-        if self.by_consumer is not None:
-            hit = self.by_consumer.get(ident.consumer)
-            if hit is not None:
-                return hit
-        if self.by_purpose is not None:
-            hit = self.by_purpose.get(ident.purpose)
-            if hit is not None:
-                return hit
-        return self.rules
+        return _per_caller(exchange, self.by_consumer, self.by_purpose) or self.rules
+
+    def request_rules_for(self, exchange: Exchange) -> ActionRules:
+        """The request rules for this caller (RequestInspection's docstring gives the order)."""
+        hit = _per_caller(exchange, self.req_by_consumer, self.req_by_purpose)
+        if hit is not None:
+            return hit
+        return self.rules_for(exchange) if self.req_inherits else self.req_rules
+
+
+def _per_caller(
+    exchange: Exchange, by_consumer: dict[str, ActionRules] | None, by_purpose: dict[Any, ActionRules] | None
+) -> ActionRules | None:
+    """The caller's consumer entry, else its purpose's entry, else None (also without identity)."""
+    if by_consumer is None and by_purpose is None:
+        return None
+    ident = exchange.identity
+    if ident is None:
+        return None
+    if by_consumer is not None:
+        hit = by_consumer.get(ident.consumer)
+        if hit is not None:
+            return hit
+    if by_purpose is not None:
+        return by_purpose.get(ident.purpose)
+    return None
 
 
 def _pick(route: Any, filt: Any, default: Any) -> Any:
@@ -250,7 +270,7 @@ class PiiFilter(Filter):
         if req.query and plan.req_query != _OFF:
             ann = Annotations()
             doc = parse_form(req.query.decode("utf-8", "replace"))
-            v, new = self._inspect_request(doc, plan.req_query, plan.req_rules, ann, "query")
+            v, new = self._inspect_request(doc, plan.req_query, plan.request_rules_for(exchange), ann, "query")
             if v is not None:
                 return self._refuse_request(exchange, ann, v)
             if new is not None:
@@ -274,6 +294,7 @@ class PiiFilter(Filter):
         mode = plan.req_body
         if _passes(ctype, plan.pass_types):
             return None
+        rules = plan.request_rules_for(exchange)
         media = _media(ctype)
         kind, charset = media if media is not None else (0, "")
         try:
@@ -282,7 +303,7 @@ class PiiFilter(Filter):
                     doc = writable_request_json(exchange)
                 except ValueError:
                     raise _Unreadable from None
-                v, new = self._inspect_request(doc, mode, plan.req_rules, ann, "body")
+                v, new = self._inspect_request(doc, mode, rules, ann, "body")
                 if new is not None:
                     set_request_json(exchange, new)
                 return v
@@ -291,7 +312,7 @@ class PiiFilter(Filter):
                     form = parse_form(body.decode(charset))
                 except (UnicodeDecodeError, LookupError):
                     raise _Unreadable from None
-                v, new = self._inspect_request(form, mode, plan.req_rules, ann, "body")
+                v, new = self._inspect_request(form, mode, rules, ann, "body")
                 if new is not None:
                     req.body = encode_form(new).encode("ascii")
                 return v
@@ -299,9 +320,9 @@ class PiiFilter(Filter):
                 if mode == _BLOCK:
                     findings = self._text_findings(body, kind, charset)
                     _count(ann, findings)
-                    return "body" if _refused(findings, plan.req_rules) else None
+                    return "body" if _refused(findings, rules) else None
                 out, a = self._text_or_lines(
-                    body, kind, charset, plan.req_rules if mode == _MASK else _ALLOW_ALL
+                    body, kind, charset, rules if mode == _MASK else _ALLOW_ALL
                 )
                 ann.merge(a)
                 if a.blocked:

@@ -526,3 +526,58 @@ def test_actions_per_purpose_and_per_consumer() -> None:
 def test_per_purpose_keys_are_validated() -> None:
     with pytest.raises(ValueError, match="by_purpose"):
         PiiFilterConfig.model_validate({"by_purpose": {"advertiser": {"default": "allow"}}})
+
+
+def test_request_rules_per_consumer_and_purpose() -> None:
+    """Request-side inspection resolves its rules per caller like the response side (issue 5 §3)."""
+    cfg = {
+        "request": {
+            "body": "block",
+            "query": "block",
+            "by_consumer": {"payroll": {"spi": "allow"}},
+            "by_purpose": {"third_party": {"categories": {"identifiers": "block"}}},
+        },
+    }
+
+    def verdict(identity: object | None, body: bytes, target: str = "/v1/customers", conf: dict[str, Any] = cfg) -> object:
+        ex = make_exchange(make_request("POST", target, JSON, body), route=route())
+        ex.identity = identity  # type: ignore[assignment]
+        return run_filter(PiiFilter, conf, ex).request
+
+    ssn_doc = orjson.dumps({"employee": {"ssn": SSN}})
+    email_doc = orjson.dumps({"contact": EMAIL})
+    # The consumer allowed to send SSNs (its own entry wins over its purpose's) ...
+    assert verdict(_caller("payroll", "third_party"), ssn_doc) is CONTINUE
+    assert verdict(_caller("payroll", "service_provider"), b"", f"/v1/customers?ssn={SSN}") is CONTINUE
+    # ... and one refused: no entry, the filter's request defaults (SPI not allowed).
+    refused = verdict(_caller("support-app", "service_provider"), ssn_doc)
+    assert isinstance(refused, Deny) and refused.error is PiiRequestRefused and refused.rule == "pii:request-body"
+    assert isinstance(verdict(None, ssn_doc), Deny)  # anonymous: the request defaults
+    # The purpose's entry: a third party may not send identifiers (e-mail), a service provider may.
+    assert isinstance(verdict(_caller("partner", "third_party"), email_doc), Deny)
+    assert verdict(_caller("support-app", "service_provider"), email_doc) is CONTINUE
+
+    # Without request rules the request follows the response's per-caller rules.
+    inherit = {"request": {"body": "block"}, "by_consumer": {"fraud-desk": {"entities": {"us_ssn": "allow"}}}}
+    assert verdict(_caller("fraud-desk", "third_party"), ssn_doc, conf=inherit) is CONTINUE
+    assert isinstance(verdict(_caller("partner", "third_party"), ssn_doc, conf=inherit), Deny)
+    # Explicit request rules replace the inherited ones, per caller included.
+    own = {**inherit, "request": {"body": "block", "actions": {"spi": "mask"}}}
+    assert isinstance(verdict(_caller("fraud-desk", "third_party"), ssn_doc, conf=own), Deny)
+
+    # A route's request entries override the filter's for the same consumer; mask mode rewrites per caller.
+    rs = SimpleNamespace(pii=PiiRouteSettings.model_validate(
+        {"request": {"body": "mask", "by_consumer": {"payroll": {"entities": {"us_ssn": "redact"}}}}}
+    ))
+    ex = make_exchange(make_request("POST", "/v1/customers", JSON, ssn_doc), route=route(settings=rs))
+    ex.identity = _caller("payroll", "third_party")  # type: ignore[assignment]
+    r = run_filter(PiiFilter, cfg, ex)
+    assert r.request is CONTINUE
+    assert orjson.loads(r.exchange.request.body or b"")["employee"]["ssn"] == "[REDACTED:us_ssn]"
+
+
+def test_request_per_caller_keys_are_validated() -> None:
+    with pytest.raises(ValueError, match="by_purpose"):
+        PiiFilterConfig.model_validate({"request": {"by_purpose": {"advertiser": {"default": "allow"}}}})
+    with pytest.raises(ValueError, match=r"by_consumers"):
+        PiiFilterConfig.model_validate({"request": {"by_consumers": {}}})
