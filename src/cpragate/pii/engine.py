@@ -361,6 +361,21 @@ class Engine:
             raise PiiError("detokenize called but tokenize.key is not configured.")
         return self._tokenizer.detokenize(token)
 
+    def reveal(self, token: str) -> tuple[str, str, str, bool]:
+        """(value, entity, category, spi) behind a reversible token (the admin API's detokenize).
+
+        :raises PiiError: tokenization is not configured, or makes keyed hashes (irreversible).
+        :raises PiiTokenError: the token is not valid for this key.
+        """
+        if self._tokenizer is None:
+            raise PiiError("detokenize called but tokenize.key is not configured.")
+        if not self.config.tokenize.reversible:
+            raise PiiError("tokens are keyed hashes (tokenize.reversible is false) and cannot be reversed.")
+        value, entity = self._tokenizer.open(token)
+        builtin = BUILTIN.get(entity)
+        category, spi = self._classify(entity, builtin.spi if builtin is not None else False)
+        return value, entity, category, spi
+
     def stream(self, actions: ActionRules | None = None, *, max_element_bytes: int = 1 << 20) -> Any:
         """A :class:`~cpragate.pii.streaming.JsonArrayStream` bound to this engine."""
         from cpragate.pii.streaming import JsonArrayStream

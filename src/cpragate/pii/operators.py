@@ -26,6 +26,8 @@ from cpragate.pii.config import MaskOptions, TokenizeOptions
 __all__ = ["Tokenizer", "mask_number", "mask_value", "redact_value"]
 
 _SHAPE_FIELD = re.compile(r"\{(first|last)([1-4])\}")
+# An entity name inside a token (config: lower_snake, 2-41 characters; built-ins alike).
+_ENTITY = re.compile(r"[a-z][a-z0-9_]{0,63}")
 
 
 def mask_value(value: str, entity: str, options: MaskOptions) -> str:
@@ -162,17 +164,37 @@ class Tokenizer:
 
         :raises PiiTokenError: the token is not a reversible token of this key.
         """
+        return self.open(token)[0]
+
+    def open(self, token: str) -> tuple[str, str]:
+        """(value, entity) behind a reversible token.
+
+        The body is urlsafe base64, which may itself contain ``_r``, and entity names may
+        too (``aba_routing``): every ``_r`` after a well-formed entity name is tried as the
+        separator, left to right, and only the right one authenticates (the entity is the
+        associated data), so a token is never misread.
+
+        :raises PiiTokenError: the token is not a reversible token of this key.
+        """
         if not token.startswith(self._prefix):
             raise PiiTokenError("the token does not start with the configured prefix.")
         rest = token[len(self._prefix) :]
-        entity, sep, body = rest.rpartition("_r")
-        if not sep or not entity:
+        i = rest.find("_r", 1)
+        tried = False
+        while i > 0:
+            entity = rest[:i]
+            if _ENTITY.fullmatch(entity) is not None:
+                tried = True
+                body = rest[i + 2 :]
+                try:
+                    ct = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+                    return self._siv.decrypt(ct, [entity.encode()]).decode(), entity
+                except (InvalidTag, ValueError):
+                    pass
+            i = rest.find("_r", i + 1)
+        if not tried:
             raise PiiTokenError("the token is not a reversible token.")
-        try:
-            ct = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
-            return self._siv.decrypt(ct, [entity.encode()]).decode()
-        except (InvalidTag, ValueError):
-            raise PiiTokenError("the token was altered or made with another key.") from None
+        raise PiiTokenError("the token was altered or made with another key.")
 
 
 def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:

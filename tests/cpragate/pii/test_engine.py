@@ -116,6 +116,19 @@ def test_tokenize_deterministic_and_reversible() -> None:
         ENGINE.detokenize(a)
 
 
+def test_reveal_names_entity_category_and_spi_and_refuses_keyed_hash_tokens() -> None:
+    eng = Engine(PiiConfig(tokenize=TokenizeOptions(key=KEY, reversible=True)))  # type: ignore[arg-type]
+    doc = eng.process_json({"email": "jane@example.com", "ssn": "219-45-6789"}, ActionRules(default=Action.TOKENIZE, spi=None)).body
+    out = orjson.loads(doc)
+    assert eng.reveal(out["email"]) == ("jane@example.com", "email", "identifiers", False)
+    assert eng.reveal(out["ssn"]) == ("219-45-6789", "us_ssn", "identifiers", True)
+    hashed = Engine(PiiConfig(tokenize=TokenizeOptions(key=KEY)))  # type: ignore[arg-type]
+    with pytest.raises(PiiError, match="cannot be reversed"):
+        hashed.reveal(out["email"])
+    with pytest.raises(PiiError, match="not configured"):
+        ENGINE.reveal(out["email"])
+
+
 def test_custom_recognizer() -> None:
     cfg = PiiConfig(
         custom_recognizers=[
