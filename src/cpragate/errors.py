@@ -32,6 +32,7 @@ from typing import ClassVar
 
 __all__ = [
     "AdminAuthError",
+    "AdminBodyError",
     "AdminConfigError",
     "AdminError",
     "AuditError",
@@ -47,6 +48,8 @@ __all__ = [
     "ConsumerBlocked",
     "CpraGateError",
     "DataBudgetExhausted",
+    "DetokenizeLimited",
+    "DetokenizeUnavailable",
     "Forbidden",
     "GatewayError",
     "HeaderTooLarge",
@@ -56,6 +59,7 @@ __all__ = [
     "ObjectForbidden",
     "ObjectNotFound",
     "PiiError",
+    "PiiNotReversible",
     "RateLimitUnavailable",
     "RateLimited",
     "ScanBaselineError",
@@ -217,6 +221,16 @@ class PiiTokenError(PiiError):
     title = "A PII token cannot be detokenized."
     fix = "Pass an unaltered reversible token made with the currently configured `tokenize.key`."
     status = 400
+
+
+class PiiNotReversible(PiiError):
+    code = "CPG-PII-011"
+    title = "PII tokens are keyed hashes (HMAC) and cannot be turned back into values."
+    fix = (
+        "Set `filters.pii.engine.tokenize.reversible: true` (AES-SIV) to detokenize through the admin API; "
+        "only tokens made after the change can be reversed."
+    )
+    status = 409
 
 
 # --------------------------------------------------------------------------- tls
@@ -638,3 +652,30 @@ class AdminAuthError(AdminError):
     title = "The admin API needs a valid admin key with a role allowed to do this."
     fix = "Send `Authorization: Bearer KEY` with a key from `admin.keys`; acknowledging and lifting need the admin role."
     status = 401
+
+
+class AdminBodyError(AdminError):
+    code = "CPG-ADM-004"
+    title = "The admin request body is missing, too large or not the JSON object the endpoint takes."
+    fix = (
+        "Send `Content-Type: application/json` with a `Content-Length` body of at most 64 KiB holding the fields "
+        "docs/monitoring.md lists for the endpoint (no chunked bodies)."
+    )
+    status = 400
+
+
+class DetokenizeUnavailable(AdminError):
+    code = "CPG-ADM-005"
+    title = "Detokenize is not available: it needs the pii filter with a tokenize key and the audit trail."
+    fix = "Enable `filters.audit`, and the pii filter with `filters.pii.engine.tokenize.key` set and `reversible: true`."
+    status = 409
+
+
+class DetokenizeLimited(AdminError):
+    code = "CPG-ADM-006"
+    title = "This admin key looked up too many tokens, or sent too many invalid ones, in the last minute."
+    fix = (
+        "Wait a minute and retry; raise `admin.detokenize` limits if the volume is legitimate. Refused tokens were "
+        "altered, truncated or made with another key."
+    )
+    status = 429

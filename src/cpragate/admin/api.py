@@ -16,6 +16,7 @@ GET    /api/blocks                         read     active blocks and throttles
 DELETE /api/blocks/{kind}/{subject}        write    lift a block (kind: consumer | ip)
 GET    /api/audit?consumer=&route=&...     read     audit events (the trail's own search)
 GET    /api/dsar?subject=ID[&since=12mo]   read     the right-to-know report for one subject
+POST   /api/detokenize                     detok.   values behind reversible PII tokens
 GET    /metrics                            metrics  Prometheus text format
 ====== =================================== ======== =========================================
 
@@ -23,11 +24,23 @@ Rules: answers never hold a key hash or secret (API keys by public prefix only),
 audit subject id other than the one asked for, or a request body. Refusals are
 ``application/problem+json`` with a stable code. Every change (ack, lift) names the
 admin key that made it.
+
+Detokenize (issue 5): ``{"tokens": [...], "reason": "why"}`` as ``application/json``
+answers one result per token, in order: ``{"entity", "category", "spi", "value"}`` or
+``{"error", "detail"}`` (a forged, altered or foreign token; the detail says nothing
+about the key or value). Only the ``detokenize`` role may call it (auth.py says why).
+Every call with a key, refused or not, writes one audit event through the gateway's
+trail before it is answered (who, when, outcome, entity and category counts, how many
+tokens, the reason with any personal data in it redacted; never a token or a value);
+when the event cannot be spooled, nothing is revealed (503). Batches, looked-up tokens
+per key and minute, and refused tokens per key and minute are bounded
+(``admin.detokenize``).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -37,10 +50,22 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from cpragate.admin.auth import AdminAuth, AdminPrincipal, Permission
+from cpragate.admin.auth import AdminAuth, AdminPrincipal, Permission, WindowCounter
+from cpragate.admin.config import DetokenizeLimits
 from cpragate.admin.metrics import Gauge, Metrics
 from cpragate.core.clock import Clock, SystemClock
-from cpragate.errors import AdminAuthError, AdminError
+from cpragate.errors import (
+    AdminAuthError,
+    AdminBodyError,
+    AdminError,
+    AuditUnavailable,
+    CpraGateError,
+    DetokenizeLimited,
+    DetokenizeUnavailable,
+    PiiError,
+    PiiNotReversible,
+    PiiTokenError,
+)
 from cpragate.filters.inventory.model import DocumentedOp, Inventory, to_csv, to_openapi
 
 __all__ = ["AdminApi", "AdminResponse", "Sources", "parse_since"]
@@ -77,10 +102,17 @@ class Sources:
     """Gauges read at scrape time (audit spool, inventory states)."""
     scrape_gauges: Callable[[], Awaitable[list[Gauge]]] | None = None
     """Gauges that need the stores' async reads (alerts, blocks), built per scrape."""
+    pii_engine: Callable[[], Any] = lambda: None
+    """The pii filter's engine (``cpragate.pii.Engine``), None when the filter is off."""
+    audit_event: Callable[[list[Any]], Awaitable[bool]] | None = None
+    """Spools one whole audit event (the audit filter's ``["e", begin, completion]``
+    record) on the gateway's trail; False when it could not; None when audit is off."""
+    new_id: Callable[[], str] = lambda: "adm-" + secrets.token_hex(8)
+    """A request id for the audit events the API writes."""
 
 
 class _Problem(Exception):
-    def __init__(self, status: int, error: type[AdminError], detail: str) -> None:
+    def __init__(self, status: int, error: type[CpraGateError], detail: str) -> None:
         super().__init__(detail)
         self.status, self.error, self.detail = status, error, detail
 
@@ -121,7 +153,7 @@ def _json(data: Any, status: int = 200) -> AdminResponse:
     return AdminResponse(status, [(b"content-type", JSON), _NO_STORE], orjson.dumps(data, option=orjson.OPT_NON_STR_KEYS))
 
 
-def _problem(status: int, error: type[AdminError], detail: str) -> AdminResponse:
+def _problem(status: int, error: type[CpraGateError], detail: str) -> AdminResponse:
     body = {"type": "about:blank", "title": error.title, "status": status, "code": error.code, "detail": detail}
     return AdminResponse(status, [(b"content-type", b"application/problem+json"), _NO_STORE], orjson.dumps(body))
 
@@ -137,18 +169,23 @@ class AdminApi:
         metrics_open: bool = False,
         max_rows: int = 1000,
         clock: Clock | None = None,
+        detokenize: DetokenizeLimits | None = None,
     ) -> None:
         self.auth = auth
         self.src = sources
         self.metrics_open = metrics_open
         self.max_rows = max_rows
         self.clock = clock or SystemClock()
+        self.detok = detokenize or DetokenizeLimits()
+        self._detok_looked_up = WindowCounter(self.clock, self.detok.max_values_per_minute, 60.0)
+        self._detok_refused = WindowCounter(self.clock, self.detok.max_failures, 60.0)
 
     async def handle(
-        self, method: str, path: str, query: bytes, headers: dict[bytes, bytes], client: str = ""
+        self, method: str, path: str, query: bytes, headers: dict[bytes, bytes], client: str = "", body: bytes = b""
     ) -> AdminResponse:
+        """One admin request; ``body`` is the request body (only POST /api/detokenize reads one)."""
         try:
-            return await self._route(method, path, query, headers, client)
+            return await self._route(method, path, query, headers, client, body)
         except _Problem as p:
             return _problem(p.status, p.error, p.detail)
 
@@ -164,7 +201,7 @@ class AdminApi:
         return p
 
     async def _route(
-        self, method: str, path: str, query: bytes, headers: dict[bytes, bytes], client: str
+        self, method: str, path: str, query: bytes, headers: dict[bytes, bytes], client: str, body: bytes = b""
     ) -> AdminResponse:
         q = {k: v[-1] for k, v in parse_qs(query.decode("latin-1"), keep_blank_values=False).items()}
         if path == "/metrics":
@@ -177,6 +214,8 @@ class AdminApi:
         if not path.startswith("/api/"):
             raise _Problem(404, AdminError, "no such admin endpoint; see docs/monitoring.md")
         parts = [unquote(p) for p in path[5:].split("/")]
+        if parts == ["detokenize"]:
+            return await self.detokenize(method, headers, body, client)
         write = method in ("POST", "DELETE", "PUT", "PATCH")
         who = self._principal(headers, client, "write" if write else "read")
         head = parts[0]
@@ -416,3 +455,188 @@ class AdminApi:
             raise _Problem(400, AdminError, "subject is required (the data subject's id as the API names it)")
         since = self._time(q, "since")
         return await self.src.dsar(subject, since if since is not None else self.clock.time() - 365 * 86400)
+
+    # --- detokenize (issue 5): values behind reversible PII tokens, audited ---------------------
+    async def detokenize(self, method: str, headers: dict[bytes, bytes], body: bytes, client: str) -> AdminResponse:
+        """``POST /api/detokenize`` (see the module docstring); every call with a key is audited."""
+        if self.auth.locked_out(client):  # before any key is checked: not audited (bounded by the lock-out)
+            raise _Problem(429, AdminAuthError, "too many failed admin key attempts from this address; wait a minute")
+        audit = self.src.audit_event
+        if audit is None:
+            raise _Problem(409, DetokenizeUnavailable,
+                           "detokenize is audited and the audit trail is off: enable filters.audit")
+        rec = _DetokenizeAudit(self.src.new_id(), self.clock.time(), self.clock.monotonic(), method, client, len(body))
+        rec.peek(body, self._scrub)
+        try:
+            resp = self._detokenize(method, headers, body, client, rec)
+        except _Problem as p:
+            rec.status, rec.error = p.status, p.error.code
+            resp = _problem(p.status, p.error, p.detail)
+        if not await audit(rec.record(self.clock.time(), self.clock.monotonic(), len(resp.body))):
+            return _problem(503, AuditUnavailable,
+                            "the detokenize call could not be written to the audit trail, so nothing was revealed; "
+                            "see the gateway log (CPG-AUD-003) and retry")
+        return resp
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with the personal data the pii engine finds in it redacted (for the audit trail)."""
+        engine = self.src.pii_engine()
+        if engine is None:
+            return text
+        from cpragate.pii import Action, ActionRules  # loaded already when there is an engine
+
+        out, _ = engine.process_text(text, ActionRules(default=Action.REDACT, spi=None))
+        return str(out)
+
+    def _detokenize(
+        self, method: str, headers: dict[bytes, bytes], body: bytes, client: str, rec: _DetokenizeAudit
+    ) -> AdminResponse:
+        who = self.auth.authenticate(AdminAuth.presented(headers.get(b"authorization")), client)
+        if who is None:
+            raise _Problem(401, AdminAuthError, "send Authorization: Bearer ADMIN_KEY with a key of role detokenize")
+        rec.who, rec.role = who.name, who.role
+        if not who.may("detokenize"):
+            raise _Problem(403, AdminAuthError,
+                           f"the {who.role} role may not detokenize; only a key of role detokenize may (admin.keys)")
+        if method != "POST":
+            raise _Problem(405, AdminError, "use POST with a JSON body")
+        engine = self.src.pii_engine()
+        tok_cfg = getattr(getattr(engine, "config", None), "tokenize", None)
+        if engine is None or tok_cfg is None or tok_cfg.key is None:
+            raise _Problem(409, DetokenizeUnavailable,
+                           "no tokenization is configured: enable the pii filter and set filters.pii.engine.tokenize.key")
+        rec.prefix = str(tok_cfg.prefix)
+        if not tok_cfg.reversible:
+            raise _Problem(409, PiiNotReversible,
+                           "tokens are keyed hashes (filters.pii.engine.tokenize.reversible is false) and cannot be "
+                           "reversed; set reversible: true to detokenize tokens made from then on")
+        tokens = self._detokenize_body(headers, body)
+        if self._detok_refused.reached(who.name):
+            raise _Problem(429, DetokenizeLimited,
+                           f"this key sent {self.detok.max_failures} or more refused tokens in the last minute; wait a minute")
+        if self._detok_looked_up.count(who.name) + len(tokens) > self.detok.max_values_per_minute:
+            raise _Problem(429, DetokenizeLimited,
+                           f"at most {self.detok.max_values_per_minute} tokens per key and minute "
+                           "(admin.detokenize.max_values_per_minute); wait a minute")
+        self._detok_looked_up.add(who.name, len(tokens))
+        results: list[dict[str, Any]] = []
+        for token in tokens:
+            try:
+                value, entity, category, spi = engine.reveal(token)
+            except PiiTokenError as e:
+                rec.refused += 1
+                malformed = "altered" not in str(e.detail)  # no prefix or no "_r": not this kind of token
+                results.append({"error": PiiTokenError.code, "detail": _MALFORMED if malformed else _INVALID})
+                continue
+            except PiiError:  # the engine changed under us (a reload): no partial answers
+                raise _Problem(409, DetokenizeUnavailable, "tokenization changed during the call; retry") from None
+            rec.reveal(entity, category, bool(spi))
+            results.append({"entity": entity, "category": category, "spi": bool(spi), "value": value})
+        if rec.refused:
+            self._detok_refused.add(who.name, rec.refused)
+        rec.status = 200
+        return _json({"results": results, "revealed": rec.revealed, "refused": rec.refused, "audit_id": rec.rid})
+
+    def _detokenize_body(self, headers: dict[bytes, bytes], body: bytes) -> list[str]:
+        """The request's tokens, after checking the whole body (the reason is in the audit record)."""
+        ctype = headers.get(b"content-type", b"").split(b";", 1)[0].strip().lower()
+        if ctype != b"application/json":
+            raise _Problem(415, AdminBodyError, "send Content-Type: application/json")
+        if not body:
+            raise _Problem(400, AdminBodyError, 'a JSON body is required: {"tokens": ["tok_..."], "reason": "why"}')
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            raise _Problem(400, AdminBodyError, "the body is not valid JSON (UTF-8)") from None
+        if not isinstance(doc, dict):
+            raise _Problem(400, AdminBodyError, 'the body must be a JSON object: {"tokens": [...], "reason": "why"}')
+        unknown = sorted(set(doc) - {"tokens", "reason"})
+        if unknown:
+            names = ", ".join(repr(k[:40]) for k in unknown[:5])
+            raise _Problem(400, AdminBodyError, f"unknown field(s) {names}: the body takes only tokens and reason")
+        tokens = doc.get("tokens")
+        if not isinstance(tokens, list) or not tokens:
+            raise _Problem(400, AdminBodyError, "tokens must be a non-empty list of token strings")
+        if len(tokens) > self.detok.max_batch:
+            raise _Problem(400, AdminBodyError,
+                           f"at most {self.detok.max_batch} tokens per request (admin.detokenize.max_batch); split the batch")
+        for i, t in enumerate(tokens):
+            if not isinstance(t, str) or not 1 <= len(t) <= _MAX_TOKEN:
+                raise _Problem(400, AdminBodyError, f"tokens[{i}] must be a string of 1 to {_MAX_TOKEN} characters")
+        reason = doc.get("reason")
+        if not isinstance(reason, str) or not reason.strip():
+            raise _Problem(400, AdminBodyError,
+                           "reason is required: why the values are needed (e.g. a ticket number); it goes to the audit trail")
+        reason = reason.strip()
+        if not self.detok.min_reason_chars <= len(reason) <= _MAX_REASON or not reason.isprintable():
+            raise _Problem(400, AdminBodyError,
+                           f"reason must be one line of {self.detok.min_reason_chars} to {_MAX_REASON} printable characters")
+        return tokens
+
+
+_MAX_TOKEN = 4096
+_MAX_REASON = 500
+_MALFORMED = "not a reversible token (PREFIX<entity>_r<data>); a keyed-hash token cannot be reversed"
+_INVALID = "not a valid token of this gateway's key: altered, truncated, or made with another key"
+
+
+class _DetokenizeAudit:
+    """What one detokenize call writes to the audit trail: counts and the reason, never a token or value."""
+
+    def __init__(self, rid: str, t: float, mono: float, method: str, client: str, bytes_in: int) -> None:
+        self.rid, self.t, self.mono, self.method, self.client, self.bytes_in = rid, t, mono, method, client, bytes_in
+        self.who: str | None = None
+        self.role: str | None = None
+        self.prefix: str | None = None
+        self.reason: str | None = None
+        self.tokens: int | None = None
+        self.revealed = self.refused = self.spi = 0
+        self.entities: dict[str, int] = {}
+        self.categories: dict[str, int] = {}
+        self.status = 500
+        self.error: str | None = None
+
+    def peek(self, body: bytes, scrub: Callable[[str], str]) -> None:
+        """The reason and token count of a body, as far as it can be read (refusals are audited too)."""
+        try:
+            doc = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(doc, dict):
+            return
+        if isinstance(doc.get("tokens"), list):
+            self.tokens = len(doc["tokens"])
+        reason = doc.get("reason")
+        if isinstance(reason, str) and reason.strip():
+            self.reason = scrub(reason.strip()[:_MAX_REASON])
+
+    def reveal(self, entity: str, category: str, spi: bool) -> None:
+        self.revealed += 1
+        self.entities[entity] = self.entities.get(entity, 0) + 1
+        self.categories[category] = self.categories.get(category, 0) + 1
+        self.spi += spi
+
+    def record(self, t_end: float, mono_end: float, bytes_out: int) -> list[Any]:
+        """The audit filter's single-event record (``["e", begin, completion]``, cpragate.audit.events)."""
+        ok = self.status == 200
+        outcome = "served" if ok else "error" if self.status >= 500 else "denied"
+        rule = "detokenize" if ok else f"detokenize:{self.error or self.status}"
+        annotations: dict[str, Any] = {
+            "detokenize": {
+                "admin_key": self.who,
+                "role": self.role,
+                "reason": self.reason,
+                "tokens": self.tokens,
+                "revealed": self.revealed,
+                "refused": self.refused,
+                "prefix": self.prefix,
+            }
+        }
+        if self.revealed:
+            annotations["pii"] = {"categories": self.categories, "entities": self.entities, "spi": self.spi,
+                                  "actions": {"detokenize": self.revealed}}
+        begin = ["b", self.t, self.rid, self.method, "/api/detokenize", "admin.detokenize", [], [], self.who,
+                 "admin_key", None, self.client or None, True]
+        completion = ["c", None, t_end, self.status, outcome, self.error, [["admin", "allow" if ok else "deny", rule]],
+                      annotations, [], self.bytes_in, bytes_out, round((mono_end - self.mono) * 1000.0, 3)]
+        return ["e", begin, completion]

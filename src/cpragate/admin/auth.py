@@ -9,10 +9,15 @@ Rules:
   ``hmac.compare_digest``: the time taken does not depend on which key matched or how
   much of it did.
 * Roles: ``admin`` may read and change (acknowledge alerts, lift blocks); ``read_only``
-  may read everything the API shows; ``metrics`` may read ``/metrics`` only.
+  may read everything the API shows; ``metrics`` may read ``/metrics`` only;
+  ``detokenize`` may only turn reversible PII tokens back into values
+  (``POST /api/detokenize``). No other role may, not even ``admin``: seeing raw
+  personal data is a separate duty from running the gateway, so it takes a key given
+  for that purpose, and every use names that key in the audit trail.
 * Failed attempts are counted per client address; past ``max_failures`` within
   ``window`` seconds that address is refused (429) without checking, until the window
-  passes, so a key cannot be guessed online.
+  passes, so a key cannot be guessed online. The same :class:`WindowCounter` counts
+  the detokenize endpoint's refused tokens and revealed values per key.
 """
 
 from __future__ import annotations
@@ -26,14 +31,15 @@ from typing import Literal
 from cpragate.admin.config import AdminKey
 from cpragate.core.clock import Clock, SystemClock
 
-__all__ = ["AdminAuth", "AdminPrincipal", "Permission", "key_digest"]
+__all__ = ["AdminAuth", "AdminPrincipal", "Permission", "WindowCounter", "key_digest"]
 
-Permission = Literal["read", "write", "metrics"]
+Permission = Literal["read", "write", "metrics", "detokenize"]
 
 _ALLOWED: dict[str, frozenset[str]] = {
     "admin": frozenset({"read", "write", "metrics"}),
     "read_only": frozenset({"read", "metrics"}),
     "metrics": frozenset({"metrics"}),
+    "detokenize": frozenset({"detokenize"}),
 }
 
 
@@ -50,6 +56,38 @@ class AdminPrincipal:
 
     def may(self, permission: Permission) -> bool:
         return permission in _ALLOWED.get(self.role, frozenset())
+
+
+class WindowCounter:
+    """Counts per key within a window that opens at the key's first count (bounded keys).
+
+    ``reached(key)`` is true once ``limit`` is counted, until ``window`` seconds after
+    the first count; then the key starts again from zero.
+    """
+
+    def __init__(self, clock: Clock, limit: int, window: float, max_keys: int = 10_000) -> None:
+        self.clock, self.limit, self.window, self.max_keys = clock, limit, window, max_keys
+        self._counts: dict[str, tuple[float, int]] = {}
+
+    def count(self, key: str) -> int:
+        f = self._counts.get(key)
+        if f is None:
+            return 0
+        if self.clock.monotonic() - f[0] > self.window:
+            del self._counts[key]
+            return 0
+        return f[1]
+
+    def reached(self, key: str) -> bool:
+        return self.count(key) >= self.limit
+
+    def add(self, key: str, n: int = 1) -> None:
+        now = self.clock.monotonic()
+        since, c = self._counts.get(key, (now, 0))
+        if now - since > self.window:
+            since, c = now, 0
+        if len(self._counts) < self.max_keys or key in self._counts:
+            self._counts[key] = (since, c + n)
 
 
 class AdminAuth:
@@ -72,7 +110,7 @@ class AdminAuth:
         self.clock = clock or SystemClock()
         self.max_failures = max_failures
         self.window = window
-        self._failures: dict[str, tuple[float, int]] = {}
+        self._failures = WindowCounter(self.clock, max_failures, window)
 
     @staticmethod
     def presented(authorization: bytes | None) -> bytes | None:
@@ -85,14 +123,7 @@ class AdminAuth:
         return value.strip()
 
     def locked_out(self, client: str) -> bool:
-        f = self._failures.get(client)
-        if f is None:
-            return False
-        since, n = f
-        if self.clock.monotonic() - since > self.window:
-            del self._failures[client]
-            return False
-        return n >= self.max_failures
+        return self._failures.reached(client)
 
     def authenticate(self, key: bytes | None, client: str = "") -> AdminPrincipal | None:
         """The principal whose key this is, or None (a failure is counted for ``client``)."""
@@ -104,10 +135,5 @@ class AdminAuth:
             if hmac.compare_digest(d, digest):
                 found = p
         if found is None:
-            now = self.clock.monotonic()
-            since, n = self._failures.get(client, (now, 0))
-            if now - since > self.window:
-                since, n = now, 0
-            if len(self._failures) < 10_000 or client in self._failures:
-                self._failures[client] = (since, n + 1)
+            self._failures.add(client)
         return found

@@ -8,9 +8,9 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-__all__ = ["AdminConfig", "AdminKey", "AdminTls", "is_loopback_bind"]
+__all__ = ["AdminConfig", "AdminKey", "AdminTls", "DetokenizeLimits", "is_loopback_bind"]
 
-Role = Literal["admin", "read_only", "metrics"]
+Role = Literal["admin", "read_only", "metrics", "detokenize"]
 
 
 class _Model(BaseModel):
@@ -33,7 +33,9 @@ class AdminKey(_Model):
     name: str = Field(..., min_length=1, max_length=64, description="Who holds the key (shown as the actor of acks and lifts).")
     role: Role = Field(
         "read_only",
-        description="admin: everything; read_only: read everything, change nothing (no ack, no lift); metrics: only /metrics.",
+        description="admin: everything but detokenize; read_only: read everything, change nothing (no ack, no lift); "
+        "metrics: only /metrics; detokenize: only POST /api/detokenize (turn reversible PII tokens back into values, "
+        "audited); no other role may detokenize.",
     )
     key: SecretStr | None = Field(
         None,
@@ -73,6 +75,24 @@ class AdminTls(_Model):
     key_file: str = Field(..., description="PEM private key of the certificate.")
 
 
+class DetokenizeLimits(_Model):
+    """Bounds of ``POST /api/detokenize`` (per admin key)."""
+
+    max_batch: int = Field(100, ge=1, le=1000, description="Most tokens one request may carry.")
+    max_values_per_minute: int = Field(
+        1000, ge=1, le=1_000_000,
+        description="Most tokens one key may have looked up per minute (revealed or refused); beyond it 429.",
+    )
+    max_failures: int = Field(
+        20, ge=1, le=10_000,
+        description="Refused tokens (forged, altered, another key's) one key may send per minute; beyond it the "
+        "key may not detokenize (429) until the minute has passed.",
+    )
+    min_reason_chars: int = Field(
+        8, ge=1, le=200, description="Shortest `reason` accepted (why the values are needed; written to the audit trail)."
+    )
+
+
 class AdminConfig(_Model):
     """The admin listener: admin API, dashboard and `/metrics`, on its own socket."""
 
@@ -90,6 +110,10 @@ class AdminConfig(_Model):
         "a key of any role otherwise; key: always a key (role metrics is enough).",
     )
     session_max_rows: int = Field(1000, ge=10, le=100_000, description="Most rows one admin API answer returns.")
+    detokenize: DetokenizeLimits = Field(
+        default_factory=DetokenizeLimits,
+        description="Bounds of POST /api/detokenize (needs a key of role detokenize and filters.audit).",
+    )
 
     @field_validator("bind")
     @classmethod

@@ -2,14 +2,18 @@
 
 It serves a few requests a minute, so it uses asyncio streams rather than the data
 plane's Protocol machinery, and is strict all the same: request line and headers within
-16 KiB and 64 headers, a header timeout, no request bodies beyond 64 KiB (the API takes
-none), no ``Transfer-Encoding``, one Host. Everything behind ``/api/`` and ``/metrics``
+16 KiB and 64 headers, a header timeout (covering the body), request bodies only by
+``Content-Length`` and within 64 KiB (only ``POST /api/detokenize`` reads one; no
+``Transfer-Encoding``), one Host. A refused request is answered with
+``application/problem+json`` (CPG-ADM-001, or CPG-ADM-004 for a body) and the connection closed. Everything behind ``/api/`` and ``/metrics``
 is answered by :class:`cpragate.admin.api.AdminApi` (sans-IO); ``/`` and ``/static/``
 are the dashboard's files, read once at start from the package (``admin/web``), with a
 strict Content-Security-Policy (no inline script, nothing from another origin).
 
 The audit search and DSAR run the audit sink's synchronous queries on a thread, so a
-slow query never stalls the data plane sharing this event loop.
+slow query never stalls the data plane sharing this event loop. Detokenize writes its
+audit events through the gateway's own trail (the audit filter's spool and writer), so
+they are chained and signed with the data plane's events.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ from cpragate.admin.api import AdminApi, AdminResponse, Sources
 from cpragate.admin.auth import AdminAuth
 from cpragate.admin.config import AdminConfig, is_loopback_bind
 from cpragate.admin.metrics import Gauge
-from cpragate.errors import AdminConfigError, ListenError
+from cpragate.errors import AdminBodyError, AdminConfigError, AdminError, ListenError
 
 if TYPE_CHECKING:
     from cpragate.server.gateway import Gateway
@@ -183,7 +187,18 @@ def _sources(gw: Gateway) -> Sources:
         config_consumers=config_consumers,
         config_keys=config_keys,
         audit_stats=audit_stats,
+        pii_engine=lambda: getattr(gw.runtime.filters.get("pii"), "engine", None),
     )
+    ids = getattr(gw, "ids", None)
+    if ids is not None:
+        src.new_id = ids.next_id
+    if getattr(gw.cfg.filters.audit, "enabled", False):
+
+        async def audit_event(record: list[Any]) -> bool:
+            trail = stores_attr("audit")  # the trail of the moment (None once closed at stop)
+            return bool(trail is not None and await trail.event(record))
+
+        src.audit_event = audit_event
     audit_cfg = gw.cfg.filters.audit
     if getattr(audit_cfg, "enabled", False):
         from cpragate.server.gateway import state_dir
@@ -264,6 +279,7 @@ class Request:
     query: bytes
     headers: dict[bytes, bytes]
     keep_alive: bool
+    body: bytes = b""
 
 
 class AdminServer:
@@ -274,7 +290,8 @@ class AdminServer:
         self.cfg = cfg
         self.static = load_static() if static is None else static
         metrics_open = cfg.metrics_auth == "loopback_open" and is_loopback_bind(cfg.bind)
-        self.api = AdminApi(AdminAuth(cfg.keys), _sources(gw), metrics_open=metrics_open, max_rows=cfg.session_max_rows)
+        self.api = AdminApi(AdminAuth(cfg.keys), _sources(gw), metrics_open=metrics_open, max_rows=cfg.session_max_rows,
+                            detokenize=cfg.detokenize)
         self.server: asyncio.AbstractServer | None = None
         self.port = 0
         self.scheme = "https" if cfg.tls is not None else "http"
@@ -375,7 +392,7 @@ class AdminServer:
                 except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                     return
                 except BadRequest as e:
-                    await self._send(writer, AdminResponse(e.status, [(b"content-type", b"text/plain")], e.msg), False)
+                    await self._send(writer, e.response(), False)
                     return
                 if req is None:
                     return
@@ -395,7 +412,7 @@ class AdminServer:
 
     async def _answer(self, req: Request, client: str) -> AdminResponse:
         if req.path.startswith("/api/") or req.path == "/metrics":
-            return await self.api.handle(req.method, req.path, req.query, req.headers, client)
+            return await self.api.handle(req.method, req.path, req.query, req.headers, client, req.body)
         if req.method not in ("GET", "HEAD"):
             return AdminResponse(405, [(b"content-type", b"text/plain"), (b"allow", b"GET, HEAD")], b"method not allowed")
         path = "/" if req.path in ("/", "/index.html") else req.path
@@ -423,7 +440,7 @@ class AdminServer:
 
 
 async def read_request(reader: asyncio.StreamReader) -> Request | None:
-    """One request head (and any small body, dropped) from ``reader``; None at a clean EOF."""
+    """One request (head, and its body when ``Content-Length`` gives one) from ``reader``; None at a clean EOF."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.LimitOverrunError:
@@ -448,12 +465,13 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
             raise BadRequest(400, b"duplicate header")
         headers[n] = value.strip()
     if b"transfer-encoding" in headers:
-        raise BadRequest(501, b"request bodies are not accepted here")
+        raise BadRequest(501, b"chunked or encoded request bodies are not accepted: send Content-Length", body=True)
     cl = headers.get(b"content-length", b"0")
-    if not cl.isdigit() or int(cl) > MAX_BODY:
-        raise BadRequest(413, b"request body too large")
-    if int(cl):
-        await reader.readexactly(int(cl))  # the API takes no bodies: read and drop
+    if not cl.isdigit() or len(cl) > 12:
+        raise BadRequest(400, b"Content-Length must be a decimal number", body=True)
+    if int(cl) > MAX_BODY:
+        raise BadRequest(413, b"request body too large: at most 65536 bytes", body=True)
+    body = await reader.readexactly(int(cl)) if int(cl) else b""
     target = parts[1]
     path, _, query = target.partition(b"?")
     try:
@@ -464,18 +482,27 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
         raise BadRequest(400, b"bad path")
     conn = headers.get(b"connection", b"").lower()
     keep = (parts[2] == b"HTTP/1.1" and conn != b"close") or conn == b"keep-alive"
-    return Request(parts[0].decode("ascii", "replace"), spath, query, headers, keep)
+    return Request(parts[0].decode("ascii", "replace"), spath, query, headers, keep, body)
 
 
 class BadRequest(Exception):
-    def __init__(self, status: int, msg: bytes) -> None:
+    """A request refused before it reached the API (malformed, too large); answered and closed."""
+
+    def __init__(self, status: int, msg: bytes, body: bool = False) -> None:
         super().__init__(msg.decode())
         self.status, self.msg = status, msg
+        self.error = AdminBodyError if body else AdminError
+
+    def response(self) -> AdminResponse:
+        problem = {"type": "about:blank", "title": self.error.title, "status": self.status, "code": self.error.code,
+                   "detail": self.msg.decode()}
+        return AdminResponse(self.status, [(b"content-type", b"application/problem+json")], orjson.dumps(problem))
 
 
 _REASONS = {200: b"OK", 400: b"Bad Request", 401: b"Unauthorized", 403: b"Forbidden", 404: b"Not Found",
-            405: b"Method Not Allowed", 413: b"Content Too Large", 429: b"Too Many Requests",
-            431: b"Request Header Fields Too Large", 500: b"Internal Server Error", 501: b"Not Implemented"}
+            405: b"Method Not Allowed", 409: b"Conflict", 413: b"Content Too Large", 415: b"Unsupported Media Type",
+            429: b"Too Many Requests", 431: b"Request Header Fields Too Large", 500: b"Internal Server Error",
+            501: b"Not Implemented", 503: b"Service Unavailable"}
 
 
 async def start_admin(gw: Gateway, static: dict[str, tuple[bytes, bytes]] | None = None) -> AdminServer | None:

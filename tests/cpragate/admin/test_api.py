@@ -192,3 +192,171 @@ def test_parse_since(text: str, ago: float) -> None:
     assert parse_since("2026-01-01", 0) == 1767225600.0
     with pytest.raises(ValueError):
         parse_since("soon", 0)
+
+
+# --- POST /api/detokenize ------------------------------------------------------------------
+
+DETOK = "detok-key-0123456789abcdefghij"
+TOKEN_KEY = "token-secret-0123456789abcdef"
+EMAIL = "jane.roe@example.com"
+SSN = "536-22-8741"
+
+
+class Detok:
+    """An API with a reversible-token engine and an audit trail that keeps its records."""
+
+    def __init__(self, reversible: bool = True, audit: bool = True, spooled: bool = True, **limits: Any) -> None:
+        from cpragate.admin.config import DetokenizeLimits
+        from cpragate.pii import Action, ActionRules, Engine, PiiConfig, TokenizeOptions
+
+        self.clock = FakeClock()
+        self.engine = Engine(PiiConfig(tokenize=TokenizeOptions.model_validate({"key": TOKEN_KEY, "reversible": reversible})))
+        doc = self.engine.process_json({"email": EMAIL, "ssn": SSN}, ActionRules(default=Action.TOKENIZE, spi=None)).body
+        self.tokens = orjson.loads(doc)
+        self.records: list[list[Any]] = []
+        self.spooled = spooled
+
+        async def event(record: list[Any]) -> bool:
+            self.records.append(record)
+            return self.spooled
+
+        src = Sources(pii_engine=lambda: self.engine, audit_event=event if audit else None, new_id=lambda: "rid-1")
+        keys = [AdminKey.model_validate({"name": "ops", "role": "admin", "key": ADMIN}),
+                AdminKey.model_validate({"name": "dpo", "role": "read_only", "key": READER}),
+                AdminKey.model_validate({"name": "dsar-desk", "role": "detokenize", "key": DETOK})]
+        self.api = AdminApi(AdminAuth(keys, clock=self.clock), src, clock=self.clock,
+                            detokenize=DetokenizeLimits.model_validate(limits))
+
+    def call(self, doc: Any, key: str | None = DETOK, method: str = "POST", ctype: bytes = b"application/json",
+             raw: bytes | None = None) -> AdminResponse:
+        headers = {b"content-type": ctype}
+        if key:
+            headers[b"authorization"] = b"Bearer " + key.encode()
+        payload = raw if raw is not None else orjson.dumps(doc)
+        return asyncio.run(self.api.handle(method, "/api/detokenize", b"", headers, "127.0.0.1", payload))
+
+    def events(self) -> list[dict[str, Any]]:
+        from cpragate.audit.events import build_event
+
+        return [build_event(r[1], r[2], resolve=str, param_token=str) for r in self.records]
+
+
+REASON = "DSAR-2026-114: the consumer asked for their data"
+
+
+def test_detokenize_reveals_values_to_the_detokenize_role_and_audits_who_what_and_why() -> None:
+    d = Detok()
+    forged = d.tokens["email"][:-3] + ("AAA" if not d.tokens["email"].endswith("AAA") else "BBB")
+    r = d.call({"tokens": [d.tokens["email"], d.tokens["ssn"], forged, "tok_email_abcdefghijklmnopqrst"],
+                "reason": REASON})
+    assert r.status == 200 and (b"cache-control", b"no-store") in r.headers
+    out = body(r)
+    assert out["results"][:2] == [
+        {"entity": "email", "category": "identifiers", "spi": False, "value": EMAIL},
+        {"entity": "us_ssn", "category": "identifiers", "spi": True, "value": SSN},
+    ]
+    assert [x["error"] for x in out["results"][2:]] == ["CPG-PII-005", "CPG-PII-005"]
+    assert "altered" in out["results"][2]["detail"] and "keyed-hash" in out["results"][3]["detail"]
+    assert (out["revealed"], out["refused"], out["audit_id"]) == (2, 2, "rid-1")
+    [ev] = d.events()
+    assert (ev["consumer"], ev["auth"], ev["route"], ev["method"], ev["status"]) == (
+        "dsar-desk", "admin_key", "/api/detokenize", "POST", 200)
+    assert (ev["outcome"], ev["decision"], ev["id"], ev["client_ip"]) == ("served", "allow", "rid-1", "127.0.0.1")
+    assert ev["checks"]["detokenize"] == {"admin_key": "dsar-desk", "role": "detokenize", "reason": REASON, "tokens": 4,
+                                          "revealed": 2, "refused": 2, "prefix": "tok_"}
+    assert ev["pii"] == {"categories": {"identifiers": 2}, "entities": {"email": 1, "us_ssn": 1}, "spi": 1,
+                         "actions": {"detokenize": 2}}
+    trail = orjson.dumps(d.records)
+    leaked = any(v.encode() in trail for v in (EMAIL, SSN, d.tokens["email"], d.tokens["ssn"]))
+    assert not leaked, "a value or token reached the audit record"
+
+
+def test_detokenize_refusals_are_audited_and_name_the_fix() -> None:
+    d = Detok()
+    good = {"tokens": [d.tokens["email"]], "reason": REASON}
+    for key, status in ((ADMIN, 403), (READER, 403), (None, 401), ("wrong-key-0123456789abcdef", 401)):
+        r = d.call(good, key=key)
+        assert r.status == status and body(r)["code"] == "CPG-ADM-003" and EMAIL.encode() not in r.body
+    assert "only a key of role detokenize" in body(d.call(good, key=ADMIN))["detail"]
+    assert d.call(good, method="GET").status == 405
+    bad_bodies: list[tuple[dict[str, Any], int, str]] = [
+        ({"ctype": b"text/plain"}, 415, "application/json"),
+        ({"raw": b""}, 400, "JSON body is required"),
+        ({"raw": b"{not json"}, 400, "not valid JSON"),
+        ({"raw": b"[1]"}, 400, "JSON object"),
+        ({"doc": {**good, "note": 1}}, 400, "unknown field(s) 'note'"),
+        ({"doc": {"tokens": [], "reason": REASON}}, 400, "non-empty list"),
+        ({"doc": {"tokens": [1], "reason": REASON}}, 400, "tokens[0]"),
+        ({"doc": {"tokens": ["t"] * 101, "reason": REASON}}, 400, "at most 100 tokens"),
+        ({"doc": {"tokens": ["t"]}}, 400, "reason is required"),
+        ({"doc": {"tokens": ["t"], "reason": "why"}}, 400, "8 to 500"),
+        ({"doc": {"tokens": ["t"], "reason": "line one\nline two"}}, 400, "one line"),
+    ]
+    for kw, status, detail in bad_bodies:
+        r = d.call(kw.get("doc"), ctype=kw.get("ctype", b"application/json"), raw=kw.get("raw"))
+        assert r.status == status and body(r)["code"] == "CPG-ADM-004" and detail in body(r)["detail"], (kw, body(r))
+    evs = d.events()
+    assert len(evs) == 6 + len(bad_bodies) and all(e["decision"] == "deny" and e["outcome"] == "denied" for e in evs)
+    assert [e["consumer"] for e in evs[:4]] == ["ops", "dpo", None, None]
+    assert evs[0]["rule"] == "admin:detokenize:CPG-ADM-003" and evs[0]["error"] == "CPG-ADM-003"
+    assert evs[0]["checks"]["detokenize"]["reason"] == REASON and evs[0]["checks"]["detokenize"]["tokens"] == 1
+    assert evs[0]["pii"] is None and all(e["checks"]["detokenize"]["revealed"] == 0 for e in evs)
+
+
+def test_the_reason_is_recorded_with_personal_data_redacted() -> None:
+    d = Detok()
+    r = d.call({"tokens": [d.tokens["email"]], "reason": f"ticket 88 from {EMAIL} about SSN {SSN}"})
+    assert r.status == 200
+    reason = d.events()[0]["checks"]["detokenize"]["reason"]
+    assert reason.startswith("ticket 88 from [REDACTED:email]") and SSN not in reason
+
+
+def test_keyed_hash_tokens_cannot_be_reversed_and_the_answer_names_the_fix() -> None:
+    d = Detok(reversible=False)
+    r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
+    assert r.status == 409 and body(r)["code"] == "CPG-PII-011" and "reversible: true" in body(r)["detail"]
+    assert d.events()[0]["error"] == "CPG-PII-011"
+
+
+def test_detokenize_needs_audit_tokenization_and_a_spooled_event() -> None:
+    r = Detok(audit=False).call({"tokens": ["t"], "reason": REASON})
+    assert r.status == 409 and body(r)["code"] == "CPG-ADM-005" and "filters.audit" in body(r)["detail"]
+    d = Detok()
+    d.engine = None  # type: ignore[assignment]  # the pii filter is off
+    r = d.call({"tokens": ["t"], "reason": REASON})
+    assert r.status == 409 and body(r)["code"] == "CPG-ADM-005" and "tokenize.key" in body(r)["detail"]
+    d = Detok(spooled=False)  # the spool refused the event: nothing is revealed
+    r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
+    assert r.status == 503 and body(r)["code"] == "CPG-AUD-006" and EMAIL.encode() not in r.body
+    assert d.records and d.events()[0]["status"] == 200  # it was attempted with the outcome it would have had
+
+
+def test_refused_tokens_and_volume_are_limited_per_key() -> None:
+    d = Detok(max_failures=3, max_values_per_minute=5)
+    forged = {"tokens": ["tok_email_rAAAA", "tok_email_rBBBB"], "reason": REASON}
+    assert d.call(forged).status == 200  # 2 refused
+    assert d.call(forged).status == 200  # 4 refused: past the limit for the next call
+    r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
+    assert r.status == 429 and body(r)["code"] == "CPG-ADM-006" and EMAIL.encode() not in r.body
+    d.clock.advance(61)
+    assert d.call({"tokens": [d.tokens["email"]] * 5, "reason": REASON}).status == 200
+    r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
+    assert r.status == 429 and "max_values_per_minute" in body(r)["detail"]
+    assert d.events()[-1]["error"] == "CPG-ADM-006"
+    d.clock.advance(61)
+    assert d.call({"tokens": [d.tokens["ssn"]], "reason": REASON}).status == 200
+
+
+def test_an_address_locked_out_by_bad_keys_is_refused_unaudited() -> None:
+    d = Detok()
+    for _ in range(20):
+        d.call({"tokens": ["t"], "reason": REASON}, key="wrong-key-0123456789abcdef")
+    n = len(d.records)
+    r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
+    assert r.status == 429 and len(d.records) == n  # bounded: 20 audited failures per address and minute
+
+
+def test_other_endpoints_ignore_a_body() -> None:
+    d = Detok()
+    r = asyncio.run(d.api.handle("GET", "/api/whoami", b"", {b"authorization": b"Bearer " + READER.encode()}, "", b"{}"))
+    assert r.status == 200 and d.records == []

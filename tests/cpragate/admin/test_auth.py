@@ -49,3 +49,28 @@ def test_lock_out_after_failures_then_window_passes() -> None:
     assert a.locked_out("198.51.100.9") and not a.locked_out("198.51.100.10")
     clock.advance(61)
     assert not a.locked_out("198.51.100.9")
+
+
+def test_only_the_detokenize_role_may_detokenize() -> None:
+    from cpragate.admin.auth import AdminPrincipal
+
+    assert AdminPrincipal("desk", "detokenize").may("detokenize")
+    assert not AdminPrincipal("desk", "detokenize").may("read")
+    for role in ("admin", "read_only", "metrics"):
+        assert not AdminPrincipal("x", role).may("detokenize"), role
+
+
+def test_window_counter_counts_per_key_until_the_window_passes() -> None:
+    from cpragate.admin.auth import WindowCounter
+
+    clock = FakeClock()
+    c = WindowCounter(clock, limit=3, window=60, max_keys=2)
+    c.add("a", 2)
+    assert c.count("a") == 2 and not c.reached("a")
+    c.add("a")
+    assert c.reached("a") and c.count("b") == 0
+    c.add("b")
+    c.add("c")  # beyond max_keys: not tracked (a flood of addresses cannot grow the table)
+    assert c.count("c") == 0
+    clock.advance(61)
+    assert c.count("a") == 0 and not c.reached("a")

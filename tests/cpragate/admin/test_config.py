@@ -56,3 +56,13 @@ def test_duplicate_names_and_no_keys() -> None:
 def test_key_is_secret_in_dumps() -> None:
     c = AdminConfig.model_validate({"keys": [{"name": "a", "key": "k" * 30}]})
     assert "k" * 30 not in repr(c) and "k" * 30 not in c.model_dump_json()
+
+
+def test_detokenize_role_and_limits() -> None:
+    c = AdminConfig.model_validate({"keys": [{"name": "desk", "sha256": H, "role": "detokenize"}],
+                                    "detokenize": {"max_batch": 10}})
+    assert c.keys[0].role == "detokenize" and c.detokenize.max_batch == 10 and c.detokenize.max_failures == 20
+    with pytest.raises(ValueError, match="max_batch"):
+        AdminConfig.model_validate({"keys": [{"name": "d", "sha256": H}], "detokenize": {"max_batch": 0}})
+    with pytest.raises(ValueError, match="max_batches"):
+        AdminConfig.model_validate({"keys": [{"name": "d", "sha256": H}], "detokenize": {"max_batches": 5}})

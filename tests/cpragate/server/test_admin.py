@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import orjson
 import pytest
 
 from cpragate.server.admin import CSP, WEB_DIR, BadRequest, Request, load_static, read_request
@@ -51,9 +52,35 @@ def test_refuses_bad_requests(raw: bytes, status: int) -> None:
     assert e.value.status == status
 
 
-def test_a_small_body_is_read_and_dropped() -> None:
+def test_a_body_is_read_by_content_length_and_kept() -> None:
     req = parse(b"POST /api/alerts/a/ack HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}")
-    assert req is not None and req.method == "POST"
+    assert req is not None and req.method == "POST" and req.body == b"{}"
+    doc = b'{"tokens": ["tok_email_rAAAA"], "reason": "ticket 4711 for the DPO"}'
+    raw = b"POST /api/detokenize HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(doc)
+    req = parse(raw + doc + b"GET / HTTP/1.1\r\n\r\n")  # the next request on the connection stays unread
+    assert req is not None and req.body == doc
+    assert parse(b"GET / HTTP/1.1\r\n\r\n").body == b""  # type: ignore[union-attr]
+    with pytest.raises(asyncio.IncompleteReadError):  # a body shorter than announced: the client went away
+        parse(raw + doc[:10])
+
+
+@pytest.mark.parametrize(
+    ("raw", "status", "code"),
+    [
+        (b"POST /api/detokenize HTTP/1.1\r\nContent-Length: 65537\r\n\r\n", 413, "CPG-ADM-004"),
+        (b"POST /api/detokenize HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400, "CPG-ADM-004"),
+        (b"POST /api/detokenize HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n", 400, "CPG-ADM-004"),
+        (b"POST /api/detokenize HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n{}", 400, "CPG-ADM-001"),
+        (b"POST /api/detokenize HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 501, "CPG-ADM-004"),
+        (b"GET nothing HTTP/1.1\r\n\r\n", 400, "CPG-ADM-001"),
+    ],
+)
+def test_refused_requests_get_a_problem_answer(raw: bytes, status: int, code: str) -> None:
+    with pytest.raises(BadRequest) as e:
+        parse(raw)
+    resp = e.value.response()
+    assert resp.status == status and (b"content-type", b"application/problem+json") in resp.headers
+    assert orjson.loads(resp.body)["code"] == code
 
 
 def test_load_static_maps_index_and_static_files(tmp_path: Path) -> None:
