@@ -29,7 +29,8 @@ Detokenize (issue 5): ``{"tokens": [...], "reason": "why"}`` as ``application/js
 answers one result per token, in order: ``{"entity", "category", "spi", "value"}`` or
 ``{"error", "detail"}`` (a forged, altered or foreign token; the detail says nothing
 about the key or value). Only the ``detokenize`` role may call it (auth.py says why).
-Every call with a key, refused or not, writes one audit event through the gateway's
+Every call with a key (a wrong one included: those are bounded by the lock-out), refused
+or not, writes one audit event through the gateway's
 trail before it is answered (who, when, outcome, entity and category counts, how many
 tokens, the reason with any personal data in it redacted; never a token or a value);
 when the event cannot be spooled, nothing is revealed (503). Batches, looked-up tokens
@@ -459,8 +460,12 @@ class AdminApi:
     # --- detokenize (issue 5): values behind reversible PII tokens, audited ---------------------
     async def detokenize(self, method: str, headers: dict[bytes, bytes], body: bytes, client: str) -> AdminResponse:
         """``POST /api/detokenize`` (see the module docstring); every call with a key is audited."""
-        if self.auth.locked_out(client):  # before any key is checked: not audited (bounded by the lock-out)
+        # Not audited: an address locked out by wrong keys, and a call without any key (both are
+        # refused before a key is checked; auditing them would let anyone fill the audit spool).
+        if self.auth.locked_out(client):
             raise _Problem(429, AdminAuthError, "too many failed admin key attempts from this address; wait a minute")
+        if AdminAuth.presented(headers.get(b"authorization")) is None:
+            raise _Problem(401, AdminAuthError, "send Authorization: Bearer ADMIN_KEY with a key of role detokenize")
         audit = self.src.audit_event
         if audit is None:
             raise _Problem(409, DetokenizeUnavailable,

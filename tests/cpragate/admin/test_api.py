@@ -296,8 +296,8 @@ def test_detokenize_refusals_are_audited_and_name_the_fix() -> None:
         r = d.call(kw.get("doc"), ctype=kw.get("ctype", b"application/json"), raw=kw.get("raw"))
         assert r.status == status and body(r)["code"] == "CPG-ADM-004" and detail in body(r)["detail"], (kw, body(r))
     evs = d.events()
-    assert len(evs) == 6 + len(bad_bodies) and all(e["decision"] == "deny" and e["outcome"] == "denied" for e in evs)
-    assert [e["consumer"] for e in evs[:4]] == ["ops", "dpo", None, None]
+    assert len(evs) == 5 + len(bad_bodies) and all(e["decision"] == "deny" and e["outcome"] == "denied" for e in evs)
+    assert [e["consumer"] for e in evs[:3]] == ["ops", "dpo", None]  # a wrong key is audited, no key is not
     assert evs[0]["rule"] == "admin:detokenize:CPG-ADM-003" and evs[0]["error"] == "CPG-ADM-003"
     assert evs[0]["checks"]["detokenize"]["reason"] == REASON and evs[0]["checks"]["detokenize"]["tokens"] == 1
     assert evs[0]["pii"] is None and all(e["checks"]["detokenize"]["revealed"] == 0 for e in evs)
