@@ -19,7 +19,7 @@ METRICS = "metrics-key-for-tests-0123456789abcd"
 
 READS = ["/api/whoami", "/api/overview", "/api/inventory", "/api/datamap", "/api/consumers", "/api/alerts",
          "/api/blocks", "/api/audit", "/api/dsar?subject=42"]
-WRITES = [("POST", "/api/alerts/a1/ack"), ("DELETE", "/api/blocks/consumer/x")]
+WRITES = [("POST", "/api/alerts/a1/ack"), ("DELETE", "/api/blocks/consumer/x"), ("POST", "/api/detokenize")]
 
 
 def ok(req: OriginRequest) -> OriginResponse:
@@ -75,6 +75,8 @@ admin:
             for method, path in WRITES:
                 assert await call(method, path) == 401, path
                 assert await call(method, path, READER) == 403, path  # read_only changes nothing
+                assert await call(method, path, METRICS) == 403, path
+            assert await call("POST", "/api/detokenize", ADMIN) == 403  # only the detokenize role may
             assert await call("GET", "/metrics") == 401
             assert await call("GET", "/metrics", METRICS) == 200
             # spellings that must not reach an endpoint without the check

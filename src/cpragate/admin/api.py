@@ -468,6 +468,7 @@ class AdminApi:
             raise _Problem(401, AdminAuthError, "send Authorization: Bearer ADMIN_KEY with a key of role detokenize")
         audit = self.src.audit_event
         if audit is None:
+            self._principal(headers, client, "detokenize")  # 401/403 first: the config is no one else's business
             raise _Problem(409, DetokenizeUnavailable,
                            "detokenize is audited and the audit trail is off: enable filters.audit")
         rec = _DetokenizeAudit(self.src.new_id(), self.clock.time(), self.clock.monotonic(), method, client, len(body))

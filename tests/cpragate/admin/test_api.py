@@ -319,8 +319,10 @@ def test_keyed_hash_tokens_cannot_be_reversed_and_the_answer_names_the_fix() -> 
 
 
 def test_detokenize_needs_audit_tokenization_and_a_spooled_event() -> None:
-    r = Detok(audit=False).call({"tokens": ["t"], "reason": REASON})
+    off = Detok(audit=False)
+    r = off.call({"tokens": ["t"], "reason": REASON})
     assert r.status == 409 and body(r)["code"] == "CPG-ADM-005" and "filters.audit" in body(r)["detail"]
+    assert off.call({"tokens": ["t"], "reason": REASON}, key=ADMIN).status == 403  # the role is checked first
     d = Detok()
     d.engine = None  # type: ignore[assignment]  # the pii filter is off
     r = d.call({"tokens": ["t"], "reason": REASON})
