@@ -27,8 +27,11 @@ import unicodedata
 
 __all__ = ["PathRefused", "normalize_path", "split_target"]
 
-# Printable ASCII that needs no work beyond the slash/dot checks below.
-_SIMPLE = re.compile(rb"[A-Za-z0-9\-_~!$&'()*+,=:@./]*")
+# Printable ASCII that needs no work at all: "/"-separated non-empty segments that do not
+# start with "." (so no "//" and no dot-segment), and an optional trailing "/". One regex
+# instead of ``b"//" not in raw``: CPython's ``bytes in bytes`` first tries the operand as
+# an int and raises and clears a TypeError, ~2,200 instructions per test (callgrind).
+_SIMPLE = re.compile(rb"(?:/[A-Za-z0-9\-_~!$&'()*+,=:@][A-Za-z0-9\-_~!$&'()*+,=:@.]*)*/?")
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 _HEX = frozenset(b"0123456789abcdefABCDEF")
 _DOUBLE = re.compile(rb"%25[0-9A-Fa-f]{2}")
@@ -57,7 +60,7 @@ def normalize_path(raw: bytes, *, allow_semicolon: bool = False) -> str:
     """The canonical form of ``raw`` (the path part of the target), or PathRefused."""
     if not raw or raw[0] != 0x2F:  # "/"
         raise PathRefused("target is not origin-form")
-    if _SIMPLE.fullmatch(raw) is not None and b"//" not in raw and b"/." not in raw:
+    if _SIMPLE.fullmatch(raw) is not None:
         return raw.decode("ascii")
     return _slow(raw, allow_semicolon)
 
