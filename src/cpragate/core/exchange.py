@@ -34,13 +34,31 @@ class TlsInfo:
     """DNS/URI/email subject alternative names of the verified client certificate."""
 
 
-@dataclass(frozen=True, slots=True)
 class Decision:
-    """A filter's recorded decision, for the audit trail: who decided what, by which rule."""
+    """A filter's recorded decision, for the audit trail: who decided what, by which rule.
 
-    filter: str
-    outcome: str
-    rule: str = ""
+    Read-only by convention. A plain class rather than a frozen dataclass: mypyc compiles
+    this module, and a frozen dataclass's ``__init__`` stays an interpreted function
+    (``object.__setattr__`` per field): ~4,900 instructions per decision against ~150.
+    """
+
+    __slots__ = ("filter", "outcome", "rule")
+
+    def __init__(self, filter: str, outcome: str, rule: str = "") -> None:
+        self.filter = filter
+        self.outcome = outcome
+        self.rule = rule
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Decision):
+            return NotImplemented
+        return self.filter == other.filter and self.outcome == other.outcome and self.rule == other.rule
+
+    def __hash__(self) -> int:
+        return hash((self.filter, self.outcome, self.rule))
+
+    def __repr__(self) -> str:
+        return f"Decision(filter={self.filter!r}, outcome={self.outcome!r}, rule={self.rule!r})"
 
 
 class Exchange:

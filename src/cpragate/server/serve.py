@@ -26,11 +26,37 @@ __all__ = ["run_worker", "serve", "setup_logging"]
 log = logging.getLogger("cpragate")
 
 
+class _Formatter(logging.Formatter):
+    """The stdlib formatter with the timestamp's date part computed once per second.
+
+    With ``logging.access_log`` on, every request writes a line: ``time.localtime`` +
+    ``strftime`` per record were ~1.5 of its ~11 µs. Same output as ``logging.Formatter``.
+    """
+
+    _second = -1
+    _stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        if datefmt is not None:
+            return super().formatTime(record, datefmt)
+        sec = int(record.created)
+        if sec != self._second:
+            self._stamp = time.strftime(self.default_time_format, self.converter(sec))
+            self._second = sec
+        return self.default_msec_format % (self._stamp, record.msecs)
+
+
 def setup_logging(level: str = "info") -> None:
+    # The logging HOWTO's "Optimization": our format uses neither the caller's file/line
+    # nor thread or multiprocessing names, so skip collecting them (sys._getframe walk
+    # and lookups per record: ~2 of the ~11 µs an access-log line cost).
+    logging._srcfile = None  # type: ignore[attr-defined]
+    logging.logThreads = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     if not any(getattr(h, "_cpragate", False) for h in root.handlers):
         h = logging.StreamHandler(sys.stderr)
-        h.setFormatter(logging.Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
+        h.setFormatter(_Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
         h._cpragate = True  # type: ignore[attr-defined]
         root.addHandler(h)
     root.setLevel(level.upper())
