@@ -14,10 +14,9 @@ from __future__ import annotations
 import logging
 from typing import ClassVar
 
-import orjson
-
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
+from cpragate.core.jsonbody import response_json
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import ObjectNotFound, StorageError
@@ -65,8 +64,8 @@ class OwnerCheckFilter(Filter):
         if not 200 <= resp.status < 300 or ident is None or exchange.request.method == "HEAD":
             return CONTINUE
         try:
-            doc = orjson.loads(resp.body or b"")
-        except orjson.JSONDecodeError:
+            doc = response_json(exchange)  # parsed once, shared with conformance/minimize/pii
+        except ValueError:
             return object_denial(self.cfg, rule, "authz:owner:unreadable")
         for o in rule.owner:
             vals = list(pointer_values(doc, o.field))

@@ -18,10 +18,9 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
-import orjson
-
 from cpragate.core.access import Identity
 from cpragate.core.exchange import Exchange
+from cpragate.core.jsonbody import request_json
 
 __all__ = ["Unresolvable", "pointer_values", "ref_values", "request_values", "satisfies"]
 
@@ -80,8 +79,8 @@ def request_values(ex: Exchange, param: str) -> list[str]:
     if not body:
         return []
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError:
+        doc = request_json(ex)  # parsed once, shared with validation and minimization
+    except ValueError:
         raise Unresolvable("body is not JSON") from None
     out = []
     for v in pointer_values(doc, name):
