@@ -34,4 +34,9 @@ def findings(cfg: GatewayConfig) -> list[str]:
             out.append(f"routes[{i}] ({r.path}): bodies over max_body_bytes pass uninspected")
         if pii.enabled and r.pii is not None and r.pii.pass_types:
             out.append(f"routes[{i}] ({r.path}): pii.pass_types {', '.join(r.pii.pass_types)} bodies pass uninspected")
+    for where in getattr(cfg, "_literal_secrets", None) or ():
+        out.append(
+            f"{where}: secret written in the config file — read it from ${{ENV}} or file: instead "
+            "(anyone who can read the file, its backups or its history has it)"
+        )
     return out

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from cpragate.config.model import GatewayConfig
 from cpragate.config.openapi import Expansion
@@ -33,7 +33,7 @@ from cpragate.config.openapi import bind as bind_openapi
 from cpragate.config.openapi import expand as expand_openapi
 from cpragate.errors import ConfigError, ConfigFileError, ConfigSecretError, CpraGateError
 
-__all__ = ["format_loc", "load_config", "load_config_text"]
+__all__ = ["format_loc", "literal_secrets", "load_config", "load_config_text"]
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -81,7 +81,7 @@ def load_config_text(
     if problems:
         raise ConfigSecretError("unresolved references:\n  " + "\n  ".join(problems))
     try:
-        return _validate(data, filename, root, base_dir)
+        cfg = _validate(data, filename, root, base_dir)
     except CpraGateError as e:
         # A value read from ${ENV} or file: is a secret: messages that quote a refused value
         # ("bind 'xyz' must be HOST:PORT") must not show it, in logs or `config check`.
@@ -89,6 +89,32 @@ def load_config_text(
         if scrubbed == e.detail:
             raise
         raise type(e)(scrubbed, fix=e.fix_hint) from None
+    cfg._literal_secrets = literal_secrets(cfg, secrets)
+    return cfg
+
+
+def literal_secrets(model: BaseModel, referenced: list[str], path: str = "") -> list[str]:
+    """Key paths of the secret fields (``SecretStr``) whose value was written in the file
+    itself rather than read from ``${ENV}`` or ``file:`` (``referenced``: those values)."""
+    out: list[str] = []
+
+    def walk(v: Any, where: str) -> None:
+        if isinstance(v, SecretStr):
+            text = v.get_secret_value()
+            if text and not any(r and r in text for r in referenced):
+                out.append(where)
+        elif isinstance(v, BaseModel):
+            for name in type(v).model_fields:
+                walk(getattr(v, name), f"{where}.{name}" if where else name)
+        elif isinstance(v, list | tuple):
+            for i, x in enumerate(v):
+                walk(x, f"{where}[{i}]")
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, f"{where}.{k}")
+
+    walk(model, path)
+    return out
 
 
 def _scrub(text: str, secrets: list[str]) -> str:

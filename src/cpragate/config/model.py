@@ -11,7 +11,7 @@ import ipaddress
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from cpragate.admin.config import AdminConfig
 from cpragate.core.router import TemplateError, parse_template
@@ -357,6 +357,9 @@ class FiltersConfig(_Model):
 
 class GatewayConfig(_Model):
     """The whole gateway configuration (``cpragate config schema`` prints it as JSON Schema)."""
+
+    _literal_secrets: list[str] = PrivateAttr(default_factory=list)
+    """Key paths of secrets written as literal text in the file (set by the loader; findings)."""
 
     version: Literal[1] = Field(1, description="Config format version.")
     state_dir: str = Field(".cpragate", description="Folder for local state (SQLite, spools, generated certificates).")

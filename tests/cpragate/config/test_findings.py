@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from cpragate.config import load_config_text
 from cpragate.config.findings import findings
 
@@ -56,3 +58,35 @@ routes: [{path: /a, upstream: a}]
     ]
     local = load_config_text(base + f"admin: {{keys: [{key}]}}\n")
     assert not [x for x in findings(local) if x.startswith("admin")]
+
+
+def _secret_config(key: str) -> str:
+    return f"""
+listeners: [{{bind: "127.0.0.1:1"}}]
+upstreams: {{a: {{url: "https://a"}}}}
+routes: [{{path: /a, upstream: a}}]
+filters:
+  authn:
+    consumers: [{{name: app, purpose: service_provider}}]
+    api_keys: {{hash_secret: "{key}"}}
+"""
+
+
+def _secret_findings(key: str, env: dict[str, str] | None = None) -> list[str]:
+    return [x for x in findings(load_config_text(_secret_config(key), env=env or {})) if "secret written" in x]
+
+
+def test_findings_flag_a_secret_written_in_the_file(tmp_path: Path) -> None:
+    f = _secret_findings("literal-" + "s" * 32)
+    assert len(f) == 1 and f[0].startswith("filters.authn.api_keys.hash_secret: ")
+    assert "s" * 32 not in f[0]  # the finding names the key path, never the value
+    # A default written after ":-" is in the file all the same.
+    assert len(_secret_findings("${NOT_SET_ANYWHERE:-fallback-" + "d" * 32 + "}")) == 1
+
+
+def test_findings_accept_secrets_read_from_env_or_file(tmp_path: Path) -> None:
+    assert _secret_findings("${HASH_SECRET}", env={"HASH_SECRET": "e" * 40}) == []
+    assert _secret_findings("prefix-${HASH_SECRET}", env={"HASH_SECRET": "e" * 40}) == []
+    secret = tmp_path / "hash.secret"
+    secret.write_text("f" * 40 + "\n")
+    assert _secret_findings(f"file:{secret}") == []
