@@ -5,6 +5,11 @@ audit trail on PostgreSQL.
     .venv/bin/python bench/soak.py --duration 120     # any length, in seconds
     .venv/bin/python bench/soak.py --quick            # ~15 s: the harness still works (scripts/test)
     .venv/bin/python bench/soak.py --record           # append the result to bench/SOAK_RESULTS.md
+    .venv/bin/python bench/soak.py --probe            # + every 30 s the gateway prints gc objects by
+                                                      #   type, Python blocks, malloc in use/free/heap
+                                                      #   (mallinfo2), fds, trims (diagnosis, not recorded)
+    .venv/bin/python bench/soak.py --trace            # tracemalloc diff after warm-up (slow; CPRAGATE_PURE=1
+                                                      #   to see frames inside the compiled modules)
 
 Processes: the demo API (mutual TLS, its own process) and `cpragate run` with the demo
 policy (its own process, the one measured), the audit sink switched to a private schema
@@ -323,27 +328,88 @@ def audit_ids(url: str) -> list[str]:
 
 def serve_gateway(config: str, state: Path) -> int:
     """`cpragate run` with SIGUSR1 taking tracemalloc snapshots (child process, --trace)."""
+    import gc
     import tracemalloc
 
     from cpragate.cli.main import main as cli
 
     snaps: list[Any] = []
+    types: list[dict[str, int]] = []
+
+    def type_counts() -> dict[str, int]:
+        got: dict[str, int] = {}
+        for o in gc.get_objects():
+            k = type(o).__qualname__
+            got[k] = got.get(k, 0) + 1
+        return got
 
     def snap(*_: Any) -> None:
+        gc.collect()
         snaps.append(tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(False, tracemalloc.__file__)]))
+        types.append(type_counts())
         if len(snaps) >= 2:
             print("tracemalloc: top growth between the two snapshots", flush=True)
             for stat in snaps[-1].compare_to(snaps[0], "traceback")[:12]:
                 print(f"  {stat.size_diff / 1024:+.0f} KiB in {stat.count_diff:+d} blocks", flush=True)
-                for line in stat.traceback.format()[-8:]:
+                for line in stat.traceback.format()[-16:]:
                     print("    " + line, flush=True)
+            grew = sorted(((n - types[0].get(k, 0), k) for k, n in types[-1].items()), reverse=True)[:15]
+            print("gc-tracked objects: top growth by type " + ", ".join(f"{k} {d:+d}" for d, k in grew), flush=True)
             print("end of tracemalloc diff", flush=True)
 
+    def probe(*_: Any) -> None:
+        import ctypes
+        import ssl as _ssl
+
+        gc.collect()
+        objs = gc.get_objects()
+        big: list[tuple[int, str]] = []
+        for o in objs:
+            if isinstance(o, (dict, set, list, deque)) and len(o) >= 500:
+                owner = next((type(r).__qualname__ for r in gc.get_referrers(o) if r is not objs and not isinstance(r, (list, type(sys._getframe())))), "?")
+                big.append((len(o), f"{type(o).__qualname__}<-{owner}"))
+        counts: dict[str, int] = {}
+        for o in objs:
+            k = type(o).__qualname__
+            counts[k] = counts.get(k, 0) + 1
+        types.append(counts)
+        first = types[min(1, len(types) - 1)]  # the second probe: after warm-up
+        grew = sorted(((n - first.get(k, 0), k) for k, n in counts.items()), reverse=True)[:6]
+        got: dict[str, Any] = {
+            "objects": len(objs),
+            "grew_since_2nd_probe": [f"{k} {d:+d}" for d, k in grew if d > 0],
+            "blocks": sys.getallocatedblocks(),
+            "fds": len(os.listdir("/proc/self/fd")),
+            "threads": len(__import__("threading").enumerate()),
+            "ssl_sessions": [c.session_stats()["number"] for c in objs if isinstance(c, _ssl.SSLContext)],
+            "big": sorted(big, reverse=True)[:8],
+        }
+        try:
+            class MallInfo2(ctypes.Structure):
+                _fields_ = [(n, ctypes.c_size_t) for n in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallinfo2.restype = MallInfo2
+            mi = libc.mallinfo2()
+            got["malloc_used_kib"] = mi.uordblks // 1024
+            got["malloc_free_kib"] = mi.fordblks // 1024
+            got["malloc_mmap_kib"] = mi.hblkhd // 1024
+            got["malloc_heap_kib"] = mi.arena // 1024
+        except (OSError, AttributeError):
+            pass
+        from cpragate.server import memory
+
+        got["allocator"] = memory.stats()
+        print("probe: " + json.dumps(got), flush=True)
+
+    from collections import deque
+
     signal.signal(signal.SIGUSR1, snap)
+    signal.signal(signal.SIGUSR2, probe)
     return cli(["run", "-c", config])
 
 
-def run(duration: float, connections: int, quick: bool, keep: bool, trace: bool = False) -> dict[str, Any]:
+def run(duration: float, connections: int, quick: bool, keep: bool, trace: bool = False, probe: bool = False) -> dict[str, Any]:
     from cpragate.demo.certs import ensure_dev_pki
 
     tmp = Path(tempfile.mkdtemp(prefix="cpragate-soak-"))
@@ -386,8 +452,8 @@ def run(duration: float, connections: int, quick: bool, keep: bool, trace: bool 
         gw_log = tmp / "gateway.log"
         with gw_log.open("wb") as fh:
             cmd = [sys.executable, "-m", "cpragate", "run", "-c", str(tmp / "soak.yaml")]
-            if trace:
-                cmd = [sys.executable, "-X", "tracemalloc=8", str(Path(__file__).resolve()), "--serve-gateway", str(tmp / "soak.yaml"), "--state", str(tmp)]
+            if trace or probe:
+                cmd = [sys.executable, *(["-X", "tracemalloc=24"] if trace else []), str(Path(__file__).resolve()), "--serve-gateway", str(tmp / "soak.yaml"), "--state", str(tmp)]
             gw = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, cwd=tmp, env=env)
         procs.append(gw)
         wait_port(gw_port, gw, gw_log, timeout=180 if trace else 30)
@@ -408,6 +474,8 @@ def run(duration: float, connections: int, quick: bool, keep: bool, trace: bool 
                     gw.send_signal(signal.SIGUSR1)  # first tracemalloc snapshot, after warm-up
                     snapped = True
                 samples.append((time.monotonic() - t0, rss_kib(gw.pid)))
+                if probe and len(samples) % 6 == 1:
+                    gw.send_signal(signal.SIGUSR2)  # the gateway prints its own counters to its log
                 await asyncio.sleep(1.0 if quick else 5.0)
             await asyncio.gather(*tasks)
             samples.append((time.monotonic() - t0, rss_kib(gw.pid)))
@@ -422,6 +490,9 @@ def run(duration: float, connections: int, quick: bool, keep: bool, trace: bool 
                 time.sleep(1)
             text = gw_log.read_text(errors="replace")
             print(text[text.find("tracemalloc: top growth"):], file=sys.stderr)
+        if probe:
+            lines = [ln for ln in gw_log.read_text(errors="replace").splitlines() if ln.startswith("probe: ")]
+            print("\n".join(lines), file=sys.stderr)
         gw.send_signal(signal.SIGTERM)  # drain; the writer ships what is spooled before exit
         gw.wait(60)
         events = audit_ids(sink)
@@ -510,7 +581,10 @@ def record(result: dict[str, Any], argv: list[str]) -> None:
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, cwd=ROOT, check=False).stdout.strip()
     c = result["checks"]
-    verdict = lambda ok: "n/a" if ok is None else ("pass" if ok else "FAIL")  # noqa: E731
+
+    def verdict(ok: bool | None) -> str:
+        return "n/a" if ok is None else ("pass" if ok else "FAIL")
+
     lines = [
         "",
         f"## {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} — commit {rev}{' (+ uncommitted changes)' if dirty else ''}",
@@ -551,6 +625,7 @@ def main() -> int:
     ap.add_argument("--record", action="store_true", help="append the result to bench/SOAK_RESULTS.md")
     ap.add_argument("--keep", action="store_true", help="keep the temp folder (logs) and the PostgreSQL schema")
     ap.add_argument("--trace", action="store_true", help="run the gateway under tracemalloc and print where its heap grew after warm-up")
+    ap.add_argument("--probe", action="store_true", help="every 30 s the gateway prints its object/malloc/fd counters and largest containers (no tracemalloc)")
     ap.add_argument("--serve-api", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--serve-gateway", help=argparse.SUPPRESS)
     ap.add_argument("--state", type=Path, help=argparse.SUPPRESS)
@@ -562,7 +637,7 @@ def main() -> int:
         return serve_gateway(args.serve_gateway, args.state)
     duration = 15.0 if args.quick and args.duration == 600.0 else args.duration
     connections = min(args.connections, 4) if args.quick else args.connections
-    result = run(duration, connections, args.quick, args.keep, args.trace)
+    result = run(duration, connections, args.quick, args.keep, args.trace, args.probe)
     print(json.dumps(result, indent=2))
     if args.record:
         record(result, sys.argv[1:])

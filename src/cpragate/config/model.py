@@ -243,6 +243,14 @@ class Limits(_Model):
     )
     keepalive_requests: int = Field(10_000, ge=1, description="Requests served on one client connection before it is closed.")
     drain_timeout: float = Field(20.0, ge=0, description="Seconds SIGTERM waits for in-flight requests before closing.")
+    malloc_mmap_threshold: int = Field(
+        128 * 1024, ge=0, le=32 * 1024 * 1024,
+        description="glibc only: allocations this large (bytes) always come from mmap and are returned when freed, so "
+        "per-connection TLS buffers never fragment the heap (0: glibc's dynamic threshold, which lets RSS creep; server/memory.py).",
+    )  # fmt: skip
+    malloc_trim_interval: float = Field(
+        10.0, ge=0, description="glibc only: seconds between malloc_trim calls handing free heap pages back to the kernel (~1 ms each; 0: never)."
+    )
 
 
 class Routing(_Model):

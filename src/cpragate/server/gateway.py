@@ -28,6 +28,7 @@ from cpragate.core.registry import builtin_filters
 from cpragate.core.route import RouteInfo
 from cpragate.core.router import Router
 from cpragate.errors import ConfigReloadRefused, CpraGateError, ListenError
+from cpragate.server import memory
 from cpragate.server.http1 import ClientConnection
 from cpragate.server.tls import server_context
 from cpragate.server.upstream import UpstreamPool
@@ -210,6 +211,8 @@ class Gateway:
         self.now = loop.time()
         """A coarse clock (updated every tick) for timeout deadlines: no syscall per request."""
         self._tick_handle: asyncio.TimerHandle | None = None
+        self._next_trim = 0.0
+        """When the tick next hands free heap pages back (server/memory.py)."""
         self._stopped = loop.create_future()
         self.admin: AdminServer | None = None
         """The admin listener (server/admin.py) when ``admin:`` is configured."""
@@ -236,6 +239,8 @@ class Gateway:
         from cpragate.server.admin import start_admin
 
         self.admin = await start_admin(self)
+        memory.tune(self.cfg.limits.malloc_mmap_threshold)
+        self._next_trim = self.loop.time() + self.cfg.limits.malloc_trim_interval
         self._schedule_tick()
 
     def bound_ports(self) -> list[int]:
@@ -272,6 +277,10 @@ class Gateway:
                 log.exception("sweep failed for a connection")
         for p in self.runtime.pools.values():
             p.sweep(now)
+        every = lim.malloc_trim_interval
+        if every > 0 and now >= self._next_trim:
+            self._next_trim = now + every
+            memory.trim()
         if not self._stopped.done():
             self._schedule_tick()
 
@@ -293,6 +302,8 @@ class Gateway:
             return False
         old = self.runtime
         self.runtime = new
+        memory.tune(cfg.limits.malloc_mmap_threshold)
+        self._next_trim = self.loop.time() + cfg.limits.malloc_trim_interval
         self.access_log = cfg.logging.access_log
         # Refresh listener certificates in place (new handshakes use them).
         for lr, lcfg in zip(self.listeners, cfg.listeners, strict=False):
