@@ -193,13 +193,30 @@ class MemoryAlerts:
 
 
 class MemoryBlocks:
-    """BlockStore in a dict keyed by (kind, subject)."""
+    """BlockStore in a dict keyed by (kind, subject), bounded.
 
-    def __init__(self) -> None:
+    Attackers rotating client addresses leave one block each; an expired or lifted block
+    is dropped when its subject is next checked and, for the rest, by a sweep on ``put``
+    whenever the table has doubled since the last one (amortized O(1), so it holds at
+    most about twice the active blocks). Past ``max_blocks`` active ones, the block that
+    would expire first makes room for the new one."""
+
+    def __init__(self, max_blocks: int = 100_000) -> None:
         self._blocks: dict[tuple[str, str], Block] = {}
+        self.max_blocks = max_blocks
+        self._sweep_at = min(64, max_blocks)
 
     async def put(self, block: Block) -> None:
-        self._blocks[(block.subject_kind, block.subject)] = block
+        k = (block.subject_kind, block.subject)
+        blocks = self._blocks
+        if k not in blocks and len(blocks) >= self._sweep_at:
+            now = time.time()
+            for old in [o for o, b in blocks.items() if not b.active(now)]:
+                del blocks[old]
+            if len(blocks) >= self.max_blocks:
+                del blocks[min(blocks, key=lambda o: blocks[o].expires_at)]
+            self._sweep_at = min(self.max_blocks, max(64, 2 * len(blocks)))
+        blocks[k] = block
 
     async def check(self, subject_kind: SubjectKind, subject: str, now: float) -> Block | None:
         return active_block(self._blocks, subject_kind, subject, now)

@@ -58,3 +58,22 @@ def test_blocks_expire_and_lift() -> None:
         assert b.to_json()["action"] == "block"
 
     asyncio.run(go())
+
+
+def test_blocks_stay_bounded_under_rotating_addresses() -> None:
+    async def go() -> None:
+        import time
+
+        now = time.time()
+        s = MemoryBlocks(max_blocks=100)
+        for i in range(1000):  # expired blocks of rotated addresses never checked again: swept
+            await s.put(Block("ip", f"10.0.{i // 256}.{i % 256}", "block", "credential_stuffing", now - 10, now - 1))
+        assert len(s._blocks) <= 64
+        s = MemoryBlocks(max_blocks=100)
+        for i in range(250):  # all active: the one expiring first makes room
+            await s.put(Block("ip", f"10.1.0.{i}", "block", "credential_stuffing", now, now + 60 + i))
+        assert len(s._blocks) <= 100
+        assert await s.check("ip", "10.1.0.249", now) is not None
+        assert await s.check("ip", "10.1.0.0", now) is None
+
+    asyncio.run(go())
