@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from typing import Literal, Self
@@ -133,4 +134,15 @@ class AdminConfig(_Model):
         names = [k.name for k in self.keys]
         if len(set(names)) != len(names):
             raise ValueError("two admin keys have the same name")
+        # One key listed twice (as key or as sha256, under one role or two) would get whichever
+        # role authentication happened to match: refuse it, naming both entries (never the key).
+        seen: dict[str, AdminKey] = {}
+        for k in self.keys:
+            digest = hashlib.sha256(k.key.get_secret_value().encode()).hexdigest() if k.key is not None else str(k.sha256)
+            first = seen.setdefault(digest, k)
+            if first is not k:
+                raise ValueError(
+                    f"admin keys {first.name!r} (role {first.role}) and {k.name!r} (role {k.role}) are the same key: "
+                    "give each holder and role its own key"
+                )
         return self

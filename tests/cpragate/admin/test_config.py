@@ -66,3 +66,16 @@ def test_detokenize_role_and_limits() -> None:
         AdminConfig.model_validate({"keys": [{"name": "d", "sha256": H}], "detokenize": {"max_batch": 0}})
     with pytest.raises(ValueError, match="max_batches"):
         AdminConfig.model_validate({"keys": [{"name": "d", "sha256": H}], "detokenize": {"max_batches": 5}})
+
+
+def test_the_same_key_under_two_entries_is_refused_naming_both() -> None:
+    import hashlib
+
+    key = "k" * 30
+    with pytest.raises(ValidationError, match=r"'ops' \(role admin\) and 'desk' \(role detokenize\) are the same key") as e:
+        AdminConfig.model_validate({"keys": [{"name": "ops", "role": "admin", "key": key},
+                                             {"name": "desk", "role": "detokenize",
+                                              "sha256": hashlib.sha256(key.encode()).hexdigest()}]})
+    assert key not in str(e.value)
+    with pytest.raises(ValidationError, match="same key"):
+        AdminConfig.model_validate({"keys": [{"name": "a", "sha256": H}, {"name": "b", "role": "metrics", "sha256": H}]})
