@@ -63,17 +63,30 @@ class WindowCounter:
 
     ``reached(key)`` is true once ``limit`` is counted, until ``window`` seconds after
     the first count; then the key starts again from zero.
+
+    The table holds at most ``max_keys`` keys. When it is full, entries whose window has
+    passed are dropped (at most once a second, so a flood does not scan it per call); a
+    key that still finds no room is counted in one shared *overflow* bucket, and every
+    key outside the table reads that bucket's count. So a flood of addresses never turns
+    the lock-out off: past the limit it locks out every untracked address together.
     """
 
     def __init__(self, clock: Clock, limit: int, window: float, max_keys: int = 10_000) -> None:
         self.clock, self.limit, self.window, self.max_keys = clock, limit, window, max_keys
         self._counts: dict[str, tuple[float, int]] = {}
+        self._overflow: tuple[float, int] | None = None
+        self._swept = float("-inf")
 
     def count(self, key: str) -> int:
+        now = self.clock.monotonic()
         f = self._counts.get(key)
         if f is None:
-            return 0
-        if self.clock.monotonic() - f[0] > self.window:
+            o = self._overflow
+            if o is None or now - o[0] > self.window:
+                self._overflow = None
+                return 0
+            return o[1]
+        if now - f[0] > self.window:
             del self._counts[key]
             return 0
         return f[1]
@@ -83,11 +96,25 @@ class WindowCounter:
 
     def add(self, key: str, n: int = 1) -> None:
         now = self.clock.monotonic()
+        if key not in self._counts and len(self._counts) >= self.max_keys:
+            self._sweep(now)
+            if len(self._counts) >= self.max_keys:
+                since, c = self._overflow or (now, 0)
+                self._overflow = (now, n) if now - since > self.window else (since, c + n)
+                return
         since, c = self._counts.get(key, (now, 0))
         if now - since > self.window:
             since, c = now, 0
-        if len(self._counts) < self.max_keys or key in self._counts:
-            self._counts[key] = (since, c + n)
+        self._counts[key] = (since, c + n)
+
+    def _sweep(self, now: float) -> None:
+        """Drop the entries whose window has passed (at most once a second)."""
+        if now - self._swept < 1.0:
+            return
+        self._swept = now
+        w = self.window
+        for k in [k for k, (since, _) in self._counts.items() if now - since > w]:
+            del self._counts[k]
 
 
 class AdminAuth:

@@ -70,7 +70,37 @@ def test_window_counter_counts_per_key_until_the_window_passes() -> None:
     c.add("a")
     assert c.reached("a") and c.count("b") == 0
     c.add("b")
-    c.add("c")  # beyond max_keys: not tracked (a flood of addresses cannot grow the table)
-    assert c.count("c") == 0
+    c.add("c")  # beyond max_keys: counted in the shared overflow bucket (the table does not grow)
+    assert c.count("c") == 1 and c.count("d") == 1 and c.count("b") == 1 and len(c._counts) == 2
     clock.advance(61)
-    assert c.count("a") == 0 and not c.reached("a")
+    assert c.count("a") == 0 and not c.reached("a") and c.count("c") == 0
+
+
+def test_a_full_table_evicts_expired_entries_and_overflow_locks_out_untracked_addresses() -> None:
+    from cpragate.admin.auth import WindowCounter
+
+    clock = FakeClock()
+    c = WindowCounter(clock, limit=3, window=60, max_keys=100)
+    for i in range(100):
+        c.add(f"2001:db8::{i:x}")
+    clock.advance(3600)  # every entry is stale, none was checked again
+    for _ in range(3):
+        c.add("198.51.100.7")
+    assert c.reached("198.51.100.7") and len(c._counts) == 1  # evicted, then tracked on its own
+    for i in range(99):
+        c.add(f"2001:db8::1:{i:x}")  # fills the table with live entries
+    for i in range(3):
+        c.add(f"203.0.113.{i}")  # no room: the shared overflow bucket
+    assert c.reached("203.0.113.200") and c.reached("203.0.113.0")  # untracked addresses are locked out
+    assert not c.reached("2001:db8::1:0")  # a tracked address keeps its own count
+
+
+def test_lock_out_still_works_after_a_flood_of_addresses() -> None:
+    clock = FakeClock()
+    a = auth(clock)
+    for i in range(10_000):
+        a.authenticate(b"guess", f"2001:db8::{i:x}")
+    clock.advance(3600)
+    for _ in range(3):
+        a.authenticate(b"guess", "198.51.100.7")
+    assert a.locked_out("198.51.100.7")
