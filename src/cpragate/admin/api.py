@@ -465,10 +465,11 @@ class AdminApi:
         if self.auth.locked_out(client):
             raise _Problem(429, AdminAuthError, "too many failed admin key attempts from this address; wait a minute")
         if AdminAuth.presented(headers.get(b"authorization")) is None:
-            raise _Problem(401, AdminAuthError, "send Authorization: Bearer ADMIN_KEY with a key of role detokenize")
+            raise _Problem(401, AdminAuthError, _DETOK_401)
         audit = self.src.audit_event
         if audit is None:
-            self._principal(headers, client, "detokenize")  # 401/403 first: the config is no one else's business
+            # 401/403 first, worded as with the trail on: the config is no one else's business
+            self._detok_principal(headers, client)
             raise _Problem(409, DetokenizeUnavailable,
                            "detokenize is audited and the audit trail is off: enable filters.audit")
         rec = _DetokenizeAudit(self.src.new_id(), self.clock.time(), self.clock.monotonic(), method, client, len(body))
@@ -478,7 +479,9 @@ class AdminApi:
         except _Problem as p:
             rec.status, rec.error = p.status, p.error.code
             resp = _problem(p.status, p.error, p.detail)
-        if not await audit(rec.record(self.clock.time(), self.clock.monotonic(), len(resp.body))):
+        if not await audit(rec.record(self.clock.time(), self.clock.monotonic(), len(resp.body))) and resp.status == 200:
+            # Only a reveal is withheld; a refusal stays the refusal (a 503 would tell a caller
+            # with a wrong key or role how full the spool is, and gives it nothing anyway).
             return _problem(503, AuditUnavailable,
                             "the detokenize call could not be written to the audit trail, so nothing was revealed; "
                             "see the gateway log (CPG-AUD-003) and retry")
@@ -494,16 +497,24 @@ class AdminApi:
         out, _ = engine.process_text(text, ActionRules(default=Action.REDACT, spi=None))
         return str(out)
 
-    def _detokenize(
-        self, method: str, headers: dict[bytes, bytes], body: bytes, client: str, rec: _DetokenizeAudit
-    ) -> AdminResponse:
+    def _detok_principal(
+        self, headers: dict[bytes, bytes], client: str, rec: _DetokenizeAudit | None = None
+    ) -> AdminPrincipal:
+        """The caller's key, which must be of role detokenize (401/403 read the same with or without audit)."""
         who = self.auth.authenticate(AdminAuth.presented(headers.get(b"authorization")), client)
         if who is None:
-            raise _Problem(401, AdminAuthError, "send Authorization: Bearer ADMIN_KEY with a key of role detokenize")
-        rec.who, rec.role = who.name, who.role
+            raise _Problem(401, AdminAuthError, _DETOK_401)
+        if rec is not None:
+            rec.who, rec.role = who.name, who.role
         if not who.may("detokenize"):
             raise _Problem(403, AdminAuthError,
                            f"the {who.role} role may not detokenize; only a key of role detokenize may (admin.keys)")
+        return who
+
+    def _detokenize(
+        self, method: str, headers: dict[bytes, bytes], body: bytes, client: str, rec: _DetokenizeAudit
+    ) -> AdminResponse:
+        who = self._detok_principal(headers, client, rec)
         if method != "POST":
             raise _Problem(405, AdminError, "use POST with a JSON body")
         engine = self.src.pii_engine()
@@ -581,6 +592,7 @@ class AdminApi:
 
 
 _MAX_TOKEN = 4096
+_DETOK_401 = "send Authorization: Bearer ADMIN_KEY with a key of role detokenize"
 _MAX_REASON = 500
 _MALFORMED = "not a reversible token (PREFIX<entity>_r<data>); a keyed-hash token cannot be reversed"
 _INVALID = "not a valid token of this gateway's key: altered, truncated, or made with another key"

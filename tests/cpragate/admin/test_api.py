@@ -362,3 +362,19 @@ def test_other_endpoints_ignore_a_body() -> None:
     d = Detok()
     r = asyncio.run(d.api.handle("GET", "/api/whoami", b"", {b"authorization": b"Bearer " + READER.encode()}, "", b"{}"))
     assert r.status == 200 and d.records == []
+
+
+def test_detokenize_refusals_read_the_same_with_or_without_the_audit_trail() -> None:
+    on, off = Detok(), Detok(audit=False)
+    for key in (ADMIN, READER, None, "wrong-key-0123456789abcdef"):
+        a, b = on.call({"tokens": ["t"], "reason": REASON}, key=key), off.call({"tokens": ["t"], "reason": REASON}, key=key)
+        assert (a.status, body(a)["detail"]) == (b.status, body(b)["detail"]), key and key[:5]
+
+
+def test_a_refusal_stays_a_refusal_when_the_spool_refuses_its_event() -> None:
+    d = Detok(spooled=False)
+    for key, status in ((ADMIN, 403), ("wrong-key-0123456789abcdef", 401)):
+        r = d.call({"tokens": [d.tokens["email"]], "reason": REASON}, key=key)
+        assert r.status == status and body(r)["code"] == "CPG-ADM-003"
+    assert d.call({"tokens": [d.tokens["email"]], "reason": "short"}).status == 400
+    assert d.call({"tokens": [d.tokens["email"]], "reason": REASON}).status == 503  # only a reveal is withheld
