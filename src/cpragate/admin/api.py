@@ -537,11 +537,17 @@ class AdminApi:
                            "(admin.detokenize.max_values_per_minute); wait a minute")
         self._detok_looked_up.add(who.name, len(tokens))
         results: list[dict[str, Any]] = []
+        refused = self._detok_refused
         for token in tokens:
+            if refused.reached(who.name):  # within the batch too: one batch cannot overshoot the limit
+                rec.refused += 1
+                results.append({"error": DetokenizeLimited.code, "detail": _LIMIT_REACHED})
+                continue
             try:
                 value, entity, category, spi = engine.reveal(token)
             except PiiTokenError as e:
                 rec.refused += 1
+                refused.add(who.name)
                 malformed = "altered" not in str(e.detail)  # no prefix or no "_r": not this kind of token
                 results.append({"error": PiiTokenError.code, "detail": _MALFORMED if malformed else _INVALID})
                 continue
@@ -549,8 +555,6 @@ class AdminApi:
                 raise _Problem(409, DetokenizeUnavailable, "tokenization changed during the call; retry") from None
             rec.reveal(entity, category, bool(spi))
             results.append({"entity": entity, "category": category, "spi": bool(spi), "value": value})
-        if rec.refused:
-            self._detok_refused.add(who.name, rec.refused)
         rec.status = 200
         return _json({"results": results, "revealed": rec.revealed, "refused": rec.refused, "audit_id": rec.rid})
 
@@ -592,6 +596,8 @@ class AdminApi:
 
 
 _MAX_TOKEN = 4096
+_LIMIT_REACHED = ("not looked up: this key reached admin.detokenize.max_failures refused tokens in the last minute; "
+                  "wait a minute")
 _DETOK_401 = "send Authorization: Bearer ADMIN_KEY with a key of role detokenize"
 _MAX_REASON = 500
 _MALFORMED = "not a reversible token (PREFIX<entity>_r<data>); a keyed-hash token cannot be reversed"

@@ -337,7 +337,9 @@ def test_refused_tokens_and_volume_are_limited_per_key() -> None:
     d = Detok(max_failures=3, max_values_per_minute=5)
     forged = {"tokens": ["tok_email_rAAAA", "tok_email_rBBBB"], "reason": REASON}
     assert d.call(forged).status == 200  # 2 refused
-    assert d.call(forged).status == 200  # 4 refused: past the limit for the next call
+    r = d.call(forged)  # the 3rd reaches the limit: the 4th is not looked up
+    assert r.status == 200 and [x["error"] for x in body(r)["results"]] == ["CPG-PII-005", "CPG-ADM-006"]
+    assert d.api._detok_refused.count("dsar-desk") == 3
     r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
     assert r.status == 429 and body(r)["code"] == "CPG-ADM-006" and EMAIL.encode() not in r.body
     d.clock.advance(61)
@@ -378,3 +380,14 @@ def test_a_refusal_stays_a_refusal_when_the_spool_refuses_its_event() -> None:
         assert r.status == status and body(r)["code"] == "CPG-ADM-003"
     assert d.call({"tokens": [d.tokens["email"]], "reason": "short"}).status == 400
     assert d.call({"tokens": [d.tokens["email"]], "reason": REASON}).status == 503  # only a reveal is withheld
+
+
+def test_one_batch_cannot_overshoot_the_refused_token_limit() -> None:
+    d = Detok(max_failures=20)
+    r = d.call({"tokens": ["tok_email_rAAAA"] * 19, "reason": REASON})
+    r = d.call({"tokens": ["tok_email_rAAAA"] * 99 + [d.tokens["email"]], "reason": REASON})
+    out = body(r)
+    assert r.status == 200 and d.api._detok_refused.count("dsar-desk") == 20
+    assert out["results"][0]["error"] == "CPG-PII-005"
+    assert all(x["error"] == "CPG-ADM-006" and "max_failures" in x["detail"] for x in out["results"][1:])
+    assert EMAIL.encode() not in r.body and out["revealed"] == 0
