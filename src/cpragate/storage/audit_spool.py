@@ -21,7 +21,14 @@ Theory of operation:
   is shipped (:meth:`release`).
 * Size bound: new requests (``kind="begin"``) are refused once the spool holds
   ``max_bytes``; completions and single events may use a reserve of two more segments,
-  so an exchange already forwarded is never left without its completion.
+  so an exchange already forwarded is never left without its completion. Events of the
+  admin API are appended as ``begin=True``: they never take the reserve.
+* That reserve is physical, not only counted: the *next* segment (the spare) is always
+  created ahead of need, and a begin is refused (503) while there is none. When the
+  disk fills, the spare cannot be replaced, so new requests are refused, while the
+  completions of the requests already forwarded still go into the spare that exists.
+  (Before, a begin could be accepted at the end of a segment whose successor could not
+  be created, and its completion was lost: ``tests/e2e/test_faults.py``.)
 """
 
 from __future__ import annotations
@@ -96,6 +103,10 @@ class Spool:
         self.full_since: float | None = None
         self._closed = False
         self._new_segment(self.boot_id)
+        self.spare: _Segment | None = None
+        """The next segment, preallocated before it is needed (see the module docstring)."""
+        self._spare_retry = 0.0
+        self._ensure_spare()
         self._stop = threading.Event()
         self._syncer: threading.Thread | None = None
         if fsync_window > 0:
@@ -114,7 +125,9 @@ class Spool:
         if cur is None:
             return None
         off = self.off
-        if begin and self.used - cur.size + off + n > self.max_bytes:
+        if begin and (
+            self.used - cur.size + off + n > self.max_bytes or (self.spare is None and not self._ensure_spare())
+        ):
             self._mark_full()
             return None
         if off + n > cur.size:
@@ -143,19 +156,52 @@ class Spool:
         if self.full_since is None:
             self.full_since = time.monotonic()
 
-    def _rotate(self, n: int, begin: bool) -> bool:
-        size = max(self.segment_bytes, n + 1)
-        limit = self.max_bytes if begin else self.max_bytes + 2 * self.segment_bytes
-        if self.used + size > limit:
-            if begin:
-                self._mark_full()
+    def _ensure_spare(self) -> bool:
+        """Create the spare segment if there is none (retried at most every 0.2 s)."""
+        if self.spare is not None:
+            return True
+        now = time.monotonic()
+        if now < self._spare_retry or self.cur is None:
             return False
-        old = self.cur
+        if self.used + self.segment_bytes > self.max_bytes + 2 * self.segment_bytes:
+            return False
         try:
-            self._new_segment(self._next_id(), size)
+            self.spare = self._new_segment(self._next_id(), current=False)
         except OSError as e:
+            self._spare_retry = now + 0.2
             log.error("CPG-AUD-003: audit spool segment cannot be created (%s)", type(e).__name__)
             return False
+        return True
+
+    def _rotate(self, n: int, begin: bool) -> bool:
+        old = self.cur
+        spare = self.spare
+        if spare is not None and spare.size >= n + 1:
+            with self._lock:  # the spare (already counted in ``used``) becomes current
+                self.spare = None
+                self.cur = spare
+                self.off = 0
+            self._ensure_spare()
+        else:  # no spare, or a record larger than a segment
+            size = max(self.segment_bytes, n + 1)
+            limit = self.max_bytes if begin else self.max_bytes + 2 * self.segment_bytes
+            if self.used + size > limit:
+                if begin:
+                    self._mark_full()
+                return False
+            try:
+                self._new_segment(self._next_id(), size)
+            except OSError as e:
+                log.error("CPG-AUD-003: audit spool segment cannot be created (%s)", type(e).__name__)
+                return False
+            if spare is not None:  # positions only grow: an empty spare below the new segment goes
+                with self._lock:
+                    self._segments.remove(spare)
+                    self.used -= spare.size
+                    self.spare = None
+                _close(spare)
+                spare.path.unlink(missing_ok=True)
+            self._ensure_spare()
         if old is not None and old.mm is not None:
             try:
                 old.mm.flush()
@@ -167,7 +213,7 @@ class Spool:
         last = max((s.id for s in self._segments), default=0)
         return max(int(time.time()), last + 1)
 
-    def _new_segment(self, seg_id: int, size: int | None = None) -> None:
+    def _new_segment(self, seg_id: int, size: int | None = None, current: bool = True) -> _Segment:
         size = size or self.segment_bytes
         path = self.dir / f"{seg_id:010d}.seg"
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -183,8 +229,10 @@ class Spool:
         with self._lock:
             self._segments.append(seg)
             self.used += size
-            self.off = 0
-            self.cur = seg
+            if current:
+                self.off = 0
+                self.cur = seg
+        return seg
 
     # --- durability ---------------------------------------------------------------------
     def sync(self) -> None:

@@ -1,4 +1,7 @@
+import errno
+import os
 from pathlib import Path
+from typing import Any
 
 from cpragate.storage.audit_spool import Spool
 
@@ -80,3 +83,71 @@ def test_closed_spool_refuses(tmp_path: Path) -> None:
     s = Spool(tmp_path)
     s.close()
     assert s.append(rec(1), True) is None
+
+
+def test_a_full_disk_refuses_begins_but_never_loses_a_completion(tmp_path: Path, monkeypatch: Any) -> None:
+    """The reserve is physical: the next segment exists before it is needed, so when the
+    disk fills, begins are refused and the completions of forwarded requests still fit."""
+    import cpragate.storage.audit_spool as mod
+
+    real = os.posix_fallocate
+    disk_full = [False]
+
+    def fallocate(fd: int, off: int, size: int) -> None:
+        if disk_full[0]:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(fd, off, size)
+
+    monkeypatch.setattr(mod.os, "posix_fallocate", fallocate)
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, fsync_window=0)
+    try:
+        assert s.spare is not None
+        disk_full[0] = True
+        # Requests one after another (begin, then its completion) until a begin is refused:
+        # every begin accepted gets its completion, on a disk with no space left.
+        served = 0
+        while s.append(rec(served, 100), True) is not None:
+            assert s.append(rec(10_000 + served, 100), False) is not None, "a completion was lost"
+            served += 1
+        assert s.full and s.spare is None and served >= 17  # a segment's worth, then one into the spare
+        # Exchanges in flight when the spare becomes the last segment there is: begins stop,
+        # their completions fit.
+        disk_full[0] = False
+        s2 = Spool(tmp_path / "burst", max_bytes=1 << 20, segment_bytes=4096, fsync_window=0)
+        disk_full[0] = True
+        try:
+            for i in range(34):  # the current segment is full to its last record
+                assert s2.append(rec(30_000 + i, 100), False) is not None
+            begins = []
+            while len(begins) < 20 and (p := s2.append(rec(len(begins), 100), True)) is not None:
+                begins.append(p)
+            assert len(begins) >= 1 and s2.spare is None
+            for i in range(len(begins)):
+                assert s2.append(rec(20_000 + i, 100), False) is not None, "a completion was lost"
+        finally:
+            s2.close()
+        disk_full[0] = True
+        assert s.dropped == 0
+        got, _ = s.read(0, limit=100_000)
+        assert len(got) == 2 * served
+        assert [r.pos for r in got] == sorted(r.pos for r in got)
+        disk_full[0] = False
+        s._spare_retry = 0.0  # the retry pause (0.2 s) is over
+        assert s.append(rec(1, 100), True) is not None and s.spare is not None
+    finally:
+        s.close()
+
+
+def test_a_record_larger_than_a_segment_keeps_positions_increasing(tmp_path: Path) -> None:
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, fsync_window=0)
+    try:
+        a = s.append(rec(1), True)
+        big = s.append(rec(2, 10_000), True)  # its own segment, above the spare it replaces
+        c = s.append(rec(3), True)
+        d = [s.append(rec(4 + i, 200), True) for i in range(40)]  # rotates again
+        pos = [a, big, c, *d]
+        assert None not in pos and pos == sorted(pos)  # type: ignore[type-var]
+        got, _ = s.read(0, limit=1000)
+        assert [r.pos for r in got] == pos
+    finally:
+        s.close()
