@@ -40,6 +40,7 @@ per key and minute, and refused tokens per key and minute are bounded
 
 from __future__ import annotations
 
+import logging
 import re
 import secrets
 import time
@@ -70,6 +71,8 @@ from cpragate.errors import (
 from cpragate.filters.inventory.model import DocumentedOp, Inventory, to_csv, to_openapi
 
 __all__ = ["AdminApi", "AdminResponse", "Sources", "parse_since"]
+
+log = logging.getLogger("cpragate.admin")
 
 JSON = b"application/json"
 _NO_STORE = (b"cache-control", b"no-store")
@@ -180,6 +183,8 @@ class AdminApi:
         self.detok = detokenize or DetokenizeLimits()
         self._detok_looked_up = WindowCounter(self.clock, self.detok.max_values_per_minute, 60.0)
         self._detok_refused = WindowCounter(self.clock, self.detok.max_failures, 60.0)
+        self._detok_audited = WindowCounter(self.clock, self.detok.max_audited_refusals, 60.0)
+        """Audited refusals per ``key:NAME`` and ``ip:ADDRESS`` (bounded: see _audit_refusal)."""
 
     async def handle(
         self, method: str, path: str, query: bytes, headers: dict[bytes, bytes], client: str = "", body: bytes = b""
@@ -479,6 +484,8 @@ class AdminApi:
         except _Problem as p:
             rec.status, rec.error = p.status, p.error.code
             resp = _problem(p.status, p.error, p.detail)
+        if resp.status != 200 and not self._audit_refusal(client, rec):
+            return resp  # past the bound for this key or address: refused unaudited
         if not await audit(rec.record(self.clock.time(), self.clock.monotonic(), len(resp.body))) and resp.status == 200:
             # Only a reveal is withheld; a refusal stays the refusal (a 503 would tell a caller
             # with a wrong key or role how full the spool is, and gives it nothing anyway).
@@ -486,6 +493,29 @@ class AdminApi:
                             "the detokenize call could not be written to the audit trail, so nothing was revealed; "
                             "see the gateway log (CPG-AUD-003) and retry")
         return resp
+
+    def _audit_refusal(self, client: str, rec: _DetokenizeAudit) -> bool:
+        """Whether to audit this refused call: at most ``max_audited_refusals`` per key name and
+        per address and minute; the one past it is audited as ``audit_paused``, later ones not.
+
+        Any valid key (of any role) and any address can make refusals; without a bound they
+        could fill the audit spool and bury the events that matter.
+        """
+        names = [f"ip:{client}"] + ([f"key:{rec.who}"] if rec.who is not None else [])
+        counter = self._detok_audited
+        n = max(counter.count(k) for k in names)
+        for k in names:
+            counter.add(k)
+        limit = self.detok.max_audited_refusals
+        if n < limit:
+            return True
+        if n == limit:
+            rec.audit_paused = True
+            log.warning("detokenize: more than %d refused calls in a minute from key %s at %s; "
+                        "further refusals are answered without an audit event until the minute has passed",
+                        limit, rec.who or "(none valid)", client or "-")
+            return True
+        return False
 
     def _scrub(self, text: str) -> str:
         """``text`` with the personal data the pii engine finds in it redacted (for the audit trail)."""
@@ -619,6 +649,7 @@ class _DetokenizeAudit:
         self.categories: dict[str, int] = {}
         self.status = 500
         self.error: str | None = None
+        self.audit_paused = False
 
     def peek(self, body: bytes, scrub: Callable[[str], str]) -> None:
         """The reason and token count of a body, as far as it can be read (refusals are audited too)."""
@@ -656,6 +687,8 @@ class _DetokenizeAudit:
                 "prefix": self.prefix,
             }
         }
+        if self.audit_paused:  # the summary: later refusals of this key/address in this minute are not audited
+            annotations["detokenize"]["audit_paused"] = True
         if self.revealed:
             annotations["pii"] = {"categories": self.categories, "entities": self.entities, "spi": self.spi,
                                   "actions": {"detokenize": self.revealed}}

@@ -89,6 +89,12 @@ class DetokenizeLimits(_Model):
         description="Refused tokens (forged, altered, another key's) one key may send per minute; beyond it the "
         "key may not detokenize (429) until the minute has passed.",
     )
+    max_audited_refusals: int = Field(
+        10, ge=1, le=10_000,
+        description="Refused calls audited per admin key and per client address and minute; the one past it is "
+        "audited with `audit_paused: true` and further refusals in that minute are answered unaudited, so a key "
+        "of any role cannot flood the audit trail.",
+    )
     min_reason_chars: int = Field(
         8, ge=1, le=200, description="Shortest `reason` accepted (why the values are needed; written to the audit trail)."
     )

@@ -196,7 +196,8 @@ def _sources(gw: Gateway) -> Sources:
 
         async def audit_event(record: list[Any]) -> bool:
             trail = stores_attr("audit")  # the trail of the moment (None once closed at stop)
-            return bool(trail is not None and await trail.event(record))
+            # not from the reserve: that is kept for the data plane's completions
+            return bool(trail is not None and await trail.event(record, reserve=False))
 
         src.audit_event = audit_event
     audit_cfg = gw.cfg.filters.audit

@@ -106,8 +106,10 @@ class AuditWriter:
     async def complete(self, record: list[Any]) -> bool:
         return self._spooled(self._append(_dumps(record, option=_NL), False))
 
-    async def event(self, record: list[Any]) -> bool:
-        return self._spooled(self._append(_dumps(record, option=_NL), False))
+    async def event(self, record: list[Any], reserve: bool = True) -> bool:
+        # reserve=False (admin events): refused at max_bytes like a new request's begin, so
+        # they never take the reserve kept for completions of exchanges already forwarded.
+        return self._spooled(self._append(_dumps(record, option=_NL), not reserve))
 
     def _spooled(self, pos: int | None) -> bool:
         if pos is not None:

@@ -69,8 +69,12 @@ class AuditLog(Protocol):
         """Spool a completion; False if it could not be (logged by the implementation)."""
         ...
 
-    async def event(self, record: list[Any]) -> bool:
-        """Spool a whole event (an exchange refused before its begin); False if it could not be."""
+    async def event(self, record: list[Any], reserve: bool = True) -> bool:
+        """Spool a whole event (an exchange refused before its begin); False if it could not be.
+
+        ``reserve=False`` (events of the admin API): refused once the spool holds its
+        ``max_bytes``, like a begin; the reserve is kept for the data plane's completions.
+        """
         ...
 
 

@@ -272,7 +272,7 @@ def test_detokenize_reveals_values_to_the_detokenize_role_and_audits_who_what_an
 
 
 def test_detokenize_refusals_are_audited_and_name_the_fix() -> None:
-    d = Detok()
+    d = Detok(max_audited_refusals=100)
     good = {"tokens": [d.tokens["email"]], "reason": REASON}
     for key, status in ((ADMIN, 403), (READER, 403), (None, 401), ("wrong-key-0123456789abcdef", 401)):
         r = d.call(good, key=key)
@@ -357,7 +357,7 @@ def test_an_address_locked_out_by_bad_keys_is_refused_unaudited() -> None:
         d.call({"tokens": ["t"], "reason": REASON}, key="wrong-key-0123456789abcdef")
     n = len(d.records)
     r = d.call({"tokens": [d.tokens["email"]], "reason": REASON})
-    assert r.status == 429 and len(d.records) == n  # bounded: 20 audited failures per address and minute
+    assert r.status == 429 and len(d.records) == n == 11  # bounded: 10 audited failures per address and minute, + 1 paused
 
 
 def test_other_endpoints_ignore_a_body() -> None:
@@ -391,3 +391,22 @@ def test_one_batch_cannot_overshoot_the_refused_token_limit() -> None:
     assert out["results"][0]["error"] == "CPG-PII-005"
     assert all(x["error"] == "CPG-ADM-006" and "max_failures" in x["detail"] for x in out["results"][1:])
     assert EMAIL.encode() not in r.body and out["revealed"] == 0
+
+
+def test_refusals_are_audited_up_to_a_bound_per_key_and_per_address() -> None:
+    d = Detok(max_audited_refusals=3)
+    good = {"tokens": [d.tokens["email"]], "reason": REASON}
+    for _ in range(50):
+        assert d.call(good, key=ADMIN).status == 403
+    evs = d.events()
+    assert len(evs) == 4 and all(e["status"] == 403 for e in evs)  # 3, then the one that says audit pauses
+    assert [e["checks"]["detokenize"].get("audit_paused") for e in evs] == [None, None, None, True]
+    for _ in range(50):  # another key from the same address: the address is past its bound too
+        assert d.call({"tokens": ["t"], "reason": "short"}).status == 400
+    assert len(d.records) == 4
+    r = asyncio.run(d.api.handle("POST", "/api/detokenize", b"", {b"content-type": b"application/json",
+                    b"authorization": b"Bearer " + ADMIN.encode()}, "192.0.2.8", orjson.dumps(good)))
+    assert r.status == 403 and len(d.records) == 4  # the key is past its bound from any address
+    assert d.call(good).status == 200 and len(d.records) == 5  # a reveal is always audited
+    d.clock.advance(61)
+    assert d.call(good, key=ADMIN).status == 403 and len(d.records) == 6

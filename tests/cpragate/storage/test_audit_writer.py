@@ -107,6 +107,22 @@ def test_single_events_and_unknown_records(tmp_path: Path) -> None:
     w.close_sync()
 
 
+def test_events_without_reserve_are_refused_at_max_bytes_and_leave_the_reserve_to_completions(tmp_path: Path) -> None:
+    w = writer(tmp_path, max_bytes=64 * 1024, segment_bytes=16 * 1024)
+    b = ["b", time.time(), "adm-1", "POST", "/api/detokenize", "admin.detokenize", [], [], "ops", "admin_key", None,
+         "10.0.0.2", True]
+    c = ["c", None, time.time(), 403, "denied", "CPG-ADM-003", [["admin", "deny", "detokenize"]], None, None, 0, 120, 0.1]
+    n = 0
+    while asyncio.run(w.event(["e", b, c], reserve=False)):
+        n += 1
+        assert n < 10_000
+    assert w.spool.used - w.spool.cur.size + w.spool.off <= 64 * 1024  # type: ignore[union-attr]  # never past max_bytes
+    assert asyncio.run(w.event(["e", b, c]))  # a data-plane event still has the reserve
+    complete(w, 1)  # and so has a completion
+    assert w.spool.dropped == 0
+    w.close_sync()
+
+
 def test_open_audit_runs_the_writer_thread_and_checkpoints_on_stop(tmp_path: Path) -> None:
     cfg = AuditConfig(enabled=True, instance_id="gwx", spool={"fsync_window_ms": 5})
 
