@@ -43,6 +43,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.core.normalize",
         "cpragate.core.router",
         "cpragate.core.exchange",
+        "cpragate.core.ids",
         "cpragate.core.pipeline",
         "cpragate.server.wire",
         "cpragate.server.eager",
