@@ -47,6 +47,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -478,7 +479,7 @@ class AdminApi:
             raise _Problem(409, DetokenizeUnavailable,
                            "detokenize is audited and the audit trail is off: enable filters.audit")
         rec = _DetokenizeAudit(self.src.new_id(), self.clock.time(), self.clock.monotonic(), method, client, len(body))
-        rec.peek(body, self._scrub)
+        rec.peek(body)
         try:
             resp = self._detokenize(method, headers, body, client, rec)
         except _Problem as p:
@@ -486,6 +487,7 @@ class AdminApi:
             resp = _problem(p.status, p.error, p.detail)
         if resp.status != 200 and not self._audit_refusal(client, rec):
             return resp  # past the bound for this key or address: refused unaudited
+        rec.settle_reason(self._scrub)
         if not await audit(rec.record(self.clock.time(), self.clock.monotonic(), len(resp.body))) and resp.status == 200:
             # Only a reveal is withheld; a refusal stays the refusal (a 503 would tell a caller
             # with a wrong key or role how full the spool is, and gives it nothing anyway).
@@ -518,10 +520,16 @@ class AdminApi:
         return False
 
     def _scrub(self, text: str) -> str:
-        """``text`` with the personal data the pii engine finds in it redacted (for the audit trail)."""
+        """``text`` made fit for the audit trail: characters that are not printable replaced,
+        anything shaped like a token of the configured prefix redacted (the pii engine does
+        not know tokens, and a pasted token is the value to anyone holding the key), then the
+        personal data the pii engine finds redacted."""
+        text = "".join(c if c.isprintable() else "\ufffd" for c in text)
         engine = self.src.pii_engine()
         if engine is None:
-            return text
+            return _token_shaped("tok_").sub("[REDACTED:token]", text)
+        prefix = getattr(getattr(getattr(engine, "config", None), "tokenize", None), "prefix", "tok_")
+        text = _token_shaped(str(prefix)).sub("[REDACTED:token]", text)
         from cpragate.pii import Action, ActionRules  # loaded already when there is an engine
 
         out, _ = engine.process_text(text, ActionRules(default=Action.REDACT, spi=None))
@@ -626,6 +634,16 @@ class AdminApi:
 
 
 _MAX_TOKEN = 4096
+
+
+@lru_cache(maxsize=8)
+def _token_shaped(prefix: str) -> re.Pattern[str]:
+    """Text shaped like a token of ``prefix``: PREFIX<entity>_<body> (reversible or keyed hash),
+    the body possibly cut short; without a prefix, a longer body is needed not to hit words."""
+    body = 4 if prefix else 12
+    return re.compile(re.escape(prefix) + r"[a-z][a-z0-9_]{0,41}_[A-Za-z0-9_\-]{" + str(body) + ",}")
+
+
 _LIMIT_REACHED = ("not looked up: this key reached admin.detokenize.max_failures refused tokens in the last minute; "
                   "wait a minute")
 _DETOK_401 = "send Authorization: Bearer ADMIN_KEY with a key of role detokenize"
@@ -643,6 +661,8 @@ class _DetokenizeAudit:
         self.role: str | None = None
         self.prefix: str | None = None
         self.reason: str | None = None
+        self.reason_chars: int | None = None
+        self._raw_reason: str | None = None
         self.tokens: int | None = None
         self.revealed = self.refused = self.spi = 0
         self.entities: dict[str, int] = {}
@@ -651,7 +671,7 @@ class _DetokenizeAudit:
         self.error: str | None = None
         self.audit_paused = False
 
-    def peek(self, body: bytes, scrub: Callable[[str], str]) -> None:
+    def peek(self, body: bytes) -> None:
         """The reason and token count of a body, as far as it can be read (refusals are audited too)."""
         try:
             doc = orjson.loads(body) if body else None
@@ -663,7 +683,14 @@ class _DetokenizeAudit:
             self.tokens = len(doc["tokens"])
         reason = doc.get("reason")
         if isinstance(reason, str) and reason.strip():
-            self.reason = scrub(reason.strip()[:_MAX_REASON])
+            self._raw_reason = reason.strip()[:_MAX_REASON]
+            self.reason_chars = len(reason.strip())
+
+    def settle_reason(self, scrub: Callable[[str], str]) -> None:
+        """The reason as recorded: scrubbed (see AdminApi._scrub) for a caller with a valid key;
+        only its length for a call that failed authentication (its text is anyone's input)."""
+        if self._raw_reason is not None and self.who is not None:
+            self.reason = scrub(self._raw_reason)
 
     def reveal(self, entity: str, category: str, spi: bool) -> None:
         self.revealed += 1
@@ -681,6 +708,7 @@ class _DetokenizeAudit:
                 "admin_key": self.who,
                 "role": self.role,
                 "reason": self.reason,
+                "reason_chars": self.reason_chars,
                 "tokens": self.tokens,
                 "revealed": self.revealed,
                 "refused": self.refused,

@@ -262,8 +262,8 @@ def test_detokenize_reveals_values_to_the_detokenize_role_and_audits_who_what_an
     assert (ev["consumer"], ev["auth"], ev["route"], ev["method"], ev["status"]) == (
         "dsar-desk", "admin_key", "/api/detokenize", "POST", 200)
     assert (ev["outcome"], ev["decision"], ev["id"], ev["client_ip"]) == ("served", "allow", "rid-1", "127.0.0.1")
-    assert ev["checks"]["detokenize"] == {"admin_key": "dsar-desk", "role": "detokenize", "reason": REASON, "tokens": 4,
-                                          "revealed": 2, "refused": 2, "prefix": "tok_"}
+    assert ev["checks"]["detokenize"] == {"admin_key": "dsar-desk", "role": "detokenize", "reason": REASON, "reason_chars": len(REASON),
+                                          "tokens": 4, "revealed": 2, "refused": 2, "prefix": "tok_"}
     assert ev["pii"] == {"categories": {"identifiers": 2}, "entities": {"email": 1, "us_ssn": 1}, "spi": 1,
                          "actions": {"detokenize": 2}}
     trail = orjson.dumps(d.records)
@@ -410,3 +410,20 @@ def test_refusals_are_audited_up_to_a_bound_per_key_and_per_address() -> None:
     assert d.call(good).status == 200 and len(d.records) == 5  # a reveal is always audited
     d.clock.advance(61)
     assert d.call(good, key=ADMIN).status == 403 and len(d.records) == 6
+
+
+def test_the_reason_is_recorded_without_tokens_control_characters_or_a_wrong_keys_text() -> None:
+    d = Detok()
+    tok = d.tokens["email"]
+    r = d.call({"tokens": [tok], "reason": f"ticket 1 token {tok} and {d.tokens['ssn'][:12]} cut"})
+    assert r.status == 200
+    reason = d.events()[-1]["checks"]["detokenize"]["reason"]
+    assert tok not in reason and d.tokens["ssn"][:12] not in reason
+    assert reason == "ticket 1 token [REDACTED:token] and [REDACTED:token] cut"
+    evil = "ok reason\n\x1b[31mFAKE: audit line\x1b[0m"
+    assert d.call({"tokens": ["t"], "reason": evil}, key="wrong-key-0123456789abcdef").status == 401
+    checks = d.events()[-1]["checks"]["detokenize"]
+    assert checks["reason"] is None and checks["reason_chars"] == len(evil)  # only its length: anyone's input
+    assert d.call({"tokens": ["t"], "reason": evil}, key=ADMIN).status == 403
+    reason = d.events()[-1]["checks"]["detokenize"]["reason"]
+    assert reason is not None and reason.isprintable() and "\x1b" not in reason and reason.startswith("ok reason")
