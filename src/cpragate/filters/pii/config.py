@@ -56,12 +56,13 @@ class RequestInspection(FilterConfig):
     it); ``block`` (a request carrying anything the rules would not ``allow`` is refused
     with 400, CPG-PII-009; with the default rules: any sensitive personal information).
 
-    The rules for one request, from the caller's identity (set by authn), first match
-    wins: ``request.by_consumer[consumer]``, ``request.by_purpose[purpose]``,
-    ``request.actions``; when no ``request.actions`` is set (route or filter), the
-    response side's rules follow: ``by_consumer[consumer]``, ``by_purpose[purpose]``,
-    the route's (or filter's) actions. Settings written for requests thus always beat
-    rules inherited from the response side.
+    The rules for one request, from the caller's identity (set by authn), level by
+    level, first match wins: the route's ``request.by_consumer[consumer]``,
+    ``request.by_purpose[purpose]``, ``request.actions``; then the same three of the
+    filter's ``request``; then the route's ``actions`` (or ``engine.actions``). A
+    filter-wide entry never beats a route's own request rules, and the response side's
+    ``by_consumer``/``by_purpose`` never apply to requests: leave to *receive* data is
+    not leave to *send* it.
     """
 
     body: RequestMode | None = Field(
@@ -77,19 +78,20 @@ class RequestInspection(FilterConfig):
     )
     actions: ActionRules | None = Field(
         None,
-        description="Action rules for requests (entity > category > spi > default); null uses the "
-        "response rules of the route (or the filter), including their `by_consumer` and `by_purpose` entries.",
+        description="Action rules for requests (entity > category > spi > default); null: a route "
+        "follows the filter's request rules, the filter follows the route's (or engine's) `actions` "
+        "(never the response side's `by_consumer`/`by_purpose`)."
     )
     by_purpose: dict[Purpose, ActionRules] | None = Field(
         None,
         description="Request action rules for callers of a CPRA purpose (service_provider, contractor, "
-        "third_party), over `request.actions` and any rule inherited from the response side; a route's "
-        "entries override the filter's for the same purpose; a consumer's own entry in `request.by_consumer` wins.",
+        "third_party), over `request.actions` of the same level; a route's request rules (any of its "
+        "three) come before the filter's; a consumer's own entry in `request.by_consumer` wins.",
     )
     by_consumer: dict[str, ActionRules] | None = Field(
         None,
         description="Request action rules for named consumers (e.g. the one client allowed to send SSNs), "
-        "over every other request rule; a route's entries override the filter's for the same consumer.",
+        "over the other request rules of the same level; a route's request rules come before the filter's.",
     )
 
     @field_validator("body", "query", mode="before")

@@ -13,8 +13,9 @@ Theory of operation (one exchange):
    (``block`` rules refuse it), ``block`` refuses anything the rules would not allow
    (400, CPG-PII-009). A body of another type is counted as uninspected when
    annotating and refused (415, CPG-PII-010) when masking or blocking, unless its type
-   is in ``pass_types``. The request rules are chosen per caller like the response's
-   (consumer > purpose > route; see ``RequestInspection``), from the identity authn set.
+   is in ``pass_types``. The request rules are chosen per caller (consumer > purpose >
+   actions, the route's request rules before the filter's; never the response side's
+   per-caller rules; see ``RequestInspection``), from the identity authn set.
 3. Response (``on_response``): JSON (``application/json``, ``*/*+json``, or no
    Content-Type with a body that parses as JSON), NDJSON (per line), form and text
    (``text/*``, XML) bodies are rewritten by the engine; a clean or allowed body is
@@ -153,11 +154,8 @@ class _Plan:
         "on_error",
         "pass_types",
         "req_body",
-        "req_by_consumer",
-        "req_by_purpose",
-        "req_inherits",
+        "req_levels",
         "req_query",
-        "req_rules",
         "rules",
         "stream",
     )
@@ -170,14 +168,18 @@ class _Plan:
         rq, frq = (rs.request if rs is not None else None), cfg.request
         self.req_body = _pick(rq and rq.body, frq.body, _ANNOTATE)
         self.req_query = _pick(rq and rq.query, frq.query, _ANNOTATE)
-        own = (rq and rq.actions) or frq.actions
-        self.req_rules = own or self.rules
-        self.req_inherits = own is None  # no request rules: the response's, per caller too
+        # Request rules level by level: the route's (by_consumer, by_purpose, actions), then the
+        # filter's; a filter-wide entry never beats a route's own request rules, and nothing
+        # comes from the response side's per-caller rules (an allowance to *receive* data is
+        # not one to *send* it). Neither level set: the route's (or engine's) actions.
+        self.req_levels = tuple(
+            (lv.by_consumer or None, lv.by_purpose or None, lv.actions)
+            for lv in (rq, frq)
+            if lv is not None and (lv.by_consumer or lv.by_purpose or lv.actions is not None)
+        )
         # Per caller: the route's entries over the filter's, key by key; None when neither has any.
         self.by_purpose = {**(cfg.by_purpose or {}), **((rs and rs.by_purpose) or {})} or None
         self.by_consumer = {**(cfg.by_consumer or {}), **((rs and rs.by_consumer) or {})} or None
-        self.req_by_purpose = {**(frq.by_purpose or {}), **((rq and rq.by_purpose) or {})} or None
-        self.req_by_consumer = {**(frq.by_consumer or {}), **((rq and rq.by_consumer) or {})} or None
         st, fst = (rs.stream if rs is not None else None), cfg.stream
         self.stream = _pick(st and st.enabled, fst.enabled, True)
         self.array = _pick(st and st.array, fst.array, None)
@@ -190,10 +192,13 @@ class _Plan:
 
     def request_rules_for(self, exchange: Exchange) -> ActionRules:
         """The request rules for this caller (RequestInspection's docstring gives the order)."""
-        hit = _per_caller(exchange, self.req_by_consumer, self.req_by_purpose)
-        if hit is not None:
-            return hit
-        return self.rules_for(exchange) if self.req_inherits else self.req_rules
+        for by_consumer, by_purpose, actions in self.req_levels:
+            hit = _per_caller(exchange, by_consumer, by_purpose)
+            if hit is not None:
+                return hit
+            if actions is not None:
+                return actions
+        return self.rules
 
 
 def _per_caller(

@@ -557,13 +557,11 @@ def test_request_rules_per_consumer_and_purpose() -> None:
     assert isinstance(verdict(_caller("partner", "third_party"), email_doc), Deny)
     assert verdict(_caller("support-app", "service_provider"), email_doc) is CONTINUE
 
-    # Without request rules the request follows the response's per-caller rules.
-    inherit = {"request": {"body": "block"}, "by_consumer": {"fraud-desk": {"entities": {"us_ssn": "allow"}}}}
-    assert verdict(_caller("fraud-desk", "third_party"), ssn_doc, conf=inherit) is CONTINUE
-    assert isinstance(verdict(_caller("partner", "third_party"), ssn_doc, conf=inherit), Deny)
-    # Explicit request rules replace the inherited ones, per caller included.
-    own = {**inherit, "request": {"body": "block", "actions": {"spi": "mask"}}}
-    assert isinstance(verdict(_caller("fraud-desk", "third_party"), ssn_doc, conf=own), Deny)
+    # The response side's per-caller rules are not request rules: leave to receive SSNs is not leave to send them.
+    resp_only = {"request": {"body": "block"}, "by_consumer": {"fraud-desk": {"entities": {"us_ssn": "allow"}}}}
+    assert isinstance(verdict(_caller("fraud-desk", "third_party"), ssn_doc, conf=resp_only), Deny)
+    own = {**resp_only, "request": {"body": "block", "by_consumer": {"fraud-desk": {"entities": {"us_ssn": "allow"}}}}}
+    assert verdict(_caller("fraud-desk", "third_party"), ssn_doc, conf=own) is CONTINUE
 
     # A route's request entries override the filter's for the same consumer; mask mode rewrites per caller.
     rs = SimpleNamespace(pii=PiiRouteSettings.model_validate(
@@ -581,3 +579,32 @@ def test_request_per_caller_keys_are_validated() -> None:
         PiiFilterConfig.model_validate({"request": {"by_purpose": {"advertiser": {"default": "allow"}}}})
     with pytest.raises(ValueError, match=r"by_consumers"):
         PiiFilterConfig.model_validate({"request": {"by_consumers": {}}})
+
+
+def test_request_rules_resolve_route_level_before_filter_level_and_never_inherit_response_allowances() -> None:
+    ssn_doc = orjson.dumps({"employee": {"ssn": SSN}})
+
+    def verdict(cfg: dict[str, Any], route_pii: dict[str, Any] | None, who: object) -> object:
+        rs = SimpleNamespace(pii=PiiRouteSettings.model_validate(route_pii)) if route_pii else None
+        ex = make_exchange(make_request("POST", "/v1/x", JSON, ssn_doc), route=route(settings=rs))
+        ex.identity = who  # type: ignore[assignment]
+        return run_filter(PiiFilter, cfg, ex).request
+
+    allow_all = {"default": "allow", "spi": "allow"}
+    strict = {"default": "block", "spi": "block"}
+    # a route's own strict request.actions beat a filter-wide request.by_purpose allowance
+    cfg = {"request": {"body": "block", "by_purpose": {"third_party": allow_all}}}
+    assert isinstance(verdict(cfg, {"request": {"actions": strict}}, _caller("p", "third_party")), Deny)
+    assert verdict(cfg, None, _caller("p", "third_party")) is CONTINUE  # no route rules: the filter's entry
+    # a response-side consumer allowance does not become a request-side one
+    cfg = {"request": {"body": "block"}, "by_consumer": {"reporting": allow_all}}
+    assert isinstance(verdict(cfg, None, _caller("reporting", "service_provider")), Deny)
+    # nor does a filter-wide response by_purpose over a route's strict response actions
+    cfg = {"request": {"body": "block"}, "by_purpose": {"service_provider": allow_all}}
+    assert isinstance(verdict(cfg, {"actions": strict}, _caller("x", "service_provider")), Deny)
+    # the route's by_consumer wins over its own actions; the filter's by_consumer does not
+    cfg = {"request": {"body": "block", "by_consumer": {"payroll": strict}}}
+    route_pii = {"request": {"actions": strict, "by_consumer": {"payroll": allow_all}}}
+    assert verdict(cfg, route_pii, _caller("payroll", "third_party")) is CONTINUE
+    cfg = {"request": {"body": "block", "by_consumer": {"payroll": allow_all}}}
+    assert isinstance(verdict(cfg, {"request": {"actions": strict}}, _caller("payroll", "third_party")), Deny)
