@@ -223,6 +223,12 @@ class PiiTokenError(PiiError):
     status = 400
 
 
+class PiiTokenAltered(PiiTokenError):
+    """A well-formed reversible token that does not authenticate: altered, truncated or made
+    with another key. Same code as :class:`PiiTokenError` (not registered on its own); a
+    subclass so callers tell the cases apart without reading the message."""
+
+
 class PiiNotReversible(PiiError):
     code = "CPG-PII-011"
     title = "PII tokens are keyed hashes (HMAC) and cannot be turned back into values."

@@ -67,6 +67,7 @@ from cpragate.errors import (
     DetokenizeUnavailable,
     PiiError,
     PiiNotReversible,
+    PiiTokenAltered,
     PiiTokenError,
 )
 from cpragate.filters.inventory.model import DocumentedOp, Inventory, to_csv, to_openapi
@@ -586,8 +587,8 @@ class AdminApi:
             except PiiTokenError as e:
                 rec.refused += 1
                 refused.add(who.name)
-                malformed = "altered" not in str(e.detail)  # no prefix or no "_r": not this kind of token
-                results.append({"error": PiiTokenError.code, "detail": _MALFORMED if malformed else _INVALID})
+                altered = isinstance(e, PiiTokenAltered)  # else: no prefix or "_r", a keyed hash, too long
+                results.append({"error": PiiTokenError.code, "detail": _INVALID if altered else _MALFORMED})
                 continue
             except PiiError:  # the engine changed under us (a reload): no partial answers
                 raise _Problem(409, DetokenizeUnavailable, "tokenization changed during the call; retry") from None

@@ -20,14 +20,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESSIV
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from cpragate.errors import PiiError, PiiTokenError
+from cpragate.errors import PiiError, PiiTokenAltered, PiiTokenError
 from cpragate.pii.config import MaskOptions, TokenizeOptions
 
 __all__ = ["Tokenizer", "mask_number", "mask_value", "redact_value"]
 
 _SHAPE_FIELD = re.compile(r"\{(first|last)([1-4])\}")
 # An entity name inside a token (config: lower_snake, 2-41 characters; built-ins alike).
-_ENTITY = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MAX_ENTITY = 42
+"""Longest entity name a token may carry (custom entities: 2-41 characters; built-ins are shorter)."""
+_ENTITY = re.compile(r"[a-z][a-z0-9_]{0,41}")
+_KEYED = re.compile(r"[a-z][a-z0-9_]{0,41}_[a-z2-7]{12,52}")
+"""The shape of a keyed-hash token after its prefix (``hmac_length`` is 12 to 52)."""
+MAX_TOKEN_CHARS = 4096
+"""Longest token :meth:`Tokenizer.open` looks at (a value of a few KiB; longer is refused unread)."""
 
 
 def mask_value(value: str, entity: str, options: MaskOptions) -> str:
@@ -80,13 +86,14 @@ def mask_value(value: str, entity: str, options: MaskOptions) -> str:
 
 _ASCII_ALNUM = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 # Deletes every ASCII character that is not a letter or digit (to count them).
-_ONLY_ALNUM = str.maketrans("", "", "".join(chr(i) for i in range(128) if chr(i) not in _ASCII_ALNUM))
+# (Complete ASCII tables: str.translate raises and clears a KeyError per missing key.)
+_ONLY_ALNUM: dict[int, int | None] = {i: (i if chr(i) in _ASCII_ALNUM else None) for i in range(128)}
 
 
 def _mask_table(char: str) -> dict[int, str]:
     table = _TABLES.get(char)
     if table is None:
-        table = _TABLES[char] = {ord(c): char for c in _ASCII_ALNUM}
+        table = _TABLES[char] = {i: (char if chr(i) in _ASCII_ALNUM else chr(i)) for i in range(128)}
     return table
 
 
@@ -174,12 +181,20 @@ class Tokenizer:
         separator, left to right, and only the right one authenticates (the entity is the
         associated data), so a token is never misread.
 
-        :raises PiiTokenError: the token is not a reversible token of this key.
+        Only separators within the longest entity name are tried and tokens longer than
+        :data:`MAX_TOKEN_CHARS` are refused, so a crafted token costs a bounded number of
+        decryptions (this runs on the event loop).
+
+        :raises PiiTokenAltered: well-formed, but altered or made with another key.
+        :raises PiiTokenError: not a reversible token (no prefix, a keyed hash, too long).
         """
+        if len(token) > MAX_TOKEN_CHARS:
+            raise PiiTokenError(f"the token is longer than {MAX_TOKEN_CHARS} characters.")
         if not token.startswith(self._prefix):
             raise PiiTokenError("the token does not start with the configured prefix.")
         rest = token[len(self._prefix) :]
-        i = rest.find("_r", 1)
+        end = _MAX_ENTITY + 2  # "_r" right after the longest entity name
+        i = rest.find("_r", 1, end)
         tried = False
         while i > 0:
             entity = rest[:i]
@@ -191,10 +206,12 @@ class Tokenizer:
                     return self._siv.decrypt(ct, [entity.encode()]).decode(), entity
                 except (InvalidTag, ValueError):
                     pass
-            i = rest.find("_r", i + 1)
+            i = rest.find("_r", i + 1, end)
         if not tried:
             raise PiiTokenError("the token is not a reversible token.")
-        raise PiiTokenError("the token was altered or made with another key.")
+        if _KEYED.fullmatch(rest) is not None:  # a keyed hash whose body starts with "r"
+            raise PiiTokenError("the token is not a reversible token (a keyed hash cannot be reversed).")
+        raise PiiTokenAltered("the token was altered or made with another key.")
 
 
 def _hkdf(secret: bytes, info: bytes, length: int) -> bytes:

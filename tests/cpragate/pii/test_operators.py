@@ -87,6 +87,33 @@ def test_reversible_tokens_whose_body_or_entity_holds_the_separator_round_trip()
         tok.open("tok_email_abcdefghijklmnopqrst")  # an HMAC token's shape
 
 
+def test_keyed_hash_tokens_are_told_apart_from_altered_ones_by_type() -> None:
+    from cpragate.errors import PiiTokenAltered
+
+    keyed = Tokenizer(TokenizeOptions(key=KEY))  # type: ignore[arg-type]
+    tok = Tokenizer(TokenizeOptions(key=KEY, reversible=True))  # type: ignore[arg-type]
+    r_bodies = [t for t in (keyed.tokenize(f"user{i}@example.com", "email") for i in range(400))
+                if t.startswith("tok_email_r")]
+    assert r_bodies  # about 1 in 32 keyed-hash bodies starts with "r"
+    for t in r_bodies:
+        with pytest.raises(PiiTokenError, match="keyed hash") as e:
+            tok.open(t)
+        assert not isinstance(e.value, PiiTokenAltered)
+    t = tok.tokenize("jane@example.com", "email")
+    with pytest.raises(PiiTokenAltered):
+        tok.open(t[:-2] + ("AA" if not t.endswith("AA") else "BB"))
+
+
+def test_a_crafted_token_costs_a_bounded_number_of_tries() -> None:
+    tok = Tokenizer(TokenizeOptions(key=KEY, reversible=True))  # type: ignore[arg-type]
+    with pytest.raises(PiiTokenError, match="longer than 4096"):
+        tok.open("tok_" + "a_r" * 1400)
+    long_entity = "a" * 45  # past the longest entity name: its separator is not tried
+    with pytest.raises(PiiTokenError, match="not a reversible token"):
+        tok.open(tok.tokenize("v", long_entity))
+    assert tok.open(tok.tokenize("v", "b" * 41)) == ("v", "b" * 41)
+
+
 def test_tokenizer_needs_key() -> None:
     with pytest.raises(PiiError):
         Tokenizer(TokenizeOptions())
