@@ -4,9 +4,17 @@ slip around the check are refused over a real socket."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import orjson
 import pytest
 
 from cpragate.admin.config import AdminConfig, AdminKey
+from cpragate.config import load_config_text
+from cpragate.server.gateway import Gateway, open_default_stores
 from cpragate.server.origin import OriginRequest, OriginResponse
 
 from .conftest import Client, gateway, origin, plain_config, run
@@ -16,6 +24,7 @@ pytestmark = pytest.mark.e2e
 ADMIN = "admin-key-for-tests-0123456789abcdef"
 READER = "reader-key-for-tests-0123456789abcdef"
 METRICS = "metrics-key-for-tests-0123456789abcd"
+DESK = "desk-key-for-tests-0123456789abcdefg"
 
 READS = ["/api/whoami", "/api/overview", "/api/inventory", "/api/datamap", "/api/consumers", "/api/alerts",
          "/api/blocks", "/api/audit", "/api/dsar?subject=42"]
@@ -84,5 +93,80 @@ admin:
                 assert await call("GET", path) in (400, 401, 404), path
             # the key is sent only in the Authorization header: never in the query string
             assert await call("GET", f"/api/whoami?key={ADMIN}") == 401
+
+    run(t())
+
+
+@asynccontextmanager
+async def audited_gateway(text: str, **env: str) -> AsyncIterator[Gateway]:
+    """A gateway with its stores and audit trail open (the conftest helper opens none)."""
+    cfg = load_config_text(text, "gw.yaml", env={**os.environ, **env})
+    gw = Gateway(cfg, asyncio.get_running_loop(), stores=await open_default_stores(cfg))
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop(drain_timeout=1)
+
+
+def test_with_the_audit_trail_on_a_detokenize_key_opens_nothing_else_and_other_roles_not_detokenize() -> None:
+    """The variant the test above cannot show: audit on and a key of every role, detokenize included."""
+    extra = """
+filters:
+  audit: {enabled: true, instance_id: e2e-sec}
+  pii:
+    engine:
+      tokenize: {key: "${CPG_T_TOKKEY}", reversible: true}
+admin:
+  bind: "127.0.0.1:0"
+  metrics_auth: key
+  detokenize: {max_audited_refusals: 1000}
+  keys:
+    - {name: ops, role: admin, key: "${CPG_T_ADMIN}"}
+    - {name: viewer, role: read_only, key: "${CPG_T_READER}"}
+    - {name: prom, role: metrics, key: "${CPG_T_METRICS}"}
+    - {name: desk, role: detokenize, key: "${CPG_T_DESK}"}
+"""
+    env = {"CPG_T_ADMIN": ADMIN, "CPG_T_READER": READER, "CPG_T_METRICS": METRICS, "CPG_T_DESK": DESK,
+           "CPG_T_TOKKEY": "token-secret-for-tests-0123456789"}
+
+    async def t() -> None:
+        async with origin(ok) as o, audited_gateway(plain_config(o.port, extra=extra), **env) as gw:
+            assert gw.admin is not None
+            port = int(gw.admin.url.rstrip("/").rsplit(":", 1)[1])
+            c = await Client.open(port)
+
+            async def call(method: str, path: str, key: str | None = None,
+                           body: bytes = b"") -> tuple[int, dict[str, object]]:
+                nonlocal c
+                headers = {"authorization": f"Bearer {key}"} if key else {}
+                if body:
+                    headers["content-type"] = "application/json"
+                r = await c.request(method, path, headers, body)
+                if r.h("connection") == b"close":
+                    await c.close()
+                    c = await Client.open(port)
+                ctype = r.h("content-type") or b""
+                return r.status, (orjson.loads(r.body) if ctype.endswith(b"json") and r.body[:1] == b"{" else {})
+
+            # the detokenize key reaches nothing but POST /api/detokenize
+            for path in READS:
+                status, doc = await call("GET", path, DESK)
+                assert status == 403 and doc.get("code") == "CPG-ADM-003", path
+            for method, path in WRITES[:2]:
+                assert (await call(method, path, DESK))[0] == 403, path
+            assert (await call("GET", "/metrics", DESK))[0] == 403
+            assert (await call("GET", "/metrics", METRICS))[0] == 200
+            # and every other role is refused detokenize, with the same words as without a trail
+            body = orjson.dumps({"tokens": ["tok_email_rAAAA"], "reason": "ticket 4711 for the DPO desk"})
+            for key, role in ((ADMIN, "admin"), (READER, "read_only"), (METRICS, "metrics")):
+                status, doc = await call("POST", "/api/detokenize", key, body)
+                assert status == 403 and doc["detail"] == (
+                    f"the {role} role may not detokenize; only a key of role detokenize may (admin.keys)"), role
+            status, doc = await call("POST", "/api/detokenize", "wrong-key-0123456789abcdefghijkl", body)
+            assert status == 401 and doc["detail"] == "send Authorization: Bearer ADMIN_KEY with a key of role detokenize"
+            status, doc = await call("POST", "/api/detokenize", DESK, body)
+            assert status == 200 and doc["results"][0]["error"] == "CPG-PII-005"  # type: ignore[index]
+            await c.close()
 
     run(t())

@@ -126,7 +126,7 @@ def test_tokenize_through_the_gateway_detokenize_through_the_admin_api_audited()
             assert served["pii"]["entities"] == {"email": 1, "us_ssn": 1} and served["pii"]["spi"] == 1
             assert refused["decision"] == "deny" and refused["status"] == 403 and refused["error"] == "CPG-ADM-003"
             trail = orjson.dumps(events)
-            leaked = EMAIL.encode() in trail or SSN.encode() in trail or doc["email"].encode() in trail
+            leaked = any(v.encode() in trail for v in (EMAIL, SSN, doc["email"], doc["ssn"]))
             assert not leaked, "a value or token reached the audit trail"
 
     run(t())
