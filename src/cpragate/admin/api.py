@@ -29,13 +29,15 @@ Detokenize (issue 5): ``{"tokens": [...], "reason": "why"}`` as ``application/js
 answers one result per token, in order: ``{"entity", "category", "spi", "value"}`` or
 ``{"error", "detail"}`` (a forged, altered or foreign token; the detail says nothing
 about the key or value). Only the ``detokenize`` role may call it (auth.py says why).
-Every call with a key (a wrong one included: those are bounded by the lock-out), refused
-or not, writes one audit event through the gateway's
-trail before it is answered (who, when, outcome, entity and category counts, how many
-tokens, the reason with any personal data in it redacted; never a token or a value);
-when the event cannot be spooled, nothing is revealed (503). Batches, looked-up tokens
-per key and minute, and refused tokens per key and minute are bounded
-(``admin.detokenize``).
+Every call with a key (a wrong one included), refused or not, writes one audit event
+through the gateway's trail before it is answered (who, when, outcome, entity and
+category counts, how many tokens, the reason with tokens and personal data redacted;
+never a token or a value), except refusals past ``max_audited_refusals`` per key name and
+per address and minute (one ``audit_paused`` event, then none: no key of any role can
+flood the trail). Admin events never take the spool's reserve for data-plane completions.
+When the event of a reveal cannot be spooled, nothing is revealed (503); a refusal stays
+the refusal. Batches, looked-up tokens per key and minute, and refused tokens per key and
+minute (checked token by token) are bounded (``admin.detokenize``).
 """
 
 from __future__ import annotations
