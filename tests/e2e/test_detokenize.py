@@ -116,8 +116,13 @@ def test_tokenize_through_the_gateway_detokenize_through_the_admin_api_audited()
                 if len(events) >= 2:
                     break
                 await asyncio.sleep(0.1)
+            # "was this person's data revealed?": the reveal is found by the value's subject lookup
+            rr = await adm.request("GET", "/api/audit?route=/api/detokenize&subject=" + SSN,
+                                   {"authorization": f"Bearer {ADMIN}"})
+            by_subject = orjson.loads(rr.body)["events"]
             await adm.close()
             assert len(events) == 2, "the detokenize calls were not found in the audit trail"
+            assert [e["consumer"] for e in by_subject] == ["dsar-desk"]
             by = {e["consumer"]: e for e in events}
             served, refused = by["dsar-desk"], by["ops"]
             assert served["id"] == served_id and served["outcome"] == "served" and served["status"] == 200

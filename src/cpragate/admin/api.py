@@ -115,6 +115,10 @@ class Sources:
     audit_event: Callable[[list[Any]], Awaitable[bool]] | None = None
     """Spools one whole audit event (the audit filter's ``["e", begin, completion]``
     record) on the gateway's trail; False when it could not; None when audit is off."""
+    audit_lookup: Callable[[str], str | None] | None = None
+    """The trail's keyed lookup (``AuditLog.lookup``): each revealed value is recorded as a
+    subject by it (never the value), so the trail answers "was this person's data revealed"
+    (``/api/audit?subject=VALUE``, the DSAR report)."""
     new_id: Callable[[], str] = lambda: "adm-" + secrets.token_hex(8)
     """A request id for the audit events the API writes."""
 
@@ -595,6 +599,10 @@ class AdminApi:
             except PiiError:  # the engine changed under us (a reload): no partial answers
                 raise _Problem(409, DetokenizeUnavailable, "tokenization changed during the call; retry") from None
             rec.reveal(entity, category, bool(spi))
+            if self.src.audit_lookup is not None and len(rec.subjects) < _MAX_SUBJECTS:
+                lk = self.src.audit_lookup(value)
+                if lk is not None and lk not in rec.subjects:
+                    rec.subjects.append(lk)
             results.append({"entity": entity, "category": category, "spi": bool(spi), "value": value})
         rec.status = 200
         return _json({"results": results, "revealed": rec.revealed, "refused": rec.refused, "audit_id": rec.rid})
@@ -637,6 +645,7 @@ class AdminApi:
 
 
 _MAX_TOKEN = 4096
+_MAX_SUBJECTS = 64  # subjects kept per audit event (cpragate.audit.events)
 
 
 @lru_cache(maxsize=8)
@@ -669,6 +678,8 @@ class _DetokenizeAudit:
         self.tokens: int | None = None
         self.revealed = self.refused = self.spi = 0
         self.entities: dict[str, int] = {}
+        self.subjects: list[str] = []
+        """Keyed lookups of the revealed values (their subjects), never the values."""
         self.categories: dict[str, int] = {}
         self.status = 500
         self.error: str | None = None
@@ -723,7 +734,7 @@ class _DetokenizeAudit:
         if self.revealed:
             annotations["pii"] = {"categories": self.categories, "entities": self.entities, "spi": self.spi,
                                   "actions": {"detokenize": self.revealed}}
-        begin = ["b", self.t, self.rid, self.method, "/api/detokenize", "admin.detokenize", [], [], self.who,
+        begin = ["b", self.t, self.rid, self.method, "/api/detokenize", "admin.detokenize", [], self.subjects, self.who,
                  "admin_key", None, self.client or None, True]
         completion = ["c", None, t_end, self.status, outcome, self.error, [["admin", "allow" if ok else "deny", rule]],
                       annotations, [], self.bytes_in, bytes_out, round((mono_end - self.mono) * 1000.0, 3)]

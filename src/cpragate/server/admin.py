@@ -199,7 +199,11 @@ def _sources(gw: Gateway) -> Sources:
             # not from the reserve: that is kept for the data plane's completions
             return bool(trail is not None and await trail.event(record, reserve=False))
 
-        src.audit_event = audit_event
+        def audit_lookup(value: str) -> str | None:
+            trail = stores_attr("audit")
+            return str(trail.lookup(value)) if trail is not None else None
+
+        src.audit_event, src.audit_lookup = audit_event, audit_lookup
     audit_cfg = gw.cfg.filters.audit
     if getattr(audit_cfg, "enabled", False):
         from cpragate.server.gateway import state_dir

@@ -220,7 +220,8 @@ class Detok:
             self.records.append(record)
             return self.spooled
 
-        src = Sources(pii_engine=lambda: self.engine, audit_event=event if audit else None, new_id=lambda: "rid-1")
+        src = Sources(pii_engine=lambda: self.engine, audit_event=event if audit else None, new_id=lambda: "rid-1",
+                      audit_lookup=fake_lookup if audit else None)
         keys = [AdminKey.model_validate({"name": "ops", "role": "admin", "key": ADMIN}),
                 AdminKey.model_validate({"name": "dpo", "role": "read_only", "key": READER}),
                 AdminKey.model_validate({"name": "dsar-desk", "role": "detokenize", "key": DETOK})]
@@ -242,6 +243,12 @@ class Detok:
 
 
 REASON = "DSAR-2026-114: the consumer asked for their data"
+
+
+def fake_lookup(value: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(b"master" + value.encode()).hexdigest()[:32]
 
 
 def test_detokenize_reveals_values_to_the_detokenize_role_and_audits_who_what_and_why() -> None:
@@ -427,3 +434,13 @@ def test_the_reason_is_recorded_without_tokens_control_characters_or_a_wrong_key
     assert d.call({"tokens": ["t"], "reason": evil}, key=ADMIN).status == 403
     reason = d.events()[-1]["checks"]["detokenize"]["reason"]
     assert reason is not None and reason.isprintable() and "\x1b" not in reason and reason.startswith("ok reason")
+
+
+def test_the_subjects_of_revealed_values_are_recorded_by_their_keyed_lookup() -> None:
+    d = Detok()
+    r = d.call({"tokens": [d.tokens["email"], d.tokens["ssn"], d.tokens["email"], "tok_email_rAAAA"], "reason": REASON})
+    assert r.status == 200
+    [ev] = d.events()
+    assert ev["subjects"] == [fake_lookup(EMAIL), fake_lookup(SSN)]  # once each, never the value
+    assert d.call({"tokens": ["tok_email_rAAAA"], "reason": REASON}, key=ADMIN).status == 403
+    assert d.events()[-1]["subjects"] == []
