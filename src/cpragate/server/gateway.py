@@ -208,6 +208,10 @@ class Gateway:
         self.draining = False
         self.access_log = cfg.logging.access_log
         self.date = b""
+        self.read_view = memoryview(bytearray(256 * 1024))
+        """Where uvloop puts what client connections read (and TLS decrypts): they are
+        ``BufferedProtocol`` objects and parse it before the next read, so one buffer per loop
+        serves them all (see ``ClientConnection.get_buffer``)."""
         self.now = loop.time()
         """A coarse clock (updated every tick) for timeout deadlines: no syscall per request."""
         self._tick_handle: asyncio.TimerHandle | None = None

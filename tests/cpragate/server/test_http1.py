@@ -101,3 +101,32 @@ def test_http_1_0_without_host_is_accepted() -> None:
         assert tr.out.startswith(b"HTTP/1.1 404")
 
     asyncio.run(t())
+
+
+def test_reads_arrive_through_the_shared_buffer_one_connection_after_another() -> None:
+    """uvloop hands reads to the BufferedProtocol interface: get_buffer, then buffer_updated.
+    Each read is parsed before the next one is put in the shared buffer, so a request split
+    over reads, interleaved with another connection's, parses intact."""
+
+    async def t() -> None:
+        c, tr, gw = conn()
+        gw.runtime.cfg.limits.__dict__["max_connections"] = 10  # frozen model: test-only
+        c2 = ClientConnection(ListenerRuntime(gw, gw.cfg.listeners[0]))
+        t2 = FakeTransport()
+        c2.connection_made(t2)  # type: ignore[arg-type]
+
+        def read(conn: ClientConnection, data: bytes) -> None:
+            buf = conn.get_buffer(-1)
+            assert len(buf) >= len(data)
+            buf[: len(data)] = data
+            conn.buffer_updated(len(data))
+
+        read(c, b"GET /zz")
+        read(c2, b"GET /yy HTTP/1.1\r\nhost: y\r\n\r\n")  # overwrites the shared buffer
+        read(c, b"z HTTP/1.1\r\nhost: x\r\n\r\n")
+        assert t2.out.startswith(b"HTTP/1.1 404 Not Found\r\n")
+        assert tr.out.startswith(b"HTTP/1.1 404 Not Found\r\n")
+        assert (c._url, c2._url) == (b"/zzz", b"/yy")  # each kept its own copy of what it read
+        assert c.get_buffer(-1) is c2.get_buffer(-1)  # one buffer per loop, none per connection
+
+    asyncio.run(t())
