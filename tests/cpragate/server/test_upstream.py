@@ -36,3 +36,60 @@ def test_release_and_sweep_idle() -> None:
         assert p.closing
 
     asyncio.run(t())
+
+
+class _Corked:
+    corked = False
+
+    def uncork(self) -> None:
+        self.corked = False
+
+
+class _User:
+    def __init__(self) -> None:
+        self.conn = _Corked()
+        self.heads: list[int] = []
+        self.body = b""
+        self.done = 0
+
+    def upstream_head(self, status: int, headers: list[tuple[bytes, bytes]], keep_alive: bool) -> None:
+        self.heads.append(status)
+
+    def upstream_body(self, chunk: bytes) -> None:
+        self.body += chunk
+
+    def upstream_done(self) -> None:
+        self.done += 1
+
+
+class _Transport:
+    def write(self, data: bytes) -> None:
+        pass
+
+
+def test_responses_read_through_the_pools_shared_buffer() -> None:
+    """uvloop hands reads to the BufferedProtocol interface (get_buffer, then
+    buffer_updated): two connections of one pool share the buffer, one read at a time."""
+
+    async def t() -> None:
+        loop = asyncio.get_running_loop()
+        p = UpstreamPool("a", Upstream(url="http://x", allow_plaintext=True), loop)
+        a, b = UpstreamConnection(p), UpstreamConnection(p)
+        ua, ub = _User(), _User()
+        for conn, user in ((a, ua), (b, ub)):
+            conn.connection_made(_Transport())  # type: ignore[arg-type]
+            conn.send(user, b"GET / HTTP/1.1\r\n\r\n", False)  # type: ignore[arg-type]
+
+        def read(conn: UpstreamConnection, data: bytes) -> None:
+            buf = conn.get_buffer(-1)
+            buf[: len(data)] = data
+            conn.buffer_updated(len(data))
+
+        read(a, b"HTTP/1.1 200 OK\r\ncontent-length: 6\r\n\r\nabc")
+        read(b, b"HTTP/1.1 201 Created\r\ncontent-length: 3\r\n\r\nxyz")  # overwrites the buffer
+        read(a, b"def")
+        assert (ua.heads, ua.body, ua.done) == ([200], b"abcdef", 1)
+        assert (ub.heads, ub.body, ub.done) == ([201], b"xyz", 1)
+        assert a.get_buffer(-1) is b.get_buffer(-1)
+
+    asyncio.run(t())
