@@ -235,7 +235,10 @@ def count(row: str, n: int, src: str | None = None, pure: bool = False) -> int:
         out = Path(tmp) / "cg.out"
         r = subprocess.run(
             ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable, __file__, "--inner", row, str(n)],
-            capture_output=True, text=True, env={**os.environ, "INSTR_SRC": src or "", **({"CPRAGATE_PURE": "1"} if pure else {})},
+            capture_output=True, text=True,
+            # a fixed hash seed: with a random one, start-up (billions of instructions) varies
+            # by more than 0.1 % between the N and 2N runs, i.e. thousands per request
+            env={**os.environ, "PYTHONHASHSEED": "0", "INSTR_SRC": src or "", **({"CPRAGATE_PURE": "1"} if pure else {})},
         )
         if r.returncode != 0:
             tail = "\n".join([ln for ln in r.stderr.splitlines() if not ln.startswith("==")][-15:])

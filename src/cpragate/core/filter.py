@@ -91,6 +91,19 @@ class Filter:
     async def on_complete(self, exchange: Exchange) -> None:
         return None
 
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        """Optional synchronous fast path of ``on_request``: its verdict, or None when it
+        cannot decide without awaiting. On None it must have changed nothing: the
+        pipeline then awaits ``on_request`` for this filter (and the rest of the phase).
+        Only override it together with ``on_request``; the pipeline skips filters that
+        do not (an unsuspended coroutine still costs a frame, a send and a StopIteration).
+        """
+        return None
+
+    def response_now(self, exchange: Exchange) -> Verdict | None:
+        """Optional synchronous fast path of ``on_response`` (same contract as ``request_now``)."""
+        return None
+
     def needs_request_body_on(self, route: RouteInfo) -> bool:
         """Whether this filter reads ``route``'s request bodies (default: ``needs_request_body``).
 

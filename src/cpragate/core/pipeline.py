@@ -20,6 +20,11 @@ Theory of operation:
    plane buffers a body only when some filter on the route declared it needs it (for
    requests asked per route, ``Filter.needs_request_body_on(route)``, when the chain is
    built for a route).
+6. Fast paths: a filter may also implement ``request_now``/``response_now``, which
+   decide synchronously or return None (having changed nothing). The data plane runs
+   ``request_now``/``response_now`` first and awaits ``run_request(resume=True)``/
+   ``run_response`` only from the first filter that could not decide, so a phase whose
+   filters all decide at once creates no coroutine at all.
 """
 
 from __future__ import annotations
@@ -58,10 +63,14 @@ class Pipeline:
         ordered = order_filters(filters)
         self.filters: tuple[Filter, ...] = tuple(ordered)
         self.request_filters = tuple(
-            (i + 1, f) for i, f in enumerate(ordered) if type(f).implements("on_request")
+            (i + 1, f, type(f).implements("request_now"))
+            for i, f in enumerate(ordered)
+            if type(f).implements("on_request")
         )
         self.response_filters = tuple(
-            (i, f) for i, f in reversed(list(enumerate(ordered))) if type(f).implements("on_response")
+            (i, f, type(f).implements("response_now"))
+            for i, f in reversed(list(enumerate(ordered)))
+            if type(f).implements("on_response")
         )
         done = [f for f in ordered if type(f).implements("on_complete")]
         done.sort(
@@ -90,10 +99,41 @@ class Pipeline:
         readers = [f for f in self.filters if f.needs_response_body]
         return readers[0].open_response_stream(ex) if len(readers) == 1 else None
 
-    async def run_request(self, ex: Exchange) -> Verdict:
-        """Run the request phase; ``ex.filters_seen`` tells the response phase where to unwind from."""
+    def request_now(self, ex: Exchange) -> Verdict | None:
+        """The request phase run synchronously through the filters' ``request_now``.
+
+        None when a filter has to await: ``ex.filters_seen`` then names it and
+        ``run_request(ex, resume=True)`` goes on from it (nothing before it runs twice).
+        Exceptions fail closed exactly as in ``run_request``.
+        """
+        for seen, f, fast in self.request_filters:
+            ex.filters_seen = seen
+            if not fast:
+                return None
+            try:
+                v = f.request_now(ex)
+            except Exception:
+                log.exception("filter %s failed in request phase (request %s)", f.name, ex.request_id)
+                ex.decide(f.name, "error", "exception")
+                return Deny(FilterFailed, rule=f"{f.name}:exception")
+            if v is None:
+                return None
+            if v is not CONTINUE:
+                _record(ex, f.name, v)
+                return v
         ex.filters_seen = len(self.filters)
-        for seen, f in self.request_filters:
+        return CONTINUE
+
+    async def run_request(self, ex: Exchange, resume: bool = False) -> Verdict:
+        """Run the request phase; ``ex.filters_seen`` tells the response phase where to unwind from.
+
+        ``resume``: go on from the filter where ``request_now`` stopped.
+        """
+        start = ex.filters_seen if resume else 0
+        ex.filters_seen = len(self.filters)
+        for seen, f, _ in self.request_filters:
+            if seen < start:
+                continue
             ex.filters_seen = seen
             try:
                 v = await f.on_request(ex)
@@ -107,6 +147,33 @@ class Pipeline:
         ex.filters_seen = len(self.filters)
         return CONTINUE
 
+    def response_now(self, ex: Exchange) -> Verdict | None:
+        """The response phase run synchronously through the filters' ``response_now``.
+
+        None when a filter has to await: ``ex.filters_seen`` is then set so that
+        ``run_response(ex)`` goes on from that filter (the ones before it are done).
+        """
+        seen = ex.filters_seen
+        for pos, f, fast in self.response_filters:
+            if pos >= seen:
+                continue
+            if not fast:
+                ex.filters_seen = pos + 1
+                return None
+            try:
+                v = f.response_now(ex)
+            except Exception:
+                log.exception("filter %s failed in response phase (request %s)", f.name, ex.request_id)
+                ex.decide(f.name, "error", "exception")
+                return Deny(FilterFailed, rule=f"{f.name}:exception")
+            if v is None:
+                ex.filters_seen = pos + 1
+                return None
+            if v is not CONTINUE:
+                _record(ex, f.name, v)
+                return v
+        return CONTINUE
+
     async def run_response(self, ex: Exchange) -> Verdict:
         """Run the response phase over the filters that saw the request, in reverse.
 
@@ -115,7 +182,7 @@ class Pipeline:
         so CORS and security headers are on refusals too.
         """
         seen = ex.filters_seen
-        for pos, f in self.response_filters:
+        for pos, f, _ in self.response_filters:
             if pos >= seen:
                 continue
             try:

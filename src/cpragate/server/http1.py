@@ -25,6 +25,7 @@ import asyncio
 import ipaddress
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import httptools
@@ -615,7 +616,18 @@ class Cycle:
             if coding is not None:
                 self.ex.request.headers.remove(b"content-encoding")
             self.ex.request.body = body
-        run_eager(self.pipeline.run_request(self.ex), self._after_request_phase, self.conn.loop)
+        v = self.pipeline.request_now(self.ex)
+        if v is not None:  # every filter decided at once: no coroutine, no Task
+            self._after_request_phase(v, None)
+        else:
+            run_eager(self.pipeline.run_request(self.ex, True), self._after_request_phase, self.conn.loop)
+
+    def _response_phase(self, pipe: Pipeline, after: Callable[[Verdict | None, BaseException | None], None]) -> None:
+        v = pipe.response_now(self.ex)
+        if v is not None:  # every filter decided at once: no coroutine, no Task
+            after(v, None)
+        else:
+            run_eager(pipe.run_response(self.ex), after, self.conn.loop)
 
     def _after_request_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
         if self.state == _DONE:
@@ -823,7 +835,7 @@ class Cycle:
                 return
         self.state = _STREAM_RESP
         if self.pipeline.response_filters:
-            run_eager(self.pipeline.run_response(self.ex), self._after_stream_response_phase, self.conn.loop)
+            self._response_phase(self.pipeline, self._after_stream_response_phase)
         else:
             self._send_stream_head()
 
@@ -941,7 +953,7 @@ class Cycle:
                 resp.headers.remove(b"content-encoding")
             resp.headers.remove(b"content-length")
             resp.body = body
-            run_eager(self.pipeline.run_response(self.ex), self._after_buffered_response_phase, self.conn.loop)
+            self._response_phase(self.pipeline, self._after_buffered_response_phase)
         elif st == _STREAM_REWRITE:
             self._stream_end()
         elif st == _WAIT_HEAD:
@@ -962,7 +974,7 @@ class Cycle:
         resp.headers.remove(b"content-encoding")
         self.resp_stream = stream
         self.state = _STREAM_REWRITE
-        run_eager(self.pipeline.run_response(self.ex), self._after_rewrite_response_phase, self.conn.loop)
+        self._response_phase(self.pipeline, self._after_rewrite_response_phase)
         return True
 
     def _after_rewrite_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
@@ -1097,7 +1109,7 @@ class Cycle:
             pipe = self.rt.fallback
             self.ex.filters_seen = len(pipe.filters)
         self.state = _BUFFER_RESP
-        run_eager(pipe.run_response(self.ex), self._after_refusal_phase, self.conn.loop)
+        self._response_phase(pipe, self._after_refusal_phase)
 
     def _after_refusal_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
         if exc is not None:
@@ -1121,7 +1133,7 @@ class Cycle:
         if not self.client_done and self.has_body:
             self.keep_alive = False
         assert self.pipeline is not None
-        run_eager(self.pipeline.run_response(self.ex), self._after_refusal_phase, self.conn.loop)
+        self._response_phase(self.pipeline, self._after_refusal_phase)
 
     def _redirect(self) -> None:
         base = self.conn.listener.redirect_to or b""

@@ -100,26 +100,38 @@ def run_filter(
     return asyncio.run(_run(Pipeline([f]), ex, response))
 
 
-def run_pipeline(filters: list[Filter], exchange: Exchange, response: Response | None = None) -> FilterRun:
-    """Run a chain like the data plane does: request, then response (or unwind), then complete."""
-    return asyncio.run(_run(Pipeline(filters), exchange, response))
+def run_pipeline(
+    filters: list[Filter], exchange: Exchange, response: Response | None = None, fast: bool = True
+) -> FilterRun:
+    """Run a chain like the data plane does: request, then response (or unwind), then complete.
+
+    ``fast`` (the data plane's way): the filters' ``request_now``/``response_now`` first,
+    awaiting only from the first filter that cannot decide at once; False: always await.
+    """
+    return asyncio.run(_run(Pipeline(filters), exchange, response, fast))
 
 
-async def _run(p: Pipeline, ex: Exchange, response: Response | None) -> FilterRun:
+async def _run(p: Pipeline, ex: Exchange, response: Response | None, fast: bool = True) -> FilterRun:
     from cpragate.core.problem import problem_response
     from cpragate.core.verdict import CONTINUE, Deny, Respond
 
-    v = await p.run_request(ex)
+    async def respond() -> Verdict:
+        rv = p.response_now(ex) if fast else None
+        return rv if rv is not None else await p.run_response(ex)
+
+    v = p.request_now(ex) if fast else None
+    if v is None:
+        v = await p.run_request(ex, resume=fast)
     rv: Verdict | None = None
     if v is CONTINUE:
         if response is not None:
             ex.response = response
-            rv = await p.run_response(ex)
+            rv = await respond()
     elif isinstance(v, Deny):
         ex.response = problem_response(v.error, ex.request_id, v.status, v.headers, v.violations)
-        rv = await p.run_response(ex)
+        rv = await respond()
     elif isinstance(v, Respond):
         ex.response = v.response
-        rv = await p.run_response(ex)
+        rv = await respond()
     await p.run_complete(ex)
     return FilterRun(v, rv, ex)

@@ -156,3 +156,70 @@ def test_request_body_need_is_asked_per_route_when_the_chain_has_one() -> None:
     assert Pipeline([f], public).needs_request_body is False
     assert Pipeline([f]).needs_request_body is True  # no route: the filter's flag
     assert Pipeline([mk("plain", 5)], personal).needs_request_body is False  # default: the flag
+
+
+def mk_fast(name: str, prio: int, now: str = "continue") -> Filter:
+    """A filter with fast paths: ``now`` is what they answer (continue, deny, none, boom)."""
+
+    class F(Filter):
+        priority = prio
+
+        def request_now(self, exchange: Exchange) -> Verdict | None:
+            LOG.append(f"now:{self.name}")
+            return _answer(self.name, now)
+
+        async def on_request(self, exchange: Exchange) -> Verdict:
+            LOG.append(f"req:{self.name}")
+            return CONTINUE
+
+        def response_now(self, exchange: Exchange) -> Verdict | None:
+            LOG.append(f"rnow:{self.name}")
+            return _answer(self.name, now)
+
+        async def on_response(self, exchange: Exchange) -> Verdict:
+            LOG.append(f"resp:{self.name}")
+            return CONTINUE
+
+    F.name = name
+    return F(FilterConfig(), FilterContext(clock=FakeClock()))
+
+
+def _answer(name: str, now: str) -> Verdict | None:
+    if now == "boom":
+        raise RuntimeError("x")
+    if now == "deny":
+        return Deny(NotRouted, rule=f"{name}-rule")
+    return None if now == "none" else CONTINUE
+
+
+def test_fast_paths_decide_without_awaiting() -> None:
+    r = run_pipeline([mk_fast("a", 20), mk_fast("b", 10)], make_exchange(), make_response())
+    assert r.request is CONTINUE and r.response is CONTINUE
+    assert LOG == ["now:a", "now:b", "rnow:b", "rnow:a"]
+
+
+def test_fast_path_resumes_awaiting_at_the_first_filter_that_cannot_decide() -> None:
+    fs = [mk_fast("a", 30), mk_fast("b", 20, now="none"), mk("c", 10), mk_fast("d", 5)]
+    r = run_pipeline(fs, make_exchange(), make_response())
+    assert r.request is CONTINUE and r.response is CONTINUE
+    assert LOG[:4] == ["now:a", "now:b", "req:b", "req:c"]  # a is not run twice; c has no fast path
+    assert LOG[4:] == ["req:d", "rnow:d", "resp:c", "resp:b", "resp:a", "done:c"]
+    assert run_pipeline(fs, make_exchange(), make_response(), fast=False).request is CONTINUE
+
+
+def test_fast_path_deny_unwinds_like_the_awaited_one() -> None:
+    fs = [mk_fast("edge", 100), mk_fast("auth", 50, now="deny"), mk_fast("inner", 10)]
+    r = run_pipeline(fs, make_exchange(), make_response())
+    assert isinstance(r.request, Deny) and r.request.rule == "auth-rule"
+    assert LOG == ["now:edge", "now:auth", "rnow:auth"]  # the deny stops the unwinding fast path too
+    assert r.exchange.decisions[-1].outcome == "deny" and r.exchange.filters_seen == 2
+
+
+def test_exception_in_a_fast_path_fails_closed() -> None:
+    r = run_pipeline([mk_fast("bad", 10, now="boom")], make_exchange())
+    assert isinstance(r.request, Deny) and r.request.error is FilterFailed and r.request.rule == "bad:exception"
+    p = Pipeline([mk_fast("bad", 10, now="boom")])
+    ex = make_exchange()
+    ex.filters_seen = 1
+    v = p.response_now(ex)
+    assert isinstance(v, Deny) and v.error is FilterFailed

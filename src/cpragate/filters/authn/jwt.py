@@ -177,6 +177,22 @@ class JwtVerifier:
 
     # ------------------------------------------------------------------ verify
 
+    def cached(self, token: bytes) -> VerifiedToken | None:
+        """The verified token if it is cached and still valid now, else None (changes nothing)."""
+        if len(token) > self.cfg.max_token_bytes:
+            return None
+        hit = self.cache.get(hashlib.sha256(token).digest())
+        if hit is None:
+            return None
+        now = self.clock.time()
+        if now >= hit[1]:
+            return None
+        try:
+            self._check_times(hit[0].exp, hit[0].nbf, None, now)
+        except TokenRejected:
+            return None
+        return hit[0]
+
     async def verify(self, token: bytes) -> VerifiedToken:
         cfg = self.cfg
         if len(token) > cfg.max_token_bytes:

@@ -80,8 +80,8 @@ class AuthzFilter(Filter):
     def applies_to(self, route: RouteInfo) -> bool:
         return rule_of(route) is not None or self.cfg.unruled_routes == "deny"
 
-    async def on_request(self, exchange: Exchange) -> Verdict:
-        rule = rule_of(exchange.route)
+    def _static(self, exchange: Exchange, rule: AuthzRule | None) -> Verdict | None:
+        """The rule's parts that need no store: a verdict, or None to go on to the served ids."""
         ident = exchange.identity
         if rule is None:
             if ident is None or self.cfg.unruled_routes == "allow_authenticated":
@@ -110,6 +110,24 @@ class AuthzFilter(Filter):
             eq = o.equals is not None
             if not all(satisfies(v, ident, o.ref, eq) for v in values):
                 return object_denial(self.cfg, rule, f"authz:object:{o.param}")
+        return None
+
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        """Everything but a served-id requirement decides without awaiting."""
+        rule = rule_of(exchange.route)
+        if rule is not None and rule.served_ids is not None and rule.served_ids.require is not None:
+            return None
+        v = self._static(exchange, rule)
+        return CONTINUE if v is None else v
+
+    async def on_request(self, exchange: Exchange) -> Verdict:
+        rule = rule_of(exchange.route)
+        v = self._static(exchange, rule)
+        if v is not None:
+            return v
+        assert rule is not None
+        ident = exchange.identity
+        assert ident is not None
         sr = rule.served_ids
         if sr is not None and sr.require is not None:
             try:
@@ -119,15 +137,15 @@ class AuthzFilter(Filter):
             if not values:
                 return object_denial(self.cfg, rule, f"authz:served-ids:{sr.require}:absent")
             key = served_key(ident.consumer, sr.namespace)
-            for v in values:
+            for val in values:
                 try:
-                    ok = await self.served.contains(key, v)
+                    ok = await self.served.contains(key, val)
                 except StorageError as e:
                     if self.cfg.on_error == "deny":
                         log.error("served-id store unavailable (request %s): %s", exchange.request_id, e.detail or e.title)
                         return Deny(AuthUnavailable, rule="authz:served-ids:store-unavailable")
                     log.warning("served-id store unavailable, checking this process's ids: %s", e.detail or e.title)
-                    ok = await self.local_served.contains(key, v)
+                    ok = await self.local_served.contains(key, val)
                 if not ok:
                     return object_denial(self.cfg, rule, "authz:served-ids")
         return CONTINUE

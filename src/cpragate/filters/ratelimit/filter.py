@@ -52,12 +52,13 @@ class _Bucket:
     """One check, everything about it computed once: the bucket key, the GCRA
     parameters, the ``RateLimit-Policy`` bytes and the start of the ``RateLimit`` value."""
 
-    __slots__ = ("capacity", "current", "interval", "key", "limit", "name", "policy")
+    __slots__ = ("capacity", "current", "interval", "key", "limit", "name", "policy", "window")
 
     def __init__(self, name: str, key: str, lim: Limit) -> None:
         self.name, self.key, self.limit = name, key, lim
         self.interval = lim.interval
         self.capacity = lim.capacity
+        self.window = lim.interval * lim.capacity
         self.policy = _policy(name, lim)
         self.current = f'"{name}";r='.encode("ascii")
 
@@ -148,11 +149,7 @@ class _Base(Filter):
             else:
                 res = self.local.acquire_now(b.key, b.interval, b.capacity)
             if not res.allowed:
-                retry = max(1, math.ceil(res.retry_after))
-                hdrs: tuple[tuple[bytes, bytes], ...] = ((b"retry-after", b"%d" % retry),)
-                if self.headers:
-                    hdrs += ((b"ratelimit-policy", b.policy), (b"ratelimit", b"%b0;t=%d" % (b.current, retry)))
-                return Deny(RateLimited, rule=f"{self.name}:{b.name}", headers=hdrs)
+                return self._refusal(b, res.retry_after)
             if best is None or res.remaining < best.remaining:
                 tightest, best = b, res
         if tightest is not None and best is not None and self.headers:
@@ -160,7 +157,35 @@ class _Base(Filter):
             ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best.remaining, t))
         return CONTINUE
 
+    def _refusal(self, b: _Bucket, retry_after: float) -> Deny:
+        retry = max(1, math.ceil(retry_after))
+        hdrs: tuple[tuple[bytes, bytes], ...] = ((b"retry-after", b"%d" % retry),)
+        if self.headers:
+            hdrs += ((b"ratelimit-policy", b.policy), (b"ratelimit", b"%b0;t=%d" % (b.current, retry)))
+        return Deny(RateLimited, rule=f"{self.name}:{b.name}", headers=hdrs)
+
+    def _check_local(self, ex: Exchange, checks: tuple[_Bucket, ...]) -> Verdict:
+        """``_check`` against this process's buckets, without awaiting (the same decisions)."""
+        take = self.local.take
+        tightest: _Bucket | None = None
+        best_remaining = 0
+        best_reset = 0.0
+        for b in checks:
+            diff = take(b.key, b.interval, b.capacity)
+            if diff < 0:
+                return self._refusal(b, -diff)
+            remaining = math.floor((b.window - diff) / b.interval + 1e-9)
+            if tightest is None or remaining < best_remaining:
+                tightest, best_remaining, best_reset = b, remaining, diff
+        if tightest is not None and self.headers:
+            t = max(0, math.ceil(best_reset))
+            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
+        return CONTINUE
+
     async def on_response(self, exchange: Exchange) -> Verdict:
+        return self.response_now(exchange)
+
+    def response_now(self, exchange: Exchange) -> Verdict:
         st = exchange.rate_limit
         resp = exchange.response
         if st is not None and resp is not None:
@@ -198,6 +223,12 @@ class RateLimitIpFilter(_Base):
                 return v
         plan = self._plan(exchange, exchange.client_ip)
         return await self._check(exchange, plan) if plan else CONTINUE
+
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        if self.blocks is not None or self.is_shared:
+            return None  # a store to await
+        plan = self._plan(exchange, exchange.client_ip)
+        return self._check_local(exchange, plan) if plan else CONTINUE
 
 
 class RateLimitFilter(_Base):
@@ -241,3 +272,10 @@ class RateLimitFilter(_Base):
         # "\x00": no consumer name (which is never empty) can pose as the anonymous plan.
         plan = self._plan(exchange, ident.consumer if ident is not None else "\x00")
         return await self._check(exchange, plan) if plan else CONTINUE
+
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        if self.blocks is not None or self.is_shared:
+            return None  # a store to await
+        ident = exchange.identity
+        plan = self._plan(exchange, ident.consumer if ident is not None else "\x00")
+        return self._check_local(exchange, plan) if plan else CONTINUE

@@ -41,6 +41,23 @@ class LocalLimiter:
         tats[key] = new_tat
         return LimitResult(True, math.floor((limit - diff) / interval + 1e-9), 0.0, diff)
 
+    def take(self, key: str, interval: float, capacity: int) -> float:
+        """``acquire_now`` of one unit without the LimitResult (the request path of the
+        in-process limit): the seconds until the bucket is full again (> 0) when allowed
+        and taken, else minus the seconds to wait (< 0; nothing taken)."""
+        now = self.clock.monotonic()
+        tats = self._tat
+        tat = tats.get(key)
+        new_tat = (now if tat is None or tat < now else tat) + interval
+        diff = new_tat - now
+        limit = interval * capacity
+        if diff > limit + 1e-9:
+            return limit - diff
+        if tat is None and len(tats) >= self.max_keys:
+            self._sweep(now)
+        tats[key] = new_tat
+        return diff
+
     def _sweep(self, now: float) -> None:
         for k in [k for k, t in self._tat.items() if t <= now]:
             del self._tat[k]

@@ -48,7 +48,21 @@ class Stores(SimpleNamespace):
     pass
 
 
+FAST = {"on": True}
+
+
+@pytest.fixture(autouse=True, params=[True, False], ids=["fast", "await"])
+def _path(request: pytest.FixtureRequest) -> None:
+    """Every test both ways: as the data plane runs it (``request_now`` first, awaiting
+    ``on_request`` only when it cannot decide) and always awaiting ``on_request``."""
+    FAST["on"] = request.param
+
+
 def run(f: AuthnFilter, ex: Exchange) -> Any:
+    if FAST["on"]:
+        v = f.request_now(ex)
+        if v is not None:
+            return v
     return asyncio.run(f.on_request(ex))
 
 
@@ -248,3 +262,45 @@ def test_verified_key_cache_never_outlives_the_lookup_and_never_admits_a_sibling
     v = run(f, ex_with({"x-api-key": k}))
     assert isinstance(v, Deny) and v.rule == "authn:api_key:revoked"
 
+
+
+def test_fast_path_decides_only_verified_credentials_and_changes_nothing_otherwise() -> None:
+    clock = FakeClock()
+    f = AuthnFilter(jwt_cfg(), FilterContext(clock=clock))
+    assert f.cache_seconds < 6
+    fresh = ex_with({"x-api-key": KEY, "x-cpragate-consumer": "admin"})
+    assert f.request_now(fresh) is None  # never seen: the awaited path verifies it
+    assert fresh.identity is None and not fresh.decisions
+    assert fresh.request.headers.get(b"x-api-key") == KEY.encode()
+    assert fresh.request.headers.get(b"x-cpragate-consumer") == b"admin"
+    assert asyncio.run(f.on_request(fresh)) is CONTINUE
+    again = ex_with({"x-api-key": KEY, "x-cpragate-consumer": "admin"})
+    assert f.request_now(again) is CONTINUE and again.identity is fresh.identity
+    assert again.request.headers.get(b"x-api-key") is None and again.request.headers.get(b"x-cpragate-consumer") == b"app"
+    assert [d.rule for d in again.decisions] == [f"api_key:{PREFIX}"]
+    forged = KEY[:-1] + ("A" if KEY[-1] != "A" else "B")
+    assert f.request_now(ex_with({"x-api-key": forged})) is None  # a sibling never hits the cache
+    assert f.request_now(ex_with({"x-api-key": KEY}, r=route(auth=RouteAuth(methods=["jwt"])))) is None
+    clock.advance(6)
+    assert f.request_now(ex_with({"x-api-key": KEY})) is None  # stale: looked up again
+    tok = _token(clock)
+    assert f.request_now(ex_with({"authorization": f"Bearer {tok}"})) is None
+    first = ex_with({"authorization": f"Bearer {tok}"})
+    assert asyncio.run(f.on_request(first)) is CONTINUE
+    second = ex_with({"authorization": f"Bearer {tok}"})
+    assert f.request_now(second) is CONTINUE and second.identity is first.identity
+    clock.advance(120)  # the token expired: not decided here, refused by the awaited path
+    late = ex_with({"authorization": f"Bearer {tok}"})
+    assert f.request_now(late) is None and late.identity is None
+    v = asyncio.run(f.on_request(late))
+    assert isinstance(v, Deny) and v.rule == "authn:jwt:expired"
+
+
+def test_fast_path_required_claims_refusal_drops_the_forward_header() -> None:
+    clock = FakeClock()
+    f = AuthnFilter(cfg(), FilterContext(clock=clock))
+    assert run(f, ex_with({"x-api-key": KEY})) is CONTINUE
+    e = ex_with({"x-api-key": KEY, "x-cpragate-consumer": "admin"}, r=route(auth=RouteAuth(required_claims=["acr"])))
+    v = f.request_now(e)
+    assert isinstance(v, Deny) and v.error is Forbidden
+    assert e.request.headers.get(b"x-cpragate-consumer") is None

@@ -38,3 +38,19 @@ def test_inlined_gcra_decides_exactly_as_the_reference() -> None:
         if new is not None:
             tat[key] = new
         assert lim.acquire_now(key, interval, capacity, cost) == want
+
+
+def test_take_decides_like_acquire_now() -> None:
+    """``take`` (the filter's request path) admits and refuses exactly as ``acquire_now``."""
+    c1, c2 = FakeClock(), FakeClock()
+    a, b = LocalLimiter(c1), LocalLimiter(c2)
+    for step in [0.0] * 7 + [0.05, 0.3, 0.0, 0.0, 1.2] + [0.01] * 10:
+        c1.advance(step)
+        c2.advance(step)
+        res = a.acquire_now("k", 0.25, 5)
+        got = b.take("k", 0.25, 5)
+        if res.allowed:
+            assert got > 0 and got == res.reset_after
+        else:
+            assert got < 0 and -got == res.retry_after
+    assert a._tat == b._tat
