@@ -80,7 +80,10 @@ _COLON_GROUP = re.compile(r"::|:[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:")
 # first-character skip applies.
 _DOB_GATE = re.compile(r"born|birth|bday|b-day|dob|d\.o\.b")
 _HEXCOLON = frozenset("0123456789abcdefABCDEF:")
-_SEPS = str.maketrans("", "", " ().+/-")
+# Deletes phone/number separators; every ASCII character has an entry, since
+# str.translate raises and clears a KeyError for each missing one.
+_SEPS: dict[int, int | None] = {i: (None if chr(i) in " ().+/-" else i) for i in range(128)}
+_SEP_BYTES = b" ().+/-"  # (bytes.translate deletes them in one C loop, no lookups)
 _CONTEXT_CHARS = 48
 
 
@@ -198,7 +201,10 @@ class TextScanner:
                         precise = self.geo.precise(text[span[0] : span[1]])
                         add((span[0], span[1], _E_GEO, precise))
                         continue
-            n = len(cand.translate(_SEPS))
+            if cand.isascii():
+                n = len(cand.encode().translate(None, _SEP_BYTES))
+            else:
+                n = len(cand.translate(_SEPS))
             order = self._by_digits.get(n)
             if not order:
                 if n > 19:

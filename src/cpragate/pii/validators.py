@@ -43,11 +43,12 @@ def digits_of(text: str) -> str:
     if text.isascii():
         if text.isdigit():
             return text
-        return text.translate(_DELETE_NON_DIGITS)
+        # bytes.translate deletes in one C loop (str.translate looks each character up).
+        return text.encode().translate(None, _NON_DIGIT_BYTES).decode()
     return _NON_DIGITS.sub("", text)
 
 
-_DELETE_NON_DIGITS = str.maketrans("", "", "".join(chr(i) for i in range(128) if not "0" <= chr(i) <= "9"))
+_NON_DIGIT_BYTES = bytes([i for i in range(128) if not 48 <= i <= 57])
 
 
 # Luhn: the value a doubled digit contributes (d*2, minus 9 when > 9), as a byte per
@@ -141,12 +142,18 @@ def iban_valid(value: str) -> bool:
     expected = _IBAN_LENGTHS.get(iban[:2])
     if expected is None or len(iban) != expected or not iban[2:4].isdigit():
         return False
-    moved = iban[4:] + iban[:4]
-    return int(moved.translate(_IBAN_LETTERS)) % 97 == 1
-
-
-# ISO 7064 letter substitution: A -> 10 ... Z -> 35 (digits stay).
-_IBAN_LETTERS = str.maketrans({chr(65 + i): str(10 + i) for i in range(26)})
+    # ISO 7064 mod 97-10 over the rearranged IBAN with letters as two digits (A = 10 ...
+    # Z = 35), computed digit by digit: the same number as int() of the substituted
+    # string, without building it (a translate that expands characters takes CPython's
+    # slow path, one dict lookup per character) or a big integer.
+    total = 0
+    for ch in iban[4:] + iban[:4]:
+        c = ord(ch)
+        if c >= 65:
+            total = (total * 100 + c - 55) % 97
+        else:
+            total = (total * 10 + c - 48) % 97
+    return total == 1
 
 
 def aba_valid(number: str) -> bool:
@@ -179,7 +186,7 @@ def _nanp_valid(national: str) -> bool:
 
 _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNORECASE)
 # Characters every extension marker starts with; most numbers have none of them.
-_EXT_CHARS = frozenset("xXeE#")
+_EXT_CHAR = re.compile("[xXeE#]")
 
 
 def phone_valid(value: str, region: str = "US") -> bool:
@@ -193,7 +200,7 @@ def phone_valid(value: str, region: str = "US") -> bool:
     region's patterns compiled once. An extension (``x123``) is allowed.
     """
     text = value.strip()
-    if not _EXT_CHARS.isdisjoint(text):
+    if _EXT_CHAR.search(text) is not None:
         text = _EXTENSION.sub("", text)
     digits = digits_of(text)
     if text.startswith("+") and not text.startswith("+1"):
@@ -352,6 +359,14 @@ def parse_date(value: str) -> date | None:
     y: int
     mo: int
     d: int
+    if len(v) == 10 and v[4] == "-" and v[7] == "-" and v.isascii():
+        # ``YYYY-MM-DD``, the usual API form: what _DATE_ISO would take, without the regex.
+        ys, ms, ds = v[:4], v[5:7], v[8:]
+        if ys.isdigit() and ms.isdigit() and ds.isdigit():
+            try:
+                return date(int(ys), int(ms), int(ds))
+            except ValueError:
+                return None
     if m := _DATE_ISO.fullmatch(v):
         y, mo, d = int(m[1]), int(m[2]), int(m[3])
     elif m := _DATE_US.fullmatch(v):

@@ -241,3 +241,22 @@ def test_random_text_never_crashes(text: str) -> None:
 def test_unlabeled_coordinate_lists(cid: str, pair: list[float], expected: bool) -> None:
     got = found({"data": [{"v": pair}]})
     assert (("$.data[0].v", "geolocation") in got) is expected, cid
+
+
+def test_decimals_at_least_agrees_with_repr() -> None:
+    import random
+
+    from cpragate.pii.engine import _decimals_at_least
+    from cpragate.pii.recognizers import decimals
+
+    rng = random.Random(3)
+    values: list[object] = [0.0, -0.0, 1e-5, 5e-05, 1.5e-05, 1e16, float("inf"), float("nan"), 1e6, 999999.99999,
+                            123456.7891, 39.681, 39.6810, 38.0, 19.99, -48.66, 37.7749, 1, -3, "37.7749", "12.5"]  # fmt: skip
+    for _ in range(50_000):
+        values.append(round(rng.uniform(-180, 180), rng.randint(0, 9)))
+        values.append(rng.uniform(-1e-3, 1e-3))
+    for x in values:
+        text = repr(x) if type(x) is float else x if type(x) is str else None
+        for n in (2, 4):
+            expected = decimals(text) >= n if text is not None else False
+            assert _decimals_at_least(x, n) is expected

@@ -149,3 +149,60 @@ def test_context_words_are_matched_as_substrings() -> None:
     assert not ssn.has_context("order ")
     assert not ssn.has_context("")
     assert not r.IbanRecognizer().has_context("iban ")  # no context words at all
+
+
+def _random_texts(alphabet: str, n: int, longest: int, seed: int) -> list[str]:
+    import random
+
+    rng = random.Random(seed)
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, longest))) for _ in range(n)]
+
+
+def test_date_pattern_matches_the_plain_alternation() -> None:
+    # DATE is DATE_PLAIN rewritten so sre can skip to candidate characters: same matches.
+    dob = r.DateOfBirthRecognizer()
+    plain, date = dob.DATE_PLAIN, dob.DATE
+    alphabet = "0123456789-/. ,JanFebMarAprMayJunJulAugSepOctNovDecstndrdthT abxADFJMNOS"
+    texts = _random_texts(alphabet, 20_000, 30, 5)
+    texts += ["born 1985-03-12", "DOB: March 12, 1985", "12th March 1985", "03/12/1985", "Sept. 3rd, 1990",
+              "1985-03-12T10", "Octoberborn 12, 1990", "on 1 Dec 2001 and Jan 5 1970"]  # fmt: skip
+    for text in texts:
+        assert [m.span() for m in date.finditer(text)] == [m.span() for m in plain.finditer(text)]
+        for pos in range(len(text)):
+            a, b = date.match(text, pos), plain.match(text, pos)
+            assert (a.span() if a else None) == (b.span() if b else None)
+
+
+def test_person_value_ascii_path_agrees_with_the_regex() -> None:
+    rec = r.PersonRecognizer()
+    texts = _random_texts("ab Z'.-\t1_", 30_000, 12, 3)
+    texts += ["Steven Gross", "Mary-Jane O'Neil", "J. R. R. Tolkien", "a b c d e", "a b c d e f", "Ann  Lee",
+              "Ann -Lee", "Ann .Lee", "Ann 'Lee", "Ann Lee ", "x", "Jos\u00e9 \u00c1lvarez", "A1", "a_b"]  # fmt: skip
+    for text in texts:
+        s = text.strip()
+        expected = 2 <= len(s) <= 80 and rec._VALUE.fullmatch(s) is not None
+        assert rec.match_value(text) is expected
+
+
+def test_email_local_part_walk_agrees_with_the_regex() -> None:
+    rec = r.EmailRecognizer()
+    texts = _random_texts("ab.'@ x_\n-\x00\u00e9", 20_000, 20, 9)
+    texts += ["Contact john.doe@example.com now", "'.a@b.co", "\n@x.io", "a\n@x.io", "x" * 70 + "@b.co"]
+    for text in texts:
+        for at in (i for i, c in enumerate(text) if c == "@"):
+            m = rec._LOCAL_TAIL.search(text, max(0, at - 64), at)
+            got = rec.around_at(text, at)
+            if m is None:
+                assert got is None
+            else:
+                start = m.start()
+                while start < at and text[start] in ".'":
+                    start += 1
+                d = rec._DOMAIN.match(text, at + 1)
+                assert got == (None if start == at or d is None else (start, d.end()))
+
+
+def test_cue_lookup_is_endswith() -> None:
+    for before in ["my name is", "xname is", "dear", "into", "to", "", "-", "hello,", "thank you,", "i'm", "from",
+                   "mr.", "abc", "attn", "cc:", "\u2014", "customer", "named"]:  # fmt: skip
+        assert r._cued(before, r._CUES_BY_LAST) is before.endswith(r.NAME_CUES)

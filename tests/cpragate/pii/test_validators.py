@@ -308,3 +308,42 @@ def test_ipv4_agrees_with_octet_rules() -> None:
             for p in parts
         )
         assert v.ipv4_valid(text) is ref, text
+
+
+def test_iso_date_fast_path_agrees_with_the_regex() -> None:
+    rng = random.Random(11)
+    for _ in range(5_000):
+        y, m, d = rng.randint(0, 9999), rng.randint(0, 19), rng.randint(0, 39)
+        text = f"{y:04d}-{m:02d}-{d:02d}"
+        iso = v._DATE_ISO.fullmatch(text)
+        assert iso is not None
+        try:
+            expected: date | None = date(int(iso[1]), int(iso[2]), int(iso[3]))
+        except ValueError:
+            expected = None
+        assert v.parse_date(text) == expected
+    # Not the fast path's shape: still parsed by the regexes.
+    assert v.parse_date("1985-3-12") == date(1985, 3, 12)
+    assert v.parse_date("1985-03-12T10:00:00Z") == date(1985, 3, 12)
+
+
+def test_digits_of() -> None:
+    assert v.digits_of("(415) 555-2671 x12") == "415555267112"
+    assert v.digits_of("4111111111111111") == "4111111111111111"
+    assert v.digits_of("abc") == ""
+    assert v.digits_of("\u0661\u0662 34") == "34"
+
+
+def test_iban_mod97_agrees_with_int() -> None:
+    # iban_valid computes mod 97 digit by digit; compare with the int() of the
+    # substituted string on random alphanumeric bodies of valid-length countries.
+    rng = random.Random(13)
+    chars = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+    for _ in range(800):
+        country = rng.choice(sorted(v._IBAN_LENGTHS))
+        body = "".join(rng.choice(chars) for _ in range(v._IBAN_LENGTHS[country] - 4))
+        for check in range(100):
+            iban = f"{country}{check:02d}{body}"
+            moved = iban[4:] + iban[:4]
+            expected = int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+            assert v.iban_valid(iban) is expected
