@@ -94,7 +94,7 @@ async def main(quick: bool) -> None:
         v = step(f.on_request(ex)) if type(f).implements("on_request") else CONTINUE
         assert v is CONTINUE, f"{f.name} refused the benchmark request: {v}"
     respond(ex)
-    for _, f in route.pipeline.response_filters:
+    for _, f, _fast in route.pipeline.response_filters:
         v = step(f.on_response(ex))
         assert v is CONTINUE, f"{f.name} refused the benchmark response: {v}"
 
