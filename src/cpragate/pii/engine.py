@@ -803,7 +803,9 @@ class Engine:
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
-        counts: dict[_Decision, int] = {}
+        # Per (entity, spi): a decision holds an Action, whose hash is Enum's Python-level
+        # __hash__, so decisions are not used as keys per finding.
+        counts: dict[tuple[str, bool], int] = {}
         # Enum members as locals: attribute lookups on the Enum class are slow.
         allow, mask, redact, tokenize, block = _A_ALLOW, _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
         mopts = self.config.mask
@@ -811,7 +813,8 @@ class Engine:
             d = (cached_spi if h[4] else cached_plain).get(h[3])
             if d is None:
                 d = get(h)
-            counts[d] = counts.get(d, 0) + 1
+            ck = (h[3], h[4])
+            counts[ck] = counts.get(ck, 0) + 1
             action = d[2]
             if action is allow:
                 continue
@@ -835,7 +838,8 @@ class Engine:
             else:
                 drops.append(h)
         entities, categories, actions = ann.entities, ann.categories, ann.actions
-        for (category, spi, action, entity), n in counts.items():
+        for (ent, hspi), n in counts.items():
+            category, spi, action, entity = (cached_spi if hspi else cached_plain)[ent]
             # Annotations.add, inline (once per kind of finding and action).
             entities[entity] = entities.get(entity, 0) + n
             categories[category] = categories.get(category, 0) + n

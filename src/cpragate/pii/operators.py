@@ -58,7 +58,11 @@ def mask_value(value: str, entity: str, options: MaskOptions) -> str:
     if not value.isascii():
         return _mask_slow(value, options.keep_last.get(entity, 0), char)
     # ASCII: str.translate does the per-character work in C (most values are ASCII).
-    masked = value.translate(_STAR if char == "*" else _mask_table(char))
+    if len(char) == 1 and char.isascii():
+        # One C loop over bytes (str.translate looks each distinct character up in a dict).
+        masked = value.encode().translate(_byte_mask_table(char)).decode()
+    else:
+        masked = value.translate(_STAR if char == "*" else _mask_table(char))
     keep = options.keep_last.get(entity, 0)
     if keep == 0:
         return masked
@@ -98,6 +102,18 @@ def _mask_table(char: str) -> dict[int, str]:
 
 
 _TABLES: dict[str, dict[int, str]] = {}
+
+
+def _byte_mask_table(char: str) -> bytes:
+    """A ``bytes.translate`` table: ASCII letters and digits -> ``char`` (one ASCII character)."""
+    table = _BYTE_TABLES.get(char)
+    if table is None:
+        c = ord(char)
+        table = _BYTE_TABLES[char] = bytes([c if chr(i) in _ASCII_ALNUM else i for i in range(256)])
+    return table
+
+
+_BYTE_TABLES: dict[str, bytes] = {}
 
 
 _STAR = _mask_table("*")

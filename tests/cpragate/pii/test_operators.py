@@ -146,3 +146,17 @@ def test_mask_keeps_last_letters_and_digits(value: str, entity: str, expected: s
 
 def test_mask_other_char_keeps_last() -> None:
     assert mask_value("219-45-6789", "us_ssn", MaskOptions(char="#")) == "###-##-6789"
+
+
+def test_ascii_mask_bytes_path_matches_per_character_masking() -> None:
+    # mask_value masks ASCII through a bytes table; compare with the per-character rule.
+    import random
+
+    rng = random.Random(17)
+    alphabet = "aZ09 -()@.+_#*/"
+    for char in ("*", "#", "x"):
+        opts = MaskOptions(char=char, keep_last={})
+        for _ in range(2_000):
+            value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+            expected = "".join(char if c.isascii() and c.isalnum() else c for c in value)
+            assert mask_value(value, "email", opts) == expected
