@@ -85,8 +85,11 @@ class AuthnFilter(Filter):
         random per-process key: the table names no key outside this process."""
         self._verified_key = secrets.token_bytes(32)
         self.cache_seconds = ak.cache_seconds if ak is not None else 0.0
-        self.emitted: dict[int, tuple[Identity, bytes, str]] = {}
-        """id(identity) -> (identity, forwarded consumer bytes, decision detail); bounded."""
+        self.emitted: dict[tuple[str, str, str], tuple[bytes, str]] = {}
+        """(consumer, method, credential id) -> (forwarded consumer bytes, decision detail);
+        bounded. Keyed by what the value is made of, not by the identity object: a key's
+        identity is rebuilt every ``cache_seconds``, and keyed by ``id(identity)`` each
+        rebuild left a dead entry (holding the old identity) until the table filled."""
         self.jwt_idents: dict[int, tuple[object, Consumer | None, Identity]] = {}
         """id(verified token) -> (token, consumer it was built with, identity); bounded."""
         self.consumer_cache: dict[str, tuple[Consumer | None, float]] = {}
@@ -152,23 +155,23 @@ class AuthnFilter(Filter):
             missing = [c for c in ra.required_claims if c not in ident.claims]
             if missing:
                 return Deny(Forbidden, rule="authn:required-claims")
-        em = self.emitted.get(id(ident))
-        if em is None or em[0] is not ident:
-            em = (ident, ident.consumer.encode("utf-8", "replace"), f"{ident.method}:{ident.credential_id}")
-            if ident.method != "mtls":  # an mTLS identity is built per request: nothing to reuse
-                if len(self.emitted) >= 10_000:
-                    self.emitted.clear()
-                self.emitted[id(ident)] = em
+        key = (ident.consumer, ident.method, ident.credential_id)
+        em = self.emitted.get(key)
+        if em is None:
+            em = (ident.consumer.encode("utf-8", "replace"), f"{ident.method}:{ident.credential_id}")
+            if len(self.emitted) >= 10_000:
+                self.emitted.clear()
+            self.emitted[key] = em
         h = req.headers
         strip_key = from_header and not self.cfg.forward_credentials
         if self.forward is not None:
             # One pass: drop what the client sent under the forward header (and the key),
             # then name the consumer.
             h.remove_many(self.strip) if strip_key else h.remove(self.forward)
-            h.add(self.forward, em[1])
+            h.add(self.forward, em[0])
         elif strip_key and self.key_header is not None:
             h.remove(self.key_header)
-        exchange.decide(self.name, "allow", em[2])
+        exchange.decide(self.name, "allow", em[1])
         return CONTINUE
 
     def request_now(self, exchange: Exchange) -> Verdict | None:

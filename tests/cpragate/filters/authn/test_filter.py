@@ -304,3 +304,18 @@ def test_fast_path_required_claims_refusal_drops_the_forward_header() -> None:
     v = f.request_now(e)
     assert isinstance(v, Deny) and v.error is Forbidden
     assert e.request.headers.get(b"x-cpragate-consumer") is None
+
+
+def test_per_key_output_is_cached_once_however_often_the_identity_is_rebuilt() -> None:
+    """A key's identity is rebuilt every cache_seconds; the forwarded-consumer bytes and the
+    decision text depend only on (consumer, method, key prefix), so one entry serves them
+    all (keyed by the identity object, each rebuild left a dead entry: the soak's riser)."""
+    clock = FakeClock()
+    f = AuthnFilter(cfg(), FilterContext(clock=clock))
+    for _ in range(50):
+        e = ex_with({"x-api-key": KEY})
+        assert run(f, e) is CONTINUE
+        assert e.request.headers.get(b"x-cpragate-consumer") == b"app"
+        assert [d.rule for d in e.decisions] == [f"api_key:{PREFIX}"]
+        clock.advance(f.cache_seconds + 1)  # the cached lookup expires: a new identity
+    assert len(f.emitted) == 1
