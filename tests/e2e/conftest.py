@@ -23,7 +23,7 @@ from cpragate.config import load_config_text
 from cpragate.core.filter import Filter
 from cpragate.core.registry import builtin_filters
 from cpragate.demo.certs import DevPki, ensure_dev_pki
-from cpragate.server.gateway import Gateway
+from cpragate.server.gateway import Gateway, open_default_stores
 from cpragate.server.origin import OriginServer
 
 pytestmark = pytest.mark.e2e
@@ -180,12 +180,17 @@ def server_ssl(pki: DevPki, name: str = "api", require_client: bool = False) -> 
 
 
 @asynccontextmanager
-async def gateway(config: str, extra_filters: dict[str, type[Filter]] | None = None, **env: str) -> AsyncIterator[Gateway]:
+async def gateway(
+    config: str, extra_filters: dict[str, type[Filter]] | None = None, *, with_stores: bool = False, **env: str
+) -> AsyncIterator[Gateway]:
+    """An in-process gateway; ``with_stores``: its stores and audit trail opened as ``cpragate run``
+    opens them (closed by ``stop``: the audit writer ships what is spooled)."""
     cfg = load_config_text(config, "test.yaml", env={**os.environ, **env})
     classes: dict[str, type[Filter]] | None = None
     if extra_filters:
         classes = {**builtin_filters(), **extra_filters}
-    gw = Gateway(cfg, asyncio.get_running_loop(), filter_classes=classes)
+    stores = await open_default_stores(cfg) if with_stores else None
+    gw = Gateway(cfg, asyncio.get_running_loop(), filter_classes=classes, stores=stores)
     await gw.start()
     try:
         yield gw

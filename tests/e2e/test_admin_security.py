@@ -4,17 +4,10 @@ slip around the check are refused over a real socket."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import orjson
 import pytest
 
 from cpragate.admin.config import AdminConfig, AdminKey
-from cpragate.config import load_config_text
-from cpragate.server.gateway import Gateway, open_default_stores
 from cpragate.server.origin import OriginRequest, OriginResponse
 
 from .conftest import Client, gateway, origin, plain_config, run
@@ -97,17 +90,6 @@ admin:
     run(t())
 
 
-@asynccontextmanager
-async def audited_gateway(text: str, **env: str) -> AsyncIterator[Gateway]:
-    """A gateway with its stores and audit trail open (the conftest helper opens none)."""
-    cfg = load_config_text(text, "gw.yaml", env={**os.environ, **env})
-    gw = Gateway(cfg, asyncio.get_running_loop(), stores=await open_default_stores(cfg))
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop(drain_timeout=1)
-
 
 def test_with_the_audit_trail_on_a_detokenize_key_opens_nothing_else_and_other_roles_not_detokenize() -> None:
     """The variant the test above cannot show: audit on and a key of every role, detokenize included."""
@@ -131,7 +113,7 @@ admin:
            "CPG_T_TOKKEY": "token-secret-for-tests-0123456789"}
 
     async def t() -> None:
-        async with origin(ok) as o, audited_gateway(plain_config(o.port, extra=extra), **env) as gw:
+        async with origin(ok) as o, gateway(plain_config(o.port, extra=extra), **env, with_stores=True) as gw:
             assert gw.admin is not None
             port = int(gw.admin.url.rstrip("/").rsplit(":", 1)[1])
             c = await Client.open(port)

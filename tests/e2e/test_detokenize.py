@@ -6,19 +6,14 @@ never print bodies or values."""
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import pytest
 
-from cpragate.config import load_config_text
-from cpragate.server.gateway import Gateway, open_default_stores
 from cpragate.server.origin import OriginRequest, OriginResponse
 
-from .conftest import Client, origin, plain_config, run
+from .conftest import Client, gateway, origin, plain_config, run
 
 pytestmark = pytest.mark.e2e
 
@@ -53,22 +48,11 @@ admin:
     return plain_config(port, routes, extra)
 
 
-@asynccontextmanager
-async def audited_gateway(text: str, **env: str) -> AsyncIterator[Gateway]:
-    """A gateway with its stores and audit trail open (the conftest helper opens none)."""
-    cfg = load_config_text(text, "gw.yaml", env={**os.environ, **env})
-    gw = Gateway(cfg, asyncio.get_running_loop(), stores=await open_default_stores(cfg))
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop(drain_timeout=1)
-
 
 def test_tokenize_through_the_gateway_detokenize_through_the_admin_api_audited() -> None:
     async def t() -> None:
         env = {"CPG_T_TOKKEY": TOKEN_KEY, "CPG_T_ADMIN": ADMIN, "CPG_T_DESK": DESK}
-        async with origin(customer) as o, audited_gateway(config(o.port), **env) as gw:
+        async with origin(customer) as o, gateway(config(o.port), **env, with_stores=True) as gw:
             assert gw.admin is not None
             api = await Client.open(gw.bound_ports()[0])
             r = await api.request("GET", "/v1/customers/42")

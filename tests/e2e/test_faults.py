@@ -23,8 +23,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +32,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc import jws
 from joserfc.jwk import RSAKey
 
-from cpragate.config import load_config_text
-from cpragate.server.gateway import Gateway, open_default_stores
 from cpragate.server.origin import OriginRequest, OriginResponse, OriginServer
 from cpragate.storage.audit_sink import SearchQuery, open_sink
 
-from .conftest import Client, canned_upstream, free_port, origin, run
+from .conftest import Client, canned_upstream, free_port, gateway, origin, run
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -61,17 +57,6 @@ def assert_one_event_per_request(sent: list[str], events: list[dict[str, Any]]) 
     assert not extra, f"events for requests never sent: {extra}"
     return {e["id"]: e for e in events}
 
-
-@asynccontextmanager
-async def audited_gateway(text: str) -> AsyncIterator[Gateway]:
-    cfg = load_config_text(text, "faults.yaml")
-    stores = await open_default_stores(cfg)
-    gw = Gateway(cfg, asyncio.get_running_loop(), stores=stores)
-    await gw.start()
-    try:
-        yield gw
-    finally:
-        await gw.stop(drain_timeout=1)  # closes the stores: the writer ships what is spooled
 
 
 def audit_block(state: Path, sink: str, spool: str = "") -> str:
@@ -151,7 +136,7 @@ routes:
   - {{path: /refused, upstream: down}}
   - {{path: /reset, upstream: rst}}
 """ + audit_block(tmp_path / "state", f"sqlite:///{tmp_path}/audit.db")
-                async with audited_gateway(text) as gw:
+                async with gateway(text, with_stores=True) as gw:
                     port = gw.bound_ports()[0]
                     plan = ["/ok/1", "/malformed", "/ok/2", "/garbage", "/refused", "/reset", "/ok/slow", "/ok/3",
                             "/inspected/bomb", "/inspected/br"] * 3
@@ -229,7 +214,7 @@ routes:
   authn:
     jwt: {{issuer: "https://idp", audience: [api], jwks_url: "http://127.0.0.1:{idp_port}/jwks", refetch_interval: 1}}
 """
-            async with audited_gateway(text) as gw:
+            async with gateway(text, with_stores=True) as gw:
                 port = gw.bound_ports()[0]
 
                 async def call(key: RSAKey, kid: str) -> int | None:
@@ -306,7 +291,7 @@ routes: [{{path: "/r/**", upstream: o}}]
 """ + audit_block(tmp_path / "state", sink).replace('storage: {url: "memory://"}', f'storage: {{url: "memory://", redis: "redis://127.0.0.1:{rport}/0"}}') + """
   ratelimit: {per_ip: {rate: 10000, per: 1, burst: 10000}, on_error: deny}
 """
-                async with audited_gateway(text) as gw:
+                async with gateway(text, with_stores=True) as gw:
                     port = gw.bound_ports()[0]
 
                     async def call() -> int | None:
@@ -366,7 +351,7 @@ listeners: [{{bind: "127.0.0.1:0"}}]
 upstreams: {{o: {{url: "http://127.0.0.1:{o.port}", allow_plaintext: true}}}}
 routes:
 {ROUTE}""" + audit_block(tmp_path / "state", sink, f', spool: {{dir: "{spool_dir}", max_bytes: 16777216, segment_bytes: 65536}}')
-            async with audited_gateway(text) as gw:
+            async with gateway(text, with_stores=True) as gw:
                 port = gw.bound_ports()[0]
                 c = await Client.open(port)
                 i = 0
@@ -499,7 +484,7 @@ routes: [{{path: /data, upstream: o, authz: {{scopes: [data:read]}}}}]
                 )
                 assert r.returncode == 0, r.stderr
                 key = r.stdout.split()[0]
-                async with audited_gateway(text) as gw:
+                async with gateway(text, with_stores=True) as gw:
                     port = gw.bound_ports()[0]
 
                     async def call() -> int | None:
