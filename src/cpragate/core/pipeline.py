@@ -113,9 +113,7 @@ class Pipeline:
             try:
                 v = f.request_now(ex)
             except Exception:
-                log.exception("filter %s failed in request phase (request %s)", f.name, ex.request_id)
-                ex.decide(f.name, "error", "exception")
-                return Deny(FilterFailed, rule=f"{f.name}:exception")
+                return _failed(ex, f.name, "request")
             if v is None:
                 return None
             if v is not CONTINUE:
@@ -138,9 +136,7 @@ class Pipeline:
             try:
                 v = await f.on_request(ex)
             except Exception:
-                log.exception("filter %s failed in request phase (request %s)", f.name, ex.request_id)
-                ex.decide(f.name, "error", "exception")
-                return Deny(FilterFailed, rule=f"{f.name}:exception")
+                return _failed(ex, f.name, "request")
             if v is not CONTINUE:
                 _record(ex, f.name, v)
                 return v
@@ -163,9 +159,7 @@ class Pipeline:
             try:
                 v = f.response_now(ex)
             except Exception:
-                log.exception("filter %s failed in response phase (request %s)", f.name, ex.request_id)
-                ex.decide(f.name, "error", "exception")
-                return Deny(FilterFailed, rule=f"{f.name}:exception")
+                return _failed(ex, f.name, "response")
             if v is None:
                 ex.filters_seen = pos + 1
                 return None
@@ -188,9 +182,7 @@ class Pipeline:
             try:
                 v = await f.on_response(ex)
             except Exception:
-                log.exception("filter %s failed in response phase (request %s)", f.name, ex.request_id)
-                ex.decide(f.name, "error", "exception")
-                return Deny(FilterFailed, rule=f"{f.name}:exception")
+                return _failed(ex, f.name, "response")
             if v is not CONTINUE:
                 _record(ex, f.name, v)
                 return v
@@ -202,6 +194,13 @@ class Pipeline:
                 await f.on_complete(ex)
             except Exception:
                 log.exception("filter %s failed in complete phase (request %s)", f.name, ex.request_id)
+
+
+def _failed(ex: Exchange, name: str, phase: str) -> Verdict:
+    """A filter raised: logged with the request id (not the message's values), fail closed."""
+    log.exception("filter %s failed in %s phase (request %s)", name, phase, ex.request_id)
+    ex.decide(name, "error", "exception")
+    return Deny(FilterFailed, rule=f"{name}:exception")
 
 
 def _record(ex: Exchange, name: str, v: Verdict) -> None:
