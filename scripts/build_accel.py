@@ -30,14 +30,17 @@ os.environ["CPRAGATE_PURE"] = "1"  # importing cpragate here must not load the o
 from cpragate import _accel  # noqa: E402
 
 SETUP = r"""
-import sys
-from setuptools import setup
+import json, sys
+from setuptools import Extension, setup
 from mypyc.build import mypycify
-paths = sys.argv[1:-2]
-out, tmp = sys.argv[-2], sys.argv[-1]
+job = json.loads(sys.argv[1])
+out, tmp = job["out"], job["tmp"]
+exts = mypycify(job["py"], opt_level="3", target_dir=tmp + "/c", verbose=False) if job["py"] else []
+for name, sources in job["c"].items():
+    exts.append(Extension(name, sources=sources, extra_compile_args=["-O3"]))
 setup(
     name="cpragate-accel",
-    ext_modules=mypycify(paths, opt_level="3", target_dir=tmp + "/c", verbose=False),
+    ext_modules=exts,
     script_args=["build_ext", "--build-lib", out, "--build-temp", tmp + "/o"],
 )
 """
@@ -51,14 +54,19 @@ def build(group: str, modules: tuple[str, ...], force: bool) -> int:
         print(f"compiled {group}: up to date")
         return 0
     print(f"compiling {group} with mypyc ({why}); a minute or two, once", flush=True)
-    paths = [name.replace(".", "/") + ".py" for name in modules]
-    hashes = {name: _accel.source_hash(SRC / p) for name, p in zip(modules, paths, strict=True)}
+    paths = [name.replace(".", "/") + ".py" for name in modules if name not in _accel.NATIVE]
+    c_sources = {
+        name: [str(p.relative_to(SRC)) for p in _accel.module_sources(pkg, name) if p.suffix == ".c"]
+        for name in modules
+        if name in _accel.NATIVE
+    }
+    hashes = {name: _accel.module_hash(pkg, name) for name in modules}
     OUT.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{group}-", dir=OUT))
     try:
         lib, tmp = stage / "lib", stage / "tmp"
         r = subprocess.run(
-            [sys.executable, "-c", SETUP, *paths, str(lib), str(tmp)],
+            [sys.executable, "-c", SETUP, json.dumps({"py": paths, "c": c_sources, "out": str(lib), "tmp": str(tmp)})],
             cwd=SRC, capture_output=True, text=True,
         )
         if r.returncode != 0:
@@ -80,7 +88,7 @@ def build(group: str, modules: tuple[str, ...], force: bool) -> int:
             print(f"mypyc build of {group} produced no extension for {sorted(missing)}", file=sys.stderr)
             return 1
         # The sources must not have changed while compiling.
-        if any(_accel.source_hash(SRC / p) != hashes[n] for n, p in zip(modules, paths, strict=True)):
+        if any(_accel.module_hash(pkg, n) != hashes[n] for n in modules):
             print(f"{group}: sources changed during the build; run it again", file=sys.stderr)
             return 1
         manifest = {"tag": _accel._tag(), "modules": mods, "support": support}

@@ -19,6 +19,10 @@ How, without ever running stale code:
   is left alone (the modules of a group call each other natively, so a group is
   all-or-nothing): the gateway runs that group's pure-Python source and says so at start.
 * ``CPRAGATE_PURE=1`` turns it off; ``CPRAGATE_ACCEL_DIR`` points at another build.
+
+A group may also hold C extension modules (:data:`NATIVE`: module name -> its C sources),
+built with the group and hashed over all their sources: ``cpragate.server._h1``, llhttp
+with one Python call per message head (``server/h1parse.py`` is its pure-Python twin).
 """
 
 from __future__ import annotations
@@ -49,6 +53,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.server.eager",
         "cpragate.server.upstream",
         "cpragate.server.http1",
+        "cpragate.server._h1",
     ),
     # The PII engine's hot modules: 1.34-1.67x on the same findings (bench/pii_mypyc.py).
     "pii": (
@@ -64,6 +69,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
 
 MODULES: tuple[str, ...] = GROUPS["dataplane"]
 
+_LLHTTP = ("_vendor/llhttp/llhttp.h", "_vendor/llhttp/api.c", "_vendor/llhttp/http.c", "_vendor/llhttp/llhttp.c")
+NATIVE: dict[str, tuple[str, ...]] = {
+    "cpragate.server._h1": ("server/_h1.c", *_LLHTTP),
+}
+"""C extension modules of the groups: name -> sources (relative to the package); the first is the module's."""
+
 _state: dict[str, Any] = {"active": {}, "reasons": {}}
 
 
@@ -73,6 +84,25 @@ def _tag() -> str:
 
 def source_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def module_sources(package_root: Path, name: str) -> list[Path]:
+    """The files a compiled module is built from: its ``.py``, or a C module's sources."""
+    native = NATIVE.get(name)
+    if native is not None:
+        return [package_root / rel for rel in native]
+    return [package_root.parent / (name.replace(".", "/") + ".py")]
+
+
+def module_hash(package_root: Path, name: str) -> str:
+    """SHA-256 of a module's source (of all its sources, in order, for a C module)."""
+    paths = module_sources(package_root, name)
+    if len(paths) == 1:
+        return source_hash(paths[0])
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()
 
 
 def default_dir(package_root: Path) -> Path:
@@ -98,9 +128,9 @@ def plan(
         return None, "built from another module list (make install rebuilds it)"
     files: dict[str, Path] = {}
     for name, entry in mods.items():
-        src = package_root.parent / (name.replace(".", "/") + ".py")
+        src = module_sources(package_root, name)[0]
         try:
-            if source_hash(src) != entry["sha256"]:
+            if module_hash(package_root, name) != entry["sha256"]:
                 return None, f"stale: {src.name} changed since the build (make install rebuilds it)"
         except OSError:
             return None, f"source missing: {src}"

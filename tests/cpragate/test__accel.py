@@ -21,8 +21,7 @@ def _fake_build(tmp: Path, **over: object) -> Path:
         rel = name.replace(".", "/") + ".fake.so"
         (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
         (tmp / rel).write_bytes(b"")
-        src = PKG.parent / (name.replace(".", "/") + ".py")
-        mods[name] = {"file": rel, "sha256": _accel.source_hash(src)}
+        mods[name] = {"file": rel, "sha256": _accel.module_hash(PKG, name)}
     (tmp / "abc__mypyc.fake.so").write_bytes(b"")
     manifest = {"tag": _accel._tag(), "modules": mods, "support": {"abc__mypyc": "abc__mypyc.fake.so"}}
     manifest.update(over)
@@ -68,7 +67,9 @@ def test_another_interpreter_or_module_list_or_a_missing_file_is_refused(tmp_pat
 
 def _status(env: dict[str, str]) -> str:
     code = "import cpragate, cpragate._accel as a, cpragate.server.http1 as h; print(a.status()); print(h.__file__)"
-    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env={**os.environ, **env}, capture_output=True, text=True, check=True
+    )
     return out.stdout
 
 
@@ -78,7 +79,20 @@ def test_every_group_names_distinct_existing_modules() -> None:
         assert modules and not seen & set(modules), group
         seen |= set(modules)
         for name in modules:
-            assert (PKG.parent / (name.replace(".", "/") + ".py")).is_file(), name
+            for src in _accel.module_sources(PKG, name):
+                assert src.is_file(), name
+
+
+def test_a_c_module_is_stale_when_any_of_its_sources_changes(tmp_path: Path) -> None:
+    """The native parser's hash covers its own .c and the vendored llhttp it compiles."""
+    pkg = tmp_path / "cpragate"
+    for rel in _accel.NATIVE["cpragate.server._h1"]:
+        (pkg / rel).parent.mkdir(parents=True, exist_ok=True)
+        (pkg / rel).write_bytes((PKG / rel).read_bytes())
+    before = _accel.module_hash(pkg, "cpragate.server._h1")
+    assert before == _accel.module_hash(PKG, "cpragate.server._h1")
+    (pkg / "_vendor/llhttp/llhttp.c").write_bytes(b"/* edited */")
+    assert _accel.module_hash(pkg, "cpragate.server._h1") != before
 
 
 def test_cpragate_pure_turns_it_off() -> None:
@@ -103,8 +117,20 @@ def test_the_protocol_tests_pass_on_the_pure_source_too() -> None:
     """CI runs the suite compiled; the same unit tests of the data plane run on the source."""
     tests = Path(__file__).resolve().parent
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         str(tests / "server" / "test_http1.py"), str(tests / "core")],
-        env={**os.environ, "CPRAGATE_PURE": "1"}, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(tests / "server" / "test_http1.py"),
+            str(tests / "server" / "test_h1parse.py"),
+            str(tests / "server" / "test_upstream.py"),
+            str(tests / "core"),
+        ],
+        env={**os.environ, "CPRAGATE_PURE": "1"},
+        capture_output=True,
+        text=True,
     )
     assert r.returncode == 0, r.stdout[-2000:]

@@ -2,7 +2,8 @@
 
 Theory of operation:
 
-* ``ClientConnection`` feeds bytes to llhttp (httptools), which is strict: conflicting
+* ``ClientConnection`` feeds bytes to llhttp (``server/h1parse.py``: one call per head
+  from the C binding ``_h1``, or httptools in pure Python), which is strict: conflicting
   framing headers, bare LF, obsolete folding and bad chunk sizes are errors, answered
   400 with the connection closed.
 * Each parsed request becomes a ``Cycle``. Cycles run strictly one after another per
@@ -28,8 +29,6 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-import httptools
-
 from cpragate.core.exchange import Exchange, TlsInfo
 from cpragate.core.filter import ResponseStream
 from cpragate.core.ids import accept_request_id
@@ -53,6 +52,7 @@ from cpragate.errors import (
     UpstreamUnavailable,
 )
 from cpragate.server.eager import run_eager
+from cpragate.server.h1parse import HeadTooLarge, ParseError, parsers
 from cpragate.server.tls import tls_info
 from cpragate.server.upstream import UpstreamConnection
 from cpragate.server.wire import HOP_BY_HOP, connection_tokens, decode_body, response_head
@@ -102,6 +102,10 @@ _OVERRIDE = (b"x-http-method-override", b"x-http-method", b"x-method-override")
 _SKIP_REQ_INSPECT = _SKIP_REQ | {b"accept-encoding"}
 
 _METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_ALLOWED = frozenset(_METHODS.values())
+_UNIQUE_REQ = frozenset({b"host"})  # RFC 9112 §3.2: a second Host is a bad request
+
+RequestParser, _ = parsers()
 
 # Cycle states
 _NEW, _BUFFER_REQ, _CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _DONE, _STREAM_REWRITE = range(8)
@@ -123,10 +127,13 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.gateway = listener.gateway
         self.loop = listener.gateway.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        lim = listener.gateway.runtime.cfg.limits
+        self.parser = RequestParser(self, _SPECIAL_REQ, _UNIQUE_REQ, lim.max_header_bytes, lim.max_headers)
         self.peer_ip = "0.0.0.0"  # noqa: S104 - placeholder until connection_made
         self.peer_b = b"0.0.0.0"
-        self.forwarded_proto = b"\r\nx-forwarded-proto: " + listener.scheme.encode("ascii") + b"\r\nx-forwarded-host: "
+        self.forwarded_proto = (
+            b"\r\nx-forwarded-proto: " + listener.scheme.encode("ascii") + b"\r\nx-forwarded-host: "
+        )
         self.peer_trusted = False
         self.tls: TlsInfo | None = None
         self.active: Cycle | None = None
@@ -143,15 +150,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.out: list[bytes] = []
         self.last_activity = self.loop.time()
         self.head_started: float | None = None
-        # per-message parse state
-        self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
-        self._special: dict[bytes, bytes] = {}
-        self._head_bytes = 0
         self._rview: memoryview = listener.gateway.read_view
-        lim = listener.gateway.runtime.cfg.limits
-        self._max_head = lim.max_header_bytes
-        self._max_headers = lim.max_headers
 
     # --- asyncio.Protocol ------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -193,17 +192,16 @@ class ClientConnection(asyncio.BufferedProtocol):
             return
         self.corked = True
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._protocol_error(BadRequest)
-        except httptools.HttpParserCallbackError as e:
-            err = e.__context__
-            if isinstance(err, GatewayError):
-                self._protocol_error(type(err))
-            else:
-                log.error("request parse callback failed", exc_info=err)
-                self._protocol_error(BadRequest)
-        except httptools.HttpParserError:
+            if self.parser.feed_data(data) and self.head_started is None:
+                self.head_started = self.last_activity  # a head began in this read: time it
+        except GatewayError as e:
+            self._protocol_error(type(e))
+        except HeadTooLarge:
+            self._protocol_error(HeaderTooLarge)
+        except ParseError:
+            self._protocol_error(BadRequest)  # invalid HTTP, an upgrade, a second Host
+        except Exception:
+            log.exception("request head handling failed")
             self._protocol_error(BadRequest)
         finally:
             self.corked = False
@@ -228,51 +226,32 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.closing_after = True
         return True
 
-    # --- httptools callbacks ------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self._url = b""
-        self._headers = []
-        self._special = {}
-        self._head_bytes = 0
-        self.head_started = self.last_activity
-
-    def on_url(self, url: bytes) -> None:
-        self._url += url
-        self._head_bytes += len(url)
-        if self._head_bytes > self._max_head:
-            raise HeaderTooLarge()
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_bytes += len(name) + len(value) + 4
-        if self._head_bytes > self._max_head or len(self._headers) >= self._max_headers:
-            raise HeaderTooLarge()
-        n = name.lower()
-        self._headers.append((n, value))
-        if n in _SPECIAL_REQ:
-            if n in self._special and n == b"host":
-                raise BadRequest("duplicate Host header")  # RFC 9112 §3.2
-            self._special[n] = value
-
-    def on_headers_complete(self) -> None:
+    # --- parser callbacks (h1parse) -------------------------------------------------------
+    def on_head(
+        self,
+        method: str,
+        url: bytes,
+        raw_headers: list[tuple[bytes, bytes]],
+        special: dict[bytes, bytes],
+        version: str,
+        keep_alive: bool,
+        upgrade: bool,
+    ) -> None:
         self.head_started = None
         self.requests += 1
         rt = self.gateway.runtime
-        parser = self.parser
-        mb = parser.get_method()
-        method = _METHODS.get(mb)
-        if method is None:
+        if method not in _ALLOWED:
             raise MethodNotAllowed()  # TRACE, CONNECT, PRI, WebDAV...: nothing a route can serve
-        version = parser.get_http_version()
         if version != "1.1":
             if version != "1.0":
                 raise BadRequest("HTTP version")  # 0.9 and "2.0" on an HTTP/1 connection
-            if b"transfer-encoding" in self._special:
+            if b"transfer-encoding" in special:
                 raise BadRequest("Transfer-Encoding in HTTP/1.0")  # RFC 9112 §6.1: faulty framing
-        elif b"host" not in self._special:
+        elif b"host" not in special:
             raise BadRequest("no Host header")  # RFC 9112 §3.2
-        if parser.should_upgrade():
+        if upgrade:
             raise BadRequest("protocol upgrade")  # never tunnelled: nothing after it could be checked
-        headers = Headers._from_lowered(self._headers)
+        headers = Headers._from_lowered(raw_headers)
         override_error = False
         if rt.method_override and method == "POST":
             # Route, check and forward the overriding method, so its rule is the one applied.
@@ -285,14 +264,12 @@ class ClientConnection(asyncio.BufferedProtocol):
                     else:
                         method = m_ov
                     break
-        url = self._url
         q = url.find(b"?")
         if q < 0:
             raw_path, query = url, b""
         else:
             raw_path, query = url[:q], url[q + 1 :]
         req = Request(method, raw_path, "", query, headers, None, version)
-        special = self._special
         rid = None
         if special:
             if b"x-request-id" in special:
@@ -310,7 +287,7 @@ class ClientConnection(asyncio.BufferedProtocol):
             None,
             self.last_activity,
         )
-        keep_alive = parser.should_keep_alive() and self.requests < rt.keepalive_requests and not self.gateway.draining
+        keep_alive = keep_alive and self.requests < rt.keepalive_requests and not self.gateway.draining
         cycle = Cycle(self, rt, ex, keep_alive, special)
         self.parsing = cycle
         error: type[GatewayError] | None = BadRequest if override_error else None
@@ -439,7 +416,9 @@ class ClientConnection(asyncio.BufferedProtocol):
             self.queue.clear()
             if self.transport is not None:
                 self.transport.pause_reading()
-            log.info("connection from %s: %s in the body of request %s", self.peer_ip, error.code, c.ex.request_id)
+            log.info(
+                "connection from %s: %s in the body of request %s", self.peer_ip, error.code, c.ex.request_id
+            )
             c.keep_alive = False
             c.refuse(error, rule="protocol")
             return
@@ -622,7 +601,9 @@ class Cycle:
         else:
             run_eager(self.pipeline.run_request(self.ex, True), self._after_request_phase, self.conn.loop)
 
-    def _response_phase(self, pipe: Pipeline, after: Callable[[Verdict | None, BaseException | None], None]) -> None:
+    def _response_phase(
+        self, pipe: Pipeline, after: Callable[[Verdict | None, BaseException | None], None]
+    ) -> None:
         v = pipe.response_now(self.ex)
         if v is not None:  # every filter decided at once: no coroutine, no Task
             after(v, None)
@@ -1042,7 +1023,9 @@ class Cycle:
         self.ex.error_code = e.code
         self.resp_chunks = None
         if self.resp_started:
-            log.warning("response refused mid-stream, connection aborted (request %s): %s", self.ex.request_id, e.code)
+            log.warning(
+                "response refused mid-stream, connection aborted (request %s): %s", self.ex.request_id, e.code
+            )
             self._finish(abort=True)
         else:
             self._drop_upstream()
@@ -1139,7 +1122,9 @@ class Cycle:
         base = self.conn.listener.redirect_to or b""
         req = self.ex.request
         loc = base + req.path.encode("ascii") + ((b"?" + req.query) if req.query else b"")
-        resp = Response(308, Headers._from_lowered([(b"location", loc), (b"cache-control", b"no-store")]), b"")
+        resp = Response(
+            308, Headers._from_lowered([(b"location", loc), (b"cache-control", b"no-store")]), b""
+        )
         self.ex.outcome = "served"
         self.ex.response = resp
         self.rt.finalize_refusal(resp, self.ex.scheme, None)
@@ -1238,7 +1223,10 @@ class Cycle:
             if now - self.conn.last_activity > lim.body_timeout:
                 self.refuse(_RequestTimeout, rule="body-timeout")
             return
-        if st in (_CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _STREAM_REWRITE) and self.up is not None:
+        if (
+            st in (_CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _STREAM_REWRITE)
+            and self.up is not None
+        ):
             if now > self.up_deadline and not self.conn.write_paused:
                 log.warning("upstream timed out (request %s)", self.ex.request_id)
                 if self.resp_started:

@@ -16,10 +16,8 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
-
-import httptools
 
 from cpragate.config.model import Upstream
 from cpragate.errors import (
@@ -29,9 +27,16 @@ from cpragate.errors import (
     UpstreamTlsError,
     UpstreamUnavailable,
 )
+from cpragate.server.h1parse import ParseError, parsers
 from cpragate.server.tls import client_context
 
 __all__ = ["UpstreamConnection", "UpstreamPool", "UpstreamUser"]
+
+_, ResponseParser = parsers()
+# Response headers the data plane reads itself (framing, hop-by-hop tokens).
+_SPECIAL_RESP = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+# An upstream's head beyond this is refused as a broken upstream (502), not buffered on.
+_MAX_RESP_HEAD = 256 * 1024
 
 log = logging.getLogger("cpragate.upstream")
 
@@ -60,7 +65,7 @@ class UpstreamUser(Protocol):
 
 
 class UpstreamConnection(asyncio.BufferedProtocol):
-    """One connection to the upstream; parses responses with llhttp (httptools).
+    """One connection to the upstream; parses responses with llhttp (``server/h1parse.py``).
 
     A ``BufferedProtocol`` reading into its pool's buffer, like the client side
     (``ClientConnection``): no 256 KiB ``bytes`` allocated per TLS read.
@@ -68,10 +73,10 @@ class UpstreamConnection(asyncio.BufferedProtocol):
 
     __slots__ = (
         "_framing_close",
-        "_headers",
         "_no_body",
         "_parser",
         "_rview",
+        "_status",
         "closed",
         "got_bytes",
         "idle_since",
@@ -91,10 +96,10 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.loop = pool.loop
         self.transport: asyncio.Transport | None = None
         self.user: UpstreamUser | None = None
-        self._parser = httptools.HttpResponseParser(self)
+        self._parser = self._new_parser()
         self._rview: memoryview = pool.read_view
-        self._headers: list[tuple[bytes, bytes]] = []
         self._no_body = False
+        self._status = 0
         self._framing_close = False
         self.resp_cl: bytes | None = None
         self.resp_te: bytes | None = None
@@ -127,7 +132,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         client.corked = True  # one upstream read -> one client write (see ClientConnection.cork)
         try:
             self._parser.feed_data(data)
-        except httptools.HttpParserError:
+        except ParseError:
             user = self.user
             self.user = None
             self.close()
@@ -158,32 +163,27 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         if self.user is not None:
             self.user.upstream_resume()
 
-    # --- httptools callbacks
-    def on_message_begin(self) -> None:
-        self._headers = []
-        self.resp_cl = self.resp_te = None
-        self.resp_conn = False
+    # --- parser callbacks (h1parse)
+    def _new_parser(self) -> Any:
+        return ResponseParser(self, _SPECIAL_RESP, None, _MAX_RESP_HEAD)
 
-    def on_header(self, name: bytes, value: bytes) -> None:
-        n = name.lower()
-        self._headers.append((n, value))
-        if n == b"content-length":
-            self.resp_cl = value
-        elif n == b"transfer-encoding":
-            self.resp_te = value
-        elif n == b"connection":
-            # Only tokens beyond keep-alive/close name extra hop-by-hop headers to strip.
-            v = value.lower()
-            if v != b"keep-alive" and v != b"close":
-                self.resp_conn = True
-
-    def on_headers_complete(self) -> None:
-        status = self._parser.get_status_code()
+    def on_head(
+        self,
+        status: int,
+        headers: list[tuple[bytes, bytes]],
+        special: dict[bytes, bytes],
+        version: str,
+        keep: bool,
+    ) -> None:
+        self._status = status
         if 100 <= status < 200:
-            # Interim response (we never send Expect upstream): skip it.
-            self._headers = []
-            return
-        keep = self._parser.should_keep_alive()
+            return  # interim response (we never send Expect upstream): skipped
+        self.resp_cl = special.get(b"content-length")
+        self.resp_te = special.get(b"transfer-encoding")
+        # Only tokens beyond keep-alive/close name extra hop-by-hop headers to strip.
+        self.resp_conn = b"connection" in special and any(
+            n == b"connection" and v.lower() not in (b"keep-alive", b"close") for n, v in headers
+        )
         user = self.user
         no_body = self._no_body or status in (204, 304)
         if not no_body:
@@ -192,10 +192,10 @@ class UpstreamConnection(asyncio.BufferedProtocol):
                 keep = False
         self.reusable = keep
         if user is not None:
-            user.upstream_head(status, self._headers, keep)
+            user.upstream_head(status, headers, keep)
         if no_body:
             # llhttp would wait for a body that a HEAD/204/304 response never has.
-            self._parser = httptools.HttpResponseParser(self)
+            self._parser = self._new_parser()
             self._finish()
 
     def on_body(self, body: bytes) -> None:
@@ -203,7 +203,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
             self.user.upstream_body(body)
 
     def on_message_complete(self) -> None:
-        if 100 <= self._parser.get_status_code() < 200:
+        if 100 <= self._status < 200:
             return
         self._finish()
 

@@ -1,0 +1,628 @@
+/* cpragate.server._h1 — llhttp without a Python call per header.
+ *
+ * Why this exists (bench/RESULTS.md, "The native parser binding"): through httptools,
+ * llhttp calls into Python for every message begin, URL piece, header name, header
+ * value, and the head's end, and the gateway then asks for the method, the version (a
+ * str.format per request), keep-alive and upgrade with one Python call each. On the
+ * 1 KB passthrough path that was ~11k of ~65k instructions per request. Here the same
+ * llhttp (vendored from httptools 0.9.0, src/cpragate/_vendor/llhttp, MIT) collects the
+ * head in C and calls the protocol once per head:
+ *
+ *   request:  on_head(method: str, url: bytes, headers: list[(lower name, value)],
+ *                     special: dict, version: str, keep_alive: bool, upgrade: bool)
+ *   response: on_head(status: int, headers, special, version, keep_alive)
+ *
+ * then on_body(bytes) per body piece and on_message_complete(). `special` holds the
+ * headers whose lowered name is in the parser's `special` set (last one wins); a second
+ * header of a name in `unique` raises DuplicateHeader. The head is bounded: more than
+ * `max_head_bytes` (URL + names + values + 4 per header) or more than `max_headers`
+ * headers raises HeadTooLarge. Errors: llhttp's own raise ParseError (an upgrade too);
+ * an exception raised by a callback propagates unchanged. The exception classes live in
+ * cpragate.server.h1parse, whose pure-Python parser over httptools behaves the same and
+ * is what runs when this module is not built (tests run both).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include "../_vendor/llhttp/llhttp.h"
+
+typedef struct {
+    uint32_t name_off, name_len, value_off, value_len;
+} hdr_t;
+
+/* A header name the parser hands over as one shared bytes object (hash cached) instead
+ * of a new one per header: the parser's special names and the common ones below. */
+typedef struct {
+    PyObject *name; /* lowercase bytes */
+    int special, unique;
+} known_t;
+
+#define MAX_KNOWN 64
+static const char *common_names[] = {
+    "accept", "accept-encoding", "accept-language", "authorization", "cache-control", "connection",
+    "content-length", "content-type", "cookie", "date", "etag", "host", "last-modified", "origin",
+    "referer", "server", "transfer-encoding", "user-agent", "vary", "x-api-key", "x-request-id",
+    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "location", "keep-alive", "expect",
+    "content-encoding", "if-none-match", "set-cookie", NULL,
+};
+
+typedef struct {
+    PyObject_HEAD
+    llhttp_t p;
+    llhttp_settings_t s;
+    PyObject *on_head, *on_body, *on_complete;
+    known_t known[MAX_KNOWN];
+    int nknown;
+    Py_ssize_t max_head, max_headers;
+    char *buf;
+    size_t len, cap;
+    hdr_t *hdrs;
+    size_t nh, hcap;
+    size_t url_len;
+    size_t head_bytes;
+    int last; /* 0: nothing yet, 1: in a name, 2: in a value */
+    int in_head;
+    int is_request;
+    PyObject *et, *ev, *etb; /* the exception a callback raised */
+} Parser;
+
+static PyObject *ParseError, *HeadTooLarge, *DuplicateHeader;
+static PyObject *method_names[64];
+static PyObject *v11, *v10;
+
+static void
+stash_error(Parser *self)
+{
+    if (self->et == NULL)
+        PyErr_Fetch(&self->et, &self->ev, &self->etb);
+    else
+        PyErr_Clear();
+}
+
+static int
+fail(Parser *self, PyObject *cls, const char *msg)
+{
+    PyErr_SetString(cls, msg);
+    stash_error(self);
+    return -1;
+}
+
+static int
+append(Parser *self, const char *at, size_t n)
+{
+    if (self->len + n > self->cap) {
+        size_t cap = self->cap ? self->cap : 1024;
+        while (cap < self->len + n)
+            cap *= 2;
+        char *b = PyMem_Realloc(self->buf, cap);
+        if (b == NULL) {
+            PyErr_NoMemory();
+            stash_error(self);
+            return -1;
+        }
+        self->buf = b;
+        self->cap = cap;
+    }
+    memcpy(self->buf + self->len, at, n);
+    self->len += n;
+    return 0;
+}
+
+static int
+count(Parser *self, size_t n)
+{
+    self->head_bytes += n;
+    if ((Py_ssize_t)self->head_bytes > self->max_head)
+        return fail(self, HeadTooLarge, "request head too large");
+    return 0;
+}
+
+static int
+cb_message_begin(llhttp_t *p)
+{
+    Parser *self = (Parser *)p->data;
+    self->len = 0;
+    self->nh = 0;
+    self->url_len = 0;
+    self->head_bytes = 0;
+    self->last = 0;
+    self->in_head = 1;
+    return 0;
+}
+
+static int
+cb_url(llhttp_t *p, const char *at, size_t n)
+{
+    Parser *self = (Parser *)p->data;
+    if (count(self, n) < 0 || append(self, at, n) < 0)
+        return -1;
+    self->url_len += n;
+    return 0;
+}
+
+static int
+cb_field(llhttp_t *p, const char *at, size_t n)
+{
+    Parser *self = (Parser *)p->data;
+    if (self->last != 1) { /* a new header */
+        if ((Py_ssize_t)self->nh >= self->max_headers)
+            return fail(self, HeadTooLarge, "too many headers");
+        if (count(self, 4) < 0)
+            return -1;
+        if (self->nh == self->hcap) {
+            size_t cap = self->hcap ? self->hcap * 2 : 16;
+            hdr_t *h = PyMem_Realloc(self->hdrs, cap * sizeof(hdr_t));
+            if (h == NULL) {
+                PyErr_NoMemory();
+                stash_error(self);
+                return -1;
+            }
+            self->hdrs = h;
+            self->hcap = cap;
+        }
+        hdr_t *h = &self->hdrs[self->nh++];
+        h->name_off = (uint32_t)self->len;
+        h->name_len = 0;
+        h->value_off = 0;
+        h->value_len = 0;
+        self->last = 1;
+    }
+    if (count(self, n) < 0 || append(self, at, n) < 0)
+        return -1;
+    self->hdrs[self->nh - 1].name_len += (uint32_t)n;
+    return 0;
+}
+
+static int
+cb_value(llhttp_t *p, const char *at, size_t n)
+{
+    Parser *self = (Parser *)p->data;
+    hdr_t *h = &self->hdrs[self->nh - 1]; /* llhttp never gives a value before its name */
+    if (self->last != 2) {
+        h->value_off = (uint32_t)self->len;
+        self->last = 2;
+    }
+    if (count(self, n) < 0 || append(self, at, n) < 0)
+        return -1;
+    h->value_len += (uint32_t)n;
+    return 0;
+}
+
+static PyObject *
+version_str(llhttp_t *p)
+{
+    if (p->http_major == 1 && p->http_minor == 1)
+        return Py_NewRef(v11);
+    if (p->http_major == 1 && p->http_minor == 0)
+        return Py_NewRef(v10);
+    return PyUnicode_FromFormat("%d.%d", (int)p->http_major, (int)p->http_minor);
+}
+
+static PyObject *
+method_str(llhttp_t *p)
+{
+    unsigned m = p->method;
+    if (m >= 64)
+        return PyUnicode_FromString(llhttp_method_name((llhttp_method_t)m));
+    if (method_names[m] == NULL) {
+        method_names[m] = PyUnicode_InternFromString(llhttp_method_name((llhttp_method_t)m));
+        if (method_names[m] == NULL)
+            return NULL;
+    }
+    return Py_NewRef(method_names[m]);
+}
+
+/* The header list and the special dict; NULL with an exception set on failure. */
+static int
+build_headers(Parser *self, PyObject **out_list, PyObject **out_special)
+{
+    PyObject *list = PyList_New((Py_ssize_t)self->nh);
+    PyObject *special = PyDict_New();
+    if (list == NULL || special == NULL)
+        goto error;
+    for (size_t i = 0; i < self->nh; i++) {
+        hdr_t *h = &self->hdrs[i];
+        char low[64];
+        const char *s = self->buf + h->name_off;
+        PyObject *name = NULL;
+        known_t *k = NULL;
+        if (h->name_len <= sizeof(low)) {
+            for (uint32_t j = 0; j < h->name_len; j++) {
+                char c = s[j];
+                low[j] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+            }
+            for (int j = 0; j < self->nknown; j++) {
+                PyObject *kn = self->known[j].name;
+                if (PyBytes_GET_SIZE(kn) == (Py_ssize_t)h->name_len &&
+                    memcmp(PyBytes_AS_STRING(kn), low, h->name_len) == 0) {
+                    k = &self->known[j];
+                    name = Py_NewRef(kn);
+                    break;
+                }
+            }
+            if (name == NULL)
+                name = PyBytes_FromStringAndSize(low, h->name_len);
+        }
+        else {
+            name = PyBytes_FromStringAndSize(NULL, h->name_len);
+            if (name != NULL) {
+                char *d = PyBytes_AS_STRING(name);
+                for (uint32_t j = 0; j < h->name_len; j++) {
+                    char c = s[j];
+                    d[j] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
+                }
+            }
+        }
+        if (name == NULL)
+            goto error;
+        PyObject *value = PyBytes_FromStringAndSize(self->buf + h->value_off, h->value_len);
+        if (value == NULL) {
+            Py_DECREF(name);
+            goto error;
+        }
+        if (k != NULL && k->special) {
+            if (k->unique && PyDict_Contains(special, name) > 0) {
+                PyErr_Format(DuplicateHeader, "duplicate %s header", PyBytes_AS_STRING(name));
+                Py_DECREF(name);
+                Py_DECREF(value);
+                goto error;
+            }
+            if (PyDict_SetItem(special, name, value) < 0) {
+                Py_DECREF(name);
+                Py_DECREF(value);
+                goto error;
+            }
+        }
+        PyObject *t = PyTuple_New(2);
+        if (t == NULL) {
+            Py_DECREF(name);
+            Py_DECREF(value);
+            goto error;
+        }
+        PyTuple_SET_ITEM(t, 0, name);
+        PyTuple_SET_ITEM(t, 1, value);
+        PyList_SET_ITEM(list, (Py_ssize_t)i, t);
+    }
+    *out_list = list;
+    *out_special = special;
+    return 0;
+error:
+    Py_XDECREF(list);
+    Py_XDECREF(special);
+    return -1;
+}
+
+static int
+cb_headers_complete(llhttp_t *p)
+{
+    Parser *self = (Parser *)p->data;
+    PyObject *headers = NULL, *special = NULL, *first = NULL, *version = NULL, *r = NULL;
+    self->in_head = 0;
+    if (build_headers(self, &headers, &special) < 0)
+        goto error;
+    version = version_str(p);
+    if (version == NULL)
+        goto error;
+    PyObject *keep = llhttp_should_keep_alive(p) ? Py_True : Py_False;
+    if (self->is_request) {
+        first = method_str(p);
+        if (first == NULL)
+            goto error;
+        PyObject *url = PyBytes_FromStringAndSize(self->buf, (Py_ssize_t)self->url_len);
+        if (url == NULL)
+            goto error;
+        PyObject *args[7] = {first, url, headers, special, version, keep, p->upgrade ? Py_True : Py_False};
+        r = PyObject_Vectorcall(self->on_head, args, 7, NULL);
+        Py_DECREF(url);
+    }
+    else {
+        first = PyLong_FromLong(p->status_code);
+        if (first == NULL)
+            goto error;
+        PyObject *args[5] = {first, headers, special, version, keep};
+        r = PyObject_Vectorcall(self->on_head, args, 5, NULL);
+    }
+    if (r == NULL)
+        goto error;
+    Py_DECREF(r);
+    Py_DECREF(headers);
+    Py_DECREF(special);
+    Py_DECREF(first);
+    Py_DECREF(version);
+    return p->upgrade ? 1 : 0; /* as httptools: an upgrade has no body here */
+error:
+    stash_error(self);
+    Py_XDECREF(headers);
+    Py_XDECREF(special);
+    Py_XDECREF(first);
+    Py_XDECREF(version);
+    return -1;
+}
+
+static int
+cb_body(llhttp_t *p, const char *at, size_t n)
+{
+    Parser *self = (Parser *)p->data;
+    PyObject *b = PyBytes_FromStringAndSize(at, (Py_ssize_t)n);
+    if (b == NULL) {
+        stash_error(self);
+        return -1;
+    }
+    PyObject *r = PyObject_CallOneArg(self->on_body, b);
+    Py_DECREF(b);
+    if (r == NULL) {
+        stash_error(self);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static int
+cb_message_complete(llhttp_t *p)
+{
+    Parser *self = (Parser *)p->data;
+    PyObject *r = PyObject_CallNoArgs(self->on_complete);
+    if (r == NULL) {
+        stash_error(self);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+static int Parser_clear(Parser *self);
+
+static int
+get_callback(PyObject *proto, const char *name, PyObject **out)
+{
+    *out = PyObject_GetAttrString(proto, name);
+    return *out == NULL ? -1 : 0;
+}
+
+/* Add (or mark) one known name; 0 on success. */
+static int
+known_add(Parser *self, PyObject *name, int special, int unique)
+{
+    if (!PyBytes_Check(name)) {
+        PyErr_SetString(PyExc_TypeError, "header names must be bytes");
+        return -1;
+    }
+    for (int j = 0; j < self->nknown; j++) {
+        known_t *k = &self->known[j];
+        if (PyBytes_GET_SIZE(k->name) == PyBytes_GET_SIZE(name) &&
+            memcmp(PyBytes_AS_STRING(k->name), PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)) == 0) {
+            k->special |= special;
+            k->unique |= unique;
+            return 0;
+        }
+    }
+    if (self->nknown == MAX_KNOWN) {
+        if (!special)
+            return 0;
+        PyErr_SetString(PyExc_ValueError, "too many special header names");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < PyBytes_GET_SIZE(name); i++) {
+        char c = PyBytes_AS_STRING(name)[i];
+        if (c >= 'A' && c <= 'Z') {
+            PyErr_SetString(PyExc_ValueError, "special header names must be lowercase");
+            return -1;
+        }
+    }
+    known_t *k = &self->known[self->nknown++];
+    k->name = Py_NewRef(name);
+    Py_hash_t h = PyObject_Hash(name); /* computed once, cached in the object */
+    if (h == -1)
+        return -1;
+    k->special = special;
+    k->unique = unique;
+    return 0;
+}
+
+static int
+add_known(Parser *self, PyObject *names, int special, int unique)
+{
+    if (names == Py_None)
+        return 0;
+    PyObject *it = PyObject_GetIter(names);
+    if (it == NULL)
+        return -1;
+    PyObject *n;
+    while ((n = PyIter_Next(it)) != NULL) {
+        int r = known_add(self, n, special, unique);
+        Py_DECREF(n);
+        if (r < 0) {
+            Py_DECREF(it);
+            return -1;
+        }
+    }
+    Py_DECREF(it);
+    return PyErr_Occurred() ? -1 : 0;
+}
+
+static int
+Parser_init(Parser *self, PyObject *args, PyObject *kwds, int is_request)
+{
+    static char *kwlist[] = {"protocol", "special", "unique", "max_head_bytes", "max_headers", NULL};
+    PyObject *proto, *special = Py_None, *unique = Py_None;
+    Py_ssize_t max_head = PY_SSIZE_T_MAX, max_headers = PY_SSIZE_T_MAX;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|OOnn", kwlist, &proto, &special, &unique, &max_head,
+                                     &max_headers))
+        return -1;
+    Parser_clear(self); /* __init__ called again */
+    if (get_callback(proto, "on_head", &self->on_head) < 0 || get_callback(proto, "on_body", &self->on_body) < 0 ||
+        get_callback(proto, "on_message_complete", &self->on_complete) < 0)
+        return -1;
+    if (add_known(self, special, 1, 0) < 0 || add_known(self, unique, 1, 1) < 0)
+        return -1;
+    for (const char **c = common_names; *c != NULL && self->nknown < MAX_KNOWN; c++) {
+        PyObject *n = PyBytes_FromString(*c);
+        if (n == NULL)
+            return -1;
+        int r = known_add(self, n, 0, 0);
+        Py_DECREF(n);
+        if (r < 0)
+            return -1;
+    }
+    self->max_head = max_head;
+    self->max_headers = max_headers;
+    self->is_request = is_request;
+    llhttp_settings_init(&self->s);
+    self->s.on_message_begin = cb_message_begin;
+    self->s.on_url = cb_url;
+    self->s.on_header_field = cb_field;
+    self->s.on_header_value = cb_value;
+    self->s.on_headers_complete = cb_headers_complete;
+    self->s.on_body = cb_body;
+    self->s.on_message_complete = cb_message_complete;
+    llhttp_init(&self->p, is_request ? HTTP_REQUEST : HTTP_RESPONSE, &self->s);
+    self->p.data = self;
+    return 0;
+}
+
+static int
+Request_init(Parser *self, PyObject *args, PyObject *kwds)
+{
+    return Parser_init(self, args, kwds, 1);
+}
+
+static int
+Response_init(Parser *self, PyObject *args, PyObject *kwds)
+{
+    return Parser_init(self, args, kwds, 0);
+}
+
+static PyObject *
+Parser_feed_data(Parser *self, PyObject *data)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(data, &view, PyBUF_SIMPLE) < 0)
+        return NULL;
+    Py_INCREF(self); /* a callback may drop the protocol's last reference to this parser */
+    llhttp_errno_t err = llhttp_execute(&self->p, (const char *)view.buf, (size_t)view.len);
+    PyBuffer_Release(&view);
+    PyObject *result = NULL;
+    if (self->et != NULL) {
+        PyErr_Restore(self->et, self->ev, self->etb);
+        self->et = self->ev = self->etb = NULL;
+    }
+    else if (err == HPE_PAUSED_UPGRADE) {
+        llhttp_resume_after_upgrade(&self->p);
+        PyErr_SetString(ParseError, "protocol upgrade");
+    }
+    else if (err != HPE_OK) {
+        const char *reason = llhttp_get_error_reason(&self->p);
+        PyErr_Format(ParseError, "%s: %s", llhttp_errno_name(err), reason ? reason : "invalid HTTP");
+    }
+    else {
+        result = Py_NewRef(self->in_head ? Py_True : Py_False);
+    }
+    Py_DECREF(self);
+    return result;
+}
+
+static int
+Parser_traverse(Parser *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->on_head);
+    Py_VISIT(self->on_body);
+    Py_VISIT(self->on_complete);
+    Py_VISIT(self->et);
+    Py_VISIT(self->ev);
+    Py_VISIT(self->etb);
+    return 0;
+}
+
+static int
+Parser_clear(Parser *self)
+{
+    Py_CLEAR(self->on_head);
+    Py_CLEAR(self->on_body);
+    Py_CLEAR(self->on_complete);
+    for (int j = 0; j < self->nknown; j++)
+        Py_CLEAR(self->known[j].name);
+    self->nknown = 0;
+    Py_CLEAR(self->et);
+    Py_CLEAR(self->ev);
+    Py_CLEAR(self->etb);
+    return 0;
+}
+
+static void
+Parser_dealloc(Parser *self)
+{
+    PyObject_GC_UnTrack(self);
+    Parser_clear(self);
+    PyMem_Free(self->buf);
+    PyMem_Free(self->hdrs);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef Parser_methods[] = {
+    {"feed_data", (PyCFunction)Parser_feed_data, METH_O,
+     "Parse bytes; True while a message head is incomplete at their end."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject RequestParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cpragate.server._h1.RequestParser",
+    .tp_basicsize = sizeof(Parser),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "An HTTP/1 request parser (llhttp) calling on_head once per head.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Request_init,
+    .tp_dealloc = (destructor)Parser_dealloc,
+    .tp_traverse = (traverseproc)Parser_traverse,
+    .tp_clear = (inquiry)Parser_clear,
+    .tp_methods = Parser_methods,
+};
+
+static PyTypeObject ResponseParserType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "cpragate.server._h1.ResponseParser",
+    .tp_basicsize = sizeof(Parser),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_doc = "An HTTP/1 response parser (llhttp) calling on_head once per head.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Response_init,
+    .tp_dealloc = (destructor)Parser_dealloc,
+    .tp_traverse = (traverseproc)Parser_traverse,
+    .tp_clear = (inquiry)Parser_clear,
+    .tp_methods = Parser_methods,
+};
+
+static struct PyModuleDef h1module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "cpragate.server._h1",
+    .m_doc = "llhttp with one Python call per message head (see cpragate.server.h1parse).",
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__h1(void)
+{
+    PyObject *errors = PyImport_ImportModule("cpragate.server.h1parse");
+    if (errors == NULL)
+        return NULL;
+    ParseError = PyObject_GetAttrString(errors, "ParseError");
+    HeadTooLarge = PyObject_GetAttrString(errors, "HeadTooLarge");
+    DuplicateHeader = PyObject_GetAttrString(errors, "DuplicateHeader");
+    Py_DECREF(errors);
+    if (ParseError == NULL || HeadTooLarge == NULL || DuplicateHeader == NULL)
+        return NULL;
+    v11 = PyUnicode_InternFromString("1.1");
+    v10 = PyUnicode_InternFromString("1.0");
+    if (v11 == NULL || v10 == NULL)
+        return NULL;
+    if (PyType_Ready(&RequestParserType) < 0 || PyType_Ready(&ResponseParserType) < 0)
+        return NULL;
+    PyObject *m = PyModule_Create(&h1module);
+    if (m == NULL)
+        return NULL;
+    if (PyModule_AddObjectRef(m, "RequestParser", (PyObject *)&RequestParserType) < 0 ||
+        PyModule_AddObjectRef(m, "ResponseParser", (PyObject *)&ResponseParserType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
