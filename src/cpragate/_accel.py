@@ -49,10 +49,12 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.core.exchange",
         "cpragate.core.ids",
         "cpragate.core.pipeline",
+        "cpragate.core.route",
         "cpragate.server.wire",
         "cpragate.server.eager",
         "cpragate.server.upstream",
         "cpragate.server.http1",
+        "cpragate.server.gateway",
         "cpragate.server._h1",
     ),
     # The PII engine's hot modules: 1.34-1.67x on the same findings (bench/pii_mypyc.py).

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
     from cpragate.core.pipeline import Pipeline
@@ -29,5 +29,5 @@ class RouteInfo:
     read_timeout: float = 30.0
     connect_timeout: float = 5.0
     pipeline: Pipeline | None = None
-    settings: object = None
+    settings: Any = None  # Any, not object: mypyc resolves dataclass field types by name at import
     tags: frozenset[str] = field(default_factory=frozenset)

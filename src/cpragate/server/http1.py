@@ -27,7 +27,7 @@ import ipaddress
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from cpragate.core.exchange import Exchange, TlsInfo
 from cpragate.core.filter import ResponseStream
@@ -65,10 +65,10 @@ __all__ = ["ClientConnection", "Cycle"]
 log = logging.getLogger("cpragate.http")
 access = logging.getLogger("cpragate.access")
 
-_MAX_QUEUED = 8  # pipelined requests parsed ahead of the one being answered
+_MAX_QUEUED: Final = 8  # pipelined requests parsed ahead of the one being answered
 # Request headers the data plane itself needs; captured while parsing so the hot path
 # never scans the header list for them.
-_SPECIAL_REQ = frozenset(
+_SPECIAL_REQ: Final = frozenset(
     {
         b"content-length",
         b"transfer-encoding",
@@ -81,7 +81,7 @@ _SPECIAL_REQ = frozenset(
         b"content-encoding",
     }
 )
-_SKIP_REQ = HOP_BY_HOP | {
+_SKIP_REQ: Final = HOP_BY_HOP | {
     b"host",
     b"content-length",
     b"expect",
@@ -97,18 +97,25 @@ _SKIP_REQ = HOP_BY_HOP | {
     b"x-http-method",
     b"x-method-override",
 }
-_OVERRIDE = (b"x-http-method-override", b"x-http-method", b"x-method-override")
+_OVERRIDE: Final = (b"x-http-method-override", b"x-http-method", b"x-method-override")
 
-_SKIP_REQ_INSPECT = _SKIP_REQ | {b"accept-encoding"}
+_SKIP_REQ_INSPECT: Final = _SKIP_REQ | {b"accept-encoding"}
 
-_METHODS = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
-_ALLOWED = frozenset(_METHODS.values())
-_UNIQUE_REQ = frozenset({b"host"})  # RFC 9112 §3.2: a second Host is a bad request
+_METHODS: Final = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
+_ALLOWED: Final = frozenset(_METHODS.values())
+_UNIQUE_REQ: Final = frozenset({b"host"})  # RFC 9112 §3.2: a second Host is a bad request
 
 RequestParser, _ = parsers()
 
-# Cycle states
-_NEW, _BUFFER_REQ, _CONNECTING, _WAIT_HEAD, _STREAM_RESP, _BUFFER_RESP, _DONE, _STREAM_REWRITE = range(8)
+# Cycle states (Final: compiled, each use is a constant, not a module-dict lookup)
+_NEW: Final = 0
+_BUFFER_REQ: Final = 1
+_CONNECTING: Final = 2
+_WAIT_HEAD: Final = 3
+_STREAM_RESP: Final = 4
+_BUFFER_RESP: Final = 5
+_DONE: Final = 6
+_STREAM_REWRITE: Final = 7
 
 
 class ClientConnection(asyncio.BufferedProtocol):

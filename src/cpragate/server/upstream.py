@@ -16,7 +16,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 from urllib.parse import urlsplit
 
 from cpragate.config.model import Upstream
@@ -34,9 +34,9 @@ __all__ = ["UpstreamConnection", "UpstreamPool", "UpstreamUser"]
 
 _, ResponseParser = parsers()
 # Response headers the data plane reads itself (framing, hop-by-hop tokens).
-_SPECIAL_RESP = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+_SPECIAL_RESP: Final = frozenset({b"content-length", b"transfer-encoding", b"connection"})
 # An upstream's head beyond this is refused as a broken upstream (502), not buffered on.
-_MAX_RESP_HEAD = 256 * 1024
+_MAX_RESP_HEAD: Final = 256 * 1024
 
 log = logging.getLogger("cpragate.upstream")
 

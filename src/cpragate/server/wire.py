@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 from http import HTTPStatus
+from typing import Final
 
 from cpragate.core.messages import Headers
 from cpragate.errors import BodyTooLarge, UninspectableBody
@@ -16,7 +17,7 @@ __all__ = [
     "response_head",
 ]
 
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -30,7 +31,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 
-_REASONS = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
+_REASONS: Final = {s.value: s.phrase.encode("ascii") for s in HTTPStatus}
 _STATUS_LINES: dict[int, bytes] = {
     code: b"HTTP/1.1 %d %s\r\n" % (code, phrase) for code, phrase in _REASONS.items()
 }
@@ -58,7 +59,7 @@ def connection_tokens(headers: Headers) -> frozenset[bytes]:
     return frozenset(toks)
 
 
-_SKIP_RESP = HOP_BY_HOP | {b"content-length", b"x-request-id", b"date"}
+_SKIP_RESP: Final = HOP_BY_HOP | {b"content-length", b"x-request-id", b"date"}
 
 
 def response_head(

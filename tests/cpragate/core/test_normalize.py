@@ -81,3 +81,25 @@ def test_split_target(target: bytes, path: bytes, query: bytes) -> None:
 def test_idempotent_on_canonical_outputs() -> None:
     for raw, want in CANONICAL:
         assert normalize_path(want.encode()) == want, raw
+
+
+def test_the_memo_of_canonical_paths_changes_no_answer_and_stays_bounded() -> None:
+    from cpragate.core import normalize
+
+    normalize._SEEN.clear()
+    for raw, want in CANONICAL:
+        assert normalize_path(raw) == want
+        assert normalize_path(raw) == want  # second time from the memo where it was kept
+    assert normalize._SEEN and all(normalize._SIMPLE.fullmatch(k) for k in normalize._SEEN)
+    # Only already-canonical spellings are kept: nothing whose answer depends on options.
+    with pytest.raises(PathRefused):
+        normalize_path(b"/admin;x")
+    assert normalize_path(b"/admin;x", allow_semicolon=True) == "/admin;x"
+    with pytest.raises(PathRefused):
+        normalize_path(b"/admin;x")
+    assert b"/admin;x" not in normalize._SEEN
+    long = b"/" + b"a" * 300
+    assert normalize_path(long) == long.decode() and long not in normalize._SEEN
+    for i in range(normalize._SEEN_MAX + 10):
+        normalize_path(b"/p/%d" % i)
+    assert len(normalize._SEEN) <= normalize._SEEN_MAX
