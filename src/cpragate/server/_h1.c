@@ -591,11 +591,80 @@ static PyTypeObject ResponseParserType = {
     .tp_methods = Parser_methods,
 };
 
+/* join_fields(items, skip, extra) -> b"name: value\r\n..." for the (name, value) pairs of
+ * `items` whose name is in neither `skip` nor `extra` (sets, extra may be None): the body
+ * of a forwarded head in one call (see h1parse.py_join_fields, its twin). */
+static PyObject *
+join_fields(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1]) ||
+        (args[2] != Py_None && !PyAnySet_Check(args[2]))) {
+        PyErr_SetString(PyExc_TypeError, "join_fields(list, set, set | None)");
+        return NULL;
+    }
+    PyObject *items = args[0], *skip = args[1], *extra = args[2] == Py_None ? NULL : args[2];
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    unsigned char keep_small[64];
+    unsigned char *keep = n <= 64 ? keep_small : PyMem_Malloc((size_t)n);
+    if (keep == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *t = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(t, 0)) ||
+            !PyBytes_Check(PyTuple_GET_ITEM(t, 1))) {
+            PyErr_SetString(PyExc_TypeError, "items must be (bytes, bytes) pairs");
+            goto error;
+        }
+        PyObject *name = PyTuple_GET_ITEM(t, 0);
+        int drop = PySet_Contains(skip, name);
+        if (drop == 0 && extra != NULL)
+            drop = PySet_Contains(extra, name);
+        if (drop < 0)
+            goto error;
+        keep[i] = (unsigned char)!drop;
+        if (!drop)
+            total += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(PyTuple_GET_ITEM(t, 1)) + 4;
+    }
+    PyObject *out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL)
+        goto error;
+    char *d = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!keep[i])
+            continue;
+        PyObject *t = PyList_GET_ITEM(items, i);
+        PyObject *name = PyTuple_GET_ITEM(t, 0), *value = PyTuple_GET_ITEM(t, 1);
+        memcpy(d, PyBytes_AS_STRING(name), (size_t)PyBytes_GET_SIZE(name));
+        d += PyBytes_GET_SIZE(name);
+        *d++ = ':';
+        *d++ = ' ';
+        memcpy(d, PyBytes_AS_STRING(value), (size_t)PyBytes_GET_SIZE(value));
+        d += PyBytes_GET_SIZE(value);
+        *d++ = '\r';
+        *d++ = '\n';
+    }
+    if (keep != keep_small)
+        PyMem_Free(keep);
+    return out;
+error:
+    if (keep != keep_small)
+        PyMem_Free(keep);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"join_fields", (PyCFunction)(void (*)(void))join_fields, METH_FASTCALL,
+     "b'name: value\\r\\n' for each pair whose name is in neither set."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef h1module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "cpragate.server._h1",
     .m_doc = "llhttp with one Python call per message head (see cpragate.server.h1parse).",
     .m_size = -1,
+    .m_methods = module_methods,
 };
 
 PyMODINIT_FUNC

@@ -28,12 +28,21 @@ the end of the bytes it was given (the caller times slow heads from there).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import httptools
 
-__all__ = ["DuplicateHeader", "HeadTooLarge", "ParseError", "PyRequestParser", "PyResponseParser", "parsers"]
+__all__ = [
+    "DuplicateHeader",
+    "HeadTooLarge",
+    "ParseError",
+    "PyRequestParser",
+    "PyResponseParser",
+    "join_fields",
+    "parsers",
+    "py_join_fields",
+]
 
 _BIG = 2**62
 
@@ -160,6 +169,24 @@ class PyResponseParser(_PyParser):
         self._on_head(
             p.get_status_code(), self._headers, self._special, self._version(), p.should_keep_alive()
         )
+
+
+def py_join_fields(
+    items: list[tuple[bytes, bytes]], skip: frozenset[bytes] | set[bytes], extra: frozenset[bytes] | set[bytes] | None
+) -> bytes:
+    """``b"name: value\\r\\n"`` for each pair whose name is in neither set (twin of ``_h1.join_fields``)."""
+    return b"".join(
+        b"%s: %s\r\n" % (n, v) for n, v in items if n not in skip and (extra is None or n not in extra)
+    )
+
+
+def join_fields() -> Callable[[list[tuple[bytes, bytes]], Any, Any], bytes]:
+    """The native ``join_fields`` when built and current, else :func:`py_join_fields`."""
+    try:
+        from cpragate.server import _h1
+    except ImportError:
+        return py_join_fields
+    return _h1.join_fields
 
 
 def parsers() -> tuple[Any, Any]:

@@ -55,7 +55,7 @@ from cpragate.server.eager import run_eager
 from cpragate.server.h1parse import HeadTooLarge, ParseError, parsers
 from cpragate.server.tls import tls_info
 from cpragate.server.upstream import UpstreamConnection
-from cpragate.server.wire import HOP_BY_HOP, connection_tokens, decode_body, response_head
+from cpragate.server.wire import HOP_BY_HOP, JOIN_FIELDS, connection_tokens, decode_body, response_head
 
 if TYPE_CHECKING:
     from cpragate.server.gateway import ListenerRuntime, Runtime
@@ -721,10 +721,7 @@ class Cycle:
             # arrive anyway are decoded with the route's limit; other codings are refused).
             skip = _SKIP_REQ_INSPECT
             parts.append(b"accept-encoding: identity\r\n")
-        for n, v in h._items:
-            if n in skip or (extra and n in extra):
-                continue
-            parts += (n, b": ", v, b"\r\n")
+        parts.append(JOIN_FIELDS(h._items, skip, extra or None))
         client = self.conn
         xff = client.peer_b
         if client.peer_trusted and b"x-forwarded-for" in self.special:

@@ -8,6 +8,7 @@ from typing import Final
 
 from cpragate.core.messages import Headers
 from cpragate.errors import BodyTooLarge, UninspectableBody
+from cpragate.server.h1parse import join_fields
 
 __all__ = [
     "HOP_BY_HOP",
@@ -60,6 +61,9 @@ def connection_tokens(headers: Headers) -> frozenset[bytes]:
 
 
 _SKIP_RESP: Final = HOP_BY_HOP | {b"content-length", b"x-request-id", b"date"}
+# b"name: value\r\n" for the headers not skipped, in one C call when the data plane is
+# compiled (server/_h1.c); a loop of formatting and appends cost ~2.5k instructions.
+JOIN_FIELDS: Final = join_fields()
 
 
 def response_head(
@@ -81,14 +85,11 @@ def response_head(
         has_connection = b"connection" in headers
     extra = connection_tokens(headers) if has_connection else None
     upstream_date = None
-    for n, v in headers._items:
-        if n in _SKIP_RESP:
-            if n == b"date":
-                upstream_date = v
-            continue
-        if extra and n in extra:
-            continue
-        parts.append(b"%s: %s\r\n" % (n, v))
+    items = headers._items
+    for n, v in items:
+        if n == b"date":
+            upstream_date = v
+    parts.append(JOIN_FIELDS(items, _SKIP_RESP, extra or None))
     parts.append(b"date: %s\r\n" % (upstream_date or date))
     parts.append(b"x-request-id: %s\r\n" % request_id)
     if content_length is not None:

@@ -321,3 +321,27 @@ def test_native_and_pure_parsers_agree_on_responses(
         return rec.events, None
 
     assert go(native) == go(PyResponseParser)
+
+
+@pytest.mark.parametrize("impl", ["python", "native"])
+def test_join_fields_keeps_order_and_drops_skipped_and_connection_named_headers(impl: str) -> None:
+    from cpragate.server import h1parse
+
+    if impl == "native":
+        _native("req")
+        from cpragate.server import _h1
+
+        join = _h1.join_fields
+    else:
+        join = h1parse.py_join_fields
+    items = [(b"a", b"1"), (b"host", b"h"), (b"b", b""), (b"x-tok", b"t"), (b"a", b"2")]
+    assert join(items, frozenset({b"host"}), frozenset({b"x-tok"})) == b"a: 1\r\nb: \r\na: 2\r\n"
+    assert join(items, {b"host"}, None) == b"a: 1\r\nb: \r\nx-tok: t\r\na: 2\r\n"
+    assert join([], frozenset(), None) == b""
+    many = [(b"n%d" % i, b"v") for i in range(100)]  # past the native stack buffer
+    assert join(many, frozenset({b"n5"}), None) == b"".join(b"n%d: v\r\n" % i for i in range(100) if i != 5)
+    if impl == "native":
+        with pytest.raises(TypeError):
+            join([(b"a", "str")], frozenset(), None)
+        with pytest.raises(TypeError):
+            join(items, [b"host"], None)
