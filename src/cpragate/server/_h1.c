@@ -591,24 +591,72 @@ static PyTypeObject ResponseParserType = {
     .tp_methods = Parser_methods,
 };
 
-/* join_fields(items, skip, extra) -> b"name: value\r\n..." for the (name, value) pairs of
- * `items` whose name is in neither `skip` nor `extra` (sets, extra may be None): the body
- * of a forwarded head in one call (see h1parse.py_join_fields, its twin). */
-static PyObject *
-join_fields(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+/* Bytes of a tuple member of join_head's head/tail: bytes as they are, a non-negative
+ * int as its decimal digits. Returns the length, -1 with an exception set. */
+static Py_ssize_t
+piece(PyObject *o, char *num, const char **out)
 {
-    if (nargs != 3 || !PyList_Check(args[0]) || !PyAnySet_Check(args[1]) ||
-        (args[2] != Py_None && !PyAnySet_Check(args[2]))) {
-        PyErr_SetString(PyExc_TypeError, "join_fields(list, set, set | None)");
+    if (PyBytes_Check(o)) {
+        *out = PyBytes_AS_STRING(o);
+        return PyBytes_GET_SIZE(o);
+    }
+    if (PyLong_Check(o)) {
+        long long v = PyLong_AsLongLong(o);
+        if (v == -1 && PyErr_Occurred())
+            return -1;
+        if (v < 0) {
+            PyErr_SetString(PyExc_ValueError, "negative length");
+            return -1;
+        }
+        char tmp[24];
+        int n = 0;
+        do {
+            tmp[n++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        for (int i = 0; i < n; i++)
+            num[i] = tmp[n - 1 - i];
+        *out = num;
+        return n;
+    }
+    PyErr_SetString(PyExc_TypeError, "head and tail hold bytes and ints");
+    return -1;
+}
+
+/* join_head(head, items, skip, extra, tail) -> the bytes of `head` (a tuple of bytes/ints),
+ * then b"name: value\r\n" for each (name, value) of `items` whose name is in neither `skip`
+ * nor `extra` (sets; extra may be None), then `tail`: a forwarded message head in one
+ * allocation and one call (twin: h1parse.py_join_head). */
+static PyObject *
+join_head(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5 || !PyTuple_Check(args[0]) || !PyList_Check(args[1]) || !PyAnySet_Check(args[2]) ||
+        (args[3] != Py_None && !PyAnySet_Check(args[3])) || !PyTuple_Check(args[4])) {
+        PyErr_SetString(PyExc_TypeError, "join_head(tuple, list, set, set | None, tuple)");
         return NULL;
     }
-    PyObject *items = args[0], *skip = args[1], *extra = args[2] == Py_None ? NULL : args[2];
+    PyObject *head = args[0], *items = args[1], *skip = args[2], *tail = args[4];
+    PyObject *extra = args[3] == Py_None ? NULL : args[3];
+    char num[24];
+    const char *p;
     Py_ssize_t n = PyList_GET_SIZE(items);
     unsigned char keep_small[64];
     unsigned char *keep = n <= 64 ? keep_small : PyMem_Malloc((size_t)n);
     if (keep == NULL)
         return PyErr_NoMemory();
     Py_ssize_t total = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(head); i++) {
+        Py_ssize_t k = piece(PyTuple_GET_ITEM(head, i), num, &p);
+        if (k < 0)
+            goto error;
+        total += k;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tail); i++) {
+        Py_ssize_t k = piece(PyTuple_GET_ITEM(tail, i), num, &p);
+        if (k < 0)
+            goto error;
+        total += k;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *t = PyList_GET_ITEM(items, i);
         if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 2 || !PyBytes_Check(PyTuple_GET_ITEM(t, 0)) ||
@@ -630,6 +678,11 @@ join_fields(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
     if (out == NULL)
         goto error;
     char *d = PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(head); i++) {
+        Py_ssize_t k = piece(PyTuple_GET_ITEM(head, i), num, &p);
+        memcpy(d, p, (size_t)k);
+        d += k;
+    }
     for (Py_ssize_t i = 0; i < n; i++) {
         if (!keep[i])
             continue;
@@ -644,6 +697,11 @@ join_fields(PyObject *mod, PyObject *const *args, Py_ssize_t nargs)
         *d++ = '\r';
         *d++ = '\n';
     }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tail); i++) {
+        Py_ssize_t k = piece(PyTuple_GET_ITEM(tail, i), num, &p);
+        memcpy(d, p, (size_t)k);
+        d += k;
+    }
     if (keep != keep_small)
         PyMem_Free(keep);
     return out;
@@ -654,8 +712,8 @@ error:
 }
 
 static PyMethodDef module_methods[] = {
-    {"join_fields", (PyCFunction)(void (*)(void))join_fields, METH_FASTCALL,
-     "b'name: value\\r\\n' for each pair whose name is in neither set."},
+    {"join_head", (PyCFunction)(void (*)(void))join_head, METH_FASTCALL,
+     "head pieces, b'name: value\\r\\n' for each pair whose name is in neither set, tail pieces."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -39,9 +39,9 @@ __all__ = [
     "ParseError",
     "PyRequestParser",
     "PyResponseParser",
-    "join_fields",
+    "join_head",
     "parsers",
-    "py_join_fields",
+    "py_join_head",
 ]
 
 _BIG = 2**62
@@ -171,22 +171,28 @@ class PyResponseParser(_PyParser):
         )
 
 
-def py_join_fields(
-    items: list[tuple[bytes, bytes]], skip: frozenset[bytes] | set[bytes], extra: frozenset[bytes] | set[bytes] | None
+def py_join_head(
+    head: tuple[bytes | int, ...],
+    items: list[tuple[bytes, bytes]],
+    skip: frozenset[bytes] | set[bytes],
+    extra: frozenset[bytes] | set[bytes] | None,
+    tail: tuple[bytes | int, ...],
 ) -> bytes:
-    """``b"name: value\\r\\n"`` for each pair whose name is in neither set (twin of ``_h1.join_fields``)."""
-    return b"".join(
-        b"%s: %s\r\n" % (n, v) for n, v in items if n not in skip and (extra is None or n not in extra)
-    )
+    """``head``, then ``b"name: value\\r\\n"`` for each pair whose name is in neither set, then
+    ``tail`` (ints in head and tail as decimal digits): twin of ``_h1.join_head``."""
+    parts = [p if isinstance(p, bytes) else b"%d" % p for p in head]
+    parts += [b"%s: %s\r\n" % (n, v) for n, v in items if n not in skip and (extra is None or n not in extra)]
+    parts += [p if isinstance(p, bytes) else b"%d" % p for p in tail]
+    return b"".join(parts)
 
 
-def join_fields() -> Callable[[list[tuple[bytes, bytes]], Any, Any], bytes]:
-    """The native ``join_fields`` when built and current, else :func:`py_join_fields`."""
+def join_head() -> Callable[..., bytes]:
+    """The native ``join_head`` when built and current, else :func:`py_join_head`."""
     try:
         from cpragate.server import _h1
     except ImportError:
-        return py_join_fields
-    return _h1.join_fields
+        return py_join_head
+    return _h1.join_head
 
 
 def parsers() -> tuple[Any, Any]:

@@ -55,7 +55,7 @@ from cpragate.server.eager import run_eager
 from cpragate.server.h1parse import HeadTooLarge, ParseError, parsers
 from cpragate.server.tls import tls_info
 from cpragate.server.upstream import UpstreamConnection
-from cpragate.server.wire import HOP_BY_HOP, JOIN_FIELDS, connection_tokens, decode_body, response_head
+from cpragate.server.wire import HOP_BY_HOP, JOIN_HEAD, connection_tokens, decode_body, response_head
 
 if TYPE_CHECKING:
     from cpragate.server.gateway import ListenerRuntime, Runtime
@@ -103,6 +103,7 @@ _SKIP_REQ_INSPECT: Final = _SKIP_REQ | {b"accept-encoding"}
 
 _METHODS: Final = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 _ALLOWED: Final = frozenset(_METHODS.values())
+_METHOD_BYTES: Final = {m: b for b, m in _METHODS.items()}
 _UNIQUE_REQ: Final = frozenset({b"host"})  # RFC 9112 §3.2: a second Host is a bad request
 
 RequestParser, _ = parsers()
@@ -703,50 +704,56 @@ class Cycle:
         req = ex.request
         pool = conn.pool
         h = req.headers
-        parts = [
-            b"%s %s%s%s%s HTTP/1.1\r\nhost: %s\r\n"
-            % (
-                req.method.encode("ascii"),
-                pool.prefix,
-                req.path.encode("ascii"),
-                b"?" if req.query else b"",
-                req.query,
-                (self.special.get(b"host") or pool.host_header) if pool.preserve_host else pool.host_header,
-            )
-        ]
-        extra = connection_tokens(h) if b"connection" in self.special else None
+        special = self.special
+        method = req.method
+        host = (special.get(b"host") or pool.host_header) if pool.preserve_host else pool.host_header
         skip = _SKIP_REQ
+        accept = b"\r\n"
         if self.pipeline is not None and self.pipeline.needs_response_body:
             # The response will be inspected: ask for it uncompressed (gzip/deflate that
             # arrive anyway are decoded with the route's limit; other codings are refused).
             skip = _SKIP_REQ_INSPECT
-            parts.append(b"accept-encoding: identity\r\n")
-        parts.append(JOIN_FIELDS(h._items, skip, extra or None))
+            accept = b"\r\naccept-encoding: identity\r\n"
+        mb = _METHOD_BYTES.get(method) or method.encode("ascii")
+        path = req.path.encode("ascii")
+        if req.query:
+            head: tuple[bytes | int, ...] = (
+                mb, b" ", pool.prefix, path, b"?", req.query, b" HTTP/1.1\r\nhost: ", host, accept
+            )
+        else:
+            head = (mb, b" ", pool.prefix, path, b" HTTP/1.1\r\nhost: ", host, accept)
+        extra = connection_tokens(h) if b"connection" in special else None
         client = self.conn
         xff = client.peer_b
-        if client.peer_trusted and b"x-forwarded-for" in self.special:
+        if client.peer_trusted and b"x-forwarded-for" in special:
             xff = b", ".join(h.get_all(b"x-forwarded-for")) + b", " + xff
-        parts += (
+        body = req.body
+        cl_name = b""
+        cl: bytes | int = b""
+        end = b"\r\n\r\n"
+        if body is not None:
+            cl_name, cl = b"\r\ncontent-length: ", len(body)
+        else:
+            body = b""
+            if self.req_chunked:
+                end = b"\r\ntransfer-encoding: chunked\r\n\r\n"
+            elif self.req_length:
+                cl_name, cl = b"\r\ncontent-length: ", self.req_length
+            elif method == "POST" or method == "PUT" or method == "PATCH":
+                cl_name, cl = b"\r\ncontent-length: ", 0
+        tail: tuple[bytes | int, ...] = (
             b"x-forwarded-for: ",
             xff,
             client.forwarded_proto,
-            self.special.get(b"host", b""),
+            special.get(b"host", b""),
             b"\r\nx-request-id: ",
             self.rid,
-            b"\r\n",
+            cl_name,
+            cl,
+            end,
+            body,
         )
-        if req.body is not None:
-            parts.append(b"content-length: %d\r\n\r\n" % len(req.body))
-            parts.append(req.body)
-        elif self.req_chunked:
-            parts.append(b"transfer-encoding: chunked\r\n\r\n")
-        elif self.req_length:
-            parts.append(b"content-length: %d\r\n\r\n" % self.req_length)
-        else:
-            if req.method in ("POST", "PUT", "PATCH"):
-                parts.append(b"content-length: 0\r\n")
-            parts.append(b"\r\n")
-        return b"".join(parts)
+        return JOIN_HEAD(head, h._items, skip, extra or None, tail)
 
     # --- UpstreamUser ---------------------------------------------------------------------
     def upstream_ready(self, conn: UpstreamConnection) -> None:

@@ -324,24 +324,30 @@ def test_native_and_pure_parsers_agree_on_responses(
 
 
 @pytest.mark.parametrize("impl", ["python", "native"])
-def test_join_fields_keeps_order_and_drops_skipped_and_connection_named_headers(impl: str) -> None:
+def test_join_head_keeps_order_and_drops_skipped_and_connection_named_headers(impl: str) -> None:
     from cpragate.server import h1parse
 
     if impl == "native":
         _native("req")
         from cpragate.server import _h1
 
-        join = _h1.join_fields
+        join = _h1.join_head
     else:
-        join = h1parse.py_join_fields
+        join = h1parse.py_join_head
     items = [(b"a", b"1"), (b"host", b"h"), (b"b", b""), (b"x-tok", b"t"), (b"a", b"2")]
-    assert join(items, frozenset({b"host"}), frozenset({b"x-tok"})) == b"a: 1\r\nb: \r\na: 2\r\n"
-    assert join(items, {b"host"}, None) == b"a: 1\r\nb: \r\nx-tok: t\r\na: 2\r\n"
-    assert join([], frozenset(), None) == b""
+    got = join((b"GET / HTTP/1.1\r\n",), items, frozenset({b"host"}), frozenset({b"x-tok"}), (b"n: ", 42, b"\r\n\r\n"))
+    assert got == b"GET / HTTP/1.1\r\na: 1\r\nb: \r\na: 2\r\nn: 42\r\n\r\n"
+    assert join((), items, {b"host"}, None, ()) == b"a: 1\r\nb: \r\nx-tok: t\r\na: 2\r\n"
+    assert join((0, b"x"), [], frozenset(), None, (10**12,)) == b"0x1000000000000"
     many = [(b"n%d" % i, b"v") for i in range(100)]  # past the native stack buffer
-    assert join(many, frozenset({b"n5"}), None) == b"".join(b"n%d: v\r\n" % i for i in range(100) if i != 5)
+    assert join((), many, frozenset({b"n5"}), None, ()) == b"".join(b"n%d: v\r\n" % i for i in range(100) if i != 5)
     if impl == "native":
-        with pytest.raises(TypeError):
-            join([(b"a", "str")], frozenset(), None)
-        with pytest.raises(TypeError):
-            join(items, [b"host"], None)
+        for bad in (
+            ((), [(b"a", "str")], frozenset(), None, ()),
+            ((), items, [b"host"], None, ()),
+            (("str",), [], frozenset(), None, ()),
+        ):
+            with pytest.raises(TypeError):
+                join(*bad)
+        with pytest.raises(ValueError):
+            join((-1,), [], frozenset(), None, ())
