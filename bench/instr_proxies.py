@@ -5,12 +5,13 @@ with whatever else runs (and the VM host: nginx alone went from 19.0 to 12.1 µs
 two runs). Instruction counts do not move. This starts an nginx origin (1 KB JSON), then
 each proxy under ``valgrind --tool=callgrind`` in turn — nginx (one process, 1 worker
 settings of bench/run.sh), the bare uvloop+httptools proxy (bench/ref_proxy.py) and
-cpragate passthrough (no filters) — sends N, then 2N keep-alive requests through it over
-C connections, and reports (count(2N) - count(N)) / N: start-up, imports and shutdown
-cancel. Kernel time (the syscalls, the same four per request for every proxy) is not
+cpragate passthrough (no filters) — warms it up, zeroes the counters
+(``callgrind_control -z``), sends N keep-alive requests through it over C connections,
+dumps the counters (``callgrind_control -d``) and reports that window's count / N:
+start-up, imports and shutdown are not in it. Kernel time (the syscalls, the same four per request for every proxy) is not
 counted, so the ratios here are those of the proxies' own work.
 
-    .venv/bin/python bench/instr_proxies.py                # N=2000, C=8
+    .venv/bin/python bench/instr_proxies.py                # N=4000, C=8
     .venv/bin/python bench/instr_proxies.py --n 500 --rows nginx,cpragate
     .venv/bin/python bench/instr_proxies.py --rows cpragate --baseline /tmp/base/src  # before/after
 """
@@ -153,14 +154,17 @@ def proxy_argv(row: str, tmp: Path, port: int, origin: int) -> list[str]:
 
 
 def count(row: str, tmp: Path, origin: int, n: int, conns: int) -> int:
+    """Instructions of the proxy process while it served n requests (after a warm-up)."""
     port = free_port()
-    out = tmp / f"cg.{row}.{n}.out"
+    out = tmp / f"cg.{row}.out"
     argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *proxy_argv(row, tmp, port, origin)]
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=(tmp / f"{row}.{n}.log").open("wb"))
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=(tmp / f"{row}.log").open("wb"))
     try:
         wait_port(port, p, 300)
-        drive(port, conns, conns)  # connect everything (and warm the upstream pool) before counting
+        drive(port, 4 * conns, conns)  # connect, fill the upstream pool, run every path once
+        subprocess.run(["callgrind_control", "-z", str(p.pid)], check=True, capture_output=True, timeout=120)
         drive(port, n, conns)
+        subprocess.run(["callgrind_control", "-d", str(p.pid)], check=True, capture_output=True, timeout=120)
     finally:
         p.send_signal(signal.SIGQUIT if row == "nginx" else signal.SIGINT)
         try:
@@ -168,22 +172,23 @@ def count(row: str, tmp: Path, origin: int, n: int, conns: int) -> int:
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
-    total = 0
-    for f in tmp.glob(f"cg.{row}.{n}.out*"):
-        m = re.search(r"^summary: (\d+)", f.read_text(errors="replace"), re.M)
-        if m:
-            total += int(m.group(1))
-    if not total:
-        raise SystemExit(f"callgrind wrote no summary for {row} (see {tmp}/{row}.{n}.log)")
-    return total
+    dumps = sorted(tmp.glob(f"cg.{row}.out.*"))  # the -d dump; the file without suffix is the rest
+    if not dumps:
+        raise SystemExit(f"callgrind wrote no dump for {row} (see {tmp}/{row}.log)")
+    m = re.search(r"^summary: (\d+)", dumps[0].read_text(errors="replace"), re.M)
+    if m is None:
+        raise SystemExit(f"no summary in {dumps[0]}")
+    for f in tmp.glob(f"cg.{row}.out*"):
+        f.unlink()
+    return int(m.group(1))
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=2000, help="requests in the short run (the long one sends 2N)")
+    ap.add_argument("--n", type=int, default=4000, help="requests counted (after a warm-up)")
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--rows", default="nginx,ref,cpragate")
-    ap.add_argument("--quick", action="store_true", help="CI: 20 requests, nginx and cpragate only (the harness runs)")
+    ap.add_argument("--quick", action="store_true", help="CI: 20 requests, nginx and cpragate (the harness runs)")
     ap.add_argument("--baseline", metavar="SRC", help="also count cpragate from another tree's src/ (row 'baseline')")
     a = ap.parse_args()
     if a.quick:
@@ -210,13 +215,9 @@ def main() -> int:
     try:
         wait_port(origin, op, 10)
         for row in a.rows.split(","):
-            c1 = count(row, tmp, origin, a.n, a.conns)
-            if a.quick:  # one run each: checks that the harness works, counts include start-up
-                print(f"{row:10s} {c1:>14,} instructions in all for {a.n} requests (quick: harness check only)")
-                continue
-            c2 = count(row, tmp, origin, 2 * a.n, a.conns)
-            results[row] = (c2 - c1) / a.n
-            print(f"{row:10s} {results[row]:>10,.0f} instructions/request  (N={a.n}: {c1:,}; 2N: {c2:,})", flush=True)
+            c = count(row, tmp, origin, a.n, a.conns)
+            results[row] = c / a.n
+            print(f"{row:10s} {results[row]:>10,.0f} instructions/request  ({c:,} for {a.n:,} requests)", flush=True)
     finally:
         op.send_signal(signal.SIGQUIT)
         op.wait(30)

@@ -33,8 +33,10 @@ typedef struct {
 /* A header name the parser hands over as one shared bytes object (hash cached) instead
  * of a new one per header: the parser's special names and the common ones below. */
 typedef struct {
-    PyObject *name; /* lowercase bytes */
+    PyObject *name;       /* lowercase bytes */
+    PyObject *last_value; /* this parser's previous value of the header, reused when equal */
     int special, unique;
+    int secret; /* a credential: its value is never kept past its message */
 } known_t;
 
 #define MAX_KNOWN 64
@@ -255,10 +257,22 @@ build_headers(Parser *self, PyObject **out_list, PyObject **out_special)
         }
         if (name == NULL)
             goto error;
-        PyObject *value = PyBytes_FromStringAndSize(self->buf + h->value_off, h->value_len);
-        if (value == NULL) {
-            Py_DECREF(name);
-            goto error;
+        /* Most known headers repeat their value on a connection (Host, User-Agent, Accept;
+         * Server, Content-Type, ETag): the previous object is reused instead of a new one. */
+        PyObject *value;
+        const char *vs = self->buf + h->value_off;
+        if (k != NULL && k->last_value != NULL && PyBytes_GET_SIZE(k->last_value) == (Py_ssize_t)h->value_len &&
+            memcmp(PyBytes_AS_STRING(k->last_value), vs, h->value_len) == 0) {
+            value = Py_NewRef(k->last_value);
+        }
+        else {
+            value = PyBytes_FromStringAndSize(vs, h->value_len);
+            if (value == NULL) {
+                Py_DECREF(name);
+                goto error;
+            }
+            if (k != NULL && !k->secret && h->value_len <= 256)
+                Py_XSETREF(k->last_value, Py_NewRef(value));
         }
         if (k != NULL && k->special) {
             if (k->unique && PyDict_Contains(special, name) > 0) {
@@ -412,6 +426,10 @@ known_add(Parser *self, PyObject *name, int special, int unique)
     }
     known_t *k = &self->known[self->nknown++];
     k->name = Py_NewRef(name);
+    k->last_value = NULL;
+    const char *nm = PyBytes_AS_STRING(name);
+    k->secret = strcmp(nm, "authorization") == 0 || strcmp(nm, "cookie") == 0 || strcmp(nm, "set-cookie") == 0 ||
+                strcmp(nm, "x-api-key") == 0 || strcmp(nm, "proxy-authorization") == 0;
     Py_hash_t h = PyObject_Hash(name); /* computed once, cached in the object */
     if (h == -1)
         return -1;
@@ -540,8 +558,10 @@ Parser_clear(Parser *self)
     Py_CLEAR(self->on_head);
     Py_CLEAR(self->on_body);
     Py_CLEAR(self->on_complete);
-    for (int j = 0; j < self->nknown; j++)
+    for (int j = 0; j < self->nknown; j++) {
         Py_CLEAR(self->known[j].name);
+        Py_CLEAR(self->known[j].last_value);
+    }
     self->nknown = 0;
     Py_CLEAR(self->et);
     Py_CLEAR(self->ev);
