@@ -14,6 +14,7 @@ counted, so the ratios here are those of the proxies' own work.
     .venv/bin/python bench/instr_proxies.py                # N=4000, C=8
     .venv/bin/python bench/instr_proxies.py --n 500 --rows nginx,cpragate
     .venv/bin/python bench/instr_proxies.py --rows cpragate --baseline /tmp/base/src  # before/after
+    .venv/bin/python bench/instr_proxies.py --tls          # TLS listeners (TLS 1.3, P-256), keep-alive
 """
 
 from __future__ import annotations
@@ -24,17 +25,19 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 sys.path.insert(0, str(BENCH))
 
-from harness import make_body  # noqa: E402
+from harness import make_body, make_cert  # noqa: E402
 
 SIZE_1K = 1024  # harness.SIZES["1k"]: one customer, as in bench/run.sh
 
@@ -77,10 +80,19 @@ def nginx_conf(tmp: Path, name: str, body: str, master: bool) -> Path:
     return p
 
 
+TLS: dict[str, Any] = {}
+
+
+def _connect(port: int) -> socket.socket:
+    s = socket.create_connection(("127.0.0.1", port), timeout=120)
+    ctx = TLS.get("client")
+    return ctx.wrap_socket(s, server_hostname="localhost") if ctx is not None else s
+
+
 def drive(port: int, n: int, conns: int) -> None:
     """n GET requests over `conns` keep-alive connections, one outstanding per connection."""
     req = b"GET /v1/customers/42 HTTP/1.1\r\nhost: bench\r\nuser-agent: instr\r\naccept: */*\r\n\r\n"
-    socks = [socket.create_connection(("127.0.0.1", port), timeout=120) for _ in range(conns)]
+    socks = [_connect(port) for _ in range(conns)]
     done = 0
     try:
         while done < n:
@@ -120,23 +132,33 @@ BASELINE: dict[str, str] = {}
 
 
 def proxy_argv(row: str, tmp: Path, port: int, origin: int) -> list[str]:
+    cert, key = TLS.get("cert"), TLS.get("key")
     if row == "nginx":
+        tls = (
+            f"ssl_certificate {cert}; ssl_certificate_key {key}; ssl_protocols TLSv1.2 TLSv1.3; ssl_session_cache off;"
+            if cert
+            else ""
+        )
         body = (
             f"upstream o {{ server 127.0.0.1:{origin}; keepalive 64; }}\n"
-            f"server {{ listen 127.0.0.1:{port}; location / {{ proxy_pass http://o; "
+            f"server {{ listen 127.0.0.1:{port} {'ssl' if cert else ''}; {tls} location / {{ proxy_pass http://o; "
             'proxy_http_version 1.1; proxy_set_header Connection ""; } }'
         )
         conf = nginx_conf(tmp, "proxy", body, master=False)
         return ["nginx", "-p", str(tmp), "-e", str(tmp / "proxy.error.log"), "-c", str(conf)]
     if row == "ref":
-        return [
+        argv = [
             sys.executable, str(BENCH / "ref_proxy.py"),
             "--listen", f"127.0.0.1:{port}", "--upstream", f"127.0.0.1:{origin}",
         ]
+        return argv + (["--cert", str(cert), "--key", str(key)] if cert else [])
+    listener = f'{{bind: "127.0.0.1:{port}", tls: {{cert_file: "{cert}", key_file: "{key}"}}}}' if cert else (
+        f'{{bind: "127.0.0.1:{port}"}}'
+    )
     if row == "cpragate":
         conf = tmp / "cpragate.yaml"
         conf.write_text(
-            f'listeners: [{{bind: "127.0.0.1:{port}"}}]\n'
+            f'listeners: [{listener}]\n'
             f'upstreams: {{origin: {{url: "http://127.0.0.1:{origin}", allow_plaintext: true}}}}\n'
             'routes: [{path: "/**", upstream: origin, filters: []}]\n'
         )
@@ -144,7 +166,7 @@ def proxy_argv(row: str, tmp: Path, port: int, origin: int) -> list[str]:
     if row == "baseline":  # another tree's src/ (with its own build/accel), same config
         conf = tmp / "cpragate.yaml"
         conf.write_text(
-            f'listeners: [{{bind: "127.0.0.1:{port}"}}]\n'
+            f'listeners: [{listener}]\n'
             f'upstreams: {{origin: {{url: "http://127.0.0.1:{origin}", allow_plaintext: true}}}}\n'
             'routes: [{path: "/**", upstream: origin, filters: []}]\n'
         )
@@ -188,6 +210,7 @@ def main() -> int:
     ap.add_argument("--n", type=int, default=4000, help="requests counted (after a warm-up)")
     ap.add_argument("--conns", type=int, default=8)
     ap.add_argument("--rows", default="nginx,ref,cpragate")
+    ap.add_argument("--tls", action="store_true", help="TLS on the proxies' listeners (the client reuses no session)")
     ap.add_argument("--quick", action="store_true", help="CI: 20 requests, nginx and cpragate (the harness runs)")
     ap.add_argument("--baseline", metavar="SRC", help="also count cpragate from another tree's src/ (row 'baseline')")
     a = ap.parse_args()
@@ -202,6 +225,14 @@ def main() -> int:
             raise SystemExit(f"{tool} is not installed (apt-get install valgrind nginx-light)")
     tmp = Path(tempfile.mkdtemp(prefix="instr-proxies-"))
     os.chmod(tmp, 0o755)
+    if a.tls:
+        TLS["cert"], TLS["key"] = make_cert(tmp, tmp / "cert.log")
+        for f in (TLS["cert"], TLS["key"]):
+            os.chmod(f, 0o644)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        TLS["client"] = ctx
     (tmp / "body.json").write_bytes(make_body(SIZE_1K))
     os.chmod(tmp / "body.json", 0o644)
     origin = free_port()
