@@ -237,7 +237,9 @@ class Engine:
         mask SPI.
     """
 
-    def __init__(self, config: PiiConfig | None = None) -> None:
+    def __init__(self, config: PiiConfig | None = None, *, native: bool = True) -> None:
+        """:param native: walk and prefilter in C when cpragate.pii._cscan is loaded (False:
+            the pure-Python reference; tests compare both)."""
         self.config = config or PiiConfig()
         enabled = frozenset(self.config.entities or BUILTIN)
         self._enabled = enabled
@@ -267,7 +269,10 @@ class Engine:
         self._keys = fn.KeySignals(extra_fields)
         # Plain-str categories of built-ins: Enum.value is a property call per access.
         self._category_of: dict[str, str] = {e: i.category.value for e, i in BUILTIN.items()}
-        self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text)
+        self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text, native)
+        self._native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = (
+            _native_walk if native else None
+        )
         self._geo = GeolocationRecognizer()
         self._sigs: dict[str, _Sig] = {}
         self._containers: dict[str, bool] = {}
@@ -479,7 +484,12 @@ class Engine:
         hits: list[_Hit] = []
         texts: list[str] = []
         refs: list[tuple[Any, Any, Loc]] = []
-        self._walk(root, base, None, None, hits, texts, refs)
+        if self._native_walk is not None:
+            # _walk in C (_cscan.c): the same calls, in the same order, for what is not
+            # bookkeeping (validators, coordinates, names).
+            self._native_walk(self, root, base, hits, texts, refs)
+        else:
+            self._walk(root, base, None, None, hits, texts, refs)
         if texts and self.config.free_text:
             self._scan_texts(texts, refs, hits)
         return hits
@@ -1058,3 +1068,15 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
 
 
 Preview = Callable[[str, Any], str]
+
+
+try:
+    # The walk in C (cpragate.pii._cscan, built from _cscan.c), loaded by cpragate._accel
+    # only while it matches its source; otherwise (not built, stale, CPRAGATE_PURE=1) the
+    # methods above. Its constants come from here, so both paths read the same ones.
+    from cpragate.pii import _cscan
+
+    _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON)
+    _native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = _cscan.walk
+except ImportError:
+    _native_walk = None
