@@ -596,6 +596,286 @@ static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t na
     return out;
 }
 
+/* ------------------------------------------------------------------ findings and texts
+ *
+ * findings(hits, segments, segment, category_of, classify, finding_type): scan_json's
+ * loop after detection (engine.py, Engine.scan_json without previews, and _path_memo):
+ * one Finding per hit, each container's JSON path rendered once per call, segments from
+ * and into the engine's bounded cache (the same cache rule as _path_memo).
+ *
+ * join_texts(texts, refs, limit) and map_hits(found, starts, refs, hits): the two halves
+ * of Engine._scan_texts around the scanner; the Python method is the reference.
+ */
+#define SEGMENT_CACHE 20000
+
+static PyObject *S_DOLLAR; /* "$" */
+static PyObject *S_PATTERN; /* "pattern" */
+static PyObject *S_SEP; /* "\0" */
+
+/* engine._path_memo(loc, memo) */
+static PyObject *render(PyObject *loc, PyObject *memo, PyObject *segments, PyObject *segment) {
+    if (loc == Py_None)
+        return Py_NewRef(S_DOLLAR);
+    if (!PyTuple_CheckExact(loc) || PyTuple_GET_SIZE(loc) != 2) {
+        PyErr_SetString(PyExc_TypeError, "a location is (parent, key) or None");
+        return NULL;
+    }
+    PyObject *parent = PyTuple_GET_ITEM(loc, 0), *key = PyTuple_GET_ITEM(loc, 1);
+    PyObject *base;
+    if (parent == Py_None) {
+        base = Py_NewRef(S_DOLLAR);
+    } else {
+        PyObject *id = PyLong_FromVoidPtr(parent);
+        if (id == NULL)
+            return NULL;
+        base = PyDict_GetItemWithError(memo, id);
+        if (base != NULL) {
+            Py_INCREF(base);
+        } else if (PyErr_Occurred() || (base = render(parent, memo, segments, segment)) == NULL ||
+                   PyDict_SetItem(memo, id, base) < 0) {
+            Py_XDECREF(base);
+            Py_DECREF(id);
+            return NULL;
+        }
+        Py_DECREF(id);
+    }
+    PyObject *seg = PyDict_GetItemWithError(segments, key);
+    if (seg != NULL) {
+        Py_INCREF(seg);
+    } else {
+        if (PyErr_Occurred() || (seg = PyObject_CallOneArg(segment, key)) == NULL) {
+            Py_DECREF(base);
+            return NULL;
+        }
+        if (PyDict_GET_SIZE(segments) >= SEGMENT_CACHE)
+            PyDict_Clear(segments);
+        if (PyDict_SetItem(segments, key, seg) < 0) {
+            Py_DECREF(base);
+            Py_DECREF(seg);
+            return NULL;
+        }
+    }
+    PyObject *path = PyUnicode_Concat(base, seg);
+    Py_DECREF(base);
+    Py_DECREF(seg);
+    return path;
+}
+
+static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[3]) ||
+        !PyType_Check(args[5]) || !PyType_IsSubtype((PyTypeObject *)args[5], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "findings(hits: list, segments: dict, segment, category_of: dict, classify, finding_type)");
+        return NULL;
+    }
+    PyObject *hits = args[0], *segments = args[1], *segment = args[2], *category_of = args[3], *classify = args[4];
+    PyTypeObject *type = (PyTypeObject *)args[5];
+    Py_ssize_t n = PyList_GET_SIZE(hits);
+    PyObject *memo = PyDict_New();
+    PyObject *out = PyList_New(n);
+    if (memo == NULL || out == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(hits, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 8) {
+            PyErr_SetString(PyExc_TypeError, "a hit is an 8-tuple");
+            goto fail;
+        }
+        PyObject *entity = PyTuple_GET_ITEM(h, 3), *spi = PyTuple_GET_ITEM(h, 4);
+        PyObject *path = render(PyTuple_GET_ITEM(h, 2), memo, segments, segment);
+        if (path == NULL)
+            goto fail;
+        PyObject *category = PyDict_GetItemWithError(category_of, entity), *classified = NULL;
+        if (category != NULL) {
+            Py_INCREF(category);
+            Py_INCREF(spi);
+        } else {
+            if (PyErr_Occurred() || (classified = PyObject_CallFunctionObjArgs(classify, entity, spi, NULL)) == NULL) {
+                Py_DECREF(path);
+                goto fail;
+            }
+            if (!PyTuple_CheckExact(classified) || PyTuple_GET_SIZE(classified) != 2) {
+                PyErr_SetString(PyExc_TypeError, "classify() returns (category, spi)");
+                Py_DECREF(classified);
+                Py_DECREF(path);
+                goto fail;
+            }
+            category = Py_NewRef(PyTuple_GET_ITEM(classified, 0));
+            spi = Py_NewRef(PyTuple_GET_ITEM(classified, 1));
+            Py_DECREF(classified);
+        }
+        /* Finding(path, entity, category, spi, span, source, None), as tuple.__new__ makes it */
+        PyObject *f = type->tp_alloc(type, 7);
+        if (f == NULL) {
+            Py_DECREF(path);
+            Py_DECREF(category);
+            Py_DECREF(spi);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(f, 0, path);
+        PyTuple_SET_ITEM(f, 1, Py_NewRef(entity));
+        PyTuple_SET_ITEM(f, 2, category);
+        PyTuple_SET_ITEM(f, 3, spi);
+        PyTuple_SET_ITEM(f, 4, Py_NewRef(PyTuple_GET_ITEM(h, 5)));
+        PyTuple_SET_ITEM(f, 5, Py_NewRef(PyTuple_GET_ITEM(h, 6)));
+        PyTuple_SET_ITEM(f, 6, Py_NewRef(Py_None));
+        PyList_SET_ITEM(out, i, f);
+    }
+    Py_DECREF(memo);
+    return out;
+fail:
+    Py_XDECREF(memo);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* Engine._scan_texts' skip rule: a UUID (8-4-4-4-12 hex) or an ISO timestamp. */
+static int skipped(PyObject *t) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(t);
+    int kind = PyUnicode_KIND(t);
+    const void *d = PyUnicode_DATA(t);
+    if (n == 36) {
+        for (Py_ssize_t i = 0; i < 36; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, d, i);
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                if (c != '-')
+                    return 0;
+            } else if (!(IS_DIGIT(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 19 <= n && n <= 35 && PyUnicode_READ(kind, d, 10) == 'T' && PyUnicode_READ(kind, d, 4) == '-' &&
+           PyUnicode_READ(kind, d, 13) == ':';
+}
+
+static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "join_texts(texts: list, refs: list of the same length, limit: int)");
+        return NULL;
+    }
+    PyObject *texts = args[0], *refs = args[1];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept = PyList_New(0), *kept_refs = PyList_New(0);
+    PyObject *result = NULL;
+    if (starts == NULL || prose == NULL || kept == NULL || kept_refs == NULL)
+        goto done;
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
+        PyObject *t = PyList_GET_ITEM(texts, i);
+        if (!PyUnicode_Check(t)) {
+            PyErr_SetString(PyExc_TypeError, "texts must be str");
+            goto done;
+        }
+        if (skipped(t))
+            continue;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(t);
+        PyObject *cut;
+        if (n > limit) {
+            cut = PyUnicode_Substring(t, 0, limit);
+            n = limit;
+        } else {
+            cut = Py_NewRef(t);
+        }
+        PyObject *start = PyLong_FromSsize_t(pos);
+        int bad = cut == NULL || start == NULL || PyList_Append(starts, start) < 0 || PyList_Append(kept, cut) < 0 ||
+                  PyList_Append(kept_refs, PyList_GET_ITEM(refs, i)) < 0;
+        if (!bad && n > 20) {
+            /* sentences: the only place context-driven passes (names, birth dates) look */
+            Py_ssize_t space = PyUnicode_FindChar(cut, ' ', 0, n, 1);
+            if (space == -2) {
+                bad = 1;
+            } else if (space >= 0) {
+                PyObject *range = Py_BuildValue("(nn)", pos, pos + n);
+                bad = range == NULL || PyList_Append(prose, range) < 0;
+                Py_XDECREF(range);
+            }
+        }
+        Py_XDECREF(cut);
+        Py_XDECREF(start);
+        if (bad)
+            goto done;
+        pos += n + 1;
+    }
+    if (PyList_GET_SIZE(kept) == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
+    if (joined != NULL)
+        result = Py_BuildValue("(NOOO)", joined, starts, prose, kept_refs);
+done:
+    Py_XDECREF(starts);
+    Py_XDECREF(prose);
+    Py_XDECREF(kept);
+    Py_XDECREF(kept_refs);
+    return result;
+}
+
+static PyObject *map_hits(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) || !PyList_CheckExact(args[2]) ||
+        !PyList_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "map_hits(found: list, starts: list, refs: list, hits: list)");
+        return NULL;
+    }
+    PyObject *found = args[0], *starts = args[1], *refs = args[2], *hits = args[3];
+    Py_ssize_t nstarts = PyList_GET_SIZE(starts);
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(found); j++) {
+        PyObject *f = PyList_GET_ITEM(found, j);
+        if (!PyTuple_CheckExact(f) || PyTuple_GET_SIZE(f) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a scanner hit is (start, end, entity, spi)");
+            return NULL;
+        }
+        Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 0));
+        Py_ssize_t e = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 1));
+        if ((s == -1 || e == -1) && PyErr_Occurred())
+            return NULL;
+        /* bisect.bisect_right(starts, s) - 1 */
+        Py_ssize_t lo = 0, hi = nstarts;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            Py_ssize_t v = PyLong_AsSsize_t(PyList_GET_ITEM(starts, mid));
+            if (v == -1 && PyErr_Occurred())
+                return NULL;
+            if (s < v)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        Py_ssize_t i = lo - 1; /* >= 0: starts[0] is 0 */
+        if (i < 0 || i >= PyList_GET_SIZE(refs)) {
+            PyErr_SetString(PyExc_IndexError, "a hit before the first value");
+            return NULL;
+        }
+        Py_ssize_t off = PyLong_AsSsize_t(PyList_GET_ITEM(starts, i));
+        if (off == -1 && PyErr_Occurred())
+            return NULL;
+        PyObject *ref = PyList_GET_ITEM(refs, i);
+        if (!PyTuple_CheckExact(ref) || PyTuple_GET_SIZE(ref) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a reference is (parent, key, loc)");
+            return NULL;
+        }
+        PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
+        PyObject *vloc = parent == Py_None ? Py_NewRef(loc) : PyTuple_Pack(2, loc, key);
+        PyObject *span = vloc == NULL ? NULL : Py_BuildValue("(nn)", s - off, e - off);
+        PyObject *h = span == NULL ? NULL
+                                   : PyTuple_Pack(8, parent, key, vloc, PyTuple_GET_ITEM(f, 2), PyTuple_GET_ITEM(f, 3),
+                                                  span, S_PATTERN, Py_None);
+        Py_XDECREF(vloc);
+        Py_XDECREF(span);
+        if (h == NULL || PyList_Append(hits, h) < 0) {
+            Py_XDECREF(h);
+            return NULL;
+        }
+        Py_DECREF(h);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -603,6 +883,12 @@ static PyMethodDef methods[] = {
      "walk(engine, root, loc, hits, texts, refs): Engine._walk in C (see engine.py)."},
     {"mask_ascii", (PyCFunction)(void (*)(void))mask_ascii, METH_FASTCALL,
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
+    {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
+     "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
+    {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
+     "join_texts(texts, refs, limit) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first half."},
+    {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
+     "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},
@@ -619,6 +905,8 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         const char *text;
     } names[] = {
         {&S_FIELD, "field"},
+        {&S_DOLLAR, "$"},
+        {&S_PATTERN, "pattern"},
         {&S_SIGNAL, "_signal"},
         {&S_BARE_INT, "_bare_int"},
         {&S_GEO_FIELDS, "_geo_fields"},
@@ -631,6 +919,8 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_RECOGNIZERS, "_recognizers"},
         {&S_PERSON_ON, "_person_on"},
     };
+    if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
+        return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
             return NULL;
