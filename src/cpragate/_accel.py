@@ -202,7 +202,7 @@ def status() -> str:
     parts = []
     for g in GROUPS:
         if _state["active"].get(g):
-            parts.append(f"{g} compiled (mypyc)")
+            parts.append(f"{g} compiled ({'C' if all(m in NATIVE for m in GROUPS[g]) else 'mypyc'})")
         else:
             parts.append(f"{g} pure Python — {_state['reasons'].get(g, 'not checked')}")
     return "; ".join(parts)
