@@ -3,6 +3,11 @@
 Usage::
 
     python bench/pii_instructions.py --rev 3e93ded      # ~10 min on a loaded 2-core machine
+    python bench/pii_instructions.py --before-tree /path/to/checkout   # both compiled
+
+With ``--before-tree`` the "before" engine is that checkout's ``src`` with its own compiled
+build (``build/accel``, used only if current, see src/cpragate/_accel.py), and the "after"
+engine this tree's with its build, so two compiled engines are compared.
 
 CPU time on a shared machine moves with the load; instruction counts do not: the same
 binary, inputs and environment give the same count whatever else runs (to within a few
@@ -66,10 +71,12 @@ WORKLOADS = [
 
 
 def instructions(src: Path, child: Path, data: Path, name: str, mode: str, reps: int) -> int:
+    env = {"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0",
+           "CPRAGATE_ACCEL_DIR": str(src.parent / "build" / "accel")}  # fmt: skip
     out = subprocess.run(
         ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
          str(child), name, mode, str(reps), str(data)],
-        capture_output=True, text=True, env={"PYTHONPATH": str(src), "PATH": "/usr/bin:/bin", "PYTHONHASHSEED": "0"}, check=True,
+        capture_output=True, text=True, env=env, check=True,
     )  # fmt: skip
     m = re.search(r"Collected : (\d+)", out.stderr)
     if m is None:
@@ -79,8 +86,11 @@ def instructions(src: Path, child: Path, data: Path, name: str, mode: str, reps:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description="PII engine instructions per KB: a revision vs the working tree")
-    ap.add_argument("--rev", required=True, help="the 'before' git revision")
+    ap.add_argument("--rev", help="the 'before' git revision (its source, not compiled)")
+    ap.add_argument("--before-tree", type=Path, help="a checkout whose src and build/accel are the 'before'")
     a = ap.parse_args()
+    if (a.rev is None) == (a.before_tree is None):
+        ap.error("give one of --rev and --before-tree")
     if shutil.which("valgrind") is None:
         sys.exit("valgrind is not installed: apt-get install valgrind")
     from pii_filter_bench import payloads
@@ -91,14 +101,18 @@ def main() -> None:
         data, child = t / "payloads.json", t / "child.py"
         data.write_bytes(orjson.dumps(sets))
         child.write_text(CHILD)
-        tar = subprocess.run(["git", "archive", a.rev, "src/cpragate"], cwd=ROOT, capture_output=True, check=True)
-        with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as tf:
-            tf.extractall(t / "before", filter="data")
-        trees = {"before": t / "before" / "src", "after": ROOT / "src"}
+        if a.before_tree is not None:
+            before = a.before_tree.resolve() / "src"
+        else:
+            tar = subprocess.run(["git", "archive", a.rev, "src/cpragate"], cwd=ROOT, capture_output=True, check=True)
+            with tarfile.open(fileobj=io.BytesIO(tar.stdout)) as tf:
+                tf.extractall(t / "before", filter="data")
+            before = t / "before" / "src"
+        trees = {"before": before, "after": ROOT / "src"}
         for src in trees.values():  # no run may pay for compiling what another run loads
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
         base = {k: instructions(src, child, data, "dense 1 KB", "scan_json", 0) for k, src in trees.items()}
-        print(f"before = {a.rev}, after = working tree; instructions per KB (thousands), callgrind")
+        print(f"before = {a.rev or a.before_tree}, after = working tree; instructions per KB (thousands), callgrind")
         print("\n| workload | before | after | before/after |")
         print("|---|---|---|---|")
         for name, mode, reps in WORKLOADS:

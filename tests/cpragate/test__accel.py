@@ -98,6 +98,16 @@ def test_a_c_module_is_stale_when_any_of_its_sources_changes(tmp_path: Path) -> 
 def test_cpragate_pure_turns_it_off() -> None:
     out = _status({"CPRAGATE_PURE": "1"})
     assert out.startswith("dataplane pure Python — off (CPRAGATE_PURE is set)") and "http1.py" in out
+    assert "pii_native pure Python — off" in out
+    code = "import cpragate.pii.textscan as t, cpragate.pii.engine as e; print(t.NATIVE, e._native_walk)"
+    r = subprocess.run([sys.executable, "-c", code], env={**os.environ, "CPRAGATE_PURE": "1"},
+                       capture_output=True, text=True, check=True)  # fmt: skip
+    assert r.stdout.strip() == "False None"
+
+
+def test_the_pii_native_scanner_is_hashed_over_its_c_source() -> None:
+    assert [p.name for p in _accel.module_sources(PKG, "cpragate.pii._cscan")] == ["_cscan.c"]
+    assert _accel.module_hash(PKG, "cpragate.pii._cscan") == _accel.source_hash(PKG / "pii" / "_cscan.c")
 
 
 def test_the_build_is_used_when_current() -> None:

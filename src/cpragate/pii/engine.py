@@ -237,7 +237,9 @@ class Engine:
         mask SPI.
     """
 
-    def __init__(self, config: PiiConfig | None = None) -> None:
+    def __init__(self, config: PiiConfig | None = None, *, native: bool = True) -> None:
+        """:param native: walk and prefilter in C when cpragate.pii._cscan is loaded (False:
+            the pure-Python reference; tests compare both)."""
         self.config = config or PiiConfig()
         enabled = frozenset(self.config.entities or BUILTIN)
         self._enabled = enabled
@@ -267,7 +269,10 @@ class Engine:
         self._keys = fn.KeySignals(extra_fields)
         # Plain-str categories of built-ins: Enum.value is a property call per access.
         self._category_of: dict[str, str] = {e: i.category.value for e, i in BUILTIN.items()}
-        self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text)
+        self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text, native)
+        self._native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = (
+            _native_walk if native else None
+        )
         self._geo = GeolocationRecognizer()
         self._sigs: dict[str, _Sig] = {}
         self._containers: dict[str, bool] = {}
@@ -290,6 +295,9 @@ class Engine:
         hits = self._detect(root)
         if previews:
             return [self._finding(h, True) for h in hits]
+        if self._native_walk is not None and _native_findings is not None:
+            # The loop below in C (_cscan.c): the same Findings, paths and segment cache.
+            return _native_findings(hits, self._segments, _segment, self._category_of, self._classify, Finding)
         # The common case inline: one tuple per finding, each container's path built once.
         out: list[Finding] = []
         memo: dict[int, str] = {}
@@ -479,13 +487,28 @@ class Engine:
         hits: list[_Hit] = []
         texts: list[str] = []
         refs: list[tuple[Any, Any, Loc]] = []
-        self._walk(root, base, None, None, hits, texts, refs)
+        if self._native_walk is not None:
+            # _walk in C (_cscan.c): the same calls, in the same order, for what is not
+            # bookkeeping (validators, coordinates, names).
+            self._native_walk(self, root, base, hits, texts, refs)
+        else:
+            self._walk(root, base, None, None, hits, texts, refs)
         if texts and self.config.free_text:
             self._scan_texts(texts, refs, hits)
         return hits
 
     def _scan_texts(self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]) -> None:
         limit = self.config.max_string_chars
+        if self._native_walk is not None and _native_join is not None and _native_map is not None:
+            # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
+            joined_refs = _native_join(texts, refs, limit)
+            if joined_refs is None:
+                return
+            text, at, sentences, kept_at = joined_refs
+            hit_list = self._scanner.scan(text, sentences)
+            if hit_list:
+                _native_map(hit_list, at, kept_at, hits)
+            return
         starts: list[int] = []
         prose: list[tuple[int, int]] = []
         kept: list[str] = []
@@ -518,6 +541,12 @@ class Engine:
         found = self._scanner.scan(joined, prose)
         if not found:
             return
+        self._map_hits(found, starts, refs, hits)
+
+    def _map_hits(
+        self, found: list[tuple[int, int, str, bool]], starts: list[int], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]
+    ) -> None:
+        """The scanner's hits in the joined text as hits in their values."""
         for s, e, entity, spi in found:
             i = bisect.bisect_right(starts, s) - 1
             off = starts[i]
@@ -1058,3 +1087,22 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
 
 
 Preview = Callable[[str, Any], str]
+
+
+try:
+    # The walk in C (cpragate.pii._cscan, built from _cscan.c), loaded by cpragate._accel
+    # only while it matches its source; otherwise (not built, stale, CPRAGATE_PURE=1) the
+    # methods above. Its constants come from here, so both paths read the same ones.
+    from cpragate.pii import _cscan
+
+    _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON)
+    _native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = _cscan.walk
+    _native_findings: Callable[..., list[Finding]] | None = _cscan.findings
+    _native_join: (
+        Callable[[list[str], list[Any], int], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None] | None
+    ) = _cscan.join_texts
+    _native_map: Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None] | None = (
+        _cscan.map_hits
+    )
+except ImportError:
+    _native_walk = _native_findings = _native_join = _native_map = None

@@ -14,6 +14,7 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESSIV
@@ -24,6 +25,15 @@ from cpragate.errors import PiiError, PiiTokenAltered, PiiTokenError
 from cpragate.pii.config import MaskOptions, TokenizeOptions
 
 __all__ = ["Tokenizer", "mask_number", "mask_value", "redact_value"]
+
+try:
+    # mask_value's ASCII path in C (_cscan.c), loaded by cpragate._accel only while it
+    # matches its source; otherwise (not built, stale, CPRAGATE_PURE=1) the Python below.
+    from cpragate.pii import _cscan
+
+    _native_mask: Callable[[str, str, int], str] | None = _cscan.mask_ascii
+except ImportError:
+    _native_mask = None
 
 _SHAPE_FIELD = re.compile(r"\{(first|last)([1-4])\}")
 # An entity name inside a token (config: lower_snake, 2-41 characters; built-ins alike).
@@ -57,6 +67,9 @@ def mask_value(value: str, entity: str, options: MaskOptions) -> str:
     char = options.char
     if not value.isascii():
         return _mask_slow(value, options.keep_last.get(entity, 0), char)
+    if _native_mask is not None and len(char) == 1 and char.isascii():
+        # The ASCII path below in one C pass (cpragate.pii._cscan.mask_ascii).
+        return _native_mask(value, char, options.keep_last.get(entity, 0))
     # ASCII: str.translate does the per-character work in C (most values are ASCII).
     if len(char) == 1 and char.isascii():
         # One C loop over bytes (str.translate looks each distinct character up in a dict).

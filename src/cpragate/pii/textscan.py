@@ -45,7 +45,17 @@ from cpragate.pii.recognizers import (
     UsSsnRecognizer,
 )
 
-__all__ = ["CustomPattern", "Hit", "TextScanner"]
+try:
+    # The prefilter in C (_cscan.c), loaded by cpragate._accel only while it matches its
+    # source; otherwise (not built, stale, CPRAGATE_PURE=1) _candidates_py below, which
+    # gives the same tuples.
+    from cpragate.pii import _cscan
+
+    _native_candidates: Callable[[str], list[tuple[int, int, int, int, int, int]]] | None = _cscan.candidates
+except ImportError:
+    _native_candidates = None
+
+__all__ = ["NATIVE", "Candidate", "CustomPattern", "Hit", "TextScanner"]
 
 # Enum members as module globals: an attribute lookup on an Enum class costs ~10x a
 # global lookup in CPython 3.11, and these are read per value and per finding.
@@ -58,6 +68,12 @@ _E_PERSON = Entity.PERSON
 
 # (start, end, entity, spi)
 Hit = tuple[int, int, str, bool]
+
+# (start, end, kind, dots, n, ctx_lo): one prefilter match; see _candidates_py.
+Candidate = tuple[int, int, int, int, int, int]
+
+NATIVE: bool = _native_candidates is not None
+"""True when the C prefilter (cpragate.pii._cscan) is loaded."""
 
 SEP = "\x00"
 
@@ -85,6 +101,35 @@ _HEXCOLON = frozenset("0123456789abcdefABCDEF:")
 _SEPS: dict[int, int | None] = {i: (None if chr(i) in " ().+/-" else i) for i in range(128)}
 _SEP_BYTES = b" ().+/-"  # (bytes.translate deletes them in one C loop, no lookups)
 _CONTEXT_CHARS = 48
+_SEP_COUNT = re.compile(r"[ ().+/\-]")
+
+
+def _candidates_py(text: str) -> list[Candidate]:
+    """The prefilter's candidates, classified (the reference the C version must equal).
+
+    One tuple per match of :data:`_CAND`, in order: ``(start, end, kind, dots, n,
+    ctx_lo)``. ``kind`` is the alternative that matched: 1 letter-led, 2 digit/``+``/``(``
+    run, 3 house number + capitalized word, 4 short decimal + comma + number. For kinds 2
+    and 4, ``dots`` counts the dots in the match and ``n`` its characters other than the
+    separators `` ().+/-`` (0 otherwise). ``ctx_lo`` is where :func:`_context`'s window
+    starts.
+    """
+    out: list[Candidate] = []
+    for m in _CAND.finditer(text):
+        s, e = m.span()
+        lo = max(0, s - _CONTEXT_CHARS)
+        vs = text.rfind(SEP, lo, s)
+        if vs != -1:
+            lo = vs + 1
+        if "A" <= text[s] <= "Z":
+            out.append((s, e, 1, 0, 0, lo))
+        elif "a" <= text[e - 1] <= "z":
+            out.append((s, e, 3, 0, 0, lo))
+        else:
+            cand = text[s:e]
+            n = e - s - len(_SEP_COUNT.findall(cand))
+            out.append((s, e, 4 if "," in cand else 2, cand.count("."), n, lo))
+    return out
 
 
 class CustomPattern:
@@ -115,8 +160,13 @@ class TextScanner:
         enabled: frozenset[str],
         custom: list[CustomPattern],
         names_in_text: bool,
+        native: bool = True,
     ) -> None:
+        """:param native: use the C prefilter when it is loaded (False: the Python reference)."""
         self.enabled = enabled
+        self._candidates: Callable[[str], list[Candidate]] = (
+            _native_candidates if native and _native_candidates is not None else _candidates_py
+        )
         self.custom = custom
         self.names_in_text = names_in_text and _E_PERSON in enabled
         self.email = EmailRecognizer()
@@ -166,45 +216,35 @@ class TextScanner:
         """
         hits: list[Hit] = []
         add = hits.append
-        for m in _CAND.finditer(text):
-            s, e = m.span()
-            c = text[s]
-            if "A" <= c <= "Z":
+        for s, _end, kind, dots, n, lo in self._candidates(text):
+            if kind == 1:
                 ctx = None
                 for r in self._letter_led:
                     if r is not self.iban and ctx is None:
-                        ctx = _context(text, s)
+                        ctx = text[lo:s].lower()
                     span = r.match_at(text, s, ctx or "")
                     if span is not None:
                         add((span[0], span[1], r.entity, r.info.spi))
                         break
                 continue
-            last = text[e - 1]
-            if "a" <= last <= "z":
+            if kind == 3:
                 if self._addr:
                     span = self.address.match_at(text, s, "")
                     if span is not None:
                         add((span[0], span[1], _E_ADDRESS, False))
                 continue
-            cand = text[s:e]
-            if "." in cand:
-                dots = cand.count(".")
-                if dots == 3 and self._ipv4:
-                    span = self.ip.match_at(text, s, "")
-                    if span is not None:
-                        add((span[0], span[1], _E_IP, False))
-                        continue
-                elif dots == 1 and self._geo:
-                    g = s - 1 if s > 0 and text[s - 1] == "-" else s
-                    span = self.geo.match_at(text, g, "")
-                    if span is not None:
-                        precise = self.geo.precise(text[span[0] : span[1]])
-                        add((span[0], span[1], _E_GEO, precise))
-                        continue
-            if cand.isascii():
-                n = len(cand.encode().translate(None, _SEP_BYTES))
-            else:
-                n = len(cand.translate(_SEPS))
+            if dots == 3 and self._ipv4:
+                span = self.ip.match_at(text, s, "")
+                if span is not None:
+                    add((span[0], span[1], _E_IP, False))
+                    continue
+            elif dots == 1 and self._geo:
+                g = s - 1 if s > 0 and text[s - 1] == "-" else s
+                span = self.geo.match_at(text, g, "")
+                if span is not None:
+                    precise = self.geo.precise(text[span[0] : span[1]])
+                    add((span[0], span[1], _E_GEO, precise))
+                    continue
             order = self._by_digits.get(n)
             if not order:
                 if n > 19:
@@ -212,7 +252,7 @@ class TextScanner:
                     order = self._by_digits[16] + self._by_digits[10]
                 else:
                     continue
-            ctx = _context(text, s)
+            ctx = text[lo:s].lower()
             for r in order:
                 span = r.match_at(text, s, ctx)
                 if span is not None:

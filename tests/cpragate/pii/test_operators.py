@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cpragate.errors import PiiError, PiiTokenError
+from cpragate.pii import operators
 from cpragate.pii.config import MaskOptions, TokenizeOptions
 from cpragate.pii.operators import Tokenizer, mask_number, mask_value, redact_value
 
@@ -160,3 +163,27 @@ def test_ascii_mask_bytes_path_matches_per_character_masking() -> None:
             value = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
             expected = "".join(char if c.isascii() and c.isalnum() else c for c in value)
             assert mask_value(value, "email", opts) == expected
+
+
+# mask_value's ASCII path runs in C when cpragate.pii._cscan is loaded; it must equal
+# the Python path on every value, mask character and keep_last.
+@settings(max_examples=1000)
+@given(
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=30),
+    st.sampled_from(["*", "#", "x", "0", "-"]),
+    st.integers(min_value=-1, max_value=8),
+)
+def test_native_ascii_mask_equals_python(value: str, char: str, keep: int) -> None:
+    if operators._native_mask is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    opts = MaskOptions(char=char, keep_last={"us_ssn": keep})
+    native = mask_value(value, "us_ssn", opts)
+    saved = operators._native_mask
+    operators._native_mask = None
+    try:
+        python = mask_value(value, "us_ssn", opts)
+    finally:
+        operators._native_mask = saved
+    assert native == python

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cpragate.pii import textscan
 from cpragate.pii.categories import BUILTIN
-from cpragate.pii.textscan import SEP, CustomPattern, TextScanner, _non_overlapping
+from cpragate.pii.textscan import SEP, Candidate, CustomPattern, TextScanner, _non_overlapping
 
 
 def scanner(**kw: object) -> TextScanner:
@@ -106,3 +111,40 @@ def test_names_only_after_cues(cid: str, values: list[str], expected: list[str])
     start = len(text) - len(values[-1])
     hits = scanner().scan(text, [(start, len(text))])
     assert [text[a:b] for a, b, e, _ in hits if e == "person"] == expected, cid
+
+
+# ------------------------------------------------------------------ the C prefilter
+# cpragate.pii._cscan.candidates must return exactly what _candidates_py returns, which
+# is _CAND's matches, classified: the alphabet below holds every character class edge of
+# _CAND (digits, the run's separators, ASCII letters either side of a word boundary,
+# Unicode digits and spaces, which \d and \s match, NUL).
+
+_ALPHABET = "0123456789 ().+/-,:TAZBaz_\x00\t\n\u00a0\u2003\u0663\u00e9\u4e00"
+
+
+def _native() -> Callable[[str], list[Candidate]]:
+    if textscan._native_candidates is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return textscan._native_candidates
+
+
+def test_candidates_py_is_the_prefilter() -> None:
+    text = "ssn 219-45-6789\x00at 4.2116, -31.9025 and 12 Main St\x00GB82WEST12345698765432 2025-07-16T00:48:30Z"
+    assert [(c[0], c[1]) for c in textscan._candidates_py(text)] == [m.span() for m in textscan._CAND.finditer(text)]
+    kinds = [c[2] for c in textscan._candidates_py(text)]
+    assert kinds == [2, 4, 3, 1]
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet=_ALPHABET, max_size=60))
+def test_native_candidates_equal_python(text: str) -> None:
+    assert _native()(text) == textscan._candidates_py(text)
+
+
+@pytest.mark.parametrize("width", [1, 2, 4])  # the three str storage kinds
+def test_native_candidates_on_every_string_kind(width: int) -> None:
+    wide = {1: "\u00e9", 2: "\u4e00", 4: "\U0001f600"}[width]
+    text = f"{wide} call 415-555-0132\x00{'x' * 60} 4.21, -3.1{wide} A12345678 19 Elm Road 2025-07-16T00:48:30"
+    assert _native()(text) == textscan._candidates_py(text)

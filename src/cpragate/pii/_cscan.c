@@ -1,0 +1,928 @@
+/* cpragate.pii._cscan: the free-text pass's candidate prefilter in one C loop.
+ *
+ * Why native: compiled Python pays ~300-600 instructions per C call, and the prefilter
+ * regex (textscan._CAND) costs ~570 instructions per digit or capital letter it tries,
+ * plus several C calls per candidate to classify it (a slice, a dot count, a separator
+ * count). Here one call returns every candidate of a document's joined text with what
+ * the Python loop needs to dispatch it (bench/PII_RESULTS.md, "Fourth round").
+ *
+ * Contract (the pure-Python reference is textscan._candidates_py; tests compare both on
+ * random and corpus text): candidates(text) returns a list of tuples
+ *
+ *     (start, end, kind, dots, n, ctx_lo)
+ *
+ * one per match of textscan._CAND.finditer(text), in order, where kind is the matching
+ * alternative (1 = letter-led, 2 = digit/+/( run, 3 = house number + capitalized word,
+ * 4 = short decimal + comma + number); dots is the number of "." in text[start:end] and n
+ * its length without the separators " ().+/-" (both 0 for kinds 1 and 3); ctx_lo is
+ * where textscan._context's window starts (max(0, start - 48), moved past the last NUL
+ * before start).
+ *
+ * walk() (below) is the second half: Engine._walk over a parsed document in C.
+ *
+ * Every character class below is the regex's: ASCII ranges, except \d and \s, which
+ * are Unicode in a str pattern (Py_UNICODE_ISDECIMAL / Py_UNICODE_ISSPACE, as in sre).
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#define CONTEXT_CHARS 48
+
+#define IS_DIGIT(c) ((c) >= '0' && (c) <= '9')
+#define IS_UPPER(c) ((c) >= 'A' && (c) <= 'Z')
+#define IS_LOWER(c) ((c) >= 'a' && (c) <= 'z')
+#define IS_WORD(c) (IS_DIGIT(c) || IS_UPPER(c) || IS_LOWER(c) || (c) == '_')
+#define IS_START(c) (IS_DIGIT(c) || IS_UPPER(c) || (c) == '+' || (c) == '(')
+/* [0-9 ().+/\-] */
+#define IS_RUN(c) (IS_DIGIT(c) || (c) == ' ' || (c) == '(' || (c) == ')' || (c) == '.' || (c) == '+' || \
+                   (c) == '/' || (c) == '-')
+/* the separators textscan deletes before counting digits: " ().+/-" */
+#define IS_SEP(c) ((c) == ' ' || (c) == '(' || (c) == ')' || (c) == '.' || (c) == '+' || (c) == '/' || (c) == '-')
+
+typedef struct {
+    int kind;
+    const void *data;
+    Py_ssize_t len;
+} Text;
+
+static inline Py_UCS4 at(const Text *t, Py_ssize_t i) {
+    return i < t->len ? PyUnicode_READ(t->kind, t->data, i) : 0;
+}
+
+/* (?!\d{3}-\d\d-\d\dT) at p: true when an ISO timestamp's date part starts there. */
+static int iso_timestamp_at(const Text *t, Py_ssize_t p) {
+    static const char shape[] = "ddd-dd-ddT";
+    for (int i = 0; i < 10; i++) {
+        Py_UCS4 c = at(t, p + i);
+        if (p + i >= t->len)
+            return 0;
+        if (shape[i] == 'd') {
+            if (!Py_UNICODE_ISDECIMAL(c))
+                return 0;
+        } else if (c != (Py_UCS4)shape[i]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The end of _CAND's match at s (whose first character is already a start character
+ * after a non-word character), or -1; *alt is the alternative that matched. */
+static Py_ssize_t match_at(const Text *t, Py_ssize_t s, int *alt) {
+    Py_UCS4 c = at(t, s);
+    Py_ssize_t p = s + 1;
+    if (IS_UPPER(c)) {
+        /* [A-Z]?[0-9]{2}[0-9A-Z -]{4,} */
+        Py_ssize_t q = IS_UPPER(at(t, p)) && p < t->len ? p + 1 : p;
+        if (q + 1 < t->len && IS_DIGIT(at(t, q)) && IS_DIGIT(at(t, q + 1))) {
+            Py_ssize_t r = q + 2;
+            while (r < t->len) {
+                Py_UCS4 x = at(t, r);
+                if (!(IS_DIGIT(x) || IS_UPPER(x) || x == ' ' || x == '-'))
+                    break;
+                r++;
+            }
+            if (r - (q + 2) >= 4) {
+                *alt = 1;
+                return r;
+            }
+        }
+        return -1;
+    }
+    /* c is one of [0-9+(] */
+    if (!iso_timestamp_at(t, p)) {
+        /* [0-9 ().+/\-]{5,}[0-9]: the last digit of the run at offset >= 5 */
+        Py_ssize_t r = p;
+        Py_ssize_t last = -1;
+        while (r < t->len) {
+            Py_UCS4 x = at(t, r);
+            if (!IS_RUN(x))
+                break;
+            if (IS_DIGIT(x) && r - p >= 5)
+                last = r;
+            r++;
+        }
+        if (last != -1) {
+            *alt = 2;
+            return last + 1;
+        }
+    }
+    if (!IS_DIGIT(c))
+        return -1;
+    /* [0-9]{0,5}\s[A-Z][a-z] */
+    Py_ssize_t d = p;
+    while (d < t->len && IS_DIGIT(at(t, d)))
+        d++;
+    if (d - p <= 5 && d + 2 < t->len && Py_UNICODE_ISSPACE(at(t, d)) && IS_UPPER(at(t, d + 1)) &&
+        IS_LOWER(at(t, d + 2))) {
+        *alt = 3;
+        return d + 3;
+    }
+    /* [0-9]{0,2}\.[0-9]{2,}\s*,\s*-?[0-9] */
+    if (d - p <= 2 && d < t->len && at(t, d) == '.') {
+        Py_ssize_t r = d + 1;
+        while (r < t->len && IS_DIGIT(at(t, r)))
+            r++;
+        if (r - (d + 1) >= 2) {
+            while (r < t->len && Py_UNICODE_ISSPACE(at(t, r)))
+                r++;
+            if (r < t->len && at(t, r) == ',') {
+                r++;
+                while (r < t->len && Py_UNICODE_ISSPACE(at(t, r)))
+                    r++;
+                if (r < t->len && at(t, r) == '-' && r + 1 < t->len && IS_DIGIT(at(t, r + 1))) {
+                    *alt = 4;
+                    return r + 2;
+                }
+                if (r < t->len && IS_DIGIT(at(t, r))) {
+                    *alt = 4;
+                    return r + 1;
+                }
+            }
+        }
+    }
+    return -1;
+}
+
+static PyObject *candidates(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "candidates() takes a str");
+        return NULL;
+    }
+    Text t = {PyUnicode_KIND(arg), PyUnicode_DATA(arg), PyUnicode_GET_LENGTH(arg)};
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t s = 0;
+    Py_ssize_t nul = -1; /* the last NUL seen before s */
+    Py_ssize_t scanned = 0; /* NULs are tracked up to here */
+    while (s < t.len) {
+        Py_UCS4 c = PyUnicode_READ(t.kind, t.data, s);
+        if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t.kind, t.data, s - 1)))) {
+            s++;
+            continue;
+        }
+        int alt = 0;
+        Py_ssize_t e = match_at(&t, s, &alt);
+        if (e < 0) {
+            s++;
+            continue;
+        }
+        Py_ssize_t dots = 0, n = 0;
+        if (alt == 2 || alt == 4) {
+            for (Py_ssize_t i = s; i < e; i++) {
+                Py_UCS4 x = PyUnicode_READ(t.kind, t.data, i);
+                dots += x == '.';
+                n += !IS_SEP(x);
+            }
+        }
+        for (; scanned < s; scanned++)
+            if (PyUnicode_READ(t.kind, t.data, scanned) == 0)
+                nul = scanned;
+        Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
+        if (nul >= lo)
+            lo = nul + 1;
+        PyObject *item = Py_BuildValue("(nninnn)", s, e, alt, dots, n, lo);
+        if (item == NULL || PyList_Append(out, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(item);
+        s = e;
+    }
+    return out;
+}
+
+
+/* ------------------------------------------------------------------ the walk
+ *
+ * walk(engine, root, loc, hits, texts, refs): Engine._walk(root, loc, None, None, hits,
+ * texts, refs) in C, statement for statement (engine.py's _walk, _walk_dict and _walk_list
+ * are the reference; tests compare both on the corpora and on random documents). What
+ * is not plain dict/list/str bookkeeping is delegated to the engine's own methods, with
+ * the same arguments and in the same order: key signals on a cache miss (_signal), the
+ * telling-key validators (sig[2]), big ints (_bare_int), coordinates (_geo_fields,
+ * _geo_value, _geo_list), person names (_person_container, _value_matches, _spi).
+ *
+ * setup(personal, numeric_ok, address, person) hands over engine.py's constants once.
+ */
+
+/* Key signal codes: engine.py's _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE. */
+enum { SIG_NONE, SIG_ENTITY, SIG_LAT, SIG_LNG, SIG_PAIR, SIG_NAME, SIG_IGNORE };
+
+static PyObject *PERSONAL;   /* engine._PERSONAL */
+static PyObject *NUMERIC_OK; /* engine._NUMERIC_OK */
+static PyObject *E_ADDRESS;  /* Entity.STREET_ADDRESS */
+static PyObject *E_PERSON;   /* Entity.PERSON */
+static PyObject *S_FIELD;    /* "field" */
+static PyObject *S_SIGNAL, *S_BARE_INT, *S_GEO_FIELDS, *S_GEO_VALUE, *S_GEO_LIST, *S_PERSON_CONTAINER,
+    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON;
+
+typedef struct {
+    PyObject *engine, *sigs, *recognizers, *hits, *texts, *refs;
+    int person_on;
+} Walk;
+
+static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key);
+static int walk_list(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key, PyObject *sig);
+
+/* texts.append(v); refs.append((node, k, loc)) */
+static int add_text(Walk *w, PyObject *v, PyObject *node, PyObject *k, PyObject *loc) {
+    if (PyList_Append(w->texts, v) < 0)
+        return -1;
+    PyObject *ref = PyTuple_Pack(3, node, k, loc);
+    if (ref == NULL)
+        return -1;
+    int r = PyList_Append(w->refs, ref);
+    Py_DECREF(ref);
+    return r;
+}
+
+/* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
+static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
+    PyObject *vloc = PyTuple_Pack(2, loc, k);
+    if (vloc == NULL)
+        return -1;
+    PyObject *h = PyTuple_Pack(8, node, k, vloc, entity, spi, Py_None, S_FIELD, Py_None);
+    Py_DECREF(vloc);
+    if (h == NULL)
+        return -1;
+    int r = PyList_Append(w->hits, h);
+    Py_DECREF(h);
+    return r;
+}
+
+/* engine.<name>(args...) with the result's truth value, or -1. */
+static int call_truth(PyObject *result) {
+    if (result == NULL)
+        return -1;
+    int r = PyObject_IsTrue(result);
+    Py_DECREF(result);
+    return r;
+}
+
+static int is_num(PyObject *x) { return PyFloat_CheckExact(x) || PyLong_CheckExact(x); }
+
+/* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
+static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
+    PyObject *child = PyTuple_Pack(2, loc, k);
+    if (child == NULL)
+        return -1;
+    int r = PyDict_CheckExact(v) ? walk_dict(w, v, child, container_key)
+                                 : walk_list(w, v, child, container_key, list_sig);
+    Py_DECREF(child);
+    return r;
+}
+
+static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key) {
+    PyObject *lat_k = NULL, *lng_k = NULL; /* borrowed from node */
+    PyObject *names = NULL;
+    int personal = 0;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    int rc = -1;
+    while (PyDict_Next(node, &pos, &k, &v)) {
+        Py_INCREF(k);
+        Py_INCREF(v);
+        PyObject *sig = PyDict_GetItemWithError(w->sigs, k);
+        if (sig != NULL) {
+            Py_INCREF(sig);
+        } else {
+            if (PyErr_Occurred())
+                goto item_fail;
+            sig = PyObject_CallMethodOneArg(w->engine, S_SIGNAL, k);
+            if (sig == NULL)
+                goto item_fail;
+        }
+        if (!PyTuple_CheckExact(sig) || PyTuple_GET_SIZE(sig) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a key signal must be a 4-tuple");
+            goto sig_fail;
+        }
+        long code = PyLong_AsLong(PyTuple_GET_ITEM(sig, 0));
+        if (code == -1 && PyErr_Occurred())
+            goto sig_fail;
+        int r = 0;
+        if (code == SIG_NONE) {
+            if (PyUnicode_CheckExact(v)) {
+                if (PyUnicode_GET_LENGTH(v) > 5)
+                    r = add_text(w, v, node, k, loc);
+            } else if (PyDict_CheckExact(v) || PyList_CheckExact(v)) {
+                r = descend(w, v, loc, k, k, Py_None);
+            } else if (PyLong_CheckExact(v)) {
+                int overflow;
+                long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
+                if (x == -1 && PyErr_Occurred())
+                    r = -1;
+                else if (overflow || x > 999999999999LL || x < -999999999999LL) {
+                    PyObject *res = PyObject_CallMethodObjArgs(w->engine, S_BARE_INT, node, k, loc, v, w->hits, NULL);
+                    r = res == NULL ? -1 : 0;
+                    Py_XDECREF(res);
+                }
+            }
+        } else if (code == SIG_ENTITY) {
+            PyObject *entity = PyTuple_GET_ITEM(sig, 1);
+            PyObject *matcher = PyTuple_GET_ITEM(sig, 2);
+            if (PyUnicode_CheckExact(v)) {
+                int ok = call_truth(PyObject_CallOneArg(matcher, v));
+                if (ok < 0) {
+                    r = -1;
+                } else if (ok) {
+                    r = add_field_hit(w, node, k, loc, entity, PyTuple_GET_ITEM(sig, 3));
+                    if (r == 0 && !personal) {
+                        personal = PySet_Contains(PERSONAL, entity);
+                        if (personal < 0)
+                            r = -1;
+                    }
+                } else {
+                    r = add_text(w, v, node, k, loc);
+                }
+            } else if (PyLong_CheckExact(v)) {
+                int numeric = PySet_Contains(NUMERIC_OK, entity);
+                if (numeric < 0) {
+                    r = -1;
+                } else if (numeric) {
+                    PyObject *text = PyObject_Str(v);
+                    int ok = text == NULL ? -1 : call_truth(PyObject_CallOneArg(matcher, text));
+                    Py_XDECREF(text);
+                    if (ok < 0)
+                        r = -1;
+                    else if (ok)
+                        r = add_field_hit(w, node, k, loc, entity, PyTuple_GET_ITEM(sig, 3));
+                }
+            } else if (PyDict_CheckExact(v)) {
+                int addr = PyObject_RichCompareBool(entity, E_ADDRESS, Py_EQ);
+                if (addr < 0)
+                    r = -1;
+                else {
+                    if (addr)
+                        personal = 1;
+                    r = descend(w, v, loc, k, k, Py_None);
+                }
+            } else if (PyList_CheckExact(v)) {
+                r = descend(w, v, loc, k, k, entity);
+            }
+        } else if (code == SIG_LAT) {
+            lat_k = k;
+        } else if (code == SIG_LNG) {
+            lng_k = k;
+        } else if (code == SIG_NAME) {
+            if (PyUnicode_CheckExact(v)) {
+                if (names == NULL && (names = PyList_New(0)) == NULL)
+                    r = -1;
+                else
+                    r = PyList_Append(names, k);
+            } else if (PyDict_CheckExact(v) || PyList_CheckExact(v)) {
+                r = descend(w, v, loc, k, k, Py_None);
+            }
+        } else if (code == SIG_PAIR) {
+            PyObject *res = PyObject_CallMethodObjArgs(w->engine, S_GEO_VALUE, node, k, loc, v, w->hits, w->texts,
+                                                       w->refs, NULL);
+            r = res == NULL ? -1 : 0;
+            Py_XDECREF(res);
+        }
+        Py_DECREF(sig);
+        Py_DECREF(k);
+        Py_DECREF(v);
+        if (r < 0)
+            goto done;
+        continue;
+    sig_fail:
+        Py_DECREF(sig);
+    item_fail:
+        Py_DECREF(k);
+        Py_DECREF(v);
+        goto done;
+    }
+    /* lat_k / lng_k are keys of node, which nothing above mutates */
+    if (lat_k != NULL || lng_k != NULL) {
+        PyObject *res = PyObject_CallMethodObjArgs(w->engine, S_GEO_FIELDS, node, loc, lat_k ? lat_k : Py_None,
+                                                   lng_k ? lng_k : Py_None, w->hits, NULL);
+        if (res == NULL)
+            goto done;
+        Py_DECREF(res);
+    }
+    if (names != NULL) {
+        int person = 0;
+        if (w->person_on) {
+            if (personal)
+                person = 1;
+            else if ((person = call_truth(PyObject_CallMethodOneArg(w->engine, S_PERSON_CONTAINER,
+                                                                     container_key))) < 0)
+                goto done;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
+            PyObject *nk = PyList_GET_ITEM(names, i);
+            PyObject *nv = PyDict_GetItemWithError(node, nk);
+            if (nv == NULL) {
+                if (!PyErr_Occurred())
+                    PyErr_SetObject(PyExc_KeyError, nk);
+                goto done;
+            }
+            Py_INCREF(nv);
+            int matched = 0;
+            if (person)
+                matched = call_truth(PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
+            int r;
+            if (matched < 0)
+                r = -1;
+            else if (matched)
+                r = add_field_hit(w, node, nk, loc, E_PERSON, Py_False);
+            else {
+                Py_ssize_t n = PyObject_Length(nv);
+                r = n < 0 ? -1 : n > 5 ? add_text(w, nv, node, nk, loc) : 0;
+            }
+            Py_DECREF(nv);
+            if (r < 0)
+                goto done;
+        }
+    }
+    rc = 0;
+done:
+    Py_XDECREF(names);
+    return rc;
+}
+
+static int walk_list(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key, PyObject *sig) {
+    if (PyList_GET_SIZE(node) == 2 && is_num(PyList_GET_ITEM(node, 0)) && is_num(PyList_GET_ITEM(node, 1))) {
+        int geo = call_truth(PyObject_CallMethodObjArgs(w->engine, S_GEO_LIST, node, loc, sig, w->hits, NULL));
+        if (geo != 0)
+            return geo < 0 ? -1 : 0;
+    }
+    PyObject *entity = NULL;
+    PyObject *spi = NULL;
+    if (sig != Py_None) {
+        int known = PyDict_Contains(w->recognizers, sig);
+        if (known < 0)
+            return -1;
+        if (known)
+            entity = sig;
+    }
+    int rc = -1;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(node); i++) {
+        PyObject *v = PyList_GET_ITEM(node, i);
+        Py_INCREF(v);
+        PyObject *idx = PyLong_FromSsize_t(i);
+        int r = 0;
+        if (idx == NULL) {
+            r = -1;
+        } else if (PyUnicode_CheckExact(v)) {
+            int matched = 0;
+            if (entity != NULL)
+                matched = call_truth(PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, entity, v, NULL));
+            if (matched < 0) {
+                r = -1;
+            } else if (matched) {
+                Py_XDECREF(spi);
+                spi = PyObject_CallMethodOneArg(w->engine, S_SPI, entity);
+                r = spi == NULL ? -1 : add_field_hit(w, node, idx, loc, entity, spi);
+            } else if (PyUnicode_GET_LENGTH(v) > 5) {
+                r = add_text(w, v, node, idx, loc);
+            }
+        } else if (PyDict_CheckExact(v)) {
+            r = descend(w, v, loc, idx, container_key, Py_None);
+        } else if (PyList_CheckExact(v)) {
+            r = descend(w, v, loc, idx, container_key, sig);
+        }
+        Py_XDECREF(idx);
+        Py_DECREF(v);
+        if (r < 0)
+            goto done;
+    }
+    rc = 0;
+done:
+    Py_XDECREF(spi);
+    return rc;
+}
+
+static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "walk(engine, root, loc, hits, texts, refs)");
+        return NULL;
+    }
+    if (PERSONAL == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
+        return NULL;
+    }
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], 0};
+    if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
+        PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
+        return NULL;
+    }
+    PyObject *root = args[1], *loc = args[2];
+    PyObject *result = NULL;
+    w.sigs = PyObject_GetAttr(w.engine, S_SIGS);
+    w.recognizers = PyObject_GetAttr(w.engine, S_RECOGNIZERS);
+    if (w.sigs == NULL || w.recognizers == NULL)
+        goto done;
+    if (!PyDict_CheckExact(w.sigs) || !PyDict_CheckExact(w.recognizers)) {
+        PyErr_SetString(PyExc_TypeError, "engine._sigs and engine._recognizers must be dicts");
+        goto done;
+    }
+    if ((w.person_on = call_truth(PyObject_GetAttr(w.engine, S_PERSON_ON))) < 0)
+        goto done;
+    int r = 0;
+    if (PyDict_CheckExact(root))
+        r = walk_dict(&w, root, loc, Py_None);
+    else if (PyList_CheckExact(root))
+        r = walk_list(&w, root, loc, Py_None, Py_None);
+    else if (PyUnicode_CheckExact(root))
+        r = add_text(&w, root, Py_None, Py_None, loc);
+    if (r == 0)
+        result = Py_NewRef(Py_None);
+done:
+    Py_XDECREF(w.sigs);
+    Py_XDECREF(w.recognizers);
+    return result;
+}
+
+static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "setup(personal: frozenset, numeric_ok: frozenset, address: str, person: str)");
+        return NULL;
+    }
+    Py_XSETREF(PERSONAL, Py_NewRef(args[0]));
+    Py_XSETREF(NUMERIC_OK, Py_NewRef(args[1]));
+    Py_XSETREF(E_ADDRESS, Py_NewRef(args[2]));
+    Py_XSETREF(E_PERSON, Py_NewRef(args[3]));
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ masking
+ *
+ * mask_ascii(value, char, keep): operators.mask_value's ASCII path in one pass. value and
+ * char are ASCII (char one character); every ASCII letter or digit becomes char except
+ * the last min(keep, letters and digits // 2) of them. operators.py's Python loop is the
+ * reference (tests compare both).
+ */
+#define IS_ALNUM(c) (IS_DIGIT(c) || IS_UPPER(c) || IS_LOWER(c))
+
+static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || !PyLong_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "mask_ascii(value: str, char: str, keep: int)");
+        return NULL;
+    }
+    PyObject *value = args[0], *ch = args[1];
+    if (!PyUnicode_IS_ASCII(value) || !PyUnicode_IS_ASCII(ch) || PyUnicode_GET_LENGTH(ch) != 1) {
+        PyErr_SetString(PyExc_ValueError, "mask_ascii takes an ASCII value and one ASCII character");
+        return NULL;
+    }
+    Py_ssize_t keep = PyLong_AsSsize_t(args[2]);
+    if (keep == -1 && PyErr_Occurred())
+        return NULL;
+    const Py_UCS1 *in = PyUnicode_1BYTE_DATA(value);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(value);
+    Py_UCS1 c = PyUnicode_1BYTE_DATA(ch)[0];
+    Py_ssize_t alnum = 0;
+    for (Py_ssize_t i = 0; i < len; i++)
+        alnum += IS_ALNUM(in[i]);
+    if (keep > alnum / 2)
+        keep = alnum / 2;
+    if (keep < 0)
+        keep = 0;
+    Py_ssize_t masked = alnum - keep; /* letters and digits to mask, from the left */
+    PyObject *out = PyUnicode_New(len, 127);
+    if (out == NULL)
+        return NULL;
+    Py_UCS1 *o = PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (masked > 0 && IS_ALNUM(in[i])) {
+            o[i] = c;
+            masked--;
+        } else {
+            o[i] = in[i];
+        }
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ findings and texts
+ *
+ * findings(hits, segments, segment, category_of, classify, finding_type): scan_json's
+ * loop after detection (engine.py, Engine.scan_json without previews, and _path_memo):
+ * one Finding per hit, each container's JSON path rendered once per call, segments from
+ * and into the engine's bounded cache (the same cache rule as _path_memo).
+ *
+ * join_texts(texts, refs, limit) and map_hits(found, starts, refs, hits): the two halves
+ * of Engine._scan_texts around the scanner; the Python method is the reference.
+ */
+#define SEGMENT_CACHE 20000
+
+static PyObject *S_DOLLAR; /* "$" */
+static PyObject *S_PATTERN; /* "pattern" */
+static PyObject *S_SEP; /* "\0" */
+
+/* engine._path_memo(loc, memo) */
+static PyObject *render(PyObject *loc, PyObject *memo, PyObject *segments, PyObject *segment) {
+    if (loc == Py_None)
+        return Py_NewRef(S_DOLLAR);
+    if (!PyTuple_CheckExact(loc) || PyTuple_GET_SIZE(loc) != 2) {
+        PyErr_SetString(PyExc_TypeError, "a location is (parent, key) or None");
+        return NULL;
+    }
+    PyObject *parent = PyTuple_GET_ITEM(loc, 0), *key = PyTuple_GET_ITEM(loc, 1);
+    PyObject *base;
+    if (parent == Py_None) {
+        base = Py_NewRef(S_DOLLAR);
+    } else {
+        PyObject *id = PyLong_FromVoidPtr(parent);
+        if (id == NULL)
+            return NULL;
+        base = PyDict_GetItemWithError(memo, id);
+        if (base != NULL) {
+            Py_INCREF(base);
+        } else if (PyErr_Occurred() || (base = render(parent, memo, segments, segment)) == NULL ||
+                   PyDict_SetItem(memo, id, base) < 0) {
+            Py_XDECREF(base);
+            Py_DECREF(id);
+            return NULL;
+        }
+        Py_DECREF(id);
+    }
+    PyObject *seg = PyDict_GetItemWithError(segments, key);
+    if (seg != NULL) {
+        Py_INCREF(seg);
+    } else {
+        if (PyErr_Occurred() || (seg = PyObject_CallOneArg(segment, key)) == NULL) {
+            Py_DECREF(base);
+            return NULL;
+        }
+        if (PyDict_GET_SIZE(segments) >= SEGMENT_CACHE)
+            PyDict_Clear(segments);
+        if (PyDict_SetItem(segments, key, seg) < 0) {
+            Py_DECREF(base);
+            Py_DECREF(seg);
+            return NULL;
+        }
+    }
+    PyObject *path = PyUnicode_Concat(base, seg);
+    Py_DECREF(base);
+    Py_DECREF(seg);
+    return path;
+}
+
+static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[3]) ||
+        !PyType_Check(args[5]) || !PyType_IsSubtype((PyTypeObject *)args[5], &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "findings(hits: list, segments: dict, segment, category_of: dict, classify, finding_type)");
+        return NULL;
+    }
+    PyObject *hits = args[0], *segments = args[1], *segment = args[2], *category_of = args[3], *classify = args[4];
+    PyTypeObject *type = (PyTypeObject *)args[5];
+    Py_ssize_t n = PyList_GET_SIZE(hits);
+    PyObject *memo = PyDict_New();
+    PyObject *out = PyList_New(n);
+    if (memo == NULL || out == NULL)
+        goto fail;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(hits, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 8) {
+            PyErr_SetString(PyExc_TypeError, "a hit is an 8-tuple");
+            goto fail;
+        }
+        PyObject *entity = PyTuple_GET_ITEM(h, 3), *spi = PyTuple_GET_ITEM(h, 4);
+        PyObject *path = render(PyTuple_GET_ITEM(h, 2), memo, segments, segment);
+        if (path == NULL)
+            goto fail;
+        PyObject *category = PyDict_GetItemWithError(category_of, entity), *classified = NULL;
+        if (category != NULL) {
+            Py_INCREF(category);
+            Py_INCREF(spi);
+        } else {
+            if (PyErr_Occurred() || (classified = PyObject_CallFunctionObjArgs(classify, entity, spi, NULL)) == NULL) {
+                Py_DECREF(path);
+                goto fail;
+            }
+            if (!PyTuple_CheckExact(classified) || PyTuple_GET_SIZE(classified) != 2) {
+                PyErr_SetString(PyExc_TypeError, "classify() returns (category, spi)");
+                Py_DECREF(classified);
+                Py_DECREF(path);
+                goto fail;
+            }
+            category = Py_NewRef(PyTuple_GET_ITEM(classified, 0));
+            spi = Py_NewRef(PyTuple_GET_ITEM(classified, 1));
+            Py_DECREF(classified);
+        }
+        /* Finding(path, entity, category, spi, span, source, None), as tuple.__new__ makes it */
+        PyObject *f = type->tp_alloc(type, 7);
+        if (f == NULL) {
+            Py_DECREF(path);
+            Py_DECREF(category);
+            Py_DECREF(spi);
+            goto fail;
+        }
+        PyTuple_SET_ITEM(f, 0, path);
+        PyTuple_SET_ITEM(f, 1, Py_NewRef(entity));
+        PyTuple_SET_ITEM(f, 2, category);
+        PyTuple_SET_ITEM(f, 3, spi);
+        PyTuple_SET_ITEM(f, 4, Py_NewRef(PyTuple_GET_ITEM(h, 5)));
+        PyTuple_SET_ITEM(f, 5, Py_NewRef(PyTuple_GET_ITEM(h, 6)));
+        PyTuple_SET_ITEM(f, 6, Py_NewRef(Py_None));
+        PyList_SET_ITEM(out, i, f);
+    }
+    Py_DECREF(memo);
+    return out;
+fail:
+    Py_XDECREF(memo);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+/* Engine._scan_texts' skip rule: a UUID (8-4-4-4-12 hex) or an ISO timestamp. */
+static int skipped(PyObject *t) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(t);
+    int kind = PyUnicode_KIND(t);
+    const void *d = PyUnicode_DATA(t);
+    if (n == 36) {
+        for (Py_ssize_t i = 0; i < 36; i++) {
+            Py_UCS4 c = PyUnicode_READ(kind, d, i);
+            if (i == 8 || i == 13 || i == 18 || i == 23) {
+                if (c != '-')
+                    return 0;
+            } else if (!(IS_DIGIT(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 19 <= n && n <= 35 && PyUnicode_READ(kind, d, 10) == 'T' && PyUnicode_READ(kind, d, 4) == '-' &&
+           PyUnicode_READ(kind, d, 13) == ':';
+}
+
+static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "join_texts(texts: list, refs: list of the same length, limit: int)");
+        return NULL;
+    }
+    PyObject *texts = args[0], *refs = args[1];
+    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
+    if (limit == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept = PyList_New(0), *kept_refs = PyList_New(0);
+    PyObject *result = NULL;
+    if (starts == NULL || prose == NULL || kept == NULL || kept_refs == NULL)
+        goto done;
+    Py_ssize_t pos = 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
+        PyObject *t = PyList_GET_ITEM(texts, i);
+        if (!PyUnicode_Check(t)) {
+            PyErr_SetString(PyExc_TypeError, "texts must be str");
+            goto done;
+        }
+        if (skipped(t))
+            continue;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(t);
+        PyObject *cut;
+        if (n > limit) {
+            cut = PyUnicode_Substring(t, 0, limit);
+            n = limit;
+        } else {
+            cut = Py_NewRef(t);
+        }
+        PyObject *start = PyLong_FromSsize_t(pos);
+        int bad = cut == NULL || start == NULL || PyList_Append(starts, start) < 0 || PyList_Append(kept, cut) < 0 ||
+                  PyList_Append(kept_refs, PyList_GET_ITEM(refs, i)) < 0;
+        if (!bad && n > 20) {
+            /* sentences: the only place context-driven passes (names, birth dates) look */
+            Py_ssize_t space = PyUnicode_FindChar(cut, ' ', 0, n, 1);
+            if (space == -2) {
+                bad = 1;
+            } else if (space >= 0) {
+                PyObject *range = Py_BuildValue("(nn)", pos, pos + n);
+                bad = range == NULL || PyList_Append(prose, range) < 0;
+                Py_XDECREF(range);
+            }
+        }
+        Py_XDECREF(cut);
+        Py_XDECREF(start);
+        if (bad)
+            goto done;
+        pos += n + 1;
+    }
+    if (PyList_GET_SIZE(kept) == 0) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
+    if (joined != NULL)
+        result = Py_BuildValue("(NOOO)", joined, starts, prose, kept_refs);
+done:
+    Py_XDECREF(starts);
+    Py_XDECREF(prose);
+    Py_XDECREF(kept);
+    Py_XDECREF(kept_refs);
+    return result;
+}
+
+static PyObject *map_hits(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) || !PyList_CheckExact(args[2]) ||
+        !PyList_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "map_hits(found: list, starts: list, refs: list, hits: list)");
+        return NULL;
+    }
+    PyObject *found = args[0], *starts = args[1], *refs = args[2], *hits = args[3];
+    Py_ssize_t nstarts = PyList_GET_SIZE(starts);
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(found); j++) {
+        PyObject *f = PyList_GET_ITEM(found, j);
+        if (!PyTuple_CheckExact(f) || PyTuple_GET_SIZE(f) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a scanner hit is (start, end, entity, spi)");
+            return NULL;
+        }
+        Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 0));
+        Py_ssize_t e = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 1));
+        if ((s == -1 || e == -1) && PyErr_Occurred())
+            return NULL;
+        /* bisect.bisect_right(starts, s) - 1 */
+        Py_ssize_t lo = 0, hi = nstarts;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            Py_ssize_t v = PyLong_AsSsize_t(PyList_GET_ITEM(starts, mid));
+            if (v == -1 && PyErr_Occurred())
+                return NULL;
+            if (s < v)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        Py_ssize_t i = lo - 1; /* >= 0: starts[0] is 0 */
+        if (i < 0 || i >= PyList_GET_SIZE(refs)) {
+            PyErr_SetString(PyExc_IndexError, "a hit before the first value");
+            return NULL;
+        }
+        Py_ssize_t off = PyLong_AsSsize_t(PyList_GET_ITEM(starts, i));
+        if (off == -1 && PyErr_Occurred())
+            return NULL;
+        PyObject *ref = PyList_GET_ITEM(refs, i);
+        if (!PyTuple_CheckExact(ref) || PyTuple_GET_SIZE(ref) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a reference is (parent, key, loc)");
+            return NULL;
+        }
+        PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
+        PyObject *vloc = parent == Py_None ? Py_NewRef(loc) : PyTuple_Pack(2, loc, key);
+        PyObject *span = vloc == NULL ? NULL : Py_BuildValue("(nn)", s - off, e - off);
+        PyObject *h = span == NULL ? NULL
+                                   : PyTuple_Pack(8, parent, key, vloc, PyTuple_GET_ITEM(f, 2), PyTuple_GET_ITEM(f, 3),
+                                                  span, S_PATTERN, Py_None);
+        Py_XDECREF(vloc);
+        Py_XDECREF(span);
+        if (h == NULL || PyList_Append(hits, h) < 0) {
+            Py_XDECREF(h);
+            return NULL;
+        }
+        Py_DECREF(h);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef methods[] = {
+    {"candidates", candidates, METH_O,
+     "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
+     "walk(engine, root, loc, hits, texts, refs): Engine._walk in C (see engine.py)."},
+    {"mask_ascii", (PyCFunction)(void (*)(void))mask_ascii, METH_FASTCALL,
+     "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
+    {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
+     "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
+    {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
+     "join_texts(texts, refs, limit) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first half."},
+    {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
+     "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
+    {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
+     "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "cpragate.pii._cscan",
+    "The PII free-text prefilter in C (see textscan.py; identical to textscan._candidates_py).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__cscan(void) {
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&S_FIELD, "field"},
+        {&S_DOLLAR, "$"},
+        {&S_PATTERN, "pattern"},
+        {&S_SIGNAL, "_signal"},
+        {&S_BARE_INT, "_bare_int"},
+        {&S_GEO_FIELDS, "_geo_fields"},
+        {&S_GEO_VALUE, "_geo_value"},
+        {&S_GEO_LIST, "_geo_list"},
+        {&S_PERSON_CONTAINER, "_person_container"},
+        {&S_VALUE_MATCHES, "_value_matches"},
+        {&S_SPI, "_spi"},
+        {&S_SIGS, "_sigs"},
+        {&S_RECOGNIZERS, "_recognizers"},
+        {&S_PERSON_ON, "_person_on"},
+    };
+    if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
+        return NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (*names[i].slot == NULL && (*names[i].slot = PyUnicode_InternFromString(names[i].text)) == NULL)
+            return NULL;
+    return PyModule_Create(&module);
+}
