@@ -59,6 +59,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.pii.operators",
         "cpragate.pii.fieldnames",
     ),
+    # The identity filters' synchronous fast paths (authn, ratelimit): their per-request
+    # state in native classes (bench/AUTH_RESULTS.md, round 4).
+    "identity": (
+        "cpragate.filters.authn.fastpath",
+        "cpragate.filters.ratelimit.local",
+        "cpragate.filters.ratelimit.fastpath",
+    ),
 }
 """Modules compiled together (one mypyc group each), by group name."""
 
