@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import math
 import time
-from typing import ClassVar
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from cpragate.core.access import RateLimitState
 from cpragate.core.clock import SystemClock
@@ -30,7 +31,7 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import ConsumerBlocked, RateLimited, RateLimitUnavailable, StorageError
 from cpragate.filters.ratelimit.config import Limit, RateLimitConfig, RouteRateLimit
-from cpragate.filters.ratelimit.fastpath import Bucket, LocalFast, policy_bytes
+from cpragate.filters.ratelimit.fastpath import BlocksNow, Bucket, LocalFast, policy_bytes
 from cpragate.filters.ratelimit.local import LocalLimiter
 from cpragate.storage.access import Limiter, LimitResult
 from cpragate.storage.alerts import BlockStore, SubjectKind
@@ -69,6 +70,11 @@ class _Base(Filter):
         self._throttle = config.throttle
         self._throttle_policy = policy_bytes("throttle", config.throttle)
         clock = ctx.clock
+        self._blocks_now: BlocksNow | None = getattr(self.blocks, "check_now", None)
+        self._gcra_soon: Callable[[str, float, int], Awaitable[Any]] | None = getattr(shared, "gcra_soon", None)
+        self._gcra_reply: Callable[[Any], tuple[bool, int, float, float]] | None = getattr(shared, "gcra_reply", None)
+        """The Redis limiter's request path (storage/redis.py): the Future of the script's
+        reply and its decoder; None for other limiters (``acquire``)."""
         self._fast = LocalFast(
             self.local,
             self.headers,
@@ -77,7 +83,7 @@ class _Base(Filter):
             self._plans,
             self._plan,
             self._refusal,
-            getattr(self.blocks, "check_now", None),
+            self._blocks_now,
             time.time if type(clock) is SystemClock else clock.time,
             self.blocks is not None,
         )
@@ -85,6 +91,14 @@ class _Base(Filter):
         # them): the pipeline calls them with no interpreted frame in between.
         self.request_now = self._fast.request_now  # type: ignore[method-assign]
         self.response_now = self._fast.response_now  # type: ignore[method-assign]
+
+    def _unblocked_now(self, kind: SubjectKind, subject: str) -> bool:
+        """True when the block store knows without awaiting that ``subject`` has no block
+        (so the awaited path does not await it either: one coroutine less per request)."""
+        if self._blocks_now is None:
+            return False
+        known, block = self._blocks_now(kind, subject, self.ctx.clock.time())
+        return known and block is None
 
     async def _blocked(self, ex: Exchange, kind: SubjectKind, subject: str) -> Verdict:
         """The verdict of a block or throttle on ``subject`` (CONTINUE when there is none)."""
@@ -136,26 +150,33 @@ class _Base(Filter):
     async def _check(self, ex: Exchange, checks: tuple[Bucket, ...]) -> Verdict:
         """Take one unit from every bucket; refuse on the first empty one."""
         tightest: Bucket | None = None
-        best: LimitResult | None = None
+        best_remaining, best_reset = 0, 0.0
+        soon, decode = self._gcra_soon, self._gcra_reply
         for b in checks:
             if self.is_shared:
                 try:
-                    res = await self.limiter.acquire(b.key, b.interval, b.capacity)
+                    if soon is not None and decode is not None:  # Redis: its reply, no LimitResult
+                        allowed, remaining, retry, reset = decode(await soon(b.key, b.interval, b.capacity))
+                    else:
+                        res = await self.limiter.acquire(b.key, b.interval, b.capacity)
+                        allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
                 except StorageError as e:
                     if self.deny_on_error:
                         log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
                         return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
                     log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
                     res = self.local.acquire_now(b.key, b.interval, b.capacity)
+                    allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
             else:
                 res = self.local.acquire_now(b.key, b.interval, b.capacity)
-            if not res.allowed:
-                return self._refusal(b, res.retry_after)
-            if best is None or res.remaining < best.remaining:
-                tightest, best = b, res
-        if tightest is not None and best is not None and self.headers:
-            t = max(0, math.ceil(best.reset_after))
-            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best.remaining, t))
+                allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
+            if not allowed:
+                return self._refusal(b, retry)
+            if tightest is None or remaining < best_remaining:
+                tightest, best_remaining, best_reset = b, remaining, reset
+        if tightest is not None and self.headers:
+            t = max(0, math.ceil(best_reset))
+            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
         return CONTINUE
 
     def _refusal(self, b: Bucket, retry_after: float) -> Deny:
@@ -196,13 +217,12 @@ class RateLimitIpFilter(_Base):
         return []
 
     async def on_request(self, exchange: Exchange) -> Verdict:
-        if self.blocks is not None:
+        if self.blocks is not None and not self._unblocked_now("ip", exchange.client_ip):
             v = await self._blocked(exchange, "ip", exchange.client_ip)
             if v is not CONTINUE:
                 return v
         plan = self._plan(exchange, exchange.client_ip)
         return await self._check(exchange, plan) if plan else CONTINUE
-
 
 
 class RateLimitFilter(_Base):
@@ -239,7 +259,7 @@ class RateLimitFilter(_Base):
 
     async def on_request(self, exchange: Exchange) -> Verdict:
         ident = exchange.identity
-        if ident is not None and self.blocks is not None:
+        if ident is not None and self.blocks is not None and not self._unblocked_now("consumer", ident.consumer):
             v = await self._blocked(exchange, "consumer", ident.consumer)
             if v is not CONTINUE:
                 return v
