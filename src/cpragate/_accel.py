@@ -59,10 +59,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.pii.operators",
         "cpragate.pii.fieldnames",
     ),
-    # The identity filters' synchronous fast paths (authn, ratelimit): their per-request
+    # The identity filters' synchronous fast paths (authn, authz, ratelimit): their per-request
     # state in native classes (bench/AUTH_RESULTS.md, round 4).
     "identity": (
         "cpragate.filters.authn.fastpath",
+        "cpragate.filters.authz.fastpath",
         "cpragate.filters.ratelimit.local",
         "cpragate.filters.ratelimit.fastpath",
     ),

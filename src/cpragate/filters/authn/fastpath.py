@@ -30,7 +30,7 @@ from cpragate.filters.authn.config import RouteAuth
 from cpragate.filters.authn.jwt import VerifiedToken
 from cpragate.storage.access import ApiKeyRecord
 
-__all__ = ["ALL_METHODS", "AuthnFast", "Cached", "route_auth"]
+__all__ = ["ALL_METHODS", "AuthnFast", "Cached", "RoutePlan", "route_auth"]
 
 ALL_METHODS = ("api_key", "jwt", "mtls")
 
@@ -47,6 +47,22 @@ class Cached:
         self.record = record
         self.identity = identity
         self.at = at
+
+
+class RoutePlan:
+    """What ``request_now`` needs of one route's ``auth`` settings, read once."""
+
+    def __init__(self, ra: RouteAuth | None, api_key: bool, jwt: bool) -> None:
+        self.ra = ra
+        self.skip = ra is not None and (ra.anonymous or bool(ra.query_key))
+        """Anonymous routes and query keys always take the awaited path."""
+        methods: Any = ra.methods if ra is not None and ra.methods is not None else ALL_METHODS
+        self.api_key = api_key and "api_key" in methods
+        self.jwt = jwt and "jwt" in methods
+        self.required_claims: tuple[str, ...] = tuple(ra.required_claims) if ra is not None else ()
+
+
+_PLANS_MAX = 10_000
 
 
 class AuthnFast:
@@ -91,6 +107,8 @@ class AuthnFast:
         self.max_token_bytes = 0
         self.leeway = 0.0
         self.consumer_claim = ""
+        self.plans: dict[int, tuple[RouteInfo | None, RoutePlan]] = {}
+        """id(route) -> (route, its plan); bounded."""
 
     def set_jwt(
         self,
@@ -112,42 +130,54 @@ class AuthnFast:
         h.update(key)
         return h.digest()
 
+    def plan(self, route: RouteInfo | None) -> RoutePlan:
+        hit = self.plans.get(id(route))
+        if hit is not None and hit[0] is route:
+            return hit[1]
+        p = RoutePlan(route_auth(route), self.key_header is not None, self.jwt_on)
+        if len(self.plans) >= _PLANS_MAX:
+            self.plans.clear()
+        self.plans[id(route)] = (route, p)
+        return p
+
     def request_now(self, exchange: Exchange) -> Verdict | None:
         """An API key or bearer token verified before (cached, still valid), decided
         without awaiting. None (nothing changed) for anything else: a new or stale
         credential, a refusal, a missing credential, a query key, mTLS, anonymous."""
-        ra = route_auth(exchange.route)
-        if ra is not None and (ra.anonymous or ra.query_key):
+        p = self.plan(exchange.route)
+        if p.skip:
             return None
-        methods: Any = ra.methods if ra is not None and ra.methods is not None else ALL_METHODS
         headers = exchange.request.headers
         ident: Identity | None = None
         from_header = False
         kh = self.key_header
-        if kh is not None and "api_key" in methods:
+        if p.api_key and kh is not None:
             key = headers.get(kh)
             if key is not None:
                 ident = self.api_key_now(key)
                 from_header = True
-        if not from_header and self.jwt_on and "jwt" in methods:
+        if not from_header and p.jwt:
             auth = headers.get(b"authorization")
             if auth is not None and auth[:7].lower() == b"bearer ":
                 ident = self.bearer_now(auth[7:].strip())
         if ident is None:
             return None
         exchange.identity = ident
-        v = self.accept(exchange, ra, from_header)
+        v = self.finish(exchange, p.required_claims, from_header)
         if v is not CONTINUE and self.forward is not None:
             headers.remove(self.forward)  # a client never names its own consumer
         return v
 
     def accept(self, ex: Exchange, ra: RouteAuth | None, from_header: bool) -> Verdict:
         """After ``ex.identity`` is set: required claims, forward header, the decision."""
+        return self.finish(ex, tuple(ra.required_claims) if ra is not None else (), from_header)
+
+    def finish(self, ex: Exchange, required_claims: tuple[str, ...], from_header: bool) -> Verdict:
         ident = ex.identity
         assert ident is not None
-        if ra is not None and ra.required_claims:
+        if required_claims:
             claims = ident.claims
-            for c in ra.required_claims:
+            for c in required_claims:
                 if c not in claims:
                     return Deny(Forbidden, rule="authn:required-claims")
         k = (ident.consumer, ident.method, ident.credential_id)
