@@ -66,6 +66,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.filters.authz.fastpath",
         "cpragate.filters.ratelimit.local",
         "cpragate.filters.ratelimit.fastpath",
+        "cpragate.storage.redis_resp",  # the Redis client of the rate limiter's request path
     ),
 }
 """Modules compiled together (one mypyc group each), by group name."""
