@@ -6,10 +6,12 @@ itself, so the data plane steps the coroutine once by hand: if it finishes, the 
 is used at once. If it suspends on a Future (a Redis reply), the next step runs from
 that Future's done callback, as a Task's would, but without the Task: no Task object and
 registration, no extra loop turn to start it, none to deliver its result (measured in
-bench/AUTH_RESULTS.md, round 4). Code after the suspension runs outside a Task, as the
-first step always did (the stores that need one make their own, see storage/fetch.py).
-Anything else it yields (not a Future of this loop, nor None) is handed to a Task that
-resumes it exactly where it stopped, as before.
+bench/AUTH_RESULTS.md, round 4). Code after the suspension then runs outside a Task, as
+the first step did (the stores that need one make their own, see storage/fetch.py). So
+only when the first step ran outside a Task (the data plane's protocol callbacks): a
+coroutine started inside one may have entered what needs that Task (an
+``asyncio.timeout``), and, like anything it yields other than a Future of this loop or
+None, it is handed to a Task that resumes it exactly where it stopped, as before.
 """
 
 from __future__ import annotations
@@ -110,8 +112,8 @@ def run_eager(
 ) -> asyncio.Task[T] | None:
     """Step ``coro``; call ``done(result, None)`` or ``done(None, exc)`` when it ends.
 
-    Returns the Task if one was needed (the coroutine yielded something other than a
-    Future of this loop; the caller may cancel it), else None.
+    Returns the Task if one was needed (called inside a Task, or the coroutine yielded
+    something other than a Future of this loop; the caller may cancel it), else None.
     """
     try:
         first = coro.send(None)
@@ -121,7 +123,7 @@ def run_eager(
     except BaseException as e:
         done(None, e)
         return None
-    if _Stepper(coro, done, loop).wait(first):
+    if asyncio.current_task(loop) is None and _Stepper(coro, done, loop).wait(first):
         return None
     return _task(coro, first, done, loop)
 

@@ -53,13 +53,16 @@ def test_suspending_coroutine_is_resumed_from_its_future_without_a_task() -> Non
             seen.append(asyncio.current_task())
             return v
 
-        assert run_eager(probe(), lambda r, e: out.append((r, e)), loop) is None
-        assert out == []
+        loop.call_soon(lambda: out.append(run_eager(probe(), lambda r, e: out.append((r, e)), loop)))
+        await asyncio.sleep(0)  # started from a loop callback, as the data plane does: no Task
+        assert out == [None]
+        out.clear()
         fut.set_result(41)
         await asyncio.sleep(0)
         assert out == [(42, None)] and seen == [None]  # resumed by the Future's callback
         a, b = loop.create_future(), loop.create_future()
-        assert run_eager(twice(a, b), lambda r, e: out.append((r, e)), loop) is None
+        loop.call_soon(run_eager, twice(a, b), lambda r, e: out.append((r, e)), loop)
+        await asyncio.sleep(0)
         a.set_result(1)
         for _ in range(3):
             await asyncio.sleep(0)
@@ -67,10 +70,27 @@ def test_suspending_coroutine_is_resumed_from_its_future_without_a_task() -> Non
         await asyncio.sleep(0)
         assert out[-1] == (3, None)
         bad: asyncio.Future[int] = loop.create_future()
-        run_eager(suspends(bad), lambda r, e: out.append(type(e)), loop)
+        loop.call_soon(run_eager, suspends(bad), lambda r, e: out.append(type(e)), loop)
+        await asyncio.sleep(0)
         bad.set_exception(ValueError("y"))
         await asyncio.sleep(0)
         assert out[-1] is ValueError
+
+    asyncio.run(t())
+
+
+def test_started_inside_a_task_a_suspended_coroutine_is_resumed_by_a_task() -> None:
+    """It may have entered what needs that Task (asyncio.timeout): it gets one of its own."""
+
+    async def t() -> None:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[int] = loop.create_future()
+        out: list[object] = []
+        task = run_eager(suspends(fut), lambda r, e: out.append((r, e)), loop)
+        assert task is not None and out == []
+        fut.set_result(41)
+        await task
+        assert out == [(42, None)]
 
     asyncio.run(t())
 
