@@ -13,12 +13,14 @@ the filter (``refusal``), a plan by ``plan`` (both off the per-request path).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from cpragate.core.access import RateLimitState
 from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Verdict
+from cpragate.errors import StorageError
 from cpragate.filters.ratelimit.config import Limit
 from cpragate.filters.ratelimit.local import LocalLimiter
 
@@ -83,9 +85,72 @@ class LocalFast:
         self.refusal = refusal
         self.blocks_now = blocks_now
         self.wall = wall
+        self.has_blocks = has_blocks
         self.awaits = shared or (has_blocks and blocks_now is None)
         """Nothing can be decided without awaiting: a shared limiter, or blocks that can
         only be checked by awaiting."""
+        # the Redis limiter's request path (set_shared)
+        self.soon: Callable[[str, float, int], Awaitable[Any]] | None = None
+        self.decode: Callable[[Any], tuple[bool, int, float, float]] | None = None
+        self.awaited: Callable[[Exchange], Awaitable[Verdict]] | None = None
+        self.store_failed: Callable[[Exchange, StorageError], Verdict | None] | None = None
+
+    def set_shared(
+        self,
+        soon: Callable[[str, float, int], Awaitable[Any]],
+        decode: Callable[[Any], tuple[bool, int, float, float]],
+        awaited: Callable[[Exchange], Awaitable[Verdict]],
+        store_failed: Callable[[Exchange, StorageError], Verdict | None],
+    ) -> None:
+        """Buckets in Redis: :meth:`shared_request` becomes the filter's ``on_request``;
+        ``awaited`` is the filter's own (for a block), ``store_failed`` its policy when
+        Redis fails (a Deny, or None: limit in this process)."""
+        self.soon, self.decode, self.awaited, self.store_failed = soon, decode, awaited, store_failed
+
+    async def shared_request(self, exchange: Exchange) -> Verdict:
+        """``on_request`` with the buckets in Redis: the same decisions as the filter's
+        ``on_request``/``_check``, awaiting the script's reply Future directly."""
+        soon, decode, awaited, store_failed = self.soon, self.decode, self.awaited, self.store_failed
+        assert soon is not None and decode is not None and awaited is not None and store_failed is not None
+        if self.per_ip:
+            who = exchange.client_ip
+            kind = "ip"
+        else:
+            ident = exchange.identity
+            if ident is None:
+                who, kind = "\x00", ""
+            else:
+                who, kind = ident.consumer, "consumer"
+        if self.has_blocks and kind:
+            bn = self.blocks_now
+            known, block = bn(kind, who, self.wall()) if bn is not None else (False, None)
+            if not known or block is not None:
+                return await awaited(exchange)  # a block or throttle, or it must be awaited
+        route = exchange.route
+        hit = self.plans.get((id(route), who))
+        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        if not plan:
+            return CONTINUE
+        tightest: Bucket | None = None
+        best_remaining = 0
+        best_reset = 0.0
+        for b in plan:
+            try:
+                allowed, remaining, retry, reset = decode(await soon(b.key, b.interval, b.capacity))
+            except StorageError as e:
+                v = store_failed(exchange, e)
+                if v is not None:
+                    return v
+                res = self.local.acquire_now(b.key, b.interval, b.capacity)
+                allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
+            if not allowed:
+                return self.refusal(b, retry)
+            if tightest is None or remaining < best_remaining:
+                tightest, best_remaining, best_reset = b, remaining, reset
+        if tightest is not None and self.headers:
+            t = max(0, math.ceil(best_reset))
+            exchange.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
+        return CONTINUE
 
     def request_now(self, exchange: Exchange) -> Verdict | None:
         if self.awaits:

@@ -21,6 +21,7 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any, ClassVar
 
 from cpragate.core.access import RateLimitState
@@ -91,6 +92,10 @@ class _Base(Filter):
         # them): the pipeline calls them with no interpreted frame in between.
         self.request_now = self._fast.request_now  # type: ignore[method-assign]
         self.response_now = self._fast.response_now  # type: ignore[method-assign]
+        if self._gcra_soon is not None and self._gcra_reply is not None:
+            # Redis: the awaited request phase is the compiled one too (fastpath.py)
+            self._fast.set_shared(self._gcra_soon, self._gcra_reply, partial(type(self).on_request, self), self._store_failed)
+            self.on_request = self._fast.shared_request  # type: ignore[method-assign]
 
     def _unblocked_now(self, kind: SubjectKind, subject: str) -> bool:
         """True when the block store knows without awaiting that ``subject`` has no block
@@ -161,10 +166,9 @@ class _Base(Filter):
                         res = await self.limiter.acquire(b.key, b.interval, b.capacity)
                         allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
                 except StorageError as e:
-                    if self.deny_on_error:
-                        log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
-                        return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
-                    log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
+                    v = self._store_failed(ex, e)
+                    if v is not None:
+                        return v
                     res = self.local.acquire_now(b.key, b.interval, b.capacity)
                     allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
             else:
@@ -178,6 +182,14 @@ class _Base(Filter):
             t = max(0, math.ceil(best_reset))
             ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
         return CONTINUE
+
+    def _store_failed(self, ex: Exchange, e: StorageError) -> Verdict | None:
+        """Redis failed: the ``on_error`` policy (a 503, or None: limit in this process), logged."""
+        if self.deny_on_error:
+            log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
+            return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
+        log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
+        return None
 
     def _refusal(self, b: Bucket, retry_after: float) -> Deny:
         retry = max(1, math.ceil(retry_after))

@@ -98,3 +98,60 @@ def test_system_clock_readings_match() -> None:
     assert f.request_now(e) is CONTINUE and e.rate_limit is not None
     assert e.rate_limit.current in (b'"consumer";r=0;t=3600', b'"consumer";r=0;t=3601')  # float rounding of now + 3600 - now
     assert f.local._tat["c:a"] - t0 >= 3600 - 1  # the TAT on the monotonic clock
+
+
+class FakeRedis:
+    """A limiter with the Redis request path (gcra_soon + gcra_reply), canned replies."""
+
+    def __init__(self, reply: Any = None, error: bool = False) -> None:
+        self.reply, self.error, self.calls = reply, error, 0
+
+    async def acquire(self, key: str, interval: float, capacity: int, cost: int = 1) -> Any:
+        raise AssertionError("the Redis path awaits gcra_soon")
+
+    def gcra_soon(self, key: str, interval: float, capacity: int) -> Any:
+        self.calls += 1
+
+        async def reply() -> Any:
+            if self.error:
+                from cpragate.errors import StorageError
+
+                raise StorageError("down")
+            return self.reply
+
+        return reply()
+
+    @staticmethod
+    def gcra_reply(res: Any) -> tuple[bool, int, float, float]:
+        allowed, remaining, retry, reset = res
+        return allowed == 1, int(remaining), int(retry) / 1e6, int(reset) / 1e6
+
+
+def test_redis_request_phase_is_the_compiled_one_with_the_same_decisions() -> None:
+    from cpragate.errors import RateLimitUnavailable
+
+    clock = FakeClock()
+    cfg = {"per_consumer": {"rate": 10, "per": 60}}
+    redis = FakeRedis((1, 7, 0, 12_000_000))
+    f = RateLimitFilter(RateLimitConfig.model_validate(cfg), FilterContext(clock=clock, stores=SimpleNamespace(limiter=redis, blocks=MemoryBlocks())))
+    assert f.on_request == f._fast.shared_request and f.request_now(ex()) is None
+    e = ex()
+    assert asyncio.run(f.on_request(e)) is CONTINUE and redis.calls == 1
+    assert e.rate_limit is not None and e.rate_limit.current == b'"consumer";r=7;t=12'
+    redis.reply = (0, 0, 3_000_000, 60_000_000)
+    v = asyncio.run(f.on_request(ex()))
+    assert isinstance(v, Deny) and v.error is RateLimited and (b"retry-after", b"3") in v.headers
+    assert asyncio.run(f.on_request(ex(ident=None))) is CONTINUE  # no consumer: no plan
+    redis.error = True
+    v = asyncio.run(f.on_request(ex()))
+    assert isinstance(v, Deny) and v.error is RateLimitUnavailable
+    allow = RateLimitFilter(RateLimitConfig.model_validate({**cfg, "on_error": "allow"}), FilterContext(clock=clock, stores=SimpleNamespace(limiter=redis)))
+    e = ex()
+    assert asyncio.run(allow.on_request(e)) is CONTINUE and e.rate_limit is not None  # limited in this process
+    blocks = MemoryBlocks()
+    now = clock.time()
+    asyncio.run(blocks.put(Block("consumer", "a", "block", "x", now, now + 60)))
+    redis.error = False
+    blocked = RateLimitFilter(RateLimitConfig.model_validate(cfg), FilterContext(clock=clock, stores=SimpleNamespace(limiter=redis, blocks=blocks)))
+    v = asyncio.run(blocked.on_request(ex()))
+    assert isinstance(v, Deny) and v.error is ConsumerBlocked
