@@ -174,7 +174,9 @@ async def main():
         async def client(n):
             for _ in range(n):
                 fut = loop.create_future()
-                start(lambda v, e: fut.set_result(v))
+                # from a loop callback, as the data plane's protocol callbacks run (outside
+                # any Task: a phase suspended on Redis then resumes without one, server/eager.py)
+                loop.call_soon(start, lambda v, e: fut.set_result(v))
                 await fut
 
         n, conc = spec["n"], 16
@@ -266,6 +268,7 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1, help="runs per row and variant; the best counts")
     ap.add_argument("--micro", action="store_true", help="add the in-process (no sockets) measurement")
     ap.add_argument("--no-wrk", action="store_true", help="only the in-process measurement")
+    ap.add_argument("--no-write", action="store_true", help="print the tables, leave bench/AUTH_RESULTS.md alone")
     a = ap.parse_args()
     seconds = 2 if a.quick else a.seconds
     if shutil.which("wrk") is None and not a.no_wrk:
@@ -337,7 +340,7 @@ def main() -> int:
         out.append("In process (no sockets; the route's pipeline only):\n\n" + table(micro_results, names, rows, False))
     text = "\n\n".join(out)
     print(text)
-    if a.quick:
+    if a.quick or a.no_write:
         return 0
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     cmd = " ".join(["bench/auth_bench.py", *sys.argv[1:]])

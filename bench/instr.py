@@ -48,6 +48,38 @@ upstreams: {o: {url: "http://127.0.0.1:9", allow_plaintext: true}}
 storage: {url: "memory://"}
 """
 
+JWT_ROUTE = """
+routes:
+  - {path: /v1/items, upstream: o, filters: [authn, authz, ratelimit], authz: {scopes: [items:read]}}
+filters:
+  authn:
+    consumers: [{name: bench-app, purpose: service_provider, scopes: [items:read]}]
+    jwt: {issuer: 'https://idp.bench', audience: [bench], jwks: [%JWK%]}
+  ratelimit: {per_consumer: {rate: 1000000000, per: 1}}
+"""
+
+
+def jwt_material() -> tuple[str, str]:
+    """(public JWK as JSON, RS256 token), made once by the outer run and handed to both
+    inner runs through the environment (an RSA key generation varies by millions of
+    instructions and would not cancel between the N and 2N runs)."""
+    if os.environ.get("INSTR_JWK"):
+        return os.environ["INSTR_JWK"], os.environ["INSTR_TOKEN"]
+    import json
+
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from joserfc import jws
+    from joserfc.jwk import RSAKey
+
+    key = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    jwk = {**key.as_dict(private=False), "kid": "bench"}
+    claims = {"iss": "https://idp.bench", "aud": "bench", "sub": "bench-app", "scope": "items:read",
+              "exp": int(time.time()) + 86400 * 30}
+    token = jws.serialize_compact({"alg": "RS256", "kid": "bench"}, json.dumps(claims).encode(), key)
+    os.environ["INSTR_JWK"], os.environ["INSTR_TOKEN"] = json.dumps(jwk), token
+    return os.environ["INSTR_JWK"], token
+
+
 ROWS: dict[str, tuple[str, bytes]] = {
     "passthrough": (
         "routes: [{path: /v1/items, upstream: o, filters: []}]\n",
@@ -69,7 +101,22 @@ filters:
 """,
         b"x-api-key: " + KEY.encode() + b"\r\n",
     ),
+    "passthrough_from_loop": (
+        "routes: [{path: /v1/items, upstream: o, filters: []}]\n",
+        b"",
+    ),
+    "jwt+rl_mem": (JWT_ROUTE, b"authorization: Bearer %TOKEN%\r\n"),
+    # the limit in the real Redis at 127.0.0.1:6379 (its own CPU is not counted: another process)
+    "jwt+rl_redis": (JWT_ROUTE + "%REDIS%", b"authorization: Bearer %TOKEN%\r\n"),
 }
+STORES = {"api_key+rl_mem", "jwt+rl_mem", "jwt+rl_redis"}
+FROM_LOOP = {"jwt+rl_redis", "passthrough_from_loop"}
+"""Rows whose request bytes arrive from a loop callback, as from a socket, not from inside
+the driving Task: a phase that suspends (on Redis) is resumed Task-free only outside a
+Task (server/eager.py). ``passthrough_from_loop`` is their passthrough (the extra loop
+callback per request)."""
+"""Rows run with the stores a deployment has (``open_stores``: a block store, so the rate
+limiter checks blocks as it does under ``cpragate run``), not none at all."""
 
 
 class ClientTransport:
@@ -79,8 +126,15 @@ class ClientTransport:
         self.responses = 0
         self.closed = False
 
+    waiter: Any = None
+    """A Future set when a response arrives (FROM_LOOP rows wait on it instead of spinning
+    the loop: a reply from Redis takes real time, and spinning would count it)."""
+
     def write(self, d: bytes) -> None:
-        self.responses += d.count(b"HTTP/1.1 200")
+        got = d.count(b"HTTP/1.1 200")
+        self.responses += got
+        if got and self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
 
     def writelines(self, parts: Any) -> None:
         for p in parts:
@@ -163,6 +217,12 @@ def build_config(row: str) -> str:
         from cpragate.filters.authn.apikeys import hash_key
 
         text = text.replace("%HASH%", hash_key(KEY.encode())).replace("%PREFIX%", KEY_PREFIX)
+    if "%JWK%" in text:
+        text = text.replace("%JWK%", jwt_material()[0])
+    if "%REDIS%" in text:
+        text = text.replace("%REDIS%", "").replace(
+            'storage: {url: "memory://"}', f'storage: {{url: "memory://", redis: "redis://127.0.0.1:6379/0?prefix=instr-{os.getpid()}"}}'
+        )
     return text
 
 
@@ -188,6 +248,16 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
             path = "/v1/customers/42"
         else:
             cfg = load_config_text(build_config(row))
+            if row in STORES:
+                from cpragate.storage.base import open_stores
+
+                stores = await open_stores("memory://", redis_url=cfg.storage.redis)
+                if hasattr(stores.blocks, "refresh"):
+                    # Redis's block mirror refreshes every second of wall-clock time: under
+                    # callgrind (~50x slower) that is every few requests instead of once per
+                    # thousands, and its redis-py HGETALL would dominate the row.
+                    stores.blocks.refresh = 3600.0
+        extra = extra.replace(b"%TOKEN%", jwt_material()[1].encode()) if b"%TOKEN%" in extra else extra
         gw = Gateway(cfg, loop, stores=stores)
         rt = gw.runtime
         pool = next(iter(rt.pools.values()))
@@ -205,7 +275,12 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
         t0 = time.process_time()
         for _ in range(n):
             before = ct.responses
-            client.data_received(req)
+            if row in FROM_LOOP:
+                ct.waiter = loop.create_future()
+                loop.call_soon(client.data_received, req)  # not inside this Task (see FROM_LOOP)
+                await ct.waiter
+            else:
+                client.data_received(req)
             while ct.responses == before:
                 await asyncio.sleep(0)
         dt = time.process_time() - t0
@@ -262,6 +337,8 @@ def main() -> int:
     if args.inner:
         inner(args.inner[0], int(args.inner[1]))
         return 0
+    if any(b"%TOKEN%" in ROWS.get(r, ("", b""))[1] for r in args.rows):
+        jwt_material()  # once, for every inner run
     for row in args.rows:
         if args.cpu:
             inner(row, args.n)

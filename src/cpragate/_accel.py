@@ -73,6 +73,15 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # it builds in seconds and never holds the mypyc group back; without it the engine
     # runs the Python it replaces, with identical results.
     "pii_native": ("cpragate.pii._cscan",),
+    # The identity filters' synchronous fast paths (authn, authz, ratelimit): their per-request
+    # state in native classes (bench/AUTH_RESULTS.md, round 4).
+    "identity": (
+        "cpragate.filters.authn.fastpath",
+        "cpragate.filters.authz.fastpath",
+        "cpragate.filters.ratelimit.local",
+        "cpragate.filters.ratelimit.fastpath",
+        "cpragate.storage.redis_resp",  # the Redis client of the rate limiter's request path
+    ),
 }
 """Modules compiled together (one mypyc group each), by group name."""
 

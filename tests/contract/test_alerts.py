@@ -86,7 +86,12 @@ def test_redis_blocks_answer_from_the_last_copy_when_redis_fails() -> None:
             now = time.time()
             await s.blocks.put(Block("consumer", "mallory", "block", "x", now, now + 60))
             s.blocks.refresh = 0.0
+            assert s.blocks.check_now("consumer", "mallory", now) == (False, None)  # stale mirror: await
             assert await s.blocks.check("consumer", "mallory", now) is not None
+            s.blocks.refresh = 60.0
+            known, b = s.blocks.check_now("consumer", "mallory", now)
+            assert known and b is not None and b.subject == "mallory"
+            s.blocks.refresh = 0.0
             await s._r.aclose(close_connection_pool=True)  # Redis unreachable from now on
             s._r = type(s._r).from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.2)
             assert await s.blocks.check("consumer", "mallory", now) is not None

@@ -221,6 +221,10 @@ class MemoryBlocks:
     async def check(self, subject_kind: SubjectKind, subject: str, now: float) -> Block | None:
         return active_block(self._blocks, subject_kind, subject, now)
 
+    def check_now(self, subject_kind: SubjectKind, subject: str, now: float) -> tuple[bool, Block | None]:
+        """``check`` without awaiting (the rate limiters' fast path): always known here."""
+        return True, active_block(self._blocks, subject_kind, subject, now)
+
     async def active(self, now: float) -> list[Block]:
         return [b for b in self._blocks.values() if b.active(now)]
 

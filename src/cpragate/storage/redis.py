@@ -83,6 +83,15 @@ def _split_prefix(url: str) -> tuple[str, str]:
     return urlunsplit((u.scheme, u.netloc, u.path, rest, u.fragment)), prefix + ":"
 
 
+def gcra_reply(res: Any) -> tuple[bool, int, float, float]:
+    """The GCRA script's reply: (allowed, remaining, retry after s, reset after s)."""
+    try:
+        allowed, remaining, retry, reset = res
+        return allowed == 1, int(remaining), int(retry) / 1e6, int(reset) / 1e6
+    except (TypeError, ValueError):
+        raise StorageError("Redis rate-limit script answered something unexpected.") from None
+
+
 class RedisStore:
     """CounterStore, Limiter and ServedIds on Redis; ``kv`` is the KeyValueStore."""
 
@@ -157,6 +166,14 @@ class RedisStore:
     # ------------------------------------------------------------------ limiter
 
     async def acquire(self, key: str, interval: float, capacity: int, cost: int = 1) -> LimitResult:
+        allowed, remaining, retry, reset = gcra_reply(await self.gcra_soon(key, interval, capacity, cost))
+        return LimitResult(allowed, remaining, retry, reset)
+
+    gcra_reply = staticmethod(gcra_reply)
+
+    def gcra_soon(self, key: str, interval: float, capacity: int, cost: int = 1) -> asyncio.Future[Any]:
+        """``acquire`` as the Future of the script's raw reply, decoded by :func:`gcra_reply`:
+        the rate limiter's request path awaits it directly (no coroutine, no LimitResult)."""
         ck = (key, interval, capacity, cost)
         cmd = self._gcra_cmds.get(ck)
         if cmd is None:
@@ -165,12 +182,7 @@ class RedisStore:
             if len(self._gcra_cmds) >= 10_000:
                 del self._gcra_cmds[next(iter(self._gcra_cmds))]
             self._gcra_cmds[ck] = cmd
-        res: Any = await self.resp.submit(*cmd)
-        try:
-            allowed, remaining, retry, reset = res
-            return LimitResult(allowed == 1, int(remaining), int(retry) / 1e6, int(reset) / 1e6)
-        except (TypeError, ValueError):
-            raise StorageError("Redis rate-limit script answered something unexpected.") from None
+        return self.resp.submit(*cmd)
 
     async def aclose(self) -> None:
         await self.resp.aclose()

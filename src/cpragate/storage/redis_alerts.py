@@ -116,6 +116,13 @@ class RedisBlocks:
         await self._sync()
         return active_block(self._mirror, subject_kind, subject, now)
 
+    def check_now(self, subject_kind: SubjectKind, subject: str, now: float) -> tuple[bool, Block | None]:
+        """``check`` without awaiting (the rate limiters' fast path): known while the mirror
+        is fresh (``check`` would not sync it), else (False, None) and ``check`` is awaited."""
+        if time.monotonic() - self._synced >= self.refresh:
+            return False, None
+        return True, active_block(self._mirror, subject_kind, subject, now)
+
     async def active(self, now: float) -> list[Block]:
         await self._sync(force=True)
         return [b for b in self._mirror.values() if b.active(now)]

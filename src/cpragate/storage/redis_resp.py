@@ -315,7 +315,7 @@ class RespClient:
         if self._connecting is None:
             self._connecting = self.loop.create_task(self._connect())
         await asyncio.shield(self._connecting)
-        if self.conn is None:
+        if self._current() is None:  # not ``self.conn``: narrowed to None above, and mypyc trusts that
             raise StorageError(f"Redis at {self.host}:{self.port} is not answering.")
 
     async def _connect(self) -> None:
@@ -359,6 +359,9 @@ class RespClient:
         for packed, fut, fallback in waiting:
             if not fut.done():
                 conn.send(packed, fut, fallback)
+
+    def _current(self) -> _Connection | None:
+        return self.conn
 
     def _handshake(self) -> list[bytes]:
         out = []

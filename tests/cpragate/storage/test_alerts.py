@@ -51,6 +51,8 @@ def test_blocks_expire_and_lift() -> None:
         b = await s.check("ip", "10.0.0.1", now)
         assert b is not None and b.action == "block"
         assert await s.check("consumer", "old", now) is None  # expired
+        assert s.check_now("ip", "10.0.0.1", now) == (True, b)  # the same answer without awaiting
+        assert s.check_now("ip", "10.0.0.2", now) == (True, None)
         assert [x.subject for x in await s.active(now)] == ["10.0.0.1"]
         assert await s.lift("ip", "10.0.0.1", by="admin")
         assert not await s.lift("ip", "10.0.0.1", by="admin")

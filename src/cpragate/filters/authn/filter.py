@@ -7,9 +7,11 @@ verified client certificate. A credential that is presented but not valid is ref
 (401 + ``WWW-Authenticate``); it never falls through to another method. The refusal
 never says why; the rule that decided goes to the audit trail.
 
-Credentials are never logged or stored: API keys are hashed, tokens are cached by their
-SHA-256, only a key's public prefix, a token's ``kid`` or a certificate subject names
-the credential in ``Identity.credential_id``.
+Credentials are never logged or stored: API keys are hashed (the verified-key table is
+keyed by a keyed BLAKE2b); a verified token is cached in memory under the token itself
+until its own ``exp`` at the latest (jwt.py says why that is safe); only a key's public
+prefix, a token's ``kid`` or a certificate subject names the credential in
+``Identity.credential_id``. The per-request part is fastpath.py (compiled).
 """
 
 from __future__ import annotations
@@ -17,39 +19,26 @@ from __future__ import annotations
 import hmac
 import logging
 import secrets
-from hashlib import blake2b
+import time
 from typing import ClassVar
 from urllib.parse import parse_qsl
 
 from cpragate.core.access import Consumer, Identity
+from cpragate.core.clock import SystemClock
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
-from cpragate.errors import AuthUnavailable, Forbidden, StorageError, Unauthenticated
+from cpragate.errors import AuthUnavailable, StorageError, Unauthenticated
 from cpragate.filters.authn.apikeys import key_digest, prefix_of
 from cpragate.filters.authn.config import AuthnConfig, RouteAuth
+from cpragate.filters.authn.fastpath import ALL_METHODS, AuthnFast, Cached, route_auth
 from cpragate.filters.authn.jwt import JwtVerifier, KeysUnavailable, TokenRejected
 from cpragate.storage.access import ApiKeyRecord, IdentityStore
 
 __all__ = ["AuthnFilter", "route_auth"]
 
 log = logging.getLogger("cpragate.authn")
-
-_ALL = ("api_key", "jwt", "mtls")
-
-
-def route_auth(route: RouteInfo | None) -> RouteAuth | None:
-    a = getattr(route.settings if route is not None else None, "auth", None)
-    return a if isinstance(a, RouteAuth) else None
-
-
-class _Cached:
-    __slots__ = ("at", "identity", "record")
-
-    def __init__(self, record: ApiKeyRecord | None, identity: Identity | None, at: float) -> None:
-        self.record, self.identity, self.at = record, identity, at
-
 
 class AuthnFilter(Filter):
     name = "authn"
@@ -77,25 +66,48 @@ class AuthnFilter(Filter):
                     0.0,
                     k.expires.timestamp() if k.expires else None,
                 )
-        self.key_cache: dict[str, _Cached] = {}
-        self.verified: dict[bytes, _Cached] = {}
+        self.key_cache: dict[str, Cached] = {}
+        self.cache_seconds = ak.cache_seconds if ak is not None else 0.0
+        self.forward = config.forward_header.lower().encode("ascii") if config.forward_header else None
+        self.strip = frozenset(x for x in (self.forward, self.key_header) if x is not None)
+        clock = ctx.clock
+        system = type(clock) is SystemClock  # its readings without the interpreted wrapper
+        self.fast = AuthnFast(
+            self.name,
+            self.key_header,
+            self.forward,
+            self.strip,
+            config.forward_credentials,
+            secrets.token_bytes(32),
+            self.cache_seconds,
+            ak.cache_seconds if ak is not None else 5.0,
+            self.store is not None,
+            time.monotonic if system else clock.monotonic,
+            time.time if system else clock.time,
+        )
+        """The per-request state and the compiled fast path (fastpath.py); the tables
+        below are its own dict objects, filled here."""
+        self.fast.consumers = self.consumers
+        self.verified = self.fast.verified
         """Keyed BLAKE2b of a key already verified -> its lookup (bounded, same lifetime as
         key_cache): a known key costs one BLAKE2b (a third of the HMAC-SHA256 the store
         needs, measured) and one dict get, no parsing, no second comparison. Under a
         random per-process key: the table names no key outside this process."""
-        self._verified_key = secrets.token_bytes(32)
-        self.cache_seconds = ak.cache_seconds if ak is not None else 0.0
-        self.emitted: dict[tuple[str, str, str], tuple[bytes, str]] = {}
+        self.emitted = self.fast.emitted
         """(consumer, method, credential id) -> (forwarded consumer bytes, decision detail);
         bounded. Keyed by what the value is made of, not by the identity object: a key's
         identity is rebuilt every ``cache_seconds``, and keyed by ``id(identity)`` each
         rebuild left a dead entry (holding the old identity) until the table filled."""
-        self.jwt_idents: dict[int, tuple[object, Consumer | None, Identity]] = {}
+        self.jwt_idents = self.fast.jwt_idents
         """id(verified token) -> (token, consumer it was built with, identity); bounded."""
-        self.consumer_cache: dict[str, tuple[Consumer | None, float]] = {}
+        self.consumer_cache = self.fast.consumer_cache
         self.jwt = JwtVerifier(config.jwt, ctx.clock, getattr(stores, "fetcher", None)) if config.jwt else None
+        if self.jwt is not None and config.jwt is not None:
+            self.fast.set_jwt(self.jwt.cache, config.jwt.max_token_bytes, config.jwt.leeway, config.jwt.consumer_claim)
+        # The compiled fast path's bound method shadows the class's own (which delegates to
+        # it): the pipeline calls it with no interpreted frame in between.
+        self.request_now = self.fast.request_now  # type: ignore[method-assign]
         self.mtls = config.mtls
-        self.forward = config.forward_header.lower().encode("ascii") if config.forward_header else None
         challenges = []
         if ak is not None:
             challenges.append(f'ApiKey realm="{config.realm}", header="{ak.header}"')
@@ -104,7 +116,6 @@ class AuthnFilter(Filter):
         if config.mtls is not None and not challenges:
             challenges.append(f'Mutual realm="{config.realm}"')
         self.challenge = tuple((b"www-authenticate", c.encode("ascii")) for c in challenges)
-        self.strip = frozenset(x for x in (self.forward, self.key_header) if x is not None)
         self.challenge_invalid = tuple(
             (n, v + b', error="invalid_token"' if v.startswith(b"Bearer") else v) for n, v in self.challenge
         )
@@ -127,7 +138,7 @@ class AuthnFilter(Filter):
             if self.forward is not None:
                 req.headers.remove(self.forward)
             return CONTINUE
-        methods = ra.methods if ra is not None and ra.methods is not None else _ALL
+        methods = ra.methods if ra is not None and ra.methods is not None else ALL_METHODS
         key = req.headers.get(self.key_header) if self.key_header is not None and "api_key" in methods else None
         from_header = key is not None
         if key is None and ra is not None and ra.query_key and self.key_header is not None and req.query:
@@ -148,73 +159,17 @@ class AuthnFilter(Filter):
 
     def _accept(self, exchange: Exchange, ra: RouteAuth | None, from_header: bool) -> Verdict:
         """After ``exchange.identity`` is set: required claims, forward header, the decision."""
-        req = exchange.request
-        ident = exchange.identity
-        assert ident is not None
-        if ra is not None and ra.required_claims:
-            missing = [c for c in ra.required_claims if c not in ident.claims]
-            if missing:
-                return Deny(Forbidden, rule="authn:required-claims")
-        key = (ident.consumer, ident.method, ident.credential_id)
-        em = self.emitted.get(key)
-        if em is None:
-            em = (ident.consumer.encode("utf-8", "replace"), f"{ident.method}:{ident.credential_id}")
-            if len(self.emitted) >= 10_000:
-                self.emitted.clear()
-            self.emitted[key] = em
-        h = req.headers
-        strip_key = from_header and not self.cfg.forward_credentials
-        if self.forward is not None:
-            # One pass: drop what the client sent under the forward header (and the key),
-            # then name the consumer.
-            h.remove_many(self.strip) if strip_key else h.remove(self.forward)
-            h.add(self.forward, em[0])
-        elif strip_key and self.key_header is not None:
-            h.remove(self.key_header)
-        exchange.decide(self.name, "allow", em[1])
-        return CONTINUE
+        return self.fast.accept(exchange, ra, from_header)
 
     def request_now(self, exchange: Exchange) -> Verdict | None:
-        """The fast path: an API key or bearer token verified before (cached, still valid),
-        decided without awaiting. None (nothing changed) for anything else: a new or
-        stale credential, a refusal, a missing credential, a query key, mTLS, anonymous."""
-        req = exchange.request
-        ra = route_auth(exchange.route)
-        if ra is not None and (ra.anonymous or ra.query_key):
-            return None
-        methods = ra.methods if ra is not None and ra.methods is not None else _ALL
-        ident: Identity | None = None
-        from_header = False
-        if self.key_header is not None and "api_key" in methods:
-            key = req.headers.get(self.key_header)
-            if key is not None:
-                ident = self._api_key_now(key)
-                from_header = True
-        if not from_header and self.jwt is not None and "jwt" in methods:
-            auth = req.headers.get(b"authorization")
-            if auth is not None and auth[:7].lower() == b"bearer ":
-                ident = self._bearer_now(auth[7:].strip())
-        if ident is None:
-            return None
-        exchange.identity = ident
-        v = self._accept(exchange, ra, from_header)
-        if v is not CONTINUE and self.forward is not None:
-            req.headers.remove(self.forward)  # a client never names its own consumer
-        return v
+        """The fast path (fastpath.py): a credential verified before, decided without awaiting."""
+        return self.fast.request_now(exchange)
 
     def _refuse(self, rule: str) -> Deny:
         return Deny(Unauthenticated, rule=rule, headers=self.challenge_invalid)
 
     def _api_key_now(self, key: bytes) -> Identity | None:
-        """The identity of a key verified less than ``cache_seconds`` ago and still valid, else None."""
-        c = self.verified.get(blake2b(key, key=self._verified_key, digest_size=32).digest())
-        if c is None or self.ctx.clock.monotonic() - c.at > self.cache_seconds:
-            return None
-        rec = c.record
-        assert rec is not None and c.identity is not None  # only verified keys get here
-        if (rec.expires is None and rec.revoked is None) or rec.valid_at(self.ctx.clock.time()):
-            return c.identity
-        return None
+        return self.fast.api_key_now(key)
 
     async def _api_key(self, ex: Exchange, key: bytes) -> Verdict:
         ident = self._api_key_now(key)
@@ -242,7 +197,7 @@ class AuthnFilter(Filter):
                     if consumer is not None and not consumer.disabled:
                         scopes = consumer.scopes if rec.scopes is None else rec.scopes & consumer.scopes
                         ident = Identity.of(consumer, "api_key", prefix, scopes=frozenset(scopes))
-                c = _Cached(rec, ident, now_m)
+                c = Cached(rec, ident, now_m)
                 if len(self.key_cache) >= ak.cache_size:
                     del self.key_cache[next(iter(self.key_cache))]
                 self.key_cache[prefix] = c
@@ -261,7 +216,7 @@ class AuthnFilter(Filter):
             return self._refuse(f"authn:api_key:{rec.state_at(self.ctx.clock.time())}")
         if c.identity is None:
             return self._refuse("authn:api_key:consumer")
-        fast = blake2b(key, key=self._verified_key, digest_size=32).digest()
+        fast = self.fast.digest(key)
         if self.verified.get(fast) is not c:
             if len(self.verified) >= ak.cache_size:
                 del self.verified[next(iter(self.verified))]
@@ -271,14 +226,7 @@ class AuthnFilter(Filter):
 
     def _consumer_now(self, name: str) -> tuple[bool, Consumer | None]:
         """(known, consumer) without awaiting: declared, or looked up less than the TTL ago."""
-        c = self.consumers.get(name)
-        if c is not None or self.store is None:
-            return True, c
-        hit = self.consumer_cache.get(name)
-        ttl = self.cfg.api_keys.cache_seconds if self.cfg.api_keys else 5.0
-        if hit is not None and self.ctx.clock.monotonic() - hit[1] <= ttl:
-            return True, hit[0]
-        return False, None
+        return self.fast.consumer_now(name)
 
     async def _consumer(self, name: str) -> Consumer | None:
         known, c = self._consumer_now(name)
@@ -290,23 +238,6 @@ class AuthnFilter(Filter):
             self.consumer_cache.clear()
         self.consumer_cache[name] = (found, now)
         return found
-
-    def _bearer_now(self, token: bytes) -> Identity | None:
-        """The identity built before for a cached token and the same consumer record, else None."""
-        assert self.jwt is not None and self.cfg.jwt is not None
-        vt = self.jwt.cached(token)
-        if vt is None:
-            return None
-        hit = self.jwt_idents.get(id(vt))
-        if hit is None or hit[0] is not vt:
-            return None
-        name = vt.claims.get(self.cfg.jwt.consumer_claim)
-        if not isinstance(name, str) or not name:
-            return None
-        known, consumer = self._consumer_now(name)
-        if not known or hit[1] is not consumer or (consumer is not None and consumer.disabled):
-            return None
-        return hit[2]
 
     async def _bearer(self, ex: Exchange, token: bytes) -> Verdict:
         assert self.jwt is not None and self.cfg.jwt is not None

@@ -28,6 +28,7 @@ from cpragate.errors import (
     Unauthenticated,
 )
 from cpragate.filters.authz.config import AuthzConfig, AuthzRule
+from cpragate.filters.authz.fastpath import AuthzFast
 from cpragate.filters.authz.rules import Unresolvable, request_values, satisfies
 from cpragate.filters.authz.served import LocalServedIds
 from cpragate.storage.access import ServedIds
@@ -76,6 +77,10 @@ class AuthzFilter(Filter):
         assert isinstance(config, AuthzConfig)
         self.cfg = config
         self.served, self.local_served = served_store(ctx)
+        self.fast = AuthzFast(self._static)
+        # The compiled fast path's bound method shadows the class's own (which delegates to
+        # it): the pipeline calls it with no interpreted frame in between.
+        self.request_now = self.fast.request_now  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
         return rule_of(route) is not None or self.cfg.unruled_routes == "deny"
@@ -113,12 +118,8 @@ class AuthzFilter(Filter):
         return None
 
     def request_now(self, exchange: Exchange) -> Verdict | None:
-        """Everything but a served-id requirement decides without awaiting."""
-        rule = rule_of(exchange.route)
-        if rule is not None and rule.served_ids is not None and rule.served_ids.require is not None:
-            return None
-        v = self._static(exchange, rule)
-        return CONTINUE if v is None else v
+        """Everything but a served-id requirement decides without awaiting (fastpath.py)."""
+        return self.fast.request_now(exchange)
 
     async def on_request(self, exchange: Exchange) -> Verdict:
         rule = rule_of(exchange.route)

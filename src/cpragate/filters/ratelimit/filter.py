@@ -19,15 +19,20 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import ClassVar
+import time
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any, ClassVar
 
 from cpragate.core.access import RateLimitState
+from cpragate.core.clock import SystemClock
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import ConsumerBlocked, RateLimited, RateLimitUnavailable, StorageError
 from cpragate.filters.ratelimit.config import Limit, RateLimitConfig, RouteRateLimit
+from cpragate.filters.ratelimit.fastpath import BlocksNow, Bucket, LocalFast, policy_bytes
 from cpragate.filters.ratelimit.local import LocalLimiter
 from cpragate.storage.access import Limiter, LimitResult
 from cpragate.storage.alerts import BlockStore, SubjectKind
@@ -42,32 +47,13 @@ def route_limits(route: RouteInfo | None) -> RouteRateLimit | None:
     return r if isinstance(r, RouteRateLimit) else None
 
 
-def _policy(name: str, lim: Limit) -> bytes:
-    w = lim.per
-    ws = str(int(w)) if float(w).is_integer() else f"{w:g}"
-    return f'"{name}";q={lim.capacity};w={ws}'.encode("ascii")
-
-
-class _Bucket:
-    """One check, everything about it computed once: the bucket key, the GCRA
-    parameters, the ``RateLimit-Policy`` bytes and the start of the ``RateLimit`` value."""
-
-    __slots__ = ("capacity", "current", "interval", "key", "limit", "name", "policy", "window")
-
-    def __init__(self, name: str, key: str, lim: Limit) -> None:
-        self.name, self.key, self.limit = name, key, lim
-        self.interval = lim.interval
-        self.capacity = lim.capacity
-        self.window = lim.interval * lim.capacity
-        self.policy = _policy(name, lim)
-        self.current = f'"{name}";r='.encode("ascii")
-
-
 _PLANS_MAX = 10_000
 
 
 class _Base(Filter):
     Config: ClassVar[type[FilterConfig]] = RateLimitConfig
+    per_ip_subject: ClassVar[bool] = False
+    """The subject of the limits and blocks is the client IP (else the consumer)."""
 
     def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
         super().__init__(config, ctx)
@@ -79,11 +65,45 @@ class _Base(Filter):
         self.is_shared = shared is not None
         self.headers = config.headers
         self.deny_on_error = config.on_error == "deny"
-        self._plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[_Bucket, ...]]] = {}
+        self._plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[Bucket, ...]]] = {}
         """(id of the route, consumer or client ip) -> the buckets to check; bounded."""
         self.blocks: BlockStore | None = getattr(ctx.stores, "blocks", None) if config.enforce_blocks else None
         self._throttle = config.throttle
-        self._throttle_policy = _policy("throttle", config.throttle)
+        self._throttle_policy = policy_bytes("throttle", config.throttle)
+        clock = ctx.clock
+        self._blocks_now: BlocksNow | None = getattr(self.blocks, "check_now", None)
+        self._gcra_soon: Callable[[str, float, int], Awaitable[Any]] | None = getattr(shared, "gcra_soon", None)
+        self._gcra_reply: Callable[[Any], tuple[bool, int, float, float]] | None = getattr(shared, "gcra_reply", None)
+        """The Redis limiter's request path (storage/redis.py): the Future of the script's
+        reply and its decoder; None for other limiters (``acquire``)."""
+        self._fast = LocalFast(
+            self.local,
+            self.headers,
+            self.is_shared,
+            self.per_ip_subject,
+            self._plans,
+            self._plan,
+            self._refusal,
+            self._blocks_now,
+            time.time if type(clock) is SystemClock else clock.time,
+            self.blocks is not None,
+        )
+        # The compiled fast path's bound methods shadow the class's own (which delegate to
+        # them): the pipeline calls them with no interpreted frame in between.
+        self.request_now = self._fast.request_now  # type: ignore[method-assign]
+        self.response_now = self._fast.response_now  # type: ignore[method-assign]
+        if self._gcra_soon is not None and self._gcra_reply is not None:
+            # Redis: the awaited request phase is the compiled one too (fastpath.py)
+            self._fast.set_shared(self._gcra_soon, self._gcra_reply, partial(type(self).on_request, self), self._store_failed)
+            self.on_request = self._fast.shared_request  # type: ignore[method-assign]
+
+    def _unblocked_now(self, kind: SubjectKind, subject: str) -> bool:
+        """True when the block store knows without awaiting that ``subject`` has no block
+        (so the awaited path does not await it either: one coroutine less per request)."""
+        if self._blocks_now is None:
+            return False
+        known, block = self._blocks_now(kind, subject, self.ctx.clock.time())
+        return known and block is None
 
     async def _blocked(self, ex: Exchange, kind: SubjectKind, subject: str) -> Verdict:
         """The verdict of a block or throttle on ``subject`` (CONTINUE when there is none)."""
@@ -117,13 +137,13 @@ class _Base(Filter):
             hdrs += ((b"ratelimit-policy", self._throttle_policy), (b"ratelimit", b'"throttle";r=0;t=%d' % wait))
         return Deny(RateLimited, rule=f"{self.name}:throttled:{kind}", headers=hdrs)
 
-    def _plan(self, ex: Exchange, who: str) -> tuple[_Bucket, ...]:
+    def _plan(self, ex: Exchange, who: str) -> tuple[Bucket, ...]:
         route = ex.route
         k = (id(route), who)
         hit = self._plans.get(k)
         if hit is not None and hit[0] is route:
             return hit[1]
-        plan = tuple(_Bucket(n, key, lim) for n, key, lim in self._checks(ex))
+        plan = tuple(Bucket(n, key, lim) for n, key, lim in self._checks(ex))
         if len(self._plans) >= _PLANS_MAX:
             self._plans.clear()
         self._plans[k] = (route, plan)
@@ -132,70 +152,61 @@ class _Base(Filter):
     def _checks(self, ex: Exchange) -> list[tuple[str, str, Limit]]:
         raise NotImplementedError
 
-    async def _check(self, ex: Exchange, checks: tuple[_Bucket, ...]) -> Verdict:
+    async def _check(self, ex: Exchange, checks: tuple[Bucket, ...]) -> Verdict:
         """Take one unit from every bucket; refuse on the first empty one."""
-        tightest: _Bucket | None = None
-        best: LimitResult | None = None
+        tightest: Bucket | None = None
+        best_remaining, best_reset = 0, 0.0
+        soon, decode = self._gcra_soon, self._gcra_reply
         for b in checks:
             if self.is_shared:
                 try:
-                    res = await self.limiter.acquire(b.key, b.interval, b.capacity)
+                    if soon is not None and decode is not None:  # Redis: its reply, no LimitResult
+                        allowed, remaining, retry, reset = decode(await soon(b.key, b.interval, b.capacity))
+                    else:
+                        res = await self.limiter.acquire(b.key, b.interval, b.capacity)
+                        allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
                 except StorageError as e:
-                    if self.deny_on_error:
-                        log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
-                        return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
-                    log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
+                    v = self._store_failed(ex, e)
+                    if v is not None:
+                        return v
                     res = self.local.acquire_now(b.key, b.interval, b.capacity)
+                    allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
             else:
                 res = self.local.acquire_now(b.key, b.interval, b.capacity)
-            if not res.allowed:
-                return self._refusal(b, res.retry_after)
-            if best is None or res.remaining < best.remaining:
-                tightest, best = b, res
-        if tightest is not None and best is not None and self.headers:
-            t = max(0, math.ceil(best.reset_after))
-            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best.remaining, t))
+                allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
+            if not allowed:
+                return self._refusal(b, retry)
+            if tightest is None or remaining < best_remaining:
+                tightest, best_remaining, best_reset = b, remaining, reset
+        if tightest is not None and self.headers:
+            t = max(0, math.ceil(best_reset))
+            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
         return CONTINUE
 
-    def _refusal(self, b: _Bucket, retry_after: float) -> Deny:
+    def _store_failed(self, ex: Exchange, e: StorageError) -> Verdict | None:
+        """Redis failed: the ``on_error`` policy (a 503, or None: limit in this process), logged."""
+        if self.deny_on_error:
+            log.error("rate-limit store unavailable (request %s): %s", ex.request_id, e.detail or e.title)
+            return Deny(RateLimitUnavailable, rule=f"{self.name}:store-unavailable")
+        log.warning("rate-limit store unavailable, limiting in this process: %s", e.detail or e.title)
+        return None
+
+    def _refusal(self, b: Bucket, retry_after: float) -> Deny:
         retry = max(1, math.ceil(retry_after))
         hdrs: tuple[tuple[bytes, bytes], ...] = ((b"retry-after", b"%d" % retry),)
         if self.headers:
             hdrs += ((b"ratelimit-policy", b.policy), (b"ratelimit", b"%b0;t=%d" % (b.current, retry)))
         return Deny(RateLimited, rule=f"{self.name}:{b.name}", headers=hdrs)
 
-    def _check_local(self, ex: Exchange, checks: tuple[_Bucket, ...]) -> Verdict:
-        """``_check`` against this process's buckets, without awaiting (the same decisions)."""
-        take = self.local.take
-        tightest: _Bucket | None = None
-        best_remaining = 0
-        best_reset = 0.0
-        for b in checks:
-            diff = take(b.key, b.interval, b.capacity)
-            if diff < 0:
-                return self._refusal(b, -diff)
-            remaining = math.floor((b.window - diff) / b.interval + 1e-9)
-            if tightest is None or remaining < best_remaining:
-                tightest, best_remaining, best_reset = b, remaining, diff
-        if tightest is not None and self.headers:
-            t = max(0, math.ceil(best_reset))
-            ex.rate_limit = RateLimitState(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
-        return CONTINUE
-
     async def on_response(self, exchange: Exchange) -> Verdict:
-        return self.response_now(exchange)
+        return self._fast.response_now(exchange)
+
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        """Decided in this process (no shared limiter, blocks known without awaiting), else None."""
+        return self._fast.request_now(exchange)
 
     def response_now(self, exchange: Exchange) -> Verdict:
-        st = exchange.rate_limit
-        resp = exchange.response
-        if st is not None and resp is not None:
-            h = resp.headers
-            if b"ratelimit" not in h:
-                if b"ratelimit-policy" in h:
-                    h.remove(b"ratelimit-policy")
-                h.add(b"ratelimit-policy", st.policy)
-                h.add(b"ratelimit", st.current)
-        return CONTINUE
+        return self._fast.response_now(exchange)
 
 
 class RateLimitIpFilter(_Base):
@@ -203,6 +214,7 @@ class RateLimitIpFilter(_Base):
 
     name = "ratelimit_ip"
     priority = 1300
+    per_ip_subject = True
 
     def applies_to(self, route: RouteInfo) -> bool:
         rl = route_limits(route)
@@ -217,18 +229,12 @@ class RateLimitIpFilter(_Base):
         return []
 
     async def on_request(self, exchange: Exchange) -> Verdict:
-        if self.blocks is not None:
+        if self.blocks is not None and not self._unblocked_now("ip", exchange.client_ip):
             v = await self._blocked(exchange, "ip", exchange.client_ip)
             if v is not CONTINUE:
                 return v
         plan = self._plan(exchange, exchange.client_ip)
         return await self._check(exchange, plan) if plan else CONTINUE
-
-    def request_now(self, exchange: Exchange) -> Verdict | None:
-        if self.blocks is not None or self.is_shared:
-            return None  # a store to await
-        plan = self._plan(exchange, exchange.client_ip)
-        return self._check_local(exchange, plan) if plan else CONTINUE
 
 
 class RateLimitFilter(_Base):
@@ -265,7 +271,7 @@ class RateLimitFilter(_Base):
 
     async def on_request(self, exchange: Exchange) -> Verdict:
         ident = exchange.identity
-        if ident is not None and self.blocks is not None:
+        if ident is not None and self.blocks is not None and not self._unblocked_now("consumer", ident.consumer):
             v = await self._blocked(exchange, "consumer", ident.consumer)
             if v is not CONTINUE:
                 return v
@@ -273,9 +279,3 @@ class RateLimitFilter(_Base):
         plan = self._plan(exchange, ident.consumer if ident is not None else "\x00")
         return await self._check(exchange, plan) if plan else CONTINUE
 
-    def request_now(self, exchange: Exchange) -> Verdict | None:
-        if self.blocks is not None or self.is_shared:
-            return None  # a store to await
-        ident = exchange.identity
-        plan = self._plan(exchange, ident.consumer if ident is not None else "\x00")
-        return self._check_local(exchange, plan) if plan else CONTINUE

@@ -6,27 +6,34 @@ Bounded: expired buckets go first, then the oldest (a dropped bucket is a full o
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 
-from cpragate.core.clock import Clock
+from cpragate.core.clock import Clock, SystemClock
 from cpragate.storage.access import LimitResult
 
 __all__ = ["LocalLimiter"]
 
 
 class LocalLimiter:
-    """Limiter (storage.access Protocol) in a dict of TATs, monotonic clock."""
+    """Limiter (storage.access Protocol) in a dict of TATs, monotonic clock.
+
+    Compiled with mypyc (group ``identity``, cpragate/_accel.py) with the fast path
+    beside it (fastpath.py)."""
 
     def __init__(self, clock: Clock, max_keys: int = 100_000) -> None:
         self.clock = clock
         self.max_keys = max_keys
         self._tat: dict[str, float] = {}
+        # the system clock's reading without its interpreted wrapper method
+        self._monotonic: Callable[[], float] = time.monotonic if type(clock) is SystemClock else clock.monotonic
 
     async def acquire(self, key: str, interval: float, capacity: int, cost: int = 1) -> LimitResult:
         return self.acquire_now(key, interval, capacity, cost)
 
     def acquire_now(self, key: str, interval: float, capacity: int, cost: int = 1) -> LimitResult:
         """``algorithms.gcra`` inlined (the request path): floats, one dict get, one set."""
-        now = self.clock.monotonic()
+        now = self._monotonic()
         tats = self._tat
         tat = tats.get(key)
         base = now if tat is None or tat < now else tat
@@ -45,7 +52,7 @@ class LocalLimiter:
         """``acquire_now`` of one unit without the LimitResult (the request path of the
         in-process limit): the seconds until the bucket is full again (> 0) when allowed
         and taken, else minus the seconds to wait (< 0; nothing taken)."""
-        now = self.clock.monotonic()
+        now = self._monotonic()
         tats = self._tat
         tat = tats.get(key)
         new_tat = (now if tat is None or tat < now else tat) + interval

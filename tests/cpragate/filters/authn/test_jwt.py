@@ -262,4 +262,21 @@ def test_cache_hits_recheck_expiry_and_are_bounded() -> None:
     for i in range(40):
         asyncio.run(v.verify(sign(claims(c, n=i))))
     assert len(v.cache) <= 16
-    assert all(len(k) == 32 for k in v.cache)  # keyed by SHA-256, the token is not kept
+    assert all(until <= c.time() + 300 for _, until in v.cache.values())  # kept no longer than its exp
+
+
+def test_cache_is_keyed_by_the_whole_token_so_no_other_token_hits() -> None:
+    """The cache key is the token itself: only the byte-identical, verified token hits. A
+    token with the same header and claims but another signature, or the same signature
+    under altered claims, is verified from scratch (and refused)."""
+    c = FakeClock()
+    v = verifier(c)
+    tok = sign(claims(c))
+    assert asyncio.run(v.verify(tok)) and list(v.cache) == [tok]
+    head, body, sig = tok.split(b".")
+    other_sig = sig[:-2] + (b"AA" if sig[-2:] != b"AA" else b"BA")
+    assert reject(v, b".".join((head, body, other_sig))) == "jwt:signature"
+    forged = sign(claims(c, sub="mallory"))
+    assert reject(v, b".".join((head, forged.split(b".")[1], sig))) == "jwt:signature"
+    assert reject(v, tok + b"x") == "jwt:signature"
+    assert list(v.cache) == [tok]

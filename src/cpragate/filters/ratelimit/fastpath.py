@@ -1,0 +1,207 @@
+"""The rate limiters' synchronous fast path, compiled with mypyc (group ``identity`` in
+cpragate/_accel.py; this source runs as is when the build is missing or stale).
+
+Why a module of its own: the filters extend the interpreted ``Filter`` base, so compiling
+them would still look every attribute up by name. The per-request state (the plans, the
+buckets, the limiter's table) lives here in native classes instead, and
+:meth:`LocalFast.request_now` / :meth:`LocalFast.response_now` are the filters' own
+``request_now`` / ``response_now`` (bound in ``_Base.__init__``): no interpreted frame
+per request. The decisions are exactly those of ``_Base._check``; a refusal is built by
+the filter (``refusal``), a plan by ``plan`` (both off the per-request path).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from cpragate.core.access import RateLimitState
+from cpragate.core.exchange import Exchange
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Verdict
+from cpragate.errors import StorageError
+from cpragate.filters.ratelimit.config import Limit
+from cpragate.filters.ratelimit.local import LocalLimiter
+
+__all__ = ["BlocksNow", "Bucket", "LocalFast", "policy_bytes"]
+
+BlocksNow = Callable[[str, str, float], "tuple[bool, object | None]"]
+"""``BlockStore.check_now``: (known without awaiting, the active block or None)."""
+
+
+def policy_bytes(name: str, lim: Limit) -> bytes:
+    w = lim.per
+    ws = str(int(w)) if float(w).is_integer() else f"{w:g}"
+    return f'"{name}";q={lim.capacity};w={ws}'.encode("ascii")
+
+
+class Bucket:
+    """One check, everything about it computed once: the bucket key, the GCRA
+    parameters, the ``RateLimit-Policy`` bytes and the start of the ``RateLimit`` value."""
+
+    def __init__(self, name: str, key: str, lim: Limit) -> None:
+        self.name = name
+        self.key = key
+        self.limit = lim
+        self.interval: float = lim.interval
+        self.capacity: int = lim.capacity
+        self.window: float = lim.interval * lim.capacity
+        self.policy = policy_bytes(name, lim)
+        self.current = f'"{name}";r='.encode("ascii")
+
+
+def _new_state(policy: bytes, current: bytes) -> RateLimitState:
+    return RateLimitState(policy, current)
+
+
+class LocalFast:
+    """``request_now``/``response_now`` of a rate-limit filter (see the module docstring).
+
+    ``per_ip``: the subject is the client IP (``ratelimit_ip``), else the consumer
+    (``ratelimit``; "\\x00" for anonymous requests, a name no consumer has). ``shared``:
+    the buckets are in a shared store, so the request phase always awaits (None).
+    """
+
+    def __init__(
+        self,
+        local: LocalLimiter,
+        headers: bool,
+        shared: bool,
+        per_ip: bool,
+        plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[Bucket, ...]]],
+        plan: Callable[[Exchange, str], tuple[Bucket, ...]],
+        refusal: Callable[[Bucket, float], Verdict],
+        blocks_now: BlocksNow | None,
+        wall: Callable[[], float],
+        has_blocks: bool,
+    ) -> None:
+        self.local = local
+        self.headers = headers
+        self.shared = shared
+        self.per_ip = per_ip
+        self.plans = plans
+        self.plan = plan
+        self.refusal = refusal
+        self.blocks_now = blocks_now
+        self.wall = wall
+        self.has_blocks = has_blocks
+        self.awaits = shared or (has_blocks and blocks_now is None)
+        """Nothing can be decided without awaiting: a shared limiter, or blocks that can
+        only be checked by awaiting."""
+        # the Redis limiter's request path (set_shared)
+        self.soon: Callable[[str, float, int], Awaitable[Any]] | None = None
+        self.decode: Callable[[Any], tuple[bool, int, float, float]] | None = None
+        self.awaited: Callable[[Exchange], Awaitable[Verdict]] | None = None
+        self.store_failed: Callable[[Exchange, StorageError], Verdict | None] | None = None
+
+    def set_shared(
+        self,
+        soon: Callable[[str, float, int], Awaitable[Any]],
+        decode: Callable[[Any], tuple[bool, int, float, float]],
+        awaited: Callable[[Exchange], Awaitable[Verdict]],
+        store_failed: Callable[[Exchange, StorageError], Verdict | None],
+    ) -> None:
+        """Buckets in Redis: :meth:`shared_request` becomes the filter's ``on_request``;
+        ``awaited`` is the filter's own (for a block), ``store_failed`` its policy when
+        Redis fails (a Deny, or None: limit in this process)."""
+        self.soon, self.decode, self.awaited, self.store_failed = soon, decode, awaited, store_failed
+
+    async def shared_request(self, exchange: Exchange) -> Verdict:
+        """``on_request`` with the buckets in Redis: the same decisions as the filter's
+        ``on_request``/``_check``, awaiting the script's reply Future directly."""
+        soon, decode, awaited, store_failed = self.soon, self.decode, self.awaited, self.store_failed
+        assert soon is not None and decode is not None and awaited is not None and store_failed is not None
+        if self.per_ip:
+            who = exchange.client_ip
+            kind = "ip"
+        else:
+            ident = exchange.identity
+            if ident is None:
+                who, kind = "\x00", ""
+            else:
+                who, kind = ident.consumer, "consumer"
+        if self.has_blocks and kind:
+            bn = self.blocks_now
+            known, block = bn(kind, who, self.wall()) if bn is not None else (False, None)
+            if not known or block is not None:
+                return await awaited(exchange)  # a block or throttle, or it must be awaited
+        route = exchange.route
+        hit = self.plans.get((id(route), who))
+        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        if not plan:
+            return CONTINUE
+        tightest: Bucket | None = None
+        best_remaining = 0
+        best_reset = 0.0
+        for b in plan:
+            try:
+                allowed, remaining, retry, reset = decode(await soon(b.key, b.interval, b.capacity))
+            except StorageError as e:
+                v = store_failed(exchange, e)
+                if v is not None:
+                    return v
+                res = self.local.acquire_now(b.key, b.interval, b.capacity)
+                allowed, remaining, retry, reset = res.allowed, res.remaining, res.retry_after, res.reset_after
+            if not allowed:
+                return self.refusal(b, retry)
+            if tightest is None or remaining < best_remaining:
+                tightest, best_remaining, best_reset = b, remaining, reset
+        if tightest is not None and self.headers:
+            t = max(0, math.ceil(best_reset))
+            exchange.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
+        return CONTINUE
+
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        if self.awaits:
+            return None
+        if self.per_ip:
+            who = exchange.client_ip
+            kind = "ip"
+        else:
+            ident = exchange.identity
+            if ident is None:
+                who, kind = "\x00", ""
+            else:
+                who, kind = ident.consumer, "consumer"
+        bn = self.blocks_now
+        if bn is not None and kind:
+            known, block = bn(kind, who, self.wall())
+            if not known or block is not None:
+                return None  # a block or throttle (or a stale mirror): the awaited path decides
+        route = exchange.route
+        hit = self.plans.get((id(route), who))
+        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        if not plan:
+            return CONTINUE
+        return self.check(exchange, plan)
+
+    def check(self, ex: Exchange, checks: tuple[Bucket, ...]) -> Verdict:
+        """Take one unit from every bucket in this process; refuse on the first empty one."""
+        local = self.local
+        tightest: Bucket | None = None
+        best_remaining = 0
+        best_reset = 0.0
+        for b in checks:
+            diff = local.take(b.key, b.interval, b.capacity)
+            if diff < 0:
+                return self.refusal(b, -diff)
+            remaining = math.floor((b.window - diff) / b.interval + 1e-9)
+            if tightest is None or remaining < best_remaining:
+                tightest, best_remaining, best_reset = b, remaining, diff
+        if tightest is not None and self.headers:
+            t = max(0, math.ceil(best_reset))
+            ex.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
+        return CONTINUE
+
+    def response_now(self, exchange: Exchange) -> Verdict:
+        st = exchange.rate_limit
+        resp = exchange.response
+        if st is not None and resp is not None:
+            h = resp.headers
+            if b"ratelimit" not in h:
+                if b"ratelimit-policy" in h:
+                    h.remove(b"ratelimit-policy")
+                h.add(b"ratelimit-policy", st.policy)
+                h.add(b"ratelimit", st.current)
+        return CONTINUE

@@ -1,0 +1,73 @@
+"""Authentication's fast path (compiled in the ``identity`` group): the verified-key table's
+keyed digest and the cached-token rules. The filter-level behaviour (every test both ways,
+fast and awaited) is in test_filter.py."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from cpragate.core.access import Identity
+from cpragate.core.clock import FakeClock
+from cpragate.core.route import RouteInfo
+from cpragate.filters.authn.config import RouteAuth
+from cpragate.filters.authn.fastpath import AuthnFast, Cached, route_auth
+from cpragate.filters.authn.jwt import VerifiedToken
+from cpragate.storage.access import ApiKeyRecord
+
+
+def fast(clock: FakeClock, vkey: bytes = b"k" * 32) -> AuthnFast:
+    return AuthnFast("authn", b"x-api-key", None, frozenset({b"x-api-key"}), False, vkey, 5.0, 5.0, False,
+                     clock.monotonic, clock.time)  # fmt: skip
+
+
+def test_digest_is_keyed_per_instance_and_stable() -> None:
+    c = FakeClock()
+    a, b = fast(c, b"a" * 32), fast(c, b"b" * 32)
+    assert a.digest(b"cpg_x") == a.digest(b"cpg_x") != b.digest(b"cpg_x")
+    assert a.digest(b"cpg_x") != a.digest(b"cpg_y") and len(a.digest(b"cpg_x")) == 32
+
+
+def test_api_key_now_respects_cache_seconds_and_record_validity() -> None:
+    c = FakeClock()
+    f = fast(c)
+    ident = Identity("app", "contractor", "api_key", "cpg_x")
+    rec = ApiKeyRecord("cpg_x", "h", "app", None, 0.0, c.time() + 3)
+    f.verified[f.digest(b"cpg_x_secret")] = Cached(rec, ident, c.monotonic())
+    assert f.api_key_now(b"cpg_x_secret") is ident
+    assert f.api_key_now(b"cpg_x_secreT") is None
+    c.advance(4)  # the record expired (still within cache_seconds)
+    assert f.api_key_now(b"cpg_x_secret") is None
+    f.verified[f.digest(b"k2")] = Cached(ApiKeyRecord("k2", "h", "app"), ident, c.monotonic())
+    assert f.api_key_now(b"k2") is ident
+    c.advance(5.5)
+    assert f.api_key_now(b"k2") is None  # older than cache_seconds
+
+
+def test_cached_token_expires_at_exp_with_leeway_and_its_deadline() -> None:
+    c = FakeClock()
+    f = fast(c)
+    now = c.time()
+    tokens: dict[bytes, tuple[VerifiedToken, float]] = {}
+    f.set_jwt(tokens, 64, 10.0, "sub")
+    vt = VerifiedToken({"sub": "app"}, "k1", now + 30, now + 5)
+    tokens[b"tok"] = (vt, now + 100)
+    assert f.cached_token(b"tok") is vt  # nbf 5 s ahead: within the 10 s leeway
+    vt2 = VerifiedToken({"sub": "app"}, "k1", now + 30, now + 20)
+    tokens[b"tok2"] = (vt2, now + 100)
+    assert f.cached_token(b"tok2") is None  # nbf beyond the leeway
+    assert f.cached_token(b"tok3") is None and f.cached_token(b"x" * 65) is None
+    c.advance(39)
+    assert f.cached_token(b"tok") is vt  # exp + leeway not reached
+    c.advance(1)
+    assert f.cached_token(b"tok") is None  # exp + leeway: expired
+    tokens[b"short"] = (VerifiedToken({"sub": "app"}, "k1", now + 1000, None), c.time() + 1)
+    assert f.cached_token(b"short") is not None
+    c.advance(1)
+    assert f.cached_token(b"short") is None  # the entry's own deadline (cache_seconds)
+
+
+def test_route_auth() -> None:
+    assert route_auth(None) is None
+    ra = RouteAuth(anonymous=True)
+    assert route_auth(RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(auth=ra))) is ra
+    assert route_auth(RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(auth="x"))) is None
