@@ -30,16 +30,16 @@ typedef struct {
     uint32_t name_off, name_len, value_off, value_len;
 } hdr_t;
 
-/* A header name the parser hands over as one shared bytes object (hash cached) instead
- * of a new one per header: the parser's special names and the common ones below. */
-typedef struct {
-    PyObject *name;       /* lowercase bytes */
-    PyObject *last_value; /* this parser's previous value of the header, reused when equal */
-    int special, unique;
-    int secret; /* a credential: its value is never kept past its message */
-} known_t;
-
-#define MAX_KNOWN 64
+/* Header names handed over as one shared bytes object (hash cached) instead of a new one
+ * per header: the common ones below and every parser's special names, registered once per
+ * process (a parser keeps one flag byte per name and, once it has parsed something, one
+ * pointer per name for the value it may reuse: per connection that is what memory costs). */
+#define MAX_NAMES 64
+static PyObject *names[MAX_NAMES]; /* lowercase bytes, alive for the process */
+static unsigned char secret[MAX_NAMES]; /* a credential: its value is never kept past its message */
+static int nnames;
+#define F_SPECIAL 1
+#define F_UNIQUE 2
 static const char *common_names[] = {
     "accept", "accept-encoding", "accept-language", "authorization", "cache-control", "connection",
     "content-length", "content-type", "cookie", "date", "etag", "host", "last-modified", "origin",
@@ -53,8 +53,8 @@ typedef struct {
     llhttp_t p;
     llhttp_settings_t s;
     PyObject *on_head, *on_body, *on_complete;
-    known_t known[MAX_KNOWN];
-    int nknown;
+    unsigned char flags[MAX_NAMES]; /* F_SPECIAL, F_UNIQUE per registered name */
+    PyObject **prev;                /* MAX_NAMES previous values, allocated on first use */
     Py_ssize_t max_head, max_headers;
     char *buf;
     size_t len, cap;
@@ -93,7 +93,7 @@ static int
 append(Parser *self, const char *at, size_t n)
 {
     if (self->len + n > self->cap) {
-        size_t cap = self->cap ? self->cap : 1024;
+        size_t cap = self->cap ? self->cap : 256;
         while (cap < self->len + n)
             cap *= 2;
         char *b = PyMem_Realloc(self->buf, cap);
@@ -152,7 +152,7 @@ cb_field(llhttp_t *p, const char *at, size_t n)
         if (count(self, 4) < 0)
             return -1;
         if (self->nh == self->hcap) {
-            size_t cap = self->hcap ? self->hcap * 2 : 16;
+            size_t cap = self->hcap ? self->hcap * 2 : 8;
             hdr_t *h = PyMem_Realloc(self->hdrs, cap * sizeof(hdr_t));
             if (h == NULL) {
                 PyErr_NoMemory();
@@ -227,17 +227,17 @@ build_headers(Parser *self, PyObject **out_list, PyObject **out_special)
         char low[64];
         const char *s = self->buf + h->name_off;
         PyObject *name = NULL;
-        known_t *k = NULL;
+        int k = -1;
         if (h->name_len <= sizeof(low)) {
             for (uint32_t j = 0; j < h->name_len; j++) {
                 char c = s[j];
                 low[j] = (c >= 'A' && c <= 'Z') ? (char)(c + 32) : c;
             }
-            for (int j = 0; j < self->nknown; j++) {
-                PyObject *kn = self->known[j].name;
+            for (int j = 0; j < nnames; j++) {
+                PyObject *kn = names[j];
                 if (PyBytes_GET_SIZE(kn) == (Py_ssize_t)h->name_len &&
                     memcmp(PyBytes_AS_STRING(kn), low, h->name_len) == 0) {
-                    k = &self->known[j];
+                    k = j;
                     name = Py_NewRef(kn);
                     break;
                 }
@@ -261,9 +261,10 @@ build_headers(Parser *self, PyObject **out_list, PyObject **out_special)
          * Server, Content-Type, ETag): the previous object is reused instead of a new one. */
         PyObject *value;
         const char *vs = self->buf + h->value_off;
-        if (k != NULL && k->last_value != NULL && PyBytes_GET_SIZE(k->last_value) == (Py_ssize_t)h->value_len &&
-            memcmp(PyBytes_AS_STRING(k->last_value), vs, h->value_len) == 0) {
-            value = Py_NewRef(k->last_value);
+        PyObject *prev = k >= 0 && self->prev != NULL ? self->prev[k] : NULL;
+        if (prev != NULL && PyBytes_GET_SIZE(prev) == (Py_ssize_t)h->value_len &&
+            memcmp(PyBytes_AS_STRING(prev), vs, h->value_len) == 0) {
+            value = Py_NewRef(prev);
         }
         else {
             value = PyBytes_FromStringAndSize(vs, h->value_len);
@@ -271,11 +272,15 @@ build_headers(Parser *self, PyObject **out_list, PyObject **out_special)
                 Py_DECREF(name);
                 goto error;
             }
-            if (k != NULL && !k->secret && h->value_len <= 256)
-                Py_XSETREF(k->last_value, Py_NewRef(value));
+            if (k >= 0 && !secret[k] && h->value_len <= 256) {
+                if (self->prev == NULL)
+                    self->prev = PyMem_Calloc(MAX_NAMES, sizeof(PyObject *)); /* no memory: no reuse */
+                if (self->prev != NULL)
+                    Py_XSETREF(self->prev[k], Py_NewRef(value));
+            }
         }
-        if (k != NULL && k->special) {
-            if (k->unique && PyDict_Contains(special, name) > 0) {
+        if (k >= 0 && (self->flags[k] & F_SPECIAL)) {
+            if ((self->flags[k] & F_UNIQUE) && PyDict_Contains(special, name) > 0) {
                 PyErr_Format(DuplicateHeader, "duplicate %s header", PyBytes_AS_STRING(name));
                 Py_DECREF(name);
                 Py_DECREF(value);
@@ -394,66 +399,56 @@ get_callback(PyObject *proto, const char *name, PyObject **out)
     return *out == NULL ? -1 : 0;
 }
 
-/* Add (or mark) one known name; 0 on success. */
+/* The index of a lowercase name in the process-wide table, added if new; -1 on error. */
 static int
-known_add(Parser *self, PyObject *name, int special, int unique)
+register_name(PyObject *name)
 {
     if (!PyBytes_Check(name)) {
         PyErr_SetString(PyExc_TypeError, "header names must be bytes");
         return -1;
     }
-    for (int j = 0; j < self->nknown; j++) {
-        known_t *k = &self->known[j];
-        if (PyBytes_GET_SIZE(k->name) == PyBytes_GET_SIZE(name) &&
-            memcmp(PyBytes_AS_STRING(k->name), PyBytes_AS_STRING(name), PyBytes_GET_SIZE(name)) == 0) {
-            k->special |= special;
-            k->unique |= unique;
-            return 0;
-        }
+    const char *nm = PyBytes_AS_STRING(name);
+    Py_ssize_t len = PyBytes_GET_SIZE(name);
+    for (int j = 0; j < nnames; j++) {
+        if (PyBytes_GET_SIZE(names[j]) == len && memcmp(PyBytes_AS_STRING(names[j]), nm, (size_t)len) == 0)
+            return j;
     }
-    if (self->nknown == MAX_KNOWN) {
-        if (!special)
-            return 0;
-        PyErr_SetString(PyExc_ValueError, "too many special header names");
-        return -1;
-    }
-    for (Py_ssize_t i = 0; i < PyBytes_GET_SIZE(name); i++) {
-        char c = PyBytes_AS_STRING(name)[i];
-        if (c >= 'A' && c <= 'Z') {
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (nm[i] >= 'A' && nm[i] <= 'Z') {
             PyErr_SetString(PyExc_ValueError, "special header names must be lowercase");
             return -1;
         }
     }
-    known_t *k = &self->known[self->nknown++];
-    k->name = Py_NewRef(name);
-    k->last_value = NULL;
-    const char *nm = PyBytes_AS_STRING(name);
-    k->secret = strcmp(nm, "authorization") == 0 || strcmp(nm, "cookie") == 0 || strcmp(nm, "set-cookie") == 0 ||
-                strcmp(nm, "x-api-key") == 0 || strcmp(nm, "proxy-authorization") == 0;
-    Py_hash_t h = PyObject_Hash(name); /* computed once, cached in the object */
-    if (h == -1)
+    if (nnames == MAX_NAMES) {
+        PyErr_SetString(PyExc_ValueError, "too many distinct special header names (64 per process)");
         return -1;
-    k->special = special;
-    k->unique = unique;
-    return 0;
+    }
+    if (PyObject_Hash(name) == -1) /* computed once, cached in the object */
+        return -1;
+    names[nnames] = Py_NewRef(name);
+    secret[nnames] = strcmp(nm, "authorization") == 0 || strcmp(nm, "cookie") == 0 ||
+                     strcmp(nm, "set-cookie") == 0 || strcmp(nm, "x-api-key") == 0 ||
+                     strcmp(nm, "proxy-authorization") == 0;
+    return nnames++;
 }
 
 static int
-add_known(Parser *self, PyObject *names, int special, int unique)
+add_flags(Parser *self, PyObject *names_in, unsigned char flag)
 {
-    if (names == Py_None)
+    if (names_in == Py_None)
         return 0;
-    PyObject *it = PyObject_GetIter(names);
+    PyObject *it = PyObject_GetIter(names_in);
     if (it == NULL)
         return -1;
     PyObject *n;
     while ((n = PyIter_Next(it)) != NULL) {
-        int r = known_add(self, n, special, unique);
+        int j = register_name(n);
         Py_DECREF(n);
-        if (r < 0) {
+        if (j < 0) {
             Py_DECREF(it);
             return -1;
         }
+        self->flags[j] |= flag;
     }
     Py_DECREF(it);
     return PyErr_Occurred() ? -1 : 0;
@@ -472,17 +467,9 @@ Parser_init(Parser *self, PyObject *args, PyObject *kwds, int is_request)
     if (get_callback(proto, "on_head", &self->on_head) < 0 || get_callback(proto, "on_body", &self->on_body) < 0 ||
         get_callback(proto, "on_message_complete", &self->on_complete) < 0)
         return -1;
-    if (add_known(self, special, 1, 0) < 0 || add_known(self, unique, 1, 1) < 0)
+    memset(self->flags, 0, sizeof(self->flags));
+    if (add_flags(self, special, F_SPECIAL) < 0 || add_flags(self, unique, F_SPECIAL | F_UNIQUE) < 0)
         return -1;
-    for (const char **c = common_names; *c != NULL && self->nknown < MAX_KNOWN; c++) {
-        PyObject *n = PyBytes_FromString(*c);
-        if (n == NULL)
-            return -1;
-        int r = known_add(self, n, 0, 0);
-        Py_DECREF(n);
-        if (r < 0)
-            return -1;
-    }
     self->max_head = max_head;
     self->max_headers = max_headers;
     self->is_request = is_request;
@@ -558,11 +545,12 @@ Parser_clear(Parser *self)
     Py_CLEAR(self->on_head);
     Py_CLEAR(self->on_body);
     Py_CLEAR(self->on_complete);
-    for (int j = 0; j < self->nknown; j++) {
-        Py_CLEAR(self->known[j].name);
-        Py_CLEAR(self->known[j].last_value);
+    if (self->prev != NULL) {
+        for (int j = 0; j < MAX_NAMES; j++)
+            Py_CLEAR(self->prev[j]);
+        PyMem_Free(self->prev);
+        self->prev = NULL;
     }
-    self->nknown = 0;
     Py_CLEAR(self->et);
     Py_CLEAR(self->ev);
     Py_CLEAR(self->etb);
@@ -757,6 +745,15 @@ PyInit__h1(void)
     Py_DECREF(errors);
     if (ParseError == NULL || HeadTooLarge == NULL || DuplicateHeader == NULL)
         return NULL;
+    for (const char **c = common_names; *c != NULL; c++) {
+        PyObject *n = PyBytes_FromString(*c);
+        if (n == NULL)
+            return NULL;
+        int r = register_name(n);
+        Py_DECREF(n);
+        if (r < 0)
+            return NULL;
+    }
     v11 = PyUnicode_InternFromString("1.1");
     v10 = PyUnicode_InternFromString("1.0");
     if (v11 == NULL || v10 == NULL)
