@@ -40,12 +40,12 @@ static unsigned char secret[MAX_NAMES]; /* a credential: its value is never kept
 static int nnames;
 #define F_SPECIAL 1
 #define F_UNIQUE 2
-static const char *common_names[] = {
-    "accept", "accept-encoding", "accept-language", "authorization", "cache-control", "connection",
-    "content-length", "content-type", "cookie", "date", "etag", "host", "last-modified", "origin",
-    "referer", "server", "transfer-encoding", "user-agent", "vary", "x-api-key", "x-request-id",
-    "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "location", "keep-alive", "expect",
-    "content-encoding", "if-none-match", "set-cookie", NULL,
+static const char *common_names[] = { /* the most frequent first: they are looked up in order */
+    "host", "user-agent", "accept", "content-type", "content-length", "date", "server", "connection",
+    "authorization", "x-api-key", "accept-encoding", "accept-language", "cache-control", "cookie", "etag",
+    "last-modified", "origin", "referer", "transfer-encoding", "vary", "x-request-id", "x-forwarded-for",
+    "x-forwarded-proto", "x-forwarded-host", "location", "keep-alive", "expect", "content-encoding",
+    "if-none-match", "set-cookie", NULL,
 };
 
 typedef struct {
@@ -410,8 +410,15 @@ register_name(PyObject *name)
     const char *nm = PyBytes_AS_STRING(name);
     Py_ssize_t len = PyBytes_GET_SIZE(name);
     for (int j = 0; j < nnames; j++) {
-        if (PyBytes_GET_SIZE(names[j]) == len && memcmp(PyBytes_AS_STRING(names[j]), nm, (size_t)len) == 0)
+        if (PyBytes_GET_SIZE(names[j]) == len && memcmp(PyBytes_AS_STRING(names[j]), nm, (size_t)len) == 0) {
+            /* Hand out the caller's object from now on: its own sets (the data plane's
+             * skip and special sets are built from the same literals) then match it by
+             * identity, before comparing bytes. */
+            if (PyObject_Hash(name) == -1)
+                return -1;
+            Py_SETREF(names[j], Py_NewRef(name));
             return j;
+        }
     }
     for (Py_ssize_t i = 0; i < len; i++) {
         if (nm[i] >= 'A' && nm[i] <= 'Z') {
