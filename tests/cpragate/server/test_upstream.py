@@ -66,6 +66,9 @@ class _Transport:
     def write(self, data: bytes) -> None:
         pass
 
+    def close(self) -> None:
+        pass
+
 
 def test_responses_read_through_the_pools_shared_buffer() -> None:
     """uvloop hands reads to the BufferedProtocol interface (get_buffer, then
@@ -91,5 +94,29 @@ def test_responses_read_through_the_pools_shared_buffer() -> None:
         assert (ua.heads, ua.body, ua.done) == ([200], b"abcdef", 1)
         assert (ub.heads, ub.body, ub.done) == ([201], b"xyz", 1)
         assert a.get_buffer(-1) is b.get_buffer(-1)
+
+    asyncio.run(t())
+
+
+def test_connection_header_tokens_beyond_keep_alive_and_close_are_noted() -> None:
+    """resp_conn: the response names extra hop-by-hop headers (to strip), in any of its
+    Connection headers; keep-alive and close alone do not count."""
+
+    async def t() -> None:
+        loop = asyncio.get_running_loop()
+        p = UpstreamPool("a", Upstream(url="http://x", allow_plaintext=True), loop)
+        seen = []
+        for head in (
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: Close\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nConnection: x-secret\r\nConnection: keep-alive\r\nx-secret: 1\r\ncontent-length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n",
+        ):
+            c = UpstreamConnection(p)
+            c.connection_made(_Transport())  # type: ignore[arg-type]
+            c.send(_User(), b"GET / HTTP/1.1\r\n\r\n", False)  # type: ignore[arg-type]
+            c.data_received(head)
+            seen.append(c.resp_conn)
+        assert seen == [False, False, True, False]
 
     asyncio.run(t())
