@@ -16,20 +16,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pii_corpus import EVAL_SEED, generate
 from pii_eval import speed_docs, throughput
-from pii_filter_bench import cpu_per_call, drive, payloads
+from pii_filter_bench import cpu_per_call, payloads, runners
 
 from cpragate import _accel
-from cpragate.core.clock import FakeClock
-from cpragate.core.filter import FilterContext
-from cpragate.core.route import RouteInfo
-from cpragate.filters.pii import PiiFilter, PiiFilterConfig
 from cpragate.pii import Action, ActionRules, Engine
-from cpragate.testing import make_exchange, make_response
 
 
 def main() -> None:
@@ -42,23 +36,7 @@ def main() -> None:
     for payloads_ in (kb1, kb64):
         out.append(f"scan {throughput(engine.scan_json, payloads_, 2.0):.1f}")
         out.append(f"process {throughput(lambda p: engine.process_json(p, rules), payloads_, 2.0):.1f}")
-    f = PiiFilter(PiiFilterConfig(), FilterContext(clock=FakeClock()))
-    route = RouteInfo("get-customer", "/v1/customers", ("GET",), "demo-api", personal=True)
-    headers = [("content-type", "application/json")]
-
-    def with_filter(body: bytes) -> None:
-        ex = make_exchange(route=route)
-        ex.response = make_response(200, headers, body)
-        drive(f.on_response(ex))
-
-    async def nothing(ex: Any) -> None:
-        return None
-
-    def baseline(body: bytes) -> None:
-        ex = make_exchange(route=route)
-        ex.response = make_response(200, headers, body)
-        drive(nothing(ex))
-
+    with_filter, baseline = runners()
     sets = payloads()
     for label in ("demo 1 KB", "no PII 1 KB"):
         added = cpu_per_call(with_filter, sets[label], 0.5, 3) - cpu_per_call(baseline, sets[label], 0.5, 3)

@@ -186,19 +186,22 @@ def py_join_head(
     return b"".join(parts)
 
 
+def _native() -> Any:
+    """The C module ``_h1`` when the compiled data plane is built and current, else None."""
+    try:
+        from cpragate.server import _h1  # C, only in the compiled build
+    except ImportError:
+        return None
+    return _h1
+
+
 def join_head() -> Callable[..., bytes]:
     """The native ``join_head`` when built and current, else :func:`py_join_head`."""
-    try:
-        from cpragate.server import _h1
-    except ImportError:
-        return py_join_head
-    return _h1.join_head
+    h1 = _native()
+    return py_join_head if h1 is None else h1.join_head
 
 
 def parsers() -> tuple[Any, Any]:
     """(RequestParser, ResponseParser): the native ones when built and current, else these."""
-    try:
-        from cpragate.server import _h1  # C, only in the compiled build
-    except ImportError:
-        return PyRequestParser, PyResponseParser
-    return _h1.RequestParser, _h1.ResponseParser
+    h1 = _native()
+    return (PyRequestParser, PyResponseParser) if h1 is None else (h1.RequestParser, h1.ResponseParser)

@@ -112,15 +112,7 @@ class LocalFast:
         ``on_request``/``_check``, awaiting the script's reply Future directly."""
         soon, decode, awaited, store_failed = self.soon, self.decode, self.awaited, self.store_failed
         assert soon is not None and decode is not None and awaited is not None and store_failed is not None
-        if self.per_ip:
-            who = exchange.client_ip
-            kind = "ip"
-        else:
-            ident = exchange.identity
-            if ident is None:
-                who, kind = "\x00", ""
-            else:
-                who, kind = ident.consumer, "consumer"
+        who, kind = self.subject(exchange)
         if self.has_blocks and kind:
             bn = self.blocks_now
             known, block = bn(kind, who, self.wall()) if bn is not None else (False, None)
@@ -152,18 +144,19 @@ class LocalFast:
             exchange.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
         return CONTINUE
 
+    def subject(self, exchange: Exchange) -> tuple[str, str]:
+        """(who, kind) the limit counts: the client IP, the consumer, or no one (kind "")."""
+        if self.per_ip:
+            return exchange.client_ip, "ip"
+        ident = exchange.identity
+        if ident is None:
+            return "\x00", ""
+        return ident.consumer, "consumer"
+
     def request_now(self, exchange: Exchange) -> Verdict | None:
         if self.awaits:
             return None
-        if self.per_ip:
-            who = exchange.client_ip
-            kind = "ip"
-        else:
-            ident = exchange.identity
-            if ident is None:
-                who, kind = "\x00", ""
-            else:
-                who, kind = ident.consumer, "consumer"
+        who, kind = self.subject(exchange)
         bn = self.blocks_now
         if bn is not None and kind:
             known, block = bn(kind, who, self.wall())
