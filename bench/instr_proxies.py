@@ -129,6 +129,7 @@ def _read_response(s: socket.socket) -> None:
 
 
 BASELINE: dict[str, str] = {}
+KEEP: dict[str, str] = {}
 
 
 def proxy_argv(row: str, tmp: Path, port: int, origin: int) -> list[str]:
@@ -200,6 +201,8 @@ def count(row: str, tmp: Path, origin: int, n: int, conns: int) -> int:
     m = re.search(r"^summary: (\d+)", dumps[0].read_text(errors="replace"), re.M)
     if m is None:
         raise SystemExit(f"no summary in {dumps[0]}")
+    if KEEP.get("dir"):  # --keep: the window's dump, for callgrind_annotate
+        shutil.copy(dumps[0], Path(KEEP["dir"]) / f"callgrind.{row}.out")
     for f in tmp.glob(f"cg.{row}.out*"):
         f.unlink()
     return int(m.group(1))
@@ -213,7 +216,11 @@ def main() -> int:
     ap.add_argument("--tls", action="store_true", help="TLS on the proxies' listeners (the client reuses no session)")
     ap.add_argument("--quick", action="store_true", help="CI: 20 requests, nginx and cpragate (the harness runs)")
     ap.add_argument("--baseline", metavar="SRC", help="also count cpragate from another tree's src/ (row 'baseline')")
+    ap.add_argument("--keep", metavar="DIR", help="copy each row's counted window to DIR/callgrind.<row>.out")
     a = ap.parse_args()
+    if a.keep:
+        Path(a.keep).mkdir(parents=True, exist_ok=True)
+        KEEP["dir"] = str(Path(a.keep).resolve())
     if a.quick:
         a.n, a.conns, a.rows = 20, 2, "nginx,cpragate"
     if a.baseline:

@@ -106,7 +106,8 @@ class Router(Generic[T]):
         self._case_sensitive = case_sensitive
         # Paths that can only match templates without parameters or catch-alls are the
         # common case for many APIs; remember their decision (bounded).
-        self._static: dict[tuple[str, str], Match[T] | Literal[False] | None] = {}
+        # method -> canonical path -> decision
+        self._static: dict[str, dict[str, Match[T]]] = {}
 
     def add(self, template: str, methods: list[str], payload: T) -> None:
         segs = parse_template(template if self._case_sensitive else template.lower())
@@ -129,82 +130,119 @@ class Router(Generic[T]):
                 )
             node = node.param
         table = node.rest if catch_all else node.here
-        for method in methods:
-            method = method.upper()
+        upper = [m.upper() for m in methods]
+        for method in upper:  # all checked first: a refused route leaves nothing behind
             if method in table:
                 raise RouteConflict(
                     f"{method} {template} is declared twice (also as {table[method][0]})"
                 )
+            if upper.count(method) > 1:
+                raise RouteConflict(f"{method} is listed twice for {template}")
+        for method in upper:
             table[method] = (template, payload, tuple(_PARAM.findall(template)))
 
     def match(self, method: str, path: str) -> Match[T] | Literal[False] | None:
         """The best Match; False if the path matches but not the method; None if unrouted."""
         if not self._case_sensitive:
             path = path.lower()
-        key = (method, path)
-        hit = self._static.get(key)
-        if hit is not None:
-            return hit
-        segs = path.split("/")[1:]
-        if segs and segs[-1] == "":
-            segs.pop()
-        found_path = [False]
+        memo = self._static.get(method)
+        if memo is not None:
+            hit = memo.get(path)
+            if hit is not None:
+                return hit
+        # segs[0] is the empty string before the leading "/"; a trailing slash is ignored
+        segs = path.split("/")
+        n = len(segs)
+        if n > 1 and segs[n - 1] == "":
+            n -= 1
         params: list[str] = []
-        found = self._walk(self._root, segs, 0, method, params, found_path)
-        result: Match[T] | Literal[False] | None = found if found is not None else (False if found_path[0] else None)
-        if found is not None and not found.params and len(self._static) < 4096:
-            # Only parameter-free decisions are cached: they do not depend on the id in the path.
-            self._static[key] = found
-        return result
+        found = self._walk(self._root, path, segs, 1, n, method, params)
+        if found is None:
+            # No route serves the method here: 405 if some route matches the path at all.
+            return False if self._any_route(self._root, segs, 1, n) else None
+        if not found.params:
+            # Only parameter-free decisions are remembered: they do not depend on the id in
+            # the path, so the memo does not fill with one entry per object.
+            if memo is None:
+                memo = self._static[method] = {}
+            if len(memo) < 4096:
+                memo[path] = found
+        return found
 
     def _walk(
         self,
         node: _Node[T],
+        path: str,
         segs: list[str],
         i: int,
+        n: int,
         method: str,
         params: list[str],
-        found_path: list[bool],
     ) -> Match[T] | None:
-        if i == len(segs):
-            hit = self._pick(node.here, method, found_path, params, segs, i)
-            if hit is not None:
-                return hit
-        else:
-            child = node.static.get(segs[i])
-            if child is not None:
-                hit = self._walk(child, segs, i + 1, method, params, found_path)
+        if i == n:
+            if node.here:
+                hit = self._pick(node.here, False, method, params, path, segs, i, n)
                 if hit is not None:
                     return hit
-            if node.param is not None:
-                params.append(segs[i])
-                hit = self._walk(node.param, segs, i + 1, method, params, found_path)
+        else:
+            seg = segs[i]
+            child = node.static.get(seg)
+            if child is not None:
+                hit = self._walk(child, path, segs, i + 1, n, method, params)
+                if hit is not None:
+                    return hit
+            param = node.param
+            if param is not None:
+                params.append(seg)
+                hit = self._walk(param, path, segs, i + 1, n, method, params)
                 if hit is not None:
                     return hit
                 params.pop()
         if node.rest:
-            return self._pick(node.rest, method, found_path, params, segs, i)
+            return self._pick(node.rest, True, method, params, path, segs, i, n)
         return None
+
+    def _any_route(self, node: _Node[T], segs: list[str], i: int, n: int) -> bool:
+        """Whether any route, for any method, matches the path (the walk's twin, for 405)."""
+        if node.rest:
+            return True
+        if i == n:
+            return bool(node.here)
+        child = node.static.get(segs[i])
+        if child is not None and self._any_route(child, segs, i + 1, n):
+            return True
+        param = node.param
+        return param is not None and self._any_route(param, segs, i + 1, n)
 
     def _pick(
         self,
         table: dict[str, tuple[str, T, tuple[str, ...]]],
+        rest: bool,
         method: str,
-        found_path: list[bool],
         params: list[str],
+        path: str,
         segs: list[str],
         i: int,
+        n: int,
     ) -> Match[T] | None:
-        if not table:
-            return None
-        entry = table.get(method) or table.get(ANY_METHOD)
-        if entry is None and method == "HEAD":
-            entry = table.get("GET")
+        entry = table.get(method)
         if entry is None:
-            found_path[0] = True
-            return None
+            entry = table.get(ANY_METHOD)
+            if entry is None and method == "HEAD":
+                entry = table.get("GET")
+            if entry is None:
+                return None
         template, payload, names = entry
-        values = dict(zip(names, params, strict=False)) if names else {}
-        if template.endswith("/**"):
-            values["**"] = "/".join(segs[i:])
+        values: dict[str, str] = {}
+        k = 0
+        while k < len(names) and k < len(params):
+            values[names[k]] = params[k]
+            k += 1
+        if rest:
+            # the path after segment i-1, without an ignored trailing slash: a slice of the
+            # path itself rather than a join of the split segments
+            start = 0
+            for k in range(i):
+                start += len(segs[k]) + 1
+            values["**"] = path[start : len(path) - 1 if n < len(segs) else len(path)]
         return Match(payload, template, values)
