@@ -180,6 +180,30 @@ def test_close_delimited_upstream_response() -> None:
     run(t())
 
 
+@pytest.mark.parametrize("filters", ["", ", filters: []"])
+def test_the_upstream_date_is_kept_and_sent_once(filters: str) -> None:
+    # With no response filter the parser hands the Date over; with one, the head is looked at.
+    route = f'  - {{path: "/**", upstream: o, methods: ["*"]{filters}}}\n'
+    dated = b"HTTP/1.1 200 OK\r\ndate: Tue, 01 Jan 2030 00:00:00 GMT\r\ncontent-length: 2\r\n\r\nok"
+    undated = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+
+    async def t() -> None:
+        for reply, want in ((dated, b"Tue, 01 Jan 2030 00:00:00 GMT"), (undated, None)):
+            async with canned_upstream(reply) as port, gateway(plain_config(port, routes=route)) as gw:
+                c = await Client.open(gw.bound_ports()[0])
+                r = await c.request("GET", "/x")
+                assert r.status == 200 and r.body == b"ok"
+                dates = r.headers.get(b"date", [])
+                assert len(dates) == 1
+                if want is not None:
+                    assert dates[0] == want
+                else:
+                    assert dates[0].endswith(b" GMT") and not dates[0].startswith(b"Tue, 01 Jan 2030")
+                await c.close()
+
+    run(t())
+
+
 def test_upstream_errors_map_to_502_504() -> None:
     def slow(req: OriginRequest) -> OriginResponse:
         return OriginResponse(200, [], b"late", delay=2.0)

@@ -856,10 +856,14 @@ class Cycle:
             cl_hdr = up.resp_cl
             te = up.resp_te
             has_conn = up.resp_conn
+            known_date = True
+            upstream_date = up.resp_date
         else:
             cl_hdr = h.get(b"content-length")
             te = h.get(b"transfer-encoding")
             has_conn = b"connection" in h
+            known_date = False  # filters may have changed the headers: response_head looks
+            upstream_date = None
         length: int | None = None
         chunked = False
         if self.conn.gateway.draining:
@@ -890,6 +894,8 @@ class Cycle:
                 date=self.conn.gateway.date,
                 keep_length_header=keep_len,
                 has_connection=has_conn,
+                known_date=known_date,
+                upstream_date=upstream_date,
             )
         )
         if self.conn.write_paused and self.up is not None:

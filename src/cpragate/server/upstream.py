@@ -34,7 +34,8 @@ __all__ = ["UpstreamConnection", "UpstreamPool", "UpstreamUser"]
 
 _, ResponseParser = parsers()
 # Response headers the data plane reads itself (framing, hop-by-hop tokens).
-_SPECIAL_RESP: Final = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+# date: the client gets the upstream's Date (response_head), found here without a scan of the list
+_SPECIAL_RESP: Final = frozenset({b"content-length", b"transfer-encoding", b"connection", b"date"})
 # An upstream's head beyond this is refused as a broken upstream (502), not buffered on.
 _MAX_RESP_HEAD: Final = 256 * 1024
 
@@ -85,6 +86,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         "requests",
         "resp_cl",
         "resp_conn",
+        "resp_date",
         "resp_te",
         "reusable",
         "transport",
@@ -103,6 +105,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self._framing_close = False
         self.resp_cl: bytes | None = None
         self.resp_te: bytes | None = None
+        self.resp_date: bytes | None = None
         self.resp_conn = False
         self.closed = False
         self.reusable = False
@@ -180,6 +183,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
             return  # interim response (we never send Expect upstream): skipped
         self.resp_cl = special.get(b"content-length")
         self.resp_te = special.get(b"transfer-encoding")
+        self.resp_date = special.get(b"date")
         # Only tokens beyond keep-alive/close name extra hop-by-hop headers to strip. A plain
         # loop: compiled, a generator for any() cost ~1k instructions per response (most
         # keep-alive upstreams send "Connection: keep-alive").

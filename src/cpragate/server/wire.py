@@ -78,19 +78,26 @@ def response_head(
     date: bytes,
     keep_length_header: bytes | None = None,
     has_connection: bool | None = None,
+    known_date: bool = False,
+    upstream_date: bytes | None = None,
 ) -> bytes:
-    """The response head sent to the client; framing headers are always the gateway's own."""
+    """The response head sent to the client; framing headers are always the gateway's own.
+
+    The upstream's Date is kept (the gateway's ``date`` otherwise); ``known_date`` says the
+    caller already knows it (``upstream_date``, from the parser) and the list is not scanned.
+    """
     line = _STATUS_LINES.get(status)
     if line is None:
         line = status_line(status)
     if has_connection is None:
         has_connection = b"connection" in headers
     extra = connection_tokens(headers) if has_connection else None
-    upstream_date = None
     items = headers._items
-    for n, v in items:
-        if n == b"date":
-            upstream_date = v
+    if not known_date:
+        upstream_date = None
+        for n, v in items:
+            if n == b"date":
+                upstream_date = v
     end = b"connection: close\r\n\r\n" if close else b"\r\n"
     te = b"transfer-encoding: chunked\r\n" if chunked else b""
     d = upstream_date or date
