@@ -137,6 +137,8 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         lim = listener.gateway.runtime.cfg.limits
         self.parser = RequestParser(self, _SPECIAL_REQ, _UNIQUE_REQ, lim.max_header_bytes, lim.max_headers)
+        # bound once: a call through it skips the method lookup of parser.feed_data per read
+        self.feed: Callable[[bytes | memoryview], bool] = self.parser.feed_data
         self.peer_ip = "0.0.0.0"  # noqa: S104 - placeholder until connection_made
         self.peer_b = b"0.0.0.0"
         self.forwarded_proto = (
@@ -195,12 +197,12 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.data_received(self._rview[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
-        self.last_activity = self.loop.time()
+        self.last_activity = self.gateway.clock()
         if self.closing or self.broken:
             return
         self.corked = True
         try:
-            if self.parser.feed_data(data) and self.head_started is None:
+            if self.feed(data) and self.head_started is None:
                 self.head_started = self.last_activity  # a head began in this read: time it
         except GatewayError as e:
             self._protocol_error(type(e))

@@ -73,6 +73,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     """
 
     __slots__ = (
+        "_feed",
         "_framing_close",
         "_no_body",
         "_parser",
@@ -99,6 +100,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.user: UpstreamUser | None = None
         self._parser = self._new_parser()
+        self._feed: Callable[[bytes | memoryview], bool] = self._parser.feed_data
         self._rview: memoryview = pool.read_view
         self._no_body = False
         self._status = 0
@@ -134,7 +136,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         client = user.conn
         client.corked = True  # one upstream read -> one client write (see ClientConnection.cork)
         try:
-            self._parser.feed_data(data)
+            self._feed(data)
         except ParseError:
             user = self.user
             self.user = None
@@ -208,6 +210,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         if no_body:
             # llhttp would wait for a body that a HEAD/204/304 response never has.
             self._parser = self._new_parser()
+            self._feed = self._parser.feed_data
             self._finish()
 
     def on_body(self, body: bytes) -> None:
