@@ -72,6 +72,13 @@ class CorsFilter(Filter):
         return c
 
     async def on_request(self, exchange: Exchange) -> Verdict:
+        return self.request_now(exchange)
+
+    async def on_response(self, exchange: Exchange) -> Verdict:
+        return self.response_now(exchange)
+
+    # Both phases never await: they run synchronously here (no coroutine per request).
+    def request_now(self, exchange: Exchange) -> Verdict:
         req = exchange.request
         if req.method != "OPTIONS":
             return CONTINUE
@@ -100,7 +107,7 @@ class CorsFilter(Filter):
             hdrs.add(b"access-control-allow-credentials", b"true")
         return Respond(Response(204, hdrs, b""))
 
-    async def on_response(self, exchange: Exchange) -> Verdict:
+    def response_now(self, exchange: Exchange) -> Verdict:
         resp = exchange.response
         if resp is None:
             return CONTINUE

@@ -44,22 +44,29 @@ class SecurityHeadersFilter(Filter):
         self._csp = c.content_security_policy.encode("latin-1") if c.content_security_policy else None
         self._remove = frozenset(h.lower().encode("latin-1") for h in c.remove_headers)
         self._personal_cc = c.personal_cache_control.encode("latin-1")
+        # The names dropped before the forced ones are added, per (https with HSTS, personal):
+        # built once, not a set union per response.
+        base = self._remove | self._forced_names
+        self._drop = {
+            (tls, personal): base
+            | (frozenset({b"strict-transport-security"}) if tls else frozenset())
+            | (frozenset({b"cache-control", b"pragma"}) if personal else frozenset())
+            for tls in (False, True)
+            for personal in (False, True)
+        }
 
-    async def on_response(self, exchange: Exchange) -> Verdict:
+    def response_now(self, exchange: Exchange) -> Verdict:
+        """Never awaits: the whole phase runs here, synchronously (no coroutine per response)."""
         resp = exchange.response
         if resp is None:
             return CONTINUE
         h = resp.headers
-        drop = self._remove | self._forced_names
-        if exchange.scheme == "https" and self._hsts:
-            drop = drop | {b"strict-transport-security"}
+        hsts = exchange.scheme == "https" and bool(self._hsts)
         personal = exchange.route is not None and exchange.route.personal
-        if personal:
-            drop = drop | {b"cache-control", b"pragma"}
-        h.remove_many(drop)
+        h.remove_many(self._drop[hsts, personal])
         items = h.items()
         items.extend(self._forced)
-        if exchange.scheme == "https" and self._hsts:
+        if hsts:
             items.append((b"strict-transport-security", self._hsts))
         if self._csp is not None and b"content-security-policy" not in h:
             items.append((b"content-security-policy", self._csp))
@@ -67,3 +74,6 @@ class SecurityHeadersFilter(Filter):
             items.append((b"cache-control", self._personal_cc))
             items.append((b"pragma", b"no-cache"))
         return CONTINUE
+
+    async def on_response(self, exchange: Exchange) -> Verdict:
+        return self.response_now(exchange)
