@@ -67,7 +67,11 @@ class Headers:
         self._items = [(n, v) for n, v in self._items if n != name]
 
     def remove_many(self, names: frozenset[bytes] | builtins.set[bytes]) -> None:
-        self._items = [(n, v) for n, v in self._items if n not in names]
+        items = self._items
+        for i in range(len(items)):
+            if items[i][0] in names:  # a new list only from the first name to remove on
+                self._items = items[:i] + [(n, v) for n, v in items[i + 1 :] if n not in names]
+                return
 
     def items(self) -> list[tuple[bytes, bytes]]:
         return self._items

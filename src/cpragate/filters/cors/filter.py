@@ -16,18 +16,10 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Respond, Verdict
 from cpragate.errors import CorsRefused
 from cpragate.filters.cors.config import CorsConfig, CorsPolicy
+from cpragate.filters.cors.fastpath import CorsFast
 
 __all__ = ["CorsFilter", "policy_of"]
 
-_ACA = (
-    b"access-control-allow-origin",
-    b"access-control-allow-credentials",
-    b"access-control-allow-methods",
-    b"access-control-allow-headers",
-    b"access-control-expose-headers",
-    b"access-control-max-age",
-)
-_ACA_SET = frozenset(_ACA)
 
 
 def policy_of(route: RouteInfo | None) -> CorsPolicy | None:
@@ -61,6 +53,10 @@ class CorsFilter(Filter):
     def __init__(self, config: FilterConfig, ctx: FilterContext) -> None:
         super().__init__(config, ctx)
         self._compiled: dict[int, _Compiled] = {}
+        self._fast = CorsFast(self._preflight, self._with_origin)
+        # The pipeline calls the native methods directly (fastpath.py): no Python frame.
+        self.request_now = self._fast.request_now  # type: ignore[method-assign]
+        self.response_now = self._fast.response_now  # type: ignore[method-assign]
 
     def _policy(self, ex: Exchange) -> _Compiled | None:
         p = policy_of(ex.route)
@@ -77,11 +73,17 @@ class CorsFilter(Filter):
     async def on_response(self, exchange: Exchange) -> Verdict:
         return self.response_now(exchange)
 
-    # Both phases never await: they run synchronously here (no coroutine per request).
+    # Both phases never await. The common case ends in fastpath.py (bound in __init__);
+    # these two methods are the same calls, for callers that use the class.
     def request_now(self, exchange: Exchange) -> Verdict:
+        return self._fast.request_now(exchange)
+
+    def response_now(self, exchange: Exchange) -> Verdict:
+        return self._fast.response_now(exchange)
+
+    def _preflight(self, exchange: Exchange) -> Verdict:
+        """An OPTIONS request: answered here when it is a preflight."""
         req = exchange.request
-        if req.method != "OPTIONS":
-            return CONTINUE
         origin = req.headers.get(b"origin")
         acrm = req.headers.get(b"access-control-request-method")
         if origin is None or acrm is None:
@@ -107,17 +109,11 @@ class CorsFilter(Filter):
             hdrs.add(b"access-control-allow-credentials", b"true")
         return Respond(Response(204, hdrs, b""))
 
-    def response_now(self, exchange: Exchange) -> Verdict:
+    def _with_origin(self, exchange: Exchange, origin: bytes) -> Verdict:
+        """A response to a request with an Origin (its upstream Access-Control headers gone)."""
         resp = exchange.response
-        if resp is None:
-            return CONTINUE
+        assert resp is not None
         h = resp.headers
-        if exchange.request.method == "OPTIONS" and resp.status == 204 and b"access-control-allow-methods" in h:
-            return CONTINUE  # our own preflight answer
-        h.remove_many(_ACA_SET)
-        origin = exchange.request.headers.get(b"origin")
-        if origin is None:
-            return CONTINUE
         pol = self._policy(exchange)
         if pol is None or not pol.allows(origin):
             return CONTINUE

@@ -69,3 +69,27 @@ def test_wildcard_without_credentials() -> None:
 def test_non_preflight_options_passes() -> None:
     ex = make_exchange(make_request("OPTIONS", "/a"), route=route(POL))
     assert run_filter(CorsFilter, {}, ex).request is CONTINUE
+
+
+def test_the_awaited_phases_decide_as_the_synchronous_ones() -> None:
+    # The gateway runs request_now/response_now (fastpath.py); on_request/on_response are
+    # the same decisions for callers that await.
+    from cpragate.core.clock import FakeClock
+    from cpragate.core.filter import FilterContext
+    from cpragate.testing import run_pipeline
+
+    cases = [
+        ("OPTIONS", preflight()),
+        ("OPTIONS", preflight(origin="https://evil.example")),
+        ("GET", [("origin", ORIGIN)]),
+        ("GET", []),
+    ]
+    for method, hdrs in cases:
+        got = []
+        for fast in (True, False):
+            f = CorsFilter(CorsFilter.Config.model_validate({}), FilterContext(clock=FakeClock()))
+            ex = make_exchange(make_request(method, "/a", hdrs), route=route(POL))
+            r = run_pipeline([f], ex, make_response(200, [("access-control-max-age", "9")]), fast=fast)
+            resp = r.exchange.response
+            got.append((type(r.request).__name__, None if resp is None else (resp.status, list(resp.headers))))
+        assert got[0] == got[1]
