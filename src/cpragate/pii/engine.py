@@ -32,7 +32,7 @@ from cpragate.errors import PiiError, PiiInputError
 from cpragate.pii import fieldnames as fn
 from cpragate.pii.categories import BUILTIN, Category, Entity
 from cpragate.pii.config import Action, ActionRules, MaskOptions, PiiConfig
-from cpragate.pii.operators import Tokenizer, mask_number, mask_value, redact_value
+from cpragate.pii.operators import Masker, Tokenizer, mask_value, redact_value
 from cpragate.pii.recognizers import RECOGNIZERS, GeolocationRecognizer, Recognizer, decimals
 from cpragate.pii.textscan import SEP, CustomPattern, TextScanner
 from cpragate.pii.validators import VALIDATORS, latlng_valid
@@ -279,6 +279,7 @@ class Engine:
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
         self._person_on = _E_PERSON in enabled
+        self._masker = Masker(self.config.mask)
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
         )
@@ -832,30 +833,42 @@ class Engine:
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
-        # Per (entity, spi): a decision holds an Action, whose hash is Enum's Python-level
-        # __hash__, so decisions are not used as keys per finding.
-        counts: dict[tuple[str, bool], int] = {}
+        # Findings per (entity, spi), counted in one dict per spi flag keyed by the entity
+        # (a str: its hash is cached, unlike a tuple's), with the kinds in order of first
+        # appearance in ``kinds``. A decision holds an Action, whose hash is Enum's
+        # Python-level __hash__, so decisions are not used as keys per finding.
+        n_spi: dict[str, int] = {}
+        n_plain: dict[str, int] = {}
+        kinds: list[tuple[bool, _Decision]] = []
         # Enum members as locals: attribute lookups on the Enum class are slow.
         allow, mask, redact, tokenize, block = _A_ALLOW, _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
-        mopts = self.config.mask
+        masker = self._masker
         for h in hits:
-            d = (cached_spi if h[4] else cached_plain).get(h[3])
+            entity = h[3]
+            hspi = h[4]
+            counts = n_spi if hspi else n_plain
+            d = (cached_spi if hspi else cached_plain).get(entity)
             if d is None:
                 d = get(h)
-            ck = (h[3], h[4])
-            counts[ck] = counts.get(ck, 0) + 1
+            n = counts.get(entity)
+            if n is None:
+                counts[entity] = 1
+                kinds.append((hspi, d))
+            else:
+                counts[entity] = n + 1
             action = d[2]
             if action is allow:
                 continue
-            if action is mask and h[5] is None and h[7] is None and h[0] is not None:
+            parent = h[0]
+            if action is mask and h[5] is None and h[7] is None and parent is not None:
                 # A whole string value (decided by its field name or value pattern) is the
                 # only finding in that value: mask it now, no grouping needed.
-                value = h[0][h[1]]
-                if type(value) is str and h[3] != _E_GEO:
-                    h[0][h[1]] = mask_value(value, h[3], mopts)
+                value = parent[h[1]]
+                if type(value) is str and entity != _E_GEO:
+                    parent[h[1]] = masker.mask(value, entity)
                     continue
             if action is mask or action is redact or action is tokenize:
-                gk = (id(h[0]) if h[0] is not None else id(h[7]), h[1])
+                gk = (id(parent) if parent is not None else id(h[7]), h[1])
                 first = single.get(gk)
                 if first is None:
                     single[gk] = h
@@ -863,12 +876,13 @@ class Engine:
                     multi.setdefault(gk, [first]).append(h)
             elif action is block:
                 ann.blocked = True
-                ann.blocked_by = ann.blocked_by or h[3]
+                ann.blocked_by = ann.blocked_by or entity
             else:
                 drops.append(h)
         entities, categories, actions = ann.entities, ann.categories, ann.actions
-        for (ent, hspi), n in counts.items():
-            category, spi, action, entity = (cached_spi if hspi else cached_plain)[ent]
+        for hspi, kind in kinds:
+            category, spi, action, entity = kind
+            n = (n_spi if hspi else n_plain)[entity]
             # Annotations.add, inline (once per kind of finding and action).
             entities[entity] = entities.get(entity, 0) + n
             categories[category] = categories.get(category, 0) + n
@@ -948,14 +962,15 @@ class Engine:
     def _replace_scalar(self, value: Any, h: _Hit, action: Action) -> Any:
         entity = h[3]
         if action is _A_MASK:
+            masker = self._masker
             if entity == _E_GEO:
                 if _is_num(value):
-                    return mask_number(value, self.config.mask)
+                    return masker.number(value)
                 if isinstance(value, str):
                     return _coarsen_text(value, self.config.mask)
             if isinstance(value, str):
-                return mask_value(value, entity, self.config.mask)
-            return mask_value(_number_text(value), entity, self.config.mask)
+                return masker.mask(value, entity)
+            return masker.mask(_number_text(value), entity)
         if action is _A_REDACT or action is _A_DROP:
             category, _ = self._classify(entity, h[4])
             return redact_value(self.config.redact_placeholder, entity, category)

@@ -1,0 +1,143 @@
+"""The pii filter's compiled response path (filters/pii/fastpath.py): the same result as
+the filter's own ``on_response``, and None (nothing touched) for what it leaves to it.
+Test values are synthetic; assertions never show body contents."""
+
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from cpragate.core.clock import FakeClock
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import FilterContext
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny
+from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
+from cpragate.filters.pii import fastpath as fp
+from cpragate.filters.pii.filter import PiiReport
+from cpragate.pii import Annotations
+from cpragate.testing import make_exchange, make_response
+
+DOC = {
+    "items": [
+        {"name": "Jane Roe", "email": "jane.roe@example.com", "ssn": "536-22-8741",
+         "card_number": "4111111111111111", "location": {"lat": 38.316837, "lng": -118.07358}},
+        {"name": "John Doe", "phone": "(415) 555-0100", "note": "call 536-22-8741 later"},
+    ],
+    "total": 2,
+}  # fmt: skip
+ROUTE = RouteInfo("r", "/v1/customers", ("GET",), "u", personal=True)
+
+
+def _filter(**config: Any) -> PiiFilter:
+    return PiiFilter(PiiFilterConfig.model_validate(config), FilterContext(clock=FakeClock()))
+
+
+def _exchange(body: bytes, ctype: str | None = "application/json", route: RouteInfo = ROUTE) -> Exchange:
+    ex = make_exchange(route=route)
+    ex.response = make_response(200, [("content-type", ctype)] if ctype else [], body)
+    return ex
+
+
+def _drive(f: PiiFilter, ex: Exchange) -> Any:
+    coro = f.on_response(ex)
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    raise AssertionError("on_response awaited")
+
+
+def _outcome(ex: Exchange, v: Any) -> tuple[Any, ...]:
+    assert ex.response is not None
+    pii = ex.pii.to_dict() if ex.pii is not None else None
+    return (type(v), getattr(v, "rule", None), ex.response.body, pii, [(d.filter, d.outcome, d.rule) for d in ex.decisions])
+
+
+class _Undecided:
+    """A Fast whose response path never decides: on_response runs its Python path."""
+
+    def __init__(self, fast: fp.Fast) -> None:
+        self.plan = fast.plan
+
+    def respond(self, exchange: Exchange) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"engine": {"actions": {"default": "mask"}}}, {"engine": {"actions": {"default": "block"}}},
+     {"engine": {"actions": {"default": "redact"}}}, {"engine": {"actions": {"default": "drop"}}}],
+)  # fmt: skip
+def test_response_now_gives_what_the_python_path_gave(config: dict[str, Any]) -> None:
+    body = orjson.dumps(DOC)
+    fast, slow = _exchange(body), _exchange(body)
+    f = _filter(**config)
+    v_fast = f.response_now(fast)
+    assert v_fast is not None
+    # The Python path: the same filter with its fast path unable to decide.
+    g = _filter(**config)
+    g._fast = _Undecided(g._fast)  # type: ignore[assignment]
+    v_slow = _drive(g, slow)
+    assert _outcome(fast, v_fast) == _outcome(slow, v_slow), "the fast path answered differently"
+    assert v_fast is CONTINUE or isinstance(v_fast, Deny)
+
+
+def test_on_response_uses_the_fast_path_and_adds_to_a_request_report() -> None:
+    f = _filter()
+    ex = _exchange(orjson.dumps(DOC))
+    rep = PiiReport(request=Annotations())
+    ex.pii = rep
+    assert _drive(f, ex) is CONTINUE
+    assert ex.pii is rep and rep.spi > 0 and rep.request is not None
+    assert [d.outcome for d in ex.decisions if d.filter == "pii"] == ["rewritten"]
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        ("text/plain", b"ssn 536-22-8741"),
+        (None, b'{"ssn": "536-22-8741"}'),
+        ("application/json", b'{"ssn": '),
+        ("application/x-ndjson", b'{"ssn": "536-22-8741"}\n'),
+        ("image/png", b"\x89PNG"),
+    ],
+)
+def test_what_the_fast_path_leaves_to_on_response_is_left_untouched(ctype: str | None, body: bytes) -> None:
+    f = _filter()
+    ex = _exchange(body, ctype)
+    assert f.response_now(ex) is None
+    assert ex.response is not None and ex.response.body is body
+    assert ex.pii is None and not ex.decisions
+
+
+def test_pass_types_route_is_left_to_on_response() -> None:
+    rs = SimpleNamespace(pii=PiiRouteSettings(pass_types=["application/json"]))
+    rt = RouteInfo("r", "/v1/x", ("GET",), "u", personal=True, settings=rs)
+    f = _filter()
+    ex = _exchange(orjson.dumps(DOC), route=rt)
+    assert f.response_now(ex) is None
+    assert _drive(f, ex) is CONTINUE
+    assert [d.outcome for d in ex.decisions] == ["uninspected"]
+
+
+def test_media_is_cached_and_answers_as_before() -> None:
+    for ct in (b"application/json", b"Application/JSON; charset=utf-8", b"application/problem+json",
+               b"text/html; charset=\"ISO-8859-1\"", b"application/x-www-form-urlencoded", b"image/png",
+               b"application/x-ndjson", b"application/xml"):  # fmt: skip
+        first = fp.media(ct)
+        assert fp.media(ct) == first == fp._media(ct)
+    assert fp.media(None) == (fp.SNIFF, "utf-8")
+    for i in range(300):
+        fp.media(b"application/x-test-%d" % i)
+    assert len(fp._media_cache) <= 256
+
+
+def test_summary_and_rewrote() -> None:
+    ann = Annotations()
+    assert fp.summary(ann) == "found=0 spi=0" and not fp.rewrote(ann)
+    ann.add("us_ssn", "identifiers", True, "mask", 2)
+    ann.add("email", "identifiers", False, "allow", 1)
+    assert fp.summary(ann) == "found=3 spi=2 allow=1 mask=2"
+    assert fp.rewrote(ann)
