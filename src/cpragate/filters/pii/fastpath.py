@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any, Final
 
 from cpragate.core.exchange import Exchange
-from cpragate.core.jsonbody import set_response_json, writable_response_json
+from cpragate.core.jsonbody import response_json, set_response_json
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import PiiResponseBlocked
@@ -40,6 +40,7 @@ __all__ = [
     "TEXT",
     "Fast",
     "Plan",
+    "may_round",
     "media",
     "media_type",
     "passes",
@@ -134,10 +135,61 @@ def rewrote(ann: Annotations) -> bool:
 
 def summary(ann: Annotations) -> str:
     """``found=5 spi=2 mask=2 allow=3``: counts only, for the decision record."""
-    parts = ["found=" + str(ann.total), "spi=" + str(ann.spi)]
-    for a, n in sorted(ann.actions.items()):
-        parts.append(a + "=" + str(n))
+    total = 0
+    for n in ann.entities.values():
+        total += n
+    parts = [f"found={total}", f"spi={ann.spi}"]
+    actions = ann.actions
+    names = list(actions)
+    names.sort()  # str keys: sorted like the (action, count) items they name
+    for a in names:
+        parts.append(f"{a}={actions[a]}")
     return " ".join(parts)
+
+
+def may_round(source: bytes) -> bool:
+    """``core.jsonbody._may_round``, compiled: whether ``source`` holds a run of 20+ ASCII
+    digits, or of exactly 19 right after a "-" (an integer orjson reads as a float).
+
+    Without translating every byte: any run of 19+ digits covers one of the positions
+    18, 37, 56... (every 19th), so only those are read, and a run is measured only
+    around a digit found there; scanning goes on 19 bytes after the run's end.
+    """
+    n = len(source)
+    p = 18
+    while p < n:
+        c = source[p]
+        if 48 <= c <= 57:
+            s = p
+            while s > 0 and 48 <= source[s - 1] <= 57:
+                s -= 1
+            e = p + 1
+            while e < n and 48 <= source[e] <= 57:
+                e += 1
+            run = e - s
+            if run >= 20 or (run == 19 and s > 0 and source[s - 1] == 45):
+                return True
+            p = e + 19
+        else:
+            p += 19
+    return False
+
+
+def _writable_json(exchange: Exchange) -> Any:
+    """``core.jsonbody.writable_response_json(exchange)`` with its check for big integers
+    compiled (:func:`may_round`): a document proven exact is marked so
+    (``ParsedJson.exact``); any other goes through ``writable()`` as before.
+
+    :raises ValueError: the body is not JSON.
+    """
+    response_json(exchange)  # parsed once per body, for every filter
+    pj = exchange.response_json
+    assert pj is not None
+    if not pj.exact:
+        src = pj.source
+        if type(src) is bytes and not may_round(src):
+            pj.exact = True
+    return pj.writable()
 
 
 def _pick(route: Any, filt: Any, default: Any) -> Any:
@@ -260,7 +312,7 @@ class Fast:
         # The body parsed once for every filter (core.jsonbody), exact for big integers
         # since it may be written back; conformance and minimize read the same document.
         try:
-            root = writable_response_json(exchange)
+            root = _writable_json(exchange)
         except ValueError:
             return None
         root, ann = self.engine.process_value(root, plan.rules_for(exchange))

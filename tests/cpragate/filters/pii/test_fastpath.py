@@ -7,10 +7,13 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpragate.core.clock import FakeClock
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import FilterContext
+from cpragate.core.jsonbody import _may_round
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny
 from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
@@ -141,3 +144,28 @@ def test_summary_and_rewrote() -> None:
     ann.add("email", "identifiers", False, "allow", 1)
     assert fp.summary(ann) == "found=3 spi=2 allow=1 mask=2"
     assert fp.rewrote(ann)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from([b"1", b"7", b"0", b"-", b"x", b'"', b"1234567890", b"9" * 19, b"-" + b"5" * 19]), max_size=40))
+def test_may_round_answers_as_jsonbody(parts: list[bytes]) -> None:
+    src = b"".join(parts)
+    assert fp.may_round(src) == _may_round(src)
+
+
+@pytest.mark.parametrize("n", range(15, 42))
+def test_may_round_on_runs_at_every_offset(n: int) -> None:
+    for run in (18, 19, 20, 25):
+        for lead in (b"", b"-", b"x", b"x-", b"--"):
+            src = b"a" * (n - len(lead)) + lead + b"3" * run + b"]"
+            assert fp.may_round(src) == _may_round(src), "may_round differs from jsonbody"
+
+
+def test_a_big_integer_is_kept_exact_on_the_fast_path() -> None:
+    body = b'{"ssn": "536-22-8741", "id": 123456789012345678901234567890, "neg": -9223372036854775809}'
+    ex = _exchange(body)
+    assert _filter().response_now(ex) is CONTINUE
+    assert ex.response is not None
+    out = ex.response.body or b""
+    assert b"123456789012345678901234567890" in out and b"-9223372036854775809" in out
+    assert ex.response_json is not None and ex.response_json.exact
