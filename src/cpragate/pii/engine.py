@@ -298,7 +298,7 @@ class Engine:
         root = self._parse(data) if isinstance(data, (bytes, bytearray, memoryview, str)) else data
         hits = self._detect(root)
         if previews:
-            return [self._finding(h, True) for h in hits]
+            return [self._finding(h, True, root) for h in hits]
         if self._native_walk is not None and _native_findings is not None:
             # The loop below in C (_cscan.c): the same Findings, paths and segment cache.
             return _native_findings(hits, self._segments, _segment, self._category_of, self._classify, Finding)
@@ -347,7 +347,8 @@ class Engine:
         """
         rules = actions or self.config.actions
         hits = self._detect(root, base)
-        ann = Annotations()
+        # Annotations() with its fields spelled out: the default factories are generic calls.
+        ann = Annotations({}, {}, 0, {}, False, None)
         if not hits:
             return root, ann
         return self._apply(root, hits, rules, ann, base), ann
@@ -410,12 +411,13 @@ class Engine:
         category, cspi = self._custom_info.get(entity, (Category.IDENTIFIERS.value, spi))
         return category, cspi
 
-    def _finding(self, h: _Hit, previews: bool) -> Finding:
+    def _finding(self, h: _Hit, previews: bool, root: Any = None) -> Finding:
+        """:param root: the document (the value of a finding at the root, for its preview)."""
         category, spi = self._classify(h[3], h[4])
         path = self._path(h[2])
         preview = None
         if previews:
-            value = self._value_of(h)
+            value = self._value_of(h, root)
             if h[5] is not None and isinstance(value, str):
                 value = value[h[5][0] : h[5][1]]
             preview = self._preview(h[3], value)
@@ -480,11 +482,11 @@ class Engine:
         return mask_value(_number_text(value), entity, self.config.mask)
 
     @staticmethod
-    def _value_of(h: _Hit) -> Any:
+    def _value_of(h: _Hit, root: Any) -> Any:
         if h[7] is not None:
             return "<pair>"
         if h[0] is None:
-            return None
+            return root  # a finding in a bare value: the document is that value
         return h[0][h[1]]
 
     def _detect(self, root: Any, base: Loc = None) -> list[_Hit]:
@@ -836,13 +838,15 @@ class Engine:
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
-        # Findings per (entity, spi), counted in one dict per spi flag keyed by the entity
-        # (a str: its hash is cached, unlike a tuple's), with the kinds in order of first
-        # appearance in ``kinds``. A decision holds an Action, whose hash is Enum's
-        # Python-level __hash__, so decisions are not used as keys per finding.
-        n_spi: dict[str, int] = {}
-        n_plain: dict[str, int] = {}
-        kinds: list[tuple[bool, _Decision]] = []
+        # Findings per (entity, spi): each kind's decision in ``kinds`` and its count in
+        # ``nums``, in order of first appearance, found by its index in one dict per spi
+        # flag keyed by the entity (a str: its hash is cached, unlike a tuple's). A
+        # decision holds an Action, whose hash is Enum's Python-level __hash__, so
+        # decisions are not used as keys per finding.
+        at_spi: dict[str, int] = {}
+        at_plain: dict[str, int] = {}
+        kinds: list[_Decision] = []
+        nums: list[int] = []
         # Enum members as locals: attribute lookups on the Enum class are slow.
         allow, mask, redact, tokenize, block = _A_ALLOW, _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
         masker = self._masker
@@ -850,16 +854,17 @@ class Engine:
         for h in hits:
             entity = h[3]
             hspi = h[4]
-            counts = n_spi if hspi else n_plain
+            at = at_spi if hspi else at_plain
             d = (cached_spi if hspi else cached_plain).get(entity)
             if d is None:
                 d = get(h)
-            n = counts.get(entity)
-            if n is None:
-                counts[entity] = 1
-                kinds.append((hspi, d))
+            i = at.get(entity)
+            if i is None:
+                at[entity] = len(nums)
+                kinds.append(d)
+                nums.append(1)
             else:
-                counts[entity] = n + 1
+                nums[i] += 1
             action = d[2]
             if action is allow:
                 continue
@@ -884,9 +889,9 @@ class Engine:
             else:
                 drops.append(h)
         entities, categories, actions = ann.entities, ann.categories, ann.actions
-        for hspi, kind in kinds:
-            category, spi, action, entity = kind
-            n = (n_spi if hspi else n_plain)[entity]
+        for k in range(len(kinds)):
+            category, spi, action, entity = kinds[k]
+            n = nums[k]
             # Annotations.add, inline (once per kind of finding and action).
             entities[entity] = entities.get(entity, 0) + n
             categories[category] = categories.get(category, 0) + n

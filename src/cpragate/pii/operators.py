@@ -200,13 +200,16 @@ class Masker:
         self.keep_last: dict[str, int] = options.keep_last
         self.char: str = options.char
         self.geo_decimals: int = options.geo_decimals
-        self.native = _native_mask is not None and len(self.char) == 1 and self.char.isascii()
+        # mask_value's native ASCII path, when it would take it (a one-character ASCII mask).
+        self.native: Callable[[str, str, int], str] | None = (
+            _native_mask if len(self.char) == 1 and self.char.isascii() else None
+        )
 
     def mask(self, value: str, entity: str) -> str:
         """``mask_value(value, entity, options)``."""
-        if self.native and value.isascii() and (not self.shapes or entity not in self.shapes):
-            assert _native_mask is not None
-            return _native_mask(value, self.char, self.keep_last.get(entity, 0))
+        native = self.native
+        if native is not None and value.isascii() and (not self.shapes or entity not in self.shapes):
+            return native(value, self.char, self.keep_last.get(entity, 0))
         return mask_value(value, entity, self.options)
 
     def number(self, value: float) -> float:

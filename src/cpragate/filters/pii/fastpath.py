@@ -187,9 +187,10 @@ def _writable_json(exchange: Exchange) -> Any:
     assert pj is not None
     if not pj.exact:
         src = pj.source
-        if type(src) is bytes and not may_round(src):
-            pj.exact = True
-    return pj.writable()
+        if type(src) is not bytes or may_round(src):
+            return pj.writable()  # re-parsed exactly if need be
+        pj.exact = True
+    return pj.doc  # what writable() returns once exact
 
 
 def _pick(route: Any, filt: Any, default: Any) -> Any:
