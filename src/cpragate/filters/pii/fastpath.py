@@ -295,15 +295,15 @@ class Fast:
     def respond(self, exchange: Exchange) -> Verdict | None:
         """``on_response`` for a buffered body declared JSON; None (nothing changed) otherwise.
 
-        None also for no body, a pass-type route or a body that does not parse: the
-        filter's Python (``on_response``) answers those, as it did before this fast path.
+        None also for a pass-type route or a body that does not parse: the filter's
+        Python (``on_response``) answers those, as it did before this fast path. No body
+        (or none buffered): CONTINUE, as ``on_response``.
         """
         resp = exchange.response
-        if resp is None:
-            return None
-        body = resp.body
-        if not body:
-            return None
+        if resp is None or not resp.body:
+            # No body, or not buffered: streamed (open_response_stream) or passed
+            # uninspected by the data plane, which recorded why (as on_response).
+            return CONTINUE
         plan = self.plan(exchange.route)
         if plan.pass_types:
             return None

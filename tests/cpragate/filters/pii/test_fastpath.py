@@ -115,6 +115,15 @@ def test_what_the_fast_path_leaves_to_on_response_is_left_untouched(ctype: str |
     assert ex.pii is None and not ex.decisions
 
 
+def test_no_body_continues_at_once_and_records_nothing() -> None:
+    f = _filter()
+    ex = _exchange(b"")
+    assert f.response_now(ex) is CONTINUE
+    assert ex.pii is None and not ex.decisions
+    ex = make_exchange(route=ROUTE)  # no response at all
+    assert f.response_now(ex) is CONTINUE and not ex.decisions
+
+
 def test_pass_types_route_is_left_to_on_response() -> None:
     rs = SimpleNamespace(pii=PiiRouteSettings(pass_types=["application/json"]))
     rt = RouteInfo("r", "/v1/x", ("GET",), "u", personal=True, settings=rs)
