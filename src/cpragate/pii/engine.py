@@ -23,7 +23,7 @@ import bisect
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import orjson
 from mypy_extensions import mypyc_attr
@@ -32,7 +32,7 @@ from cpragate.errors import PiiError, PiiInputError
 from cpragate.pii import fieldnames as fn
 from cpragate.pii.categories import BUILTIN, Category, Entity
 from cpragate.pii.config import Action, ActionRules, MaskOptions, PiiConfig
-from cpragate.pii.operators import Tokenizer, mask_number, mask_value, redact_value
+from cpragate.pii.operators import Masker, Tokenizer, mask_value, redact_value
 from cpragate.pii.recognizers import RECOGNIZERS, GeolocationRecognizer, Recognizer, decimals
 from cpragate.pii.textscan import SEP, CustomPattern, TextScanner
 from cpragate.pii.validators import VALIDATORS, latlng_valid
@@ -41,12 +41,12 @@ __all__ = ["Annotations", "Engine", "Finding", "ProcessResult", "render_path"]
 
 # Enum members as module globals: an attribute lookup on an Enum class costs ~10x a
 # global lookup in CPython 3.11, and these are read per value and per finding.
-_A_ALLOW = Action.ALLOW
-_A_BLOCK = Action.BLOCK
-_A_DROP = Action.DROP
-_A_MASK = Action.MASK
-_A_REDACT = Action.REDACT
-_A_TOKENIZE = Action.TOKENIZE
+_A_ALLOW: Final = Action.ALLOW
+_A_BLOCK: Final = Action.BLOCK
+_A_DROP: Final = Action.DROP
+_A_MASK: Final = Action.MASK
+_A_REDACT: Final = Action.REDACT
+_A_TOKENIZE: Final = Action.TOKENIZE
 _E_ADDRESS = Entity.STREET_ADDRESS
 _E_CARD = Entity.CREDIT_CARD
 _E_GEO = Entity.GEOLOCATION
@@ -157,7 +157,10 @@ class Annotations:
     @property
     def total(self) -> int:
         """Number of findings."""
-        return sum(self.entities.values())
+        total = 0
+        for n in self.entities.values():  # a plain loop: sum() is a generic call compiled
+            total += n
+        return total
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -279,6 +282,7 @@ class Engine:
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
         self._person_on = _E_PERSON in enabled
+        self._masker = Masker(self.config.mask)
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
         )
@@ -294,7 +298,7 @@ class Engine:
         root = self._parse(data) if isinstance(data, (bytes, bytearray, memoryview, str)) else data
         hits = self._detect(root)
         if previews:
-            return [self._finding(h, True) for h in hits]
+            return [self._finding(h, True, root) for h in hits]
         if self._native_walk is not None and _native_findings is not None:
             # The loop below in C (_cscan.c): the same Findings, paths and segment cache.
             return _native_findings(hits, self._segments, _segment, self._category_of, self._classify, Finding)
@@ -343,7 +347,8 @@ class Engine:
         """
         rules = actions or self.config.actions
         hits = self._detect(root, base)
-        ann = Annotations()
+        # Annotations() with its fields spelled out: the default factories are generic calls.
+        ann = Annotations({}, {}, 0, {}, False, None)
         if not hits:
             return root, ann
         return self._apply(root, hits, rules, ann, base), ann
@@ -406,12 +411,13 @@ class Engine:
         category, cspi = self._custom_info.get(entity, (Category.IDENTIFIERS.value, spi))
         return category, cspi
 
-    def _finding(self, h: _Hit, previews: bool) -> Finding:
+    def _finding(self, h: _Hit, previews: bool, root: Any = None) -> Finding:
+        """:param root: the document (the value of a finding at the root, for its preview)."""
         category, spi = self._classify(h[3], h[4])
         path = self._path(h[2])
         preview = None
         if previews:
-            value = self._value_of(h)
+            value = self._value_of(h, root)
             if h[5] is not None and isinstance(value, str):
                 value = value[h[5][0] : h[5][1]]
             preview = self._preview(h[3], value)
@@ -476,11 +482,11 @@ class Engine:
         return mask_value(_number_text(value), entity, self.config.mask)
 
     @staticmethod
-    def _value_of(h: _Hit) -> Any:
+    def _value_of(h: _Hit, root: Any) -> Any:
         if h[7] is not None:
             return "<pair>"
         if h[0] is None:
-            return None
+            return root  # a finding in a bare value: the document is that value
         return h[0][h[1]]
 
     def _detect(self, root: Any, base: Loc = None) -> list[_Hit]:
@@ -832,30 +838,46 @@ class Engine:
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
-        # Per (entity, spi): a decision holds an Action, whose hash is Enum's Python-level
-        # __hash__, so decisions are not used as keys per finding.
-        counts: dict[tuple[str, bool], int] = {}
+        # Findings per (entity, spi): each kind's decision in ``kinds`` and its count in
+        # ``nums``, in order of first appearance, found by its index in one dict per spi
+        # flag keyed by the entity (a str: its hash is cached, unlike a tuple's). A
+        # decision holds an Action, whose hash is Enum's Python-level __hash__, so
+        # decisions are not used as keys per finding.
+        at_spi: dict[str, int] = {}
+        at_plain: dict[str, int] = {}
+        kinds: list[_Decision] = []
+        nums: list[int] = []
         # Enum members as locals: attribute lookups on the Enum class are slow.
         allow, mask, redact, tokenize, block = _A_ALLOW, _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
-        mopts = self.config.mask
+        masker = self._masker
+        geo = _E_GEO
         for h in hits:
-            d = (cached_spi if h[4] else cached_plain).get(h[3])
+            entity = h[3]
+            hspi = h[4]
+            at = at_spi if hspi else at_plain
+            d = (cached_spi if hspi else cached_plain).get(entity)
             if d is None:
                 d = get(h)
-            ck = (h[3], h[4])
-            counts[ck] = counts.get(ck, 0) + 1
+            i = at.get(entity)
+            if i is None:
+                at[entity] = len(nums)
+                kinds.append(d)
+                nums.append(1)
+            else:
+                nums[i] += 1
             action = d[2]
             if action is allow:
                 continue
-            if action is mask and h[5] is None and h[7] is None and h[0] is not None:
+            parent = h[0]
+            if action is mask and h[5] is None and h[7] is None and parent is not None:
                 # A whole string value (decided by its field name or value pattern) is the
                 # only finding in that value: mask it now, no grouping needed.
-                value = h[0][h[1]]
-                if type(value) is str and h[3] != _E_GEO:
-                    h[0][h[1]] = mask_value(value, h[3], mopts)
+                value = parent[h[1]]
+                if type(value) is str and entity != geo:
+                    parent[h[1]] = masker.mask(value, entity)
                     continue
             if action is mask or action is redact or action is tokenize:
-                gk = (id(h[0]) if h[0] is not None else id(h[7]), h[1])
+                gk = (id(parent) if parent is not None else id(h[7]), h[1])
                 first = single.get(gk)
                 if first is None:
                     single[gk] = h
@@ -863,12 +885,13 @@ class Engine:
                     multi.setdefault(gk, [first]).append(h)
             elif action is block:
                 ann.blocked = True
-                ann.blocked_by = ann.blocked_by or h[3]
+                ann.blocked_by = ann.blocked_by or entity
             else:
                 drops.append(h)
         entities, categories, actions = ann.entities, ann.categories, ann.actions
-        for (ent, hspi), n in counts.items():
-            category, spi, action, entity = (cached_spi if hspi else cached_plain)[ent]
+        for k in range(len(kinds)):
+            category, spi, action, entity = kinds[k]
+            n = nums[k]
             # Annotations.add, inline (once per kind of finding and action).
             entities[entity] = entities.get(entity, 0) + n
             categories[category] = categories.get(category, 0) + n
@@ -948,14 +971,15 @@ class Engine:
     def _replace_scalar(self, value: Any, h: _Hit, action: Action) -> Any:
         entity = h[3]
         if action is _A_MASK:
+            masker = self._masker
             if entity == _E_GEO:
                 if _is_num(value):
-                    return mask_number(value, self.config.mask)
+                    return masker.number(value)
                 if isinstance(value, str):
                     return _coarsen_text(value, self.config.mask)
             if isinstance(value, str):
-                return mask_value(value, entity, self.config.mask)
-            return mask_value(_number_text(value), entity, self.config.mask)
+                return masker.mask(value, entity)
+            return masker.mask(_number_text(value), entity)
         if action is _A_REDACT or action is _A_DROP:
             category, _ = self._classify(entity, h[4])
             return redact_value(self.config.redact_placeholder, entity, category)
@@ -1019,7 +1043,7 @@ class _Decider:
 
 _Decision = tuple[str, bool, Action, str]
 
-_ACTION_VALUE: dict[Action, str] = {a: a.value for a in Action}
+_ACTION_VALUE: Final[dict[Action, str]] = {a: a.value for a in Action}
 
 # Builds a Finding from a ready tuple, without the named tuple's Python-level __new__.
 _new_finding = tuple.__new__

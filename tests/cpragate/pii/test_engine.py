@@ -353,3 +353,20 @@ def test_native_walk_raises_what_the_engine_raises() -> None:
             engine.scan_json({"a": [{1: "219-45-6789"}]})
         raised.append(type(info.value))
     assert raised[0] is raised[1]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_previews_of_a_bare_value_document(native: bool) -> None:
+    # A finding in a document that is one bare string or number: its preview is the masked
+    # document (this raised TypeError: the root value was looked up as None).
+    e = Engine(native=native)
+    (f,) = e.scan_json(b'"536-22-8741"', previews=True)
+    assert f.path == "$" and f.entity == "us_ssn" and f.span == (0, 11)
+    assert f.preview == "***-**-8741"
+    found = e.scan_json(b'"ssn 536-22-8741, mail jane.roe@example.com"', previews=True)
+    assert {x.entity for x in found} == {"us_ssn", "email"}
+    for x in found:  # each preview is its span's mask
+        assert x.preview is not None and "536-22" not in x.preview and "jane.roe" not in x.preview
+    assert [x.preview for x in found if x.entity == "us_ssn"] == ["***-**-8741"]
+    plain = e.scan_json(b'"536-22-8741"')
+    assert [x._replace(preview=None) for x in e.scan_json(b'"536-22-8741"', previews=True)] == plain

@@ -187,3 +187,47 @@ def test_native_ascii_mask_equals_python(value: str, char: str, keep: int) -> No
     finally:
         operators._native_mask = saved
     assert native == python
+
+
+_TIES = [0.125, -0.125, 0.005, -0.005, 2.675, 1.005, 0.5, -0.5, 1.5, 2.5, -2.5, 0.0, -0.0, -0.001, 1e-9, -1e-9]
+_EDGES = [1e300, -1e300, float("inf"), float("-inf"), 999_999.9995, 1e6 + 0.5, 38.316837, -118.07358, 40.175269]
+
+
+@pytest.mark.parametrize("x", _TIES + _EDGES)
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 4])
+def test_fast_round_is_round_bit_for_bit(x: float, n: int) -> None:
+    # The same double, sign of zero included (repr tells -0.0 from 0.0).
+    assert repr(operators._round(x, n)) == repr(round(x, n))
+
+
+@settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.floats(allow_nan=False),
+        st.floats(min_value=-200, max_value=200),
+        st.integers(min_value=-4_000_000, max_value=4_000_000).map(lambda k: (k + 0.5) / 1000),
+        st.integers(min_value=-4_000_000, max_value=4_000_000).map(lambda k: k / 1000),
+    ),
+    st.integers(min_value=0, max_value=3),
+)
+def test_fast_round_matches_round_on_random_values(x: float, n: int) -> None:
+    assert repr(operators._round(x, n)) == repr(round(x, n))
+
+
+@pytest.mark.parametrize(
+    "opts",
+    [
+        MaskOptions(),
+        MaskOptions(char="#", keep_last={"email": 3}),
+        MaskOptions(shapes={"us_ssn": "***-**-{last4}", "email": "{first1}***@***"}, geo_decimals=3),
+        MaskOptions(char="\u2022"),
+    ],
+)
+def test_masker_answers_as_the_functions(opts: MaskOptions) -> None:
+    m = operators.Masker(opts)
+    values = ["536-22-8741", "4111 1111 1111 1111", "jane.roe@example.com", "Zo\u00eb M\u00fcller", "", "+1 (415) 555-0100"]
+    for entity in ("us_ssn", "credit_card", "email", "person", "phone"):
+        for v in values:
+            assert m.mask(v, entity) == mask_value(v, entity, opts), "Masker.mask differs from mask_value"
+    for x in (38.316837, -118.07358, 0.125, 40, -0.0):
+        assert repr(m.number(x)) == repr(mask_number(x, opts))

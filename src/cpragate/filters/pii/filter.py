@@ -58,19 +58,25 @@ from cpragate.errors import (
     PiiResponseUninspectable,
     PiiResponseUnreadable,
 )
-from cpragate.filters.pii.config import PiiFilterConfig, PiiRouteSettings
+from cpragate.filters.pii import fastpath as fp
+from cpragate.filters.pii.config import PiiFilterConfig
 from cpragate.filters.pii.forms import encode_form, parse_form
 from cpragate.filters.pii.stream import ResponseStream, summary
 from cpragate.pii import Action, ActionRules, Annotations, Engine, Finding, JsonArrayStream
 
 __all__ = ["PiiFilter", "PiiReport", "route_settings"]
 
-_JSON, _TEXT, _SNIFF, _NDJSON, _FORM = 1, 2, 3, 4, 5
-_NDJSON_TYPES = frozenset(
-    {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
-)
+_JSON, _TEXT, _SNIFF, _NDJSON, _FORM = fp.JSON, fp.TEXT, fp.SNIFF, fp.NDJSON, fp.FORM
 _ALLOW_ALL = ActionRules(default=Action.ALLOW, spi=None)
 _OFF, _ANNOTATE, _MASK, _BLOCK = "off", "annotate", "mask", "block"
+
+# The per-response helpers live in fastpath.py (compiled with the engine); these names stay.
+route_settings = fp.route_settings
+_media_type = fp.media_type
+_media = fp.media
+_passes = fp.passes
+_rewrote = fp.rewrote
+_Plan = fp.Plan
 
 
 @dataclass  # no slots: Annotations may be a compiled class (cpragate._accel), and slots=True re-creates the class
@@ -89,138 +95,8 @@ class PiiReport(Annotations):
         return d
 
 
-def route_settings(route: RouteInfo | None) -> PiiRouteSettings | None:
-    """The route's own pii settings (``settings.pii``), or None."""
-    settings = route.settings if route is not None else None
-    s = getattr(settings, "pii", None)
-    return s if isinstance(s, PiiRouteSettings) else None
-
-
-def _media_type(content_type: bytes) -> str:
-    return content_type.split(b";", 1)[0].strip().lower().decode("latin-1")
-
-
-def _media(content_type: bytes | None) -> tuple[int, str] | None:
-    """(kind, charset) of a Content-Type the filter reads, or None when it cannot read it."""
-    if content_type is None:
-        return _SNIFF, "utf-8"
-    mt, _, params = content_type.decode("latin-1").partition(";")
-    mt = mt.strip().lower()
-    if mt == "application/json" or mt.endswith("+json"):
-        # RFC 8259 §8.1: JSON exchanged between systems is UTF-8.
-        return _JSON, "utf-8"
-    if mt in _NDJSON_TYPES:
-        return _NDJSON, "utf-8"
-    if mt.startswith("text/") or mt == "application/xml" or mt.endswith("+xml"):
-        kind = _TEXT
-    elif mt == "application/x-www-form-urlencoded":
-        kind = _FORM
-    else:
-        return None
-    charset = "utf-8"
-    for p in params.split(";"):
-        k, _, v = p.partition("=")
-        if k.strip().lower() == "charset" and v.strip():
-            charset = v.strip().strip('"').lower()
-    return kind, charset
-
-
-def _passes(content_type: bytes | None, pass_types: tuple[str, ...]) -> str | None:
-    """The media type when ``pass_types`` lists it (or its range), else None."""
-    if content_type is None or not pass_types:
-        return None
-    mt = _media_type(content_type)
-    major = mt.split("/", 1)[0] + "/*"
-    return mt if mt in pass_types or major in pass_types else None
-
-
-def _rewrote(ann: Annotations) -> bool:
-    """Whether any finding got an action that changes the body."""
-    return any(a != "allow" and n for a, n in ann.actions.items())
-
-
 class _Unreadable(Exception):
     """A body declared JSON/NDJSON/text/form that cannot be parsed or decoded."""
-
-
-class _Plan:
-    """A route's pii settings, resolved once (route settings over the filter's)."""
-
-    __slots__ = (
-        "array",
-        "by_consumer",
-        "by_purpose",
-        "max_element",
-        "on_error",
-        "pass_types",
-        "req_body",
-        "req_levels",
-        "req_query",
-        "rules",
-        "stream",
-    )
-
-    def __init__(self, rs: PiiRouteSettings | None, cfg: PiiFilterConfig) -> None:
-        self.rules = rs.actions if rs is not None and rs.actions is not None else cfg.engine.actions
-        self.on_error = rs.on_error if rs is not None and rs.on_error is not None else cfg.on_error
-        types = rs.pass_types if rs is not None and rs.pass_types is not None else cfg.pass_types
-        self.pass_types = tuple(types)
-        rq, frq = (rs.request if rs is not None else None), cfg.request
-        self.req_body = _pick(rq and rq.body, frq.body, _ANNOTATE)
-        self.req_query = _pick(rq and rq.query, frq.query, _ANNOTATE)
-        # Request rules level by level: the route's (by_consumer, by_purpose, actions), then the
-        # filter's; a filter-wide entry never beats a route's own request rules, and nothing
-        # comes from the response side's per-caller rules (an allowance to *receive* data is
-        # not one to *send* it). Neither level set: the route's (or engine's) actions.
-        self.req_levels = tuple(
-            (lv.by_consumer or None, lv.by_purpose or None, lv.actions)
-            for lv in (rq, frq)
-            if lv is not None and (lv.by_consumer or lv.by_purpose or lv.actions is not None)
-        )
-        # Per caller: the route's entries over the filter's, key by key; None when neither has any.
-        self.by_purpose = {**(cfg.by_purpose or {}), **((rs and rs.by_purpose) or {})} or None
-        self.by_consumer = {**(cfg.by_consumer or {}), **((rs and rs.by_consumer) or {})} or None
-        st, fst = (rs.stream if rs is not None else None), cfg.stream
-        self.stream = _pick(st and st.enabled, fst.enabled, True)
-        self.array = _pick(st and st.array, fst.array, None)
-        self.max_element = _pick(st and st.max_element_bytes, fst.max_element_bytes, 1 << 20)
-
-
-    def rules_for(self, exchange: Exchange) -> ActionRules:
-        """The response rules for this caller: its consumer's, else its purpose's, else the route's."""
-        return _per_caller(exchange, self.by_consumer, self.by_purpose) or self.rules
-
-    def request_rules_for(self, exchange: Exchange) -> ActionRules:
-        """The request rules for this caller (RequestInspection's docstring gives the order)."""
-        for by_consumer, by_purpose, actions in self.req_levels:
-            hit = _per_caller(exchange, by_consumer, by_purpose)
-            if hit is not None:
-                return hit
-            if actions is not None:
-                return actions
-        return self.rules
-
-
-def _per_caller(
-    exchange: Exchange, by_consumer: dict[str, ActionRules] | None, by_purpose: dict[Any, ActionRules] | None
-) -> ActionRules | None:
-    """The caller's consumer entry, else its purpose's entry, else None (also without identity)."""
-    if by_consumer is None and by_purpose is None:
-        return None
-    ident = exchange.identity
-    if ident is None:
-        return None
-    if by_consumer is not None:
-        hit = by_consumer.get(ident.consumer)
-        if hit is not None:
-            return hit
-    if by_purpose is not None:
-        return by_purpose.get(ident.purpose)
-    return None
-
-
-def _pick(route: Any, filt: Any, default: Any) -> Any:
-    return route if route is not None else filt if filt is not None else default
 
 
 class PiiFilter(Filter):
@@ -244,8 +120,10 @@ class PiiFilter(Filter):
         self.engine = Engine(config.engine)
         # Request bodies are buffered only on routes that inspect them (needs_request_body_on).
         self.needs_request_body = True
-        self._plans: dict[int, _Plan] = {}
-        self._default_plan = _Plan(None, config)
+        # Plans per route and the JSON response path, compiled (fastpath.py); the data plane
+        # calls the compiled method itself (no coroutine, no interpreted frame).
+        self._fast = fp.Fast(self.engine, config, PiiReport)
+        self.response_now = self._fast.respond  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = route_settings(route)
@@ -257,12 +135,7 @@ class PiiFilter(Filter):
         return bool(self._plan(route).req_body != _OFF)
 
     def _plan(self, route: RouteInfo | None) -> _Plan:
-        if route is None:
-            return self._default_plan
-        plan = self._plans.get(id(route))
-        if plan is None:
-            plan = self._plans[id(route)] = _Plan(route_settings(route), self.cfg)
-        return plan
+        return self._fast.plan(route)
 
     # --------------------------------------------------------------------- request
 
@@ -380,7 +253,15 @@ class PiiFilter(Filter):
 
     # --------------------------------------------------------------------- response
 
+    def response_now(self, exchange: Exchange) -> Verdict | None:
+        """A JSON response decided at once (fastpath.py); None: ``on_response`` handles it."""
+        return self._fast.respond(exchange)
+
     async def on_response(self, exchange: Exchange) -> Verdict:
+        v = self._fast.respond(exchange)
+        if v is not None:
+            return v
+        # Everything but a buffered JSON body (and a JSON body that does not parse).
         resp = exchange.response
         if resp is None or not resp.body:
             # No body, or not buffered: streamed (open_response_stream) or passed

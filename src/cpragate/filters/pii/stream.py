@@ -28,16 +28,10 @@ from cpragate.errors import (
     PiiResponseUninspectable,
     PiiStreamLimitError,
 )
-from cpragate.pii import Annotations, JsonArrayStream
+from cpragate.filters.pii.fastpath import summary
+from cpragate.pii import JsonArrayStream
 
-__all__ = ["ResponseStream"]
-
-
-def summary(ann: Annotations) -> str:
-    """``found=5 spi=2 mask=2 allow=3``: counts only, for the decision record."""
-    parts = [f"found={ann.total}", f"spi={ann.spi}"]
-    parts += [f"{a}={n}" for a, n in sorted(ann.actions.items())]
-    return " ".join(parts)
+__all__ = ["ResponseStream", "summary"]
 
 
 class ResponseStream:

@@ -1,0 +1,180 @@
+"""The pii filter's compiled response path (filters/pii/fastpath.py): the same result as
+the filter's own ``on_response``, and None (nothing touched) for what it leaves to it.
+Test values are synthetic; assertions never show body contents."""
+
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cpragate.core.clock import FakeClock
+from cpragate.core.exchange import Exchange
+from cpragate.core.filter import FilterContext
+from cpragate.core.jsonbody import _may_round
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny
+from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
+from cpragate.filters.pii import fastpath as fp
+from cpragate.filters.pii.filter import PiiReport
+from cpragate.pii import Annotations
+from cpragate.testing import make_exchange, make_response
+
+DOC = {
+    "items": [
+        {"name": "Jane Roe", "email": "jane.roe@example.com", "ssn": "536-22-8741",
+         "card_number": "4111111111111111", "location": {"lat": 38.316837, "lng": -118.07358}},
+        {"name": "John Doe", "phone": "(415) 555-0100", "note": "call 536-22-8741 later"},
+    ],
+    "total": 2,
+}  # fmt: skip
+ROUTE = RouteInfo("r", "/v1/customers", ("GET",), "u", personal=True)
+
+
+def _filter(**config: Any) -> PiiFilter:
+    return PiiFilter(PiiFilterConfig.model_validate(config), FilterContext(clock=FakeClock()))
+
+
+def _exchange(body: bytes, ctype: str | None = "application/json", route: RouteInfo = ROUTE) -> Exchange:
+    ex = make_exchange(route=route)
+    ex.response = make_response(200, [("content-type", ctype)] if ctype else [], body)
+    return ex
+
+
+def _drive(f: PiiFilter, ex: Exchange) -> Any:
+    coro = f.on_response(ex)
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    raise AssertionError("on_response awaited")
+
+
+def _outcome(ex: Exchange, v: Any) -> tuple[Any, ...]:
+    assert ex.response is not None
+    pii = ex.pii.to_dict() if ex.pii is not None else None
+    return (type(v), getattr(v, "rule", None), ex.response.body, pii, [(d.filter, d.outcome, d.rule) for d in ex.decisions])
+
+
+class _Undecided:
+    """A Fast whose response path never decides: on_response runs its Python path."""
+
+    def __init__(self, fast: fp.Fast) -> None:
+        self.plan = fast.plan
+
+    def respond(self, exchange: Exchange) -> None:
+        return None
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{}, {"engine": {"actions": {"default": "mask"}}}, {"engine": {"actions": {"default": "block"}}},
+     {"engine": {"actions": {"default": "redact"}}}, {"engine": {"actions": {"default": "drop"}}}],
+)  # fmt: skip
+def test_response_now_gives_what_the_python_path_gave(config: dict[str, Any]) -> None:
+    body = orjson.dumps(DOC)
+    fast, slow = _exchange(body), _exchange(body)
+    f = _filter(**config)
+    v_fast = f.response_now(fast)
+    assert v_fast is not None
+    # The Python path: the same filter with its fast path unable to decide.
+    g = _filter(**config)
+    g._fast = _Undecided(g._fast)  # type: ignore[assignment]
+    v_slow = _drive(g, slow)
+    assert _outcome(fast, v_fast) == _outcome(slow, v_slow), "the fast path answered differently"
+    assert v_fast is CONTINUE or isinstance(v_fast, Deny)
+
+
+def test_on_response_uses_the_fast_path_and_adds_to_a_request_report() -> None:
+    f = _filter()
+    ex = _exchange(orjson.dumps(DOC))
+    rep = PiiReport(request=Annotations())
+    ex.pii = rep
+    assert _drive(f, ex) is CONTINUE
+    assert ex.pii is rep and rep.spi > 0 and rep.request is not None
+    assert [d.outcome for d in ex.decisions if d.filter == "pii"] == ["rewritten"]
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body"),
+    [
+        ("text/plain", b"ssn 536-22-8741"),
+        (None, b'{"ssn": "536-22-8741"}'),
+        ("application/json", b'{"ssn": '),
+        ("application/x-ndjson", b'{"ssn": "536-22-8741"}\n'),
+        ("image/png", b"\x89PNG"),
+    ],
+)
+def test_what_the_fast_path_leaves_to_on_response_is_left_untouched(ctype: str | None, body: bytes) -> None:
+    f = _filter()
+    ex = _exchange(body, ctype)
+    assert f.response_now(ex) is None
+    assert ex.response is not None and ex.response.body is body
+    assert ex.pii is None and not ex.decisions
+
+
+def test_no_body_continues_at_once_and_records_nothing() -> None:
+    f = _filter()
+    ex = _exchange(b"")
+    assert f.response_now(ex) is CONTINUE
+    assert ex.pii is None and not ex.decisions
+    ex = make_exchange(route=ROUTE)  # no response at all
+    assert f.response_now(ex) is CONTINUE and not ex.decisions
+
+
+def test_pass_types_route_is_left_to_on_response() -> None:
+    rs = SimpleNamespace(pii=PiiRouteSettings(pass_types=["application/json"]))
+    rt = RouteInfo("r", "/v1/x", ("GET",), "u", personal=True, settings=rs)
+    f = _filter()
+    ex = _exchange(orjson.dumps(DOC), route=rt)
+    assert f.response_now(ex) is None
+    assert _drive(f, ex) is CONTINUE
+    assert [d.outcome for d in ex.decisions] == ["uninspected"]
+
+
+def test_media_is_cached_and_answers_as_before() -> None:
+    for ct in (b"application/json", b"Application/JSON; charset=utf-8", b"application/problem+json",
+               b"text/html; charset=\"ISO-8859-1\"", b"application/x-www-form-urlencoded", b"image/png",
+               b"application/x-ndjson", b"application/xml"):  # fmt: skip
+        first = fp.media(ct)
+        assert fp.media(ct) == first == fp._media(ct)
+    assert fp.media(None) == (fp.SNIFF, "utf-8")
+    for i in range(300):
+        fp.media(b"application/x-test-%d" % i)
+    assert len(fp._media_cache) <= 256
+
+
+def test_summary_and_rewrote() -> None:
+    ann = Annotations()
+    assert fp.summary(ann) == "found=0 spi=0" and not fp.rewrote(ann)
+    ann.add("us_ssn", "identifiers", True, "mask", 2)
+    ann.add("email", "identifiers", False, "allow", 1)
+    assert fp.summary(ann) == "found=3 spi=2 allow=1 mask=2"
+    assert fp.rewrote(ann)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.sampled_from([b"1", b"7", b"0", b"-", b"x", b'"', b"1234567890", b"9" * 19, b"-" + b"5" * 19]), max_size=40))
+def test_may_round_answers_as_jsonbody(parts: list[bytes]) -> None:
+    src = b"".join(parts)
+    assert fp.may_round(src) == _may_round(src)
+
+
+@pytest.mark.parametrize("n", range(15, 42))
+def test_may_round_on_runs_at_every_offset(n: int) -> None:
+    for run in (18, 19, 20, 25):
+        for lead in (b"", b"-", b"x", b"x-", b"--"):
+            src = b"a" * (n - len(lead)) + lead + b"3" * run + b"]"
+            assert fp.may_round(src) == _may_round(src), "may_round differs from jsonbody"
+
+
+def test_a_big_integer_is_kept_exact_on_the_fast_path() -> None:
+    body = b'{"ssn": "536-22-8741", "id": 123456789012345678901234567890, "neg": -9223372036854775809}'
+    ex = _exchange(body)
+    assert _filter().response_now(ex) is CONTINUE
+    assert ex.response is not None
+    out = ex.response.body or b""
+    assert b"123456789012345678901234567890" in out and b"-9223372036854775809" in out
+    assert ex.response_json is not None and ex.response_json.exact
