@@ -35,7 +35,7 @@ from cpragate.filters.ratelimit.config import Limit, RateLimitConfig, RouteRateL
 from cpragate.filters.ratelimit.fastpath import BlocksNow, Bucket, LocalFast, policy_bytes
 from cpragate.filters.ratelimit.local import LocalLimiter
 from cpragate.storage.access import Limiter, LimitResult
-from cpragate.storage.alerts import BlockStore, SubjectKind
+from cpragate.storage.alerts import BlockStore, MemoryBlocks, SubjectKind
 
 __all__ = ["RateLimitFilter", "RateLimitIpFilter", "route_limits"]
 
@@ -87,6 +87,7 @@ class _Base(Filter):
             self._blocks_now,
             time.time if type(clock) is SystemClock else clock.time,
             self.blocks is not None,
+            self.blocks.table if isinstance(self.blocks, MemoryBlocks) else None,
         )
         # The compiled fast path's bound methods shadow the class's own (which delegate to
         # them): the pipeline calls them with no interpreted frame in between.
