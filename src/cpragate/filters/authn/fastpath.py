@@ -17,7 +17,7 @@ fills them. Same decisions as before this module existed:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, Final
 
 from cpragate.core.access import Consumer, Identity
@@ -66,11 +66,14 @@ class Cached:
 
 
 class TokenIdent:
-    """A verified token's identity (``jwt_idents``): the token, the consumer record it was
-    built with (None: not looked up or not found), the identity and its Emit (set on first use)."""
+    """A verified token's identity (``jwt_idents``): the token, the consumer named by its
+    consumer claim and the record the identity was built with (None: not looked up or not
+    found), the identity and its Emit (set on first use)."""
 
-    def __init__(self, token: object, consumer: Consumer | None, identity: Identity) -> None:
+    def __init__(self, token: object, name: str, consumer: Consumer | None, identity: Identity) -> None:
         self.token = token
+        self.name = name
+        """The token's consumer claim (a verified token's claims never change)."""
         self.consumer = consumer
         self.identity = identity
         self.emit: Emit | None = None
@@ -91,6 +94,27 @@ class RoutePlan:
 
 _PLANS_MAX = 10_000
 _EMITTED_MAX = 10_000
+
+
+def _is_bearer(auth: bytes) -> bool:
+    """``auth[:7].lower() == b"bearer "`` without the slice and the method call."""
+    if len(auth) < 7 or auth[6] != 0x20:
+        return False
+    return (auth[0] | 0x20) == 0x62 and (auth[1] | 0x20) == 0x65 and (auth[2] | 0x20) == 0x61 \
+        and (auth[3] | 0x20) == 0x72 and (auth[4] | 0x20) == 0x65 and (auth[5] | 0x20) == 0x72
+
+
+def _space(c: int) -> bool:
+    """What ``bytes.strip()`` strips: ASCII space, \\t \\n \\v \\f \\r."""
+    return c == 0x20 or 0x09 <= c <= 0x0D
+
+
+def _credentials(auth: bytes) -> bytes:
+    """``auth[7:].strip()``, calling strip() only when there is something to strip."""
+    token = auth[7:]
+    if token and (_space(token[0]) or _space(token[-1])):
+        return token.strip()
+    return token
 
 
 class AuthnFast:
@@ -201,8 +225,8 @@ class AuthnFast:
             emit = c.emit
             if emit is None:
                 emit = c.emit = self.emit_for(ident)
-        elif auth is not None and auth[:7].lower() == b"bearer ":
-            ti = self.bearer_cached(auth[7:].strip())
+        elif auth is not None and _is_bearer(auth):
+            ti = self.bearer_cached(_credentials(auth))
             if ti is None:
                 return None
             ident = ti.identity
@@ -325,11 +349,7 @@ class AuthnFast:
         hit = self.jwt_idents.get(id(vt))
         if hit is None or hit.token is not vt:
             return None
-        claims: Mapping[str, Any] = vt.claims
-        name = claims.get(self.consumer_claim)
-        if not isinstance(name, str) or not name:
-            return None
-        known, consumer = self.consumer_now(name)
+        known, consumer = self.consumer_now(hit.name)
         if not known or hit.consumer is not consumer or (consumer is not None and consumer.disabled):
             return None
         return hit

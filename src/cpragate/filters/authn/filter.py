@@ -275,7 +275,7 @@ class AuthnFilter(Filter):
         ident = Identity.of(consumer, "jwt", vt.kid, scopes=scopes, claims=vt.claims)
         if len(self.jwt_idents) >= jc.cache_size:
             self.jwt_idents.clear()
-        self.jwt_idents[id(vt)] = TokenIdent(vt, looked_up, ident)
+        self.jwt_idents[id(vt)] = TokenIdent(vt, name, looked_up, ident)
         ex.identity = ident
         return CONTINUE
 

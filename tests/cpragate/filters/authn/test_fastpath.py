@@ -64,3 +64,19 @@ def test_route_auth() -> None:
     ra = RouteAuth(anonymous=True)
     assert route_auth(RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(auth=ra))) is ra
     assert route_auth(RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(auth="x"))) is None
+
+
+def test_bearer_scheme_and_credentials_match_the_slice_lower_strip_they_replace() -> None:
+    import random
+
+    from cpragate.filters.authn.fastpath import _credentials, _is_bearer
+
+    rnd = random.Random(7)
+    cases = [b"", b"Bearer", b"bearer ", b"Bearer tok", b"BEARER tok", b"bEaReR  tok ", b"Bearer\ttok", b"Bearer_tok",
+             b"Bearer \x0btok\x0c", b"Bearer \r\n", b"Basic dXNlcjpwYXNz", b"Bearertok", b"B\xe9arer tok", b"bearer\xa0tok"]  # fmt: skip
+    alphabet = b"BbEeAaRr \t\n\x0b\x0c\r\x00\xa0\x85Xx.-"
+    cases += [bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12))) for _ in range(5000)]
+    cases += [b"Bearer " + bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 6))) for _ in range(2000)]
+    for c in cases:
+        assert _is_bearer(c) == (c[:7].lower() == b"bearer "), c
+        assert _credentials(c) == c[7:].strip(), c
