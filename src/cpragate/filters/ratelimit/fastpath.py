@@ -82,7 +82,7 @@ class LocalFast:
         headers: bool,
         shared: bool,
         per_ip: bool,
-        plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[Bucket, ...]]],
+        plans: dict[int, tuple[RouteInfo | None, dict[str, tuple[Bucket, ...]]]],
         plan: Callable[[Exchange, str], tuple[Bucket, ...]],
         refusal: Callable[[Bucket, float], Verdict],
         blocks_now: BlocksNow | None,
@@ -136,9 +136,7 @@ class LocalFast:
             known, block = bn(kind, who, self.wall()) if bn is not None else (False, None)
             if not known or block is not None:
                 return await awaited(exchange)  # a block or throttle, or it must be awaited
-        route = exchange.route
-        hit = self.plans.get((id(route), who))
-        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        plan = self.plan_of(exchange, who)
         if not plan:
             return _CONTINUE
         tightest: Bucket | None = None
@@ -162,6 +160,17 @@ class LocalFast:
             exchange.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
         return _CONTINUE
 
+    def plan_of(self, exchange: Exchange, who: str) -> tuple[Bucket, ...]:
+        """The buckets of (route, who): two dict gets (no key tuple to build and hash), else
+        the filter's ``_plan`` makes and stores them."""
+        route = exchange.route
+        hit = self.plans.get(id(route))
+        if hit is not None and hit[0] is route:
+            plan = hit[1].get(who)
+            if plan is not None:
+                return plan
+        return self.plan(exchange, who)
+
     def subject(self, exchange: Exchange) -> tuple[str, str]:
         """(who, kind) the limit counts: the client IP, the consumer, or no one (kind "")."""
         if self.per_ip:
@@ -181,9 +190,7 @@ class LocalFast:
             known, block = bn(kind, who, self.wall())
             if not known or block is not None:
                 return None  # a block or throttle (or a stale mirror): the awaited path decides
-        route = exchange.route
-        hit = self.plans.get((id(route), who))
-        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        plan = self.plan_of(exchange, who)
         if not plan:
             return _CONTINUE
         return self.check(exchange, plan)

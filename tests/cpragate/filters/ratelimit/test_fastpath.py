@@ -196,3 +196,26 @@ def test_blocks_put_after_start_are_enforced_with_the_empty_table_shortcut() -> 
     v = asyncio.run(f.on_request(blocked))
     assert isinstance(v, Deny) and v.error is ConsumerBlocked
     assert f.request_now(ex(ip="203.0.113.8")) is CONTINUE  # someone else: the table is checked, no block
+
+
+def test_plans_are_per_route_and_subject_bounded_and_a_reset_keeps_the_buckets(monkeypatch: Any) -> None:
+    import cpragate.filters.ratelimit.filter as rl_filter
+
+    monkeypatch.setattr(rl_filter, "_PLANS_MAX", 3)
+    clock = FakeClock()
+    f = RateLimitIpFilter(RateLimitConfig.model_validate({"per_ip": {"rate": 1, "per": 3600}}), FilterContext(clock=clock))
+    r1, r2 = route(), route({"per_ip": {"rate": 1, "per": 3600}})
+    for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"):
+        for r in (r1, r2):
+            e = make_exchange(make_request(), route=r, client_ip=ip)
+            assert f.request_now(e) is CONTINUE
+        assert sum(len(per) for _, per in f._plans.values()) <= 3
+    for ip in ("192.0.2.1", "192.0.2.5"):  # plans made again after the resets: the same buckets
+        for r in (r1, r2):
+            v = f.request_now(make_exchange(make_request(), route=r, client_ip=ip))
+            assert isinstance(v, Deny) and v.error is RateLimited
+    e1 = make_exchange(make_request(), route=r1, client_ip="192.0.2.9")
+    e2 = make_exchange(make_request(), route=r2, client_ip="192.0.2.9")
+    assert [b.key for b in f._fast.plan_of(e1, "192.0.2.9")] == ["ip:192.0.2.9"]
+    assert [b.key for b in f._fast.plan_of(e2, "192.0.2.9")] == ["ip:r:192.0.2.9"]
+    assert f._fast.plan_of(e1, "192.0.2.9") is f._fast.plan_of(e1, "192.0.2.9")  # made once, then kept
