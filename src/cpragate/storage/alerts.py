@@ -203,6 +203,10 @@ class MemoryBlocks:
 
     def __init__(self, max_blocks: int = 100_000) -> None:
         self._blocks: dict[tuple[str, str], Block] = {}
+        self.table = self._blocks
+        """The table itself (never replaced): ``check_now`` is ``active_block`` over it, so
+        while it is empty no subject has a block, and the rate limiters' compiled fast path
+        skips the call (~1.3k instructions per request, two interpreted frames)."""
         self.max_blocks = max_blocks
         self._sweep_at = min(64, max_blocks)
 

@@ -7,9 +7,9 @@ without an interpreted frame: :meth:`AuthnFast.request_now` is ``AuthnFilter.req
 refusal stays in filter.py, which shares the tables below (the same dict objects) and
 fills them. Same decisions as before this module existed:
 
-* API key: verified less than ``cache_seconds`` ago (``verified``, keyed by a BLAKE2b of
-  the key under a random per-process key, so the table names no key) and its record
-  still valid at the wall clock.
+* API key: verified less than ``cache_seconds`` ago (``verified``, keyed by the key
+  itself: the dict compares the presented key byte for byte with the verified one) and
+  its record still valid at the wall clock.
 * Bearer token: in the verifier's cache (``tokens``: jwt.py keys it by the token itself),
   before the entry's own deadline and within ``exp``/``nbf`` with the leeway now, with the
   identity built for it and the same consumer record.
@@ -17,12 +17,11 @@ fills them. Same decisions as before this module existed:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from hashlib import blake2b
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from cpragate.core.access import Consumer, Identity
-from cpragate.core.exchange import Exchange
+from cpragate.core.exchange import Decision, Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import Forbidden
@@ -30,7 +29,10 @@ from cpragate.filters.authn.config import RouteAuth
 from cpragate.filters.authn.jwt import VerifiedToken
 from cpragate.storage.access import ApiKeyRecord
 
-__all__ = ["ALL_METHODS", "AuthnFast", "Cached", "RoutePlan", "route_auth"]
+__all__ = ["ALL_METHODS", "AuthnFast", "Cached", "Emit", "RoutePlan", "TokenIdent", "route_auth"]
+
+_CONTINUE: Final = CONTINUE
+"""A module constant (a C static, compiled): the imported name is a dict lookup per use."""
 
 ALL_METHODS = ("api_key", "jwt", "mtls")
 
@@ -40,6 +42,16 @@ def route_auth(route: RouteInfo | None) -> RouteAuth | None:
     return a if isinstance(a, RouteAuth) else None
 
 
+class Emit:
+    """What an admitted identity adds to its request, made once per (consumer, method,
+    credential id): the forward header (name, value) and the decision. Both immutable and
+    shared by every request of that identity (``Decision`` is read-only by convention)."""
+
+    def __init__(self, header: tuple[bytes, bytes] | None, decision: Decision) -> None:
+        self.header = header
+        self.decision = decision
+
+
 class Cached:
     """A key lookup: the record, the identity it gives (None: refused), when it was made."""
 
@@ -47,6 +59,24 @@ class Cached:
         self.record = record
         self.identity = identity
         self.at = at
+        self.dated = record is not None and (record.expires is not None or record.revoked is not None)
+        """The record has an expiry or a revocation date: checked against the wall clock on every use."""
+        self.emit: Emit | None = None
+        """The identity's Emit, set by the first request admitted from the cache."""
+
+
+class TokenIdent:
+    """A verified token's identity (``jwt_idents``): the token, the consumer named by its
+    consumer claim and the record the identity was built with (None: not looked up or not
+    found), the identity and its Emit (set on first use)."""
+
+    def __init__(self, token: object, name: str, consumer: Consumer | None, identity: Identity) -> None:
+        self.token = token
+        self.name = name
+        """The token's consumer claim (a verified token's claims never change)."""
+        self.consumer = consumer
+        self.identity = identity
+        self.emit: Emit | None = None
 
 
 class RoutePlan:
@@ -63,10 +93,36 @@ class RoutePlan:
 
 
 _PLANS_MAX = 10_000
+_EMITTED_MAX = 10_000
+
+
+def _is_bearer(auth: bytes) -> bool:
+    """``auth[:7].lower() == b"bearer "`` without the slice and the method call."""
+    if len(auth) < 7 or auth[6] != 0x20:
+        return False
+    return (auth[0] | 0x20) == 0x62 and (auth[1] | 0x20) == 0x65 and (auth[2] | 0x20) == 0x61 \
+        and (auth[3] | 0x20) == 0x72 and (auth[4] | 0x20) == 0x65 and (auth[5] | 0x20) == 0x72
+
+
+def _space(c: int) -> bool:
+    """What ``bytes.strip()`` strips: ASCII space, \\t \\n \\v \\f \\r."""
+    return c == 0x20 or 0x09 <= c <= 0x0D
+
+
+def _credentials(auth: bytes) -> bytes:
+    """``auth[7:].strip()``, calling strip() only when there is something to strip."""
+    token = auth[7:]
+    if token and (_space(token[0]) or _space(token[-1])):
+        return token.strip()
+    return token
 
 
 class AuthnFast:
-    """The state of ``AuthnFilter`` that a request reads, and its fast path."""
+    """The state of ``AuthnFilter`` that a request reads, and its fast path.
+
+    The request's header list is read and changed in place (``Headers.items()``, as the
+    security_headers filter does): one call into the data plane's Headers per request
+    instead of a ``get``, a ``remove_many`` and an ``add``."""
 
     def __init__(
         self,
@@ -75,7 +131,6 @@ class AuthnFast:
         forward: bytes | None,
         strip: frozenset[bytes],
         forward_credentials: bool,
-        verified_key: bytes,
         cache_seconds: float,
         consumer_ttl: float,
         has_store: bool,
@@ -87,20 +142,21 @@ class AuthnFast:
         self.forward = forward
         self.strip = strip
         self.forward_credentials = forward_credentials
-        self._b2 = blake2b(key=verified_key, digest_size=32)
         self.cache_seconds = cache_seconds
         self.consumer_ttl = consumer_ttl
         self.has_store = has_store
         self.monotonic = monotonic
         self.wall = wall
         self.verified: dict[bytes, Cached] = {}
-        """Keyed BLAKE2b of a key already verified -> its lookup (bounded by filter.py)."""
-        self.emitted: dict[tuple[str, str, str], tuple[bytes, str]] = {}
-        """(consumer, method, credential id) -> (forwarded consumer bytes, decision detail)."""
+        """A key already verified (the presented bytes) -> its lookup (bounded by filter.py).
+        A hit is the dict's own comparison: same hash, then the whole key byte for byte,
+        so only the very key whose hash was checked against the record can hit."""
+        self.emitted: dict[tuple[str, str, str], Emit] = {}
+        """(consumer, method, credential id) -> its Emit; bounded."""
         self.consumers: dict[str, Consumer] = {}
         self.consumer_cache: dict[str, tuple[Consumer | None, float]] = {}
-        self.jwt_idents: dict[int, tuple[object, Consumer | None, Identity]] = {}
-        """id(verified token) -> (token, consumer it was built with, identity)."""
+        self.jwt_idents: dict[int, TokenIdent] = {}
+        """id(verified token) -> its identity (TokenIdent)."""
         # bearer tokens (set by set_jwt when JWTs are configured)
         self.jwt_on = False
         self.tokens: dict[bytes, tuple[VerifiedToken, float]] = {}
@@ -123,13 +179,6 @@ class AuthnFast:
         self.leeway = leeway
         self.consumer_claim = consumer_claim
 
-    def digest(self, key: bytes) -> bytes:
-        """The ``verified`` table's key for ``key`` (a copy of the keyed state: the key
-        block is not hashed again per request)."""
-        h = self._b2.copy()
-        h.update(key)
-        return h.digest()
-
     def plan(self, route: RouteInfo | None) -> RoutePlan:
         hit = self.plans.get(id(route))
         if hit is not None and hit[0] is route:
@@ -148,25 +197,85 @@ class AuthnFast:
         if p.skip:
             return None
         headers = exchange.request.headers
+        items = headers.items()
+        # The first API key header and the first Authorization header, in one pass.
+        kh = self.key_header if p.api_key else None
+        want_auth = p.jwt
+        key: bytes | None = None
+        auth: bytes | None = None
+        for n, v in items:
+            if kh is not None and key is None and n == kh:
+                key = v
+                break  # an API key decides: the bearer token is not looked at
+            if want_auth and auth is None and n == b"authorization":
+                auth = v
+                if kh is None:
+                    break
         ident: Identity | None = None
+        emit: Emit | None = None
         from_header = False
-        kh = self.key_header
-        if p.api_key and kh is not None:
-            key = headers.get(kh)
-            if key is not None:
-                ident = self.api_key_now(key)
-                from_header = True
-        if not from_header and p.jwt:
-            auth = headers.get(b"authorization")
-            if auth is not None and auth[:7].lower() == b"bearer ":
-                ident = self.bearer_now(auth[7:].strip())
-        if ident is None:
+        if key is not None:
+            from_header = True
+            c = self.api_key_cached(key)
+            if c is None:
+                return None
+            ident = c.identity
+            if ident is None:
+                return None
+            emit = c.emit
+            if emit is None:
+                emit = c.emit = self.emit_for(ident)
+        elif auth is not None and _is_bearer(auth):
+            ti = self.bearer_cached(_credentials(auth))
+            if ti is None:
+                return None
+            ident = ti.identity
+            emit = ti.emit
+            if emit is None:
+                emit = ti.emit = self.emit_for(ident)
+        else:
             return None
         exchange.identity = ident
-        v = self.finish(exchange, p.required_claims, from_header)
-        if v is not CONTINUE and self.forward is not None:
-            headers.remove(self.forward)  # a client never names its own consumer
-        return v
+        required = p.required_claims
+        if required:
+            claims = ident.claims
+            for c_name in required:
+                if c_name not in claims:
+                    if self.forward is not None:
+                        headers.remove(self.forward)  # a client never names its own consumer
+                    return Deny(Forbidden, rule="authn:required-claims")
+        self.emit_into(items, emit, from_header)
+        exchange.decisions.append(emit.decision)
+        return _CONTINUE
+
+    def emit_for(self, ident: Identity) -> Emit:
+        """The shared Emit of ``ident`` (by what it is made of, so rebuilt identities share it)."""
+        k = (ident.consumer, ident.method, ident.credential_id)
+        em = self.emitted.get(k)
+        if em is None:
+            fwd = self.forward
+            header = None if fwd is None else (fwd, ident.consumer.encode("utf-8", "replace"))
+            em = Emit(header, Decision(self.name, "allow", f"{ident.method}:{ident.credential_id}"))
+            if len(self.emitted) >= _EMITTED_MAX:
+                self.emitted.clear()
+            self.emitted[k] = em
+        return em
+
+    def emit_into(self, items: list[tuple[bytes, bytes]], emit: Emit, from_header: bool) -> None:
+        """Drop what the client sent under the forward header (and the key header, unless
+        credentials are forwarded), then name the consumer: in place, in one pass."""
+        fwd = self.forward
+        kh = self.key_header if from_header and not self.forward_credentials else None
+        if fwd is not None or kh is not None:
+            i = 0
+            while i < len(items):
+                n = items[i][0]
+                if (fwd is not None and n == fwd) or (kh is not None and n == kh):
+                    items.pop(i)
+                else:
+                    i += 1
+        if emit.header is not None:
+            items.append(emit.header)
 
     def accept(self, ex: Exchange, ra: RouteAuth | None, from_header: bool) -> Verdict:
         """After ``ex.identity`` is set: required claims, forward header, the decision."""
@@ -180,40 +289,28 @@ class AuthnFast:
             for c in required_claims:
                 if c not in claims:
                     return Deny(Forbidden, rule="authn:required-claims")
-        k = (ident.consumer, ident.method, ident.credential_id)
-        em = self.emitted.get(k)
-        if em is None:
-            em = (ident.consumer.encode("utf-8", "replace"), f"{ident.method}:{ident.credential_id}")
-            if len(self.emitted) >= 10_000:
-                self.emitted.clear()
-            self.emitted[k] = em
-        h = ex.request.headers
-        strip_key = from_header and not self.forward_credentials
-        fwd = self.forward
-        if fwd is not None:
-            # One pass: drop what the client sent under the forward header (and the key),
-            # then name the consumer.
-            if strip_key:
-                h.remove_many(self.strip)
-            else:
-                h.remove(fwd)
-            h.add(fwd, em[0])
-        elif strip_key and self.key_header is not None:
-            h.remove(self.key_header)
-        ex.decide(self.name, "allow", em[1])
-        return CONTINUE
+        emit = self.emit_for(ident)
+        self.emit_into(ex.request.headers.items(), emit, from_header)
+        ex.decisions.append(emit.decision)
+        return _CONTINUE
 
-    def api_key_now(self, key: bytes) -> Identity | None:
-        """The identity of a key verified less than ``cache_seconds`` ago and still valid, else None."""
-        c = self.verified.get(self.digest(key))
+    def api_key_cached(self, key: bytes) -> Cached | None:
+        """The lookup of a key verified less than ``cache_seconds`` ago whose record is
+        still valid at the wall clock and which gave an identity, else None."""
+        c = self.verified.get(key)
         if c is None or self.monotonic() - c.at > self.cache_seconds:
             return None
         rec = c.record
         if rec is None or c.identity is None:
             return None  # never stored (only verified keys are), but never an identity either
-        if (rec.expires is None and rec.revoked is None) or rec.valid_at(self.wall()):
-            return c.identity
+        if not c.dated or rec.valid_at(self.wall()):
+            return c
         return None
+
+    def api_key_now(self, key: bytes) -> Identity | None:
+        """The identity of a key verified less than ``cache_seconds`` ago and still valid, else None."""
+        c = self.api_key_cached(key)
+        return None if c is None else c.identity
 
     def consumer_now(self, name: str) -> tuple[bool, Consumer | None]:
         """(known, consumer) without awaiting: declared, or looked up less than the TTL ago."""
@@ -244,19 +341,19 @@ class AuthnFast:
             return None
         return vt
 
-    def bearer_now(self, token: bytes) -> Identity | None:
+    def bearer_cached(self, token: bytes) -> TokenIdent | None:
         """The identity built before for a cached token and the same consumer record, else None."""
         vt = self.cached_token(token)
         if vt is None:
             return None
         hit = self.jwt_idents.get(id(vt))
-        if hit is None or hit[0] is not vt:
+        if hit is None or hit.token is not vt:
             return None
-        claims: Mapping[str, Any] = vt.claims
-        name = claims.get(self.consumer_claim)
-        if not isinstance(name, str) or not name:
+        known, consumer = self.consumer_now(hit.name)
+        if not known or hit.consumer is not consumer or (consumer is not None and consumer.disabled):
             return None
-        known, consumer = self.consumer_now(name)
-        if not known or hit[1] is not consumer or (consumer is not None and consumer.disabled):
-            return None
-        return hit[2]
+        return hit
+
+    def bearer_now(self, token: bytes) -> Identity | None:
+        hit = self.bearer_cached(token)
+        return None if hit is None else hit.identity

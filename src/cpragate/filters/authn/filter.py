@@ -7,9 +7,10 @@ verified client certificate. A credential that is presented but not valid is ref
 (401 + ``WWW-Authenticate``); it never falls through to another method. The refusal
 never says why; the rule that decided goes to the audit trail.
 
-Credentials are never logged or stored: API keys are hashed (the verified-key table is
-keyed by a keyed BLAKE2b); a verified token is cached in memory under the token itself
-until its own ``exp`` at the latest (jwt.py says why that is safe); only a key's public
+Credentials are never logged or stored: API keys are stored as a keyed hash only; a
+verified key is cached in memory under the key itself for ``cache_seconds`` at most,
+and a verified token under the token itself until its own ``exp`` at the latest (jwt.py
+and docs/identity.md say why that is safe); only a key's public
 prefix, a token's ``kid`` or a certificate subject names the credential in
 ``Identity.credential_id``. The per-request part is fastpath.py (compiled).
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-import secrets
 import time
 from typing import ClassVar
 from urllib.parse import parse_qsl
@@ -32,7 +32,7 @@ from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import AuthUnavailable, StorageError, Unauthenticated
 from cpragate.filters.authn.apikeys import key_digest, prefix_of
 from cpragate.filters.authn.config import AuthnConfig, RouteAuth
-from cpragate.filters.authn.fastpath import ALL_METHODS, AuthnFast, Cached, route_auth
+from cpragate.filters.authn.fastpath import ALL_METHODS, AuthnFast, Cached, TokenIdent, route_auth
 from cpragate.filters.authn.jwt import JwtVerifier, KeysUnavailable, TokenRejected
 from cpragate.storage.access import ApiKeyRecord, IdentityStore
 
@@ -78,7 +78,6 @@ class AuthnFilter(Filter):
             self.forward,
             self.strip,
             config.forward_credentials,
-            secrets.token_bytes(32),
             self.cache_seconds,
             ak.cache_seconds if ak is not None else 5.0,
             self.store is not None,
@@ -89,17 +88,19 @@ class AuthnFilter(Filter):
         below are its own dict objects, filled here."""
         self.fast.consumers = self.consumers
         self.verified = self.fast.verified
-        """Keyed BLAKE2b of a key already verified -> its lookup (bounded, same lifetime as
-        key_cache): a known key costs one BLAKE2b (a third of the HMAC-SHA256 the store
-        needs, measured) and one dict get, no parsing, no second comparison. Under a
-        random per-process key: the table names no key outside this process."""
+        """A key already verified (the presented bytes) -> its lookup (bounded, an entry
+        lives ``cache_seconds`` at most, as key_cache's): a known key costs one dict get
+        (the dict compares the whole key), no HMAC, no parsing. Until round 5 the table
+        was keyed by a BLAKE2b of the key under a per-process key (~4.7k instructions per
+        request, 3.4k of them the one BLAKE2b compression): docs/identity.md says why
+        holding a verified key for ``cache_seconds`` adds no exposure worth that."""
         self.emitted = self.fast.emitted
-        """(consumer, method, credential id) -> (forwarded consumer bytes, decision detail);
-        bounded. Keyed by what the value is made of, not by the identity object: a key's
-        identity is rebuilt every ``cache_seconds``, and keyed by ``id(identity)`` each
-        rebuild left a dead entry (holding the old identity) until the table filled."""
+        """(consumer, method, credential id) -> its Emit (forward header, decision); bounded.
+        Keyed by what the value is made of, not by the identity object: a key's identity
+        is rebuilt every ``cache_seconds``, and keyed by ``id(identity)`` each rebuild left
+        a dead entry (holding the old identity) until the table filled."""
         self.jwt_idents = self.fast.jwt_idents
-        """id(verified token) -> (token, consumer it was built with, identity); bounded."""
+        """id(verified token) -> TokenIdent (token, consumer it was built with, identity); bounded."""
         self.consumer_cache = self.fast.consumer_cache
         self.jwt = JwtVerifier(config.jwt, ctx.clock, getattr(stores, "fetcher", None)) if config.jwt else None
         if self.jwt is not None and config.jwt is not None:
@@ -216,11 +217,10 @@ class AuthnFilter(Filter):
             return self._refuse(f"authn:api_key:{rec.state_at(self.ctx.clock.time())}")
         if c.identity is None:
             return self._refuse("authn:api_key:consumer")
-        fast = self.fast.digest(key)
-        if self.verified.get(fast) is not c:
+        if self.verified.get(key) is not c:
             if len(self.verified) >= ak.cache_size:
                 del self.verified[next(iter(self.verified))]
-            self.verified[fast] = c
+            self.verified[key] = c
         ex.identity = c.identity
         return CONTINUE
 
@@ -261,8 +261,8 @@ class AuthnFilter(Filter):
         if consumer is not None and consumer.disabled:
             return self._refuse("authn:jwt:consumer-disabled")
         hit = self.jwt_idents.get(id(vt))
-        if hit is not None and hit[0] is vt and hit[1] is consumer:
-            ex.identity = hit[2]  # same verified token, same consumer record: same identity
+        if hit is not None and hit.token is vt and hit.consumer is consumer:
+            ex.identity = hit.identity  # same verified token, same consumer record: same identity
             return CONTINUE
         looked_up = consumer
         if consumer is None:
@@ -275,7 +275,7 @@ class AuthnFilter(Filter):
         ident = Identity.of(consumer, "jwt", vt.kid, scopes=scopes, claims=vt.claims)
         if len(self.jwt_idents) >= jc.cache_size:
             self.jwt_idents.clear()
-        self.jwt_idents[id(vt)] = (vt, looked_up, ident)
+        self.jwt_idents[id(vt)] = TokenIdent(vt, name, looked_up, ident)
         ex.identity = ident
         return CONTINUE
 

@@ -12,6 +12,7 @@ rule are built in one place. A served-id requirement awaits (None).
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
@@ -19,6 +20,9 @@ from cpragate.core.verdict import CONTINUE, Verdict
 from cpragate.filters.authz.config import AuthzRule
 
 __all__ = ["AuthzFast", "RulePlan"]
+
+_CONTINUE: Final = CONTINUE
+"""A module constant (a C static, compiled): the imported name is a dict lookup per use."""
 
 _PLANS_MAX = 10_000
 
@@ -88,6 +92,6 @@ class AuthzFast:
                         ok = True
                         break
             if ok:
-                return CONTINUE
+                return _CONTINUE
         v = self.static(exchange, p.rule)
-        return CONTINUE if v is None else v
+        return _CONTINUE if v is None else v

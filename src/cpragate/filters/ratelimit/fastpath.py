@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from cpragate.core.access import RateLimitState
 from cpragate.core.exchange import Exchange
@@ -25,6 +25,9 @@ from cpragate.filters.ratelimit.config import Limit
 from cpragate.filters.ratelimit.local import LocalLimiter
 
 __all__ = ["BlocksNow", "Bucket", "LocalFast", "policy_bytes"]
+
+_CONTINUE: Final = CONTINUE
+"""A module constant (a C static, compiled): the imported name is a dict lookup per use."""
 
 BlocksNow = Callable[[str, str, float], "tuple[bool, object | None]"]
 """``BlockStore.check_now``: (known without awaiting, the active block or None)."""
@@ -51,8 +54,18 @@ class Bucket:
         self.current = f'"{name}";r='.encode("ascii")
 
 
+_RLS: Final = RateLimitState
+_NEW: Final[Callable[[type[RateLimitState]], RateLimitState]] = object.__new__
+
+
 def _new_state(policy: bytes, current: bytes) -> RateLimitState:
-    return RateLimitState(policy, current)
+    # Not RateLimitState(policy, current): the dataclass's __init__ is an interpreted
+    # function (core/access.py is not compiled), ~1.4k instructions per request; this is
+    # what it does (a slots dataclass, no __post_init__), from C statics (Final).
+    st = _NEW(_RLS)
+    st.policy = policy
+    st.current = current
+    return st
 
 
 class LocalFast:
@@ -69,12 +82,13 @@ class LocalFast:
         headers: bool,
         shared: bool,
         per_ip: bool,
-        plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[Bucket, ...]]],
+        plans: dict[int, tuple[RouteInfo | None, dict[str, tuple[Bucket, ...]]]],
         plan: Callable[[Exchange, str], tuple[Bucket, ...]],
         refusal: Callable[[Bucket, float], Verdict],
         blocks_now: BlocksNow | None,
         wall: Callable[[], float],
         has_blocks: bool,
+        block_table: dict[tuple[str, str], Any] | None = None,
     ) -> None:
         self.local = local
         self.headers = headers
@@ -86,6 +100,9 @@ class LocalFast:
         self.blocks_now = blocks_now
         self.wall = wall
         self.has_blocks = has_blocks
+        self.block_table = block_table
+        """The block store's own table when ``blocks_now`` is exactly a lookup in it (the
+        memory store's ``table``): while it is empty, nobody is blocked, without the call."""
         self.awaits = shared or (has_blocks and blocks_now is None)
         """Nothing can be decided without awaiting: a shared limiter, or blocks that can
         only be checked by awaiting."""
@@ -113,16 +130,15 @@ class LocalFast:
         soon, decode, awaited, store_failed = self.soon, self.decode, self.awaited, self.store_failed
         assert soon is not None and decode is not None and awaited is not None and store_failed is not None
         who, kind = self.subject(exchange)
-        if self.has_blocks and kind:
+        table = self.block_table
+        if self.has_blocks and kind and (table is None or len(table) != 0):
             bn = self.blocks_now
             known, block = bn(kind, who, self.wall()) if bn is not None else (False, None)
             if not known or block is not None:
                 return await awaited(exchange)  # a block or throttle, or it must be awaited
-        route = exchange.route
-        hit = self.plans.get((id(route), who))
-        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        plan = self.plan_of(exchange, who)
         if not plan:
-            return CONTINUE
+            return _CONTINUE
         tightest: Bucket | None = None
         best_remaining = 0
         best_reset = 0.0
@@ -142,7 +158,18 @@ class LocalFast:
         if tightest is not None and self.headers:
             t = max(0, math.ceil(best_reset))
             exchange.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
-        return CONTINUE
+        return _CONTINUE
+
+    def plan_of(self, exchange: Exchange, who: str) -> tuple[Bucket, ...]:
+        """The buckets of (route, who): two dict gets (no key tuple to build and hash), else
+        the filter's ``_plan`` makes and stores them."""
+        route = exchange.route
+        hit = self.plans.get(id(route))
+        if hit is not None and hit[0] is route:
+            plan = hit[1].get(who)
+            if plan is not None:
+                return plan
+        return self.plan(exchange, who)
 
     def subject(self, exchange: Exchange) -> tuple[str, str]:
         """(who, kind) the limit counts: the client IP, the consumer, or no one (kind "")."""
@@ -158,15 +185,14 @@ class LocalFast:
             return None
         who, kind = self.subject(exchange)
         bn = self.blocks_now
-        if bn is not None and kind:
+        table = self.block_table
+        if bn is not None and kind and (table is None or len(table) != 0):
             known, block = bn(kind, who, self.wall())
             if not known or block is not None:
                 return None  # a block or throttle (or a stale mirror): the awaited path decides
-        route = exchange.route
-        hit = self.plans.get((id(route), who))
-        plan = hit[1] if hit is not None and hit[0] is route else self.plan(exchange, who)
+        plan = self.plan_of(exchange, who)
         if not plan:
-            return CONTINUE
+            return _CONTINUE
         return self.check(exchange, plan)
 
     def check(self, ex: Exchange, checks: tuple[Bucket, ...]) -> Verdict:
@@ -185,16 +211,27 @@ class LocalFast:
         if tightest is not None and self.headers:
             t = max(0, math.ceil(best_reset))
             ex.rate_limit = _new_state(tightest.policy, b"%b%d;t=%d" % (tightest.current, best_remaining, t))
-        return CONTINUE
+        return _CONTINUE
 
     def response_now(self, exchange: Exchange) -> Verdict:
+        """The RateLimit headers of the tightest bucket, unless the upstream sent its own
+        ``RateLimit`` (then left as they are); an upstream ``RateLimit-Policy`` alone is
+        replaced. The header list is read and extended in place (``Headers.items()``, as
+        the security_headers filter does): one call into Headers instead of four."""
         st = exchange.rate_limit
         resp = exchange.response
         if st is not None and resp is not None:
             h = resp.headers
-            if b"ratelimit" not in h:
-                if b"ratelimit-policy" in h:
-                    h.remove(b"ratelimit-policy")
-                h.add(b"ratelimit-policy", st.policy)
-                h.add(b"ratelimit", st.current)
-        return CONTINUE
+            items = h.items()
+            policy_seen = False
+            for n, _ in items:
+                if n == b"ratelimit":
+                    return _CONTINUE
+                if n == b"ratelimit-policy":
+                    policy_seen = True
+            if policy_seen:
+                h.remove(b"ratelimit-policy")
+                items = h.items()  # remove() makes a new list
+            items.append((b"ratelimit-policy", st.policy))
+            items.append((b"ratelimit", st.current))
+        return _CONTINUE

@@ -35,7 +35,7 @@ from cpragate.filters.ratelimit.config import Limit, RateLimitConfig, RouteRateL
 from cpragate.filters.ratelimit.fastpath import BlocksNow, Bucket, LocalFast, policy_bytes
 from cpragate.filters.ratelimit.local import LocalLimiter
 from cpragate.storage.access import Limiter, LimitResult
-from cpragate.storage.alerts import BlockStore, SubjectKind
+from cpragate.storage.alerts import BlockStore, MemoryBlocks, SubjectKind
 
 __all__ = ["RateLimitFilter", "RateLimitIpFilter", "route_limits"]
 
@@ -65,8 +65,10 @@ class _Base(Filter):
         self.is_shared = shared is not None
         self.headers = config.headers
         self.deny_on_error = config.on_error == "deny"
-        self._plans: dict[tuple[int, str], tuple[RouteInfo | None, tuple[Bucket, ...]]] = {}
-        """(id of the route, consumer or client ip) -> the buckets to check; bounded."""
+        self._plans: dict[int, tuple[RouteInfo | None, dict[str, tuple[Bucket, ...]]]] = {}
+        """id of the route -> (the route, consumer or client ip -> the buckets to check);
+        bounded: everything goes once ``_PLANS_MAX`` plans were made since the last time."""
+        self._plan_count = 0
         self.blocks: BlockStore | None = getattr(ctx.stores, "blocks", None) if config.enforce_blocks else None
         self._throttle = config.throttle
         self._throttle_policy = policy_bytes("throttle", config.throttle)
@@ -87,6 +89,7 @@ class _Base(Filter):
             self._blocks_now,
             time.time if type(clock) is SystemClock else clock.time,
             self.blocks is not None,
+            self.blocks.table if isinstance(self.blocks, MemoryBlocks) else None,
         )
         # The compiled fast path's bound methods shadow the class's own (which delegate to
         # them): the pipeline calls them with no interpreted frame in between.
@@ -139,14 +142,21 @@ class _Base(Filter):
 
     def _plan(self, ex: Exchange, who: str) -> tuple[Bucket, ...]:
         route = ex.route
-        k = (id(route), who)
-        hit = self._plans.get(k)
+        hit = self._plans.get(id(route))
         if hit is not None and hit[0] is route:
-            return hit[1]
+            known = hit[1].get(who)
+            if known is not None:
+                return known
         plan = tuple(Bucket(n, key, lim) for n, key, lim in self._checks(ex))
-        if len(self._plans) >= _PLANS_MAX:
+        if self._plan_count >= _PLANS_MAX:
             self._plans.clear()
-        self._plans[k] = (route, plan)
+            self._plan_count = 0
+            hit = None
+        if hit is None or hit[0] is not route:
+            hit = (route, {})
+            self._plans[id(route)] = hit
+        hit[1][who] = plan
+        self._plan_count += 1
         return plan
 
     def _checks(self, ex: Exchange) -> list[tuple[str, str, Limit]]:

@@ -1,5 +1,5 @@
-"""Authentication's fast path (compiled in the ``identity`` group): the verified-key table's
-keyed digest and the cached-token rules. The filter-level behaviour (every test both ways,
+"""Authentication's fast path (compiled in the ``identity`` group): the verified-key table
+and the cached-token rules. The filter-level behaviour (every test both ways,
 fast and awaited) is in test_filter.py."""
 
 from __future__ import annotations
@@ -15,16 +15,9 @@ from cpragate.filters.authn.jwt import VerifiedToken
 from cpragate.storage.access import ApiKeyRecord
 
 
-def fast(clock: FakeClock, vkey: bytes = b"k" * 32) -> AuthnFast:
-    return AuthnFast("authn", b"x-api-key", None, frozenset({b"x-api-key"}), False, vkey, 5.0, 5.0, False,
+def fast(clock: FakeClock) -> AuthnFast:
+    return AuthnFast("authn", b"x-api-key", None, frozenset({b"x-api-key"}), False, 5.0, 5.0, False,
                      clock.monotonic, clock.time)  # fmt: skip
-
-
-def test_digest_is_keyed_per_instance_and_stable() -> None:
-    c = FakeClock()
-    a, b = fast(c, b"a" * 32), fast(c, b"b" * 32)
-    assert a.digest(b"cpg_x") == a.digest(b"cpg_x") != b.digest(b"cpg_x")
-    assert a.digest(b"cpg_x") != a.digest(b"cpg_y") and len(a.digest(b"cpg_x")) == 32
 
 
 def test_api_key_now_respects_cache_seconds_and_record_validity() -> None:
@@ -32,12 +25,12 @@ def test_api_key_now_respects_cache_seconds_and_record_validity() -> None:
     f = fast(c)
     ident = Identity("app", "contractor", "api_key", "cpg_x")
     rec = ApiKeyRecord("cpg_x", "h", "app", None, 0.0, c.time() + 3)
-    f.verified[f.digest(b"cpg_x_secret")] = Cached(rec, ident, c.monotonic())
+    f.verified[b"cpg_x_secret"] = Cached(rec, ident, c.monotonic())
     assert f.api_key_now(b"cpg_x_secret") is ident
     assert f.api_key_now(b"cpg_x_secreT") is None
     c.advance(4)  # the record expired (still within cache_seconds)
     assert f.api_key_now(b"cpg_x_secret") is None
-    f.verified[f.digest(b"k2")] = Cached(ApiKeyRecord("k2", "h", "app"), ident, c.monotonic())
+    f.verified[b"k2"] = Cached(ApiKeyRecord("k2", "h", "app"), ident, c.monotonic())
     assert f.api_key_now(b"k2") is ident
     c.advance(5.5)
     assert f.api_key_now(b"k2") is None  # older than cache_seconds
@@ -71,3 +64,19 @@ def test_route_auth() -> None:
     ra = RouteAuth(anonymous=True)
     assert route_auth(RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(auth=ra))) is ra
     assert route_auth(RouteInfo("r", "/r", ("GET",), "o", settings=SimpleNamespace(auth="x"))) is None
+
+
+def test_bearer_scheme_and_credentials_match_the_slice_lower_strip_they_replace() -> None:
+    import random
+
+    from cpragate.filters.authn.fastpath import _credentials, _is_bearer
+
+    rnd = random.Random(7)
+    cases = [b"", b"Bearer", b"bearer ", b"Bearer tok", b"BEARER tok", b"bEaReR  tok ", b"Bearer\ttok", b"Bearer_tok",
+             b"Bearer \x0btok\x0c", b"Bearer \r\n", b"Basic dXNlcjpwYXNz", b"Bearertok", b"B\xe9arer tok", b"bearer\xa0tok"]  # fmt: skip
+    alphabet = b"BbEeAaRr \t\n\x0b\x0c\r\x00\xa0\x85Xx.-"
+    cases += [bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 12))) for _ in range(5000)]
+    cases += [b"Bearer " + bytes(rnd.choice(alphabet) for _ in range(rnd.randrange(0, 6))) for _ in range(2000)]
+    for c in cases:
+        assert _is_bearer(c) == (c[:7].lower() == b"bearer "), c
+        assert _credentials(c) == c[7:].strip(), c

@@ -319,3 +319,94 @@ def test_per_key_output_is_cached_once_however_often_the_identity_is_rebuilt() -
         assert [d.rule for d in e.decisions] == [f"api_key:{PREFIX}"]
         clock.advance(f.cache_seconds + 1)  # the cached lookup expires: a new identity
     assert len(f.emitted) == 1
+
+
+def test_verified_key_cache_refuses_at_expiry_and_rotation_end_without_waiting_for_cache_seconds() -> None:
+    """The verified-key table holds a key for cache_seconds (here 300), but a record's own
+    expiry and revocation date are checked on every hit: refused at that very instant."""
+    clock = FakeClock()
+    store = MemoryIdentityStore()
+    f = AuthnFilter(cfg(api_keys={"cache_seconds": 300}), FilterContext(clock=clock, stores=Stores(identity=store)))
+    asyncio.run(store.put_consumer(Consumer("s", "contractor")))
+    expiring, p1 = generate_key()
+    asyncio.run(store.put_key(ApiKeyRecord(p1, hash_key(expiring.encode()), "s", None, clock.time(), clock.time() + 10)))
+    rotating, p2 = generate_key()
+    asyncio.run(store.put_key(ApiKeyRecord(p2, hash_key(rotating.encode()), "s", None, clock.time(), None, clock.time() + 20)))
+    for k in (expiring, rotating):
+        assert run(f, ex_with({"x-api-key": k})) is CONTINUE
+        assert f.request_now(ex_with({"x-api-key": k})) is CONTINUE  # from the verified cache
+    clock.advance(10)
+    assert f.request_now(ex_with({"x-api-key": expiring})) is None  # expired: never from the cache
+    v = run(f, ex_with({"x-api-key": expiring}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:expired"
+    assert f.request_now(ex_with({"x-api-key": rotating})) is CONTINUE  # the rotation overlap still runs
+    clock.advance(10)
+    assert f.request_now(ex_with({"x-api-key": rotating})) is None
+    v = run(f, ex_with({"x-api-key": rotating}))
+    assert isinstance(v, Deny) and v.rule == "authn:api_key:revoked"
+
+
+def test_verified_key_cache_hits_only_the_exact_key_and_stays_bounded() -> None:
+    """Keyed by the presented key: a key of the same prefix, a truncated or extended key,
+    another case never hit it; a refused key is never stored; at most cache_size keys."""
+    clock = FakeClock()
+    store = MemoryIdentityStore()
+    f = AuthnFilter(cfg(api_keys={"cache_size": 16}), FilterContext(clock=clock, stores=Stores(identity=store)))
+    asyncio.run(store.put_consumer(Consumer("s", "contractor")))
+    k, p = generate_key()
+    asyncio.run(store.put_key(ApiKeyRecord(p, hash_key(k.encode()), "s")))
+    assert run(f, ex_with({"x-api-key": k})) is CONTINUE
+    assert list(f.verified) == [k.encode()]
+    sibling = k[:-1] + ("A" if k[-1] != "A" else "B")
+    for other in (sibling, k[:-1], k + "A", k.upper(), k.swapcase()):
+        assert f.request_now(ex_with({"x-api-key": other})) is None
+        v = run(f, ex_with({"x-api-key": other}))
+        assert isinstance(v, Deny) and v.error is Unauthenticated
+    assert list(f.verified) == [k.encode()]  # refusals add nothing
+    for _ in range(40):
+        k2, p2 = generate_key()
+        asyncio.run(store.put_key(ApiKeyRecord(p2, hash_key(k2.encode()), "s")))
+        assert run(f, ex_with({"x-api-key": k2})) is CONTINUE
+    assert len(f.verified) <= 16 and k.encode() not in f.verified  # the oldest went first
+    assert f.request_now(ex_with({"x-api-key": k})) is None  # evicted: verified again
+    assert run(f, ex_with({"x-api-key": k})) is CONTINUE
+
+
+def test_admitted_requests_drop_every_client_copy_and_share_one_decision() -> None:
+    """Every copy of the key header and of the forward header the client sent goes; one
+    forward header names the consumer; the decision object is the same for every request
+    of the identity (read-only, so shared)."""
+    f = AuthnFilter(cfg(), FilterContext(clock=FakeClock()))
+    seen = []
+    for _ in range(3):
+        e = make_exchange(make_request("GET", "/r", None), route=route())
+        h = e.request.headers
+        for n, v in ((b"x-cpragate-consumer", b"admin"), (b"x-api-key", KEY.encode()), (b"accept", b"*/*"),
+                     (b"x-api-key", b"second"), (b"x-cpragate-consumer", b"root")):  # fmt: skip
+            h.add(n, v)
+        assert run(f, e) is CONTINUE
+        assert h.get_all(b"x-cpragate-consumer") == [b"app"] and h.get_all(b"x-api-key") == []
+        assert h.get(b"accept") == b"*/*"
+        (d,) = e.decisions
+        assert (d.filter, d.outcome, d.rule) == ("authn", "allow", f"api_key:{PREFIX}")
+        seen.append(d)
+    assert seen[0] is seen[1] is seen[2]
+    keep = AuthnFilter(cfg(forward_credentials=True), FilterContext(clock=FakeClock()))
+    for _ in range(2):
+        e = ex_with({"x-api-key": KEY, "x-cpragate-consumer": "admin"})
+        assert run(keep, e) is CONTINUE
+        assert e.request.headers.get_all(b"x-api-key") == [KEY.encode()]
+        assert e.request.headers.get_all(b"x-cpragate-consumer") == [b"app"]
+
+
+def test_bearer_token_after_an_api_key_header_is_not_looked_at() -> None:
+    """An API key decides even when an Authorization header comes first in the request."""
+    clock = FakeClock()
+    f = AuthnFilter(jwt_cfg(), FilterContext(clock=clock))
+    tok = _token(clock)
+    for _ in range(2):
+        e = make_exchange(make_request("GET", "/r", None), route=route())
+        e.request.headers.add(b"authorization", f"Bearer {tok}".encode())
+        e.request.headers.add(b"x-api-key", KEY.encode())
+        assert run(f, e) is CONTINUE and e.identity is not None and e.identity.method == "api_key"
+        assert e.request.headers.get(b"authorization") == f"Bearer {tok}".encode()  # forwarded, as always

@@ -155,3 +155,67 @@ def test_redis_request_phase_is_the_compiled_one_with_the_same_decisions() -> No
     blocked = RateLimitFilter(RateLimitConfig.model_validate(cfg), FilterContext(clock=clock, stores=SimpleNamespace(limiter=redis, blocks=blocks)))
     v = asyncio.run(blocked.on_request(ex()))
     assert isinstance(v, Deny) and v.error is ConsumerBlocked
+
+
+def test_response_headers_leave_an_upstream_ratelimit_and_replace_a_lone_policy() -> None:
+    clock = FakeClock()
+    f = RateLimitFilter(RateLimitConfig.model_validate({"per_consumer": {"rate": 10, "per": 60}}), FilterContext(clock=clock))
+    e = ex()
+    assert f.request_now(e) is CONTINUE and e.rate_limit is not None
+    assert (e.rate_limit.policy, e.rate_limit.current) == (b'"consumer";q=10;w=60', b'"consumer";r=9;t=6')
+    e.response = make_response(200)
+    e.response.headers.add(b"ratelimit", b'"up";r=5;t=1')
+    e.response.headers.add(b"ratelimit-policy", b'"up";q=9;w=1')
+    assert f.response_now(e) is CONTINUE
+    assert e.response.headers.get_all(b"ratelimit") == [b'"up";r=5;t=1']  # the upstream's own, untouched
+    assert e.response.headers.get_all(b"ratelimit-policy") == [b'"up";q=9;w=1']
+    e2 = ex()
+    assert f.request_now(e2) is CONTINUE
+    e2.response = make_response(200)
+    e2.response.headers.add(b"ratelimit-policy", b'"up";q=9;w=1')
+    e2.response.headers.add(b"ratelimit-policy", b'"up2";q=9;w=1')
+    e2.response.headers.add(b"content-type", b"application/json")
+    assert f.response_now(e2) is CONTINUE
+    assert e2.response.headers.get_all(b"ratelimit-policy") == [b'"consumer";q=10;w=60']
+    assert e2.response.headers.get_all(b"ratelimit") == [b'"consumer";r=8;t=12']
+    assert e2.response.headers.get(b"content-type") == b"application/json"
+
+
+def test_blocks_put_after_start_are_enforced_with_the_empty_table_shortcut() -> None:
+    """The fast path skips the block store's call only while its table is empty: the
+    first block put (after the filter was built) is seen by the very next request."""
+    clock = FakeClock()
+    blocks = MemoryBlocks()
+    f = RateLimitIpFilter(RateLimitConfig.model_validate({"per_ip": {"rate": 100}}),
+                          FilterContext(clock=clock, stores=SimpleNamespace(blocks=blocks)))  # fmt: skip
+    assert f.request_now(ex(ip="203.0.113.7")) is CONTINUE
+    now = clock.time()
+    asyncio.run(blocks.put(Block("ip", "203.0.113.7", "block", "x", now, now + 60)))
+    blocked = ex(ip="203.0.113.7")
+    assert f.request_now(blocked) is None
+    v = asyncio.run(f.on_request(blocked))
+    assert isinstance(v, Deny) and v.error is ConsumerBlocked
+    assert f.request_now(ex(ip="203.0.113.8")) is CONTINUE  # someone else: the table is checked, no block
+
+
+def test_plans_are_per_route_and_subject_bounded_and_a_reset_keeps_the_buckets(monkeypatch: Any) -> None:
+    import cpragate.filters.ratelimit.filter as rl_filter
+
+    monkeypatch.setattr(rl_filter, "_PLANS_MAX", 3)
+    clock = FakeClock()
+    f = RateLimitIpFilter(RateLimitConfig.model_validate({"per_ip": {"rate": 1, "per": 3600}}), FilterContext(clock=clock))
+    r1, r2 = route(), route({"per_ip": {"rate": 1, "per": 3600}})
+    for ip in ("192.0.2.1", "192.0.2.2", "192.0.2.3", "192.0.2.4", "192.0.2.5"):
+        for r in (r1, r2):
+            e = make_exchange(make_request(), route=r, client_ip=ip)
+            assert f.request_now(e) is CONTINUE
+        assert sum(len(per) for _, per in f._plans.values()) <= 3
+    for ip in ("192.0.2.1", "192.0.2.5"):  # plans made again after the resets: the same buckets
+        for r in (r1, r2):
+            v = f.request_now(make_exchange(make_request(), route=r, client_ip=ip))
+            assert isinstance(v, Deny) and v.error is RateLimited
+    e1 = make_exchange(make_request(), route=r1, client_ip="192.0.2.9")
+    e2 = make_exchange(make_request(), route=r2, client_ip="192.0.2.9")
+    assert [b.key for b in f._fast.plan_of(e1, "192.0.2.9")] == ["ip:192.0.2.9"]
+    assert [b.key for b in f._fast.plan_of(e2, "192.0.2.9")] == ["ip:r:192.0.2.9"]
+    assert f._fast.plan_of(e1, "192.0.2.9") is f._fast.plan_of(e1, "192.0.2.9")  # made once, then kept
