@@ -25,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 #define CONTEXT_CHARS 48
 
@@ -876,6 +877,70 @@ static PyObject *map_hits(PyObject *self, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ e-mail
+ *
+ * email_valid(value): validators.email_valid, i.e. len(value) <= 254 and
+ * validators._EMAIL.fullmatch(value), without sre (a fullmatch of that pattern costs
+ * ~3.5k instructions per address). The pattern's classes are all ASCII, so a non-ASCII
+ * character never matches. The local part is atext runs joined by single dots and ends
+ * at the first "@" (atext has no "@"); the domain is at least one label of 1-63
+ * letters, digits and dashes that starts and ends with a letter or digit, each followed
+ * by ".", then a top-level domain of 2-24 letters. validators._EMAIL is the reference
+ * (tests compare both).
+ */
+static int is_atext(Py_UCS1 c) {
+    return IS_DIGIT(c) || IS_UPPER(c) || IS_LOWER(c) || (c != 0 && strchr("!#$%&'*+/=?^_`{|}~-", c) != NULL);
+}
+
+static PyObject *email_valid(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "email_valid() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    if (n > 254 || !PyUnicode_IS_ASCII(arg))
+        Py_RETURN_FALSE;
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t i = 0;
+    /* local part: atext+ ("." atext+)* */
+    for (;;) {
+        Py_ssize_t run = i;
+        while (i < n && is_atext(s[i]))
+            i++;
+        if (i == run)
+            Py_RETURN_FALSE;
+        if (i < n && s[i] == '.') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    if (i >= n || s[i] != '@')
+        Py_RETURN_FALSE;
+    i++;
+    /* domain: (label ".")+ then [A-Za-z]{2,24} to the end */
+    int labels = 0;
+    for (;;) {
+        Py_ssize_t start = i;
+        while (i < n && (IS_DIGIT(s[i]) || IS_UPPER(s[i]) || IS_LOWER(s[i]) || s[i] == '-'))
+            i++;
+        Py_ssize_t len = i - start;
+        if (i == n) {
+            /* the last part: the top-level domain */
+            if (labels == 0 || len < 2 || len > 24)
+                Py_RETURN_FALSE;
+            for (Py_ssize_t j = start; j < n; j++)
+                if (!(IS_UPPER(s[j]) || IS_LOWER(s[j])))
+                    Py_RETURN_FALSE;
+            Py_RETURN_TRUE;
+        }
+        if (s[i] != '.' || len < 1 || len > 63 || s[start] == '-' || s[i - 1] == '-')
+            Py_RETURN_FALSE;
+        labels++;
+        i++;
+    }
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -889,6 +954,7 @@ static PyMethodDef methods[] = {
      "join_texts(texts, refs, limit) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first half."},
     {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
      "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
+    {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},

@@ -7,11 +7,15 @@ never prints the vector itself.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
+from collections.abc import Callable
 from datetime import date
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpragate.pii import validators as v
 
@@ -347,3 +351,47 @@ def test_iban_mod97_agrees_with_int() -> None:
             moved = iban[4:] + iban[:4]
             expected = int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
             assert v.iban_valid(iban) is expected
+
+
+# ------------------------------------------------------------------ fast paths vs references
+# The e-mail alphabet holds every class edge of _EMAIL (atext punctuation, "@", ".", "-",
+# digits, letters either side of the TLD rule, a non-ASCII letter and a space).
+_EMAIL_ALPHABET = "aZ09.@-_+!#'`{~" + "x\u00e9 "
+
+
+def _native_email() -> Callable[[str], bool]:
+    if v._native_email is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return v._native_email
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=_EMAIL_ALPHABET, max_size=30))
+def test_native_email_equals_the_regex(text: str) -> None:
+    assert _native_email()(text) is v._email_valid_py(text)
+
+
+def test_native_email_edges() -> None:
+    label = "a" * 63
+    cases = [
+        "a@b.co", "a.b@c.de", ".a@b.co", "a.@b.co", "a..b@c.de", "a@-b.co", "a@b-.co", "a@b.c",
+        f"a@{label}.com", f"a@{label}a.com", "a@b." + "c" * 24, "a@b." + "c" * 25, "a@b.co1",
+        "a@b..co", "@b.co", "a@.co", "a@b.co\n", "j@" + "b" * 250 + ".co", "a@b.c\u00f6",
+    ]  # fmt: skip
+    for i, c in enumerate(cases):
+        assert _native_email()(c) is v._email_valid_py(c), f"case {i}"
+
+
+# Phone extensions: text around every marker, case, spacing and digit-count edge, and
+# non-ASCII text (the regex path).
+_EXT_PIECES = ["211.714.6218", "+44 20 7946 0958", "x", "X", "ext", "EXT.", "Ext", "extension", "#", "e", "t.",
+               " ", "  ", "\t", "1", "12", "123456", "1234567", "\u00a0", "\u0661", "\u017f", "\u212a", "n"]  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.sampled_from(_EXT_PIECES), max_size=7))
+def test_extension_strip_equals_the_regex(pieces: list[str]) -> None:
+    text = "".join(pieces).strip()
+    assert v._without_extension(text) == v._EXTENSION.sub("", text)
