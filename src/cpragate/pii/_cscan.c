@@ -941,6 +941,114 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
     }
 }
 
+/* ------------------------------------------------------------------ name runs
+ *
+ * name_runs(text, start, end): [m.span() for m in PersonRecognizer._RUN.finditer(text,
+ * start, end)] (recognizers.py), without sre, which tries the pattern at every capital
+ * letter with a lookbehind and costs ~2k instructions per sentence. The pattern is
+ *
+ *   [A-Z](?<![\w][A-Z])[a-z]+(?:[-'][A-Z]?[a-z]+)?
+ *   (?:[ \t](?:[A-Z]\.[ \t])?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?){0,3}
+ *
+ * and every part of it is decided by the next character or two, so a failed optional
+ * part or word simply ends the run where the last complete one ended. As in sre, the
+ * lookbehind sees text before start (\w is Unicode: alphanumeric or "_"), and nothing
+ * at or after end is seen.
+ */
+static inline int run_lower(const Text *t, Py_ssize_t i) { return i < t->len && IS_LOWER(PyUnicode_READ(t->kind, t->data, i)); }
+static inline int run_upper(const Text *t, Py_ssize_t i) { return i < t->len && IS_UPPER(PyUnicode_READ(t->kind, t->data, i)); }
+
+/* [a-z]+(?:[-'][A-Z]?[a-z]+)? at i: the end, or -1 */
+static Py_ssize_t name_tail(const Text *t, Py_ssize_t i) {
+    if (!run_lower(t, i))
+        return -1;
+    while (run_lower(t, i))
+        i++;
+    if (i < t->len) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
+        if (c == '-' || c == '\'') {
+            Py_ssize_t j = run_upper(t, i + 1) ? i + 2 : i + 1;
+            if (run_lower(t, j)) {
+                while (run_lower(t, j))
+                    j++;
+                i = j;
+            }
+        }
+    }
+    return i;
+}
+
+static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "name_runs(text: str, start: int, end: int)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
+    /* finditer's pos/endpos: negative values count as 0, then both are capped */
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end > len)
+        end = len;
+    int kind = PyUnicode_KIND(args[0]);
+    const void *data = PyUnicode_DATA(args[0]);
+    Text t = {kind, data, end};
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t p = start;
+    while (p < end) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, p);
+        if (!IS_UPPER(c)) {
+            p++;
+            continue;
+        }
+        if (p > 0) {
+            Py_UCS4 b = PyUnicode_READ(kind, data, p - 1);
+            if (Py_UNICODE_ISALNUM(b) || b == '_') {
+                p++;
+                continue;
+            }
+        }
+        Py_ssize_t e = name_tail(&t, p + 1);
+        if (e < 0) {
+            p++;
+            continue;
+        }
+        for (int w = 0; w < 3 && e < end; w++) {
+            Py_UCS4 sp = PyUnicode_READ(kind, data, e);
+            if (sp != ' ' && sp != '\t')
+                break;
+            Py_ssize_t q = e + 1;
+            /* (?:[A-Z]\.[ \t])? */
+            if (run_upper(&t, q) && q + 2 < end && PyUnicode_READ(kind, data, q + 1) == '.') {
+                Py_UCS4 sp2 = PyUnicode_READ(kind, data, q + 2);
+                if (sp2 == ' ' || sp2 == '\t')
+                    q += 3;
+            }
+            if (!run_upper(&t, q))
+                break;
+            Py_ssize_t we = name_tail(&t, q + 1);
+            if (we < 0)
+                break;
+            e = we;
+        }
+        PyObject *span = Py_BuildValue("(nn)", p, e);
+        if (span == NULL || PyList_Append(out, span) < 0) {
+            Py_XDECREF(span);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(span);
+        p = e;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -955,6 +1063,8 @@ static PyMethodDef methods[] = {
     {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
      "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
     {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},
+    {"name_runs", (PyCFunction)(void (*)(void))name_runs, METH_FASTCALL,
+     "name_runs(text, start, end) -> [(start, end)]: PersonRecognizer._RUN's matches (see recognizers.py)."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},

@@ -167,6 +167,7 @@ class TextScanner:
         self._candidates: Callable[[str], list[Candidate]] = (
             _native_candidates if native and _native_candidates is not None else _candidates_py
         )
+        self._native = native
         self.custom = custom
         self.names_in_text = names_in_text and _E_PERSON in enabled
         self.email = EmailRecognizer()
@@ -270,7 +271,7 @@ class TextScanner:
                 if self._dob and _DOB_GATE.search(low, a, b):
                     self._dates(text, add, a, b)
                 if self.names_in_text:
-                    for s, e in self.person.find(text, a, b):
+                    for s, e in self.person.find(text, a, b, self._native):
                         add((s, e, _E_PERSON, False))
         for cp in self.custom:
             self._custom(cp, text, add)

@@ -6,7 +6,12 @@ examples, RFC 5737/3849 documentation addresses.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpragate.pii import recognizers as r
 
@@ -206,3 +211,35 @@ def test_cue_lookup_is_endswith() -> None:
     for before in ["my name is", "xname is", "dear", "into", "to", "", "-", "hello,", "thank you,", "i'm", "from",
                    "mr.", "abc", "attn", "cc:", "\u2014", "customer", "named"]:  # fmt: skip
         assert r._cued(before, r._CUES_BY_LAST) is before.endswith(r.NAME_CUES)
+
+
+# PersonRecognizer.find's capitalized runs in C (_cscan.name_runs) must be _RUN's matches:
+# the alphabet holds every class edge of _RUN (capitals, small letters, - ' . space tab,
+# word characters before a capital, Unicode letters and digits, which \w matches).
+_RUN = r.PersonRecognizer()._RUN
+_RUN_ALPHABET = "ABZabz-'. \t_1\u00e9\u00c9\u0663\u4e00,"
+
+
+def _native_runs() -> Callable[[str, int, int], list[tuple[int, int]]]:
+    if r._native_runs is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return r._native_runs
+
+
+@settings(max_examples=4000)
+@given(st.text(alphabet=_RUN_ALPHABET, max_size=40), st.integers(-2, 42), st.integers(-2, 42))
+def test_native_name_runs_equal_the_regex(text: str, start: int, end: int) -> None:
+    expected = [m.span() for m in _RUN.finditer(text, start, end)]
+    assert _native_runs()(text, start, end) == expected
+
+
+def test_native_name_runs_on_names_and_every_string_kind() -> None:
+    texts = ["Dear Jane Q. Public-Smith, regards Mary O'Neil", "aJane Doe", "_Ann Lee", "\u00e9Ann Lee",
+             "Ann B.\tCole Dee Eve Fay", "Jo-A Li", "Ann Lee \U0001f600 Bo Wu", "Mr. X. Y. Zed"]  # fmt: skip
+    for text in texts:
+        for a in range(len(text)):
+            expected = [m.span() for m in _RUN.finditer(text, a, len(text) - 1)]
+            assert _native_runs()(text, a, len(text) - 1) == expected
+        assert r.PersonRecognizer().find(text, 0, None, True) == r.PersonRecognizer().find(text, 0, None, False)
