@@ -613,8 +613,61 @@ static PyObject *S_DOLLAR; /* "$" */
 static PyObject *S_PATTERN; /* "pattern" */
 static PyObject *S_SEP; /* "\0" */
 
+/* engine._path_memo's memo: the rendered path of each container location (by identity,
+ * like its id() keys). A document's findings sit in a few dozen containers, so the most
+ * recent MEMO_SLOTS are searched in an array (no int object or dict per lookup), newest
+ * first; more spill into a dict keyed by address. The locations are borrowed: the hits
+ * hold them for the whole call. */
+#define MEMO_SLOTS 64
+
+typedef struct {
+    PyObject *locs[MEMO_SLOTS];
+    PyObject *paths[MEMO_SLOTS]; /* owned */
+    int n;
+    PyObject *spill; /* dict, or NULL */
+} Memo;
+
+/* A new reference to the path memoized for loc, NULL (no error) if none, or NULL with an error. */
+static PyObject *memo_get(Memo *m, PyObject *loc) {
+    for (int i = m->n - 1; i >= 0; i--)
+        if (m->locs[i] == loc)
+            return Py_NewRef(m->paths[i]);
+    if (m->spill == NULL)
+        return NULL;
+    PyObject *id = PyLong_FromVoidPtr(loc);
+    if (id == NULL)
+        return NULL;
+    PyObject *path = PyDict_GetItemWithError(m->spill, id);
+    Py_DECREF(id);
+    return Py_XNewRef(path);
+}
+
+static int memo_put(Memo *m, PyObject *loc, PyObject *path) {
+    if (m->n < MEMO_SLOTS) {
+        m->locs[m->n] = loc;
+        m->paths[m->n] = Py_NewRef(path);
+        m->n++;
+        return 0;
+    }
+    if (m->spill == NULL && (m->spill = PyDict_New()) == NULL)
+        return -1;
+    PyObject *id = PyLong_FromVoidPtr(loc);
+    if (id == NULL)
+        return -1;
+    int r = PyDict_SetItem(m->spill, id, path);
+    Py_DECREF(id);
+    return r;
+}
+
+static void memo_clear(Memo *m) {
+    for (int i = 0; i < m->n; i++)
+        Py_DECREF(m->paths[i]);
+    m->n = 0;
+    Py_CLEAR(m->spill);
+}
+
 /* engine._path_memo(loc, memo) */
-static PyObject *render(PyObject *loc, PyObject *memo, PyObject *segments, PyObject *segment) {
+static PyObject *render(PyObject *loc, Memo *memo, PyObject *segments, PyObject *segment) {
     if (loc == Py_None)
         return Py_NewRef(S_DOLLAR);
     if (!PyTuple_CheckExact(loc) || PyTuple_GET_SIZE(loc) != 2) {
@@ -626,19 +679,15 @@ static PyObject *render(PyObject *loc, PyObject *memo, PyObject *segments, PyObj
     if (parent == Py_None) {
         base = Py_NewRef(S_DOLLAR);
     } else {
-        PyObject *id = PyLong_FromVoidPtr(parent);
-        if (id == NULL)
-            return NULL;
-        base = PyDict_GetItemWithError(memo, id);
-        if (base != NULL) {
-            Py_INCREF(base);
-        } else if (PyErr_Occurred() || (base = render(parent, memo, segments, segment)) == NULL ||
-                   PyDict_SetItem(memo, id, base) < 0) {
-            Py_XDECREF(base);
-            Py_DECREF(id);
-            return NULL;
+        base = memo_get(memo, parent);
+        if (base == NULL) {
+            if (PyErr_Occurred() || (base = render(parent, memo, segments, segment)) == NULL)
+                return NULL;
+            if (memo_put(memo, parent, base) < 0) {
+                Py_DECREF(base);
+                return NULL;
+            }
         }
-        Py_DECREF(id);
     }
     PyObject *seg = PyDict_GetItemWithError(segments, key);
     if (seg != NULL) {
@@ -672,9 +721,9 @@ static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t narg
     PyObject *hits = args[0], *segments = args[1], *segment = args[2], *category_of = args[3], *classify = args[4];
     PyTypeObject *type = (PyTypeObject *)args[5];
     Py_ssize_t n = PyList_GET_SIZE(hits);
-    PyObject *memo = PyDict_New();
+    Memo memo = {.n = 0, .spill = NULL};
     PyObject *out = PyList_New(n);
-    if (memo == NULL || out == NULL)
+    if (out == NULL)
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *h = PyList_GET_ITEM(hits, i);
@@ -683,7 +732,7 @@ static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t narg
             goto fail;
         }
         PyObject *entity = PyTuple_GET_ITEM(h, 3), *spi = PyTuple_GET_ITEM(h, 4);
-        PyObject *path = render(PyTuple_GET_ITEM(h, 2), memo, segments, segment);
+        PyObject *path = render(PyTuple_GET_ITEM(h, 2), &memo, segments, segment);
         if (path == NULL)
             goto fail;
         PyObject *category = PyDict_GetItemWithError(category_of, entity), *classified = NULL;
@@ -722,10 +771,10 @@ static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyTuple_SET_ITEM(f, 6, Py_NewRef(Py_None));
         PyList_SET_ITEM(out, i, f);
     }
-    Py_DECREF(memo);
+    memo_clear(&memo);
     return out;
 fail:
-    Py_XDECREF(memo);
+    memo_clear(&memo);
     Py_XDECREF(out);
     return NULL;
 }
@@ -1049,6 +1098,103 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
     return out;
 }
 
+/* ------------------------------------------------------------------ checksums and gates
+ *
+ * luhn_valid(number): validators.luhn_valid (the Luhn check over the ASCII digits of
+ * number, 13-19 of them). iban_mod97(iban): the ISO 7064 mod 97-10 remainder of an IBAN
+ * already upper-cased and checked to be ASCII letters and digits (validators.iban_valid's
+ * loop). dob_gate(text, start, end): textscan._DOB_GATE.search(text.lower(), start, end)
+ * is not None for an ASCII text. The Python code is the reference (tests compare both).
+ */
+static PyObject *luhn_valid(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "luhn_valid() takes a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    unsigned char d[19];
+    int count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (IS_DIGIT(c)) {
+            if (count == 19)
+                Py_RETURN_FALSE;
+            d[count++] = (unsigned char)(c - '0');
+        }
+    }
+    if (count < 13)
+        Py_RETURN_FALSE;
+    int total = 0;
+    for (int k = 0; k < count; k++) {
+        int x = d[count - 1 - k];
+        if (k % 2 == 1) {
+            x *= 2;
+            if (x > 9)
+                x -= 9;
+        }
+        total += x;
+    }
+    return PyBool_FromLong(total % 10 == 0);
+}
+
+static PyObject *iban_mod97(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) {
+        PyErr_SetString(PyExc_TypeError, "iban_mod97() takes an ASCII str");
+        return NULL;
+    }
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    long total = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_UCS1 c = s[(k + 4) % n]; /* iban[4:] + iban[:4] */
+        if (c >= 65)
+            total = (total * 100 + c - 55) % 97;
+        else
+            total = (total * 10 + c - 48) % 97;
+    }
+    return PyLong_FromLong(total);
+}
+
+static inline Py_UCS1 ascii_lower(Py_UCS1 c) { return IS_UPPER(c) ? (Py_UCS1)(c + 32) : c; }
+
+/* word (lower case) at s[i:] within end */
+static int word_at(const Py_UCS1 *s, Py_ssize_t i, Py_ssize_t end, const char *word) {
+    for (Py_ssize_t k = 0; word[k]; k++)
+        if (i + k >= end || ascii_lower(s[i + k]) != (Py_UCS1)word[k])
+            return 0;
+    return 1;
+}
+
+static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_IS_ASCII(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "dob_gate(text: ASCII str, start: int, end: int)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
+    if (start < 0)
+        start = 0;
+    if (end > len)
+        end = len;
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(args[0]);
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS1 c = ascii_lower(s[i]);
+        if (c == 'b') {
+            if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
+                word_at(s, i, end, "b-day"))
+                Py_RETURN_TRUE;
+        } else if (c == 'd') {
+            if (word_at(s, i, end, "dob") || word_at(s, i, end, "d.o.b"))
+                Py_RETURN_TRUE;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -1065,6 +1211,10 @@ static PyMethodDef methods[] = {
     {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},
     {"name_runs", (PyCFunction)(void (*)(void))name_runs, METH_FASTCALL,
      "name_runs(text, start, end) -> [(start, end)]: PersonRecognizer._RUN's matches (see recognizers.py)."},
+    {"luhn_valid", luhn_valid, METH_O, "luhn_valid(number) -> bool: validators.luhn_valid (see validators.py)."},
+    {"iban_mod97", iban_mod97, METH_O, "iban_mod97(iban) -> int: validators.iban_valid's mod 97-10 remainder."},
+    {"dob_gate", (PyCFunction)(void (*)(void))dob_gate, METH_FASTCALL,
+     "dob_gate(text, start, end) -> bool: textscan._DOB_GATE over an ASCII text (see textscan.py)."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},

@@ -52,8 +52,10 @@ try:
     from cpragate.pii import _cscan
 
     _native_candidates: Callable[[str], list[tuple[int, int, int, int, int, int]]] | None = _cscan.candidates
+    _native_dob_gate: Callable[[str, int, int], bool] | None = _cscan.dob_gate
 except ImportError:
     _native_candidates = None
+    _native_dob_gate = None
 
 __all__ = ["NATIVE", "Candidate", "CustomPattern", "Hit", "TextScanner"]
 
@@ -266,9 +268,12 @@ class TextScanner:
         if prose is None:
             prose = [(0, len(text))]
         if prose and (self._dob or self.names_in_text):
-            low = text.lower() if self._dob else ""
+            # The birth-date gate in C for ASCII text (the C loop lower-cases as it reads);
+            # otherwise _DOB_GATE over the lower-cased text (the reference).
+            gate = _native_dob_gate if self._native and text.isascii() else None
+            low = text.lower() if self._dob and gate is None else ""
             for a, b in prose:
-                if self._dob and _DOB_GATE.search(low, a, b):
+                if self._dob and (gate(text, a, b) if gate is not None else _DOB_GATE.search(low, a, b) is not None):
                     self._dates(text, add, a, b)
                 if self.names_in_text:
                     for s, e in self.person.find(text, a, b, self._native):

@@ -23,8 +23,12 @@ try:
     from cpragate.pii import _cscan
 
     _native_email: Callable[[str], bool] | None = _cscan.email_valid
+    _native_luhn: Callable[[str], bool] | None = _cscan.luhn_valid
+    _native_mod97: Callable[[str], int] | None = _cscan.iban_mod97
 except ImportError:
     _native_email = None
+    _native_luhn = None
+    _native_mod97 = None
 
 __all__ = [
     "VALIDATORS",
@@ -70,6 +74,13 @@ def luhn_valid(number: str) -> bool:
 
     Separators are ignored; 13 to 19 digits are required, the lengths of payment cards.
     """
+    if _native_luhn is not None:
+        return _native_luhn(number)
+    return _luhn_valid_py(number)
+
+
+def _luhn_valid_py(number: str) -> bool:
+    """luhn_valid's reference (the C version, _cscan.luhn_valid, must equal it)."""
     digits = digits_of(number)
     if not 13 <= len(digits) <= 19:
         return False
@@ -155,6 +166,13 @@ def iban_valid(value: str) -> bool:
     # Z = 35), computed digit by digit: the same number as int() of the substituted
     # string, without building it (a translate that expands characters takes CPython's
     # slow path, one dict lookup per character) or a big integer.
+    if _native_mod97 is not None:
+        return _native_mod97(iban) == 1
+    return _iban_mod97_py(iban) == 1
+
+
+def _iban_mod97_py(iban: str) -> int:
+    """iban_valid's mod 97-10 remainder (the C version, _cscan.iban_mod97, must equal it)."""
     total = 0
     for ch in iban[4:] + iban[:4]:
         c = ord(ch)
@@ -162,7 +180,7 @@ def iban_valid(value: str) -> bool:
             total = (total * 100 + c - 55) % 97
         else:
             total = (total * 10 + c - 48) % 97
-    return total == 1
+    return total
 
 
 def aba_valid(number: str) -> bool:

@@ -353,3 +353,13 @@ def test_native_walk_raises_what_the_engine_raises() -> None:
             engine.scan_json({"a": [{1: "219-45-6789"}]})
         raised.append(type(info.value))
     assert raised[0] is raised[1]
+
+
+def test_native_findings_paths_past_the_memo_array() -> None:
+    """scan_json's C path memo keeps 64 containers in an array and the rest in a dict:
+    a document with findings in 200 containers (and nested ones) has the same paths."""
+    native, python = _native_engines()
+    doc = {"rows": [{"id": i, "contact": {"email": f"user{i}@example.com"}, "ssn": "219-45-6789"} for i in range(200)]}
+    raw = orjson.dumps(doc)
+    _same(native, python, raw)
+    assert len({f.path for f in native.scan_json(raw)}) == 400
