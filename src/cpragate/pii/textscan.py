@@ -53,9 +53,11 @@ try:
 
     _native_candidates: Callable[[str], list[tuple[int, int, int, int, int, int]]] | None = _cscan.candidates
     _native_dob_gate: Callable[[str, int, int], bool] | None = _cscan.dob_gate
+    _native_dates: Callable[[str, int, int], list[tuple[int, int]]] | None = _cscan.date_matches
 except ImportError:
     _native_candidates = None
     _native_dob_gate = None
+    _native_dates = None
 
 __all__ = ["NATIVE", "Candidate", "CustomPattern", "Hit", "TextScanner"]
 
@@ -311,8 +313,12 @@ class TextScanner:
                 pos = span[1]
 
     def _dates(self, text: str, add: Callable[[Hit], None], a: int, b: int) -> None:
-        for m in self.dob.DATE.finditer(text, a, b):
-            s = m.start()
+        # DATE's matches in C when _cscan is loaded (the same spans, tests compare them).
+        if self._native and _native_dates is not None:
+            spans = _native_dates(text, a, b)
+        else:
+            spans = [m.span() for m in self.dob.DATE.finditer(text, a, b)]
+        for s, _e in spans:
             if s > 0 and text[s - 1].isalnum():
                 continue
             span = self.dob.match_at(text, s, _context(text, s))
