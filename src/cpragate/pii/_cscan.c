@@ -1353,6 +1353,119 @@ static PyObject *date_matches(PyObject *self, PyObject *const *args, Py_ssize_t 
     return out;
 }
 
+/* ------------------------------------------------------------------ phones
+ *
+ * digits_of(text): validators.digits_of (the ASCII digits of text, in order).
+ * phone_nanp(value): validators.phone_valid(value) for region "US" when value is ASCII
+ * and not "+" followed by another country code (1 or 0); otherwise -1, and the Python
+ * function decides (international numbers need phonenumbers' metadata). The steps are
+ * phone_valid's: strip, _without_extension's ASCII path, the digits, the "+1"/"001"/
+ * leading-1 prefix, ten digits whose area code and exchange start with 2-9.
+ */
+static PyObject *digits_of(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "digits_of() takes a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        count += IS_DIGIT(c);
+    }
+    if (count == n && PyUnicode_IS_ASCII(arg))
+        return Py_NewRef(arg);
+    PyObject *out = PyUnicode_New(count, 127);
+    if (out == NULL)
+        return NULL;
+    Py_UCS1 *o = PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (IS_DIGIT(c))
+            *o++ = (Py_UCS1)c;
+    }
+    return out;
+}
+
+/* str.isspace for an ASCII character */
+#define IS_ASCII_SPACE(c) ((c) == ' ' || ((c) >= 9 && (c) <= 13) || ((c) >= 28 && (c) <= 31))
+
+static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "phone_nanp() takes a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg))
+        return PyLong_FromLong(-1);
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t lo = 0, hi = PyUnicode_GET_LENGTH(arg);
+    /* text = value.strip() */
+    while (lo < hi && IS_ASCII_SPACE(s[lo]))
+        lo++;
+    while (hi > lo && IS_ASCII_SPACE(s[hi - 1]))
+        hi--;
+    /* _EXT_CHAR.search(text) -> _without_extension(text) */
+    int ext = 0;
+    for (Py_ssize_t i = lo; i < hi; i++)
+        if (s[i] == 'x' || s[i] == 'X' || s[i] == 'e' || s[i] == 'E' || s[i] == '#')
+            ext = 1;
+    if (ext) {
+        Py_ssize_t h = hi;
+        while (h > lo && IS_DIGIT(s[h - 1]))
+            h--;
+        Py_ssize_t k = hi - h;
+        if (1 <= k && k <= 6) {
+            while (h > lo && IS_ASCII_SPACE(s[h - 1]))
+                h--;
+            static const char *const markers[] = {"extension", "ext.", "ext", "x", "#"};
+            Py_ssize_t cut = 0;
+            for (int m = 0; m < 5 && cut == 0; m++) {
+                Py_ssize_t len = (Py_ssize_t)strlen(markers[m]);
+                if (h - lo < len)
+                    continue;
+                int same = 1;
+                for (Py_ssize_t j = 0; j < len; j++) {
+                    Py_UCS1 c = s[h - len + j];
+                    if ((IS_UPPER(c) ? c + 32 : c) != (Py_UCS1)markers[m][j]) {
+                        same = 0;
+                        break;
+                    }
+                }
+                if (same)
+                    cut = len;
+            }
+            if (cut > 0) {
+                h -= cut;
+                while (h > lo && IS_ASCII_SPACE(s[h - 1]))
+                    h--;
+                hi = h;
+            }
+        }
+    }
+    Py_ssize_t len = hi - lo;
+    if (len >= 1 && s[lo] == '+' && !(len >= 2 && s[lo + 1] == '1'))
+        return PyLong_FromLong(-1);
+    char d[16];
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = lo; i < hi; i++)
+        if (IS_DIGIT(s[i])) {
+            if (count < 16)
+                d[count] = (char)s[i];
+            count++;
+        }
+    Py_ssize_t off = 0;
+    if (len >= 2 && s[lo] == '+' && s[lo + 1] == '1')
+        off = 1;
+    else if (len >= 3 && s[lo] == '0' && s[lo + 1] == '0' && s[lo + 2] == '1')
+        off = 3;
+    else if (count == 11 && d[0] == '1')
+        off = 1;
+    if (count - off != 10)
+        return PyLong_FromLong(0);
+    return PyLong_FromLong(d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1');
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -1375,6 +1488,8 @@ static PyMethodDef methods[] = {
      "dob_gate(text, start, end) -> bool: textscan._DOB_GATE over an ASCII text (see textscan.py)."},
     {"date_matches", (PyCFunction)(void (*)(void))date_matches, METH_FASTCALL,
      "date_matches(text, start, end) -> [(start, end)]: DateOfBirthRecognizer.DATE's matches (see recognizers.py)."},
+    {"digits_of", digits_of, METH_O, "digits_of(text) -> str: validators.digits_of (see validators.py)."},
+    {"phone_nanp", phone_nanp, METH_O, "phone_nanp(value) -> 1/0, or -1: validators.phone_valid for US (see validators.py)."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},

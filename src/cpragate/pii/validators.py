@@ -25,10 +25,14 @@ try:
     _native_email: Callable[[str], bool] | None = _cscan.email_valid
     _native_luhn: Callable[[str], bool] | None = _cscan.luhn_valid
     _native_mod97: Callable[[str], int] | None = _cscan.iban_mod97
+    _native_digits: Callable[[str], str] | None = _cscan.digits_of
+    _native_phone: Callable[[str], int] | None = _cscan.phone_nanp
 except ImportError:
     _native_email = None
     _native_luhn = None
     _native_mod97 = None
+    _native_digits = None
+    _native_phone = None
 
 __all__ = [
     "VALIDATORS",
@@ -53,6 +57,13 @@ _NON_DIGITS = re.compile(r"[^0-9]+")
 
 def digits_of(text: str) -> str:
     """The ASCII digits of ``text``, in order."""
+    if _native_digits is not None:
+        return _native_digits(text)
+    return _digits_of_py(text)
+
+
+def _digits_of_py(text: str) -> str:
+    """digits_of's reference (the C version, _cscan.digits_of, must equal it)."""
     if text.isascii():
         if text.isdigit():
             return text
@@ -255,6 +266,17 @@ def phone_valid(value: str, region: str = "US") -> bool:
     libphonenumber): the same answer as ``phonenumbers.is_valid_number``, with the
     region's patterns compiled once. An extension (``x123``) is allowed.
     """
+    if _native_phone is not None and region == "US":
+        # ASCII North American numbers in C (_cscan.phone_nanp, the same steps as below);
+        # -1: international or non-ASCII, decided here.
+        known = _native_phone(value)
+        if known >= 0:
+            return known == 1
+    return _phone_valid_py(value, region)
+
+
+def _phone_valid_py(value: str, region: str = "US") -> bool:
+    """phone_valid's reference (_cscan.phone_nanp must agree where it answers)."""
     text = value.strip()
     if _EXT_CHAR.search(text) is not None:
         text = _without_extension(text)
@@ -428,6 +450,17 @@ def parse_date(value: str) -> date | None:
         if ys.isdigit() and ms.isdigit() and ds.isdigit():
             try:
                 return date(int(ys), int(ms), int(ds))
+            except ValueError:
+                return None
+    if len(v) == 10 and v[2] in "-/." and v[5] in "-/." and v.isascii():
+        # ``MM/DD/YYYY`` (or ``DD.MM.YYYY``): what _DATE_US would take, without the two
+        # regexes (_DATE_ISO cannot match: its four digits would include a separator).
+        a_s, b_s, ys = v[:2], v[3:5], v[6:]
+        if a_s.isdigit() and b_s.isdigit() and ys.isdigit():
+            a, b = int(a_s), int(b_s)
+            mo, d = (a, b) if a <= 12 else (b, a)
+            try:
+                return date(int(ys), mo, d)
             except ValueError:
                 return None
     if m := _DATE_ISO.fullmatch(v):

@@ -331,6 +331,26 @@ def test_iso_date_fast_path_agrees_with_the_regex() -> None:
     assert v.parse_date("1985-03-12T10:00:00Z") == date(1985, 3, 12)
 
 
+def test_us_date_fast_path_agrees_with_the_regex() -> None:
+    rng = random.Random(12)
+    for _ in range(5_000):
+        a, b, y = rng.randint(0, 39), rng.randint(0, 39), rng.randint(0, 9999)
+        text = f"{a:02d}{rng.choice('-/.')}{b:02d}{rng.choice('-/.')}{y:04d}"
+        us = v._DATE_US.fullmatch(text)
+        assert us is not None and v._DATE_ISO.fullmatch(text) is None
+        first, second = int(us[1]), int(us[2])
+        mo, d = (first, second) if first <= 12 else (second, first)
+        try:
+            expected: date | None = date(int(us[3]), mo, d)
+        except ValueError:
+            expected = None
+        assert v.parse_date(text) == expected
+    # Not the fast path's shape: still parsed by the regexes.
+    assert v.parse_date("3/12/1985") == date(1985, 3, 12)
+    assert v.parse_date("03/1a/1985") is None
+    assert v.parse_date("1985-03-12T10:00:00Z") == date(1985, 3, 12)
+
+
 def test_digits_of() -> None:
     assert v.digits_of("(415) 555-2671 x12") == "415555267112"
     assert v.digits_of("4111111111111111") == "4111111111111111"
@@ -421,3 +441,25 @@ def test_native_luhn_on_card_numbers() -> None:
 @given(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=15, max_size=34))
 def test_native_iban_mod97_equals_python(iban: str) -> None:
     assert _native_fn("_native_mod97")(iban) == v._iban_mod97_py(iban)
+
+
+_PHONE_PIECES = ["+1", "+44", "001", "1", "0", "415", "555", "2671", "011", "(", ")", "-", ".", " ", "\t", "\x1c", "x",
+                 "X", "ext.", "Extension", "#", "e", "12", "1234567", "\u00a0", "\u0663", "+", "011 44"]  # fmt: skip
+
+
+@settings(max_examples=4000)
+@given(st.lists(st.sampled_from(_PHONE_PIECES), max_size=9))
+def test_native_phone_equals_python_where_it_answers(pieces: list[str]) -> None:
+    value = "".join(pieces)
+    known = _native_fn("_native_phone")(value)
+    assert known in (-1, 0, 1)
+    if known >= 0:
+        assert (known == 1) is v._phone_valid_py(value)
+    else:
+        assert not value.isascii() or value.strip().startswith("+")
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet="0123456789 -()x\u0663\u00e9", max_size=20))
+def test_native_digits_of_equals_python(text: str) -> None:
+    assert _native_fn("_native_digits")(text) == v._digits_of_py(text)
