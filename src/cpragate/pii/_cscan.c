@@ -40,6 +40,40 @@
 /* the separators textscan deletes before counting digits: " ().+/-" */
 #define IS_SEP(c) ((c) == ' ' || (c) == '(' || (c) == ')' || (c) == '.' || (c) == '+' || (c) == '/' || (c) == '-')
 
+/* \d and \w of a str pattern; ASCII answered inline (the Unicode database lookups are calls) */
+#define IS_DECIMAL(c) ((c) < 128 ? IS_DIGIT(c) : Py_UNICODE_ISDECIMAL(c))
+#define IS_UWORD(c) ((c) < 128 ? IS_WORD(c) : (Py_UNICODE_ISALNUM(c) || (c) == '_'))
+
+/* (a, b) as a tuple of two ints (Py_BuildValue parses its format on every call) */
+static PyObject *pair(Py_ssize_t a, Py_ssize_t b) {
+    PyObject *x = PyLong_FromSsize_t(a), *y = x == NULL ? NULL : PyLong_FromSsize_t(b);
+    PyObject *t = y == NULL ? NULL : PyTuple_New(2);
+    if (t == NULL) {
+        Py_XDECREF(x);
+        Py_XDECREF(y);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, x);
+    PyTuple_SET_ITEM(t, 1, y);
+    return t;
+}
+
+/* a tuple of n ints */
+static PyObject *int_tuple(const Py_ssize_t *v, Py_ssize_t n) {
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyLong_FromSsize_t(v[i]);
+        if (x == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
+
 typedef struct {
     int kind;
     const void *data;
@@ -58,7 +92,7 @@ static int iso_timestamp_at(const Text *t, Py_ssize_t p) {
         if (p + i >= t->len)
             return 0;
         if (shape[i] == 'd') {
-            if (!Py_UNICODE_ISDECIMAL(c))
+            if (!IS_DECIMAL(c))
                 return 0;
         } else if (c != (Py_UCS4)shape[i]) {
             return 0;
@@ -183,7 +217,8 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
         Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
         if (nul >= lo)
             lo = nul + 1;
-        PyObject *item = Py_BuildValue("(nninnn)", s, e, alt, dots, n, lo);
+        Py_ssize_t fields[6] = {s, e, alt, dots, n, lo};
+        PyObject *item = int_tuple(fields, 6);
         if (item == NULL || PyList_Append(out, item) < 0) {
             Py_XDECREF(item);
             Py_DECREF(out);
@@ -840,7 +875,7 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
             if (space == -2) {
                 bad = 1;
             } else if (space >= 0) {
-                PyObject *range = Py_BuildValue("(nn)", pos, pos + n);
+                PyObject *range = pair(pos, pos + n);
                 bad = range == NULL || PyList_Append(prose, range) < 0;
                 Py_XDECREF(range);
             }
@@ -911,7 +946,7 @@ static PyObject *map_hits(PyObject *self, PyObject *const *args, Py_ssize_t narg
         }
         PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
         PyObject *vloc = parent == Py_None ? Py_NewRef(loc) : PyTuple_Pack(2, loc, key);
-        PyObject *span = vloc == NULL ? NULL : Py_BuildValue("(nn)", s - off, e - off);
+        PyObject *span = vloc == NULL ? NULL : pair(s - off, e - off);
         PyObject *h = span == NULL ? NULL
                                    : PyTuple_Pack(8, parent, key, vloc, PyTuple_GET_ITEM(f, 2), PyTuple_GET_ITEM(f, 3),
                                                   span, S_PATTERN, Py_None);
@@ -1058,7 +1093,7 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
         }
         if (p > 0) {
             Py_UCS4 b = PyUnicode_READ(kind, data, p - 1);
-            if (Py_UNICODE_ISALNUM(b) || b == '_') {
+            if (IS_UWORD(b)) {
                 p++;
                 continue;
             }
@@ -1086,7 +1121,7 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 break;
             e = we;
         }
-        PyObject *span = Py_BuildValue("(nn)", p, e);
+        PyObject *span = pair(p, e);
         if (span == NULL || PyList_Append(out, span) < 0) {
             Py_XDECREF(span);
             Py_DECREF(out);
@@ -1211,7 +1246,7 @@ static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t narg
  * character the next part cannot take), so each form is one forward pass. \d is
  * Unicode (Py_UNICODE_ISDECIMAL), the rest ASCII; nothing at or after end is seen.
  */
-#define UDIGIT(t, i) ((i) < (t)->len && Py_UNICODE_ISDECIMAL(PyUnicode_READ((t)->kind, (t)->data, (i))))
+#define UDIGIT(t, i) ((i) < (t)->len && IS_DECIMAL(PyUnicode_READ((t)->kind, (t)->data, (i))))
 
 static inline Py_UCS4 ch(const Text *t, Py_ssize_t i) { return i < t->len ? PyUnicode_READ(t->kind, t->data, i) : 0; }
 
@@ -1341,7 +1376,7 @@ static PyObject *date_matches(PyObject *self, PyObject *const *args, Py_ssize_t 
             p++;
             continue;
         }
-        PyObject *span = Py_BuildValue("(nn)", p, e);
+        PyObject *span = pair(p, e);
         if (span == NULL || PyList_Append(out, span) < 0) {
             Py_XDECREF(span);
             Py_DECREF(out);
