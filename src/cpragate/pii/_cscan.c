@@ -1501,6 +1501,100 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     return PyLong_FromLong(d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1');
 }
 
+/* ------------------------------------------------------------------ IPv4, overlaps
+ *
+ * ipv4_valid(value): validators._IPV4.fullmatch(value) is not None (four ASCII decimal
+ * octets 0-255 without leading zeros, joined by dots).
+ * non_overlapping(hits): textscan._non_overlapping: the (start, end, entity, spi) hits
+ * sorted by start, longer first (a stable sort), then each kept unless it starts inside
+ * the last kept one, which a longer one replaces. The Python functions are the reference.
+ */
+static PyObject *ipv4_valid(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "ipv4_valid() takes a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg))
+        Py_RETURN_FALSE;
+    const Py_UCS1 *v = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i = 0;
+    for (int octet = 0; octet < 4; octet++) {
+        if (octet > 0) {
+            if (i >= n || v[i] != '.')
+                Py_RETURN_FALSE;
+            i++;
+        }
+        Py_ssize_t start = i;
+        int value = 0;
+        while (i < n && IS_DIGIT(v[i]) && i - start < 3)
+            value = value * 10 + (v[i++] - '0');
+        Py_ssize_t len = i - start;
+        if (len == 0 || (len > 1 && v[start] == '0') || value > 255)
+            Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(i == n);
+}
+
+typedef struct {
+    Py_ssize_t start, end, index;
+} Span;
+
+static int span_order(const void *a, const void *b) {
+    const Span *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    Py_ssize_t lx = x->end - x->start, ly = y->end - y->start;
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static PyObject *non_overlapping(PyObject *self, PyObject *arg) {
+    if (!PyList_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "non_overlapping() takes a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(arg);
+    Span *spans = PyMem_Malloc(sizeof(Span) * (size_t)(n > 0 ? n : 1));
+    if (spans == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(arg, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a scanner hit is (start, end, entity, spi)");
+            goto done;
+        }
+        spans[i].start = PyLong_AsSsize_t(PyTuple_GET_ITEM(h, 0));
+        spans[i].end = PyLong_AsSsize_t(PyTuple_GET_ITEM(h, 1));
+        if ((spans[i].start == -1 || spans[i].end == -1) && PyErr_Occurred())
+            goto done;
+        spans[i].index = i;
+    }
+    qsort(spans, (size_t)n, sizeof(Span), span_order);
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    Py_ssize_t kept = 0; /* entries of spans[] kept, compacted to the front */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (kept > 0 && spans[i].start < spans[kept - 1].end) {
+            if (spans[i].end - spans[i].start > spans[kept - 1].end - spans[kept - 1].start)
+                spans[kept - 1] = spans[i];
+            continue;
+        }
+        spans[kept++] = spans[i];
+    }
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        if (PyList_Append(out, PyList_GET_ITEM(arg, spans[i].index)) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    PyMem_Free(spans);
+    return out;
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -1525,6 +1619,8 @@ static PyMethodDef methods[] = {
      "date_matches(text, start, end) -> [(start, end)]: DateOfBirthRecognizer.DATE's matches (see recognizers.py)."},
     {"digits_of", digits_of, METH_O, "digits_of(text) -> str: validators.digits_of (see validators.py)."},
     {"phone_nanp", phone_nanp, METH_O, "phone_nanp(value) -> 1/0, or -1: validators.phone_valid for US (see validators.py)."},
+    {"ipv4_valid", ipv4_valid, METH_O, "ipv4_valid(value) -> bool: validators.ipv4_valid (see validators.py)."},
+    {"non_overlapping", non_overlapping, METH_O, "non_overlapping(hits) -> hits: textscan._non_overlapping."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},

@@ -54,10 +54,14 @@ try:
     _native_candidates: Callable[[str], list[tuple[int, int, int, int, int, int]]] | None = _cscan.candidates
     _native_dob_gate: Callable[[str, int, int], bool] | None = _cscan.dob_gate
     _native_dates: Callable[[str, int, int], list[tuple[int, int]]] | None = _cscan.date_matches
+    _native_non_overlapping: Callable[[list[tuple[int, int, str, bool]]], list[tuple[int, int, str, bool]]] | None = (
+        _cscan.non_overlapping
+    )
 except ImportError:
     _native_candidates = None
     _native_dob_gate = None
     _native_dates = None
+    _native_non_overlapping = None
 
 __all__ = ["NATIVE", "Candidate", "CustomPattern", "Hit", "TextScanner"]
 
@@ -283,7 +287,10 @@ class TextScanner:
         for cp in self.custom:
             self._custom(cp, text, add)
         if len(hits) > 1:
-            hits = _non_overlapping(hits)
+            if self._native and _native_non_overlapping is not None:
+                hits = _native_non_overlapping(hits)
+            else:
+                hits = _non_overlapping(hits)
         return hits
 
     def _emails(self, text: str, add: Callable[[Hit], None]) -> None:

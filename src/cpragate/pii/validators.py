@@ -27,12 +27,14 @@ try:
     _native_mod97: Callable[[str], int] | None = _cscan.iban_mod97
     _native_digits: Callable[[str], str] | None = _cscan.digits_of
     _native_phone: Callable[[str], int] | None = _cscan.phone_nanp
+    _native_ipv4: Callable[[str], bool] | None = _cscan.ipv4_valid
 except ImportError:
     _native_email = None
     _native_luhn = None
     _native_mod97 = None
     _native_digits = None
     _native_phone = None
+    _native_ipv4 = None
 
 __all__ = [
     "VALIDATORS",
@@ -356,6 +358,8 @@ def _intl_valid(text: str, digits: str) -> bool:
 
 def ipv4_valid(value: str) -> bool:
     """Dotted-quad IPv4 with each octet 0-255 and no leading zeros (RFC 6943 §3.1.1)."""
+    if _native_ipv4 is not None:
+        return _native_ipv4(value)  # _IPV4's fullmatch in C (tests compare both)
     return _IPV4.fullmatch(value) is not None
 
 

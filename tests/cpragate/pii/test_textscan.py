@@ -158,3 +158,12 @@ def test_native_dob_gate_equals_the_regex(text: str, start: int, end: int) -> No
     assert textscan._native_dob_gate is not None
     expected = textscan._DOB_GATE.search(text.lower(), start, end) is not None
     assert textscan._native_dob_gate(text, start, end) is expected
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 12), st.sampled_from(["a", "b", "c"])), max_size=12))
+def test_native_non_overlapping_equals_python(spans: list[tuple[int, int, str]]) -> None:
+    _native()  # skips (or fails in CI) when _cscan is not loaded
+    assert textscan._native_non_overlapping is not None
+    hits = [(s, s + n, e, n % 2 == 0) for s, n, e in spans]
+    assert textscan._native_non_overlapping(list(hits)) == _non_overlapping(list(hits))

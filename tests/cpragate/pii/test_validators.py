@@ -463,3 +463,15 @@ def test_native_phone_equals_python_where_it_answers(pieces: list[str]) -> None:
 @given(st.text(alphabet="0123456789 -()x\u0663\u00e9", max_size=20))
 def test_native_digits_of_equals_python(text: str) -> None:
     assert _native_fn("_native_digits")(text) == v._digits_of_py(text)
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="0123456789.\u0663 ", max_size=18))
+def test_native_ipv4_equals_the_regex(text: str) -> None:
+    assert _native_fn("_native_ipv4")(text) is (v._IPV4.fullmatch(text) is not None)
+
+
+def test_native_ipv4_octets() -> None:
+    for octet in [*map(str, range(300)), "00", "01", "099", "0255", ""]:
+        for text in (f"{octet}.1.2.3", f"1.2.3.{octet}", f"10.{octet}.0.1"):
+            assert _native_fn("_native_ipv4")(text) is (v._IPV4.fullmatch(text) is not None)
