@@ -25,6 +25,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <string.h>
 
 #define CONTEXT_CHARS 48
 
@@ -38,6 +39,40 @@
                    (c) == '/' || (c) == '-')
 /* the separators textscan deletes before counting digits: " ().+/-" */
 #define IS_SEP(c) ((c) == ' ' || (c) == '(' || (c) == ')' || (c) == '.' || (c) == '+' || (c) == '/' || (c) == '-')
+
+/* \d and \w of a str pattern; ASCII answered inline (the Unicode database lookups are calls) */
+#define IS_DECIMAL(c) ((c) < 128 ? IS_DIGIT(c) : Py_UNICODE_ISDECIMAL(c))
+#define IS_UWORD(c) ((c) < 128 ? IS_WORD(c) : (Py_UNICODE_ISALNUM(c) || (c) == '_'))
+
+/* (a, b) as a tuple of two ints (Py_BuildValue parses its format on every call) */
+static PyObject *pair(Py_ssize_t a, Py_ssize_t b) {
+    PyObject *x = PyLong_FromSsize_t(a), *y = x == NULL ? NULL : PyLong_FromSsize_t(b);
+    PyObject *t = y == NULL ? NULL : PyTuple_New(2);
+    if (t == NULL) {
+        Py_XDECREF(x);
+        Py_XDECREF(y);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(t, 0, x);
+    PyTuple_SET_ITEM(t, 1, y);
+    return t;
+}
+
+/* a tuple of n ints */
+static PyObject *int_tuple(const Py_ssize_t *v, Py_ssize_t n) {
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyLong_FromSsize_t(v[i]);
+        if (x == NULL) {
+            Py_DECREF(t);
+            return NULL;
+        }
+        PyTuple_SET_ITEM(t, i, x);
+    }
+    return t;
+}
 
 typedef struct {
     int kind;
@@ -57,7 +92,7 @@ static int iso_timestamp_at(const Text *t, Py_ssize_t p) {
         if (p + i >= t->len)
             return 0;
         if (shape[i] == 'd') {
-            if (!Py_UNICODE_ISDECIMAL(c))
+            if (!IS_DECIMAL(c))
                 return 0;
         } else if (c != (Py_UCS4)shape[i]) {
             return 0;
@@ -182,7 +217,8 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
         Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
         if (nul >= lo)
             lo = nul + 1;
-        PyObject *item = Py_BuildValue("(nninnn)", s, e, alt, dots, n, lo);
+        Py_ssize_t fields[6] = {s, e, alt, dots, n, lo};
+        PyObject *item = int_tuple(fields, 6);
         if (item == NULL || PyList_Append(out, item) < 0) {
             Py_XDECREF(item);
             Py_DECREF(out);
@@ -612,8 +648,61 @@ static PyObject *S_DOLLAR; /* "$" */
 static PyObject *S_PATTERN; /* "pattern" */
 static PyObject *S_SEP; /* "\0" */
 
+/* engine._path_memo's memo: the rendered path of each container location (by identity,
+ * like its id() keys). A document's findings sit in a few dozen containers, so the most
+ * recent MEMO_SLOTS are searched in an array (no int object or dict per lookup), newest
+ * first; more spill into a dict keyed by address. The locations are borrowed: the hits
+ * hold them for the whole call. */
+#define MEMO_SLOTS 64
+
+typedef struct {
+    PyObject *locs[MEMO_SLOTS];
+    PyObject *paths[MEMO_SLOTS]; /* owned */
+    int n;
+    PyObject *spill; /* dict, or NULL */
+} Memo;
+
+/* A new reference to the path memoized for loc, NULL (no error) if none, or NULL with an error. */
+static PyObject *memo_get(Memo *m, PyObject *loc) {
+    for (int i = m->n - 1; i >= 0; i--)
+        if (m->locs[i] == loc)
+            return Py_NewRef(m->paths[i]);
+    if (m->spill == NULL)
+        return NULL;
+    PyObject *id = PyLong_FromVoidPtr(loc);
+    if (id == NULL)
+        return NULL;
+    PyObject *path = PyDict_GetItemWithError(m->spill, id);
+    Py_DECREF(id);
+    return Py_XNewRef(path);
+}
+
+static int memo_put(Memo *m, PyObject *loc, PyObject *path) {
+    if (m->n < MEMO_SLOTS) {
+        m->locs[m->n] = loc;
+        m->paths[m->n] = Py_NewRef(path);
+        m->n++;
+        return 0;
+    }
+    if (m->spill == NULL && (m->spill = PyDict_New()) == NULL)
+        return -1;
+    PyObject *id = PyLong_FromVoidPtr(loc);
+    if (id == NULL)
+        return -1;
+    int r = PyDict_SetItem(m->spill, id, path);
+    Py_DECREF(id);
+    return r;
+}
+
+static void memo_clear(Memo *m) {
+    for (int i = 0; i < m->n; i++)
+        Py_DECREF(m->paths[i]);
+    m->n = 0;
+    Py_CLEAR(m->spill);
+}
+
 /* engine._path_memo(loc, memo) */
-static PyObject *render(PyObject *loc, PyObject *memo, PyObject *segments, PyObject *segment) {
+static PyObject *render(PyObject *loc, Memo *memo, PyObject *segments, PyObject *segment) {
     if (loc == Py_None)
         return Py_NewRef(S_DOLLAR);
     if (!PyTuple_CheckExact(loc) || PyTuple_GET_SIZE(loc) != 2) {
@@ -625,19 +714,15 @@ static PyObject *render(PyObject *loc, PyObject *memo, PyObject *segments, PyObj
     if (parent == Py_None) {
         base = Py_NewRef(S_DOLLAR);
     } else {
-        PyObject *id = PyLong_FromVoidPtr(parent);
-        if (id == NULL)
-            return NULL;
-        base = PyDict_GetItemWithError(memo, id);
-        if (base != NULL) {
-            Py_INCREF(base);
-        } else if (PyErr_Occurred() || (base = render(parent, memo, segments, segment)) == NULL ||
-                   PyDict_SetItem(memo, id, base) < 0) {
-            Py_XDECREF(base);
-            Py_DECREF(id);
-            return NULL;
+        base = memo_get(memo, parent);
+        if (base == NULL) {
+            if (PyErr_Occurred() || (base = render(parent, memo, segments, segment)) == NULL)
+                return NULL;
+            if (memo_put(memo, parent, base) < 0) {
+                Py_DECREF(base);
+                return NULL;
+            }
         }
-        Py_DECREF(id);
     }
     PyObject *seg = PyDict_GetItemWithError(segments, key);
     if (seg != NULL) {
@@ -671,9 +756,9 @@ static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t narg
     PyObject *hits = args[0], *segments = args[1], *segment = args[2], *category_of = args[3], *classify = args[4];
     PyTypeObject *type = (PyTypeObject *)args[5];
     Py_ssize_t n = PyList_GET_SIZE(hits);
-    PyObject *memo = PyDict_New();
+    Memo memo = {.n = 0, .spill = NULL};
     PyObject *out = PyList_New(n);
-    if (memo == NULL || out == NULL)
+    if (out == NULL)
         goto fail;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *h = PyList_GET_ITEM(hits, i);
@@ -682,7 +767,7 @@ static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t narg
             goto fail;
         }
         PyObject *entity = PyTuple_GET_ITEM(h, 3), *spi = PyTuple_GET_ITEM(h, 4);
-        PyObject *path = render(PyTuple_GET_ITEM(h, 2), memo, segments, segment);
+        PyObject *path = render(PyTuple_GET_ITEM(h, 2), &memo, segments, segment);
         if (path == NULL)
             goto fail;
         PyObject *category = PyDict_GetItemWithError(category_of, entity), *classified = NULL;
@@ -721,10 +806,10 @@ static PyObject *findings(PyObject *self, PyObject *const *args, Py_ssize_t narg
         PyTuple_SET_ITEM(f, 6, Py_NewRef(Py_None));
         PyList_SET_ITEM(out, i, f);
     }
-    Py_DECREF(memo);
+    memo_clear(&memo);
     return out;
 fail:
-    Py_XDECREF(memo);
+    memo_clear(&memo);
     Py_XDECREF(out);
     return NULL;
 }
@@ -790,7 +875,7 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
             if (space == -2) {
                 bad = 1;
             } else if (space >= 0) {
-                PyObject *range = Py_BuildValue("(nn)", pos, pos + n);
+                PyObject *range = pair(pos, pos + n);
                 bad = range == NULL || PyList_Append(prose, range) < 0;
                 Py_XDECREF(range);
             }
@@ -861,7 +946,7 @@ static PyObject *map_hits(PyObject *self, PyObject *const *args, Py_ssize_t narg
         }
         PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
         PyObject *vloc = parent == Py_None ? Py_NewRef(loc) : PyTuple_Pack(2, loc, key);
-        PyObject *span = vloc == NULL ? NULL : Py_BuildValue("(nn)", s - off, e - off);
+        PyObject *span = vloc == NULL ? NULL : pair(s - off, e - off);
         PyObject *h = span == NULL ? NULL
                                    : PyTuple_Pack(8, parent, key, vloc, PyTuple_GET_ITEM(f, 2), PyTuple_GET_ITEM(f, 3),
                                                   span, S_PATTERN, Py_None);
@@ -874,6 +959,640 @@ static PyObject *map_hits(PyObject *self, PyObject *const *args, Py_ssize_t narg
         Py_DECREF(h);
     }
     Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ e-mail
+ *
+ * email_valid(value): validators.email_valid, i.e. len(value) <= 254 and
+ * validators._EMAIL.fullmatch(value), without sre (a fullmatch of that pattern costs
+ * ~3.5k instructions per address). The pattern's classes are all ASCII, so a non-ASCII
+ * character never matches. The local part is atext runs joined by single dots and ends
+ * at the first "@" (atext has no "@"); the domain is at least one label of 1-63
+ * letters, digits and dashes that starts and ends with a letter or digit, each followed
+ * by ".", then a top-level domain of 2-24 letters. validators._EMAIL is the reference
+ * (tests compare both).
+ */
+static int is_atext(Py_UCS1 c) {
+    return IS_DIGIT(c) || IS_UPPER(c) || IS_LOWER(c) || (c != 0 && strchr("!#$%&'*+/=?^_`{|}~-", c) != NULL);
+}
+
+static PyObject *email_valid(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "email_valid() takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    if (n > 254 || !PyUnicode_IS_ASCII(arg))
+        Py_RETURN_FALSE;
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t i = 0;
+    /* local part: atext+ ("." atext+)* */
+    for (;;) {
+        Py_ssize_t run = i;
+        while (i < n && is_atext(s[i]))
+            i++;
+        if (i == run)
+            Py_RETURN_FALSE;
+        if (i < n && s[i] == '.') {
+            i++;
+            continue;
+        }
+        break;
+    }
+    if (i >= n || s[i] != '@')
+        Py_RETURN_FALSE;
+    i++;
+    /* domain: (label ".")+ then [A-Za-z]{2,24} to the end */
+    int labels = 0;
+    for (;;) {
+        Py_ssize_t start = i;
+        while (i < n && (IS_DIGIT(s[i]) || IS_UPPER(s[i]) || IS_LOWER(s[i]) || s[i] == '-'))
+            i++;
+        Py_ssize_t len = i - start;
+        if (i == n) {
+            /* the last part: the top-level domain */
+            if (labels == 0 || len < 2 || len > 24)
+                Py_RETURN_FALSE;
+            for (Py_ssize_t j = start; j < n; j++)
+                if (!(IS_UPPER(s[j]) || IS_LOWER(s[j])))
+                    Py_RETURN_FALSE;
+            Py_RETURN_TRUE;
+        }
+        if (s[i] != '.' || len < 1 || len > 63 || s[start] == '-' || s[i - 1] == '-')
+            Py_RETURN_FALSE;
+        labels++;
+        i++;
+    }
+}
+
+/* ------------------------------------------------------------------ name runs
+ *
+ * name_runs(text, start, end): [m.span() for m in PersonRecognizer._RUN.finditer(text,
+ * start, end)] (recognizers.py), without sre, which tries the pattern at every capital
+ * letter with a lookbehind and costs ~2k instructions per sentence. The pattern is
+ *
+ *   [A-Z](?<![\w][A-Z])[a-z]+(?:[-'][A-Z]?[a-z]+)?
+ *   (?:[ \t](?:[A-Z]\.[ \t])?[A-Z][a-z]+(?:[-'][A-Z]?[a-z]+)?){0,3}
+ *
+ * and every part of it is decided by the next character or two, so a failed optional
+ * part or word simply ends the run where the last complete one ended. As in sre, the
+ * lookbehind sees text before start (\w is Unicode: alphanumeric or "_"), and nothing
+ * at or after end is seen.
+ */
+static inline int run_lower(const Text *t, Py_ssize_t i) { return i < t->len && IS_LOWER(PyUnicode_READ(t->kind, t->data, i)); }
+static inline int run_upper(const Text *t, Py_ssize_t i) { return i < t->len && IS_UPPER(PyUnicode_READ(t->kind, t->data, i)); }
+
+/* [a-z]+(?:[-'][A-Z]?[a-z]+)? at i: the end, or -1 */
+static Py_ssize_t name_tail(const Text *t, Py_ssize_t i) {
+    if (!run_lower(t, i))
+        return -1;
+    while (run_lower(t, i))
+        i++;
+    if (i < t->len) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
+        if (c == '-' || c == '\'') {
+            Py_ssize_t j = run_upper(t, i + 1) ? i + 2 : i + 1;
+            if (run_lower(t, j)) {
+                while (run_lower(t, j))
+                    j++;
+                i = j;
+            }
+        }
+    }
+    return i;
+}
+
+static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "name_runs(text: str, start: int, end: int)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
+    /* finditer's pos/endpos: negative values count as 0, then both are capped */
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end > len)
+        end = len;
+    int kind = PyUnicode_KIND(args[0]);
+    const void *data = PyUnicode_DATA(args[0]);
+    Text t = {kind, data, end};
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t p = start;
+    while (p < end) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, p);
+        if (!IS_UPPER(c)) {
+            p++;
+            continue;
+        }
+        if (p > 0) {
+            Py_UCS4 b = PyUnicode_READ(kind, data, p - 1);
+            if (IS_UWORD(b)) {
+                p++;
+                continue;
+            }
+        }
+        Py_ssize_t e = name_tail(&t, p + 1);
+        if (e < 0) {
+            p++;
+            continue;
+        }
+        for (int w = 0; w < 3 && e < end; w++) {
+            Py_UCS4 sp = PyUnicode_READ(kind, data, e);
+            if (sp != ' ' && sp != '\t')
+                break;
+            Py_ssize_t q = e + 1;
+            /* (?:[A-Z]\.[ \t])? */
+            if (run_upper(&t, q) && q + 2 < end && PyUnicode_READ(kind, data, q + 1) == '.') {
+                Py_UCS4 sp2 = PyUnicode_READ(kind, data, q + 2);
+                if (sp2 == ' ' || sp2 == '\t')
+                    q += 3;
+            }
+            if (!run_upper(&t, q))
+                break;
+            Py_ssize_t we = name_tail(&t, q + 1);
+            if (we < 0)
+                break;
+            e = we;
+        }
+        PyObject *span = pair(p, e);
+        if (span == NULL || PyList_Append(out, span) < 0) {
+            Py_XDECREF(span);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(span);
+        p = e;
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ checksums and gates
+ *
+ * luhn_valid(number): validators.luhn_valid (the Luhn check over the ASCII digits of
+ * number, 13-19 of them). iban_mod97(iban): the ISO 7064 mod 97-10 remainder of an IBAN
+ * already upper-cased and checked to be ASCII letters and digits (validators.iban_valid's
+ * loop). dob_gate(text, start, end): textscan._DOB_GATE.search(text.lower(), start, end)
+ * is not None for an ASCII text. The Python code is the reference (tests compare both).
+ */
+static PyObject *luhn_valid(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "luhn_valid() takes a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    unsigned char d[19];
+    int count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (IS_DIGIT(c)) {
+            if (count == 19)
+                Py_RETURN_FALSE;
+            d[count++] = (unsigned char)(c - '0');
+        }
+    }
+    if (count < 13)
+        Py_RETURN_FALSE;
+    int total = 0;
+    for (int k = 0; k < count; k++) {
+        int x = d[count - 1 - k];
+        if (k % 2 == 1) {
+            x *= 2;
+            if (x > 9)
+                x -= 9;
+        }
+        total += x;
+    }
+    return PyBool_FromLong(total % 10 == 0);
+}
+
+static PyObject *iban_mod97(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg) || !PyUnicode_IS_ASCII(arg)) {
+        PyErr_SetString(PyExc_TypeError, "iban_mod97() takes an ASCII str");
+        return NULL;
+    }
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
+    long total = 0;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        Py_UCS1 c = s[(k + 4) % n]; /* iban[4:] + iban[:4] */
+        if (c >= 65)
+            total = (total * 100 + c - 55) % 97;
+        else
+            total = (total * 10 + c - 48) % 97;
+    }
+    return PyLong_FromLong(total);
+}
+
+static inline Py_UCS1 ascii_lower(Py_UCS1 c) { return IS_UPPER(c) ? (Py_UCS1)(c + 32) : c; }
+
+/* word (lower case) at s[i:] within end */
+static int word_at(const Py_UCS1 *s, Py_ssize_t i, Py_ssize_t end, const char *word) {
+    for (Py_ssize_t k = 0; word[k]; k++)
+        if (i + k >= end || ascii_lower(s[i + k]) != (Py_UCS1)word[k])
+            return 0;
+    return 1;
+}
+
+static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_IS_ASCII(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "dob_gate(text: ASCII str, start: int, end: int)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
+    if (start < 0)
+        start = 0;
+    if (end > len)
+        end = len;
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(args[0]);
+    for (Py_ssize_t i = start; i < end; i++) {
+        Py_UCS1 c = ascii_lower(s[i]);
+        if (c == 'b') {
+            if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
+                word_at(s, i, end, "b-day"))
+                Py_RETURN_TRUE;
+        } else if (c == 'd') {
+            if (word_at(s, i, end, "dob") || word_at(s, i, end, "d.o.b"))
+                Py_RETURN_TRUE;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
+/* ------------------------------------------------------------------ dates
+ *
+ * date_matches(text, start, end): [m.span() for m in DateOfBirthRecognizer.DATE.finditer(
+ * text, start, end)] (recognizers.py), without sre (~35 instructions per character it
+ * skips, and each digit or capital tries four forms behind lookbehinds). DATE is
+ *
+ *   [0-9ADFJMNOS](?:(?<=[0-9])[0-9]{3}-\d{1,2}-\d{1,2}(?!\d|T\d)          (iso)
+ *                 |(?<=[0-9])\d?[/.-]\d{1,2}[/.-]\d{4}(?!\d)              (numeric)
+ *                 |(?:(?<=J)an|(?<=F)eb|...|(?<=D)ec)[a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4}
+ *                 |(?<=[0-9])\d?(?:st|nd|rd|th)? (?:Jan|...|Dec)[a-z]*\.?,? \d{4})
+ *
+ * tried in that order at each start. Every optional part or bounded repeat in it is
+ * decided by the character after it (a longer or shorter choice always leaves a
+ * character the next part cannot take), so each form is one forward pass. \d is
+ * Unicode (Py_UNICODE_ISDECIMAL), the rest ASCII; nothing at or after end is seen.
+ */
+#define UDIGIT(t, i) ((i) < (t)->len && IS_DECIMAL(PyUnicode_READ((t)->kind, (t)->data, (i))))
+
+static inline Py_UCS4 ch(const Text *t, Py_ssize_t i) { return i < t->len ? PyUnicode_READ(t->kind, t->data, i) : 0; }
+
+/* \d{1,2} followed by a character that is not a digit: the end, or -1 */
+static Py_ssize_t one_or_two_digits(const Text *t, Py_ssize_t i) {
+    if (!UDIGIT(t, i))
+        return -1;
+    i++;
+    if (UDIGIT(t, i))
+        i++;
+    return UDIGIT(t, i) ? -1 : i;
+}
+
+/* (?:st|nd|rd|th)? */
+static Py_ssize_t ordinal(const Text *t, Py_ssize_t i) {
+    Py_UCS4 a = ch(t, i), b = ch(t, i + 1);
+    if ((a == 's' && b == 't') || (a == 'n' && b == 'd') || (a == 'r' && b == 'd') || (a == 't' && b == 'h'))
+        return i + 2;
+    return i;
+}
+
+/* [a-z]*\.? then, when comma, ,? ; then " " and \d{4}: the end, or -1 */
+static Py_ssize_t month_rest(const Text *t, Py_ssize_t i, int comma_here) {
+    while (IS_LOWER(ch(t, i)))
+        i++;
+    if (ch(t, i) == '.')
+        i++;
+    if (comma_here && ch(t, i) == ',')
+        i++;
+    if (ch(t, i) != ' ')
+        return -1;
+    return i + 1;
+}
+
+static Py_ssize_t four_digits(const Text *t, Py_ssize_t i) {
+    for (int k = 0; k < 4; k++)
+        if (!UDIGIT(t, i + k))
+            return -1;
+    return i + 4;
+}
+
+static const char *const MONTHS[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+
+static int month_at(const Text *t, Py_ssize_t i) {
+    for (int m = 0; m < 12; m++)
+        if (ch(t, i) == (Py_UCS4)MONTHS[m][0] && ch(t, i + 1) == (Py_UCS4)MONTHS[m][1] &&
+            ch(t, i + 2) == (Py_UCS4)MONTHS[m][2])
+            return 1;
+    return 0;
+}
+
+static Py_ssize_t date_at(const Text *t, Py_ssize_t p) {
+    Py_UCS4 c = ch(t, p);
+    if (IS_DIGIT(c)) {
+        Py_ssize_t i, e;
+        /* iso: [0-9]{3}-\d{1,2}-\d{1,2}(?!\d|T\d) */
+        if (IS_DIGIT(ch(t, p + 1)) && IS_DIGIT(ch(t, p + 2)) && IS_DIGIT(ch(t, p + 3)) && ch(t, p + 4) == '-' &&
+            (i = one_or_two_digits(t, p + 5)) >= 0 && ch(t, i) == '-' && (e = one_or_two_digits(t, i + 1)) >= 0 &&
+            !(ch(t, e) == 'T' && UDIGIT(t, e + 1)))
+            return e;
+        /* numeric: \d?[/.-]\d{1,2}[/.-]\d{4}(?!\d) */
+        i = UDIGIT(t, p + 1) ? p + 2 : p + 1;
+        Py_UCS4 s1 = ch(t, i);
+        if (s1 == '/' || s1 == '.' || s1 == '-') {
+            Py_ssize_t j = one_or_two_digits(t, i + 1);
+            if (j >= 0) {
+                Py_UCS4 s2 = ch(t, j);
+                if ((s2 == '/' || s2 == '.' || s2 == '-') && (e = four_digits(t, j + 1)) >= 0 && !UDIGIT(t, e))
+                    return e;
+            }
+        }
+        /* words after the day: \d?(?:st|nd|rd|th)? (?:Jan|...|Dec)[a-z]*\.?,? \d{4} */
+        i = UDIGIT(t, p + 1) ? p + 2 : p + 1;
+        i = ordinal(t, i);
+        if (ch(t, i) != ' ' || !month_at(t, i + 1))
+            return -1;
+        i = month_rest(t, i + 4, 1);
+        return i < 0 ? -1 : four_digits(t, i);
+    }
+    /* words first: (?<=J)an... [a-z]*\.? \d{1,2}(?:st|nd|rd|th)?,? \d{4} */
+    if (!month_at(t, p))
+        return -1;
+    Py_ssize_t i = month_rest(t, p + 3, 0);
+    if (i < 0)
+        return -1;
+    Py_ssize_t d = one_or_two_digits(t, i);
+    if (d < 0)
+        return -1;
+    d = ordinal(t, d);
+    if (ch(t, d) == ',')
+        d++;
+    if (ch(t, d) != ' ')
+        return -1;
+    return four_digits(t, d + 1);
+}
+
+static PyObject *date_matches(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "date_matches(text: str, start: int, end: int)");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if ((start == -1 || end == -1) && PyErr_Occurred())
+        return NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
+    if (start < 0)
+        start = 0;
+    if (end < 0)
+        end = 0;
+    if (end > len)
+        end = len;
+    Text t = {PyUnicode_KIND(args[0]), PyUnicode_DATA(args[0]), end};
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    Py_ssize_t p = start;
+    while (p < end) {
+        Py_UCS4 c = PyUnicode_READ(t.kind, t.data, p);
+        if (!(IS_DIGIT(c) || c == 'A' || c == 'D' || c == 'F' || c == 'J' || c == 'M' || c == 'N' || c == 'O' ||
+              c == 'S')) {
+            p++;
+            continue;
+        }
+        Py_ssize_t e = date_at(&t, p);
+        if (e < 0) {
+            p++;
+            continue;
+        }
+        PyObject *span = pair(p, e);
+        if (span == NULL || PyList_Append(out, span) < 0) {
+            Py_XDECREF(span);
+            Py_DECREF(out);
+            return NULL;
+        }
+        Py_DECREF(span);
+        p = e;
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ phones
+ *
+ * digits_of(text): validators.digits_of (the ASCII digits of text, in order).
+ * phone_nanp(value): validators.phone_valid(value) for region "US" when value is ASCII
+ * and not "+" followed by another country code (1 or 0); otherwise -1, and the Python
+ * function decides (international numbers need phonenumbers' metadata). The steps are
+ * phone_valid's: strip, _without_extension's ASCII path, the digits, the "+1"/"001"/
+ * leading-1 prefix, ten digits whose area code and exchange start with 2-9.
+ */
+static PyObject *digits_of(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "digits_of() takes a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(arg);
+    const void *data = PyUnicode_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        count += IS_DIGIT(c);
+    }
+    if (count == n && PyUnicode_IS_ASCII(arg))
+        return Py_NewRef(arg);
+    PyObject *out = PyUnicode_New(count, 127);
+    if (out == NULL)
+        return NULL;
+    Py_UCS1 *o = PyUnicode_1BYTE_DATA(out);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (IS_DIGIT(c))
+            *o++ = (Py_UCS1)c;
+    }
+    return out;
+}
+
+/* str.isspace for an ASCII character */
+#define IS_ASCII_SPACE(c) ((c) == ' ' || ((c) >= 9 && (c) <= 13) || ((c) >= 28 && (c) <= 31))
+
+static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "phone_nanp() takes a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg))
+        return PyLong_FromLong(-1);
+    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t lo = 0, hi = PyUnicode_GET_LENGTH(arg);
+    /* text = value.strip() */
+    while (lo < hi && IS_ASCII_SPACE(s[lo]))
+        lo++;
+    while (hi > lo && IS_ASCII_SPACE(s[hi - 1]))
+        hi--;
+    /* _EXT_CHAR.search(text) -> _without_extension(text) */
+    int ext = 0;
+    for (Py_ssize_t i = lo; i < hi; i++)
+        if (s[i] == 'x' || s[i] == 'X' || s[i] == 'e' || s[i] == 'E' || s[i] == '#')
+            ext = 1;
+    if (ext) {
+        Py_ssize_t h = hi;
+        while (h > lo && IS_DIGIT(s[h - 1]))
+            h--;
+        Py_ssize_t k = hi - h;
+        if (1 <= k && k <= 6) {
+            while (h > lo && IS_ASCII_SPACE(s[h - 1]))
+                h--;
+            static const char *const markers[] = {"extension", "ext.", "ext", "x", "#"};
+            Py_ssize_t cut = 0;
+            for (int m = 0; m < 5 && cut == 0; m++) {
+                Py_ssize_t len = (Py_ssize_t)strlen(markers[m]);
+                if (h - lo < len)
+                    continue;
+                int same = 1;
+                for (Py_ssize_t j = 0; j < len; j++) {
+                    Py_UCS1 c = s[h - len + j];
+                    if ((IS_UPPER(c) ? c + 32 : c) != (Py_UCS1)markers[m][j]) {
+                        same = 0;
+                        break;
+                    }
+                }
+                if (same)
+                    cut = len;
+            }
+            if (cut > 0) {
+                h -= cut;
+                while (h > lo && IS_ASCII_SPACE(s[h - 1]))
+                    h--;
+                hi = h;
+            }
+        }
+    }
+    Py_ssize_t len = hi - lo;
+    if (len >= 1 && s[lo] == '+' && !(len >= 2 && s[lo + 1] == '1'))
+        return PyLong_FromLong(-1);
+    char d[16];
+    Py_ssize_t count = 0;
+    for (Py_ssize_t i = lo; i < hi; i++)
+        if (IS_DIGIT(s[i])) {
+            if (count < 16)
+                d[count] = (char)s[i];
+            count++;
+        }
+    Py_ssize_t off = 0;
+    if (len >= 2 && s[lo] == '+' && s[lo + 1] == '1')
+        off = 1;
+    else if (len >= 3 && s[lo] == '0' && s[lo + 1] == '0' && s[lo + 2] == '1')
+        off = 3;
+    else if (count == 11 && d[0] == '1')
+        off = 1;
+    if (count - off != 10)
+        return PyLong_FromLong(0);
+    return PyLong_FromLong(d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1');
+}
+
+/* ------------------------------------------------------------------ IPv4, overlaps
+ *
+ * ipv4_valid(value): validators._IPV4.fullmatch(value) is not None (four ASCII decimal
+ * octets 0-255 without leading zeros, joined by dots).
+ * non_overlapping(hits): textscan._non_overlapping: the (start, end, entity, spi) hits
+ * sorted by start, longer first (a stable sort), then each kept unless it starts inside
+ * the last kept one, which a longer one replaces. The Python functions are the reference.
+ */
+static PyObject *ipv4_valid(PyObject *self, PyObject *arg) {
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "ipv4_valid() takes a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(arg))
+        Py_RETURN_FALSE;
+    const Py_UCS1 *v = PyUnicode_1BYTE_DATA(arg);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(arg), i = 0;
+    for (int octet = 0; octet < 4; octet++) {
+        if (octet > 0) {
+            if (i >= n || v[i] != '.')
+                Py_RETURN_FALSE;
+            i++;
+        }
+        Py_ssize_t start = i;
+        int value = 0;
+        while (i < n && IS_DIGIT(v[i]) && i - start < 3)
+            value = value * 10 + (v[i++] - '0');
+        Py_ssize_t len = i - start;
+        if (len == 0 || (len > 1 && v[start] == '0') || value > 255)
+            Py_RETURN_FALSE;
+    }
+    return PyBool_FromLong(i == n);
+}
+
+typedef struct {
+    Py_ssize_t start, end, index;
+} Span;
+
+static int span_order(const void *a, const void *b) {
+    const Span *x = a, *y = b;
+    if (x->start != y->start)
+        return x->start < y->start ? -1 : 1;
+    Py_ssize_t lx = x->end - x->start, ly = y->end - y->start;
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+static PyObject *non_overlapping(PyObject *self, PyObject *arg) {
+    if (!PyList_CheckExact(arg)) {
+        PyErr_SetString(PyExc_TypeError, "non_overlapping() takes a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(arg);
+    Span *spans = PyMem_Malloc(sizeof(Span) * (size_t)(n > 0 ? n : 1));
+    if (spans == NULL)
+        return PyErr_NoMemory();
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(arg, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a scanner hit is (start, end, entity, spi)");
+            goto done;
+        }
+        spans[i].start = PyLong_AsSsize_t(PyTuple_GET_ITEM(h, 0));
+        spans[i].end = PyLong_AsSsize_t(PyTuple_GET_ITEM(h, 1));
+        if ((spans[i].start == -1 || spans[i].end == -1) && PyErr_Occurred())
+            goto done;
+        spans[i].index = i;
+    }
+    qsort(spans, (size_t)n, sizeof(Span), span_order);
+    out = PyList_New(0);
+    if (out == NULL)
+        goto done;
+    Py_ssize_t kept = 0; /* entries of spans[] kept, compacted to the front */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (kept > 0 && spans[i].start < spans[kept - 1].end) {
+            if (spans[i].end - spans[i].start > spans[kept - 1].end - spans[kept - 1].start)
+                spans[kept - 1] = spans[i];
+            continue;
+        }
+        spans[kept++] = spans[i];
+    }
+    for (Py_ssize_t i = 0; i < kept; i++) {
+        if (PyList_Append(out, PyList_GET_ITEM(arg, spans[i].index)) < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+    }
+done:
+    PyMem_Free(spans);
+    return out;
 }
 
 static PyMethodDef methods[] = {
@@ -889,6 +1608,19 @@ static PyMethodDef methods[] = {
      "join_texts(texts, refs, limit) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first half."},
     {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
      "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
+    {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},
+    {"name_runs", (PyCFunction)(void (*)(void))name_runs, METH_FASTCALL,
+     "name_runs(text, start, end) -> [(start, end)]: PersonRecognizer._RUN's matches (see recognizers.py)."},
+    {"luhn_valid", luhn_valid, METH_O, "luhn_valid(number) -> bool: validators.luhn_valid (see validators.py)."},
+    {"iban_mod97", iban_mod97, METH_O, "iban_mod97(iban) -> int: validators.iban_valid's mod 97-10 remainder."},
+    {"dob_gate", (PyCFunction)(void (*)(void))dob_gate, METH_FASTCALL,
+     "dob_gate(text, start, end) -> bool: textscan._DOB_GATE over an ASCII text (see textscan.py)."},
+    {"date_matches", (PyCFunction)(void (*)(void))date_matches, METH_FASTCALL,
+     "date_matches(text, start, end) -> [(start, end)]: DateOfBirthRecognizer.DATE's matches (see recognizers.py)."},
+    {"digits_of", digits_of, METH_O, "digits_of(text) -> str: validators.digits_of (see validators.py)."},
+    {"phone_nanp", phone_nanp, METH_O, "phone_nanp(value) -> 1/0, or -1: validators.phone_valid for US (see validators.py)."},
+    {"ipv4_valid", ipv4_valid, METH_O, "ipv4_valid(value) -> bool: validators.ipv4_valid (see validators.py)."},
+    {"non_overlapping", non_overlapping, METH_O, "non_overlapping(hits) -> hits: textscan._non_overlapping."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},

@@ -17,9 +17,19 @@ whether a pattern match alone is enough.
 from __future__ import annotations
 
 import re
-from typing import ClassVar
+from collections.abc import Callable
+from typing import ClassVar, Final
 
 from cpragate.pii import validators as v
+
+try:
+    # PersonRecognizer._RUN's matches in C (_cscan.c), loaded by cpragate._accel only
+    # while it matches its source; otherwise the regex, which gives the same spans.
+    from cpragate.pii import _cscan
+
+    _native_runs: Callable[[str, int, int], list[tuple[int, int]]] | None = _cscan.name_runs
+except ImportError:
+    _native_runs = None
 from cpragate.pii.categories import BUILTIN, Entity, EntityInfo
 
 __all__ = [
@@ -425,7 +435,7 @@ class UsPassportRecognizer(Recognizer):
         if not (6 <= len(s) <= 12 and s.isalnum()):
             return False
         if s.isascii():
-            return len(s) - len(s.translate(_DELETE_DIGITS)) >= 5
+            return len(s) - len(s.encode().translate(None, _DIGIT_BYTES)) >= 5
         return sum(c.isdigit() for c in s) >= 5
 
     def match_at(self, text: str, start: int, context: str) -> Span | None:
@@ -500,27 +510,37 @@ class PersonRecognizer(Recognizer):
                 return False
             if "  " in s or " '" in s or " ." in s or " -" in s:
                 return False
-            return s.translate(_NAME_PUNCT).isalpha()
+            # bytes.translate deletes in one C loop (str.translate looks each character
+            # up in a dict); bytes.isalpha is str.isalpha for ASCII.
+            return s.encode().translate(None, _NAME_PUNCT_BYTES).isalpha()
         return self._VALUE.fullmatch(s) is not None
 
-    def find(self, text: str, start: int = 0, end: int | None = None) -> list[Span]:
-        """Spans of names after cue words in ``text[start:end]`` (best effort)."""
+    def find(self, text: str, start: int = 0, end: int | None = None, native: bool = True) -> list[Span]:
+        """Spans of names after cue words in ``text[start:end]`` (best effort).
+
+        :param native: find the capitalized runs in C when _cscan is loaded (False: with
+            :attr:`_RUN`, the reference; both give the same spans).
+        """
         out: list[Span] = []
         cues = _CUES_BY_LAST
         cue_words = self.CUE_WORDS
         stop = self.STOP
-        for m in self._RUN.finditer(text, start, len(text) if end is None else end):
-            run = m.group()
+        stop_at = len(text) if end is None else end
+        if native and _native_runs is not None:
+            runs = _native_runs(text, start, stop_at)
+        else:
+            runs = [m.span() for m in self._RUN.finditer(text, start, stop_at)]
+        for s0, e0 in runs:
+            run = text[s0:e0]
             if " " not in run and "\t" not in run:
                 # One word (most runs: a sentence's first word). The general case below
                 # reduced to what can apply to one word: a cue or stop word alone is
                 # nothing; otherwise a strong cue must come right before it.
                 if run in stop or run.lower() in cue_words:
                     continue
-                s0 = m.start()
                 before = text[max(0, s0 - 14) : s0].lower().rstrip()
                 if _cued(before, cues) and not before.endswith(_WEAK_CUES):
-                    out.append((s0, m.end()))
+                    out.append((s0, e0))
                 continue
             # _RUN separates words by exactly one space or tab, so a split gives the
             # words and their offsets without a regex per run.
@@ -537,13 +557,13 @@ class PersonRecognizer(Recognizer):
             if i >= n:
                 continue
             if not cued:
-                before = text[max(0, m.start() - 14) : m.start()].lower().rstrip()
+                before = text[max(0, s0 - 14) : s0].lower().rstrip()
                 if not _cued(before, cues):
                     continue
                 # "for"/"to"/"by"/"with"/"from" are weak cues: need two words.
                 if n - i < 2 and before.endswith(_WEAK_CUES):
                     continue
-            first = m.start() + sum(len(w) + 1 for w in words[:i])
+            first = s0 + sum(len(w) + 1 for w in words[:i])
             last = first + sum(len(w) + 1 for w in words[i:n]) - 1
             out.append((first, last))
         return out
@@ -613,10 +633,10 @@ _ASCII_LETTER = re.compile(r"[A-Za-z]")
 # EmailRecognizer._LOCAL_TAIL's character class.
 _LOCAL_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&'*+/=?^_`{|}~.-")
 _DIGIT = re.compile(r"\d")
-# Complete ASCII tables: str.translate raises and clears a KeyError for each missing key.
-_DELETE_DIGITS: dict[int, int | None] = {i: (None if 48 <= i <= 57 else i) for i in range(128)}
-# Deletes the characters a name may hold besides letters (space ' . -).
-_NAME_PUNCT: dict[int, int | None] = {i: (None if chr(i) in " '.-" else i) for i in range(128)}
+# Characters bytes.translate deletes: the ASCII digits; what a name may hold besides
+# letters (space ' . -).
+_DIGIT_BYTES: Final = b"0123456789"
+_NAME_PUNCT_BYTES: Final = b" '.-"
 
 RECOGNIZERS: dict[str, type[Recognizer]] = {
     cls.entity: cls

@@ -52,8 +52,16 @@ try:
     from cpragate.pii import _cscan
 
     _native_candidates: Callable[[str], list[tuple[int, int, int, int, int, int]]] | None = _cscan.candidates
+    _native_dob_gate: Callable[[str, int, int], bool] | None = _cscan.dob_gate
+    _native_dates: Callable[[str, int, int], list[tuple[int, int]]] | None = _cscan.date_matches
+    _native_non_overlapping: Callable[[list[tuple[int, int, str, bool]]], list[tuple[int, int, str, bool]]] | None = (
+        _cscan.non_overlapping
+    )
 except ImportError:
     _native_candidates = None
+    _native_dob_gate = None
+    _native_dates = None
+    _native_non_overlapping = None
 
 __all__ = ["NATIVE", "Candidate", "CustomPattern", "Hit", "TextScanner"]
 
@@ -167,6 +175,7 @@ class TextScanner:
         self._candidates: Callable[[str], list[Candidate]] = (
             _native_candidates if native and _native_candidates is not None else _candidates_py
         )
+        self._native = native
         self.custom = custom
         self.names_in_text = names_in_text and _E_PERSON in enabled
         self.email = EmailRecognizer()
@@ -265,17 +274,23 @@ class TextScanner:
         if prose is None:
             prose = [(0, len(text))]
         if prose and (self._dob or self.names_in_text):
-            low = text.lower() if self._dob else ""
+            # The birth-date gate in C for ASCII text (the C loop lower-cases as it reads);
+            # otherwise _DOB_GATE over the lower-cased text (the reference).
+            gate = _native_dob_gate if self._native and text.isascii() else None
+            low = text.lower() if self._dob and gate is None else ""
             for a, b in prose:
-                if self._dob and _DOB_GATE.search(low, a, b):
+                if self._dob and (gate(text, a, b) if gate is not None else _DOB_GATE.search(low, a, b) is not None):
                     self._dates(text, add, a, b)
                 if self.names_in_text:
-                    for s, e in self.person.find(text, a, b):
+                    for s, e in self.person.find(text, a, b, self._native):
                         add((s, e, _E_PERSON, False))
         for cp in self.custom:
             self._custom(cp, text, add)
         if len(hits) > 1:
-            hits = _non_overlapping(hits)
+            if self._native and _native_non_overlapping is not None:
+                hits = _native_non_overlapping(hits)
+            else:
+                hits = _non_overlapping(hits)
         return hits
 
     def _emails(self, text: str, add: Callable[[Hit], None]) -> None:
@@ -305,8 +320,12 @@ class TextScanner:
                 pos = span[1]
 
     def _dates(self, text: str, add: Callable[[Hit], None], a: int, b: int) -> None:
-        for m in self.dob.DATE.finditer(text, a, b):
-            s = m.start()
+        # DATE's matches in C when _cscan is loaded (the same spans, tests compare them).
+        if self._native and _native_dates is not None:
+            spans = _native_dates(text, a, b)
+        else:
+            spans = [m.span() for m in self.dob.DATE.finditer(text, a, b)]
+        for s, _e in spans:
             if s > 0 and text[s - 1].isalnum():
                 continue
             span = self.dob.match_at(text, s, _context(text, s))

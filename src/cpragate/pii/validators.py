@@ -17,6 +17,25 @@ from datetime import date
 
 import phonenumbers
 
+try:
+    # e-mail validation in C (_cscan.c), loaded by cpragate._accel only while it matches
+    # its source; otherwise _email_valid_py, which gives the same answers.
+    from cpragate.pii import _cscan
+
+    _native_email: Callable[[str], bool] | None = _cscan.email_valid
+    _native_luhn: Callable[[str], bool] | None = _cscan.luhn_valid
+    _native_mod97: Callable[[str], int] | None = _cscan.iban_mod97
+    _native_digits: Callable[[str], str] | None = _cscan.digits_of
+    _native_phone: Callable[[str], int] | None = _cscan.phone_nanp
+    _native_ipv4: Callable[[str], bool] | None = _cscan.ipv4_valid
+except ImportError:
+    _native_email = None
+    _native_luhn = None
+    _native_mod97 = None
+    _native_digits = None
+    _native_phone = None
+    _native_ipv4 = None
+
 __all__ = [
     "VALIDATORS",
     "aba_valid",
@@ -40,6 +59,13 @@ _NON_DIGITS = re.compile(r"[^0-9]+")
 
 def digits_of(text: str) -> str:
     """The ASCII digits of ``text``, in order."""
+    if _native_digits is not None:
+        return _native_digits(text)
+    return _digits_of_py(text)
+
+
+def _digits_of_py(text: str) -> str:
+    """digits_of's reference (the C version, _cscan.digits_of, must equal it)."""
     if text.isascii():
         if text.isdigit():
             return text
@@ -61,6 +87,13 @@ def luhn_valid(number: str) -> bool:
 
     Separators are ignored; 13 to 19 digits are required, the lengths of payment cards.
     """
+    if _native_luhn is not None:
+        return _native_luhn(number)
+    return _luhn_valid_py(number)
+
+
+def _luhn_valid_py(number: str) -> bool:
+    """luhn_valid's reference (the C version, _cscan.luhn_valid, must equal it)."""
     digits = digits_of(number)
     if not 13 <= len(digits) <= 19:
         return False
@@ -146,6 +179,13 @@ def iban_valid(value: str) -> bool:
     # Z = 35), computed digit by digit: the same number as int() of the substituted
     # string, without building it (a translate that expands characters takes CPython's
     # slow path, one dict lookup per character) or a big integer.
+    if _native_mod97 is not None:
+        return _native_mod97(iban) == 1
+    return _iban_mod97_py(iban) == 1
+
+
+def _iban_mod97_py(iban: str) -> int:
+    """iban_valid's mod 97-10 remainder (the C version, _cscan.iban_mod97, must equal it)."""
     total = 0
     for ch in iban[4:] + iban[:4]:
         c = ord(ch)
@@ -153,7 +193,7 @@ def iban_valid(value: str) -> bool:
             total = (total * 100 + c - 55) % 97
         else:
             total = (total * 10 + c - 48) % 97
-    return total == 1
+    return total
 
 
 def aba_valid(number: str) -> bool:
@@ -189,6 +229,35 @@ _EXTENSION = re.compile(r"\s*(?:x|ext\.?|extension|#)\s*\d{1,6}\s*$", re.IGNOREC
 _EXT_CHAR = re.compile("[xXeE#]")
 
 
+def _without_extension(text: str) -> str:
+    """``_EXTENSION.sub("", text)`` for a stripped ``text``.
+
+    ASCII text is read from the right with C string methods: the regex has no literal
+    prefix, so ``sub`` tries it at every position (~1.5 us per phone with an extension,
+    most of phone_valid). ``text`` is stripped, so ``\\s*$`` matches nothing; the 1-6 digits
+    must be the whole trailing digit run; the marker is told by its last character; the
+    match starts at the whitespace run before the marker (the leftmost start).
+    """
+    if not text.isascii():
+        return _EXTENSION.sub("", text)
+    head = text.rstrip("0123456789")
+    if not 1 <= len(text) - len(head) <= 6:
+        return text
+    head = head.rstrip()
+    low = head[-9:].lower()
+    if low.endswith("extension"):
+        cut = 9
+    elif low.endswith("ext."):
+        cut = 4
+    elif low.endswith("ext"):
+        cut = 3
+    elif low.endswith("x") or low.endswith("#"):
+        cut = 1
+    else:
+        return text
+    return head[: len(head) - cut].rstrip()
+
+
 def phone_valid(value: str, region: str = "US") -> bool:
     """A plausible phone number.
 
@@ -199,9 +268,20 @@ def phone_valid(value: str, region: str = "US") -> bool:
     libphonenumber): the same answer as ``phonenumbers.is_valid_number``, with the
     region's patterns compiled once. An extension (``x123``) is allowed.
     """
+    if _native_phone is not None and region == "US":
+        # ASCII North American numbers in C (_cscan.phone_nanp, the same steps as below);
+        # -1: international or non-ASCII, decided here.
+        known = _native_phone(value)
+        if known >= 0:
+            return known == 1
+    return _phone_valid_py(value, region)
+
+
+def _phone_valid_py(value: str, region: str = "US") -> bool:
+    """phone_valid's reference (_cscan.phone_nanp must agree where it answers)."""
     text = value.strip()
     if _EXT_CHAR.search(text) is not None:
-        text = _EXTENSION.sub("", text)
+        text = _without_extension(text)
     digits = digits_of(text)
     if text.startswith("+") and not text.startswith("+1"):
         return _intl_valid(text, digits)
@@ -278,6 +358,8 @@ def _intl_valid(text: str, digits: str) -> bool:
 
 def ipv4_valid(value: str) -> bool:
     """Dotted-quad IPv4 with each octet 0-255 and no leading zeros (RFC 6943 §3.1.1)."""
+    if _native_ipv4 is not None:
+        return _native_ipv4(value)  # _IPV4's fullmatch in C (tests compare both)
     return _IPV4.fullmatch(value) is not None
 
 
@@ -326,6 +408,13 @@ _EMAIL = re.compile(
 
 def email_valid(value: str) -> bool:
     """An e-mail address (whole value), RFC 5322 practical subset, max 254 characters."""
+    if _native_email is not None:
+        return _native_email(value)
+    return _email_valid_py(value)
+
+
+def _email_valid_py(value: str) -> bool:
+    """email_valid's reference (the C version, _cscan.email_valid, must equal it)."""
     return len(value) <= 254 and _EMAIL.fullmatch(value) is not None
 
 
@@ -365,6 +454,17 @@ def parse_date(value: str) -> date | None:
         if ys.isdigit() and ms.isdigit() and ds.isdigit():
             try:
                 return date(int(ys), int(ms), int(ds))
+            except ValueError:
+                return None
+    if len(v) == 10 and v[2] in "-/." and v[5] in "-/." and v.isascii():
+        # ``MM/DD/YYYY`` (or ``DD.MM.YYYY``): what _DATE_US would take, without the two
+        # regexes (_DATE_ISO cannot match: its four digits would include a separator).
+        a_s, b_s, ys = v[:2], v[3:5], v[6:]
+        if a_s.isdigit() and b_s.isdigit() and ys.isdigit():
+            a, b = int(a_s), int(b_s)
+            mo, d = (a, b) if a <= 12 else (b, a)
+            try:
+                return date(int(ys), mo, d)
             except ValueError:
                 return None
     if m := _DATE_ISO.fullmatch(v):

@@ -370,3 +370,13 @@ def test_previews_of_a_bare_value_document(native: bool) -> None:
     assert [x.preview for x in found if x.entity == "us_ssn"] == ["***-**-8741"]
     plain = e.scan_json(b'"536-22-8741"')
     assert [x._replace(preview=None) for x in e.scan_json(b'"536-22-8741"', previews=True)] == plain
+
+
+def test_native_findings_paths_past_the_memo_array() -> None:
+    """scan_json's C path memo keeps 64 containers in an array and the rest in a dict:
+    a document with findings in 200 containers (and nested ones) has the same paths."""
+    native, python = _native_engines()
+    doc = {"rows": [{"id": i, "contact": {"email": f"user{i}@example.com"}, "ssn": "219-45-6789"} for i in range(200)]}
+    raw = orjson.dumps(doc)
+    _same(native, python, raw)
+    assert len({f.path for f in native.scan_json(raw)}) == 400

@@ -6,7 +6,12 @@ examples, RFC 5737/3849 documentation addresses.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpragate.pii import recognizers as r
 
@@ -206,3 +211,68 @@ def test_cue_lookup_is_endswith() -> None:
     for before in ["my name is", "xname is", "dear", "into", "to", "", "-", "hello,", "thank you,", "i'm", "from",
                    "mr.", "abc", "attn", "cc:", "\u2014", "customer", "named"]:  # fmt: skip
         assert r._cued(before, r._CUES_BY_LAST) is before.endswith(r.NAME_CUES)
+
+
+# PersonRecognizer.find's capitalized runs in C (_cscan.name_runs) must be _RUN's matches:
+# the alphabet holds every class edge of _RUN (capitals, small letters, - ' . space tab,
+# word characters before a capital, Unicode letters and digits, which \w matches).
+_RUN = r.PersonRecognizer()._RUN
+_RUN_ALPHABET = "ABZabz-'. \t_1\u00e9\u00c9\u0663\u4e00,"
+
+
+def _native_runs() -> Callable[[str, int, int], list[tuple[int, int]]]:
+    if r._native_runs is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return r._native_runs
+
+
+@settings(max_examples=4000)
+@given(st.text(alphabet=_RUN_ALPHABET, max_size=40), st.integers(-2, 42), st.integers(-2, 42))
+def test_native_name_runs_equal_the_regex(text: str, start: int, end: int) -> None:
+    expected = [m.span() for m in _RUN.finditer(text, start, end)]
+    assert _native_runs()(text, start, end) == expected
+
+
+def test_native_name_runs_on_names_and_every_string_kind() -> None:
+    texts = ["Dear Jane Q. Public-Smith, regards Mary O'Neil", "aJane Doe", "_Ann Lee", "\u00e9Ann Lee",
+             "Ann B.\tCole Dee Eve Fay", "Jo-A Li", "Ann Lee \U0001f600 Bo Wu", "Mr. X. Y. Zed"]  # fmt: skip
+    for text in texts:
+        for a in range(len(text)):
+            expected = [m.span() for m in _RUN.finditer(text, a, len(text) - 1)]
+            assert _native_runs()(text, a, len(text) - 1) == expected
+        assert r.PersonRecognizer().find(text, 0, None, True) == r.PersonRecognizer().find(text, 0, None, False)
+
+
+# DateOfBirthRecognizer.DATE's matches in C (_cscan.date_matches) must be the regex's:
+# digits (ASCII and Unicode, which \d matches), every separator, ordinal suffix, month
+# abbreviation letter and the T of a timestamp.
+_DATE_ALPHABET = "0129-/., TstndrhJanFebMayOctDecSepuglyx\u0663"
+
+
+def _native_dates() -> Callable[[str, int, int], list[tuple[int, int]]]:
+    from cpragate.pii import textscan
+
+    if textscan._native_dates is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return textscan._native_dates
+
+
+@settings(max_examples=6000)
+@given(st.text(alphabet=_DATE_ALPHABET, max_size=36), st.integers(-2, 38), st.integers(-2, 38))
+def test_native_dates_equal_the_regex(text: str, start: int, end: int) -> None:
+    date = r.DateOfBirthRecognizer().DATE
+    assert _native_dates()(text, start, end) == [m.span() for m in date.finditer(text, start, end)]
+
+
+def test_native_dates_on_date_forms() -> None:
+    date = r.DateOfBirthRecognizer().DATE
+    texts = ["born 1985-03-12", "DOB: March 12, 1985", "12th March 1985", "03/12/1985", "Sept. 3rd, 1990",
+             "1985-03-12T10", "1985-3-1T", "Octoberborn 12, 1990", "on 1 Dec 2001 and Jan 5 1970", "3.4.19855",
+             "May 1st, 2000", "21st Jun., 2001", "1/2/2003\u0663", "12 Mayday 1999", "\u00e9 9 Feb 1999"]  # fmt: skip
+    texts += _random_texts("0123456789-/. ,JanFebMarAprMayJunJulAugSepOctNovDecstndrdthT abxADFJMNOS", 5000, 30, 11)
+    for text in texts:
+        assert _native_dates()(text, 0, len(text)) == [m.span() for m in date.finditer(text)]

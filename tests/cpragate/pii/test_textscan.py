@@ -148,3 +148,22 @@ def test_native_candidates_on_every_string_kind(width: int) -> None:
     wide = {1: "\u00e9", 2: "\u4e00", 4: "\U0001f600"}[width]
     text = f"{wide} call 415-555-0132\x00{'x' * 60} 4.21, -3.1{wide} A12345678 19 Elm Road 2025-07-16T00:48:30"
     assert _native()(text) == textscan._candidates_py(text)
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="bBoOrRnNiItThHdDaAyY-. x\x00", max_size=30), st.integers(-2, 32), st.integers(-2, 32))
+def test_native_dob_gate_equals_the_regex(text: str, start: int, end: int) -> None:
+    if textscan._native_dob_gate is None:
+        _native()  # skips (or fails in CI) like the prefilter tests
+    assert textscan._native_dob_gate is not None
+    expected = textscan._DOB_GATE.search(text.lower(), start, end) is not None
+    assert textscan._native_dob_gate(text, start, end) is expected
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.tuples(st.integers(0, 30), st.integers(0, 12), st.sampled_from(["a", "b", "c"])), max_size=12))
+def test_native_non_overlapping_equals_python(spans: list[tuple[int, int, str]]) -> None:
+    _native()  # skips (or fails in CI) when _cscan is not loaded
+    assert textscan._native_non_overlapping is not None
+    hits = [(s, s + n, e, n % 2 == 0) for s, n, e in spans]
+    assert textscan._native_non_overlapping(list(hits)) == _non_overlapping(list(hits))

@@ -7,11 +7,15 @@ never prints the vector itself.
 from __future__ import annotations
 
 import ipaddress
+import os
 import random
+from collections.abc import Callable
 from datetime import date
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cpragate.pii import validators as v
 
@@ -327,6 +331,26 @@ def test_iso_date_fast_path_agrees_with_the_regex() -> None:
     assert v.parse_date("1985-03-12T10:00:00Z") == date(1985, 3, 12)
 
 
+def test_us_date_fast_path_agrees_with_the_regex() -> None:
+    rng = random.Random(12)
+    for _ in range(5_000):
+        a, b, y = rng.randint(0, 39), rng.randint(0, 39), rng.randint(0, 9999)
+        text = f"{a:02d}{rng.choice('-/.')}{b:02d}{rng.choice('-/.')}{y:04d}"
+        us = v._DATE_US.fullmatch(text)
+        assert us is not None and v._DATE_ISO.fullmatch(text) is None
+        first, second = int(us[1]), int(us[2])
+        mo, d = (first, second) if first <= 12 else (second, first)
+        try:
+            expected: date | None = date(int(us[3]), mo, d)
+        except ValueError:
+            expected = None
+        assert v.parse_date(text) == expected
+    # Not the fast path's shape: still parsed by the regexes.
+    assert v.parse_date("3/12/1985") == date(1985, 3, 12)
+    assert v.parse_date("03/1a/1985") is None
+    assert v.parse_date("1985-03-12T10:00:00Z") == date(1985, 3, 12)
+
+
 def test_digits_of() -> None:
     assert v.digits_of("(415) 555-2671 x12") == "415555267112"
     assert v.digits_of("4111111111111111") == "4111111111111111"
@@ -347,3 +371,107 @@ def test_iban_mod97_agrees_with_int() -> None:
             moved = iban[4:] + iban[:4]
             expected = int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
             assert v.iban_valid(iban) is expected
+
+
+# ------------------------------------------------------------------ fast paths vs references
+# The e-mail alphabet holds every class edge of _EMAIL (atext punctuation, "@", ".", "-",
+# digits, letters either side of the TLD rule, a non-ASCII letter and a space).
+_EMAIL_ALPHABET = "aZ09.@-_+!#'`{~" + "x\u00e9 "
+
+
+def _native_email() -> Callable[[str], bool]:
+    if v._native_email is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return v._native_email
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet=_EMAIL_ALPHABET, max_size=30))
+def test_native_email_equals_the_regex(text: str) -> None:
+    assert _native_email()(text) is v._email_valid_py(text)
+
+
+def test_native_email_edges() -> None:
+    label = "a" * 63
+    cases = [
+        "a@b.co", "a.b@c.de", ".a@b.co", "a.@b.co", "a..b@c.de", "a@-b.co", "a@b-.co", "a@b.c",
+        f"a@{label}.com", f"a@{label}a.com", "a@b." + "c" * 24, "a@b." + "c" * 25, "a@b.co1",
+        "a@b..co", "@b.co", "a@.co", "a@b.co\n", "j@" + "b" * 250 + ".co", "a@b.c\u00f6",
+    ]  # fmt: skip
+    for i, c in enumerate(cases):
+        assert _native_email()(c) is v._email_valid_py(c), f"case {i}"
+
+
+# Phone extensions: text around every marker, case, spacing and digit-count edge, and
+# non-ASCII text (the regex path).
+_EXT_PIECES = ["211.714.6218", "+44 20 7946 0958", "x", "X", "ext", "EXT.", "Ext", "extension", "#", "e", "t.",
+               " ", "  ", "\t", "1", "12", "123456", "1234567", "\u00a0", "\u0661", "\u017f", "\u212a", "n"]  # fmt: skip
+
+
+@settings(max_examples=3000)
+@given(st.lists(st.sampled_from(_EXT_PIECES), max_size=7))
+def test_extension_strip_equals_the_regex(pieces: list[str]) -> None:
+    text = "".join(pieces).strip()
+    assert v._without_extension(text) == v._EXTENSION.sub("", text)
+
+
+def _native_fn(name: str) -> Callable[..., object]:
+    fn = getattr(v, name)
+    if fn is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return fn  # type: ignore[no-any-return]
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="0123456789 -x\u0663\u00e9", min_size=10, max_size=26))
+def test_native_luhn_equals_python(text: str) -> None:
+    assert _native_fn("_native_luhn")(text) is v._luhn_valid_py(text)
+
+
+def test_native_luhn_on_card_numbers() -> None:
+    for cid, value, _expected in LUHN:
+        assert _native_fn("_native_luhn")(value) is v._luhn_valid_py(value), cid
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=15, max_size=34))
+def test_native_iban_mod97_equals_python(iban: str) -> None:
+    assert _native_fn("_native_mod97")(iban) == v._iban_mod97_py(iban)
+
+
+_PHONE_PIECES = ["+1", "+44", "001", "1", "0", "415", "555", "2671", "011", "(", ")", "-", ".", " ", "\t", "\x1c", "x",
+                 "X", "ext.", "Extension", "#", "e", "12", "1234567", "\u00a0", "\u0663", "+", "011 44"]  # fmt: skip
+
+
+@settings(max_examples=4000)
+@given(st.lists(st.sampled_from(_PHONE_PIECES), max_size=9))
+def test_native_phone_equals_python_where_it_answers(pieces: list[str]) -> None:
+    value = "".join(pieces)
+    known = _native_fn("_native_phone")(value)
+    assert known in (-1, 0, 1)
+    if known >= 0:
+        assert (known == 1) is v._phone_valid_py(value)
+    else:
+        assert not value.isascii() or value.strip().startswith("+")
+
+
+@settings(max_examples=2000)
+@given(st.text(alphabet="0123456789 -()x\u0663\u00e9", max_size=20))
+def test_native_digits_of_equals_python(text: str) -> None:
+    assert _native_fn("_native_digits")(text) == v._digits_of_py(text)
+
+
+@settings(max_examples=3000)
+@given(st.text(alphabet="0123456789.\u0663 ", max_size=18))
+def test_native_ipv4_equals_the_regex(text: str) -> None:
+    assert _native_fn("_native_ipv4")(text) is (v._IPV4.fullmatch(text) is not None)
+
+
+def test_native_ipv4_octets() -> None:
+    for octet in [*map(str, range(300)), "00", "01", "099", "0255", ""]:
+        for text in (f"{octet}.1.2.3", f"1.2.3.{octet}", f"10.{octet}.0.1"):
+            assert _native_fn("_native_ipv4")(text) is (v._IPV4.fullmatch(text) is not None)
