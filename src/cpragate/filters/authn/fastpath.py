@@ -1,4 +1,4 @@
-"""Authentication's synchronous fast path, compiled with mypyc (group ``identity`` in
+"""Authentication's synchronous fast path, compiled with mypyc (group ``dataplane`` in
 cpragate/_accel.py; this source runs as is when the build is missing or stale).
 
 A known API key or a cached bearer token is decided here without awaiting and, compiled,

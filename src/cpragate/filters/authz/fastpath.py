@@ -1,4 +1,4 @@
-"""Authorization's synchronous fast path, compiled with mypyc (group ``identity`` in
+"""Authorization's synchronous fast path, compiled with mypyc (group ``dataplane`` in
 cpragate/_accel.py; this source runs as is when the build is missing or stale).
 
 The route's rule is read once per route into a native :class:`RulePlan` (sets and

@@ -1,4 +1,4 @@
-"""The rate limiters' synchronous fast path, compiled with mypyc (group ``identity`` in
+"""The rate limiters' synchronous fast path, compiled with mypyc (group ``dataplane`` in
 cpragate/_accel.py; this source runs as is when the build is missing or stale).
 
 Why a module of its own: the filters extend the interpreted ``Filter`` base, so compiling

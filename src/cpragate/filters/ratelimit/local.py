@@ -18,7 +18,7 @@ __all__ = ["LocalLimiter"]
 class LocalLimiter:
     """Limiter (storage.access Protocol) in a dict of TATs, monotonic clock.
 
-    Compiled with mypyc (group ``identity``, cpragate/_accel.py) with the fast path
+    Compiled with mypyc (group ``dataplane``, cpragate/_accel.py) with the fast path
     beside it (fastpath.py)."""
 
     def __init__(self, clock: Clock, max_keys: int = 100_000) -> None:

@@ -1,4 +1,4 @@
-"""Authentication's fast path (compiled in the ``identity`` group): the verified-key table
+"""Authentication's fast path (compiled in the ``dataplane`` group): the verified-key table
 and the cached-token rules. The filter-level behaviour (every test both ways,
 fast and awaited) is in test_filter.py."""
 

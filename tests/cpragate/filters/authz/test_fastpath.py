@@ -1,4 +1,4 @@
-"""Authorization's fast path (compiled in the ``identity`` group): the same verdict as the
+"""Authorization's fast path (compiled in the ``dataplane`` group): the same verdict as the
 awaited ``on_request`` for every kind of rule, and None only for a served-id requirement."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The rate limiters' fast path (compiled in the ``identity`` group): the same decisions
+"""The rate limiters' fast path (compiled in the ``dataplane`` group): the same decisions
 as the awaited path, with a block store present, and nothing taken when it defers."""
 
 from __future__ import annotations
