@@ -344,26 +344,46 @@ def main() -> int:
         return 0
     rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     cmd = " ".join(["bench/auth_bench.py", *sys.argv[1:]])
-    md = f"""# Identity benchmark (bench/auth_bench.py)
-
-What authentication, authorization and rate limiting add to the gateway's CPU per request.
-Method: see the docstring of `bench/auth_bench.py` (wrk 1 thread × 16 connections, plain
-HTTP on loopback, gateway pinned to core 0, wrk and origin on core 1, 1 KB answers,
-{seconds} s per row after a 1 s warm-up, best of {a.rounds}; CPU from /proc/<pid>/stat of the
-gateway only).
-
-Targets (issue 3), over passthrough: API key or cached JWT + in-memory rate limit ≤ 6 µs;
-with the Redis rate limit ≤ 20 µs (Redis's own CPU not counted).
+    section = f"""## Latest run (written by bench/auth_bench.py)
 
 - commit: `{rev}`{f" (before: `{a.baseline}`)" if a.baseline else ""}
 - date: {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
 - machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}
-- command: `.venv/bin/python {cmd}`
+- command: `.venv/bin/python {cmd}` ({seconds} s per row after a 1 s warm-up, best of {a.rounds})
 
 {text}
+
 """
-    (ROOT / "bench" / "AUTH_RESULTS.md").write_text(md)
+    write_latest(ROOT / "bench" / "AUTH_RESULTS.md", section)
     return 0
+
+
+HEADER = """# Identity benchmark (bench/auth_bench.py)
+
+What authentication, authorization and rate limiting add to the gateway's CPU per request.
+Method: see the docstring of `bench/auth_bench.py` (wrk 1 thread × 16 connections, plain
+HTTP on loopback, gateway pinned to core 0, wrk and origin on core 1, 1 KB answers;
+CPU from /proc/<pid>/stat of the gateway only).
+
+Targets (issue 3), over passthrough: API key or cached JWT + in-memory rate limit ≤ 6 µs;
+with the Redis rate limit ≤ 20 µs (Redis's own CPU not counted).
+
+"""
+
+
+def write_latest(path: Path, section: str) -> None:
+    """Replace the file's "Latest run" section (or add it before the first one), keeping
+    the rounds written by hand below it."""
+    old = path.read_text() if path.exists() else HEADER
+    marker = "## Latest run (written by bench/auth_bench.py)"
+    if marker in old:
+        head, _, rest = old.partition(marker)
+        nxt = rest.find("\n## ")
+        tail = rest[nxt + 1 :] if nxt >= 0 else ""
+    else:
+        at = old.find("\n## ")
+        head, tail = (old[: at + 1], old[at + 1 :]) if at >= 0 else (old, "")
+    path.write_text(head + section + tail)
 
 
 if __name__ == "__main__":
