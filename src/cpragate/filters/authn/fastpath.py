@@ -297,14 +297,26 @@ class AuthnFast:
     def api_key_cached(self, key: bytes) -> Cached | None:
         """The lookup of a key verified less than ``cache_seconds`` ago whose record is
         still valid at the wall clock and which gave an identity, else None."""
-        c = self.verified.get(key)
-        if c is None or self.monotonic() - c.at > self.cache_seconds:
+        verified = self.verified
+        now = self.monotonic()
+        # Entries are kept in the order they were stored: the stale ones at the front are
+        # dropped here, so no key outlives cache_seconds by more than the gap to the next
+        # API-key request (one check per request while the oldest entry is fresh).
+        while verified:
+            first = next(iter(verified))
+            if now - verified[first].at <= self.cache_seconds:
+                break
+            del verified[first]
+        c = verified.get(key)
+        if c is None:
             return None
         rec = c.record
-        if rec is None or c.identity is None:
-            return None  # never stored (only verified keys are), but never an identity either
+        if now - c.at > self.cache_seconds or rec is None or c.identity is None:
+            del verified[key]
+            return None
         if not c.dated or rec.valid_at(self.wall()):
             return c
+        del verified[key]  # expired, revoked, or past its rotation overlap: never again from here
         return None
 
     def api_key_now(self, key: bytes) -> Identity | None:

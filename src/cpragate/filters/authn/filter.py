@@ -218,6 +218,9 @@ class AuthnFilter(Filter):
         if c.identity is None:
             return self._refuse("authn:api_key:consumer")
         if self.verified.get(key) is not c:
+            # moved to the end (the table is in storage order: fastpath drops stale entries
+            # from the front); the oldest goes when the table is full
+            self.verified.pop(key, None)
             if len(self.verified) >= ak.cache_size:
                 del self.verified[next(iter(self.verified))]
             self.verified[key] = c

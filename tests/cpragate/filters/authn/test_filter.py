@@ -344,6 +344,32 @@ def test_verified_key_cache_refuses_at_expiry_and_rotation_end_without_waiting_f
     assert f.request_now(ex_with({"x-api-key": rotating})) is None
     v = run(f, ex_with({"x-api-key": rotating}))
     assert isinstance(v, Deny) and v.rule == "authn:api_key:revoked"
+    # neither key is held any longer: a refused key is deleted from the table, not ignored
+    assert expiring.encode() not in f.verified and rotating.encode() not in f.verified
+
+
+def test_verified_keys_leave_memory_after_cache_seconds() -> None:
+    """No key is held past cache_seconds once another API-key request comes: stale entries
+    are dropped from the front of the table, not only skipped."""
+    clock = FakeClock()
+    store = MemoryIdentityStore()
+    f = AuthnFilter(cfg(api_keys={"cache_seconds": 5}), FilterContext(clock=clock, stores=Stores(identity=store)))
+    asyncio.run(store.put_consumer(Consumer("s", "contractor")))
+    keys = []
+    for _ in range(3):
+        k, p = generate_key()
+        asyncio.run(store.put_key(ApiKeyRecord(p, hash_key(k.encode()), "s")))
+        keys.append(k)
+        assert run(f, ex_with({"x-api-key": k})) is CONTINUE
+        clock.advance(2)
+    assert [x.decode() for x in f.verified] == keys  # stored in order: 6, 4 and 2 s old
+    assert f.request_now(ex_with({"x-api-key": keys[2]})) is CONTINUE
+    assert [x.decode() for x in f.verified] == keys[1:]  # the first, older than 5 s, is gone
+    clock.advance(6)
+    assert f.request_now(ex_with({"x-api-key": "not-a-key"})) is None  # any API-key request sweeps
+    assert list(f.verified) == []
+    assert run(f, ex_with({"x-api-key": keys[0]})) is CONTINUE  # verified again from the store
+    assert [x.decode() for x in f.verified] == [keys[0]]
 
 
 def test_verified_key_cache_hits_only_the_exact_key_and_stays_bounded() -> None:
