@@ -26,7 +26,11 @@ class Headers:
 
     @classmethod
     def _from_lowered(cls, items: list[tuple[bytes, bytes]]) -> Headers:
-        """Adopt a list whose names are already lower-case (the parser's fast path)."""
+        """Adopt a list whose names are already lower-case (the parser's fast path).
+
+        The Headers takes ownership: filters edit the list in place (``items()``,
+        ``remove_many`` keeps it when nothing matches), so never pass a list that is shared
+        or reused, such as a canned response's."""
         # Headers(), not cls(): compiled, a call through the class object is a generic type
         # call (~1.2k instructions); nothing subclasses Headers.
         h = Headers()

@@ -1138,7 +1138,8 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
  * luhn_valid(number): validators.luhn_valid (the Luhn check over the ASCII digits of
  * number, 13-19 of them). iban_mod97(iban): the ISO 7064 mod 97-10 remainder of an IBAN
  * already upper-cased and checked to be ASCII letters and digits (validators.iban_valid's
- * loop). dob_gate(text, start, end): textscan._DOB_GATE.search(text.lower(), start, end)
+ * loop; it calls this only for 15 characters or more: the rotation by four assumes at
+ * least four). dob_gate(text, start, end): textscan._DOB_GATE.search(text.lower(), start, end)
  * is not None for an ASCII text. The Python code is the reference (tests compare both).
  */
 static PyObject *luhn_valid(PyObject *self, PyObject *arg) {
