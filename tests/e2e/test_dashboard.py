@@ -142,6 +142,9 @@ def test_dashboard_in_chromium(world: DemoWorld) -> None:
 
             # right to know for customer 42
             page.click("a[data-page=dsar]")
+            # the audit page has an input[name=subject] too: wait for this page to render,
+            # or the fill and the click can land on the audit form (seen: flaky in CI)
+            expect(page.locator("main h1")).to_have_text("Right to know")
             page.fill("input[name=subject]", "42")
             page.click("main form button[type=submit]")
             expect(page.locator("main")).to_contain_text("Who received personal information")
