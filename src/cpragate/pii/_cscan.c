@@ -58,6 +58,16 @@ static PyObject *pair(Py_ssize_t a, Py_ssize_t b) {
     return t;
 }
 
+/* Appends (a, b) to the list out; -1 with an exception set on failure. */
+static int append_pair(PyObject *out, Py_ssize_t a, Py_ssize_t b) {
+    PyObject *t = pair(a, b);
+    if (t == NULL)
+        return -1;
+    int r = PyList_Append(out, t);
+    Py_DECREF(t);
+    return r;
+}
+
 /* a tuple of n ints */
 static PyObject *int_tuple(const Py_ssize_t *v, Py_ssize_t n) {
     PyObject *t = PyTuple_New(n);
@@ -1121,13 +1131,10 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 break;
             e = we;
         }
-        PyObject *span = pair(p, e);
-        if (span == NULL || PyList_Append(out, span) < 0) {
-            Py_XDECREF(span);
+        if (append_pair(out, p, e) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        Py_DECREF(span);
         p = e;
     }
     return out;
@@ -1377,13 +1384,10 @@ static PyObject *date_matches(PyObject *self, PyObject *const *args, Py_ssize_t 
             p++;
             continue;
         }
-        PyObject *span = pair(p, e);
-        if (span == NULL || PyList_Append(out, span) < 0) {
-            Py_XDECREF(span);
+        if (append_pair(out, p, e) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        Py_DECREF(span);
         p = e;
     }
     return out;

@@ -294,6 +294,18 @@ class AuthnFast:
         ex.decisions.append(emit.decision)
         return _CONTINUE
 
+    def remember_key(self, key: bytes, c: Cached, cache_size: int) -> None:
+        """Store a key that passed the full check. The table stays in storage order (moved
+        to the end when stored again), which ``api_key_cached`` relies on to drop stale
+        entries from the front; the oldest goes when the table is full."""
+        verified = self.verified
+        if verified.get(key) is c:
+            return
+        verified.pop(key, None)
+        if len(verified) >= cache_size:
+            del verified[next(iter(verified))]
+        verified[key] = c
+
     def api_key_cached(self, key: bytes) -> Cached | None:
         """The lookup of a key verified less than ``cache_seconds`` ago whose record is
         still valid at the wall clock and which gave an identity, else None."""

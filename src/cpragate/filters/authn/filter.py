@@ -217,13 +217,7 @@ class AuthnFilter(Filter):
             return self._refuse(f"authn:api_key:{rec.state_at(self.ctx.clock.time())}")
         if c.identity is None:
             return self._refuse("authn:api_key:consumer")
-        if self.verified.get(key) is not c:
-            # moved to the end (the table is in storage order: fastpath drops stale entries
-            # from the front); the oldest goes when the table is full
-            self.verified.pop(key, None)
-            if len(self.verified) >= ak.cache_size:
-                del self.verified[next(iter(self.verified))]
-            self.verified[key] = c
+        self.fast.remember_key(key, c, ak.cache_size)
         ex.identity = c.identity
         return CONTINUE
 

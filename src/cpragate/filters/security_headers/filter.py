@@ -32,7 +32,6 @@ class SecurityHeadersFilter(Filter):
                 hsts += b"; includeSubDomains"
             if c.hsts_preload:
                 hsts += b"; preload"
-        self._hsts = hsts
         forced: list[tuple[bytes, bytes]] = []
         if c.content_type_options:
             forced.append((b"x-content-type-options", b"nosniff"))
@@ -40,11 +39,13 @@ class SecurityHeadersFilter(Filter):
             forced.append((b"x-frame-options", c.frame_options.encode("latin-1")))
         if c.referrer_policy:
             forced.append((b"referrer-policy", c.referrer_policy.encode("latin-1")))
-        self._forced = forced
-        self._csp = c.content_security_policy.encode("latin-1") if c.content_security_policy else None
-        self._remove = frozenset(h.lower().encode("latin-1") for h in c.remove_headers)
-        self._personal_cc = c.personal_cache_control.encode("latin-1")
-        self._fast = SecurityHeadersFast(hsts, forced, self._csp, self._personal_cc, self._remove)
+        self._fast = SecurityHeadersFast(
+            hsts,
+            forced,
+            c.content_security_policy.encode("latin-1") if c.content_security_policy else None,
+            c.personal_cache_control.encode("latin-1"),
+            frozenset(h.lower().encode("latin-1") for h in c.remove_headers),
+        )
         # The pipeline calls the native method directly (fastpath.py): no Python frame.
         self.response_now = self._fast.response_now  # type: ignore[method-assign]
 
