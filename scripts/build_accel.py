@@ -37,7 +37,7 @@ job = json.loads(sys.argv[1])
 out, tmp = job["out"], job["tmp"]
 exts = mypycify(job["py"], opt_level="3", target_dir=tmp + "/c", verbose=False) if job["py"] else []
 for name, sources in job["c"].items():
-    exts.append(Extension(name, sources=sources, extra_compile_args=["-O3"]))
+    exts.append(Extension(name, sources=sources, extra_compile_args=["-O3", *job["cflags"]]))
 setup(
     name="cpragate-accel",
     ext_modules=exts,
@@ -61,12 +61,13 @@ def build(group: str, modules: tuple[str, ...], force: bool) -> int:
         if name in _accel.NATIVE
     }
     hashes = {name: _accel.module_hash(pkg, name) for name in modules}
+    cflags = list(_accel.native_cflags()) if c_sources else []
     OUT.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f"{group}-", dir=OUT))
     try:
         lib, tmp = stage / "lib", stage / "tmp"
         r = subprocess.run(
-            [sys.executable, "-c", SETUP, json.dumps({"py": paths, "c": c_sources, "out": str(lib), "tmp": str(tmp)})],
+            [sys.executable, "-c", SETUP, json.dumps({"py": paths, "c": c_sources, "cflags": cflags, "out": str(lib), "tmp": str(tmp)})],
             cwd=SRC, capture_output=True, text=True,
         )
         if r.returncode != 0:
@@ -91,7 +92,7 @@ def build(group: str, modules: tuple[str, ...], force: bool) -> int:
         if any(_accel.module_hash(pkg, n) != hashes[n] for n in modules):
             print(f"{group}: sources changed during the build; run it again", file=sys.stderr)
             return 1
-        manifest = {"tag": _accel._tag(), "modules": mods, "support": support}
+        manifest = {"tag": _accel._tag(), "cflags": cflags, "modules": mods, "support": support}
         (lib / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)

@@ -23,7 +23,12 @@ def _fake_build(tmp: Path, **over: object) -> Path:
         (tmp / rel).write_bytes(b"")
         mods[name] = {"file": rel, "sha256": _accel.module_hash(PKG, name)}
     (tmp / "abc__mypyc.fake.so").write_bytes(b"")
-    manifest = {"tag": _accel._tag(), "modules": mods, "support": {"abc__mypyc": "abc__mypyc.fake.so"}}
+    manifest = {
+        "tag": _accel._tag(),
+        "cflags": list(_accel.native_cflags()),
+        "modules": mods,
+        "support": {"abc__mypyc": "abc__mypyc.fake.so"},
+    }
     manifest.update(over)
     (tmp / "manifest.json").write_text(json.dumps(manifest))
     return tmp
@@ -93,6 +98,21 @@ def test_a_c_module_is_stale_when_any_of_its_sources_changes(tmp_path: Path) -> 
     assert before == _accel.module_hash(PKG, "cpragate.server._h1")
     (pkg / "_vendor/llhttp/llhttp.c").write_bytes(b"/* edited */")
     assert _accel.module_hash(pkg, "cpragate.server._h1") != before
+
+
+def test_c_modules_built_with_other_flags_are_refused(tmp_path: Path) -> None:
+    """A build made with -msse4.2 is not loaded on a CPU that lacks it (and the reverse
+    rebuilds, so a machine that has it gets the faster llhttp)."""
+    other = [] if _accel.native_cflags() else ["-msse4.2"]
+    files, why = _accel.plan(_fake_build(tmp_path, cflags=other), PKG)
+    assert files is None and "flags" in why and "make install rebuilds" in why
+
+
+def test_native_cflags_follow_the_cpu_flags() -> None:
+    assert _accel.native_cflags("processor\t: 0\nflags\t\t: fpu sse2 ssse3 sse4_1 sse4_2 avx2\n") == ("-msse4.2",)
+    assert _accel.native_cflags("flags\t\t: fpu sse2 ssse3 sse4_1\n") == ()
+    assert _accel.native_cflags("") == ()
+    assert _accel.native_cflags() == _accel.native_cflags()  # read once, then remembered
 
 
 def test_cpragate_pure_turns_it_off() -> None:
