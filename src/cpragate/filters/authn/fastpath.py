@@ -10,9 +10,11 @@ fills them. Same decisions as before this module existed:
 * API key: verified less than ``cache_seconds`` ago (``verified``, keyed by the key
   itself: the dict compares the presented key byte for byte with the verified one) and
   its record still valid at the wall clock.
-* Bearer token: in the verifier's cache (``tokens``: jwt.py keys it by the token itself),
-  before the entry's own deadline and within ``exp``/``nbf`` with the leeway now, with the
-  identity built for it and the same consumer record.
+* Bearer token: in the verifier's cache (``tokens``: jwt.py keys it by the token's last 32
+  bytes and keeps the whole token, compared in full), ``Bearer `` followed by exactly the
+  token (anything around it takes the awaited path, which strips it), before the entry's
+  own deadline and within ``exp``/``nbf`` with the leeway now, with the identity built for
+  it and the same consumer record.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import Forbidden
 from cpragate.filters.authn.config import RouteAuth
-from cpragate.filters.authn.jwt import VerifiedToken
+from cpragate.filters.authn.jwt import TOKEN_KEY_BYTES, CacheEntry, VerifiedToken
 from cpragate.storage.access import ApiKeyRecord
 
 __all__ = ["ALL_METHODS", "AuthnFast", "Cached", "Emit", "RoutePlan", "TokenIdent", "route_auth"]
@@ -104,19 +106,6 @@ def _is_bearer(auth: bytes) -> bool:
         and (auth[3] | 0x20) == 0x72 and (auth[4] | 0x20) == 0x65 and (auth[5] | 0x20) == 0x72
 
 
-def _space(c: int) -> bool:
-    """What ``bytes.strip()`` strips: ASCII space, \\t \\n \\v \\f \\r."""
-    return c == 0x20 or 0x09 <= c <= 0x0D
-
-
-def _credentials(auth: bytes) -> bytes:
-    """``auth[7:].strip()``, calling strip() only when there is something to strip."""
-    token = auth[7:]
-    if token and (_space(token[0]) or _space(token[-1])):
-        return token.strip()
-    return token
-
-
 class AuthnFast:
     """The state of ``AuthnFilter`` that a request reads, and its fast path.
 
@@ -159,7 +148,7 @@ class AuthnFast:
         """id(verified token) -> its identity (TokenIdent)."""
         # bearer tokens (set by set_jwt when JWTs are configured)
         self.jwt_on = False
-        self.tokens: dict[bytes, tuple[VerifiedToken, float]] = {}
+        self.tokens: dict[bytes, CacheEntry] = {}
         self.max_token_bytes = 0
         self.leeway = 0.0
         self.consumer_claim = ""
@@ -168,7 +157,7 @@ class AuthnFast:
 
     def set_jwt(
         self,
-        tokens: dict[bytes, tuple[VerifiedToken, float]],
+        tokens: dict[bytes, CacheEntry],
         max_token_bytes: int,
         leeway: float,
         consumer_claim: str,
@@ -226,7 +215,7 @@ class AuthnFast:
             if emit is None:
                 emit = c.emit = self.emit_for(ident)
         elif auth is not None and _is_bearer(auth):
-            ti = self.bearer_cached(_credentials(auth))
+            ti = self.bearer_cached(auth, 7)
             if ti is None:
                 return None
             ident = ti.identity
@@ -346,28 +335,28 @@ class AuthnFast:
             return True, hit[0]
         return False, None
 
-    def cached_token(self, token: bytes) -> VerifiedToken | None:
-        """The verified token if it is cached and still valid now, else None (changes nothing)."""
-        if len(token) > self.max_token_bytes:
+    def cached_token(self, token: bytes, start: int = 0) -> VerifiedToken | None:
+        """The verified token ``token[start:]`` if it is cached and valid now, else None
+        (changes nothing). ``start``: where the credentials begin in an Authorization
+        value (7, after ``Bearer ``), so the token itself is never copied out: the entry
+        is found by its last bytes (jwt.py rule 5) and compared in full in place."""
+        n = len(token) - start
+        if n > self.max_token_bytes:
             return None
-        hit = self.tokens.get(token)
+        hit = self.tokens.get(token[-TOKEN_KEY_BYTES:] if n > TOKEN_KEY_BYTES else token[start:])
         if hit is None:
             return None
+        full = hit[0]
+        if len(full) != n or not token.endswith(full):
+            return None  # another token with the same tail; or spaces around it: the awaited path
         now = self.wall()
-        if now >= hit[1]:
-            return None
-        vt = hit[0]
-        lw = self.leeway
-        if now >= vt.exp + lw:
-            return None
-        nbf = vt.nbf
-        if nbf is not None and now < nbf - lw:
-            return None
-        return vt
+        if now >= hit[1] or now < hit[2]:
+            return None  # exp + leeway or the cache's deadline passed; nbf - leeway ahead
+        return hit[3]
 
-    def bearer_cached(self, token: bytes) -> TokenIdent | None:
+    def bearer_cached(self, token: bytes, start: int = 0) -> TokenIdent | None:
         """The identity built before for a cached token and the same consumer record, else None."""
-        vt = self.cached_token(token)
+        vt = self.cached_token(token, start)
         if vt is None:
             return None
         hit = self.jwt_idents.get(id(vt))

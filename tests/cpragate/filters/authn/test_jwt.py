@@ -18,7 +18,7 @@ from joserfc.jwk import ECKey, OctKey, OKPKey, RSAKey
 from cpragate.core.clock import FakeClock
 from cpragate.errors import StorageError
 from cpragate.filters.authn.config import JwtConfig
-from cpragate.filters.authn.jwt import JwtVerifier, KeysUnavailable, TokenRejected
+from cpragate.filters.authn.jwt import JwtVerifier, KeysUnavailable, TokenRejected, token_key
 
 ISS, AUD = "https://idp.example", "cpragate-api"
 RSA1 = RSAKey.import_key(rsa.generate_private_key(public_exponent=65537, key_size=2048))
@@ -262,21 +262,34 @@ def test_cache_hits_recheck_expiry_and_are_bounded() -> None:
     for i in range(40):
         asyncio.run(v.verify(sign(claims(c, n=i))))
     assert len(v.cache) <= 16
-    assert all(until <= c.time() + 300 for _, until in v.cache.values())  # kept no longer than its exp
+    assert all(e[1] <= c.time() + 300 for e in v.cache.values())  # kept no longer than its exp
 
 
-def test_cache_is_keyed_by_the_whole_token_so_no_other_token_hits() -> None:
-    """The cache key is the token itself: only the byte-identical, verified token hits. A
-    token with the same header and claims but another signature, or the same signature
-    under altered claims, is verified from scratch (and refused)."""
+def test_cache_compares_the_whole_token_so_no_other_token_hits() -> None:
+    """The cache is keyed by the token's last 32 bytes and holds the whole token, compared
+    in full: only the byte-identical, verified token hits. A token with the same header
+    and claims but another signature, or the same signature (the same key) under altered
+    claims, is verified from scratch (and refused)."""
     c = FakeClock()
     v = verifier(c)
     tok = sign(claims(c))
-    assert asyncio.run(v.verify(tok)) and list(v.cache) == [tok]
+    assert asyncio.run(v.verify(tok)) and list(v.cache) == [token_key(tok)] and v.cache[token_key(tok)][0] == tok
     head, body, sig = tok.split(b".")
     other_sig = sig[:-2] + (b"AA" if sig[-2:] != b"AA" else b"BA")
     assert reject(v, b".".join((head, body, other_sig))) == "jwt:signature"
     forged = sign(claims(c, sub="mallory"))
     assert reject(v, b".".join((head, forged.split(b".")[1], sig))) == "jwt:signature"
     assert reject(v, tok + b"x") == "jwt:signature"
-    assert list(v.cache) == [tok]
+    assert list(v.cache) == [token_key(tok)] and v.cache[token_key(tok)][0] == tok
+    assert asyncio.run(v.verify(tok)).claims["sub"]  # still a hit
+
+
+def test_a_cached_token_not_yet_valid_again_is_refused() -> None:
+    """A hit re-checks nbf (the wall clock may step back): the entry keeps nbf - leeway."""
+    c = FakeClock()
+    v = verifier(c, leeway=0)
+    now = int(c.time())
+    tok = sign(claims(c, nbf=now))
+    assert asyncio.run(v.verify(tok))
+    c._wall -= 5  # the wall clock stepped back (FakeClock.advance only goes forward)
+    assert reject(v, tok) == "jwt:not-yet-valid"
