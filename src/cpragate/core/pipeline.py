@@ -24,7 +24,8 @@ Theory of operation:
    decide synchronously or return None (having changed nothing). The data plane runs
    ``request_now``/``response_now`` first and awaits ``run_request(resume=True)``/
    ``run_response`` only from the first filter that could not decide, so a phase whose
-   filters all decide at once creates no coroutine at all.
+   filters all decide at once creates no coroutine at all; past that filter, each later
+   one is again tried through its fast path before its coroutine is made.
 """
 
 from __future__ import annotations
@@ -122,19 +123,23 @@ class Pipeline:
         ex.filters_seen = len(self.filters)
         return CONTINUE
 
-    async def run_request(self, ex: Exchange, resume: bool = False) -> Verdict:
+    async def run_request(self, ex: Exchange, resume: bool = False, fast: bool = True) -> Verdict:
         """Run the request phase; ``ex.filters_seen`` tells the response phase where to unwind from.
 
-        ``resume``: go on from the filter where ``request_now`` stopped.
+        ``resume``: go on from the filter where ``request_now`` stopped. ``fast=False``:
+        every filter's coroutine, never its fast path (tests of the awaited paths).
         """
         start = ex.filters_seen if resume else 0
         ex.filters_seen = len(self.filters)
-        for seen, f, _ in self.request_filters:
+        for seen, f, has_fast in self.request_filters:
             if seen < start:
                 continue
             ex.filters_seen = seen
             try:
-                v = await f.on_request(ex)
+                # After a filter that had to await, the later ones still try their fast path
+                # first: no coroutine for a filter that can decide at once.
+                now = f.request_now(ex) if has_fast and fast and seen > start else None
+                v = now if now is not None else await f.on_request(ex)
             except Exception:
                 return _failed(ex, f.name, "request")
             if v is not CONTINUE:
@@ -168,19 +173,23 @@ class Pipeline:
                 return v
         return CONTINUE
 
-    async def run_response(self, ex: Exchange) -> Verdict:
+    async def run_response(self, ex: Exchange, fast: bool = True) -> Verdict:
         """Run the response phase over the filters that saw the request, in reverse.
+
+        Each filter's fast path is tried first, but for the one ``response_now`` stopped
+        at (``fast=False``: none, as for ``run_request``).
 
         After a request-phase Deny/Respond the gateway-made response unwinds through the
         filters before the one that decided (and that one), like Envoy's local replies,
         so CORS and security headers are on refusals too.
         """
         seen = ex.filters_seen
-        for pos, f, _ in self.response_filters:
+        for pos, f, has_fast in self.response_filters:
             if pos >= seen:
                 continue
             try:
-                v = await f.on_response(ex)
+                now = f.response_now(ex) if has_fast and fast and pos < seen - 1 else None
+                v = now if now is not None else await f.on_response(ex)
             except Exception:
                 return _failed(ex, f.name, "response")
             if v is not CONTINUE:

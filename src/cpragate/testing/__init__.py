@@ -117,11 +117,11 @@ async def _run(p: Pipeline, ex: Exchange, response: Response | None, fast: bool 
 
     async def respond() -> Verdict:
         rv = p.response_now(ex) if fast else None
-        return rv if rv is not None else await p.run_response(ex)
+        return rv if rv is not None else await p.run_response(ex, fast=fast)
 
     v = p.request_now(ex) if fast else None
     if v is None:
-        v = await p.run_request(ex, resume=fast)
+        v = await p.run_request(ex, resume=fast, fast=fast)
     rv: Verdict | None = None
     if v is CONTINUE:
         if response is not None:

@@ -203,8 +203,11 @@ def test_fast_path_resumes_awaiting_at_the_first_filter_that_cannot_decide() -> 
     r = run_pipeline(fs, make_exchange(), make_response())
     assert r.request is CONTINUE and r.response is CONTINUE
     assert LOG[:4] == ["now:a", "now:b", "req:b", "req:c"]  # a is not run twice; c has no fast path
-    assert LOG[4:] == ["req:d", "rnow:d", "resp:c", "resp:b", "resp:a", "done:c"]
+    # past the awaited ones, d, b and a still try their fast path first (b's says None: awaited)
+    assert LOG[4:] == ["now:d", "rnow:d", "resp:c", "rnow:b", "resp:b", "rnow:a", "done:c"]
+    LOG.clear()
     assert run_pipeline(fs, make_exchange(), make_response(), fast=False).request is CONTINUE
+    assert LOG == ["req:a", "req:b", "req:c", "req:d", "resp:d", "resp:c", "resp:b", "resp:a", "done:c"]
 
 
 def test_fast_path_deny_unwinds_like_the_awaited_one() -> None:
