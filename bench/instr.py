@@ -282,6 +282,9 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
             else:
                 client.data_received(req)
             while ct.responses == before:
+                if ct.closed:  # e.g. limits.keepalive_requests (10,000) reached: one connection here
+                    raise SystemExit(f"{row}: the gateway closed the client connection after "
+                                     f"{ct.responses} responses; use a smaller N")
                 await asyncio.sleep(0)
         dt = time.process_time() - t0
         threads1 = thread_cpu()
