@@ -836,7 +836,7 @@ class Cycle:
     def _after_stream_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
         if self.state == _DONE:
             return
-        if exc is not None or isinstance(v, Deny | Respond):
+        if exc is not None or (v is not CONTINUE and (isinstance(v, Deny) or isinstance(v, Respond))):
             self._drop_upstream()
             if isinstance(v, Respond):
                 self._send_whole(v.response)
@@ -980,7 +980,7 @@ class Cycle:
     def _after_rewrite_response_phase(self, v: Verdict | None, exc: BaseException | None) -> None:
         if self.state == _DONE:
             return
-        if exc is not None or isinstance(v, Deny | Respond):
+        if exc is not None or (v is not CONTINUE and (isinstance(v, Deny) or isinstance(v, Respond))):
             self._after_stream_response_phase(v, exc)  # the refusal paths are the same
             return
         # The head goes out with the first rewritten bytes: a refusal before them (a
