@@ -65,6 +65,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         # per-request state in native classes (bench/AUTH_RESULTS.md, round 4). In this group
         # since session 5: from another group each Exchange/Headers attribute read was a
         # Python attribute lookup (~150 instructions) and each method call 250-400.
+        "cpragate.core.access",  # Identity, Consumer, RateLimitState: native attribute reads
         "cpragate.filters.authn.fastpath",
         "cpragate.filters.authz.fastpath",
         "cpragate.filters.ratelimit.local",

@@ -7,6 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
+from cpragate.core.access import Identity, Purpose
 from cpragate.core.exchange import Exchange
 from cpragate.core.pipeline import Pipeline
 from cpragate.core.route import RouteInfo
@@ -491,8 +492,8 @@ def test_stream_array_names_the_member_to_stream() -> None:
     assert s.stream.elements == 2
 
 
-def _caller(consumer: str, purpose: str) -> SimpleNamespace:
-    return SimpleNamespace(consumer=consumer, purpose=purpose)
+def _caller(consumer: str, purpose: Purpose) -> Identity:
+    return Identity(consumer, purpose, "api_key", "cpg_test")
 
 
 def test_actions_per_purpose_and_per_consumer() -> None:
@@ -505,9 +506,9 @@ def test_actions_per_purpose_and_per_consumer() -> None:
         {"by_purpose": {"contractor": {"entities": {"email": "drop"}}}}
     ))
 
-    def body_for(identity: object | None) -> dict[str, Any]:
+    def body_for(identity: Identity | None) -> dict[str, Any]:
         ex = make_exchange(route=route(settings=route_cfg))
-        ex.identity = identity  # type: ignore[assignment]
+        ex.identity = identity
         r = run_filter(PiiFilter, cfg, ex, make_response(200, JSON, orjson.dumps(DOC)))
         return orjson.loads(r.exchange.response.body or b"")  # type: ignore[union-attr,no-any-return]
 
