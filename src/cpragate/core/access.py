@@ -82,7 +82,7 @@ class RateLimitState:
     module is in the ``dataplane`` group) its ``__init__`` is native, where a dataclass's
     is an interpreted function generated at import (~2k instructions a call)."""
 
-    __slots__ = ("policy", "current")
+    __slots__ = ("current", "policy")
 
     def __init__(self, policy: bytes, current: bytes) -> None:
         self.policy = policy
