@@ -70,6 +70,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.filters.ratelimit.local",
         "cpragate.filters.ratelimit.fastpath",
         "cpragate.storage.redis_resp",  # the Redis client of the rate limiter's request path
+        # The audit filter's records and the spool they are copied into (two per request).
+        "cpragate.filters.audit.fastpath",
+        "cpragate.storage.audit_spool",
     ),
     # The PII engine's hot modules: 1.34-1.67x on the same findings (bench/pii_mypyc.py).
     "pii": (

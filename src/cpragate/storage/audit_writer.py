@@ -104,14 +104,15 @@ class AuditWriter:
         return self._append(_dumps(record, option=_NL), True)
 
     async def complete(self, record: list[Any]) -> bool:
-        return self._spooled(self._append(_dumps(record, option=_NL), False))
+        return self.spooled(self._append(_dumps(record, option=_NL), False))
 
     async def event(self, record: list[Any], reserve: bool = True) -> bool:
         # reserve=False (admin events): refused at max_bytes like a new request's begin, so
         # they never take the reserve kept for completions of exchanges already forwarded.
-        return self._spooled(self._append(_dumps(record, option=_NL), not reserve))
+        return self.spooled(self._append(_dumps(record, option=_NL), not reserve))
 
-    def _spooled(self, pos: int | None) -> bool:
+    def spooled(self, pos: int | None) -> bool:
+        """False (and the loss logged, at most once a second) when ``pos`` is None: the spool refused a record."""
         if pos is not None:
             return True
         now = time.monotonic()
