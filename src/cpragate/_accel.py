@@ -90,6 +90,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # it builds in seconds and never holds the mypyc group back; without it the engine
     # runs the Python it replaces, with identical results.
     "pii_native": ("cpragate.pii._cscan",),
+    # The audit writer's per-event work (one event per request, on its own thread): spool
+    # records -> the canonical event body (bench/AUDIT_RESULTS.md, session 6).
+    "audit": ("cpragate.audit.events",),
 }
 """Modules compiled together (one mypyc group each), by group name."""
 

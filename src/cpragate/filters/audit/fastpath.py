@@ -22,7 +22,6 @@ from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import AuditSpoolFull
-from cpragate.storage.audit_spool import Spool
 
 __all__ = ["AuditFast", "AuditPlan", "exchange_annotations"]
 
@@ -98,8 +97,9 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
 class AuditFast:
     """The filter's per-request state and phases (see the module docstring).
 
-    ``spool``: the writer's spool, appended to directly; None when the trail is another
-    ``AuditLog`` (then ``request_now`` returns None and ``complete_now`` the record).
+    ``append``: the writer's spool append (``Spool.append``: a JSON line, begin or not ->
+    its position or None), called directly; None when the trail is another ``AuditLog``
+    (then ``request_now`` returns None and ``complete_now`` the record).
     ``on_drop``: the writer's report of a completion the spool refused (logged there).
     """
 
@@ -109,14 +109,14 @@ class AuditFast:
         lookup: Callable[[str], str],
         time: Callable[[], float],
         monotonic: Callable[[], float],
-        spool: Spool | None,
+        append: Callable[[bytes, bool], int | None] | None,
         on_drop: Callable[[int | None], bool] | None,
     ) -> None:
         self.make_plan = make_plan
         self.lookup_key = lookup
         self.time = time
         self.mono = monotonic
-        self.spool = spool
+        self.append = append
         self.on_drop = on_drop
         self.plans: dict[int, AuditPlan] = {}
         self.default_plan = make_plan(None)
@@ -186,11 +186,11 @@ class AuditFast:
 
     def request_now(self, exchange: Exchange) -> Verdict | None:
         """Spool the begin record (None, having done nothing, without a spool)."""
-        spool = self.spool
-        if spool is None:
+        append = self.append
+        if append is None:
             return None
         plan = self.plan(exchange.route)
-        return self.begun(exchange, plan, spool.append(_dumps(self.begin_record(exchange, plan), option=_NL), True))
+        return self.begun(exchange, plan, append(_dumps(self.begin_record(exchange, plan), option=_NL), True))
 
     def begun(self, ex: Exchange, plan: AuditPlan, pos: int | None) -> Verdict:
         """The request phase's verdict once the begin was spooled at ``pos`` (None: refused)."""
@@ -242,9 +242,9 @@ class AuditFast:
     def complete_now(self, ex: Exchange) -> list[Any] | None:
         """Spool the completion (or whole event); without a spool, the record for the trail."""
         rec = self.completion(ex)
-        spool = self.spool
-        if spool is None:
+        append = self.append
+        if append is None:
             return rec
-        if spool.append(_dumps(rec, option=_NL), False) is None and self.on_drop is not None:
+        if append(_dumps(rec, option=_NL), False) is None and self.on_drop is not None:
             self.on_drop(None)
         return None

@@ -3,8 +3,9 @@
 Theory of operation:
 
 1. Priority 10, the lowest: ``on_request`` runs last in the request phase, just before
-   the request is forwarded. It spools a *begin* record (``AuditLog.begin``: a memory
-   copy, no system call) and keeps its spool position on ``exchange.audit``. A full
+   the request is forwarded. It spools a *begin* record (a memory copy, no system call:
+   synchronously in ``request_now`` into the writer's spool, fastpath.py; through
+   ``AuditLog.begin`` for any other trail) and keeps its spool position on ``exchange.audit``. A full
    spool on a route that requires audit answers 503 (``AuditSpoolFull``): nothing is
    forwarded that could not be audited.
 2. ``on_response`` (first on the response path, so it sees the upstream's body before
@@ -34,7 +35,6 @@ from cpragate.core.verdict import CONTINUE, Verdict
 from cpragate.errors import AuditError
 from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings, parse_json_path
 from cpragate.filters.audit.fastpath import AuditFast, AuditPlan, exchange_annotations
-from cpragate.storage.audit_spool import Spool
 
 __all__ = ["AuditFilter", "exchange_annotations", "json_subjects", "route_settings"]
 
@@ -101,17 +101,18 @@ class AuditFilter(Filter):
                 "turning audit on needs a restart, not a reload)."
             )
         self.trail = trail
-        # The writer's spool is appended to directly (fastpath.py); any other AuditLog gets
-        # the same records through its coroutines.
-        spool = getattr(trail, "spool", None)
+        # The writer's spool is appended to directly (fastpath.py: ``append_record`` and
+        # ``spooled`` of storage/audit_writer.py); any other AuditLog gets the same records
+        # through its coroutines.
+        append = getattr(trail, "append_record", None)
         on_drop = getattr(trail, "spooled", None)
-        direct = isinstance(spool, Spool) and on_drop is not None
+        direct = callable(append) and callable(on_drop)
         self._fast = AuditFast(
             lambda route: route_plan(route_settings(route), config),
             trail.lookup,
             ctx.clock.time,
             ctx.clock.monotonic,
-            spool if direct else None,
+            append if direct else None,
             on_drop if direct else None,
         )
         self._lookup = self._fast.lookup

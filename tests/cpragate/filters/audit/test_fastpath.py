@@ -118,7 +118,7 @@ def test_a_full_spool_refuses_required_routes_and_the_completion_becomes_an_even
 def test_a_refused_completion_is_reported_to_the_writer(tmp_path: Path) -> None:
     w = writer(tmp_path)
     drops: list[int | None] = []
-    fast = AuditFast(lambda r: AuditPlan(True, None, ()), str, lambda: 1.0, lambda: 2.0, w.spool, drops.append)  # type: ignore[arg-type]
+    fast = AuditFast(lambda r: AuditPlan(True, None, ()), str, lambda: 1.0, lambda: 2.0, w.spool.append, drops.append)  # type: ignore[arg-type]
     w.spool.close()  # a closed spool refuses everything
     assert fast.complete_now(exchange()) is None and drops == [None]
 
