@@ -41,6 +41,12 @@ class AuditPlan:
         """Parsed ``subject_json`` paths (tuples of steps); empty: none."""
 
 
+def _counts(v: Any) -> Any:
+    """A counts mapping as a dict: itself when it is one (the record is serialized at once,
+    before anything could change it), else a copy (``None`` -> ``{}``)."""
+    return v if type(v) is dict else dict(v or {})
+
+
 def _violations(vs: Any) -> list[list[str]]:
     out: list[list[str]] = []
     for v in (vs or ())[:_MAX_SUBJECTS]:
@@ -55,10 +61,10 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
     pii: Any = ex.pii
     if pii is not None:
         p: dict[str, Any] = {
-            "categories": dict(getattr(pii, "categories", None) or {}),
-            "entities": dict(getattr(pii, "entities", None) or {}),
+            "categories": _counts(getattr(pii, "categories", None)),
+            "entities": _counts(getattr(pii, "entities", None)),
             "spi": int(getattr(pii, "spi", 0) or 0),
-            "actions": dict(getattr(pii, "actions", None) or {}),
+            "actions": _counts(getattr(pii, "actions", None)),
         }
         out["pii"] = p
         if getattr(pii, "blocked", False):
@@ -66,8 +72,8 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
         req = getattr(pii, "request", None)
         if req is not None:  # what the client sent (the pii filter's request side)
             p["request"] = {
-                "categories": dict(getattr(req, "categories", None) or {}),
-                "entities": dict(getattr(req, "entities", None) or {}),
+                "categories": _counts(getattr(req, "categories", None)),
+                "entities": _counts(getattr(req, "entities", None)),
                 "spi": int(getattr(req, "spi", 0) or 0),
             }
     val: Any = ex.validation
@@ -81,15 +87,15 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
     if conf is not None:
         out["conformance"] = {
             "outcome": str(getattr(conf, "outcome", "")),
-            "removed": dict(getattr(conf, "removed", None) or {}),
+            "removed": _counts(getattr(conf, "removed", None)),
             "violations": _violations(getattr(conf, "violations", ())),
         }
     mini: Any = ex.minimize
     if mini is not None:
         out["minimize"] = {
             "rule": str(getattr(mini, "rule", "")),
-            "request_removed": dict(getattr(mini, "request_removed", None) or {}),
-            "response_removed": dict(getattr(mini, "response_removed", None) or {}),
+            "request_removed": _counts(getattr(mini, "request_removed", None)),
+            "response_removed": _counts(getattr(mini, "response_removed", None)),
         }
     return out or None
 
