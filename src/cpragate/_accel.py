@@ -71,6 +71,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.filters.ratelimit.local",
         "cpragate.filters.ratelimit.fastpath",
         "cpragate.storage.redis_resp",  # the Redis client of the rate limiter's request path
+        # The audit filter's records and the spool they are copied into (two per request).
+        "cpragate.filters.audit.fastpath",
+        "cpragate.storage.audit_spool",
     ),
     # The PII engine's hot modules: 1.34-1.67x on the same findings (bench/pii_mypyc.py).
     "pii": (
@@ -88,6 +91,9 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # it builds in seconds and never holds the mypyc group back; without it the engine
     # runs the Python it replaces, with identical results.
     "pii_native": ("cpragate.pii._cscan",),
+    # The audit writer's per-event work (one event per request, on its own thread): spool
+    # records -> the canonical event body (bench/AUDIT_RESULTS.md, session 6).
+    "audit": ("cpragate.audit.events",),
 }
 """Modules compiled together (one mypyc group each), by group name."""
 

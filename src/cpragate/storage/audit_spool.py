@@ -51,6 +51,8 @@ log = logging.getLogger("cpragate.audit")
 
 MAX_SLOTS = 64
 _SHIFT = 32
+_OFF_MASK = (1 << _SHIFT) - 1
+_UNREAD_OTHER = 1 << 62
 
 
 class SpoolRecord(NamedTuple):
@@ -301,6 +303,17 @@ class Spool:
                 log.warning("audit spool %s ends with a torn record; it is skipped", seg.path.name)
             pos = (seg.id + 1) << _SHIFT
         return out, pos
+
+    def unread(self, pos: int) -> int:
+        """Bytes appended at or after position ``pos`` (a read position of :meth:`read`);
+        ``_UNREAD_OTHER`` when ``pos`` is not in the current segment (a whole segment, or
+        the rest of one, is waiting)."""
+        cur = self.cur
+        if cur is None:
+            return 0
+        if pos >> _SHIFT != cur.id:
+            return _UNREAD_OTHER
+        return max(0, self.off - (pos & _OFF_MASK))
 
     def _bytes(self, seg: _Segment, off: int, end: int) -> bytes | None:
         if end <= off:

@@ -28,8 +28,8 @@ __all__ = ["SqliteAuditSink"]
 _EV_COLS = "(instance_id, seq, bkey, ts, consumer, route, decision, outcome, status, body, prev, hash)"
 _ev_cols = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)  # EventRow fields in _EV_COLS order
 _flat = chain.from_iterable
-_EV_ROWS = 500  # 12 * 500 bound parameters per statement (SQLite allows 32,766)
-_SUBJ_ROWS = 2000
+_EV_ROWS = 512  # 12 * 512 bound parameters per statement (SQLite allows 32,766)
+_SUBJ_ROWS = 2048
 _CACHE_KIB = -32768  # 32 MiB page cache
 _WAL_SAFETY_PAGES = 4096  # 16 MiB of WAL before the writing connection checkpoints itself
 
@@ -89,6 +89,7 @@ class SqliteAuditSink:
             raise AuditSinkError(f"audit SQLite database {path} cannot be opened ({type(e).__name__}: {e}).") from None
 
     def _insert_sql(self, table: str, n: int) -> str:
+        """The INSERT of ``n`` rows (``n`` a power of two: see :meth:`_insert`)."""
         key = (table, n)
         q = self._sql.get(key)
         if q is None:
@@ -96,11 +97,22 @@ class SqliteAuditSink:
                 cols, one = _EV_COLS, "(?,?,?,?,?,?,?,?,?,?,?,?)"
             else:
                 cols, one = "(pseudonym, instance_id, seq, ts)", "(?,?,?,?)"
-            q = f"INSERT INTO {self.p}_{table} {cols} VALUES " + ",".join([one] * n)
-            if len(self._sql) > 64:
-                self._sql.clear()
-            self._sql[key] = q
+            q = self._sql[key] = f"INSERT INTO {self.p}_{table} {cols} VALUES " + ",".join([one] * n)
         return q
+
+    def _insert(self, table: str, rows: list[tuple[object, ...]], most: int) -> None:
+        """Insert ``rows`` with multi-row INSERTs of power-of-two sizes up to ``most``.
+
+        Multi-row statements bind and step far less often than executemany's one statement
+        per row; power-of-two sizes keep the SQL texts few (at most 12 per table), so every
+        statement stays in the connection's statement cache, prepared once. (One text per
+        batch size re-prepared a statement of up to 500 rows whenever the size was new to
+        the cache.)"""
+        db, n, i = self.db, len(rows), 0
+        while i < n:
+            k = min(most, 1 << ((n - i).bit_length() - 1))
+            db.execute(self._insert_sql(table, k), list(_flat(rows[i : i + k])))
+            i += k
 
     def _err(self, what: str, e: Exception) -> AuditSinkError:
         return AuditSinkError(f"audit SQLite {what} failed ({type(e).__name__}: {e}).")
@@ -142,15 +154,8 @@ class SqliteAuditSink:
                         f"(head {cur[0] if cur else 0}, expected {expected_head}).",
                         fix="Give every gateway process its own instance id (filters.audit.instance_id).",
                     )
-                # Multi-row INSERTs (one statement per _EV_ROWS events) bind and step far
-                # less often than executemany's one statement per row.
-                for i in range(0, len(rows), _EV_ROWS):
-                    chunk = rows[i : i + _EV_ROWS]
-                    db.execute(self._insert_sql("events", len(chunk)), list(_flat(map(_ev_cols, chunk))))
-                subj = [(s, r.instance, r.seq, r.ts) for r in rows for s in r.subjects]
-                for i in range(0, len(subj), _SUBJ_ROWS):
-                    chunk_s = subj[i : i + _SUBJ_ROWS]
-                    db.execute(self._insert_sql("subjects", len(chunk_s)), list(_flat(chunk_s)))
+                self._insert("events", list(map(_ev_cols, rows)), _EV_ROWS)
+                self._insert("subjects", [(s, r.instance, r.seq, r.ts) for r in rows for s in r.subjects], _SUBJ_ROWS)
                 if checkpoints:
                     db.executemany(
                         f"INSERT OR REPLACE INTO {p}_checkpoints (instance_id, seq, kind, hash, ts, key_id, signature)"

@@ -151,3 +151,20 @@ def test_a_record_larger_than_a_segment_keeps_positions_increasing(tmp_path: Pat
         assert [r.pos for r in got] == pos
     finally:
         s.close()
+
+
+def test_unread_counts_the_bytes_after_a_read_position(tmp_path: Path) -> None:
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, fsync_window=0)
+    try:
+        _, pos = s.read(0)
+        assert s.unread(pos) == 0
+        s.append(rec(1), True)
+        assert s.unread(pos) == len(rec(1))
+        _, pos = s.read(pos)
+        assert s.unread(pos) == 0
+        for i in range(60):  # into the next segment: everything before it waits
+            s.append(rec(i, 100), True)
+        assert s.unread(pos) >= 1 << 32
+    finally:
+        s.close()
+    assert s.unread(0) == 0  # closed

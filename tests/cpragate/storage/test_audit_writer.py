@@ -185,3 +185,35 @@ def test_stored_bodies_are_canonical_and_chain_like_link_hash(tmp_path: Path) ->
         prev = h
     assert orjson.loads(rows[0][3])["checks"] == {"validation": ann["validation"]}
     w.close_sync()
+
+
+def test_the_writer_ships_a_trickle_within_ship_wait_and_a_flow_at_once(tmp_path: Path) -> None:
+    import threading
+
+    spool = Spool(tmp_path / "spool", fsync_window=0)
+    opts = WriterOptions(sink_url=f"sqlite:///{tmp_path}/audit.db", instance_prefix="t", ship_interval=0.01,
+                         ship_wait=0.3, ship_bytes=2048)
+    w = AuditWriter(spool, MASTER, load_signing_key(None, tmp_path / "k.pem"), opts)
+    sh = w._shipper
+    sh.step()  # recovered, nothing to ship
+    done = threading.Event()
+    took: list[float] = []
+
+    def wait() -> None:
+        t0 = time.monotonic()
+        sh.wait_for_records()
+        took.append(time.monotonic() - t0)
+        done.set()
+
+    threading.Thread(target=wait, daemon=True).start()
+    assert not done.wait(0.4)  # nothing spooled: it keeps waiting
+    complete(w, begin(w, "r1"))
+    assert done.wait(2) and 0.3 <= took[0] < 1.5  # one event waits about ship_wait
+    assert sh.step() == 2
+    done.clear()
+    threading.Thread(target=wait, daemon=True).start()
+    for i in range(20):  # ~6 KB: shipped at the next look, not after ship_wait
+        complete(w, begin(w, f"f{i}"))
+    assert done.wait(2) and took[1] < 0.3
+    sh.stop.set()
+    w.close_sync()

@@ -3,8 +3,9 @@
 Theory of operation:
 
 1. Priority 10, the lowest: ``on_request`` runs last in the request phase, just before
-   the request is forwarded. It spools a *begin* record (``AuditLog.begin``: a memory
-   copy, no system call) and keeps its spool position on ``exchange.audit``. A full
+   the request is forwarded. It spools a *begin* record (a memory copy, no system call:
+   synchronously in ``request_now`` into the writer's spool, fastpath.py; through
+   ``AuditLog.begin`` for any other trail) and keeps its spool position on ``exchange.audit``. A full
    spool on a route that requires audit answers 503 (``AuditSpoolFull``): nothing is
    forwarded that could not be audited.
 2. ``on_response`` (first on the response path, so it sees the upstream's body before
@@ -30,9 +31,10 @@ from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.jsonbody import response_json
 from cpragate.core.route import RouteInfo
-from cpragate.core.verdict import CONTINUE, Deny, Verdict
-from cpragate.errors import AuditError, AuditSpoolFull
+from cpragate.core.verdict import CONTINUE, Verdict
+from cpragate.errors import AuditError
 from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings, parse_json_path
+from cpragate.filters.audit.fastpath import AuditFast, AuditPlan, exchange_annotations
 
 __all__ = ["AuditFilter", "exchange_annotations", "json_subjects", "route_settings"]
 
@@ -69,65 +71,13 @@ def json_subjects(doc: Any, steps: tuple[str | int | None, ...], out: list[str])
             out.append(str(v))
 
 
-def _violations(vs: Any) -> list[list[str]]:
-    out: list[list[str]] = []
-    for v in (vs or ())[:_MAX_SUBJECTS]:
-        out.append([str(getattr(v, "pointer", "")), str(getattr(v, "rule", ""))])
-    return out
-
-
-def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
-    """The other filters' findings, as counts, pointers and rules (never values); read
-    defensively: each slot may be None or from a newer version."""
-    out: dict[str, Any] = {}
-    pii = ex.pii
-    if pii is not None:
-        out["pii"] = {
-            "categories": dict(getattr(pii, "categories", None) or {}),
-            "entities": dict(getattr(pii, "entities", None) or {}),
-            "spi": int(getattr(pii, "spi", 0) or 0),
-            "actions": dict(getattr(pii, "actions", None) or {}),
-        }
-        if getattr(pii, "blocked", False):
-            out["pii"]["blocked"] = str(getattr(pii, "blocked_by", None) or "")
-        req = getattr(pii, "request", None)
-        if req is not None:  # what the client sent (the pii filter's request side)
-            out["pii"]["request"] = {
-                "categories": dict(getattr(req, "categories", None) or {}),
-                "entities": dict(getattr(req, "entities", None) or {}),
-                "spi": int(getattr(req, "spi", 0) or 0),
-            }
-    val = ex.validation
-    if val is not None:
-        out["validation"] = {
-            "outcome": str(getattr(val, "outcome", "")),
-            "violations": _violations(getattr(val, "violations", ())),
-            "stripped": [str(p) for p in (getattr(val, "stripped", ()) or ())][:_MAX_SUBJECTS],
-        }
-    conf = ex.conformance
-    if conf is not None:
-        out["conformance"] = {
-            "outcome": str(getattr(conf, "outcome", "")),
-            "removed": dict(getattr(conf, "removed", None) or {}),
-            "violations": _violations(getattr(conf, "violations", ())),
-        }
-    mini = ex.minimize
-    if mini is not None:
-        out["minimize"] = {
-            "rule": str(getattr(mini, "rule", "")),
-            "request_removed": dict(getattr(mini, "request_removed", None) or {}),
-            "response_removed": dict(getattr(mini, "response_removed", None) or {}),
-        }
-    return out or None
-
-
-class _RoutePlan:
-    __slots__ = ("json_paths", "required", "subject_param")
-
-    def __init__(self, rs: AuditRouteSettings | None, cfg: AuditConfig) -> None:
-        self.required = cfg.required if rs is None or rs.required is None else rs.required
-        self.subject_param = rs.subject_param if rs is not None else None
-        self.json_paths = tuple(parse_json_path(p) for p in rs.subject_json) if rs is not None else ()
+def route_plan(rs: AuditRouteSettings | None, cfg: AuditConfig) -> AuditPlan:
+    """A route's resolved audit plan (its settings over the filter's defaults)."""
+    return AuditPlan(
+        cfg.required if rs is None or rs.required is None else rs.required,
+        rs.subject_param if rs is not None else None,
+        tuple(parse_json_path(p) for p in rs.subject_json) if rs is not None else (),
+    )
 
 
 class AuditFilter(Filter):
@@ -151,22 +101,24 @@ class AuditFilter(Filter):
                 "turning audit on needs a restart, not a reload)."
             )
         self.trail = trail
-        self._lookup_key = trail.lookup
-        self._lookups: dict[str, str] = {}
-        self._begin = trail.begin
-        self._time = ctx.clock.time
-        self._mono = ctx.clock.monotonic
-        self._plans: dict[int, _RoutePlan] = {}
-        self._default_plan = _RoutePlan(None, config)
-
-    def _lookup(self, value: str) -> str:
-        """The trail's keyed lookup, memoized (ids repeat; bounded; never leaves the process)."""
-        hit = self._lookups.get(value)
-        if hit is None:
-            if len(self._lookups) >= 65_536:
-                self._lookups.clear()
-            hit = self._lookups[value] = self._lookup_key(value)
-        return hit
+        # The writer's spool is appended to directly (fastpath.py: ``append_record`` and
+        # ``spooled`` of storage/audit_writer.py); any other AuditLog gets the same records
+        # through its coroutines.
+        append = getattr(trail, "append_record", None)
+        on_drop = getattr(trail, "spooled", None)
+        direct = callable(append) and callable(on_drop)
+        self._fast = AuditFast(
+            lambda route: route_plan(route_settings(route), config),
+            trail.lookup,
+            ctx.clock.time,
+            ctx.clock.monotonic,
+            append if direct else None,
+            on_drop if direct else None,
+        )
+        self._lookup = self._fast.lookup
+        if direct:  # the pipeline calls the native methods directly: no Python frame
+            self.request_now = self._fast.request_now  # type: ignore[method-assign]
+        self.response_now = self._fast.response_now  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = route_settings(route)
@@ -174,62 +126,21 @@ class AuditFilter(Filter):
             return rs.enabled
         return self.cfg.routes == "all" or route.personal
 
-    def _plan(self, route: RouteInfo | None) -> _RoutePlan:
-        if route is None:
-            return self._default_plan
-        plan = self._plans.get(id(route))
-        if plan is None:
-            plan = self._plans[id(route)] = _RoutePlan(route_settings(route), self.cfg)
-        return plan
+    def request_now(self, exchange: Exchange) -> Verdict | None:
+        """The begin spooled synchronously (bound to fastpath.py in __init__ with a spool)."""
+        return self._fast.request_now(exchange)
 
-    def _begin_record(self, ex: Exchange, plan: _RoutePlan) -> list[Any]:
-        route = ex.route
-        params = ex.params
-        plist: list[list[str]] = []
-        subjects: list[str] = []
-        if params:
-            lk = self._lookup
-            sp = plan.subject_param
-            for k, v in params.items():
-                h = lk(v)
-                plist.append([k, h])
-                if k == sp:
-                    subjects.append(h)
-        ident = ex.identity
-        if ident is not None:
-            consumer = getattr(ident, "consumer", None)
-            auth = getattr(ident, "method", None)
-            purpose = getattr(ident, "purpose", None)
-        else:
-            consumer = auth = purpose = None
-        return [
-            "b",
-            self._time(),
-            ex.request_id,
-            ex.request.method,
-            route.template if route is not None else None,
-            route.name if route is not None else None,
-            plist,
-            subjects,
-            consumer if isinstance(consumer, str) else None,
-            auth if isinstance(auth, str) else None,
-            purpose if isinstance(purpose, str) else None,
-            ex.client_ip,
-            route.personal if route is not None else False,
-        ]
+    def response_now(self, exchange: Exchange) -> Verdict | None:
+        """CONTINUE at once unless subjects are to be read from the body (bound in __init__)."""
+        return self._fast.response_now(exchange)
 
     async def on_request(self, exchange: Exchange) -> Verdict:
-        plan = self._plan(exchange.route)
-        pos = await self._begin(self._begin_record(exchange, plan))
-        if pos is None:
-            if plan.required:
-                return Deny(AuditSpoolFull, rule="spool-full")
-            return CONTINUE
-        exchange.audit = pos
-        return CONTINUE
+        fast = self._fast
+        plan = fast.plan(exchange.route)
+        return fast.begun(exchange, plan, await self.trail.begin(fast.begin_record(exchange, plan)))
 
     async def on_response(self, exchange: Exchange) -> Verdict:
-        plan = self._plan(exchange.route)
+        plan = self._fast.plan(exchange.route)
         resp = exchange.response
         if not plan.json_paths or resp is None or not resp.body or resp.status >= 400:
             return CONTINUE
@@ -246,28 +157,10 @@ class AuditFilter(Filter):
         return CONTINUE
 
     async def on_complete(self, exchange: Exchange) -> None:
-        resp = exchange.response
-        ann = exchange_annotations(exchange)
-        started = exchange.started
-        latency = round((self._mono() - started) * 1000.0, 3) if started else None
-        pos = exchange.audit
-        comp = [
-            "c",
-            pos,
-            None if pos is not None else self._time(),
-            resp.status if resp is not None else None,
-            exchange.outcome,
-            exchange.error_code,
-            [[d.filter, d.outcome, d.rule] for d in exchange.decisions],
-            ann,
-            exchange.audit_subjects,
-            exchange.bytes_in,
-            exchange.bytes_out,
-            latency if latency is None or latency >= 0 else None,
-        ]
-        if pos is not None:
-            await self.trail.complete(comp)
+        rec = self._fast.complete_now(exchange)
+        if rec is None:  # spooled
+            return
+        if rec[0] == "e":
+            await self.trail.event(rec)
         else:
-            begin = self._begin_record(exchange, self._plan(exchange.route))
-            begin[1] = self._time() - (latency or 0) / 1000.0
-            await self.trail.event(["e", begin, comp])
+            await self.trail.complete(rec)

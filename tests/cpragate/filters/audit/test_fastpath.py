@@ -1,0 +1,157 @@
+"""The audit filter's synchronous path (fastpath.py): spooled directly into the writer's
+spool, with the same records as the coroutine path every other AuditLog gets."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+
+from cpragate.audit.keys import load_signing_key
+from cpragate.core.access import Identity
+from cpragate.core.clock import FakeClock
+from cpragate.core.filter import FilterContext
+from cpragate.core.route import RouteInfo
+from cpragate.core.verdict import CONTINUE, Deny
+from cpragate.errors import AuditSpoolFull
+from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
+from cpragate.filters.audit.fastpath import AuditFast, AuditPlan, exchange_annotations
+from cpragate.filters.audit.filter import AuditFilter
+from cpragate.storage.audit_spool import Spool
+from cpragate.storage.audit_writer import AuditWriter, WriterOptions
+from cpragate.testing import make_exchange, make_request, make_response, run_pipeline
+
+
+class FakeTrail:
+    """An AuditLog that is not the spooling writer: records come through its coroutines."""
+
+    instance_id = "t-0"
+
+    def __init__(self) -> None:
+        self.records: list[list[Any]] = []
+
+    def lookup(self, value: str) -> str:
+        return "L(" + value + ")"
+
+    async def begin(self, record: list[Any]) -> int | None:
+        self.records.append(record)
+        return 100 + len(self.records)
+
+    async def complete(self, record: list[Any]) -> bool:
+        self.records.append(record)
+        return True
+
+    async def event(self, record: list[Any]) -> bool:
+        self.records.append(record)
+        return True
+
+
+def writer(tmp: Path, **spool: Any) -> AuditWriter:
+    s = Spool(tmp / "spool", fsync_window=0, **spool)
+    w = AuditWriter(s, os.urandom(32), load_signing_key(None, tmp / "k.pem"), WriterOptions(sink_url="sqlite:///unused"))
+    w.lookup = lambda value: "L(" + value + ")"  # type: ignore[method-assign]
+    return w
+
+
+def route(**audit: Any) -> RouteInfo:
+    return RouteInfo("gc", "/v1/customers/{id}", ("GET",), "o", personal=True,
+                     settings=SimpleNamespace(audit=AuditRouteSettings(**audit) if audit else None))
+
+
+def exchange(r: RouteInfo | None = None) -> Any:
+    ex = make_exchange(make_request("GET", "/v1/customers/42"), route=r or route(subject_param="id"))
+    ex.params = {"id": "42"}
+    ex.identity = Identity(consumer="acme", purpose="service_provider", method="api_key", credential_id="ak_1")
+    return ex
+
+
+def spooled(w: AuditWriter) -> list[list[Any]]:
+    recs, _ = w.spool.read(0, 100)
+    return [orjson.loads(r.data) for r in recs]
+
+
+def test_the_writer_spool_is_appended_to_synchronously_with_the_coroutine_paths_records(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    try:
+        f = AuditFilter(AuditConfig(enabled=True), FilterContext(clock=FakeClock(), stores=SimpleNamespace(audit=w)))
+        assert f.request_now.__self__ is f._fast  # type: ignore[attr-defined]  # bound to the native path
+        ex = exchange()
+        run = run_pipeline([f], ex, make_response(200, body=b"{}"))
+        assert run.request is CONTINUE and isinstance(ex.audit, int)
+        b, c = spooled(w)
+        assert c[0] == "c" and c[1] == ex.audit
+        # The same exchange through a trail that only has coroutines: identical records.
+        trail = FakeTrail()
+        g = AuditFilter(AuditConfig(enabled=True), FilterContext(clock=FakeClock(), stores=SimpleNamespace(audit=trail)))
+        assert g._fast.request_now(exchange()) is None  # no spool: nothing done, the pipeline awaits
+        ex2 = exchange()
+        run_pipeline([g], ex2, make_response(200, body=b"{}"))
+        b2, c2 = orjson.loads(orjson.dumps(trail.records))
+        assert b2[1:] == b[1:] and b2[0] == "b"
+        assert c2[2:] == c[2:] and c2[1] == 101
+    finally:
+        w.spool.close()
+
+
+def test_a_full_spool_refuses_required_routes_and_the_completion_becomes_an_event(tmp_path: Path) -> None:
+    w = writer(tmp_path, max_bytes=64 << 10, segment_bytes=16 << 10)
+    try:
+        f = AuditFilter(AuditConfig(enabled=True), FilterContext(clock=FakeClock(), stores=SimpleNamespace(audit=w)))
+        w.spool.used = w.spool.max_bytes + (1 << 20)  # as if unshipped records filled it
+        ex = exchange()
+        v = f.request_now(ex)
+        assert isinstance(v, Deny) and v.error is AuditSpoolFull and ex.audit is None
+        optional = exchange(route(required=False))
+        assert f.request_now(optional) is CONTINUE and optional.audit is None
+        optional.response = make_response(200)
+        asyncio.run(f.on_complete(optional))  # the reserve takes the whole event
+        (e,) = spooled(w)
+        assert e[0] == "e" and e[1][0] == "b" and e[2][0] == "c"
+    finally:
+        w.spool.close()
+
+
+def test_a_refused_completion_is_reported_to_the_writer(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    drops: list[int | None] = []
+    fast = AuditFast(lambda r: AuditPlan(True, None, ()), str, lambda: 1.0, lambda: 2.0, w.spool.append, drops.append)  # type: ignore[arg-type]
+    w.spool.close()  # a closed spool refuses everything
+    assert fast.complete_now(exchange()) is None and drops == [None]
+
+
+def test_response_now_decides_unless_subjects_are_read_from_the_body() -> None:
+    trail = FakeTrail()
+    f = AuditFilter(AuditConfig(enabled=True), FilterContext(clock=FakeClock(), stores=SimpleNamespace(audit=trail)))
+    ex = exchange(route(subject_json=["$.customer_id"]))
+    assert f.response_now(ex) is CONTINUE  # no response yet
+    ex.response = make_response(200, {"content-type": "application/json"}, b'{"customer_id": 7}')
+    assert f.response_now(ex) is None  # the body is read by on_response
+    ex.response = make_response(404, {"content-type": "application/json"}, b'{"customer_id": 7}')
+    assert f.response_now(ex) is CONTINUE
+    plain = exchange()
+    plain.response = make_response(200, {"content-type": "application/json"}, b'{"customer_id": 7}')
+    assert f.response_now(plain) is CONTINUE
+
+
+def test_lookups_are_memoized_and_bounded(monkeypatch: Any) -> None:
+    import cpragate.filters.audit.fastpath as fp
+
+    calls: list[str] = []
+
+    def lk(v: str) -> str:
+        calls.append(v)
+        return "L" + v
+
+    fast = AuditFast(lambda r: AuditPlan(True, None, ()), lk, lambda: 1.0, lambda: 2.0, None, None)
+    assert fast.lookup("a") == fast.lookup("a") == "La" and calls == ["a"]
+    for i in range(70_000):
+        fast.lookup(str(i))
+    assert len(fast.lookups) <= fp._MAX_LOOKUPS
+
+
+def test_annotations_without_findings() -> None:
+    assert exchange_annotations(make_exchange()) is None
