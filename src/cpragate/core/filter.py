@@ -104,6 +104,12 @@ class Filter:
         """Optional synchronous fast path of ``on_response`` (same contract as ``request_now``)."""
         return None
 
+    def complete_now(self, exchange: Exchange) -> bool:
+        """Optional synchronous fast path of ``on_complete``: True when it did the whole
+        phase; False having done nothing (the pipeline then awaits ``on_complete``).
+        Only override it together with ``on_complete``."""
+        return False
+
     def needs_request_body_on(self, route: RouteInfo) -> bool:
         """Whether this filter reads ``route``'s request bodies (default: ``needs_request_body``).
 

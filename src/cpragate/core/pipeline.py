@@ -25,7 +25,9 @@ Theory of operation:
    ``request_now``/``response_now`` first and awaits ``run_request(resume=True)``/
    ``run_response`` only from the first filter that could not decide, so a phase whose
    filters all decide at once creates no coroutine at all; past that filter, each later
-   one is again tried through its fast path before its coroutine is made.
+   one is again tried through its fast path before its coroutine is made. The complete
+   phase likewise: ``complete_now`` (True: done) first, ``run_complete(start)`` from the
+   first filter that has to await.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Pipeline:
 
     __slots__ = (
         "complete_filters",
+        "complete_plan",
         "filters",
         "needs_request_body",
         "needs_response_body",
@@ -81,6 +84,7 @@ class Pipeline:
             )
         )
         self.complete_filters = tuple(done)
+        self.complete_plan = tuple((f, type(f).implements("complete_now")) for f in done)
         self.needs_request_body = any(
             f.needs_request_body_on(route) if route is not None else f.needs_request_body for f in ordered
         )
@@ -197,12 +201,37 @@ class Pipeline:
                 return v
         return CONTINUE
 
-    async def run_complete(self, ex: Exchange) -> None:
-        for f in self.complete_filters:
+    def complete_now(self, ex: Exchange) -> int:
+        """The complete phase run synchronously through the filters' ``complete_now``, up
+        to the first filter that has to await: its position, from which
+        ``run_complete(ex, start)`` goes on (``len(complete_filters)``: all done). Each
+        filter is isolated as in ``run_complete``."""
+        i = 0
+        for f, fast in self.complete_plan:
+            if not fast:
+                return i
             try:
-                await f.on_complete(ex)
+                if not f.complete_now(ex):
+                    return i
             except Exception:
                 log.exception("filter %s failed in complete phase (request %s)", f.name, ex.request_id)
+            i += 1
+        return i
+
+    async def run_complete(self, ex: Exchange, start: int = 0, fast: bool = True) -> None:
+        """The complete phase from position ``start`` (where ``complete_now`` stopped: that
+        filter is awaited, each later one tries its fast path first; ``fast=False``: none)."""
+        i = 0
+        for f, has_fast in self.complete_plan:
+            if i < start:
+                i += 1
+                continue
+            try:
+                if not (has_fast and fast and i > start and f.complete_now(ex)):
+                    await f.on_complete(ex)
+            except Exception:
+                log.exception("filter %s failed in complete phase (request %s)", f.name, ex.request_id)
+            i += 1
 
 
 def _failed(ex: Exchange, name: str, phase: str) -> Verdict:

@@ -1217,7 +1217,9 @@ class Cycle:
             )
         pipe = self.pipeline if self.pipeline is not None else self.rt.fallback
         if pipe.complete_filters:
-            run_eager(pipe.run_complete(ex), _log_complete_error, self.conn.loop)
+            at = pipe.complete_now(ex)
+            if at < len(pipe.complete_filters):
+                run_eager(pipe.run_complete(ex, at), _log_complete_error, self.conn.loop)
         self.conn.cycle_finished(
             self, close=abort or not self.keep_alive or (not self.client_done and self.has_body)
         )
@@ -1232,7 +1234,9 @@ class Cycle:
         self.state = _DONE
         pipe = self.pipeline if self.pipeline is not None else self.rt.fallback
         if pipe.complete_filters:
-            run_eager(pipe.run_complete(self.ex), _log_complete_error, self.conn.loop)
+            at = pipe.complete_now(self.ex)
+            if at < len(pipe.complete_filters):
+                run_eager(pipe.run_complete(self.ex, at), _log_complete_error, self.conn.loop)
 
     def sweep(self, now: float, lim: Any) -> None:
         st = self.state

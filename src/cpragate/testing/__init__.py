@@ -133,5 +133,6 @@ async def _run(p: Pipeline, ex: Exchange, response: Response | None, fast: bool 
     elif isinstance(v, Respond):
         ex.response = v.response
         rv = await respond()
-    await p.run_complete(ex)
+    at = p.complete_now(ex) if fast else 0
+    await p.run_complete(ex, at, fast=fast)
     return FilterRun(v, rv, ex)

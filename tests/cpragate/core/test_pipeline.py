@@ -1,5 +1,6 @@
 """Order, short-circuit, unwinding and failure isolation of the filter chain."""
 
+import asyncio
 from typing import ClassVar
 
 from cpragate.core.exchange import Exchange
@@ -216,6 +217,46 @@ def test_fast_path_deny_unwinds_like_the_awaited_one() -> None:
     assert isinstance(r.request, Deny) and r.request.rule == "auth-rule"
     assert LOG == ["now:edge", "now:auth", "rnow:auth"]  # the deny stops the unwinding fast path too
     assert r.exchange.decisions[-1].outcome == "deny" and r.exchange.filters_seen == 2
+
+
+def mk_done(name: str, prio: int, now: str) -> Filter:
+    """A complete phase with a fast path: ``now`` is continue (done), none (await) or boom."""
+
+    class F(Filter):
+        priority = prio
+
+        def complete_now(self, exchange: Exchange) -> bool:
+            LOG.append(f"cnow:{self.name}")
+            if now == "boom":
+                raise RuntimeError("x")
+            return now != "none"
+
+        async def on_complete(self, exchange: Exchange) -> None:
+            LOG.append(f"done:{self.name}")
+
+    F.name = name
+    return F(FilterConfig(), FilterContext(clock=FakeClock()))
+
+
+def test_complete_phase_runs_fast_paths_and_awaits_from_the_first_that_cannot() -> None:
+    fs = [mk_done("a", 40, "continue"), mk_done("b", 30, "none"), mk("c", 20), mk_done("d", 10, "continue"),
+          mk_done("e", 5, "boom")]  # fmt: skip
+    p = Pipeline(fs)
+    ex = make_exchange()
+    at = p.complete_now(ex)
+    assert at == 1 and LOG == ["cnow:a", "cnow:b"]  # b could not: nothing after it has run
+    asyncio.run(p.run_complete(ex, at))
+    # b awaited (its fast path is not asked twice), c has none, d and e try theirs first;
+    # e raising is logged and isolated like an on_complete that raises
+    assert LOG == ["cnow:a", "cnow:b", "done:b", "done:c", "cnow:d", "cnow:e"]
+    LOG.clear()
+    assert p.complete_now(make_exchange()) == 1
+    LOG.clear()
+    asyncio.run(p.run_complete(make_exchange(), fast=False))
+    assert LOG == ["done:a", "done:b", "done:c", "done:d", "done:e"]
+    LOG.clear()
+    q = Pipeline([mk_done("x", 2, "continue"), mk_done("y", 1, "boom")])
+    assert q.complete_now(make_exchange()) == 2 and LOG == ["cnow:x", "cnow:y"]  # all done: no coroutine
 
 
 def test_exception_in_a_fast_path_fails_closed() -> None:

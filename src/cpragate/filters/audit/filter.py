@@ -118,6 +118,7 @@ class AuditFilter(Filter):
         self._lookup = self._fast.lookup
         if direct:  # the pipeline calls the native methods directly: no Python frame
             self.request_now = self._fast.request_now  # type: ignore[method-assign]
+            self.complete_now = self._fast.complete_spooled  # type: ignore[method-assign]
         self.response_now = self._fast.response_now  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
@@ -155,6 +156,10 @@ class AuditFilter(Filter):
             lk = self._lookup
             exchange.audit_subjects = [lk(v) for v in found]
         return CONTINUE
+
+    def complete_now(self, exchange: Exchange) -> bool:
+        """The completion spooled synchronously (bound to fastpath.py in __init__ with a spool)."""
+        return self._fast.complete_spooled(exchange)
 
     async def on_complete(self, exchange: Exchange) -> None:
         rec = self._fast.complete_now(exchange)
