@@ -24,6 +24,7 @@ never buffers more, and beyond it applies ``on_body_too_large``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar, Literal
 
 from cpragate.core.exchange import Exchange
@@ -86,10 +87,13 @@ class _Plan:
         self.block = ((rs.on_violation if rs else None) or cfg.on_violation) == "block"
         self.fail_open = ((rs.on_error if rs else None) or cfg.on_error) == "allow"
         self.mode: Literal["enforce", "monitor"] = "enforce" if self.enforce else "monitor"
-        self.media: dict[tuple[int, bytes | None], tuple[str, CompiledSchema | None]] = {}
+        self.media: dict[tuple[int, bytes | None], tuple[str, CompiledSchema | None, Callable[[Any], bool]]] = {}
 
-    def schema_for(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
-        """(why unchecked, or "") and the schema for a response status and Content-Type."""
+    def schema_for(
+        self, status: int, content_type: bytes | None
+    ) -> tuple[str, CompiledSchema | None, Callable[[Any], bool]]:
+        """(why unchecked, or ""), the schema for a response status and Content-Type, and its
+        ``is_clean`` as one callable kept per route (``CompiledSchema.clean_check``)."""
         key = (status, content_type)
         found = self.media.get(key)
         if found is None:
@@ -99,16 +103,22 @@ class _Plan:
             self.media[key] = found
         return found
 
-    def _resolve(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
+    def _resolve(
+        self, status: int, content_type: bytes | None
+    ) -> tuple[str, CompiledSchema | None, Callable[[Any], bool]]:
         declared = self.op.response_for(status)
         if declared is None:
-            return "undeclared_status", None
+            return "undeclared_status", None, _unclean
         media = declared.media_type(content_type.decode("latin-1") if content_type is not None else None)
         if media is None:
-            return "undeclared_media_type", None
+            return "undeclared_media_type", None, _unclean
         if media.schema is None or not is_json_media(media.media_type):
-            return "no_json_schema", None
-        return "", media.schema
+            return "no_json_schema", None, _unclean
+        return "", media.schema, media.schema.clean_check()
+
+
+def _unclean(doc: Any) -> bool:
+    return False
 
 
 class ConformanceFilter(Filter):
@@ -144,13 +154,17 @@ class ConformanceFilter(Filter):
         return plan
 
     async def on_response(self, exchange: Exchange) -> Verdict:
+        return self.response_now(exchange)
+
+    def response_now(self, exchange: Exchange) -> Verdict:
+        """The whole response phase: it never awaits, so the data plane needs no coroutine."""
         resp = exchange.response
         plan = self._plan(exchange.route) if exchange.route is not None else None
         if plan is None or resp is None or exchange.outcome == "denied" or exchange.error_code is not None:
             return CONTINUE  # a gateway-made refusal is not the API's answer
         report = ConformanceReport(plan.label, plan.mode, resp.status)
         exchange.conformance = report
-        unchecked, schema = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
+        unchecked, schema, is_clean = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
         if unchecked == "undeclared_status":
             return self._unchecked(report, unchecked)
         if not resp.body:
@@ -168,7 +182,7 @@ class ConformanceFilter(Filter):
                 return CONTINUE
             report.outcome = "withheld"
             return Deny(ResponseNonConforming, rule="conformance:not_json")
-        if schema.is_clean(doc):
+        if is_clean(doc):
             return CONTINUE  # valid and nothing undeclared: one Rust call, the common case
         if plan.enforce:
             # One walk that finds and removes (after a Rust call that answers "nothing
