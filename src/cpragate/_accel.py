@@ -74,6 +74,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         # cache every body-reading filter goes through, and the BOLA matcher's pointer walk.
         "cpragate.core.jsonbody",
         "cpragate.filters.authz.rules",
+        "cpragate.filters.validation.report",  # built on every spec-bound exchange
         "cpragate.filters.validation.fastpath",
         "cpragate.filters.minimize.fastpath",
     ),
