@@ -74,6 +74,13 @@ GROUPS: dict[str, tuple[str, ...]] = {
         # The audit filter's records and the spool they are copied into (two per request).
         "cpragate.filters.audit.fastpath",
         "cpragate.storage.audit_spool",
+        # The policy filters' per-request helpers (session 6, issue 9 §4): the parsed-body
+        # cache every body-reading filter goes through, and the BOLA matcher's pointer walk.
+        "cpragate.core.jsonbody",
+        "cpragate.filters.authz.rules",
+        "cpragate.filters.validation.report",  # built on every spec-bound exchange
+        "cpragate.filters.validation.fastpath",
+        "cpragate.filters.minimize.fastpath",
     ),
     # The PII engine's hot modules: 1.34-1.67x on the same findings (bench/pii_mypyc.py).
     "pii": (

@@ -60,7 +60,8 @@ def _may_round(source: bytes) -> bool:
     text = source.translate(_DIGITS)
     at = text.find(_RUN)
     while at >= 0:
-        if text[at + 19 : at + 20] == b"0" or text[at - 1 : at] == b"-":
+        # indexes, not slices: compiled (mypyc), text[-1:0] would not be b"" for at == 0
+        if (at + 19 < len(text) and text[at + 19] == 0x30) or (at > 0 and text[at - 1] == 0x2D):
             return True
         at = text.find(_RUN, at + 19)  # exactly 19 digits, unsigned: fits in 64 bits
     return False

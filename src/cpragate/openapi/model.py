@@ -7,7 +7,7 @@ per-request work is look-ups and calls into compiled validators.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,6 +51,10 @@ _ALL_BOUNDS = (True, True, True)
 def _resource(schema: Any, urn: str) -> Any:
     """``schema`` as an embedded resource of its own (its ``#/$defs/...`` refs stay its own)."""
     return {**schema, "$id": urn} if isinstance(schema, dict) else schema
+
+
+def _never(instance: Any) -> bool:
+    return False
 
 
 class CompiledSchema:
@@ -105,6 +109,17 @@ class CompiledSchema:
         if combined is None:
             return False
         return combined.is_valid(instance)
+
+    def clean_check(self) -> Callable[[Any], bool]:
+        """:meth:`is_clean` without options (``read_only=False``, no limits), as one callable
+        to keep: the compiled validator's own check, or one that answers False when no single
+        validator can decide (as ``is_clean`` does)."""
+        key = (False, None, _ALL_BOUNDS)
+        try:
+            combined = self._clean[key]
+        except KeyError:
+            combined = self._clean[key] = self._combined(False)
+        return combined.checker() if combined is not None else _never
 
     def clean_depth(self) -> int | None:
         """The deepest nesting a document for which :meth:`is_clean` is True can have

@@ -53,6 +53,10 @@ def test_big_integers_survive_a_round_trip() -> None:
         (b'{"id":18446744073709551615,"n":-9223372036854775808}', True),  # edges: re-parsed, same values
         (b'{"id":"1234567890123456789","x":1234567890123456789}', False),  # 19 digits fit
         (b'{"a":"1234567890123456789-","b":[1234567890123456789]}', False),
+        (b"1234567890123456789", False),  # at the very start and end (compiled: no slice before 0)
+        (b"12345678901234567890", True),
+        (b"-1234567890123456789", True),  # "-" and 19 digits: may be below -2**63 (re-parsed, same value)
+        (b"-9223372036854775809", True),
     ],
 )
 def test_only_integers_orjson_rounds_cost_an_exact_parse(body: bytes, rounded: bool) -> None:

@@ -74,3 +74,10 @@ def test_generated_valid_pass_and_mutations_fail(ident, email):
     assert V.validate(doc) == []
     assert V.validate({**doc, "id": -ident}) == [Violation("/id", "minimum")]
     assert V.validate({"email": email}) == [Violation("/id", "required")]
+
+
+def test_checker_is_is_valid_without_a_python_frame():
+    v = SchemaValidator({"type": "object", "required": ["a"]})
+    check = v.checker()
+    for doc in ({"a": 1}, {}, [], None):
+        assert check(doc) is v.is_valid(doc)

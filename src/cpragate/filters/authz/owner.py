@@ -16,25 +16,20 @@ from typing import ClassVar
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
-from cpragate.core.jsonbody import response_json
 from cpragate.core.route import RouteInfo
-from cpragate.core.verdict import CONTINUE, Deny, Verdict
-from cpragate.errors import ObjectNotFound, StorageError
-from cpragate.filters.authz.config import AuthzConfig
+from cpragate.core.verdict import CONTINUE, Verdict
+from cpragate.errors import StorageError
+from cpragate.filters.authz.config import AuthzConfig, AuthzRule
+from cpragate.filters.authz.fastpath import UNREAD, OwnerFast, owner_value
 from cpragate.filters.authz.filter import object_denial, rule_of, served_key, served_store
-from cpragate.filters.authz.rules import pointer_values, satisfies
+from cpragate.filters.authz.rules import pointer_values
 
 __all__ = ["OwnerCheckFilter"]
 
 log = logging.getLogger("cpragate.authz")
 
 
-def _str(v: object) -> str | None:
-    if isinstance(v, bool) or v is None:
-        return None
-    if isinstance(v, str | int):
-        return str(v)
-    return None
+_str = owner_value  # the comparison's value of a JSON scalar (fastpath.py)
 
 
 class OwnerCheckFilter(Filter):
@@ -48,34 +43,31 @@ class OwnerCheckFilter(Filter):
         assert isinstance(config, AuthzConfig)
         self.cfg = config
         self.served, self.local_served = served_store(ctx)
+        self.fast = OwnerFast(config.deny_objects_as, self._deny)
+        # The pipeline calls the compiled method directly (fastpath.py): no Python frame.
+        self.response_now = self.fast.response_now  # type: ignore[method-assign]
+
+    def _deny(self, rule: AuthzRule, why: str) -> Verdict:
+        return object_denial(self.cfg, rule, why)
 
     def applies_to(self, route: RouteInfo) -> bool:
         r = rule_of(route)
         return r is not None and (bool(r.owner) or (r.served_ids is not None and r.served_ids.learn is not None))
 
+    def response_now(self, exchange: Exchange) -> Verdict | None:
+        """The owner check, synchronously; None (having read nothing) on a route that learns
+        served ids from the response, whose store is awaited (``on_response``). Bound to
+        fastpath.py in __init__."""
+        return self.fast.response_now(exchange)
+
     async def on_response(self, exchange: Exchange) -> Verdict:
-        rule = rule_of(exchange.route)
-        resp = exchange.response
+        p = self.fast.plan(exchange.route)
+        verdict, doc = self.fast.check(exchange, p)
+        if verdict is not CONTINUE or doc is UNREAD:
+            return verdict
+        rule = p.rule
         ident = exchange.identity
-        if rule is None or resp is None or exchange.error_code is not None:
-            return CONTINUE  # a gateway-made answer: nothing of the upstream's to check
-        if resp.status == 404 and (rule.deny_objects_as or self.cfg.deny_objects_as) == "not_found":
-            return Deny(ObjectNotFound, rule="authz:owner:upstream-404")
-        if not 200 <= resp.status < 300 or ident is None or exchange.request.method == "HEAD":
-            return CONTINUE
-        try:
-            doc = response_json(exchange)  # parsed once, shared with conformance/minimize/pii
-        except ValueError:
-            return object_denial(self.cfg, rule, "authz:owner:unreadable")
-        for o in rule.owner:
-            vals = list(pointer_values(doc, o.field))
-            if not vals and "*" not in o.field:  # an empty list owns nothing; a missing field is refused
-                return object_denial(self.cfg, rule, f"authz:owner:{o.field}:absent")
-            eq = o.equals is not None
-            for v in vals:
-                s = _str(v)
-                if s is None or not satisfies(s, ident, o.ref, eq):
-                    return object_denial(self.cfg, rule, f"authz:owner:{o.field}")
+        assert rule is not None and ident is not None
         sr = rule.served_ids
         if sr is not None and sr.learn is not None:
             ids = [s for s in (_str(v) for v in pointer_values(doc, sr.learn)) if s is not None]

@@ -14,7 +14,6 @@ Rules of the matcher (security-critical, keep them this simple):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -83,30 +82,46 @@ def request_values(ex: Exchange, param: str) -> list[str]:
     except ValueError:
         raise Unresolvable("body is not JSON") from None
     out = []
-    for v in pointer_values(doc, name):
-        s = _scalar(v)
+    for found in pointer_values(doc, name):  # not `v`: typed str | None above (mypyc checks it)
+        s = _scalar(found)
         if s is None:
             raise Unresolvable("body value is not a string or integer")
         out.append(s)
     return out
 
 
-def pointer_values(doc: Any, pointer: str) -> Iterator[Any]:
-    """Values a JSON pointer (RFC 6901, plus ``*`` for every array item) selects."""
-    parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
-    yield from _walk(doc, parts)
+_PARTS_MAX = 1024
+_parts_cache: dict[str, list[str]] = {}
+"""Pointer -> its unescaped tokens (the pointers come from the configuration); bounded."""
 
 
-def _walk(node: Any, parts: list[str]) -> Iterator[Any]:
-    if not parts:
-        yield node
+def _parts(pointer: str) -> list[str]:
+    parts = _parts_cache.get(pointer)
+    if parts is None:
+        parts = [p.replace("~1", "/").replace("~0", "~") for p in pointer.split("/")[1:]]
+        if len(_parts_cache) >= _PARTS_MAX:
+            _parts_cache.clear()
+        _parts_cache[pointer] = parts
+    return parts
+
+
+def pointer_values(doc: Any, pointer: str) -> list[Any]:
+    """Values a JSON pointer (RFC 6901, plus ``*`` for every array item) selects, in document order."""
+    out: list[Any] = []
+    _walk(doc, _parts(pointer), 0, out)
+    return out
+
+
+def _walk(node: Any, parts: list[str], at: int, out: list[Any]) -> None:
+    if at == len(parts):
+        out.append(node)
         return
-    head, rest = parts[0], parts[1:]
+    head = parts[at]
     if head == "*" and isinstance(node, list):
         for item in node:
-            yield from _walk(item, rest)
+            _walk(item, parts, at + 1, out)
     elif isinstance(node, dict):
         if head in node:
-            yield from _walk(node[head], rest)
+            _walk(node[head], parts, at + 1, out)
     elif isinstance(node, list) and head.isdigit() and int(head) < len(node):
-        yield from _walk(node[int(head)], rest)
+        _walk(node[int(head)], parts, at + 1, out)

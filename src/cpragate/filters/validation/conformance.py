@@ -24,7 +24,7 @@ never buffers more, and beyond it applies ``on_body_too_large``.
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
@@ -32,11 +32,11 @@ from cpragate.core.jsonbody import response_json, set_response_json, writable_re
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import ResponseNonConforming
-from cpragate.filters.validation.config import ConformanceConfig, ConformanceRouteSettings, OpenApiBinding
-from cpragate.filters.validation.filter import binding_of, is_json_media, operation_label
+from cpragate.filters.validation.config import ConformanceConfig
+from cpragate.filters.validation.fastpath import ConformanceFast, conformance_settings
+from cpragate.filters.validation.filter import binding_of
 from cpragate.filters.validation.report import ConformanceReport
 from cpragate.openapi import pointer as jp
-from cpragate.openapi.model import CompiledSchema, Operation
 
 __all__ = ["ConformanceFilter", "path_template"]
 
@@ -62,55 +62,6 @@ def path_template(doc: Any, pointer: str) -> str:
     return "".join("/" + t for t in out)
 
 
-def _route_settings(route: RouteInfo | None) -> ConformanceRouteSettings | None:
-    settings = route.settings if route is not None else None
-    s = getattr(settings, "conformance", None)
-    return s if isinstance(s, ConformanceRouteSettings) else None
-
-
-_MEDIA_CACHE = 64
-"""Most (status, Content-Type) resolutions remembered per route; cleared when full."""
-
-
-class _Plan:
-    __slots__ = ("binding", "block", "enforce", "fail_open", "label", "media", "mode", "op", "source")
-
-    def __init__(self, cfg: ConformanceConfig, binding: OpenApiBinding, rs: ConformanceRouteSettings | None) -> None:
-        op = binding.resolved
-        assert op is not None
-        self.binding = binding
-        self.source: object = None
-        self.op: Operation = op
-        self.label = operation_label(op)
-        self.enforce = ((rs.mode if rs else None) or cfg.mode) == "enforce"
-        self.block = ((rs.on_violation if rs else None) or cfg.on_violation) == "block"
-        self.fail_open = ((rs.on_error if rs else None) or cfg.on_error) == "allow"
-        self.mode: Literal["enforce", "monitor"] = "enforce" if self.enforce else "monitor"
-        self.media: dict[tuple[int, bytes | None], tuple[str, CompiledSchema | None]] = {}
-
-    def schema_for(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
-        """(why unchecked, or "") and the schema for a response status and Content-Type."""
-        key = (status, content_type)
-        found = self.media.get(key)
-        if found is None:
-            found = self._resolve(status, content_type)
-            if len(self.media) >= _MEDIA_CACHE:
-                self.media.clear()
-            self.media[key] = found
-        return found
-
-    def _resolve(self, status: int, content_type: bytes | None) -> tuple[str, CompiledSchema | None]:
-        declared = self.op.response_for(status)
-        if declared is None:
-            return "undeclared_status", None
-        media = declared.media_type(content_type.decode("latin-1") if content_type is not None else None)
-        if media is None:
-            return "undeclared_media_type", None
-        if media.schema is None or not is_json_media(media.media_type):
-            return "no_json_schema", None
-        return "", media.schema
-
-
 class ConformanceFilter(Filter):
     name = "conformance"
     priority = 200
@@ -121,36 +72,37 @@ class ConformanceFilter(Filter):
         super().__init__(config, ctx)
         assert isinstance(config, ConformanceConfig)
         self.cfg = config
-        self._plans: dict[int, _Plan] = {}
+        self._fast = ConformanceFast(config, self._respond)
+        self._plans = self._fast.plans
+        # The pipeline calls the compiled method directly (fastpath.py): no Python frame.
+        self.response_now = self._fast.response_now  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
         binding = binding_of(route)
         if binding is None or binding.resolved is None:
             return False
-        rs = _route_settings(route)
+        rs = conformance_settings(route)
         if rs is not None and rs.enabled is False:
             return False
         return any(m.schema is not None for r in binding.resolved.responses.values() for m in r.content.values())
 
-    def _plan(self, route: RouteInfo) -> _Plan | None:
-        plan = self._plans.get(id(route))
-        if plan is not None and plan.source is route.settings:
-            return plan  # the hot path: no pydantic attribute access per request
-        binding = binding_of(route)
-        if binding is None:
-            return None
-        plan = self._plans[id(route)] = _Plan(self.cfg, binding, _route_settings(route))
-        plan.source = route.settings
-        return plan
+    def response_now(self, exchange: Exchange) -> Verdict:
+        """Never awaits: the whole phase runs synchronously (bound to fastpath.py in __init__)."""
+        return self._fast.response_now(exchange)
 
     async def on_response(self, exchange: Exchange) -> Verdict:
+        return self._fast.response_now(exchange)
+
+    def _respond(self, exchange: Exchange, unclean: bool) -> Verdict:
+        """The response phase in full (fastpath.py decides the common case itself);
+        ``unclean``: the fast path has already seen the clean check fail on this body."""
         resp = exchange.response
-        plan = self._plan(exchange.route) if exchange.route is not None else None
+        plan = self._fast.plan(exchange.route) if exchange.route is not None else None
         if plan is None or resp is None or exchange.outcome == "denied" or exchange.error_code is not None:
             return CONTINUE  # a gateway-made refusal is not the API's answer
         report = ConformanceReport(plan.label, plan.mode, resp.status)
         exchange.conformance = report
-        unchecked, schema = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
+        unchecked, schema, is_clean = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
         if unchecked == "undeclared_status":
             return self._unchecked(report, unchecked)
         if not resp.body:
@@ -168,7 +120,7 @@ class ConformanceFilter(Filter):
                 return CONTINUE
             report.outcome = "withheld"
             return Deny(ResponseNonConforming, rule="conformance:not_json")
-        if schema.is_clean(doc):
+        if not unclean and is_clean(doc):
             return CONTINUE  # valid and nothing undeclared: one Rust call, the common case
         if plan.enforce:
             # One walk that finds and removes (after a Rust call that answers "nothing

@@ -66,3 +66,32 @@ def test_a_served_id_requirement_awaits_and_plans_follow_the_route_object() -> N
     p = RulePlan(AuthzRule.model_validate({"scopes": ["a", "b"], "consumers": ["x"]}))
     assert p.simple and not p.awaits and p.scopes == ("a", "b") and p.consumers == frozenset({"x"})
     assert not RulePlan(None).simple
+
+
+def test_owner_plans_follow_the_route_settings_and_check_reads_the_shared_body() -> None:
+    from cpragate.core.verdict import CONTINUE, Deny
+    from cpragate.errors import ObjectNotFound
+    from cpragate.filters.authz.fastpath import UNREAD, OwnerFast, owner_value
+    from cpragate.filters.authz.owner import OwnerCheckFilter
+    from cpragate.testing import make_response
+
+    owner = {"owner": [{"field": "/tenant_id", "in": "consumer.tenants"}]}
+    f = OwnerCheckFilter(AuthzConfig(deny_objects_as="not_found"), FilterContext(clock=FakeClock()))
+    assert f.response_now == f.fast.response_now  # bound: no Python frame in between
+    fast: OwnerFast = f.fast
+    r = route(owner)
+    p = fast.plan(r)
+    assert fast.plan(r) is p and p.checks == (("/tenant_id", "consumer.tenants", False, False),)
+    assert p.upstream_404 and not p.learns
+    r.settings = SimpleNamespace(authz=AuthzRule.model_validate({**owner, "deny_objects_as": "forbidden"}))
+    p2 = fast.plan(r)
+    assert p2 is not p and not p2.upstream_404  # a reloaded rule: a new plan
+    ex = make_exchange(make_request("GET", "/r/1"), route=route(owner))
+    ex.identity = SUPPORT
+    ex.response = make_response(200, {"content-type": "application/json"}, b'{"tenant_id": "t1"}')
+    verdict, doc = fast.check(ex, fast.plan(ex.route))
+    assert verdict is CONTINUE and doc == {"tenant_id": "t1"} and ex.response_json is not None
+    ex.response = make_response(404, {}, b"")
+    verdict, doc = fast.check(ex, fast.plan(ex.route))
+    assert isinstance(verdict, Deny) and verdict.error is ObjectNotFound and doc is UNREAD
+    assert [owner_value(v) for v in ("a", 7, True, None, 1.0, [1])] == ["a", "7", None, None, None, None]

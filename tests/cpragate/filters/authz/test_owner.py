@@ -81,3 +81,30 @@ def test_learned_ids_let_the_same_consumer_fetch() -> None:
         ex.params, ex.identity = {"id": obj}, ident
         v = asyncio.run(authz.on_request(ex))
         assert (v is CONTINUE) is ok, (ident.consumer, obj)
+
+
+def test_response_now_decides_without_awaiting_except_when_learning() -> None:
+    """The owner check runs synchronously (no coroutine); learning served ids awaits the
+    store, so there response_now answers None having read nothing."""
+    f = OwnerCheckFilter(AuthzConfig(), FilterContext(clock=FakeClock()))
+    assert type(f).implements("response_now")
+    for body, ok in (({"tenant_id": "t1"}, True), ({"tenant_id": "t2"}, False), ({"id": 1}, False)):
+        ex = make_exchange(make_request("GET", "/r/1"), route=route(OWNER))
+        ex.identity = SUPPORT
+        ex.response = make_response(200, {"content-type": "application/json"}, orjson.dumps(body))
+        v = f.response_now(ex)
+        assert (v is CONTINUE) is ok and (ok or isinstance(v, Deny))
+    rule = {"owner": OWNER["owner"], "served_ids": {"namespace": "c", "learn": "/items/*/id"}}
+    ex = make_exchange(make_request("GET", "/r/1"), route=route(rule))
+    ex.identity = SUPPORT
+    ex.response = make_response(200, {"content-type": "application/json"}, b'{"tenant_id": "t1"}')
+    assert f.response_now(ex) is None and ex.response_json is None  # nothing parsed, nothing decided
+    assert not ex.decisions
+    # the awaited path still checks ownership before it learns
+    assert respond(rule, SUPPORT, {"tenant_id": "t2"}).rule == "authz:owner:/tenant_id"
+
+
+def test_learning_null_body_still_records_nothing_owned() -> None:
+    """A 2xx body of JSON null passes (no owner checks) and learns no ids: no error."""
+    learn = {"served_ids": {"namespace": "c", "learn": "/items/*/id"}}
+    assert respond(learn, SUPPORT, None) is CONTINUE

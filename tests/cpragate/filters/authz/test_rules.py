@@ -54,3 +54,15 @@ def test_pointer_values() -> None:
     assert list(pointer_values(doc, "/a~1b/~0")) == [1]
     assert list(pointer_values(doc, "/arr/1")) == [20] and list(pointer_values(doc, "/arr/9")) == []
     assert list(pointer_values(doc, "/missing/x")) == []
+
+
+def test_pointer_values_selects_in_document_order_and_repeats() -> None:
+    doc = {"items": [{"id": 1}, {"x": 2}, {"id": 3}], "a/b": {"~c": 4}, "0": "key"}
+    for _ in range(2):  # the second time from the cached tokens
+        assert pointer_values(doc, "/items/*/id") == [1, 3]
+        assert pointer_values(doc, "/items/2/id") == [3]
+        assert pointer_values(doc, "/items/9/id") == []
+        assert pointer_values(doc, "/a~1b/~0c") == [4]
+        assert pointer_values(doc, "/0") == ["key"]
+        assert pointer_values(doc, "") == [doc]
+        assert pointer_values([[1, 2], [3]], "/*/*") == [1, 2, 3]
