@@ -245,12 +245,12 @@ class AuditFast:
         begin[1] = self.time() - (raw or 0.0) / 1000.0
         return ["e", begin, comp]
 
-    def complete_spooled(self, ex: Exchange) -> bool:
+    def complete_spooled(self, exchange: Exchange) -> bool:
         """The filter's ``complete_now``: the completion spooled (True), or False having
         done nothing when there is no spool (``on_complete`` hands the record to the trail)."""
         if self.append is None:
             return False
-        self.complete_now(ex)
+        self.complete_now(exchange)
         return True
 
     def complete_now(self, ex: Exchange) -> list[Any] | None:
