@@ -138,7 +138,13 @@ def build_event(
             tok = pseud.get(lk) or param_token(lk)
             path = path.replace("{" + str(name) + "}", tok) if path else path
     bt = b[1]
-    t = float(bt) if isinstance(bt, int | float) else (float(c[2]) if c is not None and isinstance(c[2], int | float) else 0.0)
+    # isinstance(x, int) or isinstance(x, float), not `int | float`: compiled, that builds a union per call
+    if isinstance(bt, int) or isinstance(bt, float):
+        t = float(bt)
+    elif c is not None and (isinstance(c[2], int) or isinstance(c[2], float)):
+        t = float(c[2])
+    else:
+        t = 0.0
     if c is None:
         outcome, status, error, decisions, pii, checks = "interrupted", None, None, [], None, None
         bytes_in, bytes_out, latency = None, None, None

@@ -31,7 +31,7 @@ class Unresolvable(Exception):
 def _scalar(v: Any) -> str | None:
     if isinstance(v, bool) or v is None:
         return None
-    if isinstance(v, str | int):
+    if isinstance(v, str) or isinstance(v, int):  # not `str | int`: compiled, that builds a union per call
         return str(v)
     if isinstance(v, float) and v.is_integer():
         return str(int(v))
