@@ -307,9 +307,7 @@ class Engine:
                 records = n
                 spi = 0
                 if pii is not None:
-                    ents = pii.entities
-                    if ents:
-                        m = max(ents.values())
+                    for m in pii.entities.values():  # max() of them, as a native loop
                         if m > records:
                             records = m
                     spi = pii.spi

@@ -123,7 +123,7 @@ class MetricsFast:
         else:
             pii = exchange.pii
             if pii is not None:
-                cats = getattr(pii, "categories", None)
+                cats: dict[str, int] | None = getattr(pii, "categories", None)  # typed: walked natively
                 if cats:
                     served_c = m.pi_served
                     cells = self.categories
@@ -137,7 +137,7 @@ class MetricsFast:
                                 cells[c] = cell
                         if cell is not None:
                             cell.value += n
-                    spi = getattr(pii, "spi", 0)
+                    spi: int = getattr(pii, "spi", 0)
                     if spi:
                         sc = rk.spi
                         if sc is None:
