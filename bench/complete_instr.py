@@ -57,7 +57,6 @@ async def drive(row: str, n: int) -> None:
     from cpragate.core.messages import Headers, Response
     from cpragate.core.verdict import CONTINUE
     from cpragate.demo.api import DemoApi
-    from cpragate.demo.certs import ensure_dev_pki
     from cpragate.demo.run import demo_config
     from cpragate.server.gateway import Runtime, open_default_stores
     from cpragate.server.origin import OriginRequest
@@ -69,7 +68,10 @@ async def drive(row: str, n: int) -> None:
             key = line.split(":", 2)[2].strip()
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp)
-        ensure_dev_pki(state)
+        # The demo certificates come from another process: key generation is randomized and
+        # its instruction count varies by millions between the N and the 2N run.
+        subprocess.run([sys.executable, "-m", "cpragate", "demo", "--prepare-only", "--state-dir", str(state)],
+                       check=True, capture_output=True)  # fmt: skip
         cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")  # never connected to
         stores = await open_default_stores(cfg)
         loop = asyncio.get_running_loop()
