@@ -81,6 +81,18 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.filters.validation.report",  # built on every spec-bound exchange
         "cpragate.filters.validation.fastpath",
         "cpragate.filters.minimize.fastpath",
+        # The complete phase's observers (issue 9): the anomaly detectors and their
+        # baselines, the budgets' request gate, the metrics observer and its collectors, the
+        # inventory's record. In this group because they read a dozen Exchange, Response
+        # and RouteInfo attributes per exchange each (~160 instructions apiece from another
+        # group, bench/ANOMALY_RESULTS.md).
+        "cpragate.filters.anomaly.baseline",
+        "cpragate.filters.anomaly.detectors",
+        "cpragate.filters.anomaly.budgets",
+        "cpragate.admin.metrics",
+        "cpragate.filters.metrics.fastpath",
+        "cpragate.filters.inventory.model",
+        "cpragate.filters.inventory.fastpath",
     ),
     # The PII engine's hot modules: 1.34-1.67x on the same findings (bench/pii_mypyc.py).
     "pii": (

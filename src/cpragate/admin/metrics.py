@@ -15,11 +15,10 @@ never grow memory without bound.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["DEFAULT_BUCKETS", "Counter", "Gauge", "Histogram", "Metrics", "Timeline", "escape_label"]
+__all__ = ["DEFAULT_BUCKETS", "Cell", "Counter", "Gauge", "Histogram", "Metrics", "Timeline", "escape_label"]
 
 DEFAULT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -60,26 +59,56 @@ class _Collector:
         raise NotImplementedError
 
 
+class Cell:
+    """The count of one label set of a :class:`Counter`."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0.0
+
+
 class Counter(_Collector):
-    """A monotonically increasing count per label set."""
+    """A monotonically increasing count per label set.
+
+    Each label set's count is a :class:`Cell`; a caller that observes the same label sets
+    over and over (the metrics observer, per route) keeps the cells from :meth:`cell` and
+    adds to them, instead of hashing a label tuple twice per observation.
+    """
 
     kind = "counter"
 
     def __init__(self, name: str, help: str, labelnames: tuple[str, ...] = (), max_series: int = 10_000) -> None:
         super().__init__(name, help, labelnames, max_series)
-        self.values: dict[tuple[str, ...], float] = {}
+        self.cells: dict[tuple[str, ...], Cell] = {}
+
+    @property
+    def values(self) -> dict[tuple[str, ...], float]:
+        """Label set -> count (a copy, made when read: scrapes and the admin API)."""
+        return {k: c.value for k, c in self.cells.items()}
+
+    def cell(self, labels: tuple[str, ...]) -> Cell | None:
+        """The cell of ``labels``, created on first use; None (counted as dropped) when
+        the collector is at ``max_series``. Never keep a None: ask again per observation."""
+        c = self.cells.get(labels)
+        if c is None:
+            if len(self.cells) >= self.max_series:
+                self.dropped += 1
+                return None
+            c = self.cells[labels] = Cell()
+        return c
 
     def inc(self, labels: tuple[str, ...] = (), amount: float = 1.0) -> None:
-        v = self.values.get(labels)
-        if v is None:
-            if len(self.values) >= self.max_series:
-                self.dropped += 1
+        c = self.cells.get(labels)
+        if c is None:
+            c = self.cell(labels)
+            if c is None:
                 return
-            v = 0.0
-        self.values[labels] = v + amount
+        c.value += amount
 
     def get(self, labels: tuple[str, ...] = ()) -> float:
-        return self.values.get(labels, 0.0)
+        c = self.cells.get(labels)
+        return c.value if c is not None else 0.0
 
     def render(self) -> list[str]:
         out = self.header()
@@ -135,14 +164,37 @@ class Histogram(_Collector):
         self.series: dict[tuple[str, ...], list[float]] = {}
         """Per label set: one count per bucket, then +Inf, then the sum."""
 
-    def observe(self, labels: tuple[str, ...], value: float) -> None:
+    def series_of(self, labels: tuple[str, ...]) -> list[float] | None:
+        """The series of ``labels`` (for :meth:`add`), created on first use; None (counted
+        as dropped) at ``max_series``. Never keep a None: ask again per observation."""
         s = self.series.get(labels)
         if s is None:
             if len(self.series) >= self.max_series:
                 self.dropped += 1
-                return
+                return None
             s = self.series[labels] = [0.0] * (len(self.buckets) + 2)
-        s[bisect_left(self.buckets, value)] += 1
+        return s
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        s = self.series.get(labels)
+        if s is None:
+            s = self.series_of(labels)
+            if s is None:
+                return
+        self.add(s, value)
+
+    def add(self, s: list[float], value: float) -> None:
+        """One observation into the series ``s`` of this histogram (from :meth:`series_of`)."""
+        # bisect_left by hand: a native loop over a dozen floats beats a call into the
+        # bisect module from compiled code (cpragate/_accel.py)
+        # (the same comparison as bisect_left, so a NaN lands where bisect puts it)
+        i = 0
+        for b in self.buckets:
+            if b < value:
+                i += 1
+            else:
+                break
+        s[i] += 1
         s[-1] += value
 
     def count(self, labels: tuple[str, ...]) -> int:

@@ -54,3 +54,41 @@ def test_timeline_ring_forgets_old_steps() -> None:
 
 def test_escape_label() -> None:
     assert escape_label('a"b') == 'a\\"b'
+
+
+def test_histogram_bucket_is_the_first_upper_bound_at_or_above_the_value() -> None:
+    from bisect import bisect_left
+
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    h = Histogram("h_seconds", "H.", (), buckets=buckets)
+    values = (0.0, 0.0005, 0.001, 0.0011, 0.01, 0.5, 1.0, 7.0, float("nan"))
+    for v in values:
+        h.observe((), v)
+    expect = [0.0] * (len(buckets) + 1)
+    for v in values:
+        expect[bisect_left(buckets, v)] += 1
+    assert h.series[()][:-1] == expect
+
+
+def test_counter_cells_are_the_counts_and_a_full_counter_hands_out_none() -> None:
+    c = Counter("x_total", "Things.", ("route",), max_series=1)
+    cell = c.cell(("a",))
+    assert cell is not None and c.cell(("a",)) is cell
+    cell.value += 2
+    c.inc(("a",), 0.5)
+    assert c.get(("a",)) == 2.5 and c.values == {("a",): 2.5} and c.dropped == 0
+    assert c.cell(("b",)) is None and c.dropped == 1
+    c.inc(("b",))
+    assert c.dropped == 2 and c.get(("b",)) == 0.0 and c.values == {("a",): 2.5}
+
+
+def test_histogram_series_of_and_add_are_observe() -> None:
+    h = Histogram("h_seconds", "H.", ("r",), buckets=(0.1, 1.0), max_series=1)
+    s = h.series_of(("a",))
+    assert s is not None and h.series_of(("a",)) is s
+    h.add(s, 0.5)
+    h.observe(("a",), 0.05)
+    assert h.series[("a",)] == [1.0, 1.0, 0.0, 0.55]
+    assert h.series_of(("b",)) is None and h.dropped == 1
+    h.observe(("b",), 1.0)
+    assert h.dropped == 2 and list(h.series) == [("a",)]

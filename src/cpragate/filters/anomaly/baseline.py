@@ -28,15 +28,17 @@ Rules:
 
 from __future__ import annotations
 
+from typing import Final
+
 __all__ = ["FAST", "SLOW", "Population", "Rate", "threshold"]
 
-FAST = 0.2
-SLOW = 0.02
-_POP = 0.01
-_N_CAP = 50
-_PEAK_DECAY = 0.99
-_PEAK_FACTOR = 1.5
-_NEVER = -1e18
+FAST: Final = 0.2
+SLOW: Final = 0.02
+_POP: Final = 0.01
+_N_CAP: Final = 50
+_PEAK_DECAY: Final = 0.99
+_PEAK_FACTOR: Final = 1.5
+_NEVER: Final = -1e18
 
 
 class Population:

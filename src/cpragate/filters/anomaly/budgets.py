@@ -10,9 +10,15 @@ counter store (Redis) the count is the sum over every instance.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
+from cpragate.core.exchange import Exchange
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
+from cpragate.errors import DataBudgetExhausted
 from cpragate.filters.anomaly.config import Budget
 
-__all__ = ["BudgetBook", "applies"]
+__all__ = ["BudgetBook", "BudgetGate", "applies", "exhausted"]
 
 
 def applies(b: Budget, consumer: str, purpose: str) -> bool:
@@ -81,3 +87,44 @@ class BudgetBook:
             del self.exhausted[next(iter(self.exhausted))]
         self.exhausted[consumer] = (end, i)
         return True
+
+
+def exhausted(wait: float, b: Budget) -> Deny:
+    """The 429 of an exhausted budget, ``wait`` seconds before its window ends."""
+    retry = max(1, math.ceil(wait))
+    per = str(int(b.per)) if float(b.per).is_integer() else f"{b.per:g}"
+    name = f"pd-{b.category}"
+    return Deny(
+        DataBudgetExhausted,
+        rule=f"anomaly:budget:{b.category}",
+        headers=(
+            (b"retry-after", b"%d" % retry),
+            (b"ratelimit-policy", f'"{name}";q={b.limit};w={per}'.encode("ascii", "replace")),
+            (b"ratelimit", f'"{name}";r=0;t={retry}'.encode("ascii", "replace")),
+        ),
+    )
+
+
+class BudgetGate:
+    """The anomaly filter's request phase: refuse a consumer whose budget is used up.
+
+    It never awaits, so it is the filter's ``request_now`` (bound in filter.py): no
+    coroutine per request, and the request phase stays synchronous past it. With no
+    budget exhausted (nearly always) it is one dictionary truth test.
+    """
+
+    def __init__(self, book: BudgetBook, time: Callable[[], float]) -> None:
+        self.book = book
+        self.time = time
+
+    def request_now(self, exchange: Exchange) -> Verdict:
+        book = self.book
+        if not book.exhausted:
+            return CONTINUE
+        ident = exchange.identity
+        if ident is None:
+            return CONTINUE
+        hit = book.blocked(ident.consumer, self.time())
+        if hit is None:
+            return CONTINUE
+        return exhausted(hit[0], hit[1])

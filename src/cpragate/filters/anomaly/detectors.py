@@ -31,19 +31,19 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from cpragate.core.exchange import Exchange
 from cpragate.filters.anomaly.baseline import Population, Rate
 from cpragate.filters.anomaly.config import AnomalyConfig
 from cpragate.filters.authn.apikeys import prefix_of
 
-__all__ = ["DETECTORS", "Engine", "Finding", "Subject"]
+__all__ = ["DETECTORS", "Engine", "Finding", "Knobs", "Subject"]
 
-DETECTORS = ("scraping", "enumeration", "credentials", "exfiltration", "unusual", "budget")
+DETECTORS: Final = ("scraping", "enumeration", "credentials", "exfiltration", "unusual", "budget")
 
-_AUTH_FAILED = "CPG-AUTH-001"
-_PERSONAL_OK = 400
+_AUTH_FAILED: Final = "CPG-AUTH-001"
+_PERSONAL_OK: Final = 400
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,23 +99,70 @@ class Subject:
         self.hours = [0] * 24
 
 
+class Knobs:
+    """One detector's settings as plain typed fields, read once from its config model.
+
+    ``observe`` reads a dozen settings per exchange: a pydantic model's attribute is a
+    Python look-up each time (and a generic one from compiled code), these are native
+    fields. Fields a detector's model does not have keep their zero.
+    """
+
+    def __init__(self, c: Any) -> None:
+        self.enabled: bool = bool(c.enabled)
+        self.window: float = float(getattr(c, "window", 0.0))
+        self.factor: float = float(getattr(c, "factor", 0.0))
+        self.prior_weight: float = float(getattr(c, "prior_weight", 0.0))
+        self.sigmas: float = float(getattr(c, "sigmas", 0.0))
+        self.severity: str = c.severity
+        self.response: str = c.response
+        self.duration: float = float(c.duration)
+        self.cooldown: float = float(c.cooldown)
+        self.floor: int = int(getattr(c, "floor", 0))
+        self.per_response: int = int(getattr(c, "per_response", 0))
+        self.failure_share: float = float(getattr(c, "failure_share", 0.0))
+        self.sequential_floor: int = int(getattr(c, "sequential_floor", 0))
+        self.max_step: int = int(getattr(c, "max_step", 0))
+        self.key_floor: int = int(getattr(c, "key_floor", 0))
+        self.floor_records: int = int(getattr(c, "floor_records", 0))
+        self.floor_spi: int = int(getattr(c, "floor_spi", 0))
+        self.floor_bytes: int = int(getattr(c, "floor_bytes", 0))
+        # unusual
+        self.learn_for: float = float(getattr(c, "learn_for", 0.0))
+        self.min_requests: int = int(getattr(c, "min_requests", 0))
+        self.new_endpoint: bool = bool(getattr(c, "new_endpoint", False))
+        self.new_network: bool = bool(getattr(c, "new_network", False))
+        self.off_hours: bool = bool(getattr(c, "off_hours", False))
+        self.off_hours_share: float = float(getattr(c, "off_hours_share", 0.0))
+        self.utc_offset_hours: float = float(getattr(c, "utc_offset_hours", 0.0))
+        self.ipv4_prefix: int = int(getattr(c, "ipv4_prefix", 32))
+        self.ipv6_prefix: int = int(getattr(c, "ipv6_prefix", 128))
+        self.max_routes: int = int(getattr(c, "max_routes", 0))
+        self.max_networks: int = int(getattr(c, "max_networks", 0))
+
+
 class Engine:
     """All detectors over one stream of exchanges (sans-IO; the caller passes the time)."""
 
     def __init__(self, cfg: AnomalyConfig) -> None:
         self.cfg = cfg
-        self.sc, self.en, self.cr, self.ex, self.un = cfg.scraping, cfg.enumeration, cfg.credentials, cfg.exfiltration, cfg.unusual
+        self.sc = Knobs(cfg.scraping)
+        self.en = Knobs(cfg.enumeration)
+        self.cr = Knobs(cfg.credentials)
+        self.ex = Knobs(cfg.exfiltration)
+        self.un = Knobs(cfg.unusual)
+        self.max_subjects = cfg.max_subjects
+        self.max_distinct = cfg.max_distinct
         self.subjects: dict[tuple[str, str], Subject] = {}
         self.fail_ip: dict[str, Rate] = {}
         self.fail_key: dict[str, Rate] = {}
         self.last_alert: dict[tuple[str, str, str], float] = {}
-        self.pop_subj = Population(self.sc.prior)
-        self.pop_refused = Population(self.en.prior)
+        self.pop_subj = Population(cfg.scraping.prior)
+        self.pop_refused = Population(cfg.enumeration.prior)
         self.pop_seq = Population(1.0)
-        self.pop_records = Population(self.ex.prior_records)
-        self.pop_spi = Population(self.ex.prior_spi)
-        self.pop_bytes = Population(self.ex.prior_bytes)
-        self.pop_fail = Population(self.cr.prior)
+        self.pop_records = Population(cfg.exfiltration.prior_records)
+        self.pop_spi = Population(cfg.exfiltration.prior_spi)
+        self.pop_bytes = Population(cfg.exfiltration.prior_bytes)
+        self.pop_fail = Population(cfg.credentials.prior)
         self._nets: dict[str, str] = {}
         self._off = self.un.utc_offset_hours * 3600.0
         self.shared = False
@@ -129,7 +176,7 @@ class Engine:
         r.pending += x
         k = f"{signal}:{kind}:{who}"
         if k not in self.dirty:
-            if len(self.dirty) >= self.cfg.max_subjects:
+            if len(self.dirty) >= self.max_subjects:
                 return
             self.dirty[k] = (r, window)
 
@@ -137,7 +184,7 @@ class Engine:
         k = f"subjects:{kind}:{who}"
         hit = self.dirty_subjects.get(k)
         if hit is None:
-            if len(self.dirty_subjects) >= self.cfg.max_subjects:
+            if len(self.dirty_subjects) >= self.max_subjects:
                 return
             hit = self.dirty_subjects[k] = (r, window, [])
         r.pending += len(fresh)
@@ -166,19 +213,20 @@ class Engine:
 
     def adopt(self, old: Engine) -> bool:
         """Take over what ``old`` learned (a reload) when its windows are the same; True if taken."""
-        same = all(
-            getattr(self.cfg, d).window == getattr(old.cfg, d).window
-            for d in ("scraping", "enumeration", "credentials", "exfiltration")
-        )
-        if not same:
+        if (
+            self.sc.window != old.sc.window
+            or self.en.window != old.en.window
+            or self.cr.window != old.cr.window
+            or self.ex.window != old.ex.window
+        ):
             return False
         self.subjects, self.fail_ip, self.fail_key, self.last_alert = old.subjects, old.fail_ip, old.fail_key, old.last_alert
-        for pop in ("pop_subj", "pop_refused", "pop_seq", "pop_records", "pop_spi", "pop_bytes", "pop_fail"):
-            setattr(self, pop, getattr(old, pop))
+        self.pop_subj, self.pop_refused, self.pop_seq = old.pop_subj, old.pop_refused, old.pop_seq
+        self.pop_records, self.pop_spi, self.pop_bytes, self.pop_fail = old.pop_records, old.pop_spi, old.pop_bytes, old.pop_fail
         return True
 
     def _bounded(self, d: dict[Any, Any]) -> None:
-        if len(d) >= self.cfg.max_subjects:
+        if len(d) >= self.max_subjects:
             del d[next(iter(d))]
 
     def _cooled(self, det: str, kind: str, who: str, now: float, cooldown: float) -> bool:
@@ -186,7 +234,7 @@ class Engine:
         last = self.last_alert.get(k)
         if last is not None and now - last < cooldown:
             return False
-        if len(self.last_alert) >= self.cfg.max_subjects:
+        if len(self.last_alert) >= self.max_subjects:
             del self.last_alert[next(iter(self.last_alert))]
         self.last_alert[k] = now
         return True
@@ -259,9 +307,7 @@ class Engine:
                 records = n
                 spi = 0
                 if pii is not None:
-                    ents = pii.entities
-                    if ents:
-                        m = max(ents.values())
+                    for m in pii.entities.values():  # max() of them, as a native loop
                         if m > records:
                             records = m
                     spi = pii.spi
@@ -281,7 +327,7 @@ class Engine:
             st.seen.clear()
         seen = st.seen
         new = 0
-        cap = self.cfg.max_distinct
+        cap = self.max_distinct
         fresh: list[str] | None = [] if self.shared else None
         for s in subjects:
             if s not in seen:

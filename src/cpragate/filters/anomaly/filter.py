@@ -29,15 +29,15 @@ Theory of operation:
 from __future__ import annotations
 
 import logging
-import math
 from typing import ClassVar
 
+from cpragate.core.clock import readers
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.ids import CounterIds
-from cpragate.core.verdict import CONTINUE, Deny, Verdict
-from cpragate.errors import DataBudgetExhausted, StorageError
-from cpragate.filters.anomaly.budgets import BudgetBook
+from cpragate.core.verdict import Verdict
+from cpragate.errors import StorageError
+from cpragate.filters.anomaly.budgets import BudgetBook, BudgetGate
 from cpragate.filters.anomaly.config import AnomalyConfig
 from cpragate.filters.anomaly.detectors import Engine, Finding
 from cpragate.storage.alerts import Alert, Block
@@ -73,13 +73,15 @@ class AnomalyFilter(Filter):
                     self.book = old.book
             carry[self.name] = self
         self.has_budgets = bool(config.budgets)
+        self.gate = BudgetGate(self.book, readers(ctx.clock)[0])
+        # The pipeline calls the native method directly (budgets.py): no Python frame.
+        self.request_now = self.gate.request_now  # type: ignore[method-assign]
         self.alerts = getattr(ctx.stores, "alerts", None)
         self.blocks = getattr(ctx.stores, "blocks", None)
         self.counters = getattr(ctx.stores, "counters", None) if getattr(ctx.stores, "shared", False) else None
         """The shared counter store (Redis) for budgets, or None to count in this process."""
         self.ids = CounterIds("al-" + CounterIds().next_id().split("-")[0])
-        self._time = ctx.clock.time
-        self._mono = ctx.clock.monotonic
+        self._time, self._mono = readers(ctx.clock)
         windows = getattr(ctx.stores, "windows", None)
         self.windows: WindowCounts | None = windows if config.shared == "auto" and isinstance(windows, WindowCounts) else None
         self.engine.shared = self.windows is not None
@@ -90,36 +92,24 @@ class AnomalyFilter(Filter):
 
     # ------------------------------------------------------------------ request: budgets
 
+    def request_now(self, exchange: Exchange) -> Verdict:
+        """Never awaits: the whole phase runs synchronously (bound to budgets.BudgetGate in __init__)."""
+        return self.gate.request_now(exchange)
+
     async def on_request(self, exchange: Exchange) -> Verdict:
-        if not self.book.exhausted:
-            return CONTINUE
-        ident = exchange.identity
-        if ident is None:
-            return CONTINUE
-        hit = self.book.blocked(ident.consumer, self._time())
-        if hit is None:
-            return CONTINUE
-        wait, b = hit
-        retry = max(1, math.ceil(wait))
-        per = str(int(b.per)) if float(b.per).is_integer() else f"{b.per:g}"
-        name = f"pd-{b.category}"
-        return Deny(
-            DataBudgetExhausted,
-            rule=f"anomaly:budget:{b.category}",
-            headers=(
-                (b"retry-after", b"%d" % retry),
-                (b"ratelimit-policy", f'"{name}";q={b.limit};w={per}'.encode("ascii", "replace")),
-                (b"ratelimit", f'"{name}";r=0;t={retry}'.encode("ascii", "replace")),
-            ),
-        )
+        return self.gate.request_now(exchange)
 
     # ------------------------------------------------------------------ complete: detect
 
     async def on_complete(self, exchange: Exchange) -> None:
         now = self._time()
         found = self.engine.observe(exchange, now)
-        if self.has_budgets and exchange.pii is not None and exchange.identity is not None:
-            await self._count_budgets(exchange, now)
+        if self.has_budgets:
+            ident = exchange.identity
+            if ident is not None and exchange.pii is not None:
+                plan = self.book.plan(ident.consumer, ident.purpose)
+                if plan:  # no coroutine for a consumer no budget binds
+                    await self._count_budgets(exchange, plan, now)
         if found:
             for f in found:
                 await self.raise_alert(f, now)
@@ -146,12 +136,12 @@ class AnomalyFilter(Filter):
         finally:
             self._syncing = False
 
-    async def _count_budgets(self, ex: Exchange, now: float) -> None:
+    async def _count_budgets(self, ex: Exchange, plan: tuple[int, ...], now: float) -> None:
         ident = ex.identity
         pii = ex.pii
         assert ident is not None and pii is not None
         book = self.book
-        for i in book.plan(ident.consumer, ident.purpose):
+        for i in plan:
             b = book.budgets[i]
             n = pii.spi if b.category == "spi" else pii.categories.get(b.category, 0)
             if not n:

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from cpragate.core.clock import readers
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
-from cpragate.core.route import RouteInfo
 from cpragate.filters.inventory.config import InventoryConfig
+from cpragate.filters.inventory.fastpath import InventoryFast
 from cpragate.filters.inventory.model import Inventory
 
 __all__ = ["InventoryFilter", "inventory_of"]
@@ -50,44 +51,8 @@ class InventoryFilter(Filter):
         if not isinstance(config, InventoryConfig):
             raise TypeError("InventoryFilter needs an InventoryConfig")
         self.inventory = inventory_of(ctx, config)
-        self.templater = self.inventory.templater
-        self._time = ctx.clock.time
-        self._mono = ctx.clock.monotonic
-        self._wild: dict[int, str | None] = {}
-
-    def _wildcard_prefix(self, route: RouteInfo) -> str | None:
-        """The literal part of a ``/**`` route (``/static/``), or None for a plain template."""
-        key = id(route)
-        try:
-            return self._wild[key]
-        except KeyError:
-            t = route.template
-            p = t[:-2] if t.endswith("/**") else None
-            self._wild[key] = p
-            return p
+        self._fast = InventoryFast(self.inventory, *readers(ctx.clock))
+        """The per-exchange work (fastpath.py, compiled)."""
 
     async def on_complete(self, exchange: Exchange) -> None:
-        route = exchange.route
-        req = exchange.request
-        method = req.method
-        if route is not None:
-            prefix = self._wildcard_prefix(route)
-            template = route.template if prefix is None else self.templater.template(method, req.path, prefix)
-            name: str | None = route.name
-        else:
-            template = self.templater.template(method, req.path)
-            name = None
-        resp = exchange.response
-        ident = exchange.identity
-        started = exchange.started
-        self.inventory.record(
-            method,
-            template,
-            name,
-            resp.status if resp is not None else 0,
-            ident.consumer if ident is not None else None,
-            self._time(),
-            exchange.outcome != "served",
-            exchange.pii,
-            (self._mono() - started) * 1000.0 if started else 0.0,
-        )
+        self._fast.complete(exchange)

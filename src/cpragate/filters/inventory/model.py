@@ -151,14 +151,18 @@ class Inventory:
         else:
             cs[OTHER] = cs.get(OTHER, 0) + 1
         if pii is not None:
-            cats = getattr(pii, "categories", None)
+            # Typed: compiled, a dict's items are then walked natively (no iterator, no
+            # tuple per item) and the counts added as ints (cpragate/_accel.py).
+            cats: dict[str, int] | None = getattr(pii, "categories", None)
             if cats:
                 ec = ep.categories
                 for c, k in cats.items():
                     ec[c] = ec.get(c, 0) + k
                 ee = ep.entities
-                for e, k in (getattr(pii, "entities", None) or {}).items():
-                    ee[e] = ee.get(e, 0) + k
+                ents: dict[str, int] | None = getattr(pii, "entities", None)
+                if ents:
+                    for e, k in ents.items():
+                        ee[e] = ee.get(e, 0) + k
                 ep.spi += int(getattr(pii, "spi", 0) or 0)
                 if not denied:
                     rp = ep.recipients
@@ -171,7 +175,7 @@ class Inventory:
                         rp[OTHER] = rp.get(OTHER, 0) + 1
             req = getattr(pii, "request", None)  # filters/pii PiiReport: the request's counts
             if req is not None:
-                rcats = getattr(req, "categories", None)
+                rcats: dict[str, int] | None = getattr(req, "categories", None)
                 if rcats:
                     rc = ep.request_categories
                     for c, k in rcats.items():

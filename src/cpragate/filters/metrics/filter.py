@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import ClassVar
 
 from cpragate.admin.metrics import Metrics
+from cpragate.core.clock import readers
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.filters.metrics.config import MetricsConfig
+from cpragate.filters.metrics.fastpath import UNROUTED, MetricsFast
 
 __all__ = ["UNROUTED", "MetricsFilter", "metrics_of"]
-
-UNROUTED = "(unrouted)"
 
 
 def metrics_of(ctx: FilterContext, cfg: MetricsConfig) -> Metrics:
@@ -52,51 +52,9 @@ class MetricsFilter(Filter):
         super().__init__(config, ctx)
         if not isinstance(config, MetricsConfig):
             raise TypeError("MetricsFilter needs a MetricsConfig")
-        self.metrics = m = metrics_of(ctx, config)
-        self._requests = m.requests.inc
-        self._latency = m.latency.observe
-        self._bytes = m.bytes_out.inc
-        self._mono = ctx.clock.monotonic
-        self._time = ctx.clock.time
-        self._status: dict[int, str] = {}
+        self.metrics = metrics_of(ctx, config)
+        self._fast = MetricsFast(self.metrics, *readers(ctx.clock))
+        """The per-exchange work (fastpath.py, compiled)."""
 
     async def on_complete(self, exchange: Exchange) -> None:
-        route = exchange.route
-        rname = route.name if route is not None else UNROUTED
-        resp = exchange.response
-        code = resp.status if resp is not None else 0
-        status = self._status.get(code)
-        if status is None:
-            status = self._status[code] = str(code)
-        self._requests((rname, exchange.request.method, status))
-        started = exchange.started
-        now = self._mono()
-        elapsed = now - started if started and now >= started else 0.0
-        self._latency((rname, status), elapsed)
-        if exchange.bytes_out:
-            self._bytes((rname,), exchange.bytes_out)
-        m = self.metrics
-        served = exchange.outcome == "served"
-        m.timeline.add(self._time(), not served)
-        if not served:
-            decider = "gateway"
-            for d in exchange.decisions:
-                if d.outcome in ("deny", "respond", "error"):
-                    decider = d.filter
-                    break
-            m.denials.inc((exchange.error_code or exchange.outcome, decider))
-        else:
-            pii = exchange.pii
-            if pii is not None:
-                cats = getattr(pii, "categories", None)
-                if cats:
-                    inc = m.pi_served.inc
-                    for c, n in cats.items():
-                        inc((c,), n)
-                    spi = getattr(pii, "spi", 0)
-                    if spi:
-                        m.spi_served.inc((rname,), spi)
-        tracer = m.tracer
-        if tracer is not None:
-            end = int(self._time() * 1e9)  # wall clock: spans carry epoch nanoseconds
-            tracer.record(exchange, end - round(elapsed * 1e9), end)
+        self._fast.complete(exchange)

@@ -232,3 +232,23 @@ def test_ipv6_networks() -> None:
     assert e.network("2001:db8:1:2::7") == "2001:db8:1::/48"
     assert e.network("10.1.2.3") == "10.1.2.0/24"
     assert e.network("not-an-ip") == "invalid"
+
+
+def test_knobs_copy_each_detectors_settings() -> None:
+    c = cfg(enumeration={"floor": 7, "max_step": 2, "window": 30}, credentials={"key_floor": 4}, unusual={"ipv4_prefix": 16})
+    e = Engine(c)
+    assert (e.en.floor, e.en.max_step, e.en.window, e.en.failure_share) == (7, 2, 30.0, c.enumeration.failure_share)
+    assert (e.cr.key_floor, e.cr.severity, e.cr.response) == (4, "critical", "block")
+    assert (e.ex.floor_records, e.ex.floor_spi, e.ex.floor_bytes) == (2000, 1000, 10_000_000)
+    assert (e.sc.per_response, e.un.ipv4_prefix, e.un.min_requests, e.un.enabled) == (10, 16, 500, True)
+    assert e.network("10.1.2.3") == "10.1.0.0/16"
+    # the texts keep integer floors as integers
+    found = feed(e, [(T0 + i, ex(None, None, auth_failed=True, key=KEY)) for i in range(4)])
+    assert any("threshold 4)" in f.summary for _, f in found)
+
+
+def test_adopt_needs_the_same_windows() -> None:
+    old = Engine(cfg())
+    feed(old, [(T0, ex(obj=1))])
+    assert Engine(cfg(scraping={"floor": 3})).adopt(old)
+    assert not Engine(cfg(exfiltration={"window": 120})).adopt(old)

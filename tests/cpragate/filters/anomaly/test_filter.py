@@ -182,6 +182,37 @@ def test_budget_is_enforced_with_a_stable_code_and_headers() -> None:
     assert asyncio.run(p.run_request(ex)) is CONTINUE
 
 
+def test_budget_gate_decides_synchronously() -> None:
+    # request_now (the pipeline's synchronous fast path) gives the verdict on_request gives,
+    # without a coroutine; it never returns None (the budgets are in memory).
+    clock = FakeClock(1_767_225_600.0 + 10)
+    f = make({"budgets": [{"category": "identifiers", "limit": 5, "per": 60}]}, stores(), clock)
+    assert type(f).implements("request_now")
+    ex = make_exchange(make_request(), route=ROUTE)
+    ex.identity = ALICE
+    anonymous = make_exchange(make_request(), route=ROUTE)
+    assert f.request_now(ex) is CONTINUE and f.request_now(anonymous) is CONTINUE
+    complete(f, 1, ids=6)
+    v = f.request_now(ex)
+    assert isinstance(v, Deny) and v.error is DataBudgetExhausted and v.rule == "anomaly:budget:identifiers"
+    assert dict(v.headers)[b"retry-after"] == b"50" and dict(v.headers)[b"ratelimit-policy"] == b'"pd-identifiers";q=5;w=60'
+    assert f.request_now(anonymous) is CONTINUE
+    again = asyncio.run(f.on_request(ex))
+    assert isinstance(again, Deny) and dict(again.headers) == dict(v.headers)
+    p = Pipeline([f])
+    assert isinstance(p.request_now(ex), Deny) and ex.decisions[-1].rule == "anomaly:budget:identifiers"
+    clock.advance(50)
+    assert f.request_now(ex) is CONTINUE
+
+
+def test_budgets_binding_no_consumer_cost_no_counting() -> None:
+    clock = FakeClock()
+    f = make({"budgets": [{"category": "identifiers", "limit": 5, "purposes": ["service_provider"]}]}, stores(), clock)
+    for i in range(10):
+        complete(f, i, ids=10)  # alice is a third party: no budget binds her
+    assert not f.book.counts and not f.book.exhausted
+
+
 def test_budget_counts_spi_on_a_shared_counter_store() -> None:
     clock = FakeClock()
     counted: dict[str, int] = {}
