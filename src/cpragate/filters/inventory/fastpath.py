@@ -37,6 +37,11 @@ class InventoryFast:
         self.wild[key] = p
         return p
 
+    def complete_now(self, exchange: Exchange) -> bool:
+        """The filter's ``complete_now`` (bound on it): the whole phase, never an await."""
+        self.complete(exchange)
+        return True
+
     def complete(self, exchange: Exchange) -> None:
         route = exchange.route
         req = exchange.request

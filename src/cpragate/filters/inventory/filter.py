@@ -53,6 +53,12 @@ class InventoryFilter(Filter):
         self.inventory = inventory_of(ctx, config)
         self._fast = InventoryFast(self.inventory, *readers(ctx.clock))
         """The per-exchange work (fastpath.py, compiled)."""
+        self.complete_now = self._fast.complete_now  # type: ignore[method-assign]
+
+    def complete_now(self, exchange: Exchange) -> bool:
+        """The whole complete phase, synchronously (bound to fastpath.py in __init__: the
+        pipeline calls the native method, no coroutine)."""
+        return self._fast.complete_now(exchange)
 
     async def on_complete(self, exchange: Exchange) -> None:
         self._fast.complete(exchange)

@@ -22,7 +22,7 @@ def observe(fast: MetricsFast, clock: FakeClock, method: str, status: int, route
     ex.outcome = "served"
     ex.bytes_out = 10
     ex.pii = pii
-    fast.complete(ex)
+    assert fast.complete_now(ex) is True  # the filter's complete_now: the whole phase
 
 
 def test_label_tuples_are_made_once_per_route_status_and_method() -> None:
