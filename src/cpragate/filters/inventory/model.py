@@ -34,6 +34,9 @@ __all__ = ["DocumentedOp", "Endpoint", "Inventory", "documented_from_routes", "t
 OTHER = "(other)"
 ANONYMOUS = "(anonymous)"
 
+_HAS_REQUEST: dict[type, bool] = {}
+"""Whether the pii counts of a class carry a ``request`` part (see ``Inventory.record``)."""
+
 
 @dataclass(frozen=True, slots=True)
 class DocumentedOp:
@@ -173,7 +176,16 @@ class Inventory:
                         rp[who] = 1
                     else:
                         rp[OTHER] = rp.get(OTHER, 0) + 1
-            req = getattr(pii, "request", None)  # filters/pii PiiReport: the request's counts
+            # filters/pii's PiiReport carries the request's counts; a plain Annotations has no
+            # ``request``, and getattr with a default would raise and clear an AttributeError
+            # per exchange (several thousand instructions): asked once per class instead.
+            t = type(pii)
+            has = _HAS_REQUEST.get(t)
+            if has is None:
+                has = hasattr(pii, "request")
+                if len(_HAS_REQUEST) < 64:
+                    _HAS_REQUEST[t] = has
+            req = getattr(pii, "request", None) if has else None
             if req is not None:
                 rcats: dict[str, int] | None = getattr(req, "categories", None)
                 if rcats:

@@ -151,6 +151,28 @@ def test_request_side_categories_from_the_pii_report() -> None:
     assert rows[0]["request_pi_categories"] == "geolocation:2;identifiers:2" and rows[0]["request_spi"] == "4"
 
 
+def test_plain_annotations_have_no_request_side_and_the_class_is_asked_once() -> None:
+    """A plain Annotations (what the demo's exchanges carry) counts the response side only;
+    whether a class has a request part is remembered per class, not raised per exchange."""
+    from cpragate.filters.inventory import model
+    from cpragate.filters.pii.filter import PiiReport
+
+    ann = Annotations()
+    ann.add("email", "identifiers", False, "mask", 2)
+    inv = Inventory()
+    for _ in range(3):
+        inv.record("GET", "/v1/customers/{id}", "getCustomer", 200, "support-app", 1.0, pii=ann)
+    row = inv.snapshot()["endpoints"][0]
+    assert row["categories"] == {"identifiers": 6} and row["request_categories"] == {} and row["request_spi"] == 0
+    assert model._HAS_REQUEST[Annotations] is False
+    rep = PiiReport()
+    rep.request = Annotations()
+    rep.request.add("us_ssn", "identifiers", True, None, 1)
+    inv.record("GET", "/v1/customers/{id}", "getCustomer", 200, "support-app", 1.0, pii=rep)
+    assert model._HAS_REQUEST[PiiReport] is True
+    assert inv.snapshot()["endpoints"][0]["request_categories"] == {"identifiers": 1}
+
+
 def test_dump_and_load_round_trip_within_bounds() -> None:
     inv = filled()
     data = orjson.loads(orjson.dumps(inv.dump()))  # through JSON, as saved
