@@ -112,9 +112,23 @@ def banner(port: int, state: Path, api_port: int, admin_url: str | None = None) 
 """
 
 
+async def start_demo_api(pki: DevPki, api_port: int, avoid: int) -> OriginServer:
+    """Start the demo API; an ephemeral port never takes `avoid`, the port the gateway binds next.
+
+    The kernel may hand out, for port 0, a port another process (a test's free_port()) picked, checked
+    and let go a moment ago as the gateway's: the gateway then fails with "address in use" at random.
+    """
+    api = await OriginServer(DemoApi(), ssl_context=api_ssl_context(pki)).start("127.0.0.1", api_port)
+    if api_port == 0 and avoid != 0 and api.port == avoid:
+        other = await OriginServer(DemoApi(), ssl_context=api_ssl_context(pki)).start("127.0.0.1", 0)
+        await api.close()  # after `other` holds a different port, so the kernel cannot hand `avoid` out again
+        api = other
+    return api
+
+
 async def _demo(state: Path, port: int, api_port: int, duration: float | None, ready: asyncio.Future[None] | None) -> None:
     pki = ensure_dev_pki(state)
-    api = await OriginServer(DemoApi(), ssl_context=api_ssl_context(pki)).start("127.0.0.1", api_port)
+    api = await start_demo_api(pki, api_port, avoid=port)
     admin_bind = f"127.0.0.1:{ADMIN_PORT}" if _port_free(ADMIN_PORT) else "127.0.0.1:0"  # busy: any free port
     cfg = demo_config(state, f"127.0.0.1:{port}", f"https://127.0.0.1:{api.port}", admin_bind)
     setup_logging(cfg.logging.level)
