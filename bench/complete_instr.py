@@ -5,7 +5,8 @@ bench/instr.py counts it inside the whole request. This isolates each filter's
 ``on_complete``: the demo policy's runtime is built as the gateway builds it, one
 ``GET /v1/customers/42`` as ``support-app`` goes through the request and response phases
 (so the exchange carries the pii filter's counts and the audit trail's subjects, as under
-``cpragate run``), then one filter's ``on_complete`` is called N times on it (the same
+``cpragate run``), then one filter's complete phase runs N times on it (its ``complete_now``
+when it has one, ``on_complete`` when that returns False or is missing, as the pipeline does; the same
 consumer asking again and again, as in bench/instr.py, on a clock that moves 0.2 s per
 reading so windows roll and no alert fires). Each row runs twice under
 ``valgrind --tool=callgrind`` (N and 2N calls); the difference divided by N is the
@@ -103,6 +104,11 @@ async def drive(row: str, n: int) -> None:
             else:
                 for _ in range(n):
                     step(f.on_request(ex))
+        elif type(f).implements("complete_now"):  # as the pipeline runs it: synchronously when it can
+            done = f.complete_now
+            for _ in range(n):
+                if not done(ex):
+                    step(f.on_complete(ex))
         else:
             for _ in range(n):
                 step(f.on_complete(ex))

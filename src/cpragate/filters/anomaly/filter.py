@@ -3,10 +3,13 @@ access; personal-data budgets; alerts and automatic responses.
 
 Theory of operation:
 
-1. ``on_complete`` (complete phase, after audit: ``complete_priority`` 8) feeds every
-   exchange — refused ones included, so authentication failures are seen — to the
-   detectors (detectors.Engine). It never touches the response and never raises to the
-   client: a store failure is logged and detection goes on.
+1. ``complete_now``/``on_complete`` (complete phase, after audit: ``complete_priority``
+   8) feed every exchange — refused ones included, so authentication failures are seen —
+   to the detectors (detectors.Engine). The detectors and budgets counted in this process
+   run synchronously; only an alert to record, shared budget counters or a shared-window
+   sync make the pipeline await ``on_complete``, which takes over what ``complete_now``
+   did. It never touches the response and never raises to the client: a store failure is
+   logged and detection goes on.
 2. A finding becomes an ``Alert`` (storage/alerts.py): logged at WARNING (counts and
    route names only, no personal data), added to ``stores.alerts`` (the dashboard reads
    it; a webhook wrapper installed by the server signs and POSTs it without blocking),
@@ -87,6 +90,8 @@ class AnomalyFilter(Filter):
         self.engine.shared = self.windows is not None
         self._next_sync = 0.0
         self._syncing = False
+        self._pending: tuple[Exchange, float, list[Finding] | None, tuple[int, ...]] | None = None
+        """What ``complete_now`` did for the exchange it left to ``on_complete``."""
         self.raised = 0
         """Alerts raised by this instance (for tests and the replay)."""
 
@@ -101,15 +106,45 @@ class AnomalyFilter(Filter):
 
     # ------------------------------------------------------------------ complete: detect
 
-    async def on_complete(self, exchange: Exchange) -> None:
+    def complete_now(self, exchange: Exchange) -> bool:
+        """The detectors (and budgets counted in this process) synchronously: True when
+        that was all. False when something must be awaited (an alert to record, shared
+        budget counters, a shared-window sync): what was done is handed to ``on_complete``,
+        which the pipeline awaits next for this same exchange, so nothing is observed twice."""
         now = self._time()
         found = self.engine.observe(exchange, now)
+        plan: tuple[int, ...] = ()
         if self.has_budgets:
             ident = exchange.identity
             if ident is not None and exchange.pii is not None:
                 plan = self.book.plan(ident.consumer, ident.purpose)
-                if plan:  # no coroutine for a consumer no budget binds
-                    await self._count_budgets(exchange, plan, now)
+                if plan and self.counters is None:  # counted here: no store to await
+                    over = self._count_budgets_local(exchange, plan, now)
+                    plan = ()
+                    if over:
+                        found = over if found is None else [*over, *found]  # budgets' alerts first, as awaited
+        sync = self.windows is not None and not self._syncing and self._mono() >= self._next_sync
+        if not found and not plan and not sync:
+            return True
+        self._pending = (exchange, now, found, plan)
+        return False
+
+    async def on_complete(self, exchange: Exchange) -> None:
+        pending = self._pending
+        if pending is not None and pending[0] is exchange:  # complete_now observed it already
+            self._pending = None
+            _, now, found, plan = pending
+        else:
+            self._pending = None
+            now = self._time()
+            found = self.engine.observe(exchange, now)
+            plan = ()
+            if self.has_budgets:
+                ident = exchange.identity
+                if ident is not None and exchange.pii is not None:
+                    plan = self.book.plan(ident.consumer, ident.purpose)
+        if plan:  # no coroutine for a consumer no budget binds
+            await self._count_budgets(exchange, plan, now)
         if found:
             for f in found:
                 await self.raise_alert(f, now)
@@ -136,6 +171,34 @@ class AnomalyFilter(Filter):
         finally:
             self._syncing = False
 
+    def _budget_finding(self, i: int, consumer: str, total: int) -> Finding:
+        b = self.book.budgets[i]
+        return Finding(
+            "budget", "consumer", consumer,
+            f"{consumer} used its budget of {b.limit} {b.category} values per {b.per:g} s",
+            "medium", "none", 0.0,
+            {"category": b.category, "limit": b.limit, "window_s": b.per, "count": total},
+        )  # fmt: skip
+
+    def _count_budgets_local(self, ex: Exchange, plan: tuple[int, ...], now: float) -> list[Finding] | None:
+        """Budgets counted in this process (no shared counter store): the findings of the
+        budgets this exchange used up (None: none)."""
+        ident = ex.identity
+        pii = ex.pii
+        assert ident is not None and pii is not None
+        book = self.book
+        out: list[Finding] | None = None
+        for i in plan:
+            b = book.budgets[i]
+            n = pii.spi if b.category == "spi" else pii.categories.get(b.category, 0)
+            if not n:
+                continue
+            total = book.add_local(ident.consumer, i, n, now)
+            if book.settle(ident.consumer, i, total, now):
+                f = self._budget_finding(i, ident.consumer, total)
+                out = [f] if out is None else [*out, f]
+        return out
+
     async def _count_budgets(self, ex: Exchange, plan: tuple[int, ...], now: float) -> None:
         ident = ex.identity
         pii = ex.pii
@@ -156,15 +219,7 @@ class AnomalyFilter(Filter):
             if total < 0:
                 total = book.add_local(ident.consumer, i, n, now)
             if book.settle(ident.consumer, i, total, now):
-                await self.raise_alert(
-                    Finding(
-                        "budget", "consumer", ident.consumer,
-                        f"{ident.consumer} used its budget of {b.limit} {b.category} values per {b.per:g} s",
-                        "medium", "none", 0.0,
-                        {"category": b.category, "limit": b.limit, "window_s": b.per, "count": total},
-                    ),
-                    now,
-                )  # fmt: skip
+                await self.raise_alert(self._budget_finding(i, ident.consumer, total), now)
 
     async def raise_alert(self, f: Finding, now: float) -> Alert | None:
         """Record, log and act on one finding (None: another instance already reported it)."""

@@ -361,3 +361,85 @@ def test_a_reload_keeps_the_learned_baselines_when_windows_are_unchanged() -> No
     assert st.carry["anomaly"] is same
     other_window = make({"scraping": {"window": 120}}, st, clock)
     assert other_window.engine.subjects == {} and not other_window.book.counts
+
+
+def fast_complete(f: AnomalyFilter, obj: int, ident: Identity | None = ALICE, ids: int = 1, spi: int = 0) -> bool:
+    """One exchange through the pipeline's complete phase as the server runs it: the
+    synchronous ``complete_now`` first, ``run_complete`` from where it stopped. True: no
+    coroutine was needed."""
+    ex = make_exchange(make_request("GET", f"/v1/customers/{obj}"), route=ROUTE, client_ip="10.0.0.1")
+    ex.params = {"id": str(obj)}
+    ex.identity = ident
+    ex.response = make_response(200)
+    annotate(ex, ids, spi)
+    p = Pipeline([f])
+    at = p.complete_now(ex)
+    if at < len(p.complete_filters):
+        asyncio.run(p.run_complete(ex, at))
+        return False
+    return True
+
+
+def test_complete_phase_is_synchronous_until_an_alert_must_be_stored() -> None:
+    # The detectors run in complete_now; only the exchange that raises the alert makes the
+    # pipeline await on_complete, which stores it without observing the exchange again.
+    now = time.time()
+    clock = FakeClock(now - now % 60 + 1)
+    st = stores()
+    f = make({"exfiltration": {"enabled": False}}, st, clock)
+    assert type(f).implements("complete_now")
+    awaited = []
+    for i in range(150):
+        clock.advance(0.1)
+        if not fast_complete(f, 90_000 + i * 7):
+            awaited.append(i)
+    alerts = asyncio.run(st.alerts.list())
+    assert [a.detector for a in alerts] == ["scraping"] and len(awaited) == 1
+    assert f.engine.subjects[("consumer", "alice")].total == 150  # each exchange observed once
+    assert f._pending is None
+
+
+def test_local_budgets_count_synchronously_and_alert_once() -> None:
+    clock = FakeClock(1_767_225_600.0 + 10)
+    st = stores()
+    f = make({"budgets": [{"category": "identifiers", "limit": 50, "per": 3600}],
+              "scraping": {"enabled": False}, "exfiltration": {"enabled": False}}, st, clock)  # fmt: skip
+    sync = [fast_complete(f, i, ids=10) for i in range(5)]
+    assert sync == [True] * 4 + [False]  # the fifth uses the budget up: its alert is awaited
+    assert [a.detector for a in asyncio.run(st.alerts.list())] == ["budget"]
+    assert f.book.blocked("alice", clock.time()) is not None
+    assert fast_complete(f, 6, ids=10)  # over budget already: counted, no second alert
+    assert len(asyncio.run(st.alerts.list())) == 1
+
+
+def test_shared_budget_counters_are_awaited_from_complete_now() -> None:
+    clock = FakeClock()
+    counted: dict[str, int] = {}
+
+    class Counters:
+        async def incr(self, key: str, amount: int = 1, ttl: float | None = None) -> int:
+            counted[key] = counted.get(key, 0) + amount
+            return counted[key]
+
+    st = stores()
+    st.counters, st.shared = Counters(), True
+    f = make({"budgets": [{"category": "spi", "limit": 100}], "scraping": {"enabled": False}}, st, clock)
+    assert not fast_complete(f, 1, ids=3, spi=3)  # the shared counter is awaited
+    assert not fast_complete(f, 2, ids=3, spi=3)
+    assert list(counted.values()) == [6] and not f.book.counts  # counted once each, in the store only
+    assert f.engine.subjects[("consumer", "alice")].total == 2
+
+
+def test_on_complete_ignores_what_complete_now_left_for_another_exchange() -> None:
+    now = time.time()
+    clock = FakeClock(now - now % 60 + 1)
+    st = stores()
+    f = make({"budgets": [{"category": "identifiers", "limit": 5, "per": 60}],
+              "scraping": {"enabled": False}, "exfiltration": {"enabled": False}}, st, clock)  # fmt: skip
+    ex1 = make_exchange(make_request("GET", "/v1/customers/1"), route=ROUTE)
+    ex1.params, ex1.identity, ex1.response = {"id": "1"}, ALICE, make_response(200)
+    annotate(ex1, 6)
+    assert f.complete_now(ex1) is False and f._pending is not None  # its budget alert waits
+    complete(f, 2, ids=1)  # another exchange's on_complete: observed afresh, the stale hand-over dropped
+    assert f._pending is None and f.engine.subjects[("consumer", "alice")].total == 2
+    assert asyncio.run(st.alerts.list()) == []  # ex1's on_complete never ran: nothing stored twice or mixed up
