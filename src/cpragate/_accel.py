@@ -57,6 +57,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.server.upstream",
         "cpragate.server.http1",
         "cpragate.server.gateway",
+        "cpragate.server.accesslog",  # the access log's batched lines (one per request when on)
         "cpragate.server._h1",
         # the default filters' per-request work (every route that keeps them runs it)
         "cpragate.filters.security_headers.fastpath",

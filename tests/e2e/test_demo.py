@@ -44,8 +44,15 @@ def test_demo_answers_its_printed_curl_commands(tmp_path: Path) -> None:
         # customers without the scope (BFLA, 403) (marketing-partner); no key (401);
         # admin (unrouted), traversal (refused), ticket with mTLS (partner-portal), create ticket
         assert statuses == [200, 200, 200, 404, 200, 403, 401, 404, 400, 200, 201], list(zip(commands, statuses))
-        access = [line for line in log.read_text().splitlines() if "cpragate.access" in line]
+        # access lines are written in batches, at most 0.1 s late (server/accesslog.py)
+        deadline = time.monotonic() + 5
+        while True:
+            access = [line for line in log.read_text().splitlines() if "cpragate.access" in line]
+            if len(access) >= len(commands) or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
         assert len(access) >= len(commands)
+        assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO \[\d+\] cpragate\.access: \S+ 127\.0\.0\.1 [A-Z]+ \S+ \d{3} [\d.]+ms ", a) for a in access), access
         # the banner names the dashboard and its admin key; the dashboard and the admin API answer
         m = re.search(r"dashboard: (http://127\.0\.0\.1:\d+/)\s+\(sign in with the admin key (\S+)\)", text)
         assert m, text

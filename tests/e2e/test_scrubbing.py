@@ -114,6 +114,10 @@ def test_logs_audit_spool_and_state_hold_no_raw_pii_or_credentials(tmp_path: Pat
             await req("GET", "/v1/customers/42", {"authorization": f"Basic {SUPPORT_KEY}"})
             await req("GET", f"/v1/customers/42?api_key={WRONG_KEY}")
             await c.close()
+            for _ in range(100):  # access lines are written in batches, at most 0.1 s late
+                if "cpragate.access" in proc.text():
+                    break
+                await asyncio.sleep(0.05)
             assert "cpragate.access" in proc.text()  # the access log was on: it had the chance to leak
         finally:
             code = await asyncio.to_thread(stop_proc, proc)

@@ -294,7 +294,7 @@ class StorageConfig(_Model):
 
 class Logging(_Model):
     level: Literal["debug", "info", "warning", "error"] = Field("info", description="Log level.")
-    access_log: bool = Field(False, description="Log one line per request (method, route, status, latency, request id; never bodies or credentials).")
+    access_log: bool = Field(False, description="Log one line per request (method, route, status, latency, request id; never bodies or credentials). With the gateway's own log handler the lines are written in batches, at most 0.1 s late; the audit trail, not this log, is the durable record.")
 
 
 class FiltersConfig(_Model):

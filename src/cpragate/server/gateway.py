@@ -30,6 +30,7 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.router import Router
 from cpragate.errors import ConfigReloadRefused, CpraGateError, ListenError
 from cpragate.server import memory
+from cpragate.server.accesslog import AccessLines, sink
 from cpragate.server.http1 import ClientConnection
 from cpragate.server.tls import server_context
 from cpragate.server.upstream import UpstreamPool
@@ -208,6 +209,8 @@ class Gateway:
         self.listeners: list[ListenerRuntime] = []
         self.draining = False
         self.access_log = cfg.logging.access_log
+        self.access_lines: AccessLines | None = sink(loop) if self.access_log else None
+        """The batched access-log writer (server/accesslog.py), None: one ``logging`` record per line."""
         self.date = b""
         self.read_view = memoryview(bytearray(256 * 1024))
         """Where uvloop puts what client connections read (and TLS decrypts): they are
@@ -312,6 +315,7 @@ class Gateway:
         memory.tune(cfg.limits.malloc_mmap_threshold)
         self._next_trim = self.loop.time() + cfg.limits.malloc_trim_interval
         self.access_log = cfg.logging.access_log
+        self.access_lines = sink(self.loop) if self.access_log else None
         # Refresh listener certificates in place (new handshakes use them).
         for lr, lcfg in zip(self.listeners, cfg.listeners, strict=False):
             if lr.ssl is not None and lcfg.tls is not None:
@@ -342,6 +346,8 @@ class Gateway:
         for c in list(self.connections):
             c.abort() if c.active is not None else c.close()
         self.runtime.close()
+        if self.access_lines is not None:
+            self.access_lines.flush()
         if self.admin is not None:
             await self.admin.close()
         if self._tick_handle is not None:

@@ -1202,19 +1202,20 @@ class Cycle:
         if abort:
             self._drop_upstream()
             self.conn.abort()
-        if self.conn.gateway.access_log:
-            access.info(
-                "%s %s %s %s %d %.1fms %s%s%s",
-                ex.request_id,
-                ex.client_ip,
-                ex.request.method,
-                ex.route.template if ex.route else "-",
-                ex.response.status if ex.response else 0,
-                (self.conn.loop.time() - ex.started) * 1000,
-                ex.outcome,
-                _who(ex),
-                _pi_summary(ex),
+        gw = self.conn.gateway
+        if gw.access_log:
+            route = ex.route
+            resp = ex.response
+            line = (
+                f"{ex.request_id} {ex.client_ip} {ex.request.method} {route.template if route is not None else '-'}"
+                f" {resp.status if resp is not None else 0} {(self.conn.loop.time() - ex.started) * 1000:.1f}ms"
+                f" {ex.outcome}{_who(ex)}{_pi_summary(ex)}"
             )
+            lines = gw.access_lines
+            if lines is not None:
+                lines.add(line)  # batched (server/accesslog.py)
+            else:
+                access.info("%s", line)
         pipe = self.pipeline if self.pipeline is not None else self.rt.fallback
         if pipe.complete_filters:
             at = pipe.complete_now(ex)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from cpragate.config import load_config
 from cpragate.config.model import GatewayConfig
 from cpragate.errors import CpraGateError
+from cpragate.server.accesslog import AccessLines
 from cpragate.server.gateway import Gateway, open_default_stores
 
 __all__ = ["run_worker", "serve", "setup_logging"]
@@ -46,6 +47,25 @@ class _Formatter(logging.Formatter):
         return f"{self._stamp},{int(record.msecs):03d}"  # = default_msec_format '%s,%03d'
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The gateway's stderr handler. Access-log lines batched by ``accesslog.AccessLines``
+    (``access``) are written before any other record from the same thread, so the log
+    keeps its order, and by ``flush`` (``logging.shutdown`` at exit)."""
+
+    _cpragate = True
+    access: AccessLines | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.access is not None:
+            self.access.flush()
+        super().emit(record)
+
+    def flush(self) -> None:
+        if self.access is not None:
+            self.access.flush()
+        super().flush()
+
+
 def setup_logging(level: str = "info") -> None:
     # The logging HOWTO's "Optimization": our format uses neither the caller's file/line
     # nor thread or multiprocessing names, so skip collecting them (sys._getframe walk
@@ -55,9 +75,8 @@ def setup_logging(level: str = "info") -> None:
     logging.logMultiprocessing = False
     root = logging.getLogger()
     if not any(getattr(h, "_cpragate", False) for h in root.handlers):
-        h = logging.StreamHandler(sys.stderr)
+        h = _Handler(sys.stderr)
         h.setFormatter(_Formatter("%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s"))
-        h._cpragate = True  # type: ignore[attr-defined]
         root.addHandler(h)
     root.setLevel(level.upper())
 
