@@ -1203,7 +1203,7 @@ class Cycle:
             self._drop_upstream()
             self.conn.abort()
         gw = self.conn.gateway
-        if gw.access_log:
+        if gw.access_log and (gw.access_lines is not None or access.isEnabledFor(logging.INFO)):
             route = ex.route
             resp = ex.response
             line = (
