@@ -603,6 +603,8 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
  */
 #define IS_ALNUM(c) (IS_DIGIT(c) || IS_UPPER(c) || IS_LOWER(c))
 
+static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep);
+
 static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || !PyLong_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "mask_ascii(value: str, char: str, keep: int)");
@@ -616,9 +618,13 @@ static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_ssize_t keep = PyLong_AsSsize_t(args[2]);
     if (keep == -1 && PyErr_Occurred())
         return NULL;
+    return mask_ascii_impl(value, PyUnicode_1BYTE_DATA(ch)[0], keep);
+}
+
+/* mask_ascii's pass over an ASCII value (checked by the callers). */
+static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep) {
     const Py_UCS1 *in = PyUnicode_1BYTE_DATA(value);
     Py_ssize_t len = PyUnicode_GET_LENGTH(value);
-    Py_UCS1 c = PyUnicode_1BYTE_DATA(ch)[0];
     Py_ssize_t alnum = 0;
     for (Py_ssize_t i = 0; i < len; i++)
         alnum += IS_ALNUM(in[i]);
@@ -640,6 +646,343 @@ static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t na
         }
     }
     return out;
+}
+
+/* ------------------------------------------------------------------ rewriting
+ *
+ * tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char,
+ *       keep_last, shapes, mask_fn) -> (entities, categories, spi, actions, rest)
+ *
+ * The first loop of Engine._apply (engine.py, Engine._tally is the reference; tests
+ * compare both) for a fresh Annotations: each hit's decision from the decider's caches by
+ * its entity (spi_cache when the hit's spi flag is true, else plain_cache; get(hit) on a
+ * miss); the findings counted per (entity, spi flag) in order of first appearance, and
+ * the annotations' dicts built from those kinds in that order (entities, categories,
+ * and actions by action_value[action]; each dict sized once, so no dict grows per
+ * finding); allowed hits need nothing more; a whole string value masked (action mask,
+ * no span, no pair, a parent, not geolocation) is rewritten in place, with mask_ascii
+ * when mask_char is set (Masker.mask's native path: an ASCII value and an entity without
+ * a shape), else with mask_fn(value, entity). Every other hit is returned in ``rest``,
+ * in order, for the Python code's grouping, blocks and drops; ``spi`` is the SPI count.
+ */
+typedef struct {
+    PyObject *decision;
+    int spi;
+    Py_ssize_t n;
+} Kind;
+
+typedef struct {
+    PyObject *key; /* borrowed */
+    Py_ssize_t n;
+} Count;
+
+/* a == b as a dict compares keys: identity, then (str) the cached hashes and lengths, then ==. */
+static int same_key(PyObject *a, PyObject *b) {
+    if (a == b)
+        return 1;
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
+        Py_hash_t ha = ((PyASCIIObject *)a)->hash, hb = ((PyASCIIObject *)b)->hash;
+        if ((ha != -1 && hb != -1 && ha != hb) || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b))
+            return 0;
+    }
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+/* counts[key] += n, keys in order of first appearance (compared like dict keys). */
+static int count_add(Count *counts, Py_ssize_t *len, PyObject *key, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < *len; i++) {
+        int same = same_key(counts[i].key, key);
+        if (same < 0)
+            return -1;
+        if (same) {
+            counts[i].n += n;
+            return 0;
+        }
+    }
+    counts[*len].key = key;
+    counts[*len].n = n;
+    (*len)++;
+    return 0;
+}
+
+/* A dict of counts, sized for them, keys in order. */
+static PyObject *count_dict(const Count *counts, Py_ssize_t len) {
+    PyObject *d = _PyDict_NewPresized(len);
+    if (d == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        PyObject *n = PyLong_FromSsize_t(counts[i].n);
+        if (n == NULL || PyDict_SetItem(d, counts[i].key, n) < 0) {
+            Py_XDECREF(n);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(n);
+    }
+    return d;
+}
+
+/* Masker.mask(value, entity) (operators.py). New reference. */
+static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
+                            PyObject *shapes, PyObject *mask_fn) {
+    if (mask_char != Py_None && PyUnicode_IS_ASCII(value)) {
+        int shaped = 0;
+        if (PyDict_GET_SIZE(shapes) > 0 && (shaped = PyDict_Contains(shapes, entity)) < 0)
+            return NULL;
+        if (!shaped) {
+            Py_ssize_t keep = 0;
+            PyObject *k = PyDict_GetItemWithError(keep_last, entity);
+            if (k == NULL) {
+                if (PyErr_Occurred())
+                    return NULL;
+            } else {
+                if (!PyLong_Check(k)) {
+                    PyErr_SetString(PyExc_TypeError, "mask_ascii(value: str, char: str, keep: int)");
+                    return NULL;
+                }
+                keep = PyLong_AsSsize_t(k);
+                if (keep == -1 && PyErr_Occurred())
+                    return NULL;
+            }
+            return mask_ascii_impl(value, PyUnicode_1BYTE_DATA(mask_char)[0], keep);
+        }
+    }
+    return PyObject_CallFunctionObjArgs(mask_fn, value, entity, NULL);
+}
+
+/* action_value[action]: the six Action members are compared by identity first (an Enum
+ * member's hash is a Python-level call). Borrowed. */
+static PyObject *action_name(PyObject *action_value, PyObject *action) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(action_value, &pos, &k, &v))
+        if (k == action)
+            return v;
+    v = PyDict_GetItemWithError(action_value, action);
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_SetObject(PyExc_KeyError, action);
+    return v;
+}
+
+static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+        !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyDict_Check(args[10]) ||
+        !(args[8] == Py_None ||
+          (PyUnicode_Check(args[8]) && PyUnicode_IS_ASCII(args[8]) && PyUnicode_GET_LENGTH(args[8]) == 1))) {
+        PyErr_SetString(PyExc_TypeError, "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, "
+                                         "mask_char, keep_last, shapes, mask_fn)");
+        return NULL;
+    }
+    PyObject *hits = args[0], *cache_spi = args[1], *cache_plain = args[2], *get = args[3];
+    PyObject *action_value = args[4], *allow = args[5], *mask = args[6], *geo = args[7], *mask_char = args[8],
+             *keep_last = args[9], *shapes = args[10], *mask_fn = args[11];
+    Kind local[16];
+    Kind *kinds = local;
+    Count *counts = NULL;
+    Py_ssize_t nk = 0, cap = 16, spi_total = 0;
+    PyObject *result = NULL, *ents = NULL, *cats = NULL, *acts = NULL;
+    PyObject *rest = PyList_New(0);
+    if (rest == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(hits); i++) {
+        PyObject *h = PyList_GET_ITEM(hits, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 8) {
+            PyErr_SetString(PyExc_TypeError, "a hit must be an 8-tuple");
+            goto done;
+        }
+        Py_INCREF(h);
+        PyObject *entity = PyTuple_GET_ITEM(h, 3);
+        PyObject *flag = PyTuple_GET_ITEM(h, 4);
+        int hspi = flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_IsTrue(flag);
+        PyObject *d = NULL;
+        int r = -1;
+        if (hspi < 0)
+            goto hit_done;
+        d = PyDict_GetItemWithError(hspi ? cache_spi : cache_plain, entity);
+        if (d != NULL)
+            Py_INCREF(d);
+        else if (PyErr_Occurred() || (d = PyObject_CallOneArg(get, h)) == NULL)
+            goto hit_done;
+        if (!PyTuple_CheckExact(d) || PyTuple_GET_SIZE(d) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a decision must be a 4-tuple");
+            goto hit_done;
+        }
+        /* the kind of (entity, spi flag), as _tally's at_spi / at_plain dicts find it (the
+         * decision's entity is the name its cache entry was made for) */
+        Py_ssize_t k = 0;
+        for (; k < nk; k++) {
+            if (kinds[k].spi != hspi)
+                continue;
+            PyObject *e = PyTuple_GET_ITEM(kinds[k].decision, 3);
+            int same = same_key(e, entity);
+            if (same < 0)
+                goto hit_done;
+            if (same)
+                break;
+        }
+        if (k < nk) {
+            kinds[k].n++;
+        } else {
+            if (nk == cap) {
+                Kind *more = PyMem_Malloc(sizeof(Kind) * (size_t)cap * 2);
+                if (more == NULL) {
+                    PyErr_NoMemory();
+                    goto hit_done;
+                }
+                memcpy(more, kinds, sizeof(Kind) * (size_t)nk);
+                if (kinds != local)
+                    PyMem_Free(kinds);
+                kinds = more;
+                cap *= 2;
+            }
+            kinds[nk].decision = Py_NewRef(d);
+            kinds[nk].spi = hspi;
+            kinds[nk].n = 1;
+            nk++;
+        }
+        PyObject *action = PyTuple_GET_ITEM(d, 2);
+        if (action == allow) {
+            r = 0;
+            goto hit_done;
+        }
+        PyObject *parent = PyTuple_GET_ITEM(h, 0);
+        if (action == mask && PyTuple_GET_ITEM(h, 5) == Py_None && PyTuple_GET_ITEM(h, 7) == Py_None &&
+            parent != Py_None) {
+            PyObject *key = PyTuple_GET_ITEM(h, 1);
+            PyObject *value = PyObject_GetItem(parent, key);
+            if (value == NULL)
+                goto hit_done;
+            int whole = 0;
+            if (PyUnicode_CheckExact(value)) {
+                whole = PyObject_RichCompareBool(entity, geo, Py_NE);
+                if (whole < 0) {
+                    Py_DECREF(value);
+                    goto hit_done;
+                }
+            }
+            if (whole) {
+                PyObject *masked = mask_whole(value, entity, mask_char, keep_last, shapes, mask_fn);
+                Py_DECREF(value);
+                if (masked == NULL)
+                    goto hit_done;
+                r = PyObject_SetItem(parent, key, masked);
+                Py_DECREF(masked);
+                goto hit_done;
+            }
+            Py_DECREF(value);
+        }
+        r = PyList_Append(rest, h);
+    hit_done:
+        Py_XDECREF(d);
+        Py_DECREF(h);
+        if (r < 0)
+            goto done;
+    }
+    /* Annotations.add per kind, in order of first appearance: the three dicts' keys in
+     * the order their first kind comes, each count the sum over its kinds */
+    if (nk > 0 && (counts = PyMem_Malloc(sizeof(Count) * (size_t)nk * 3)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Count *ce = counts, *cc = counts + nk, *ca = counts + 2 * nk;
+    Py_ssize_t ne = 0, nc = 0, na = 0;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        PyObject *d = kinds[k].decision;
+        Py_ssize_t n = kinds[k].n;
+        int spi = PyObject_IsTrue(PyTuple_GET_ITEM(d, 1));
+        if (spi < 0 || count_add(ce, &ne, PyTuple_GET_ITEM(d, 3), n) < 0 ||
+            count_add(cc, &nc, PyTuple_GET_ITEM(d, 0), n) < 0)
+            goto done;
+        if (spi)
+            spi_total += n;
+        PyObject *av = action_name(action_value, PyTuple_GET_ITEM(d, 2));
+        if (av == NULL || count_add(ca, &na, av, n) < 0)
+            goto done;
+    }
+    /* (the counts' keys are borrowed from the decisions and action_value, alive until here) */
+    if ((ents = count_dict(ce, ne)) == NULL || (cats = count_dict(cc, nc)) == NULL ||
+        (acts = count_dict(ca, na)) == NULL)
+        goto done;
+    PyObject *spi_n = PyLong_FromSsize_t(spi_total);
+    if (spi_n != NULL) {
+        result = PyTuple_Pack(5, ents, cats, spi_n, acts, rest);
+        Py_DECREF(spi_n);
+    }
+done:
+    Py_XDECREF(ents);
+    Py_XDECREF(cats);
+    Py_XDECREF(acts);
+    PyMem_Free(counts);
+    for (Py_ssize_t k = 0; k < nk; k++)
+        Py_DECREF(kinds[k].decision);
+    if (kinds != local)
+        PyMem_Free(kinds);
+    Py_DECREF(rest);
+    return result;
+}
+
+/* summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (the reference;
+ * tests compare both): "found=<sum of entities' counts> spi=<spi>" and " <action>=<count>"
+ * per action in sorted order. */
+static int write_str_of(_PyUnicodeWriter *w, PyObject *x) {
+    PyObject *s = PyObject_Str(x);
+    if (s == NULL)
+        return -1;
+    int r = _PyUnicodeWriter_WriteStr(w, s);
+    Py_DECREF(s);
+    return r;
+}
+
+static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "summary(entities: dict, spi: int, actions: dict)");
+        return NULL;
+    }
+    PyObject *entities = args[0], *spi = args[1], *actions = args[2];
+    PyObject *total = PyLong_FromLong(0), *names = NULL;
+    if (total == NULL)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(entities, &pos, &k, &v)) {
+        Py_INCREF(v);
+        PyObject *sum = PyNumber_InPlaceAdd(total, v);
+        Py_DECREF(v);
+        Py_DECREF(total);
+        if ((total = sum) == NULL)
+            return NULL;
+    }
+    _PyUnicodeWriter w;
+    _PyUnicodeWriter_Init(&w);
+    w.overallocate = 1;
+    if (_PyUnicodeWriter_WriteASCIIString(&w, "found=", 6) < 0 || write_str_of(&w, total) < 0 ||
+        _PyUnicodeWriter_WriteASCIIString(&w, " spi=", 5) < 0 || write_str_of(&w, spi) < 0)
+        goto fail;
+    if ((names = PyDict_Keys(actions)) == NULL || PyList_Sort(names) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
+        PyObject *a = PyList_GET_ITEM(names, i);
+        PyObject *n = PyDict_GetItemWithError(actions, a);
+        if (n == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, a);
+            goto fail;
+        }
+        Py_INCREF(n);
+        int r = _PyUnicodeWriter_WriteChar(&w, ' ') < 0 || write_str_of(&w, a) < 0 ||
+                _PyUnicodeWriter_WriteChar(&w, '=') < 0 || write_str_of(&w, n) < 0;
+        Py_DECREF(n);
+        if (r)
+            goto fail;
+    }
+    Py_DECREF(total);
+    Py_DECREF(names);
+    return _PyUnicodeWriter_Finish(&w);
+fail:
+    Py_DECREF(total);
+    Py_XDECREF(names);
+    _PyUnicodeWriter_Dealloc(&w);
+    return NULL;
 }
 
 /* ------------------------------------------------------------------ findings and texts
@@ -1607,6 +1950,11 @@ static PyMethodDef methods[] = {
      "walk(engine, root, loc, hits, texts, refs): Engine._walk in C (see engine.py)."},
     {"mask_ascii", (PyCFunction)(void (*)(void))mask_ascii, METH_FASTCALL,
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
+    {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
+     "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char, keep_last, shapes, "
+     "mask_fn) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
+    {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL,
+     "summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (see there)."},
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
      "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
     {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
