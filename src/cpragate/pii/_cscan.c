@@ -985,6 +985,160 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------ value matchers
+ *
+ * value_matcher(kind, fallback, extra) -> matcher(value) -> bool: a telling key's
+ * validator (the recognizer's match_value, which is ``fallback``) answered in C for the
+ * common shape of its values, and by ``fallback`` for everything else. The walk calls
+ * one per value under a telling key; a compiled method call and its regex cost ~4k
+ * instructions there. Only ASCII values without surrounding whitespace are answered here
+ * (``value.strip()`` is then the value itself); each answer is the Python method's (tests
+ * compare both on random and shaped values):
+ *
+ *   1  UsSsnRecognizer.match_value: len <= 11, _VALUE.fullmatch, not in extra
+ *      (validators.SSN_ADVERTISING, a set of 9-digit strings);
+ *   2  DateOfBirthRecognizer.match_value (validators.dob_plausible) for YYYY-MM-DD only:
+ *      a real date, not before 1900-01-01, and in a year before extra
+ *      (validators._YEAR_AT_IMPORT); a later year and every other shape: fallback;
+ *   3  CreditCardRecognizer.match_value: len <= 23, _SHAPE.fullmatch, luhn_valid.
+ */
+#define MATCH_FALLBACK (-1)
+#define MATCH_ERROR (-2)
+
+static int digits_at(const Py_UCS1 *s, Py_ssize_t from, Py_ssize_t to) {
+    for (Py_ssize_t i = from; i < to; i++)
+        if (!IS_DIGIT(s[i]))
+            return 0;
+    return 1;
+}
+
+/* (?!000|666|9)[0-9]{3}([- ]?)(?!00)[0-9]{2}\1(?!0000)[0-9]{4}, whole value */
+static int ssn_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *advertising) {
+    if (n > 11 || n < 9 || !digits_at(s, 0, 3) || s[0] == '9' || (s[0] == '0' && s[1] == '0' && s[2] == '0') ||
+        (s[0] == '6' && s[1] == '6' && s[2] == '6'))
+        return 0;
+    Py_ssize_t p = 3;
+    Py_UCS1 sep = 0;
+    if (s[3] == '-' || s[3] == ' ')
+        sep = s[p++];
+    if (p + 2 > n || !digits_at(s, p, p + 2) || (s[p] == '0' && s[p + 1] == '0'))
+        return 0;
+    char group[9] = {s[0], s[1], s[2], (char)s[p], (char)s[p + 1]};
+    p += 2;
+    if (sep) {
+        if (p >= n || s[p] != sep)
+            return 0;
+        p++;
+    }
+    if (p + 4 != n || !digits_at(s, p, n) || (s[p] == '0' && s[p + 1] == '0' && s[p + 2] == '0' && s[p + 3] == '0'))
+        return 0;
+    memcpy(group + 5, s + p, 4);
+    PyObject *digits = PyUnicode_FromStringAndSize(group, 9);
+    if (digits == NULL)
+        return MATCH_ERROR;
+    int listed = PySet_Contains(advertising, digits);
+    Py_DECREF(digits);
+    return listed < 0 ? MATCH_ERROR : !listed;
+}
+
+static int days_in_month(long y, long m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+        return 29;
+    return days[m - 1];
+}
+
+static int dob_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *year_at_import) {
+    if (n != 10 || s[4] != '-' || s[7] != '-' || !digits_at(s, 0, 4) || !digits_at(s, 5, 7) || !digits_at(s, 8, 10))
+        return MATCH_FALLBACK;
+    long y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    long m = (s[5] - '0') * 10 + (s[6] - '0');
+    long d = (s[8] - '0') * 10 + (s[9] - '0');
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+        return 0; /* date() raises: parse_date answers None */
+    if (y < 1900)
+        return 0;
+    long before = PyLong_AsLong(year_at_import);
+    if (before == -1 && PyErr_Occurred())
+        return MATCH_ERROR;
+    return y < before ? 1 : MATCH_FALLBACK; /* this year or later: the clock decides, in Python */
+}
+
+static int luhn_digits(const Py_UCS1 *s, Py_ssize_t n) {
+    int total = 0, k = 0;
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        if (!IS_DIGIT(s[i]))
+            continue;
+        int x = s[i] - '0';
+        if (k++ % 2 == 1) {
+            x *= 2;
+            if (x > 9)
+                x -= 9;
+        }
+        total += x;
+    }
+    return k >= 13 && k <= 19 && total % 10 == 0;
+}
+
+/* _SHAPE = \d{4}([ -])\d{4}\1\d{4}\1\d{1,7} | \d{4}([ -])\d{6}\2\d{4,5} | \d{13,19}, whole value */
+static int card_fast(const Py_UCS1 *s, Py_ssize_t n) {
+    if (n > 23)
+        return 0;
+    int shape = 0;
+    if (n >= 13 && n <= 19 && digits_at(s, 0, n))
+        shape = 1;
+    else if (n >= 16 && digits_at(s, 0, 4) && (s[4] == ' ' || s[4] == '-')) {
+        Py_UCS1 sep = s[4];
+        if (n <= 22 && digits_at(s, 5, 9) && s[9] == sep && digits_at(s, 10, 14) && s[14] == sep &&
+            digits_at(s, 15, n))
+            shape = 1;
+        else if (n <= 17 && digits_at(s, 5, 11) && s[11] == sep && digits_at(s, 12, n))
+            shape = 1;
+    }
+    return shape && luhn_digits(s, n);
+}
+
+static PyObject *match_fast(PyObject *self, PyObject *value) {
+    /* self: (kind, fallback, extra), see value_matcher */
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
+    PyObject *fallback = PyTuple_GET_ITEM(self, 1), *extra = PyTuple_GET_ITEM(self, 2);
+    if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value) && PyUnicode_GET_LENGTH(value) > 0) {
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+        if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
+            int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
+                  : kind == 3 ? card_fast(s, n) : MATCH_FALLBACK;
+            if (r == MATCH_ERROR)
+                return NULL;
+            if (r != MATCH_FALLBACK)
+                return PyBool_FromLong(r);
+        }
+    }
+    return PyObject_CallOneArg(fallback, value);
+}
+
+static PyMethodDef match_fast_def = {"value_match", match_fast, METH_O,
+                                     "value_match(value) -> bool: a recognizer's match_value (see value_matcher)."};
+
+static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyLong_CheckExact(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "value_matcher(kind: int, fallback: callable, extra)");
+        return NULL;
+    }
+    long kind = PyLong_AsLong(args[0]);
+    if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) || kind < 1 ||
+        kind > 3) {
+        PyErr_SetString(PyExc_ValueError, "value_matcher: kind 1 (extra: set), 2 (extra: int) or 3");
+        return NULL;
+    }
+    PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
+    if (state == NULL)
+        return NULL;
+    PyObject *fn = PyCFunction_New(&match_fast_def, state);
+    Py_DECREF(state);
+    return fn;
+}
+
 /* ------------------------------------------------------------------ findings and texts
  *
  * findings(hits, segments, segment, category_of, classify, finding_type): scan_json's
@@ -1953,6 +2107,8 @@ static PyMethodDef methods[] = {
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
      "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char, keep_last, shapes, "
      "mask_fn) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
+    {"value_matcher", (PyCFunction)(void (*)(void))value_matcher, METH_FASTCALL,
+     "value_matcher(kind, fallback, extra) -> matcher: a recognizer's match_value, common shapes in C."},
     {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL,
      "summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (see there)."},
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,

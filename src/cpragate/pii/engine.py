@@ -30,6 +30,7 @@ from mypy_extensions import mypyc_attr
 
 from cpragate.errors import PiiError, PiiInputError
 from cpragate.pii import fieldnames as fn
+from cpragate.pii import validators as _v
 from cpragate.pii.categories import BUILTIN, Category, Entity
 from cpragate.pii.config import Action, ActionRules, MaskOptions, PiiConfig
 from cpragate.pii.operators import Masker, Tokenizer, mask_value, redact_value
@@ -728,6 +729,15 @@ class Engine:
     def _matcher(self, entity: str) -> Callable[[str], bool]:
         r = self._recognizers.get(entity)
         if r is not None:
+            if self._native_walk is not None and _native_matcher is not None:
+                # SSN, date of birth and card values in their common shapes answered in C
+                # (_cscan.value_matcher), the rest by the same method.
+                if entity == Entity.US_SSN:
+                    return _native_matcher(1, r.match_value, _v.SSN_ADVERTISING)
+                if entity == Entity.DATE_OF_BIRTH:
+                    return _native_matcher(2, r.match_value, _v._YEAR_AT_IMPORT)
+                if entity == _E_CARD:
+                    return _native_matcher(3, r.match_value, None)
             return r.match_value
         cp = self._custom_by_field.get(entity)
         if cp is None:
@@ -1188,5 +1198,6 @@ try:
     _native_tally: (
         Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]] | None
     ) = _cscan.tally
+    _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
 except ImportError:
-    _native_walk = _native_findings = _native_join = _native_map = _native_tally = None
+    _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None

@@ -462,3 +462,49 @@ def test_native_tally_checks_its_arguments() -> None:
         tally([hit], {}, {"e": ("c", False)}, *args[3:])
     with pytest.raises(KeyError):  # an action without a value
         tally([hit], {}, {"e": ("c", False, "nope", "e")}, *args[3:])
+
+
+def _matcher_pairs() -> list[tuple[Callable[[str], bool], Callable[[str], bool]]]:
+    if engine_mod._native_matcher is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    e = Engine()
+    return [(e._matcher(entity), e._recognizers[entity].match_value) for entity in ("us_ssn", "date_of_birth", "credit_card")]
+
+
+SHAPED = st.one_of(
+    st.text(alphabet="0123456789- ", max_size=25),
+    st.text(alphabet="0123456789-/. \t", min_size=8, max_size=12),
+    st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"),
+    st.from_regex(r"\A[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}\Z"),
+    st.from_regex(r"\A[0-9]{4}[ -][0-9]{4,6}[ -][0-9]{4}([ -][0-9]{1,7})?\Z"),
+    st.text(max_size=24),
+)
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(SHAPED)
+def test_native_value_matchers_answer_as_the_recognizers(value: str) -> None:
+    """_cscan.value_matcher (SSN, date of birth, card under a telling key) answers exactly as
+    the recognizer's match_value, whatever the value (the C part takes only common shapes)."""
+    for native, python in _matcher_pairs():
+        assert native(value) is python(value)
+
+
+def test_native_value_matchers_on_known_values() -> None:
+    ssn, dob, card = (m for m, _ in _matcher_pairs())
+    assert ssn("219-45-6789") and ssn("219 45 6789") and ssn("219456789")
+    for bad in ("219-45 6789", "000-45-6789", "666-45-6789", "919-45-6789", "219-00-6789", "219-45-0000",
+                "078-05-1120", "123-45-6789", " 219-45-6789x", "219-45-678"):  # fmt: skip
+        assert not ssn(bad)
+    assert ssn(" 219-45-6789 ")  # surrounding whitespace: the Python method (strip) answers
+    assert dob("1985-03-12") and dob("2000-02-29") and dob("03/12/1985")
+    for bad in ("1899-12-31", "1985-02-29", "1985-13-01", "1985-00-10", "0000-01-01", "1985-04-31"):
+        assert not dob(bad)
+    assert not dob("2999-01-01")  # a future year: the clock decides, in Python
+    assert card("4111111111111111") and card("4111 1111 1111 1111") and card("3782-822463-10005")
+    for bad in ("4111111111111112", "4111 1111-1111 1111", "411111111111", "4111 1111 1111 1111 1111 1"):
+        assert not card(bad)
+    with pytest.raises(ValueError):
+        engine_mod._native_matcher(1, print, None)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        engine_mod._native_matcher("1", print, None)  # type: ignore[arg-type, misc]
