@@ -26,6 +26,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <limits.h>
 
 #define CONTEXT_CHARS 48
 
@@ -263,10 +264,11 @@ static PyObject *E_ADDRESS;  /* Entity.STREET_ADDRESS */
 static PyObject *E_PERSON;   /* Entity.PERSON */
 static PyObject *S_FIELD;    /* "field" */
 static PyObject *S_SIGNAL, *S_BARE_INT, *S_GEO_FIELDS, *S_GEO_VALUE, *S_GEO_LIST, *S_PERSON_CONTAINER,
-    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON;
+    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON, *S_PERSON_MATCH;
 
 typedef struct {
     PyObject *engine, *sigs, *recognizers, *hits, *texts, *refs;
+    PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
 } Walk;
 
@@ -468,7 +470,9 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             Py_INCREF(nv);
             int matched = 0;
             if (person)
-                matched = call_truth(PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
+                matched = call_truth(w->person_match != Py_None
+                                         ? PyObject_CallOneArg(w->person_match, nv)
+                                         : PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
             int r;
             if (matched < 0)
                 r = -1;
@@ -550,7 +554,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], 0};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0};
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
@@ -560,6 +564,8 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     w.sigs = PyObject_GetAttr(w.engine, S_SIGS);
     w.recognizers = PyObject_GetAttr(w.engine, S_RECOGNIZERS);
     if (w.sigs == NULL || w.recognizers == NULL)
+        goto done;
+    if ((w.person_match = PyObject_GetAttr(w.engine, S_PERSON_MATCH)) == NULL)
         goto done;
     if (!PyDict_CheckExact(w.sigs) || !PyDict_CheckExact(w.recognizers)) {
         PyErr_SetString(PyExc_TypeError, "engine._sigs and engine._recognizers must be dicts");
@@ -579,6 +585,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
 done:
     Py_XDECREF(w.sigs);
     Py_XDECREF(w.recognizers);
+    Py_XDECREF(w.person_match);
     return result;
 }
 
@@ -933,12 +940,110 @@ static int write_str_of(_PyUnicodeWriter *w, PyObject *x) {
     return r;
 }
 
+/* an exact int that fits in a long long into *out; 0 when it is not one */
+static int small_int(PyObject *x, long long *out) {
+    if (!PyLong_CheckExact(x))
+        return 0;
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* the decimal digits of v at p (which has room for 21 bytes); returns the end */
+static char *put_int(char *p, long long v) {
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *p++ = '-';
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+#define SUMMARY_NAMES 8
+#define SUMMARY_BYTES 512
+
+/* summary() for the common case, into a stack buffer: exact ints that fit in a long long
+ * (their sum too), at most SUMMARY_NAMES actions with short ASCII names. NULL without an
+ * error when the case is not that one (the generic code below answers). */
+static PyObject *summary_ascii(PyObject *entities, PyObject *spi, PyObject *actions) {
+    long long total = 0, x, spi_n;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(entities, &pos, &k, &v)) {
+        if (!small_int(v, &x) || (x > 0 && total > LLONG_MAX - x) || (x < 0 && total < LLONG_MIN - x))
+            return NULL;
+        total += x;
+    }
+    if (!small_int(spi, &spi_n) || PyDict_GET_SIZE(actions) > SUMMARY_NAMES)
+        return NULL;
+    PyObject *names[SUMMARY_NAMES];
+    long long counts[SUMMARY_NAMES];
+    Py_ssize_t nn = 0, room = 0;
+    pos = 0;
+    while (PyDict_Next(actions, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k) || !PyUnicode_IS_ASCII(k) || PyUnicode_GET_LENGTH(k) > 40 ||
+            !small_int(v, &x))
+            return NULL;
+        /* insertion sort by code point (ASCII: bytes), as list.sort orders str */
+        Py_ssize_t i = nn++;
+        const char *kd = (const char *)PyUnicode_1BYTE_DATA(k);
+        Py_ssize_t kl = PyUnicode_GET_LENGTH(k);
+        while (i > 0) {
+            PyObject *o = names[i - 1];
+            Py_ssize_t ol = PyUnicode_GET_LENGTH(o);
+            int c = memcmp(PyUnicode_1BYTE_DATA(o), kd, (size_t)(ol < kl ? ol : kl));
+            if (c < 0 || (c == 0 && ol <= kl))
+                break;
+            names[i] = o;
+            counts[i] = counts[i - 1];
+            i--;
+        }
+        names[i] = k;
+        counts[i] = x;
+        room += kl + 23;
+    }
+    if (room + 60 > SUMMARY_BYTES)
+        return NULL;
+    char buf[SUMMARY_BYTES];
+    char *p = buf;
+    memcpy(p, "found=", 6);
+    p = put_int(p + 6, total);
+    memcpy(p, " spi=", 5);
+    p = put_int(p + 5, spi_n);
+    for (Py_ssize_t i = 0; i < nn; i++) {
+        Py_ssize_t kl = PyUnicode_GET_LENGTH(names[i]);
+        *p++ = ' ';
+        memcpy(p, PyUnicode_1BYTE_DATA(names[i]), (size_t)kl);
+        p += kl;
+        *p++ = '=';
+        p = put_int(p, counts[i]);
+    }
+    PyObject *out = PyUnicode_New(p - buf, 127);
+    if (out != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(out), buf, (size_t)(p - buf));
+    return out;
+}
+
 static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "summary(entities: dict, spi: int, actions: dict)");
         return NULL;
     }
     PyObject *entities = args[0], *spi = args[1], *actions = args[2];
+    PyObject *fast = summary_ascii(entities, spi, actions);
+    if (fast != NULL || PyErr_Occurred())
+        return fast;
     PyObject *total = PyLong_FromLong(0), *names = NULL;
     if (total == NULL)
         return NULL;
@@ -1000,7 +1105,8 @@ fail:
  *   2  DateOfBirthRecognizer.match_value (validators.dob_plausible) for YYYY-MM-DD only:
  *      a real date, not before 1900-01-01, and in a year before extra
  *      (validators._YEAR_AT_IMPORT); a later year and every other shape: fallback;
- *   3  CreditCardRecognizer.match_value: len <= 23, _SHAPE.fullmatch, luhn_valid.
+ *   3  CreditCardRecognizer.match_value: len <= 23, _SHAPE.fullmatch, luhn_valid;
+ *   4  PersonRecognizer.match_value's ASCII path (extra: recognizers._NAME_PUNCT_BYTES).
  */
 #define MATCH_FALLBACK (-1)
 #define MATCH_ERROR (-2)
@@ -1098,6 +1204,29 @@ static int card_fast(const Py_UCS1 *s, Py_ssize_t n) {
     return shape && luhn_digits(s, n);
 }
 
+/* PersonRecognizer.match_value's ASCII path: 1-5 words split by single spaces, each
+ * starting with a letter, made of letters and the characters of punct after it. */
+static int person_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *punct) {
+    const char *pd = PyBytes_AS_STRING(punct);
+    size_t pn = (size_t)PyBytes_GET_SIZE(punct);
+    if (n < 2 || n > 80 || !(IS_UPPER(s[0]) || IS_LOWER(s[0])) || s[n - 1] == ' ')
+        return 0;
+    int spaces = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS1 c = s[i];
+        if (c == ' ') {
+            if (++spaces > 4)
+                return 0;
+            Py_UCS1 next = i + 1 < n ? s[i + 1] : 0;
+            if (next == ' ' || next == '\'' || next == '.' || next == '-')
+                return 0;
+        }
+        if (!(IS_UPPER(c) || IS_LOWER(c)) && memchr(pd, c, pn) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
 static PyObject *match_fast(PyObject *self, PyObject *value) {
     /* self: (kind, fallback, extra), see value_matcher */
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
@@ -1107,7 +1236,7 @@ static PyObject *match_fast(PyObject *self, PyObject *value) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
             int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
-                  : kind == 3 ? card_fast(s, n) : MATCH_FALLBACK;
+                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra) : MATCH_FALLBACK;
             if (r == MATCH_ERROR)
                 return NULL;
             if (r != MATCH_FALLBACK)
@@ -1126,9 +1255,9 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
         return NULL;
     }
     long kind = PyLong_AsLong(args[0]);
-    if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) || kind < 1 ||
-        kind > 3) {
-        PyErr_SetString(PyExc_ValueError, "value_matcher: kind 1 (extra: set), 2 (extra: int) or 3");
+    if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) ||
+        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 4) {
+        PyErr_SetString(PyExc_ValueError, "value_matcher: kind 1 (extra: set), 2 (extra: int), 3 or 4 (extra: bytes)");
         return NULL;
     }
     PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
@@ -2159,6 +2288,7 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_SIGS, "_sigs"},
         {&S_RECOGNIZERS, "_recognizers"},
         {&S_PERSON_ON, "_person_on"},
+        {&S_PERSON_MATCH, "_person_match"},
     };
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;

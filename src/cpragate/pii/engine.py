@@ -34,7 +34,13 @@ from cpragate.pii import validators as _v
 from cpragate.pii.categories import BUILTIN, Category, Entity
 from cpragate.pii.config import Action, ActionRules, MaskOptions, PiiConfig
 from cpragate.pii.operators import Masker, Tokenizer, mask_value, redact_value
-from cpragate.pii.recognizers import RECOGNIZERS, GeolocationRecognizer, Recognizer, decimals
+from cpragate.pii.recognizers import (
+    _NAME_PUNCT_BYTES,
+    RECOGNIZERS,
+    GeolocationRecognizer,
+    Recognizer,
+    decimals,
+)
 from cpragate.pii.textscan import SEP, CustomPattern, TextScanner
 from cpragate.pii.validators import VALIDATORS, latlng_valid
 
@@ -283,6 +289,14 @@ class Engine:
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
         self._person_on = _E_PERSON in enabled
+        # _value_matches(PERSON, v) for the C walk: a plain name answered in C (_cscan), the
+        # rest by the recognizer's method; None: the walk calls _value_matches.
+        person = self._recognizers.get(_E_PERSON)
+        self._person_match: Callable[[str], bool] | None = (
+            _native_matcher(4, person.match_value, _NAME_PUNCT_BYTES)
+            if native and person is not None and _native_matcher is not None
+            else None
+        )
         self._masker = Masker(self.config.mask)
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None

@@ -468,7 +468,9 @@ def _matcher_pairs() -> list[tuple[Callable[[str], bool], Callable[[str], bool]]
     if engine_mod._native_matcher is None:
         pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
     e = Engine()
-    return [(e._matcher(entity), e._recognizers[entity].match_value) for entity in ("us_ssn", "date_of_birth", "credit_card")]
+    pairs = [(e._matcher(entity), e._recognizers[entity].match_value) for entity in ("us_ssn", "date_of_birth", "credit_card")]
+    assert e._person_match is not None and Engine(native=False)._person_match is None
+    return [*pairs, (e._person_match, e._recognizers["person"].match_value)]
 
 
 SHAPED = st.one_of(
@@ -478,20 +480,26 @@ SHAPED = st.one_of(
     st.from_regex(r"\A[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}\Z"),
     st.from_regex(r"\A[0-9]{4}[ -][0-9]{4,6}[ -][0-9]{4}([ -][0-9]{1,7})?\Z"),
     st.text(max_size=24),
+    st.text(alphabet="abcXYZ '.-_1\t", max_size=20),
+    st.from_regex(r"\A[A-Za-z][A-Za-z'.\-]{0,8}( [A-Za-z'.\-]{1,8}){0,5}\Z"),
 )
 
 
 @settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
 @given(SHAPED)
 def test_native_value_matchers_answer_as_the_recognizers(value: str) -> None:
-    """_cscan.value_matcher (SSN, date of birth, card under a telling key) answers exactly as
-    the recognizer's match_value, whatever the value (the C part takes only common shapes)."""
+    """_cscan.value_matcher (SSN, date of birth, card under a telling key; a name in a person
+    record) answers exactly as the recognizer's match_value, whatever the value (the C part
+    takes only common shapes)."""
     for native, python in _matcher_pairs():
         assert native(value) is python(value)
 
 
 def test_native_value_matchers_on_known_values() -> None:
-    ssn, dob, card = (m for m, _ in _matcher_pairs())
+    ssn, dob, card, person = (m for m, _ in _matcher_pairs())
+    assert person("Jane Roe") and person("Mary-Ann O'Neil") and person("José Núñez")
+    for bad in ("J", "Jane  Roe", "Jane -Roe", "1Jane", "Jane Roe2", "A B C D E F", "x" * 81):
+        assert not person(bad)
     assert ssn("219-45-6789") and ssn("219 45 6789") and ssn("219456789")
     for bad in ("219-45 6789", "000-45-6789", "666-45-6789", "919-45-6789", "219-00-6789", "219-45-0000",
                 "078-05-1120", "123-45-6789", " 219-45-6789x", "219-45-678"):  # fmt: skip

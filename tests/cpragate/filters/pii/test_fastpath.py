@@ -159,7 +159,11 @@ def test_summary_and_rewrote() -> None:
 @given(
     st.dictionaries(st.sampled_from(["email", "us_ssn", "phone", "x" * 30, "café"]), st.integers(0, 2**70), max_size=5),
     st.integers(0, 10**6),
-    st.dictionaries(st.sampled_from(["mask", "allow", "redact", "drop", "block", "tokenize"]), st.integers(0, 9), max_size=6),
+    st.dictionaries(
+        st.sampled_from(["mask", "allow", "redact", "drop", "block", "tokenize", "mas", "masks", "a", "b", "café", "x" * 50]),
+        st.one_of(st.integers(0, 9), st.integers(-(2**64), 2**64)),
+        max_size=10,
+    ),
 )
 def test_summary_in_c_equals_python(entities: dict[str, int], spi: int, actions: dict[str, int]) -> None:
     """_cscan.summary (when loaded) writes what summary_py writes; without it summary is summary_py."""
