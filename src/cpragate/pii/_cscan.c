@@ -26,6 +26,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+#include <limits.h>
 
 #define CONTEXT_CHARS 48
 
@@ -263,10 +264,11 @@ static PyObject *E_ADDRESS;  /* Entity.STREET_ADDRESS */
 static PyObject *E_PERSON;   /* Entity.PERSON */
 static PyObject *S_FIELD;    /* "field" */
 static PyObject *S_SIGNAL, *S_BARE_INT, *S_GEO_FIELDS, *S_GEO_VALUE, *S_GEO_LIST, *S_PERSON_CONTAINER,
-    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON;
+    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON, *S_PERSON_MATCH;
 
 typedef struct {
     PyObject *engine, *sigs, *recognizers, *hits, *texts, *refs;
+    PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
 } Walk;
 
@@ -468,7 +470,9 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             Py_INCREF(nv);
             int matched = 0;
             if (person)
-                matched = call_truth(PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
+                matched = call_truth(w->person_match != Py_None
+                                         ? PyObject_CallOneArg(w->person_match, nv)
+                                         : PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
             int r;
             if (matched < 0)
                 r = -1;
@@ -550,7 +554,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], 0};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0};
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
@@ -560,6 +564,8 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     w.sigs = PyObject_GetAttr(w.engine, S_SIGS);
     w.recognizers = PyObject_GetAttr(w.engine, S_RECOGNIZERS);
     if (w.sigs == NULL || w.recognizers == NULL)
+        goto done;
+    if ((w.person_match = PyObject_GetAttr(w.engine, S_PERSON_MATCH)) == NULL)
         goto done;
     if (!PyDict_CheckExact(w.sigs) || !PyDict_CheckExact(w.recognizers)) {
         PyErr_SetString(PyExc_TypeError, "engine._sigs and engine._recognizers must be dicts");
@@ -579,6 +585,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
 done:
     Py_XDECREF(w.sigs);
     Py_XDECREF(w.recognizers);
+    Py_XDECREF(w.person_match);
     return result;
 }
 
@@ -603,6 +610,8 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
  */
 #define IS_ALNUM(c) (IS_DIGIT(c) || IS_UPPER(c) || IS_LOWER(c))
 
+static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep);
+
 static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_Check(args[1]) || !PyLong_Check(args[2])) {
         PyErr_SetString(PyExc_TypeError, "mask_ascii(value: str, char: str, keep: int)");
@@ -616,9 +625,13 @@ static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_ssize_t keep = PyLong_AsSsize_t(args[2]);
     if (keep == -1 && PyErr_Occurred())
         return NULL;
+    return mask_ascii_impl(value, PyUnicode_1BYTE_DATA(ch)[0], keep);
+}
+
+/* mask_ascii's pass over an ASCII value (checked by the callers). */
+static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep) {
     const Py_UCS1 *in = PyUnicode_1BYTE_DATA(value);
     Py_ssize_t len = PyUnicode_GET_LENGTH(value);
-    Py_UCS1 c = PyUnicode_1BYTE_DATA(ch)[0];
     Py_ssize_t alnum = 0;
     for (Py_ssize_t i = 0; i < len; i++)
         alnum += IS_ALNUM(in[i]);
@@ -640,6 +653,619 @@ static PyObject *mask_ascii(PyObject *self, PyObject *const *args, Py_ssize_t na
         }
     }
     return out;
+}
+
+/* ------------------------------------------------------------------ rewriting
+ *
+ * tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char,
+ *       keep_last, shapes, mask_fn) -> (entities, categories, spi, actions, rest)
+ *
+ * The first loop of Engine._apply (engine.py, Engine._tally is the reference; tests
+ * compare both) for a fresh Annotations: each hit's decision from the decider's caches by
+ * its entity (spi_cache when the hit's spi flag is true, else plain_cache; get(hit) on a
+ * miss); the findings counted per (entity, spi flag) in order of first appearance, and
+ * the annotations' dicts built from those kinds in that order (entities, categories,
+ * and actions by action_value[action]; each dict sized once, so no dict grows per
+ * finding); allowed hits need nothing more; a whole string value masked (action mask,
+ * no span, no pair, a parent, not geolocation) is rewritten in place, with mask_ascii
+ * when mask_char is set (Masker.mask's native path: an ASCII value and an entity without
+ * a shape), else with mask_fn(value, entity). Every other hit is returned in ``rest``,
+ * in order, for the Python code's grouping, blocks and drops; ``spi`` is the SPI count.
+ */
+typedef struct {
+    PyObject *decision;
+    int spi;
+    Py_ssize_t n;
+} Kind;
+
+typedef struct {
+    PyObject *key; /* borrowed */
+    Py_ssize_t n;
+} Count;
+
+/* a == b as a dict compares keys: identity, then (str) the cached hashes and lengths, then ==. */
+static int same_key(PyObject *a, PyObject *b) {
+    if (a == b)
+        return 1;
+    if (PyUnicode_CheckExact(a) && PyUnicode_CheckExact(b)) {
+        Py_hash_t ha = ((PyASCIIObject *)a)->hash, hb = ((PyASCIIObject *)b)->hash;
+        if ((ha != -1 && hb != -1 && ha != hb) || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b))
+            return 0;
+    }
+    return PyObject_RichCompareBool(a, b, Py_EQ);
+}
+
+/* counts[key] += n, keys in order of first appearance (compared like dict keys). */
+static int count_add(Count *counts, Py_ssize_t *len, PyObject *key, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < *len; i++) {
+        int same = same_key(counts[i].key, key);
+        if (same < 0)
+            return -1;
+        if (same) {
+            counts[i].n += n;
+            return 0;
+        }
+    }
+    counts[*len].key = key;
+    counts[*len].n = n;
+    (*len)++;
+    return 0;
+}
+
+/* A dict of counts, sized for them, keys in order. */
+static PyObject *count_dict(const Count *counts, Py_ssize_t len) {
+    PyObject *d = _PyDict_NewPresized(len);
+    if (d == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        PyObject *n = PyLong_FromSsize_t(counts[i].n);
+        if (n == NULL || PyDict_SetItem(d, counts[i].key, n) < 0) {
+            Py_XDECREF(n);
+            Py_DECREF(d);
+            return NULL;
+        }
+        Py_DECREF(n);
+    }
+    return d;
+}
+
+/* Masker.mask(value, entity) (operators.py). New reference. */
+static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
+                            PyObject *shapes, PyObject *mask_fn) {
+    if (mask_char != Py_None && PyUnicode_IS_ASCII(value)) {
+        int shaped = 0;
+        if (PyDict_GET_SIZE(shapes) > 0 && (shaped = PyDict_Contains(shapes, entity)) < 0)
+            return NULL;
+        if (!shaped) {
+            Py_ssize_t keep = 0;
+            PyObject *k = PyDict_GetItemWithError(keep_last, entity);
+            if (k == NULL) {
+                if (PyErr_Occurred())
+                    return NULL;
+            } else {
+                if (!PyLong_Check(k)) {
+                    PyErr_SetString(PyExc_TypeError, "mask_ascii(value: str, char: str, keep: int)");
+                    return NULL;
+                }
+                keep = PyLong_AsSsize_t(k);
+                if (keep == -1 && PyErr_Occurred())
+                    return NULL;
+            }
+            return mask_ascii_impl(value, PyUnicode_1BYTE_DATA(mask_char)[0], keep);
+        }
+    }
+    return PyObject_CallFunctionObjArgs(mask_fn, value, entity, NULL);
+}
+
+/* action_value[action]: the six Action members are compared by identity first (an Enum
+ * member's hash is a Python-level call). Borrowed. */
+static PyObject *action_name(PyObject *action_value, PyObject *action) {
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(action_value, &pos, &k, &v))
+        if (k == action)
+            return v;
+    v = PyDict_GetItemWithError(action_value, action);
+    if (v == NULL && !PyErr_Occurred())
+        PyErr_SetObject(PyExc_KeyError, action);
+    return v;
+}
+
+static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+        !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyDict_Check(args[10]) ||
+        !(args[8] == Py_None ||
+          (PyUnicode_Check(args[8]) && PyUnicode_IS_ASCII(args[8]) && PyUnicode_GET_LENGTH(args[8]) == 1))) {
+        PyErr_SetString(PyExc_TypeError, "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, "
+                                         "mask_char, keep_last, shapes, mask_fn)");
+        return NULL;
+    }
+    PyObject *hits = args[0], *cache_spi = args[1], *cache_plain = args[2], *get = args[3];
+    PyObject *action_value = args[4], *allow = args[5], *mask = args[6], *geo = args[7], *mask_char = args[8],
+             *keep_last = args[9], *shapes = args[10], *mask_fn = args[11];
+    Kind local[16];
+    Kind *kinds = local;
+    Count *counts = NULL;
+    Py_ssize_t nk = 0, cap = 16, spi_total = 0;
+    PyObject *result = NULL, *ents = NULL, *cats = NULL, *acts = NULL;
+    PyObject *rest = PyList_New(0);
+    if (rest == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(hits); i++) {
+        PyObject *h = PyList_GET_ITEM(hits, i);
+        if (!PyTuple_CheckExact(h) || PyTuple_GET_SIZE(h) != 8) {
+            PyErr_SetString(PyExc_TypeError, "a hit must be an 8-tuple");
+            goto done;
+        }
+        Py_INCREF(h);
+        PyObject *entity = PyTuple_GET_ITEM(h, 3);
+        PyObject *flag = PyTuple_GET_ITEM(h, 4);
+        int hspi = flag == Py_True ? 1 : flag == Py_False ? 0 : PyObject_IsTrue(flag);
+        PyObject *d = NULL;
+        int r = -1;
+        if (hspi < 0)
+            goto hit_done;
+        d = PyDict_GetItemWithError(hspi ? cache_spi : cache_plain, entity);
+        if (d != NULL)
+            Py_INCREF(d);
+        else if (PyErr_Occurred() || (d = PyObject_CallOneArg(get, h)) == NULL)
+            goto hit_done;
+        if (!PyTuple_CheckExact(d) || PyTuple_GET_SIZE(d) != 4) {
+            PyErr_SetString(PyExc_TypeError, "a decision must be a 4-tuple");
+            goto hit_done;
+        }
+        /* the kind of (entity, spi flag), as _tally's at_spi / at_plain dicts find it (the
+         * decision's entity is the name its cache entry was made for) */
+        Py_ssize_t k = 0;
+        for (; k < nk; k++) {
+            if (kinds[k].spi != hspi)
+                continue;
+            PyObject *e = PyTuple_GET_ITEM(kinds[k].decision, 3);
+            int same = same_key(e, entity);
+            if (same < 0)
+                goto hit_done;
+            if (same)
+                break;
+        }
+        if (k < nk) {
+            kinds[k].n++;
+        } else {
+            if (nk == cap) {
+                Kind *more = PyMem_Malloc(sizeof(Kind) * (size_t)cap * 2);
+                if (more == NULL) {
+                    PyErr_NoMemory();
+                    goto hit_done;
+                }
+                memcpy(more, kinds, sizeof(Kind) * (size_t)nk);
+                if (kinds != local)
+                    PyMem_Free(kinds);
+                kinds = more;
+                cap *= 2;
+            }
+            kinds[nk].decision = Py_NewRef(d);
+            kinds[nk].spi = hspi;
+            kinds[nk].n = 1;
+            nk++;
+        }
+        PyObject *action = PyTuple_GET_ITEM(d, 2);
+        if (action == allow) {
+            r = 0;
+            goto hit_done;
+        }
+        PyObject *parent = PyTuple_GET_ITEM(h, 0);
+        if (action == mask && PyTuple_GET_ITEM(h, 5) == Py_None && PyTuple_GET_ITEM(h, 7) == Py_None &&
+            parent != Py_None) {
+            PyObject *key = PyTuple_GET_ITEM(h, 1);
+            PyObject *value = PyObject_GetItem(parent, key);
+            if (value == NULL)
+                goto hit_done;
+            int whole = 0;
+            if (PyUnicode_CheckExact(value)) {
+                whole = PyObject_RichCompareBool(entity, geo, Py_NE);
+                if (whole < 0) {
+                    Py_DECREF(value);
+                    goto hit_done;
+                }
+            }
+            if (whole) {
+                PyObject *masked = mask_whole(value, entity, mask_char, keep_last, shapes, mask_fn);
+                Py_DECREF(value);
+                if (masked == NULL)
+                    goto hit_done;
+                r = PyObject_SetItem(parent, key, masked);
+                Py_DECREF(masked);
+                goto hit_done;
+            }
+            Py_DECREF(value);
+        }
+        r = PyList_Append(rest, h);
+    hit_done:
+        Py_XDECREF(d);
+        Py_DECREF(h);
+        if (r < 0)
+            goto done;
+    }
+    /* Annotations.add per kind, in order of first appearance: the three dicts' keys in
+     * the order their first kind comes, each count the sum over its kinds */
+    if (nk > 0 && (counts = PyMem_Malloc(sizeof(Count) * (size_t)nk * 3)) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    Count *ce = counts, *cc = counts + nk, *ca = counts + 2 * nk;
+    Py_ssize_t ne = 0, nc = 0, na = 0;
+    for (Py_ssize_t k = 0; k < nk; k++) {
+        PyObject *d = kinds[k].decision;
+        Py_ssize_t n = kinds[k].n;
+        int spi = PyObject_IsTrue(PyTuple_GET_ITEM(d, 1));
+        if (spi < 0 || count_add(ce, &ne, PyTuple_GET_ITEM(d, 3), n) < 0 ||
+            count_add(cc, &nc, PyTuple_GET_ITEM(d, 0), n) < 0)
+            goto done;
+        if (spi)
+            spi_total += n;
+        PyObject *av = action_name(action_value, PyTuple_GET_ITEM(d, 2));
+        if (av == NULL || count_add(ca, &na, av, n) < 0)
+            goto done;
+    }
+    /* (the counts' keys are borrowed from the decisions and action_value, alive until here) */
+    if ((ents = count_dict(ce, ne)) == NULL || (cats = count_dict(cc, nc)) == NULL ||
+        (acts = count_dict(ca, na)) == NULL)
+        goto done;
+    PyObject *spi_n = PyLong_FromSsize_t(spi_total);
+    if (spi_n != NULL) {
+        result = PyTuple_Pack(5, ents, cats, spi_n, acts, rest);
+        Py_DECREF(spi_n);
+    }
+done:
+    Py_XDECREF(ents);
+    Py_XDECREF(cats);
+    Py_XDECREF(acts);
+    PyMem_Free(counts);
+    for (Py_ssize_t k = 0; k < nk; k++)
+        Py_DECREF(kinds[k].decision);
+    if (kinds != local)
+        PyMem_Free(kinds);
+    Py_DECREF(rest);
+    return result;
+}
+
+/* summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (the reference;
+ * tests compare both): "found=<sum of entities' counts> spi=<spi>" and " <action>=<count>"
+ * per action in sorted order. */
+static int write_str_of(_PyUnicodeWriter *w, PyObject *x) {
+    PyObject *s = PyObject_Str(x);
+    if (s == NULL)
+        return -1;
+    int r = _PyUnicodeWriter_WriteStr(w, s);
+    Py_DECREF(s);
+    return r;
+}
+
+/* an exact int that fits in a long long into *out; 0 when it is not one */
+static int small_int(PyObject *x, long long *out) {
+    if (!PyLong_CheckExact(x))
+        return 0;
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(x, &overflow);
+    if (overflow || (v == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = v;
+    return 1;
+}
+
+/* the decimal digits of v at p (which has room for 21 bytes); returns the end */
+static char *put_int(char *p, long long v) {
+    char tmp[24];
+    int n = 0;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        *p++ = '-';
+    while (n)
+        *p++ = tmp[--n];
+    return p;
+}
+
+#define SUMMARY_NAMES 8
+#define SUMMARY_BYTES 512
+
+/* summary() for the common case, into a stack buffer: exact ints that fit in a long long
+ * (their sum too), at most SUMMARY_NAMES actions with short ASCII names. NULL without an
+ * error when the case is not that one (the generic code below answers). */
+static PyObject *summary_ascii(PyObject *entities, PyObject *spi, PyObject *actions) {
+    long long total = 0, x, spi_n;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(entities, &pos, &k, &v)) {
+        if (!small_int(v, &x) || (x > 0 && total > LLONG_MAX - x) || (x < 0 && total < LLONG_MIN - x))
+            return NULL;
+        total += x;
+    }
+    if (!small_int(spi, &spi_n) || PyDict_GET_SIZE(actions) > SUMMARY_NAMES)
+        return NULL;
+    PyObject *names[SUMMARY_NAMES];
+    long long counts[SUMMARY_NAMES];
+    Py_ssize_t nn = 0, room = 0;
+    pos = 0;
+    while (PyDict_Next(actions, &pos, &k, &v)) {
+        if (!PyUnicode_CheckExact(k) || !PyUnicode_IS_ASCII(k) || PyUnicode_GET_LENGTH(k) > 40 ||
+            !small_int(v, &x))
+            return NULL;
+        /* insertion sort by code point (ASCII: bytes), as list.sort orders str */
+        Py_ssize_t i = nn++;
+        const char *kd = (const char *)PyUnicode_1BYTE_DATA(k);
+        Py_ssize_t kl = PyUnicode_GET_LENGTH(k);
+        while (i > 0) {
+            PyObject *o = names[i - 1];
+            Py_ssize_t ol = PyUnicode_GET_LENGTH(o);
+            int c = memcmp(PyUnicode_1BYTE_DATA(o), kd, (size_t)(ol < kl ? ol : kl));
+            if (c < 0 || (c == 0 && ol <= kl))
+                break;
+            names[i] = o;
+            counts[i] = counts[i - 1];
+            i--;
+        }
+        names[i] = k;
+        counts[i] = x;
+        room += kl + 23;
+    }
+    if (room + 60 > SUMMARY_BYTES)
+        return NULL;
+    char buf[SUMMARY_BYTES];
+    char *p = buf;
+    memcpy(p, "found=", 6);
+    p = put_int(p + 6, total);
+    memcpy(p, " spi=", 5);
+    p = put_int(p + 5, spi_n);
+    for (Py_ssize_t i = 0; i < nn; i++) {
+        Py_ssize_t kl = PyUnicode_GET_LENGTH(names[i]);
+        *p++ = ' ';
+        memcpy(p, PyUnicode_1BYTE_DATA(names[i]), (size_t)kl);
+        p += kl;
+        *p++ = '=';
+        p = put_int(p, counts[i]);
+    }
+    PyObject *out = PyUnicode_New(p - buf, 127);
+    if (out != NULL)
+        memcpy(PyUnicode_1BYTE_DATA(out), buf, (size_t)(p - buf));
+    return out;
+}
+
+static PyObject *summary(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyDict_Check(args[0]) || !PyDict_Check(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "summary(entities: dict, spi: int, actions: dict)");
+        return NULL;
+    }
+    PyObject *entities = args[0], *spi = args[1], *actions = args[2];
+    PyObject *fast = summary_ascii(entities, spi, actions);
+    if (fast != NULL || PyErr_Occurred())
+        return fast;
+    PyObject *total = PyLong_FromLong(0), *names = NULL;
+    if (total == NULL)
+        return NULL;
+    Py_ssize_t pos = 0;
+    PyObject *k, *v;
+    while (PyDict_Next(entities, &pos, &k, &v)) {
+        Py_INCREF(v);
+        PyObject *sum = PyNumber_InPlaceAdd(total, v);
+        Py_DECREF(v);
+        Py_DECREF(total);
+        if ((total = sum) == NULL)
+            return NULL;
+    }
+    _PyUnicodeWriter w;
+    _PyUnicodeWriter_Init(&w);
+    w.overallocate = 1;
+    if (_PyUnicodeWriter_WriteASCIIString(&w, "found=", 6) < 0 || write_str_of(&w, total) < 0 ||
+        _PyUnicodeWriter_WriteASCIIString(&w, " spi=", 5) < 0 || write_str_of(&w, spi) < 0)
+        goto fail;
+    if ((names = PyDict_Keys(actions)) == NULL || PyList_Sort(names) < 0)
+        goto fail;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(names); i++) {
+        PyObject *a = PyList_GET_ITEM(names, i);
+        PyObject *n = PyDict_GetItemWithError(actions, a);
+        if (n == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_SetObject(PyExc_KeyError, a);
+            goto fail;
+        }
+        Py_INCREF(n);
+        int r = _PyUnicodeWriter_WriteChar(&w, ' ') < 0 || write_str_of(&w, a) < 0 ||
+                _PyUnicodeWriter_WriteChar(&w, '=') < 0 || write_str_of(&w, n) < 0;
+        Py_DECREF(n);
+        if (r)
+            goto fail;
+    }
+    Py_DECREF(total);
+    Py_DECREF(names);
+    return _PyUnicodeWriter_Finish(&w);
+fail:
+    Py_DECREF(total);
+    Py_XDECREF(names);
+    _PyUnicodeWriter_Dealloc(&w);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ value matchers
+ *
+ * value_matcher(kind, fallback, extra) -> matcher(value) -> bool: a telling key's
+ * validator (the recognizer's match_value, which is ``fallback``) answered in C for the
+ * common shape of its values, and by ``fallback`` for everything else. The walk calls
+ * one per value under a telling key; a compiled method call and its regex cost ~4k
+ * instructions there. Only ASCII values without surrounding whitespace are answered here
+ * (``value.strip()`` is then the value itself); each answer is the Python method's (tests
+ * compare both on random and shaped values):
+ *
+ *   1  UsSsnRecognizer.match_value: len <= 11, _VALUE.fullmatch, not in extra
+ *      (validators.SSN_ADVERTISING, a set of 9-digit strings);
+ *   2  DateOfBirthRecognizer.match_value (validators.dob_plausible) for YYYY-MM-DD only:
+ *      a real date, not before 1900-01-01, and in a year before extra
+ *      (validators._YEAR_AT_IMPORT); a later year and every other shape: fallback;
+ *   3  CreditCardRecognizer.match_value: len <= 23, _SHAPE.fullmatch, luhn_valid;
+ *   4  PersonRecognizer.match_value's ASCII path (extra: recognizers._NAME_PUNCT_BYTES).
+ */
+#define MATCH_FALLBACK (-1)
+#define MATCH_ERROR (-2)
+
+static int digits_at(const Py_UCS1 *s, Py_ssize_t from, Py_ssize_t to) {
+    for (Py_ssize_t i = from; i < to; i++)
+        if (!IS_DIGIT(s[i]))
+            return 0;
+    return 1;
+}
+
+/* (?!000|666|9)[0-9]{3}([- ]?)(?!00)[0-9]{2}\1(?!0000)[0-9]{4}, whole value */
+static int ssn_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *advertising) {
+    if (n > 11 || n < 9 || !digits_at(s, 0, 3) || s[0] == '9' || (s[0] == '0' && s[1] == '0' && s[2] == '0') ||
+        (s[0] == '6' && s[1] == '6' && s[2] == '6'))
+        return 0;
+    Py_ssize_t p = 3;
+    Py_UCS1 sep = 0;
+    if (s[3] == '-' || s[3] == ' ')
+        sep = s[p++];
+    if (p + 2 > n || !digits_at(s, p, p + 2) || (s[p] == '0' && s[p + 1] == '0'))
+        return 0;
+    char group[9] = {s[0], s[1], s[2], (char)s[p], (char)s[p + 1]};
+    p += 2;
+    if (sep) {
+        if (p >= n || s[p] != sep)
+            return 0;
+        p++;
+    }
+    if (p + 4 != n || !digits_at(s, p, n) || (s[p] == '0' && s[p + 1] == '0' && s[p + 2] == '0' && s[p + 3] == '0'))
+        return 0;
+    memcpy(group + 5, s + p, 4);
+    PyObject *digits = PyUnicode_FromStringAndSize(group, 9);
+    if (digits == NULL)
+        return MATCH_ERROR;
+    int listed = PySet_Contains(advertising, digits);
+    Py_DECREF(digits);
+    return listed < 0 ? MATCH_ERROR : !listed;
+}
+
+static int days_in_month(long y, long m) {
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (m == 2 && y % 4 == 0 && (y % 100 != 0 || y % 400 == 0))
+        return 29;
+    return days[m - 1];
+}
+
+static int dob_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *year_at_import) {
+    if (n != 10 || s[4] != '-' || s[7] != '-' || !digits_at(s, 0, 4) || !digits_at(s, 5, 7) || !digits_at(s, 8, 10))
+        return MATCH_FALLBACK;
+    long y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
+    long m = (s[5] - '0') * 10 + (s[6] - '0');
+    long d = (s[8] - '0') * 10 + (s[9] - '0');
+    if (y < 1 || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+        return 0; /* date() raises: parse_date answers None */
+    if (y < 1900)
+        return 0;
+    long before = PyLong_AsLong(year_at_import);
+    if (before == -1 && PyErr_Occurred())
+        return MATCH_ERROR;
+    return y < before ? 1 : MATCH_FALLBACK; /* this year or later: the clock decides, in Python */
+}
+
+static int luhn_digits(const Py_UCS1 *s, Py_ssize_t n) {
+    int total = 0, k = 0;
+    for (Py_ssize_t i = n - 1; i >= 0; i--) {
+        if (!IS_DIGIT(s[i]))
+            continue;
+        int x = s[i] - '0';
+        if (k++ % 2 == 1) {
+            x *= 2;
+            if (x > 9)
+                x -= 9;
+        }
+        total += x;
+    }
+    return k >= 13 && k <= 19 && total % 10 == 0;
+}
+
+/* _SHAPE = \d{4}([ -])\d{4}\1\d{4}\1\d{1,7} | \d{4}([ -])\d{6}\2\d{4,5} | \d{13,19}, whole value */
+static int card_fast(const Py_UCS1 *s, Py_ssize_t n) {
+    if (n > 23)
+        return 0;
+    int shape = 0;
+    if (n >= 13 && n <= 19 && digits_at(s, 0, n))
+        shape = 1;
+    else if (n >= 16 && digits_at(s, 0, 4) && (s[4] == ' ' || s[4] == '-')) {
+        Py_UCS1 sep = s[4];
+        if (n <= 22 && digits_at(s, 5, 9) && s[9] == sep && digits_at(s, 10, 14) && s[14] == sep &&
+            digits_at(s, 15, n))
+            shape = 1;
+        else if (n <= 17 && digits_at(s, 5, 11) && s[11] == sep && digits_at(s, 12, n))
+            shape = 1;
+    }
+    return shape && luhn_digits(s, n);
+}
+
+/* PersonRecognizer.match_value's ASCII path: 1-5 words split by single spaces, each
+ * starting with a letter, made of letters and the characters of punct after it. */
+static int person_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *punct) {
+    const char *pd = PyBytes_AS_STRING(punct);
+    size_t pn = (size_t)PyBytes_GET_SIZE(punct);
+    if (n < 2 || n > 80 || !(IS_UPPER(s[0]) || IS_LOWER(s[0])) || s[n - 1] == ' ')
+        return 0;
+    int spaces = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS1 c = s[i];
+        if (c == ' ') {
+            if (++spaces > 4)
+                return 0;
+            Py_UCS1 next = i + 1 < n ? s[i + 1] : 0;
+            if (next == ' ' || next == '\'' || next == '.' || next == '-')
+                return 0;
+        }
+        if (!(IS_UPPER(c) || IS_LOWER(c)) && memchr(pd, c, pn) == NULL)
+            return 0;
+    }
+    return 1;
+}
+
+static PyObject *match_fast(PyObject *self, PyObject *value) {
+    /* self: (kind, fallback, extra), see value_matcher */
+    long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
+    PyObject *fallback = PyTuple_GET_ITEM(self, 1), *extra = PyTuple_GET_ITEM(self, 2);
+    if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value) && PyUnicode_GET_LENGTH(value) > 0) {
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+        if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
+            int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
+                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra) : MATCH_FALLBACK;
+            if (r == MATCH_ERROR)
+                return NULL;
+            if (r != MATCH_FALLBACK)
+                return PyBool_FromLong(r);
+        }
+    }
+    return PyObject_CallOneArg(fallback, value);
+}
+
+static PyMethodDef match_fast_def = {"value_match", match_fast, METH_O,
+                                     "value_match(value) -> bool: a recognizer's match_value (see value_matcher)."};
+
+static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 3 || !PyLong_CheckExact(args[0]) || !PyCallable_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "value_matcher(kind: int, fallback: callable, extra)");
+        return NULL;
+    }
+    long kind = PyLong_AsLong(args[0]);
+    if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) ||
+        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 4) {
+        PyErr_SetString(PyExc_ValueError, "value_matcher: kind 1 (extra: set), 2 (extra: int), 3 or 4 (extra: bytes)");
+        return NULL;
+    }
+    PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
+    if (state == NULL)
+        return NULL;
+    PyObject *fn = PyCFunction_New(&match_fast_def, state);
+    Py_DECREF(state);
+    return fn;
 }
 
 /* ------------------------------------------------------------------ findings and texts
@@ -1607,6 +2233,13 @@ static PyMethodDef methods[] = {
      "walk(engine, root, loc, hits, texts, refs): Engine._walk in C (see engine.py)."},
     {"mask_ascii", (PyCFunction)(void (*)(void))mask_ascii, METH_FASTCALL,
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
+    {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
+     "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char, keep_last, shapes, "
+     "mask_fn) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
+    {"value_matcher", (PyCFunction)(void (*)(void))value_matcher, METH_FASTCALL,
+     "value_matcher(kind, fallback, extra) -> matcher: a recognizer's match_value, common shapes in C."},
+    {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL,
+     "summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (see there)."},
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
      "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
     {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
@@ -1655,6 +2288,7 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_SIGS, "_sigs"},
         {&S_RECOGNIZERS, "_recognizers"},
         {&S_PERSON_ON, "_person_on"},
+        {&S_PERSON_MATCH, "_person_match"},
     };
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;

@@ -30,10 +30,17 @@ from mypy_extensions import mypyc_attr
 
 from cpragate.errors import PiiError, PiiInputError
 from cpragate.pii import fieldnames as fn
+from cpragate.pii import validators as _v
 from cpragate.pii.categories import BUILTIN, Category, Entity
 from cpragate.pii.config import Action, ActionRules, MaskOptions, PiiConfig
 from cpragate.pii.operators import Masker, Tokenizer, mask_value, redact_value
-from cpragate.pii.recognizers import RECOGNIZERS, GeolocationRecognizer, Recognizer, decimals
+from cpragate.pii.recognizers import (
+    _NAME_PUNCT_BYTES,
+    RECOGNIZERS,
+    GeolocationRecognizer,
+    Recognizer,
+    decimals,
+)
 from cpragate.pii.textscan import SEP, CustomPattern, TextScanner
 from cpragate.pii.validators import VALIDATORS, latlng_valid
 
@@ -282,6 +289,14 @@ class Engine:
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
         self._person_on = _E_PERSON in enabled
+        # _value_matches(PERSON, v) for the C walk: a plain name answered in C (_cscan), the
+        # rest by the recognizer's method; None: the walk calls _value_matches.
+        person = self._recognizers.get(_E_PERSON)
+        self._person_match: Callable[[str], bool] | None = (
+            _native_matcher(4, person.match_value, _NAME_PUNCT_BYTES)
+            if native and person is not None and _native_matcher is not None
+            else None
+        )
         self._masker = Masker(self.config.mask)
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
@@ -347,11 +362,10 @@ class Engine:
         """
         rules = actions or self.config.actions
         hits = self._detect(root, base)
-        # Annotations() with its fields spelled out: the default factories are generic calls.
-        ann = Annotations({}, {}, 0, {}, False, None)
         if not hits:
-            return root, ann
-        return self._apply(root, hits, rules, ann, base), ann
+            # Annotations() with its fields spelled out: the default factories are generic calls.
+            return root, Annotations({}, {}, 0, {}, False, None)
+        return self._apply(root, hits, rules, base)
 
     def process_text(self, text: str, actions: ActionRules | None = None) -> tuple[str, Annotations]:
         """Rewrite PII inside plain text; ``drop`` acts like ``redact`` on a span."""
@@ -729,6 +743,15 @@ class Engine:
     def _matcher(self, entity: str) -> Callable[[str], bool]:
         r = self._recognizers.get(entity)
         if r is not None:
+            if self._native_walk is not None and _native_matcher is not None:
+                # SSN, date of birth and card values in their common shapes answered in C
+                # (_cscan.value_matcher), the rest by the same method.
+                if entity == Entity.US_SSN:
+                    return _native_matcher(1, r.match_value, _v.SSN_ADVERTISING)
+                if entity == Entity.DATE_OF_BIRTH:
+                    return _native_matcher(2, r.match_value, _v._YEAR_AT_IMPORT)
+                if entity == _E_CARD:
+                    return _native_matcher(3, r.match_value, None)
             return r.match_value
         cp = self._custom_by_field.get(entity)
         if cp is None:
@@ -829,7 +852,8 @@ class Engine:
 
     # ------------------------------------------------------------------ rewriting
 
-    def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, ann: Annotations, base: Loc) -> Any:
+    def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, base: Loc) -> tuple[Any, Annotations]:
+        """Count ``hits`` into new annotations and apply their actions; returns (root, annotations)."""
         decide = self._decider(rules)
         get = decide.get
         # The decider's caches, read inline: one dict lookup per finding instead of a call.
@@ -838,6 +862,80 @@ class Engine:
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
+        if self._native_walk is not None and _native_tally is not None:
+            # _tally in C (_cscan.c): the same decisions, counts (the dicts built in the same
+            # order, each sized once) and whole values masked; the hits that need more
+            # (grouped rewrites, blocks, drops) come back in order.
+            mask, redact, tokenize, block = _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
+            masker = self._masker
+            entities, categories, spi_n, actions, rest = _native_tally(
+                hits, cached_spi, cached_plain, get, _ACTION_VALUE, _A_ALLOW, mask, _E_GEO,
+                masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, masker.mask,
+            )  # fmt: skip
+            ann = Annotations(entities, categories, spi_n, actions, False, None)
+            for h in rest:
+                action = (cached_spi if h[4] else cached_plain)[h[3]][2]
+                if action is mask or action is redact or action is tokenize:
+                    parent = h[0]
+                    gk = (id(parent) if parent is not None else id(h[7]), h[1])
+                    first = single.get(gk)
+                    if first is None:
+                        single[gk] = h
+                    else:
+                        multi.setdefault(gk, [first]).append(h)
+                elif action is block:
+                    ann.blocked = True
+                    ann.blocked_by = ann.blocked_by or h[3]
+                else:
+                    drops.append(h)
+        else:
+            ann = Annotations({}, {}, 0, {}, False, None)
+            self._tally(hits, get, cached_spi, cached_plain, ann, single, multi, drops)
+        return self._rewrite(root, single, multi, drops, decide, ann, base), ann
+
+    def _rewrite(
+        self,
+        root: Any,
+        single: dict[tuple[int, Any], _Hit],
+        multi: dict[tuple[int, Any], list[_Hit]],
+        drops: list[_Hit],
+        decide: _Decider,
+        ann: Annotations,
+        base: Loc,
+    ) -> Any:
+        """_apply's second half: rewrite each group of hits in its value, then drop."""
+        if ann.blocked:
+            return root
+        cached_spi, cached_plain = decide.caches()
+        for gk, h in single.items():
+            group = multi.get(gk)
+            if group is None and h[5] is not None and h[0] is not None:
+                # The only finding inside a string (free text): splice its replacement in.
+                parent, key = h[0], h[1]
+                value = parent[key]
+                if type(value) is str:
+                    a, b = h[5]
+                    d = (cached_spi if h[4] else cached_plain)[h[3]]
+                    parent[key] = value[:a] + str(self._replace_scalar(value[a:b], h, d[2])) + value[b:]
+                    continue
+            root = self._rewrite_value(root, group or [h], decide)
+        for h in drops:
+            root = self._drop(root, h, base)
+        return root
+
+    def _tally(
+        self,
+        hits: list[_Hit],
+        get: Callable[[_Hit], _Decision],
+        cached_spi: dict[str, _Decision],
+        cached_plain: dict[str, _Decision],
+        ann: Annotations,
+        single: dict[tuple[int, Any], _Hit],
+        multi: dict[tuple[int, Any], list[_Hit]],
+        drops: list[_Hit],
+    ) -> None:
+        """_apply's first loop (the reference of _cscan.tally): count every finding, mask whole
+        values now, and sort the rest into ``single``/``multi`` groups, blocks and ``drops``."""
         # Findings per (entity, spi): each kind's decision in ``kinds`` and its count in
         # ``nums``, in order of first appearance, found by its index in one dict per spi
         # flag keyed by the entity (a str: its hash is cached, unlike a tuple's). A
@@ -899,23 +997,6 @@ class Engine:
                 ann.spi += n
             av = _ACTION_VALUE[action]
             actions[av] = actions.get(av, 0) + n
-        if ann.blocked:
-            return root
-        for gk, h in single.items():
-            group = multi.get(gk)
-            if group is None and h[5] is not None and h[0] is not None:
-                # The only finding inside a string (free text): splice its replacement in.
-                parent, key = h[0], h[1]
-                value = parent[key]
-                if type(value) is str:
-                    a, b = h[5]
-                    d = (cached_spi if h[4] else cached_plain)[h[3]]
-                    parent[key] = value[:a] + str(self._replace_scalar(value[a:b], h, d[2])) + value[b:]
-                    continue
-            root = self._rewrite_value(root, group or [h], decide)
-        for h in drops:
-            root = self._drop(root, h, base)
-        return root
 
     def _rewrite_value(self, root: Any, group: list[_Hit], decide: _Decider) -> Any:
         h0 = group[0]
@@ -1128,5 +1209,9 @@ try:
     _native_map: Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None] | None = (
         _cscan.map_hits
     )
+    _native_tally: (
+        Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]] | None
+    ) = _cscan.tally
+    _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
 except ImportError:
-    _native_walk = _native_findings = _native_join = _native_map = None
+    _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None

@@ -380,3 +380,139 @@ def test_native_findings_paths_past_the_memo_array() -> None:
     raw = orjson.dumps(doc)
     _same(native, python, raw)
     assert len({f.path for f in native.scan_json(raw)}) == 400
+
+
+def _ordered(ann: Any) -> tuple[object, ...]:
+    """Annotations with their dicts' insertion order (the audit event lists them so)."""
+    return (list(ann.entities.items()), list(ann.categories.items()), ann.spi, list(ann.actions.items()),
+            ann.blocked, ann.blocked_by)  # fmt: skip
+
+
+_TALLY_DOC = {
+    "id": 7,
+    "name": "Jane Roe",
+    "email": "jane.roe@example.com",
+    "phone": "(415) 555-0132",
+    "ssn": "219-45-6789",
+    "card_number": "4111 1111 1111 1111",
+    "passport": "X12345678",
+    "location": {"lat": 37.774929, "lng": -122.419416},
+    "coordinates": [37.774929, -122.419416],
+    "note": "Dear Jane Smith, call 415-555-0132 or mail jane@example.com; ssn 219-45-6789",
+    "nombre": "José Ñúñez, tarjeta 4111111111111111",
+    "items": [{"ssn": "219-45-6789", "dob": "1985-03-12", "m": "M-123456 K-654321"}, "219-45-6789"],
+    **{f"f{i}": f"C{i:02d}-{i:06d}" for i in range(20)},
+}
+
+
+def _tally_configs() -> list[tuple[PiiConfig, list[ActionRules | None]]]:
+    # 20 custom entities: more kinds of finding than tally's first array holds (16).
+    custom = [
+        CustomRecognizerConfig(entity=f"code_{i}", pattern=rf"C{i:02d}-\d{{6}}", category="identifiers", spi=i % 2 == 0)  # type: ignore[arg-type]
+        for i in range(20)
+    ]
+    plain = PiiConfig(custom_recognizers=custom)
+    shaped = PiiConfig(mask={"char": "#", "shapes": {"us_ssn": "XXX-XX-{last4}"}})  # type: ignore[arg-type]
+    bullet = PiiConfig(mask={"char": "•"})  # type: ignore[arg-type]
+    tokens = PiiConfig(tokenize=TokenizeOptions(key=KEY))  # type: ignore[arg-type]
+    every: list[ActionRules | None] = [
+        None,
+        ActionRules(default=Action.MASK),
+        ActionRules(default=Action.REDACT, spi=Action.MASK),
+        ActionRules(default=Action.DROP, entities={"email": Action.MASK}),  # type: ignore[dict-item]
+        ActionRules(default=Action.MASK, entities={"us_passport": Action.BLOCK}),  # type: ignore[dict-item]
+        ActionRules(default=Action.ALLOW, spi=None),
+    ]
+    return [(plain, every), (shaped, every), (bullet, every),
+            (tokens, [*every, ActionRules(default=Action.TOKENIZE)])]  # fmt: skip
+
+
+def test_native_tally_equals_python() -> None:
+    """_cscan.tally (the rewrite's counting loop in C) gives the Python loop's bodies and
+    annotations, in the same dict order, for every action, mask shapes, a non-ASCII mask
+    character (the Python masker, called back), custom entities past its first array."""
+    raw = orjson.dumps(_TALLY_DOC)
+    docs = [raw, *_corpus()[:60]]
+    for config, all_rules in _tally_configs():
+        native, python = _native_engines(config)
+        for rules in all_rules:
+            for doc in docs:
+                a, b = native.process_json(doc, rules), python.process_json(doc, rules)
+                assert a.body == b.body
+                assert _ordered(a.annotations) == _ordered(b.annotations)
+    native, _ = _native_engines(_tally_configs()[0][0])
+    ann = native.process_json(raw, ActionRules(default=Action.MASK)).annotations
+    assert len(ann.entities) > 16 and ann.actions == {"mask": ann.total}
+
+
+def test_native_tally_checks_its_arguments() -> None:
+    if engine_mod._native_tally is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    tally = engine_mod._native_tally
+    args: list[Any] = [[], {}, {}, print, {}, None, None, "geolocation", None, {}, {}, print]
+    assert tally(*args) == ({}, {}, 0, {}, [])
+    with pytest.raises(TypeError):
+        tally(*args[:-1])
+    with pytest.raises(TypeError, match="8-tuple"):
+        tally([("x",)], *args[1:])
+    with pytest.raises(TypeError):
+        tally(*args[:8], "**", *args[9:])
+    hit = ({"a": "x"}, "a", None, "e", False, None, "field", None)
+    with pytest.raises(TypeError, match="4-tuple"):
+        tally([hit], {}, {"e": ("c", False)}, *args[3:])
+    with pytest.raises(KeyError):  # an action without a value
+        tally([hit], {}, {"e": ("c", False, "nope", "e")}, *args[3:])
+
+
+def _matcher_pairs() -> list[tuple[Callable[[str], bool], Callable[[str], bool]]]:
+    if engine_mod._native_matcher is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    e = Engine()
+    pairs = [(e._matcher(entity), e._recognizers[entity].match_value) for entity in ("us_ssn", "date_of_birth", "credit_card")]
+    assert e._person_match is not None and Engine(native=False)._person_match is None
+    return [*pairs, (e._person_match, e._recognizers["person"].match_value)]
+
+
+SHAPED = st.one_of(
+    st.text(alphabet="0123456789- ", max_size=25),
+    st.text(alphabet="0123456789-/. \t", min_size=8, max_size=12),
+    st.from_regex(r"\A[0-9]{4}-[0-9]{2}-[0-9]{2}\Z"),
+    st.from_regex(r"\A[0-9]{3}[- ]?[0-9]{2}[- ]?[0-9]{4}\Z"),
+    st.from_regex(r"\A[0-9]{4}[ -][0-9]{4,6}[ -][0-9]{4}([ -][0-9]{1,7})?\Z"),
+    st.text(max_size=24),
+    st.text(alphabet="abcXYZ '.-_1\t", max_size=20),
+    st.from_regex(r"\A[A-Za-z][A-Za-z'.\-]{0,8}( [A-Za-z'.\-]{1,8}){0,5}\Z"),
+)
+
+
+@settings(max_examples=3000, suppress_health_check=[HealthCheck.too_slow])
+@given(SHAPED)
+def test_native_value_matchers_answer_as_the_recognizers(value: str) -> None:
+    """_cscan.value_matcher (SSN, date of birth, card under a telling key; a name in a person
+    record) answers exactly as the recognizer's match_value, whatever the value (the C part
+    takes only common shapes)."""
+    for native, python in _matcher_pairs():
+        assert native(value) is python(value)
+
+
+def test_native_value_matchers_on_known_values() -> None:
+    ssn, dob, card, person = (m for m, _ in _matcher_pairs())
+    assert person("Jane Roe") and person("Mary-Ann O'Neil") and person("José Núñez")
+    for bad in ("J", "Jane  Roe", "Jane -Roe", "1Jane", "Jane Roe2", "A B C D E F", "x" * 81):
+        assert not person(bad)
+    assert ssn("219-45-6789") and ssn("219 45 6789") and ssn("219456789")
+    for bad in ("219-45 6789", "000-45-6789", "666-45-6789", "919-45-6789", "219-00-6789", "219-45-0000",
+                "078-05-1120", "123-45-6789", " 219-45-6789x", "219-45-678"):  # fmt: skip
+        assert not ssn(bad)
+    assert ssn(" 219-45-6789 ")  # surrounding whitespace: the Python method (strip) answers
+    assert dob("1985-03-12") and dob("2000-02-29") and dob("03/12/1985")
+    for bad in ("1899-12-31", "1985-02-29", "1985-13-01", "1985-00-10", "0000-01-01", "1985-04-31"):
+        assert not dob(bad)
+    assert not dob("2999-01-01")  # a future year: the clock decides, in Python
+    assert card("4111111111111111") and card("4111 1111 1111 1111") and card("3782-822463-10005")
+    for bad in ("4111111111111112", "4111 1111-1111 1111", "411111111111", "4111 1111 1111 1111 1111 1"):
+        assert not card(bad)
+    with pytest.raises(ValueError):
+        engine_mod._native_matcher(1, print, None)  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        engine_mod._native_matcher("1", print, None)  # type: ignore[arg-type, misc]

@@ -22,6 +22,7 @@ Rules as in filter.py: nothing here logs, records or raises with a value from a 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Final
 
 from cpragate.core.exchange import Exchange
@@ -47,7 +48,17 @@ __all__ = [
     "rewrote",
     "route_settings",
     "summary",
+    "summary_py",
 ]
+
+try:
+    # summary() in C (cpragate.pii._cscan, built from _cscan.c), loaded by cpragate._accel only
+    # while it matches its source; otherwise (not built, stale, CPRAGATE_PURE=1) summary_py.
+    from cpragate.pii import _cscan
+
+    _native_summary: Callable[[dict[str, int], int, dict[str, int]], str] | None = _cscan.summary
+except ImportError:
+    _native_summary = None
 
 JSON: Final = 1
 TEXT: Final = 2
@@ -135,6 +146,14 @@ def rewrote(ann: Annotations) -> bool:
 
 def summary(ann: Annotations) -> str:
     """``found=5 spi=2 mask=2 allow=3``: counts only, for the decision record."""
+    if _native_summary is not None:
+        # The lines below in C (cpragate.pii._cscan.summary): the same text.
+        return _native_summary(ann.entities, ann.spi, ann.actions)
+    return summary_py(ann)
+
+
+def summary_py(ann: Annotations) -> str:
+    """:func:`summary` in Python (the reference of the C version, and the fallback)."""
     total = 0
     for n in ann.entities.values():
         total += n

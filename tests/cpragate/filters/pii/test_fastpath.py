@@ -155,6 +155,32 @@ def test_summary_and_rewrote() -> None:
     assert fp.rewrote(ann)
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(st.sampled_from(["email", "us_ssn", "phone", "x" * 30, "café"]), st.integers(0, 2**70), max_size=5),
+    st.integers(0, 10**6),
+    st.dictionaries(
+        st.sampled_from(["mask", "allow", "redact", "drop", "block", "tokenize", "mas", "masks", "a", "b", "café", "x" * 50]),
+        st.one_of(st.integers(0, 9), st.integers(-(2**64), 2**64)),
+        max_size=10,
+    ),
+)
+def test_summary_in_c_equals_python(entities: dict[str, int], spi: int, actions: dict[str, int]) -> None:
+    """_cscan.summary (when loaded) writes what summary_py writes; without it summary is summary_py."""
+    ann = Annotations(entities, {}, spi, actions, False, None)
+    assert fp.summary(ann) == fp.summary_py(ann)
+    if fp._native_summary is not None:
+        assert fp._native_summary(entities, spi, actions) == fp.summary_py(ann)
+        with pytest.raises(TypeError):
+            fp._native_summary([], spi, actions)  # type: ignore[arg-type]
+
+
+def test_summary_without_the_native_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fp, "_native_summary", None)
+    ann = Annotations({"email": 2}, {}, 1, {"mask": 1, "allow": 1}, False, None)
+    assert fp.summary(ann) == "found=2 spi=1 allow=1 mask=1"
+
+
 @settings(max_examples=3000, deadline=None)
 @given(st.lists(st.sampled_from([b"1", b"7", b"0", b"-", b"x", b'"', b"1234567890", b"9" * 19, b"-" + b"5" * 19]), max_size=40))
 def test_may_round_answers_as_jsonbody(parts: list[bytes]) -> None:

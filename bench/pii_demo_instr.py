@@ -1,0 +1,138 @@
+"""Instructions of the pii filter's response work on the demo page, counted by callgrind.
+
+The demo policy's ``GET /v1/customers/42`` as the ``support-app`` consumer, answered with
+the demo API's 1 KB customer record: every exchange goes through authn, the request
+filters and the response filters that run before pii (owner check, conformance,
+privacy, minimize: the parsed body they share is then in the exchange, as in the
+gateway), outside the counted region; then the pii filter's ``response_now`` runs over
+all of them inside ``deque(map(...), maxlen=0)``, whose C helper ``consume_iterator``
+nothing else calls, so ``--toggle-collect=consume_iterator`` counts only that. The
+same exchanges driven through an empty function are subtracted.
+
+    .venv/bin/python bench/pii_demo_instr.py                 # per-response instructions
+    .venv/bin/python bench/pii_demo_instr.py --keep /tmp/pd  # also keep the callgrind files
+    callgrind_annotate --inclusive=yes /tmp/pd/run.cg | less
+
+(``PYTHONHASHSEED=0``; the counts repeat to within a few instructions.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def _step(coro: Any) -> Any:
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return stop.value
+    raise RuntimeError("a phase suspended")
+
+
+async def _drive(n: int, mode: str) -> None:
+    from filter_costs import DEMO_KEY
+
+    from cpragate.core.exchange import Exchange
+    from cpragate.core.messages import Headers, Response
+    from cpragate.core.verdict import CONTINUE
+    from cpragate.demo.api import DemoApi
+    from cpragate.demo.certs import ensure_dev_pki
+    from cpragate.demo.run import demo_config
+    from cpragate.server.gateway import Runtime, open_default_stores
+    from cpragate.server.origin import OriginRequest
+    from cpragate.testing import make_request
+
+    state = Path(tempfile.mkdtemp(prefix="cpg-pii-demo-instr-"))
+    ensure_dev_pki(state)
+    cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")
+    stores = await open_default_stores(cfg)
+    rt = Runtime(cfg, asyncio.get_running_loop(), stores)
+    m = rt.router.match("GET", "/v1/customers/42")
+    assert m
+    route = m.payload
+    assert route.pipeline is not None
+    body = DemoApi()(OriginRequest(make_request("GET", "/v1/customers/42"))).body
+    chain = route.pipeline.filters
+    pii = next(f for f in chain if f.name == "pii")
+    # The response path runs the chain backwards: the filters after pii in it answer first.
+    before = [f for f in reversed(chain[chain.index(pii) + 1 :]) if type(f).implements("on_response")]
+
+    def prepare() -> Exchange:
+        req = make_request("GET", "/v1/customers/42", {"host": "localhost", "x-api-key": DEMO_KEY})
+        ex = Exchange(req, "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(m.params))
+        for f in chain:
+            if type(f).implements("on_request"):
+                v = f.request_now(ex) if type(f).implements("request_now") else None
+                if v is None:
+                    v = _step(f.on_request(ex))
+                assert v is CONTINUE, (f.name, v)
+        ex.response = Response(200, Headers([(b"content-type", b"application/json")]), body)
+        for f in before:
+            v = f.response_now(ex) if type(f).implements("response_now") else None
+            if v is None:
+                v = _step(f.on_response(ex))
+            assert v is CONTINUE, (f.name, v)
+        return ex
+
+    for _ in range(3):  # warm every cache
+        ex = prepare()
+        assert pii.response_now(ex) is CONTINUE
+    batch = [prepare() for _ in range(n)]
+
+    def nothing(ex: Exchange) -> None:
+        return None
+
+    fn = pii.response_now if mode == "run" else nothing
+    collections.deque(map(fn, batch), maxlen=0)
+    if mode == "run":
+        assert batch[0].pii is not None
+        print("response filters before pii:", [f.name for f in before], file=sys.stderr)
+    await stores.close()
+
+
+def count(n: int, mode: str, keep: Path | None) -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = (keep or Path(tmp)) / f"{mode}.cg"
+        r = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--toggle-collect=consume_iterator", f"--callgrind-out-file={out}",
+             sys.executable, __file__, "--inner", str(n), mode],
+            capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        if r.returncode != 0:
+            raise SystemExit(f"the inner run failed (exit {r.returncode}):\n{r.stderr[-2000:]}")
+        m = re.search(rb"^(?:summary|totals):\s*(\d+)", out.read_bytes(), re.M)
+        assert m is not None
+        return int(m.group(1))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    ap.add_argument("--n", type=int, default=200)
+    ap.add_argument("--keep", type=Path, help="keep run.cg and base.cg in this directory")
+    ap.add_argument("--inner", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.inner:
+        asyncio.run(_drive(int(args.inner[0]), args.inner[1]))
+        return 0
+    if args.keep:
+        args.keep.mkdir(parents=True, exist_ok=True)
+    run = count(args.n, "run", args.keep)
+    base = count(args.n, "base", args.keep)
+    print(f"pii response_now, demo GET /v1/customers/42: {(run - base) / args.n:.0f} instructions/response")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
