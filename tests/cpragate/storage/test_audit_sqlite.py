@@ -22,3 +22,33 @@ def test_unopenable(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(AuditSinkError):
         SqliteAuditSink(str(tmp_path / "f" / "a.db"))
+
+
+def test_new_subject_keys_commit_together_and_existing_keys_are_kept(tmp_path: Path) -> None:
+    s = SqliteAuditSink(str(tmp_path / "a.db"))
+    try:
+        first = s.subject_keys(["a"], create=True)
+        changes = s.db.total_changes
+        keys = s.subject_keys(["a", "b", "c"], create=True)
+        assert s.db.total_changes - changes == 2 and not s.db.in_transaction  # b and c, committed
+        assert keys["a"] == first["a"] and len({keys["a"], keys["b"], keys["c"]}) == 3
+        assert all(type(k) is bytes and len(k) == 32 for k in keys.values())
+        assert s.db.execute("SELECT DISTINCT typeof(key) FROM audit_subject_keys").fetchall() == [("blob",)]
+        assert s.subject_keys(["d"], create=False) == {}
+    finally:
+        s.close()
+
+
+def test_event_bodies_are_stored_as_blobs(tmp_path: Path) -> None:
+    from cpragate.storage.audit_sink import EventRow, InstanceState
+
+    s = SqliteAuditSink(str(tmp_path / "a.db"))
+    try:
+        rows = [EventRow("i", n, n, 1.0, None, None, "allow", "served", 200, ("s_x",), b'{"n":%d}' % n, "p", "h")
+                for n in (1, 2, 3)]
+        s.write(rows, InstanceState("i", 3, "h", 0), 0, [])
+        got = s.db.execute("SELECT typeof(body), body FROM audit_events ORDER BY seq").fetchall()
+        assert got == [("blob", b'{"n":1}'), ("blob", b'{"n":2}'), ("blob", b'{"n":3}')]
+        assert [r[3] for r in s.chain("i")] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    finally:
+        s.close()
