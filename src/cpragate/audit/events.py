@@ -125,7 +125,7 @@ def _str(v: object) -> str | None:
     return v if isinstance(v, str) else None
 
 
-_NO_BEGIN: tuple[None, ...] = (None,) * 13
+_NO_BEGIN: Final[list[Any]] = [None] * 13  # read only; a list, so indexing it is native
 _EMPTY: tuple[()] = ()
 
 
@@ -160,7 +160,7 @@ def build_event(
     return _event(b, completion, subj_lookups, pseud, param_token, instance, seq)
 
 
-def _subject_lookups(b: list[Any] | tuple[None, ...], c: list[Any] | None) -> list[str]:
+def _subject_lookups(b: list[Any], c: list[Any] | None) -> list[str]:
     """The event's subject lookups: the begin's, then the completion's new ones (bounded)."""
     subj_lookups: list[str] = [s for s in (b[7] or _EMPTY) if isinstance(s, str)]
     if c is not None and c[8]:
@@ -171,7 +171,7 @@ def _subject_lookups(b: list[Any] | tuple[None, ...], c: list[Any] | None) -> li
 
 
 def _event(
-    b: list[Any] | tuple[None, ...],
+    b: list[Any],
     c: list[Any] | None,
     subj_lookups: list[str],
     pseud: dict[str, str],
@@ -218,8 +218,11 @@ def _event(
             decision, rule = "allow", ""
         else:
             decision, rule = decision_of(outcome, decisions)
-    s3, s8, s9, s10, s11 = b[3], b[8], b[9], b[10], b[11]
-    ev: dict[str, Any] = {  # sorted key order (see build_event's docstring)
+    s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
+    # One display, so the dict is made at its final size (one key at a time, it was resized
+    # twice); keys in sorted order (see build_event's docstring). Deleting a key keeps the
+    # order of the others.
+    ev: dict[str, Any] = {
         "auth": s9 if isinstance(s9, str) else None,
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
@@ -229,27 +232,29 @@ def _event(
         "decision": decision,
         "decisions": decisions,
         "error": error,
-        "id": b[2] if isinstance(b[2], str) else None,
+        "id": s2 if isinstance(s2, str) else None,
+        "instance": instance,
+        "latency_ms": latency,
+        "method": s3 if isinstance(s3, str) else None,
+        "outcome": outcome,
+        "path": path,
+        "personal": bool(b[12]),
+        "pii": pii,
+        "purpose": s10 if isinstance(s10, str) else None,
+        "route": template,
+        "route_name": s5 if isinstance(s5, str) else None,
+        "rule": rule,
+        "seq": seq,
+        "status": status,
+        "subjects": [pseud[s] for s in subj_lookups],
+        "t": round(t, 3),
+        "ts": iso(t),
+        "v": SCHEMA_VERSION,
     }
-    if instance is not None:
-        ev["instance"] = instance
-    ev["latency_ms"] = latency
-    ev["method"] = s3 if isinstance(s3, str) else None
-    ev["outcome"] = outcome
-    ev["path"] = path
-    ev["personal"] = bool(b[12])
-    ev["pii"] = pii
-    ev["purpose"] = s10 if isinstance(s10, str) else None
-    ev["route"] = template
-    ev["route_name"] = b[5] if isinstance(b[5], str) else None
-    ev["rule"] = rule
-    if seq is not None:
-        ev["seq"] = seq
-    ev["status"] = status
-    ev["subjects"] = [pseud[s] for s in subj_lookups]
-    ev["t"] = round(t, 3)
-    ev["ts"] = iso(t)
-    ev["v"] = SCHEMA_VERSION
+    if instance is None:
+        del ev["instance"]
+    if seq is None:
+        del ev["seq"]
     return ev
 
 
