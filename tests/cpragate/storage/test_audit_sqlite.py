@@ -52,3 +52,19 @@ def test_event_bodies_are_stored_as_blobs(tmp_path: Path) -> None:
         assert [r[3] for r in s.chain("i")] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
     finally:
         s.close()
+
+
+def test_rows_of_several_instances_keep_their_instance_and_subjects(tmp_path: Path) -> None:
+    from cpragate.storage.audit_sink import EventRow, InstanceState
+
+    s = SqliteAuditSink(str(tmp_path / "a.db"))
+    try:
+        rows = [EventRow(inst, n, n, float(n), "c", "/r", "allow", "served", 200, subj, b"{}", "p", f"h{n}")
+                for inst, n, subj in (("a", 1, ("s_1",)), ("b", 1, ()), ("a", 2, ("s_2", "s_3")), ("b", 2, ("s_4",)))]
+        s.write(rows, InstanceState("a", 2, "h2", 0), 0, [])
+        got = s.db.execute("SELECT instance_id, seq, ts, hash FROM audit_events ORDER BY instance_id, seq").fetchall()
+        assert got == [("a", 1, 1.0, "h1"), ("a", 2, 2.0, "h2"), ("b", 1, 1.0, "h1"), ("b", 2, 2.0, "h2")]
+        subj = s.db.execute("SELECT pseudonym, instance_id, seq, ts FROM audit_subjects ORDER BY pseudonym").fetchall()
+        assert subj == [("s_1", "a", 1, 1.0), ("s_2", "a", 2, 2.0), ("s_3", "a", 2, 2.0), ("s_4", "b", 2, 2.0)]
+    finally:
+        s.close()
