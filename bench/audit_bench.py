@@ -98,10 +98,12 @@ def filter_cost(tmp: Path, n: int) -> float:
     return took / n * 1e6
 
 
-def fill(w: AuditWriter, n: int) -> None:
+def fill(w: AuditWriter, n: int, subjects: int = 5000) -> None:
+    """Spool ``n`` demo-like begin + completion pairs about ``subjects`` data subjects in turn."""
+
     async def go() -> None:
         for i in range(n):
-            lk = w.lookup(str(i % 5000))
+            lk = w.lookup(str(i % subjects))
             pos = await w.begin(["b", time.time(), f"r{i}", "GET", "/v1/customers/{id}", "get-customer", [["id", lk]],
                                  [lk], "acme", "api_key", "service_provider", "10.0.0.1", True])
             ann = {"pii": {"categories": {"identifiers": 3, "customer_records": 2}, "entities": {"EMAIL": 1, "US_SSN": 1},

@@ -9,6 +9,10 @@ alone), and take the differences:
       valgrind --tool=callgrind --callgrind-out-file=/tmp/cg-$m-$n .venv/bin/python bench/audit_instr.py $n $m
     done; done
     # per event = ((ship 2N - ship N) - (fill 2N - fill N)) / N
+
+Every event names a new data subject (a key created, a pseudonym computed); a third
+argument S cycles through S subjects instead (``1``: the same subject every time, as
+in bench/instr.py's demo traffic): ``bench/audit_instr.py 1000 ship 1``.
 """
 
 from __future__ import annotations
@@ -25,10 +29,11 @@ import audit_bench as ab
 def main() -> int:
     n = int(sys.argv[1])
     mode = sys.argv[2] if len(sys.argv) > 2 else "ship"
+    subjects = int(sys.argv[3]) if len(sys.argv) > 3 and sys.argv[3] != "--src" else 5000
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         w = ab.writer(tmp, f"sqlite:///{tmp}/a.db")
-        ab.fill(w, n)
+        ab.fill(w, n, subjects)
         if mode == "fill":
             w.spool.close()
             return 0

@@ -21,10 +21,11 @@ destroying that key unlinks every event of the subject (crypto-shredding).
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -34,10 +35,14 @@ __all__ = [
     "GENESIS",
     "SCHEMA_VERSION",
     "build_event",
+    "build_rows",
     "canonical",
     "decision_of",
     "iso",
     "lookup",
+    "missing_subjects",
+    "pair_records",
+    "param_token",
     "pseudonym",
 ]
 
@@ -53,9 +58,24 @@ def lookup(master_key: bytes, value: str) -> str:
     return hmac_sha256(master_key, value.encode("utf-8", "surrogatepass")).hex()[:32]
 
 
+_sha256: Final = hashlib.sha256
+_IPAD: Final = bytes([x ^ 0x36 for x in range(256)])
+_OPAD: Final = bytes([x ^ 0x5C for x in range(256)])
+
+
 def pseudonym(subject_key: bytes, subject_lookup: str) -> str:
-    """A subject's pseudonym: HMAC-SHA256 of its lookup with the subject's own key (96 bits)."""
-    return "s_" + hmac.digest(subject_key, subject_lookup.encode("ascii"), "sha256").hex()[:24]
+    """A subject's pseudonym: HMAC-SHA256 of its lookup with the subject's own key (96 bits).
+
+    The HMAC is computed from two SHA-256 (RFC 2104; the same bytes as ``hmac.digest``):
+    ``hmac.digest`` fetches the algorithm and builds a MAC context per call with OpenSSL 3
+    (~17k instructions beyond the hashing) and releases the GIL; the writer computes one per
+    new subject key (tests/cpragate/audit/test_events.py compares both)."""
+    msg = subject_lookup.encode("ascii")
+    if len(subject_key) > 64:  # HMAC hashes such a key first: not the writer's 32-byte keys
+        return "s_" + hmac.digest(subject_key, msg, "sha256").hex()[:24]
+    k = subject_key.ljust(64, b"\x00")
+    inner = _sha256(k.translate(_IPAD) + msg).digest()
+    return "s_" + _sha256(k.translate(_OPAD) + inner).hexdigest()[:24]
 
 
 def canonical(event: dict[str, Any]) -> bytes:
@@ -63,19 +83,29 @@ def canonical(event: dict[str, Any]) -> bytes:
     return orjson.dumps(event, option=orjson.OPT_SORT_KEYS)
 
 
-_iso_sec = -1
-_iso_prefix = ""
+class _IsoSecond:
+    """The last second :func:`iso` formatted (native attributes, not module globals)."""
+
+    def __init__(self) -> None:
+        self.sec = -1
+        self.prefix = ""
+
+
+_ISO: Final = _IsoSecond()
+_MS: Final = tuple([f"{i:03d}Z" for i in range(1000)])
 
 
 def iso(t: float) -> str:
     """``2026-01-01T00:00:00.123Z`` (UTC, milliseconds)."""
-    global _iso_sec, _iso_prefix
     sec = int(t)
     ms = int((t - sec) * 1000)
-    if sec != _iso_sec:  # consecutive events share their second: format it once
-        _iso_prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
-        _iso_sec = sec
-    return f"{_iso_prefix}{ms:03d}Z"
+    last = _ISO
+    if sec != last.sec:  # consecutive events share their second: format it once
+        last.prefix = datetime.fromtimestamp(sec, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        last.sec = sec
+    if 0 <= ms < 1000:
+        return last.prefix + _MS[ms]
+    return f"{last.prefix}{ms:03d}Z"
 
 
 def decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
@@ -95,8 +125,13 @@ def _str(v: object) -> str | None:
     return v if isinstance(v, str) else None
 
 
-_NO_BEGIN: tuple[None, ...] = (None,) * 13
+_NO_BEGIN: Final[list[Any]] = [None] * 13  # read only; a list, so indexing it is native
 _EMPTY: tuple[()] = ()
+
+
+def param_token(lk: str) -> str:
+    """The token shown in ``path`` for a path parameter that names no subject."""
+    return "~" + lk[:16]
 
 
 def build_event(
@@ -118,24 +153,42 @@ def build_event(
     at index 0); ``completion`` a completion record (kind at 0, bkey at 1), or None for an
     exchange interrupted by a crash. ``resolve`` maps a subject lookup to its pseudonym,
     ``param_token`` a non-subject path parameter lookup to the token shown in ``path``.
-
-    This runs once per event on the writer thread, so it avoids helper calls and
-    intermediate containers; its output is the same as a plain field-by-field mapping.
     """
     b = begin or _NO_BEGIN
-    c = completion
+    subj_lookups = _subject_lookups(b, completion)
+    pseud = {s: resolve(s) for s in subj_lookups}
+    return _event(b, completion, subj_lookups, pseud, param_token, instance, seq)
+
+
+def _subject_lookups(b: list[Any], c: list[Any] | None) -> list[str]:
+    """The event's subject lookups: the begin's, then the completion's new ones (bounded)."""
     subj_lookups: list[str] = [s for s in (b[7] or _EMPTY) if isinstance(s, str)]
     if c is not None and c[8]:
         subj_lookups += [s for s in c[8] if isinstance(s, str) and s not in subj_lookups]
     if len(subj_lookups) > _MAX_LIST:
         subj_lookups = subj_lookups[:_MAX_LIST]
-    pseud = {s: resolve(s) for s in subj_lookups}
+    return subj_lookups
+
+
+def _event(
+    b: list[Any],
+    c: list[Any] | None,
+    subj_lookups: list[str],
+    pseud: dict[str, str],
+    token: Callable[[str], str] | None,
+    instance: str | None,
+    seq: int | None,
+) -> dict[str, Any]:
+    """:func:`build_event` once the subjects are resolved (``pseud``: lookup -> pseudonym);
+    ``token`` None: :func:`param_token`. Runs once per event on the writer thread, so it
+    avoids helper calls and intermediate containers; its output is the same as a plain
+    field-by-field mapping."""
     template = b[4] if isinstance(b[4], str) else None
     path = template
     if template is not None:
         for pair in (b[6] or _EMPTY)[:_MAX_LIST]:
             name, lk = pair[0], pair[1]
-            tok = pseud.get(lk) or param_token(lk)
+            tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
             path = path.replace("{" + str(name) + "}", tok) if path else path
     bt = b[1]
     # isinstance(x, int) or isinstance(x, float), not `int | float`: compiled, that builds a union per call
@@ -165,8 +218,11 @@ def build_event(
             decision, rule = "allow", ""
         else:
             decision, rule = decision_of(outcome, decisions)
-    s3, s8, s9, s10, s11 = b[3], b[8], b[9], b[10], b[11]
-    ev: dict[str, Any] = {  # sorted key order (see the docstring)
+    s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
+    # One display, so the dict is made at its final size (one key at a time, it was resized
+    # twice); keys in sorted order (see build_event's docstring). Deleting a key keeps the
+    # order of the others.
+    ev: dict[str, Any] = {
         "auth": s9 if isinstance(s9, str) else None,
         "bytes_in": bytes_in,
         "bytes_out": bytes_out,
@@ -176,25 +232,138 @@ def build_event(
         "decision": decision,
         "decisions": decisions,
         "error": error,
-        "id": b[2] if isinstance(b[2], str) else None,
+        "id": s2 if isinstance(s2, str) else None,
+        "instance": instance,
+        "latency_ms": latency,
+        "method": s3 if isinstance(s3, str) else None,
+        "outcome": outcome,
+        "path": path,
+        "personal": bool(b[12]),
+        "pii": pii,
+        "purpose": s10 if isinstance(s10, str) else None,
+        "route": template,
+        "route_name": s5 if isinstance(s5, str) else None,
+        "rule": rule,
+        "seq": seq,
+        "status": status,
+        "subjects": [pseud[s] for s in subj_lookups],
+        "t": round(t, 3),
+        "ts": iso(t),
+        "v": SCHEMA_VERSION,
     }
-    if instance is not None:
-        ev["instance"] = instance
-    ev["latency_ms"] = latency
-    ev["method"] = s3 if isinstance(s3, str) else None
-    ev["outcome"] = outcome
-    ev["path"] = path
-    ev["personal"] = bool(b[12])
-    ev["pii"] = pii
-    ev["purpose"] = s10 if isinstance(s10, str) else None
-    ev["route"] = template
-    ev["route_name"] = b[5] if isinstance(b[5], str) else None
-    ev["rule"] = rule
-    if seq is not None:
-        ev["seq"] = seq
-    ev["status"] = status
-    ev["subjects"] = [pseud[s] for s in subj_lookups]
-    ev["t"] = round(t, 3)
-    ev["ts"] = iso(t)
-    ev["v"] = SCHEMA_VERSION
+    if instance is None:
+        del ev["instance"]
+    if seq is None:
+        del ev["seq"]
     return ev
+
+
+# --- the writer thread's per-batch loops (storage/audit_writer.py), compiled with the rest -----
+
+_loads: Final = orjson.loads
+_dumps: Final = orjson.dumps
+_SORT: Final = orjson.OPT_SORT_KEYS
+_Fragment: Final = orjson.Fragment
+_tuple_new: Final[Callable[[Any, tuple[Any, ...]], Any]] = tuple.__new__
+_Todo = list[tuple[int, Any, Any]]
+
+
+def pair_records(
+    recs: list[Any],
+    pending: dict[int, list[Any]],
+    shipped: set[int],
+    todo: _Todo,
+    unreadable: list[int],
+    orphans: list[int],
+) -> None:
+    """Parse spool records ``(pos, data)`` in order and pair them: a begin waits in
+    ``pending`` (by position); a completion takes its begin from there and goes to ``todo``
+    as ``(bkey, begin, completion)``, as does a single event ``(bkey, begin part,
+    completion part)``. ``bkey`` is the spool position of the record that completes the
+    event; records whose key is in ``shipped`` (stored by an earlier run: replay) only
+    release their begin. Positions of unreadable records and of completions without a
+    begin are appended to ``unreadable`` / ``orphans`` for the caller to log."""
+    for r in recs:
+        pos: int = r[0]
+        try:
+            rec = _loads(r[1])
+            kind = rec[0]
+        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+            unreadable.append(pos)
+            continue
+        if kind == "b":
+            if pos not in shipped:  # else: stored as interrupted by an earlier run
+                pending[pos] = rec
+        elif kind == "c":
+            bk = rec[1]
+            b = pending.pop(bk, None) if isinstance(bk, int) else None
+            if pos not in shipped:
+                if b is None:
+                    orphans.append(pos)
+                todo.append((pos, b, rec))
+        elif kind == "e":
+            if pos not in shipped:
+                todo.append((pos, rec[1], rec[2]))
+
+
+def missing_subjects(todo: _Todo, cache: dict[str, tuple[str, float]], now: float, ttl: float) -> set[str]:
+    """The subject lookups of ``todo`` whose pseudonym is not in ``cache`` (lookup ->
+    (pseudonym, loaded at)) or older than ``ttl``."""
+    need: set[str] = set()
+    for _, b, c in todo:
+        if b:
+            for lk in b[7] or _EMPTY:
+                if isinstance(lk, str):
+                    hit = cache.get(lk)
+                    if hit is None or now - hit[1] > ttl:
+                        need.add(lk)
+        if c:
+            for lk in c[8] or _EMPTY:
+                if isinstance(lk, str):
+                    hit = cache.get(lk)
+                    if hit is None or now - hit[1] > ttl:
+                        need.add(lk)
+    return need
+
+
+def build_rows(
+    todo: _Todo,
+    cache: dict[str, tuple[str, float]],
+    instance: str,
+    prev: str,
+    seq: int,
+    row_type: type,
+) -> list[Any]:
+    """The chained rows (``row_type``: storage.audit_sink.EventRow) of ``todo``'s events
+    after (``seq``, ``prev``), subjects resolved through ``cache`` (lookup -> (pseudonym,
+    loaded at); ``s_unresolved`` when missing).
+
+    One tight loop per batch: build, canonical JSON, chain hash (the bytes of
+    cpragate.audit.chain.link_hash, inlined), row. The top level is built in sorted key
+    order, so only the nested objects are serialized with sorting: the body is
+    canonical(event) (tests/cpragate/storage/test_audit_writer.py)."""
+    out: list[Any] = []
+    inst_b = instance.encode("utf-8")
+    prev_b = prev.encode("ascii")
+    for bkey, begin, c in todo:
+        seq += 1
+        b = begin or _NO_BEGIN
+        subj = _subject_lookups(b, c)
+        pseud: dict[str, str] = {}
+        for s in subj:
+            hit = cache.get(s)
+            pseud[s] = hit[0] if hit is not None else "s_unresolved"
+        ev = _event(b, c, subj, pseud, None, instance, seq)
+        pii, checks = ev["pii"], ev["checks"]
+        if pii is not None:
+            ev["pii"] = _Fragment(_dumps(pii, option=_SORT))
+        if checks is not None:
+            ev["checks"] = _Fragment(_dumps(checks, option=_SORT))
+        body: bytes = _dumps(ev)
+        h: str = _sha256(b"%s\n%s\n%d\n%s" % (prev_b, inst_b, seq, body)).hexdigest()
+        out.append(
+            _tuple_new(row_type, (instance, seq, bkey, ev["t"], ev["consumer"], ev["route"], ev["decision"],
+                                  ev["outcome"], ev["status"], tuple(ev["subjects"]), body, prev, h))
+        )
+        prev, prev_b = h, h.encode("ascii")
+    return out

@@ -278,8 +278,8 @@ class PostgresAuditSink:
         if not lookups:
             return {}
         try:
-            if create:
-                with self.conn.cursor() as c:
+            if create:  # one transaction for all new keys (autocommit: else one commit per key)
+                with self.conn.transaction(), self.conn.cursor() as c:
                     c.executemany(
                         self._q("INSERT INTO {p}_subject_keys (lookup, key) VALUES (%s,%s) ON CONFLICT DO NOTHING"),
                         [(lk, os.urandom(32)) for lk in lookups],

@@ -32,11 +32,10 @@ Theory of operation:
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ import orjson
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cpragate.audit.chain import Checkpoint, sign_checkpoint
-from cpragate.audit.events import build_event, lookup, pseudonym
+from cpragate.audit.events import build_rows, lookup, missing_subjects, pair_records, param_token, pseudonym
 from cpragate.audit.keys import load_master_key, load_signing_key
 from cpragate.errors import AuditError
 from cpragate.storage.audit_sink import AuditSink, EventRow, InstanceState, open_sink
@@ -56,16 +55,9 @@ __all__ = ["AuditWriter", "WriterOptions", "open_audit"]
 log = logging.getLogger("cpragate.audit")
 
 _dumps = orjson.dumps
-_loads = orjson.loads
 _NL = orjson.OPT_APPEND_NEWLINE
-_SORT = orjson.OPT_SORT_KEYS  # canonical(): the body hashed and stored
-_sha256 = hashlib.sha256
-_Fragment = orjson.Fragment
 _CHUNK = 500  # events built per chunk handed to the sink within one batch
-
-
-def _param_token(lk: str) -> str:
-    return "~" + lk[:16]
+_param_token = param_token
 
 
 @dataclass(frozen=True)
@@ -283,31 +275,19 @@ class _Shipper:
         sink = self.sink if self.recovered and self.sink is not None else self.recover()
         spool = self.w.spool
         recs, next_pos = spool.read(self.read_pos, self.w.opts.batch)
-        todo: list[tuple[int, list[Any] | None, list[Any] | None]] = []
+        todo: list[tuple[int, Any, Any]] = []
         pending, shipped = self.pending, self.shipped
-        for r in recs:
-            try:
-                rec = _loads(r.data)
-                kind = rec[0]
-            except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
-                log.error("CPG-AUD-003: unreadable audit spool record at %d skipped", r.pos)
-                continue
-            # Dedup key of an event: the spool position of the record that completes it (the
-            # completion, the single event, or for an interrupted exchange its begin). Replay
-            # re-reads from low_pos, and every such record at or after low_pos that is already
-            # stored is in ``shipped``.
-            if kind == "b":
-                if r.pos not in shipped:  # else: stored as interrupted by an earlier run
-                    pending[r.pos] = rec
-            elif kind == "c":
-                b = pending.pop(rec[1], None) if isinstance(rec[1], int) else None
-                if r.pos not in shipped:
-                    if b is None:
-                        log.warning("CPG-AUD-003: audit completion at %d has no begin record", r.pos)
-                    todo.append((r.pos, b, rec))
-            elif kind == "e":
-                if r.pos not in shipped:
-                    todo.append((r.pos, rec[1], rec[2]))
+        # Dedup key of an event: the spool position of the record that completes it (the
+        # completion, the single event, or for an interrupted exchange its begin). Replay
+        # re-reads from low_pos, and every such record at or after low_pos that is already
+        # stored is in ``shipped``. (The loop is compiled: cpragate.audit.events.)
+        unreadable: list[int] = []
+        orphans: list[int] = []
+        pair_records(recs, pending, shipped, todo, unreadable, orphans)
+        for pos in unreadable:
+            log.error("CPG-AUD-003: unreadable audit spool record at %d skipped", pos)
+        for pos in orphans:
+            log.warning("CPG-AUD-003: audit completion at %d has no begin record", pos)
         consumed = len(recs)
         if not self.old_done and next_pos >= spool.boot_pos and len(recs) < self.w.opts.batch:
             for bkey in sorted(k for k in pending if k < spool.boot_pos):
@@ -320,7 +300,7 @@ class _Shipper:
         if not todo:
             self.read_pos = next_pos
             return consumed
-        resolve = self.resolver(sink, todo)
+        self.load_keys(sink, todo)
         old_head = self.head_seq
         rows: list[EventRow] = []
         cps: list[Checkpoint] = []
@@ -331,7 +311,7 @@ class _Shipper:
             # server inserts the COPY data it has received while this thread builds more).
             prev, seq = self.head_hash, old_head
             for i in range(0, len(todo), _CHUNK):
-                part = self.build(todo[i : i + _CHUNK], resolve, prev, seq)
+                part = self.build(todo[i : i + _CHUNK], prev, seq)
                 if part:
                     rows.extend(part)
                     prev, seq = part[-1].hash, part[-1].seq
@@ -362,66 +342,23 @@ class _Shipper:
         spool.release(low)
         return consumed or len(rows)
 
-    def resolver(
-        self, sink: AuditSink, todo: list[tuple[int, list[Any] | None, list[Any] | None]]
-    ) -> Callable[[str], str]:
-        """Subject lookup -> pseudonym for ``todo``, loading (or creating) missing keys first."""
-        need: set[str] = set()
+    def load_keys(self, sink: AuditSink, todo: list[tuple[int, Any, Any]]) -> None:
+        """Make sure the key cache holds a fresh pseudonym of every subject of ``todo``,
+        loading (or creating) missing keys."""
         now = time.monotonic()
-        ttl = self.w.opts.subject_key_ttl
         cache = self.keys  # lookup -> (pseudonym, loaded at)
-        for _, b, c in todo:
-            for lst in ((b[7] if b else None), (c[8] if c else None)):
-                for lk in lst or ():
-                    hit = cache.get(lk)
-                    if hit is None or now - hit[1] > ttl:
-                        need.add(lk)
+        need = missing_subjects(todo, cache, now, self.w.opts.subject_key_ttl)
         if need:
             if len(cache) > 100_000:
                 cache.clear()
             for lk, k in sink.subject_keys(sorted(need), create=True).items():
                 cache[lk] = (pseudonym(k, lk), now)
 
-        def resolve(lk: str) -> str:
-            hit = cache.get(lk)
-            return hit[0] if hit else "s_unresolved"
-
-        return resolve
-
-    def build(
-        self,
-        todo: list[tuple[int, list[Any] | None, list[Any] | None]],
-        resolve: Callable[[str], str],
-        prev: str,
-        seq: int,
-    ) -> list[EventRow]:
-        """Events for ``todo`` chained after (``seq``, ``prev``)."""
-        param_token = _param_token
-        # One tight loop per batch: build, canonical JSON, chain hash (the bytes of
-        # cpragate.audit.chain.link_hash, inlined), row. Nothing else is allocated per event.
-        out: list[EventRow] = []
-        append = out.append
-        inst = self.inst
-        inst_b = inst.encode("utf-8")
-        prev_b = prev.encode("ascii")
-        for bkey, b, c in todo:
-            seq += 1
-            ev = build_event(b, c, resolve=resolve, param_token=param_token, instance=inst, seq=seq)
-            # = canonical(ev): the top level is built in sorted key order, so only the
-            # nested objects are serialized with sorting (tests/.../test_audit_writer.py).
-            pii, checks = ev["pii"], ev["checks"]
-            if pii is not None:
-                ev["pii"] = _Fragment(_dumps(pii, option=_SORT))
-            if checks is not None:
-                ev["checks"] = _Fragment(_dumps(checks, option=_SORT))
-            body = _dumps(ev)
-            h = _sha256(b"%s\n%s\n%d\n%s" % (prev_b, inst_b, seq, body)).hexdigest()
-            append(
-                EventRow(inst, seq, bkey, ev["t"], ev["consumer"], ev["route"], ev["decision"], ev["outcome"],
-                         ev["status"], tuple(ev["subjects"]), body, prev, h)
-            )
-            prev, prev_b = h, h.encode("ascii")
-        return out
+    def build(self, todo: list[tuple[int, Any, Any]], prev: str, seq: int) -> list[EventRow]:
+        """Events for ``todo`` chained after (``seq``, ``prev``), subjects resolved through
+        the key cache (``s_unresolved`` when missing). Compiled: cpragate.audit.events."""
+        rows: list[EventRow] = build_rows(todo, self.keys, self.inst, prev, seq, EventRow)
+        return rows
 
     def jsonl(self, rows: list[EventRow]) -> None:
         path = self.w.opts.jsonl_path

@@ -53,3 +53,85 @@ def test_completion_subjects_are_added_once() -> None:
     comp = ["c", 0, 0.0, 200, "served", None, [], None, [lk, "other"], 0, 0, 1.0]
     ev = build_event(_begin(lk), comp, resolve=lambda s: "p" + s[:3], param_token=lambda s: "~")
     assert len(ev["subjects"]) == 2
+
+
+def test_pseudonym_is_hmac_sha256_of_the_lookup() -> None:
+    import hmac
+
+    lk = lookup(K, "42")
+    for key in (b"\x00" * 32, bytes(range(32)), b"k" * 64, b"long" * 20, b""):
+        want = "s_" + hmac.digest(key, lk.encode("ascii"), "sha256").hex()[:24]
+        assert pseudonym(key, lk) == want
+
+
+def test_iso_milliseconds_and_seconds() -> None:
+    assert iso(1_767_225_600.0) == "2026-01-01T00:00:00.000Z"
+    assert iso(1_767_225_600.999) == "2026-01-01T00:00:00.999Z"
+    assert iso(1_767_225_661.25) == "2026-01-01T00:01:01.250Z"
+    assert iso(0.0) == "1970-01-01T00:00:00.000Z"
+
+
+def test_pair_records_pairs_dedups_and_reports() -> None:
+    import orjson
+
+    from cpragate.audit.events import pair_records
+
+    b = ["b", 1.0, "r1", "GET", "/c", "c", [], [], "acme", "api_key", "p", "10.0.0.1", True]
+    c = ["c", 10, 2.0, 200, "served", None, [], None, None, 0, 0, 1.0]
+    e = ["e", b, c]
+    recs = [(10, orjson.dumps(b)), (11, b"{not json"), (12, orjson.dumps(c)), (13, orjson.dumps(e)),
+            (14, orjson.dumps(["c", 99, 2.0, 200, "served", None, [], None, None, 0, 0, 1.0])), (15, b"[]"),
+            (16, orjson.dumps(b)), (17, orjson.dumps(b)), (18, orjson.dumps(["x"]))]
+    pending: dict[int, list[object]] = {}
+    todo: list[tuple[int, object, object]] = []
+    bad: list[int] = []
+    orphans: list[int] = []
+    pair_records(recs, pending, {17}, todo, bad, orphans)  # 17: stored (interrupted) by an earlier run
+    assert [t[0] for t in todo] == [12, 13, 14]
+    assert todo[0][1] == b and todo[0][2] == c and todo[1][1:] == (b, c) and todo[2][1] is None
+    assert bad == [11, 15] and orphans == [14] and list(pending) == [16]
+
+
+def test_build_rows_is_build_event_canonical_and_chained() -> None:
+    from typing import NamedTuple
+
+    from cpragate.audit.chain import link_hash
+    from cpragate.audit.events import build_rows, missing_subjects, param_token
+
+    class Row(NamedTuple):
+        instance: str
+        seq: int
+        bkey: int
+        ts: float
+        consumer: str | None
+        route: str | None
+        decision: str
+        outcome: str
+        status: int | None
+        subjects: tuple[str, ...]
+        body: bytes
+        prev: str
+        hash: str
+
+    lk, lk2 = lookup(K, "42"), lookup(K, "43")
+    comp = ["c", 0, 1_767_225_600.2, 422, "denied", None, [["validation", "deny", "type"]],
+            {"validation": {"violations": [["/b", "type"]], "outcome": "invalid"},
+             "pii": {"entities": {"US_SSN": 1, "EMAIL": 2}, "categories": {"z": 1, "a": 2}, "spi": 1}},
+            [lk2, 7], 12, 345, 2.5]
+    todo: list[tuple[int, object, object]] = [(5, _begin(lk), comp), (6, _begin(lk), None), (7, None, comp)]
+    cache = {lk: ("s_A", 100.0), lk2: ("s_B", 0.0)}
+    assert missing_subjects(todo, cache, 100.0, 60.0) == {lk2}
+    assert missing_subjects(todo, {}, 0.0, 60.0) == {lk, lk2}
+    rows = build_rows(todo, cache, "g-0", GENESIS, 9, Row)
+    prev = GENESIS
+    for (bkey, b, c), row, seq in zip(todo, rows, (10, 11, 12), strict=True):
+        ev = build_event(b, c, resolve=lambda s: cache[s][0] if s in cache else "s_unresolved",  # type: ignore[arg-type]
+                         param_token=param_token, instance="g-0", seq=seq)
+        assert type(row) is Row and row.body == canonical(ev)
+        assert row.hash == link_hash(prev, "g-0", seq, row.body) and row.prev == prev
+        assert (row.instance, row.seq, row.bkey, row.ts, row.consumer, row.route, row.decision, row.outcome,
+                row.status, row.subjects) == ("g-0", seq, bkey, ev["t"], ev["consumer"], ev["route"], ev["decision"],
+                                              ev["outcome"], ev["status"], tuple(ev["subjects"]))
+        prev = row.hash
+    assert rows[0].subjects == ("s_A", "s_B") and rows[2].subjects == ("s_B",)
+    assert '"path":"/v1/customers/s_A/orders/~abcdef0123456789"' in rows[0].body.decode()

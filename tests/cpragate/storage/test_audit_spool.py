@@ -3,7 +3,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cpragate.storage.audit_spool import Spool
+from cpragate.storage.audit_spool import Spool, SpoolRecord
 
 
 def rec(i: int, size: int = 40) -> bytes:
@@ -18,6 +18,7 @@ def test_append_read_round_trip(tmp_path: Path) -> None:
         got, nxt = s.read(0)
         assert [r.data for r in got] == [rec(i)[:-1] for i in range(10)]
         assert [r.pos for r in got] == pos
+        assert all(type(r) is SpoolRecord for r in got) and tuple(got[0]) == (pos[0], rec(0)[:-1])
         more, nxt2 = s.read(nxt)
         assert more == [] and nxt2 == nxt
         assert s.read(pos[5])[0][0].data == rec(5)[:-1]
