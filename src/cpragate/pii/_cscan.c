@@ -695,7 +695,9 @@ static int same_key(PyObject *a, PyObject *b) {
     return PyObject_RichCompareBool(a, b, Py_EQ);
 }
 
-/* counts[key] += n, keys in order of first appearance (compared like dict keys). */
+/* counts[key] += n, keys in order of first appearance (compared like dict keys).
+ * The keys are exact str (entity, category and action names): two keys that compare equal
+ * but hash differently (a str-Enum and a str) would be merged here and kept apart by a dict. */
 static int count_add(Count *counts, Py_ssize_t *len, PyObject *key, Py_ssize_t n) {
     for (Py_ssize_t i = 0; i < *len; i++) {
         int same = same_key(counts[i].key, key);
@@ -891,7 +893,8 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         PyErr_NoMemory();
         goto done;
     }
-    Count *ce = counts, *cc = counts + nk, *ca = counts + 2 * nk;
+    /* no pointer arithmetic on NULL (nk == 0: counts stays NULL and nothing is counted) */
+    Count *ce = counts, *cc = nk > 0 ? counts + nk : NULL, *ca = nk > 0 ? counts + 2 * nk : NULL;
     Py_ssize_t ne = 0, nc = 0, na = 0;
     for (Py_ssize_t k = 0; k < nk; k++) {
         PyObject *d = kinds[k].decision;
