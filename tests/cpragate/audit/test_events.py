@@ -93,25 +93,9 @@ def test_pair_records_pairs_dedups_and_reports() -> None:
 
 
 def test_build_rows_is_build_event_canonical_and_chained() -> None:
-    from typing import NamedTuple
-
     from cpragate.audit.chain import link_hash
     from cpragate.audit.events import build_rows, missing_subjects, param_token
-
-    class Row(NamedTuple):
-        instance: str
-        seq: int
-        bkey: int
-        ts: float
-        consumer: str | None
-        route: str | None
-        decision: str
-        outcome: str
-        status: int | None
-        subjects: tuple[str, ...]
-        body: bytes
-        prev: str
-        hash: str
+    from cpragate.storage.audit_sink import EventRow as Row  # the class the writer passes
 
     lk, lk2 = lookup(K, "42"), lookup(K, "43")
     comp = ["c", 0, 1_767_225_600.2, 422, "denied", None, [["validation", "deny", "type"]],
