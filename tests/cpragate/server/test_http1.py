@@ -1,10 +1,12 @@
 """Protocol-level unit tests with fake transports (the e2e suite covers real sockets)."""
 
 import asyncio
+from typing import Any
 
 from cpragate.config import load_config_text
 from cpragate.server.gateway import Gateway, ListenerRuntime
 from cpragate.server.http1 import ClientConnection
+from cpragate.testing import make_exchange, make_request
 
 CFG = """
 listeners: [{bind: "127.0.0.1:0"}]
@@ -130,3 +132,26 @@ def test_reads_arrive_through_the_shared_buffer_one_connection_after_another() -
         assert c.get_buffer(-1) is c2.get_buffer(-1)  # one buffer per loop, none per connection
 
     asyncio.run(t())
+
+
+def test_access_log_pi_summary_follows_the_counts_it_is_asked_about() -> None:
+    # The summary remembers the last counts it formatted (a route answers the same shape
+    # over and over): a different shape, or the same dict changed afterwards, must not
+    # get the remembered text.
+    from cpragate.pii.engine import Annotations
+    from cpragate.server.http1 import _pi_summary
+
+    def ex_with(cats: dict[str, int], spi: int) -> Any:
+        ex = make_exchange(make_request("GET", "/v1/customers/42"))
+        ex.pii = Annotations(categories=cats, spi=spi)
+        return ex
+
+    a = {"identifiers": 5, "financial": 1}
+    assert _pi_summary(ex_with(a, 2)) == " pi=financial:1,identifiers:5 spi=2"
+    assert _pi_summary(ex_with(dict(a), 2)) == " pi=financial:1,identifiers:5 spi=2"
+    assert _pi_summary(ex_with(dict(a), 3)) == " pi=financial:1,identifiers:5 spi=3"
+    a["financial"] = 4  # the exchange's own dict changed after it was summarized
+    assert _pi_summary(ex_with(a, 3)) == " pi=financial:4,identifiers:5 spi=3"
+    assert _pi_summary(ex_with({"identifiers": 5}, 3)) == " pi=identifiers:5 spi=3"
+    assert _pi_summary(ex_with({}, 0)) == ""
+    assert _pi_summary(make_exchange(make_request())) == ""
