@@ -52,6 +52,56 @@ def step(coro: Coroutine[Any, Any, Any]) -> Any:
     raise RuntimeError("a phase suspended; this benchmark expects in-memory stores")
 
 
+def request_now(f: Filter, ex: Exchange) -> Any:
+    """A filter's request phase as the pipeline runs it: ``request_now`` when it has one and
+    it decides, else the awaited ``on_request``."""
+    v = f.request_now(ex) if type(f).implements("request_now") else None
+    return step(f.on_request(ex)) if v is None else v
+
+
+def response_now(f: Filter, ex: Exchange) -> Any:
+    """A filter's response phase as the pipeline runs it (see ``request_now``)."""
+    v = f.response_now(ex) if type(f).implements("response_now") else None
+    return step(f.on_response(ex)) if v is None else v
+
+
+class DemoRoute:
+    """The demo policy's runtime as the gateway builds it (its upstream never connected
+    to), its route for ``GET /v1/customers/42`` and the demo API's answer to it: what the
+    demo-policy benchmarks drive. ``await DemoRoute.open(prefix)``, ``close()`` after."""
+
+    def __init__(self, state: Path, stores: Any, rt: Runtime) -> None:
+        self.state, self.stores, self.rt = state, stores, rt
+        match = rt.router.match("GET", "/v1/customers/42")
+        assert match, "the demo policy routes /v1/customers/{id}"
+        self.route = match.payload
+        assert self.route.pipeline is not None
+        self.chain: tuple[Filter, ...] = self.route.pipeline.filters
+        self.params: dict[str, str] = dict(match.params)
+        self.body: bytes = DemoApi()(OriginRequest(make_request("GET", "/v1/customers/42"))).body
+
+    @classmethod
+    async def open(cls, prefix: str) -> DemoRoute:
+        state = Path(tempfile.mkdtemp(prefix=prefix))
+        ensure_dev_pki(state)
+        cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")  # never connected to
+        stores = await open_default_stores(cfg)
+        return cls(state, stores, Runtime(cfg, asyncio.get_running_loop(), stores))
+
+    def exchange(self) -> Exchange:
+        """A fresh exchange of the demo's ``support-app`` asking for customer 42."""
+        req = make_request("GET", "/v1/customers/42", {"host": "localhost", "x-api-key": DEMO_KEY})
+        return Exchange(req, "bench-1", "127.0.0.1", "127.0.0.1", "https", None, self.route, dict(self.params))
+
+    def respond(self, ex: Exchange, body: bytes | None = None) -> None:
+        """The upstream's JSON answer (the demo API's unless ``body``) on ``ex``."""
+        ex.response = Response(200, Headers([(b"content-type", b"application/json")]), self.body if body is None else body)
+
+    async def close(self) -> None:
+        await self.stores.close()
+        shutil.rmtree(self.state, ignore_errors=True)
+
+
 def phase_cost(f: Filter, phase: str, make: Callable[[], Exchange], n: int, rounds: int) -> float:
     """Best-of-rounds CPU-µs of one phase method over fresh, prepared exchanges."""
     best = float("inf")
@@ -67,26 +117,8 @@ def phase_cost(f: Filter, phase: str, make: Callable[[], Exchange], n: int, roun
 
 async def main(quick: bool) -> None:
     n, rounds = (200, 2) if quick else (3000, 5)
-    state = Path(tempfile.mkdtemp(prefix="cpg-filtercost-"))
-    ensure_dev_pki(state)
-    cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")  # never connected to
-    stores = await open_default_stores(cfg)
-    rt = Runtime(cfg, asyncio.get_running_loop(), stores)
-    api = DemoApi()
-    route_match = rt.router.match("GET", "/v1/customers/42")
-    assert route_match, "the demo policy routes /v1/customers/{id}"
-    route = route_match.payload
-    assert route.pipeline is not None
-    up = api(OriginRequest(make_request("GET", "/v1/customers/42")))
-    body = up.body
-
-    def fresh() -> Exchange:
-        req = make_request("GET", "/v1/customers/42", {"host": "localhost", "x-api-key": DEMO_KEY})
-        ex = Exchange(req, "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(route_match.params))
-        return ex
-
-    def respond(ex: Exchange) -> None:
-        ex.response = Response(200, Headers([(b"content-type", b"application/json")]), body)
+    demo = await DemoRoute.open("cpg-filtercost-")
+    route, body, fresh, respond = demo.route, demo.body, demo.exchange, demo.respond
 
     # Warm up the whole chain once and check the exchange is served (not denied).
     ex = fresh()
@@ -147,9 +179,8 @@ async def main(quick: bool) -> None:
     assert "ssn" in doc
     pii = next((f for f in chain if f.name == "pii"), None)
     if pii is not None:
-        request_side(pii, route, dict(route_match.params), body, n, rounds)
-    await stores.close()
-    shutil.rmtree(state, ignore_errors=True)
+        request_side(pii, route, dict(demo.params), body, n, rounds)
+    await demo.close()
 
 
 def request_side(pii: Filter, route: Any, params: dict[str, str], record: bytes, n: int, rounds: int) -> None:

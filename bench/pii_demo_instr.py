@@ -27,62 +27,32 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-def _step(coro: Any) -> Any:
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    raise RuntimeError("a phase suspended")
-
-
 async def _drive(n: int, mode: str) -> None:
-    from filter_costs import DEMO_KEY
+    from filter_costs import DemoRoute, request_now, response_now
 
     from cpragate.core.exchange import Exchange
-    from cpragate.core.messages import Headers, Response
     from cpragate.core.verdict import CONTINUE
-    from cpragate.demo.api import DemoApi
-    from cpragate.demo.certs import ensure_dev_pki
-    from cpragate.demo.run import demo_config
-    from cpragate.server.gateway import Runtime, open_default_stores
-    from cpragate.server.origin import OriginRequest
-    from cpragate.testing import make_request
 
-    state = Path(tempfile.mkdtemp(prefix="cpg-pii-demo-instr-"))
-    ensure_dev_pki(state)
-    cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")
-    stores = await open_default_stores(cfg)
-    rt = Runtime(cfg, asyncio.get_running_loop(), stores)
-    m = rt.router.match("GET", "/v1/customers/42")
-    assert m
-    route = m.payload
-    assert route.pipeline is not None
-    body = DemoApi()(OriginRequest(make_request("GET", "/v1/customers/42"))).body
-    chain = route.pipeline.filters
+    demo = await DemoRoute.open("cpg-pii-demo-instr-")
+    chain = demo.chain
     pii = next(f for f in chain if f.name == "pii")
     # The response path runs the chain backwards: the filters after pii in it answer first.
     before = [f for f in reversed(chain[chain.index(pii) + 1 :]) if type(f).implements("on_response")]
 
     def prepare() -> Exchange:
-        req = make_request("GET", "/v1/customers/42", {"host": "localhost", "x-api-key": DEMO_KEY})
-        ex = Exchange(req, "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(m.params))
+        ex = demo.exchange()
         for f in chain:
             if type(f).implements("on_request"):
-                v = f.request_now(ex) if type(f).implements("request_now") else None
-                if v is None:
-                    v = _step(f.on_request(ex))
+                v = request_now(f, ex)
                 assert v is CONTINUE, (f.name, v)
-        ex.response = Response(200, Headers([(b"content-type", b"application/json")]), body)
+        demo.respond(ex)
         for f in before:
-            v = f.response_now(ex) if type(f).implements("response_now") else None
-            if v is None:
-                v = _step(f.on_response(ex))
+            v = response_now(f, ex)
             assert v is CONTINUE, (f.name, v)
         return ex
 
@@ -99,7 +69,7 @@ async def _drive(n: int, mode: str) -> None:
     if mode == "run":
         assert batch[0].pii is not None
         print("response filters before pii:", [f.name for f in before], file=sys.stderr)
-    await stores.close()
+    await demo.close()
 
 
 def count(n: int, mode: str, keep: Path | None) -> int:

@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("INSTR_SRC") or str(ROOT / "src"))
@@ -35,66 +34,32 @@ sys.path.insert(0, str(ROOT / "bench"))
 MINE = ("validation", "minimize", "owner_check", "conformance")
 
 
-def _step(coro: Any) -> Any:
-    try:
-        coro.send(None)
-    except StopIteration as stop:
-        return stop.value
-    raise RuntimeError("a phase suspended")
-
-
 async def _drive(body_kind: str, n: int, run: bool) -> None:
-    from filter_costs import DEMO_KEY
+    from filter_costs import DemoRoute, request_now, response_now
     from harness import make_body
 
-    from cpragate.core.exchange import Exchange
-    from cpragate.core.messages import Headers, Response
     from cpragate.core.verdict import CONTINUE
-    from cpragate.demo.api import DemoApi
-    from cpragate.demo.certs import ensure_dev_pki
-    from cpragate.demo.run import demo_config
-    from cpragate.server.gateway import Runtime, open_default_stores
-    from cpragate.server.origin import OriginRequest
-    from cpragate.testing import make_request
 
-    state = Path(tempfile.mkdtemp(prefix="cpg-policy-instr-"))
-    ensure_dev_pki(state)
-    cfg = demo_config(state, "127.0.0.1:0", "https://127.0.0.1:9")
-    stores = await open_default_stores(cfg)
-    rt = Runtime(cfg, asyncio.get_running_loop(), stores)
-    m = rt.router.match("GET", "/v1/customers/42")
-    assert m
-    route = m.payload
-    assert route.pipeline is not None
-    if body_kind == "clean":
-        body = make_body(1024)
-    else:
-        body = DemoApi()(OriginRequest(make_request("GET", "/v1/customers/42"))).body
-    chain = route.pipeline.filters
+    demo = await DemoRoute.open("cpg-policy-instr-")
+    body = make_body(1024) if body_kind == "clean" else demo.body
+    chain = demo.chain
     authn = next(f for f in chain if f.name == "authn")
     req_filters = [f for f in chain if f.name in MINE and type(f).implements("on_request")]
     resp_filters = [f for f in reversed(chain) if f.name in MINE and type(f).implements("on_response")]
     assert len(req_filters) == 2 and len(resp_filters) == 3, (req_filters, resp_filters)
     for _ in range(n):
-        req = make_request("GET", "/v1/customers/42", {"host": "localhost", "x-api-key": DEMO_KEY})
-        ex = Exchange(req, "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(m.params))
-        if authn.request_now(ex) is None:
-            _step(authn.on_request(ex))
+        ex = demo.exchange()
+        request_now(authn, ex)
         assert ex.identity is not None
-        ex.response = Response(200, Headers([(b"content-type", b"application/json")]), body)
+        demo.respond(ex, body)
         if not run:
             continue
         for f in req_filters:
-            v = f.request_now(ex) if type(f).implements("request_now") else None
-            if v is None:
-                v = _step(f.on_request(ex))
-            assert v is CONTINUE
+            assert request_now(f, ex) is CONTINUE
         for f in resp_filters:
-            v = f.response_now(ex) if type(f).implements("response_now") else None
-            if v is None:
-                v = _step(f.on_response(ex))
+            v = response_now(f, ex)
             assert v is CONTINUE, (f.name, v)
-    await stores.close()
+    await demo.close()
 
 
 def count(body_kind: str, n: int, run: bool, src: str | None) -> int:
