@@ -312,18 +312,18 @@ def missing_subjects(todo: _Todo, cache: dict[str, tuple[str, float]], now: floa
     need: set[str] = set()
     for _, b, c in todo:
         if b:
-            for lk in b[7] or _EMPTY:
-                if isinstance(lk, str):
-                    hit = cache.get(lk)
-                    if hit is None or now - hit[1] > ttl:
-                        need.add(lk)
+            _add_missing(b[7], cache, now, ttl, need)  # a begin's subject lookups
         if c:
-            for lk in c[8] or _EMPTY:
-                if isinstance(lk, str):
-                    hit = cache.get(lk)
-                    if hit is None or now - hit[1] > ttl:
-                        need.add(lk)
+            _add_missing(c[8], cache, now, ttl, need)  # a completion's
     return need
+
+
+def _add_missing(lookups: Any, cache: dict[str, tuple[str, float]], now: float, ttl: float, need: set[str]) -> None:
+    for lk in lookups or _EMPTY:
+        if isinstance(lk, str):
+            hit = cache.get(lk)
+            if hit is None or now - hit[1] > ttl:
+                need.add(lk)
 
 
 def build_rows(

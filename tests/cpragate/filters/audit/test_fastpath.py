@@ -25,29 +25,7 @@ from cpragate.storage.audit_spool import Spool
 from cpragate.storage.audit_writer import AuditWriter, WriterOptions
 from cpragate.testing import make_exchange, make_request, make_response, run_pipeline
 
-
-class FakeTrail:
-    """An AuditLog that is not the spooling writer: records come through its coroutines."""
-
-    instance_id = "t-0"
-
-    def __init__(self) -> None:
-        self.records: list[list[Any]] = []
-
-    def lookup(self, value: str) -> str:
-        return "L(" + value + ")"
-
-    async def begin(self, record: list[Any]) -> int | None:
-        self.records.append(record)
-        return 100 + len(self.records)
-
-    async def complete(self, record: list[Any]) -> bool:
-        self.records.append(record)
-        return True
-
-    async def event(self, record: list[Any]) -> bool:
-        self.records.append(record)
-        return True
+from .test_filter import FakeTrail  # an AuditLog that is not the spooling writer
 
 
 def writer(tmp: Path, **spool: Any) -> AuditWriter:
