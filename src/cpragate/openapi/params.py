@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from cpragate.openapi import pointer as jp
-from cpragate.openapi.model import Parameter
+from cpragate.openapi.model import CompiledSchema, Parameter
 from cpragate.openapi.schema import resolve_local
 from cpragate.openapi.validator import Violation
 
@@ -144,6 +144,15 @@ class ParameterValidator:
         only_path = list(self._by_location) == ["path"] and all(c.scalar for c in self._by_location["path"])
         self._path_scalars = tuple(self._by_location["path"]) if only_path else None
         """Set when every parameter is a plain path scalar (``/pets/{id}``): the fast path."""
+
+    def path_scalars(self) -> tuple[tuple[str, frozenset[str], CompiledSchema | None], ...] | None:
+        """``(name, types, schema)`` of each parameter when every one is a plain path scalar
+        (the fast path of :meth:`validate`), else None. A caller that checks these itself
+        (coerce with :func:`coerce_scalar`, then the schema) finds what :meth:`validate`
+        finds for a request without query parameters."""
+        if self._path_scalars is None:
+            return None
+        return tuple((c.key, c.types, c.param.schema) for c in self._path_scalars)
 
     def validate(
         self,

@@ -1,5 +1,13 @@
-"""Response conformance's per-request work, compiled with mypyc (group ``dataplane`` in
-cpragate/_accel.py; this source runs as is when the build is missing or stale).
+"""Request validation's and response conformance's per-request work, compiled with mypyc
+(group ``dataplane`` in cpragate/_accel.py; this source runs as is when the build is
+missing or stale).
+
+Request side: :class:`ValidationFast` (bound as the validation filter's ``request_now``)
+decides the common request of a spec-bound route itself — no query string, no body,
+only plain path parameters (``/customers/{id}``), each valid for its schema — with one
+Rust call per parameter and nothing interpreted; anything else (a query, a body, a
+header or cookie parameter, a path parameter that does not coerce or validate) goes to
+the filter's full request phase (``ValidationFilter._request``), which reports it.
 
 Why: :class:`~cpragate.filters.validation.conformance.ConformanceFilter` inherits the
 interpreted ``Filter`` base, so its response phase ran interpreted for every response of
@@ -24,10 +32,11 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Verdict
 from cpragate.filters.validation.config import ConformanceConfig, ConformanceRouteSettings, OpenApiBinding
 from cpragate.filters.validation.filter import binding_of, is_json_media, operation_label
-from cpragate.filters.validation.report import ConformanceReport
+from cpragate.filters.validation.report import ConformanceReport, ValidationReport
 from cpragate.openapi.model import CompiledSchema, Operation
+from cpragate.openapi.params import coerce_scalar
 
-__all__ = ["ConformanceFast", "ConformancePlan", "conformance_settings"]
+__all__ = ["ConformanceFast", "ConformancePlan", "PathScalar", "ValidationFast", "ValidationFastPlan", "conformance_settings"]
 
 _CONTINUE: Final = CONTINUE
 """A module constant (a C static, compiled): the imported name is a dict lookup per use."""
@@ -136,3 +145,78 @@ class ConformanceFast:
                     return _CONTINUE
                 return self.slow(exchange, True)
         return self.slow(exchange, False)
+
+
+# --- request validation ------------------------------------------------------------------
+
+
+class PathScalar:
+    """One plain path parameter of a route's operation (``/customers/{id}``)."""
+
+    def __init__(self, key: str, types: frozenset[str], check: Callable[[Any], bool] | None) -> None:
+        self.key = key
+        """Its name in ``Exchange.params`` (the router's name: the spec's, same spelling)."""
+        self.types = types
+        self.integer = "integer" in types
+        self.check = check
+        """The schema's Rust ``is_valid`` (``SchemaValidator.checker``); None: no schema."""
+
+
+class ValidationFastPlan:
+    """What :class:`ValidationFast` needs of one route (the filter makes it: ``build``)."""
+
+    def __init__(self, source: object, label: str, mode: Literal["enforce", "monitor"],
+                 scalars: tuple[PathScalar, ...] | None) -> None:
+        self.source = source
+        """The route settings object the plan was made from (a new config makes a new plan)."""
+        self.label = label
+        self.mode: Literal["enforce", "monitor"] = mode
+        self.scalars = scalars
+        """The path parameters to check; None: the route never takes the fast path (query,
+        header or cookie parameters, styled path parameters, renamed path parameters, a
+        required body)."""
+
+
+class ValidationFast:
+    """The validation filter's request phase for the common request (module docstring)."""
+
+    def __init__(self, slow: Callable[[Exchange], Verdict],
+                 build: Callable[[RouteInfo], ValidationFastPlan | None]) -> None:
+        self.slow = slow
+        """The filter's full request phase: everything but the common case."""
+        self.build = build
+        """Makes a route's plan (None: the route is not bound to an operation)."""
+        self.plans: dict[int, ValidationFastPlan] = {}
+
+    def request_now(self, exchange: Exchange) -> Verdict:
+        route = exchange.route
+        if route is None:
+            return _CONTINUE
+        plan = self.plans.get(id(route))
+        if plan is None or plan.source is not route.settings:
+            plan = self.build(route)
+            if plan is None:
+                return _CONTINUE
+            if len(self.plans) >= _PLANS_MAX:
+                self.plans.clear()
+            self.plans[id(route)] = plan
+        scalars = plan.scalars
+        req = exchange.request
+        if scalars is None or req.body or req.query:
+            return self.slow(exchange)
+        if scalars:
+            params = exchange.params
+            for sc in scalars:
+                text = params.get(sc.key)
+                if text is None:
+                    return self.slow(exchange)  # a required parameter missing: reported there
+                value: Any
+                if sc.integer and text.isdigit() and text.isascii() and (text[0] != "0" or len(text) == 1):
+                    value = int(text)  # coerce_scalar's common case, without its call
+                else:
+                    value = coerce_scalar(text, sc.types)
+                check = sc.check
+                if check is not None and not check(value):
+                    return self.slow(exchange)  # its violations are built there
+        exchange.validation = ValidationReport(plan.label, plan.mode)
+        return _CONTINUE

@@ -26,7 +26,7 @@ the caller has none. Only the shape of the identity is assumed (``scopes``/``rol
 from __future__ import annotations
 
 import logging
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qs
 
 from cpragate.core.exchange import Exchange
@@ -53,6 +53,9 @@ from cpragate.openapi import pointer as jp
 from cpragate.openapi.limits import JsonLimits, check_limits
 from cpragate.openapi.model import CompiledSchema, MediaType, Operation
 from cpragate.openapi.validator import Violation
+
+if TYPE_CHECKING:
+    from cpragate.filters.validation.fastpath import ValidationFastPlan
 
 __all__ = ["ValidationFilter", "binding_of", "caller_scopes", "is_json_media", "operation_label"]
 
@@ -223,6 +226,12 @@ class ValidationFilter(Filter):
         assert isinstance(config, ValidationConfig)
         self.cfg = config
         self._plans: dict[int, _Plan] = {}
+        from cpragate.filters.validation.fastpath import ValidationFast  # it imports this module
+
+        self._fast = ValidationFast(self._request, self._fast_plan)
+        # The pipeline calls the compiled method directly (fastpath.py): no Python frame for
+        # the common request; the rest comes back to _request.
+        self.request_now = self._fast.request_now  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = _route_settings(route)
@@ -239,11 +248,36 @@ class ValidationFilter(Filter):
         plan.source = route.settings
         return plan
 
+    def _fast_plan(self, route: RouteInfo) -> ValidationFastPlan | None:
+        """The compiled fast path's view of a route (fastpath.ValidationFast)."""
+        from cpragate.filters.validation.fastpath import PathScalar, ValidationFastPlan
+
+        plan = self._plan(route)
+        if plan is None:
+            return None
+        scalars: tuple[PathScalar, ...] | None = None
+        rb = plan.op.request_body
+        if not (plan.query or plan.headers or plan.cookies or (rb is not None and rb.required)):
+            found = plan.op.params.path_scalars() if plan.params else ()
+            if found is not None:
+                renamed = {spec: route_name for route_name, spec in plan.path_names}
+                scalars = tuple(
+                    PathScalar(renamed.get(key, key), types, schema.validator.checker() if schema is not None else None)
+                    for key, types, schema in found
+                )
+        return ValidationFastPlan(route.settings, plan.label, plan.mode, scalars)
+
     async def on_request(self, exchange: Exchange) -> Verdict:
         return self.request_now(exchange)
 
     def request_now(self, exchange: Exchange) -> Verdict:
-        """The whole request phase: it never awaits, so the data plane needs no coroutine."""
+        """The whole request phase: it never awaits, so the data plane needs no coroutine
+        (bound to fastpath.ValidationFast in __init__, which hands all but the common
+        request to :meth:`_request`)."""
+        return self._fast.request_now(exchange)
+
+    def _request(self, exchange: Exchange) -> Verdict:
+        """The request phase in full."""
         plan = self._plan(exchange.route) if exchange.route is not None else None
         if plan is None:
             return CONTINUE

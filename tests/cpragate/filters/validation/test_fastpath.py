@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from cpragate.core.exchange import Exchange
-from cpragate.core.verdict import CONTINUE, Verdict
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.filters.validation.conformance import ConformanceFilter
-from cpragate.filters.validation.fastpath import ConformanceFast, conformance_settings
+from cpragate.filters.validation.fastpath import ConformanceFast, ValidationFast, conformance_settings
+from cpragate.filters.validation.filter import ValidationFilter
+from cpragate.filters.validation.report import ValidationReport
 from cpragate.testing import make_exchange, make_request, make_response
 
 PETSTORE = """
@@ -66,3 +72,130 @@ def test_plans_follow_the_route_settings_object(mini: Any) -> None:
     assert filt._fast.plan(route) is not plan
     # the filter binds the compiled method: the pipeline calls it with no Python frame between
     assert type(filt).implements("response_now") and filt.response_now == filt._fast.response_now
+
+
+# --- request validation's fast path ---------------------------------------------------------
+
+MUSEUM = """
+routes:
+  - from_openapi: tests/fixtures/openapi/museum-3.1.yaml
+    upstream: api
+"""
+
+
+def _request(gw: Any, method: str, target: str, body: bytes | None = None) -> Exchange:
+    h = {"content-type": "application/json"} if body is not None else {}
+    req = make_request(method, target, headers=h, body=body)
+    m = gw.router.match(method, req.path)
+    assert m, f"{method} {target} is not routed"
+    ex = make_exchange(req, route=m.payload)
+    ex.params = m.params
+    return ex
+
+
+def _both(gw: Any, method: str, target: str, body: bytes | None = None) -> tuple[Any, Any, Any, Any]:
+    """(verdict, exchange) through the bound fast path and through the full request phase."""
+    filt = gw.filters["validation"]
+    assert isinstance(filt, ValidationFilter)
+    a, b = _request(gw, method, target, body), _request(gw, method, target, body)
+    return filt.request_now(a), a, filt._request(b), b
+
+
+def _same(va: Any, a: Exchange, vb: Any, b: Exchange) -> None:
+    assert type(va) is type(vb)
+    if isinstance(va, Deny):
+        assert (va.error, va.rule, va.violations) == (vb.error, vb.rule, vb.violations)  # type: ignore[attr-defined]
+    assert a.validation == b.validation and a.decisions == b.decisions
+
+
+def test_the_common_request_is_decided_without_the_filter(mini: Any) -> None:
+    gw = mini(PETSTORE)
+    filt = gw.filters["validation"]
+    assert isinstance(filt, ValidationFilter)
+    handed: list[Exchange] = []
+
+    def slow(ex: Exchange) -> Verdict:
+        handed.append(ex)
+        return filt._request(ex)
+
+    fast = ValidationFast(slow, filt._fast_plan)
+    ex = _request(gw, "GET", "/pets/42")
+    assert fast.request_now(ex) is CONTINUE and not handed
+    assert ex.validation == ValidationReport("find pet by id", "enforce")
+    # not an integer, a query string, a body: handed over, and reported there
+    for method, target, body in (("GET", "/pets/abc", None), ("GET", "/pets/1?x=1", None),
+                                 ("DELETE", "/pets/1", b"{}")):
+        ex = _request(gw, method, target, body)
+        fast.request_now(ex)
+        assert handed[-1] is ex and ex.validation is not None
+    # an operation with query parameters never takes the fast path
+    route = gw.router.match("GET", "/pets").payload
+    plan = filt._fast_plan(route)
+    assert plan is not None and plan.scalars is None
+    n = len(handed)
+    fast.request_now(_request(gw, "GET", "/pets"))
+    assert len(handed) == n + 1
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["/pets/1", "/pets/0", "/pets/007", "/pets/-1", "/pets/1.5", "/pets/abc", "/pets/%20", "/pets/1e3",
+     "/pets/99999999999999999999999", "/pets/%D9%A1%D9%A2", "/pets/true", "/pets/1?limit=2"],
+)
+def test_fast_and_full_request_phases_agree(mini: Any, target: str) -> None:
+    _same(*_both(mini(PETSTORE), "GET", target))
+
+
+@given(st.text(alphabet="0123456789-+.eE xa\u0661", min_size=1, max_size=24))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_fast_and_full_agree_on_any_path_value(mini: Any, value: str) -> None:
+    from urllib.parse import quote
+
+    gw = mini(PETSTORE)
+    m = gw.router.match("GET", "/pets/" + quote(value, safe=""))
+    if not m:
+        return
+    _same(*_both(gw, "GET", "/pets/" + quote(value, safe="")))
+
+
+def test_formats_and_monitor_mode_agree(mini: Any) -> None:
+    gw = mini(MUSEUM)
+    for target in ("/special-events/3be6453c-03eb-4357-ae5a-984a0e574a54", "/special-events/not-a-uuid"):
+        _same(*_both(gw, "GET", target))
+    gw = mini(PETSTORE + "    validation: {mode: monitor}\n")
+    for target in ("/pets/1", "/pets/abc"):
+        va, a, vb, b = _both(gw, "GET", target)
+        _same(va, a, vb, b)
+        assert va is CONTINUE
+
+
+def test_renamed_path_parameters_are_read_by_their_route_name(mini: Any) -> None:
+    gw = mini("""
+routes:
+  - path: /v1/animals/{animal}
+    methods: [GET]
+    upstream: api
+    openapi: {spec: tests/fixtures/openapi/petstore-expanded-3.0.yaml, operation: find pet by id}
+""")
+    filt = gw.filters["validation"]
+    route = gw.router.match("GET", "/v1/animals/1").payload
+    plan = filt._fast_plan(route)
+    assert plan is not None and plan.scalars is not None and [s.key for s in plan.scalars] == ["animal"]
+    for target in ("/v1/animals/1", "/v1/animals/x"):
+        _same(*_both(gw, "GET", target))
+
+
+def test_validation_plans_follow_the_route_settings_object(mini: Any) -> None:
+    gw = mini(PETSTORE)
+    filt = gw.filters["validation"]
+    assert isinstance(filt, ValidationFilter)
+    route = gw.router.match("GET", "/pets/1").payload
+    filt.request_now(_request(gw, "GET", "/pets/1"))
+    plan = filt._fast.plans[id(route)]
+    filt.request_now(_request(gw, "GET", "/pets/2"))
+    assert filt._fast.plans[id(route)] is plan
+    route.settings = route.settings.model_copy()  # a reloaded configuration: a new plan
+    filt.request_now(_request(gw, "GET", "/pets/3"))
+    assert filt._fast.plans[id(route)] is not plan
+    # the filter binds the compiled method: the pipeline calls it with no Python frame between
+    assert type(filt).implements("request_now") and filt.request_now == filt._fast.request_now
