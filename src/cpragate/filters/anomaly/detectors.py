@@ -30,11 +30,13 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cpragate.core.exchange import Exchange
 from cpragate.filters.anomaly.baseline import Population, Rate
+from cpragate.filters.anomaly.budgets import BudgetBook
 from cpragate.filters.anomaly.config import AnomalyConfig
 from cpragate.filters.authn.apikeys import prefix_of
 
@@ -530,3 +532,61 @@ class Engine:
     def _unusual_finding(self, who: str, what: str, text: str, ev: dict[str, Any]) -> Finding:
         c = self.un
         return Finding("unusual", "consumer", who, text, c.severity, c.response, c.duration, {"signal": what, **ev})
+
+
+class DetectNow:
+    """The anomaly filter's complete phase when nothing must be awaited (bound as the
+    filter's ``complete_now`` in filter.py, compiled with the detectors: no interpreted
+    frame per exchange).
+
+    It observes the exchange, counts the budgets kept in this process (through the
+    filter's ``count_local``, only for a consumer a budget binds) and answers True when
+    that was all. False when something must be awaited — an alert to record, budgets on
+    the shared counter store, a shared-window sync that is due: what was done is left in
+    :attr:`pending` for the filter's ``on_complete``, which the pipeline awaits next for
+    this same exchange, so nothing is observed twice.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        book: BudgetBook,
+        time: Callable[[], float],
+        mono: Callable[[], float],
+        count_local: Callable[[Exchange, tuple[int, ...], float], list[Finding] | None] | None,
+        shared_windows: bool,
+    ) -> None:
+        self.engine = engine
+        self.book = book
+        self.has_budgets = bool(book.budgets)
+        self.time = time
+        self.mono = mono
+        self.count_local = count_local
+        """Counts budgets in this process; None: budgets go to the shared counter store."""
+        self.shared_windows = shared_windows
+        self.syncing = False
+        """A shared-window sync is running (one at a time)."""
+        self.next_sync = 0.0
+        """Monotonic time of the next shared-window sync."""
+        self.pending: tuple[Exchange, float, list[Finding] | None, tuple[int, ...]] | None = None
+        """What :meth:`complete_now` did for the exchange it left to ``on_complete``."""
+
+    def complete_now(self, exchange: Exchange) -> bool:
+        now = self.time()
+        found = self.engine.observe(exchange, now)
+        plan: tuple[int, ...] = ()
+        if self.has_budgets:
+            ident = exchange.identity
+            if ident is not None and exchange.pii is not None:
+                plan = self.book.plan(ident.consumer, ident.purpose)
+                count = self.count_local
+                if plan and count is not None:  # counted here: no store to await
+                    over = count(exchange, plan, now)
+                    plan = ()
+                    if over:
+                        found = over if found is None else [*over, *found]  # budgets' alerts first, as awaited
+        sync = self.shared_windows and not self.syncing and self.mono() >= self.next_sync
+        if not found and not plan and not sync:
+            return True
+        self.pending = (exchange, now, found, plan)
+        return False

@@ -42,7 +42,7 @@ from cpragate.core.verdict import Verdict
 from cpragate.errors import StorageError
 from cpragate.filters.anomaly.budgets import BudgetBook, BudgetGate
 from cpragate.filters.anomaly.config import AnomalyConfig
-from cpragate.filters.anomaly.detectors import Engine, Finding
+from cpragate.filters.anomaly.detectors import DetectNow, Engine, Finding
 from cpragate.storage.alerts import Alert, Block
 from cpragate.storage.windows import WindowCounts
 
@@ -88,10 +88,12 @@ class AnomalyFilter(Filter):
         windows = getattr(ctx.stores, "windows", None)
         self.windows: WindowCounts | None = windows if config.shared == "auto" and isinstance(windows, WindowCounts) else None
         self.engine.shared = self.windows is not None
-        self._next_sync = 0.0
-        self._syncing = False
-        self._pending: tuple[Exchange, float, list[Finding] | None, tuple[int, ...]] | None = None
-        """What ``complete_now`` did for the exchange it left to ``on_complete``."""
+        self._now = DetectNow(
+            self.engine, self.book, self._time, self._mono,
+            self._count_budgets_local if self.counters is None else None, self.windows is not None,
+        )  # fmt: skip
+        # The pipeline calls the compiled method directly (detectors.py): no Python frame.
+        self.complete_now = self._now.complete_now  # type: ignore[method-assign]
         self.raised = 0
         """Alerts raised by this instance (for tests and the replay)."""
 
@@ -110,32 +112,17 @@ class AnomalyFilter(Filter):
         """The detectors (and budgets counted in this process) synchronously: True when
         that was all. False when something must be awaited (an alert to record, shared
         budget counters, a shared-window sync): what was done is handed to ``on_complete``,
-        which the pipeline awaits next for this same exchange, so nothing is observed twice."""
-        now = self._time()
-        found = self.engine.observe(exchange, now)
-        plan: tuple[int, ...] = ()
-        if self.has_budgets:
-            ident = exchange.identity
-            if ident is not None and exchange.pii is not None:
-                plan = self.book.plan(ident.consumer, ident.purpose)
-                if plan and self.counters is None:  # counted here: no store to await
-                    over = self._count_budgets_local(exchange, plan, now)
-                    plan = ()
-                    if over:
-                        found = over if found is None else [*over, *found]  # budgets' alerts first, as awaited
-        sync = self.windows is not None and not self._syncing and self._mono() >= self._next_sync
-        if not found and not plan and not sync:
-            return True
-        self._pending = (exchange, now, found, plan)
-        return False
+        which the pipeline awaits next for this same exchange, so nothing is observed twice.
+        Bound to detectors.DetectNow in __init__."""
+        return self._now.complete_now(exchange)
 
     async def on_complete(self, exchange: Exchange) -> None:
-        pending = self._pending
+        pending = self._now.pending
         if pending is not None and pending[0] is exchange:  # complete_now observed it already
-            self._pending = None
+            self._now.pending = None
             _, now, found, plan = pending
         else:
-            self._pending = None
+            self._now.pending = None
             now = self._time()
             found = self.engine.observe(exchange, now)
             plan = ()
@@ -148,14 +135,14 @@ class AnomalyFilter(Filter):
         if found:
             for f in found:
                 await self.raise_alert(f, now)
-        if self.windows is not None and not self._syncing and self._mono() >= self._next_sync:
+        if self.windows is not None and not self._now.syncing and self._mono() >= self._now.next_sync:
             await self.sync()
 
     async def sync(self) -> None:
         """Push what this instance counted since the last sync; read back the shared totals."""
         assert self.windows is not None
-        self._syncing = True  # one sync at a time; exchanges completing meanwhile keep counting
-        self._next_sync = self._mono() + self.cfg.sync_interval
+        self._now.syncing = True  # one sync at a time; exchanges completing meanwhile keep counting
+        self._now.next_sync = self._mono() + self.cfg.sync_interval
         counts, distinct = self.engine.take_dirty()
         try:
             if counts:
@@ -169,7 +156,7 @@ class AnomalyFilter(Filter):
         except StorageError as e:
             log.warning("shared detector windows unavailable, counting in this instance: %s", e.detail or e.title)
         finally:
-            self._syncing = False
+            self._now.syncing = False
 
     def _budget_finding(self, i: int, consumer: str, total: int) -> Finding:
         b = self.book.budgets[i]

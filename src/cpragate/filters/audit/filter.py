@@ -27,6 +27,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from cpragate.core.clock import readers
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, FilterConfig, FilterContext
 from cpragate.core.jsonbody import response_json
@@ -110,8 +111,7 @@ class AuditFilter(Filter):
         self._fast = AuditFast(
             lambda route: route_plan(route_settings(route), config),
             trail.lookup,
-            ctx.clock.time,
-            ctx.clock.monotonic,
+            *readers(ctx.clock),  # the real clock's time.time/time.monotonic: no Python frame per reading
             append if direct else None,
             on_drop if direct else None,
         )

@@ -10,8 +10,9 @@ from cpragate.core.access import Identity
 from cpragate.core.exchange import Exchange
 from cpragate.core.messages import Headers, Request, Response
 from cpragate.core.route import RouteInfo
+from cpragate.filters.anomaly.budgets import BudgetBook
 from cpragate.filters.anomaly.config import AnomalyConfig
-from cpragate.filters.anomaly.detectors import Engine, Finding
+from cpragate.filters.anomaly.detectors import DetectNow, Engine, Finding
 from cpragate.pii.engine import Annotations
 
 T0 = 1_767_258_000.0  # 2026-01-01 09:00 UTC
@@ -252,3 +253,66 @@ def test_adopt_needs_the_same_windows() -> None:
     feed(old, [(T0, ex(obj=1))])
     assert Engine(cfg(scraping={"floor": 3})).adopt(old)
     assert not Engine(cfg(exfiltration={"window": 120})).adopt(old)
+
+
+# --- DetectNow: the complete phase without an await ---------------------------------------
+
+
+def _now(cfg: dict[str, Any], *, count_local: Any = None, shared: bool = False) -> tuple[DetectNow, list[float]]:
+    clock = [T0, 100.0]
+    c = AnomalyConfig.model_validate({"scraping": {"enabled": False}, "exfiltration": {"enabled": False}, **cfg})
+    book = BudgetBook(c.budgets, c.max_subjects)
+    return DetectNow(Engine(c), book, lambda: clock[0], lambda: clock[1], count_local, shared), clock
+
+
+def test_detect_now_is_all_of_a_quiet_exchange() -> None:
+    d, _ = _now({})
+    e = ex(obj=1)
+    assert d.complete_now(e) is True and d.pending is None
+    assert d.engine.subjects[("consumer", "alice")].total == 1
+
+
+def test_detect_now_leaves_an_alert_a_due_sync_or_shared_budgets_to_on_complete() -> None:
+    # a finding (a sequential walk, as in test_enumeration_fires_on_a_sequential_walk): handed
+    # over with what was found and the time it was observed at
+    d, clock = _now({})
+    handed = []
+    for i in range(120):
+        clock[0] = T0 + i * 0.5
+        e = ex(obj=5000 + i, status=200 if i % 3 else 404)
+        if d.complete_now(e) is False:
+            assert d.pending is not None and d.pending[:2] == (e, clock[0])
+            handed.append([f.detector for f in d.pending[2] or ()])
+            d.pending = None
+    assert handed == [["enumeration"]]
+    # a shared-window sync that is due: False once, then not while the sync runs
+    d, clock = _now({}, shared=True)
+    assert d.complete_now(ex(obj=1)) is False and d.pending is not None and d.pending[2] is None
+    d.syncing, d.pending = True, None
+    assert d.complete_now(ex(obj=2)) is True
+    d.syncing, d.next_sync = False, clock[1] + 5
+    assert d.complete_now(ex(obj=3)) is True
+    clock[1] += 5
+    assert d.complete_now(ex(obj=4)) is False
+    # budgets on the shared counter store (no local counter): the plan is handed over
+    d, _ = _now({"budgets": [{"category": "identifiers", "limit": 5}]})
+    e = ex(obj=1, records=2)
+    assert d.complete_now(e) is False and d.pending == (e, T0, None, (0,))
+
+
+def test_detect_now_counts_local_budgets_and_puts_their_findings_first() -> None:
+    calls: list[tuple[int, ...]] = []
+    budget_finding = Finding("budget", "consumer", "alice", "used up", "medium", "none", 0.0, {})
+
+    def count(e: Exchange, plan: tuple[int, ...], now: float) -> list[Finding] | None:
+        calls.append(plan)
+        return [budget_finding] if len(calls) == 2 else None
+
+    d, _ = _now({"budgets": [{"category": "identifiers", "limit": 5}]}, count_local=count)
+    assert d.complete_now(ex(obj=1)) is True and calls == [(0,)]
+    e = ex(obj=2)
+    assert d.complete_now(e) is False and d.pending == (e, T0, [budget_finding], ())
+    # an exchange without personal data is not counted against a budget
+    e = ex(obj=3)
+    e.pii = None
+    assert d.complete_now(e) is True and len(calls) == 2

@@ -388,6 +388,7 @@ def test_complete_phase_is_synchronous_until_an_alert_must_be_stored() -> None:
     st = stores()
     f = make({"exfiltration": {"enabled": False}}, st, clock)
     assert type(f).implements("complete_now")
+    assert f.complete_now == f._now.complete_now  # bound to the compiled method: no Python frame
     awaited = []
     for i in range(150):
         clock.advance(0.1)
@@ -396,7 +397,7 @@ def test_complete_phase_is_synchronous_until_an_alert_must_be_stored() -> None:
     alerts = asyncio.run(st.alerts.list())
     assert [a.detector for a in alerts] == ["scraping"] and len(awaited) == 1
     assert f.engine.subjects[("consumer", "alice")].total == 150  # each exchange observed once
-    assert f._pending is None
+    assert f._now.pending is None
 
 
 def test_local_budgets_count_synchronously_and_alert_once() -> None:
@@ -439,7 +440,7 @@ def test_on_complete_ignores_what_complete_now_left_for_another_exchange() -> No
     ex1 = make_exchange(make_request("GET", "/v1/customers/1"), route=ROUTE)
     ex1.params, ex1.identity, ex1.response = {"id": "1"}, ALICE, make_response(200)
     annotate(ex1, 6)
-    assert f.complete_now(ex1) is False and f._pending is not None  # its budget alert waits
+    assert f.complete_now(ex1) is False and f._now.pending is not None  # its budget alert waits
     complete(f, 2, ids=1)  # another exchange's on_complete: observed afresh, the stale hand-over dropped
-    assert f._pending is None and f.engine.subjects[("consumer", "alice")].total == 2
+    assert f._now.pending is None and f.engine.subjects[("consumer", "alice")].total == 2
     assert asyncio.run(st.alerts.list()) == []  # ex1's on_complete never ran: nothing stored twice or mixed up
