@@ -275,6 +275,7 @@ def pair_records(
     todo: _Todo,
     unreadable: list[int],
     orphans: list[int],
+    handed: dict[int, Any] | None = None,
 ) -> None:
     """Parse spool records ``(pos, data)`` in order and pair them: a begin waits in
     ``pending`` (by position); a completion takes its begin from there and goes to ``todo``
@@ -282,15 +283,23 @@ def pair_records(
     completion part)``. ``bkey`` is the spool position of the record that completes the
     event; records whose key is in ``shipped`` (stored by an earlier run: replay) only
     release their begin. Positions of unreadable records and of completions without a
-    begin are appended to ``unreadable`` / ``orphans`` for the caller to log."""
+    begin are appended to ``unreadable`` / ``orphans`` for the caller to log.
+
+    ``handed``: records handed over in-process by position (storage/audit_spool.py,
+    ``Spool.handed``): a record found there is taken instead of parsing its bytes (it is
+    what they parse to); the others are parsed."""
     for r in recs:
         pos: int = r[0]
-        try:
-            rec = _loads(r[1])
+        rec: Any = handed.pop(pos, None) if handed else None
+        if rec is not None:
             kind = rec[0]
-        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
-            unreadable.append(pos)
-            continue
+        else:
+            try:
+                rec = _loads(r[1])
+                kind = rec[0]
+            except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+                unreadable.append(pos)
+                continue
         if kind == "b":
             if pos not in shipped:  # else: stored as interrupted by an earlier run
                 pending[pos] = rec

@@ -41,10 +41,10 @@ class AuditPlan:
         """Parsed ``subject_json`` paths (tuples of steps); empty: none."""
 
 
-def _counts(v: Any) -> Any:
-    """A counts mapping as a dict: itself when it is one (the record is serialized at once,
-    before anything could change it), else a copy (``None`` -> ``{}``)."""
-    return v if type(v) is dict else dict(v or {})
+def _counts(v: Any) -> dict[str, Any]:
+    """A copy of a counts mapping as a dict (``None`` -> ``{}``): the record is handed over
+    to the writer thread, so it must not share the annotation's live dict."""
+    return dict(v) if v else {}
 
 
 def _violations(vs: Any) -> list[list[str]]:
@@ -103,8 +103,9 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
 class AuditFast:
     """The filter's per-request state and phases (see the module docstring).
 
-    ``append``: the writer's spool append (``Spool.append``: a JSON line, begin or not ->
-    its position or None), called directly; None when the trail is another ``AuditLog``
+    ``append``: the writer's spool append (``Spool.append``: a JSON line, begin or not, the
+    record it is the JSON of, handed over and never changed afterwards -> its position or
+    None), called directly; None when the trail is another ``AuditLog``
     (then ``request_now`` returns None and ``complete_now`` the record).
     ``on_drop``: the writer's report of a completion the spool refused (logged there).
     """
@@ -115,7 +116,7 @@ class AuditFast:
         lookup: Callable[[str], str],
         time: Callable[[], float],
         monotonic: Callable[[], float],
-        append: Callable[[bytes, bool], int | None] | None,
+        append: Callable[[bytes, bool, list[Any]], int | None] | None,
         on_drop: Callable[[int | None], bool] | None,
     ) -> None:
         self.make_plan = make_plan
@@ -196,7 +197,8 @@ class AuditFast:
         if append is None:
             return None
         plan = self.plan(exchange.route)
-        return self.begun(exchange, plan, append(_dumps(self.begin_record(exchange, plan), option=_NL), True))
+        rec = self.begin_record(exchange, plan)
+        return self.begun(exchange, plan, append(_dumps(rec, option=_NL), True, rec))
 
     def begun(self, ex: Exchange, plan: AuditPlan, pos: int | None) -> Verdict:
         """The request phase's verdict once the begin was spooled at ``pos`` (None: refused)."""
@@ -222,6 +224,7 @@ class AuditFast:
         raw: float | None = round((self.mono() - started) * 1000.0, 3) if started else None
         latency = raw if raw is None or raw >= 0 else None
         pos = ex.audit
+        subjects = ex.audit_subjects
         decisions: list[list[str]] = []
         for d in ex.decisions:
             decisions.append([d.filter, d.outcome, d.rule])
@@ -234,7 +237,7 @@ class AuditFast:
             ex.error_code,
             decisions,
             ann,
-            ex.audit_subjects,
+            list(subjects) if subjects is not None else None,  # a copy: the record is handed over
             ex.bytes_in,
             ex.bytes_out,
             latency,
@@ -259,6 +262,6 @@ class AuditFast:
         append = self.append
         if append is None:
             return rec
-        if append(_dumps(rec, option=_NL), False) is None and self.on_drop is not None:
+        if append(_dumps(rec, option=_NL), False, rec) is None and self.on_drop is not None:
             self.on_drop(None)
         return None
