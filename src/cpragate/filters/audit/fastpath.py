@@ -22,6 +22,7 @@ from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import AuditSpoolFull
+from cpragate.pii.engine import Annotations as _Annotations
 
 __all__ = ["AuditFast", "AuditPlan", "exchange_annotations"]
 
@@ -54,41 +55,55 @@ def _violations(vs: Any) -> list[list[str]]:
     return out
 
 
+def _pii_counts(pii: Any, response: bool) -> dict[str, Any]:
+    """:meth:`Annotations.audit_counts` of an object that is not an ``Annotations``
+    (read defensively: a field may be missing or from a newer version)."""
+    p: dict[str, Any] = {
+        "categories": _counts(getattr(pii, "categories", None)),
+        "entities": _counts(getattr(pii, "entities", None)),
+        "spi": int(getattr(pii, "spi", 0) or 0),
+    }
+    if response:
+        p["actions"] = _counts(getattr(pii, "actions", None))
+        if getattr(pii, "blocked", False):
+            p["blocked"] = str(getattr(pii, "blocked_by", None) or "")
+    return p
+
+
 def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
-    """The other filters' findings, as counts, pointers and rules (never values); read
-    defensively: each slot may be None or from a newer version."""
+    """The other filters' findings, as counts, pointers and rules (never values).
+
+    The slots' known classes are read directly: the pii filter's ``Annotations`` (or its
+    ``PiiReport``, which adds ``request``) through its compiled ``audit_counts``, the
+    validation reports (compiled with this module) by attribute; anything else is read
+    defensively (each field may be missing or from a newer version). The dicts are new:
+    the record is handed over to the writer thread (storage/audit_spool.py)."""
     out: dict[str, Any] = {}
     pii: Any = ex.pii
     if pii is not None:
-        p: dict[str, Any] = {
-            "categories": _counts(getattr(pii, "categories", None)),
-            "entities": _counts(getattr(pii, "entities", None)),
-            "spi": int(getattr(pii, "spi", 0) or 0),
-            "actions": _counts(getattr(pii, "actions", None)),
-        }
+        if isinstance(pii, _Annotations):
+            p = pii.audit_counts(True)
+            # a plain Annotations (the pii fast path's) has no request side: no failed lookup
+            req: Any = None if type(pii) is _Annotations else getattr(pii, "request", None)
+        else:
+            p = _pii_counts(pii, True)
+            req = getattr(pii, "request", None)
         out["pii"] = p
-        if getattr(pii, "blocked", False):
-            p["blocked"] = str(getattr(pii, "blocked_by", None) or "")
-        req = getattr(pii, "request", None)
         if req is not None:  # what the client sent (the pii filter's request side)
-            p["request"] = {
-                "categories": _counts(getattr(req, "categories", None)),
-                "entities": _counts(getattr(req, "entities", None)),
-                "spi": int(getattr(req, "spi", 0) or 0),
-            }
-    val: Any = ex.validation
+            p["request"] = req.audit_counts(False) if isinstance(req, _Annotations) else _pii_counts(req, False)
+    val = ex.validation
     if val is not None:
         out["validation"] = {
-            "outcome": str(getattr(val, "outcome", "")),
-            "violations": _violations(getattr(val, "violations", ())),
-            "stripped": [str(s) for s in (getattr(val, "stripped", ()) or ())][:_MAX_SUBJECTS],
+            "outcome": val.outcome,
+            "violations": _violations(val.violations),
+            "stripped": [str(s) for s in val.stripped[:_MAX_SUBJECTS]],
         }
-    conf: Any = ex.conformance
+    conf = ex.conformance
     if conf is not None:
         out["conformance"] = {
-            "outcome": str(getattr(conf, "outcome", "")),
-            "removed": _counts(getattr(conf, "removed", None)),
-            "violations": _violations(getattr(conf, "violations", ())),
+            "outcome": conf.outcome,
+            "removed": dict(conf.removed),
+            "violations": _violations(conf.violations),
         }
     mini: Any = ex.minimize
     if mini is not None:
