@@ -198,15 +198,22 @@ def _event(
         t = float(c[2])
     else:
         t = 0.0
+    decisions: list[Any] = []
     if c is None:
-        outcome, status, error, decisions, pii, checks = "interrupted", None, None, [], None, None
+        outcome, status, error, pii, checks = "interrupted", None, None, None, None
         bytes_in, bytes_out, latency = None, None, None
         decision, rule = "allow", ""
     else:
         outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
         status = c[3] if isinstance(c[3], int) else None
         error = c[5] if isinstance(c[5], str) else None
-        decisions = [[x if type(x) is str else str(x) for x in d[:3]] for d in (c[6] or _EMPTY)[:_MAX_LIST]]
+        for d in (c[6] or _EMPTY)[:_MAX_LIST]:
+            # A decision as recorded (three str) is used as it is: records are never changed
+            # (and one handed over by the event loop is not copied again: fewer objects per event)
+            if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
+                decisions.append(d)
+            else:
+                decisions.append([x if type(x) is str else str(x) for x in d[:3]])
         ann = c[7]
         if isinstance(ann, dict):
             pii = ann.get("pii")
