@@ -13,6 +13,11 @@ alone), and take the differences:
 Every event names a new data subject (a key created, a pseudonym computed); a third
 argument S cycles through S subjects instead (``1``: the same subject every time, as
 in bench/instr.py's demo traffic): ``bench/audit_instr.py 1000 ship 1``.
+
+The records are handed over to the writer in-process (audit_spool.py ``Spool.handed``), as
+in a gateway whose writer keeps up: the table is sized for all N here, since the bench
+spools everything before it ships. ``ship-parse`` / ``fill-parse``: without the hand-over
+(every record parsed from its spool bytes, as after a restart).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         w = ab.writer(tmp, f"sqlite:///{tmp}/a.db")
+        w.spool.handover = 0 if mode.endswith("-parse") else max(w.spool.handover, 2 * n)
         ab.fill(w, n, subjects)
-        if mode == "fill":
+        if mode.startswith("fill"):
             w.spool.close()
             return 0
         sh = w._shipper

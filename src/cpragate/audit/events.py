@@ -198,15 +198,22 @@ def _event(
         t = float(c[2])
     else:
         t = 0.0
+    decisions: list[Any] = []
     if c is None:
-        outcome, status, error, decisions, pii, checks = "interrupted", None, None, [], None, None
+        outcome, status, error, pii, checks = "interrupted", None, None, None, None
         bytes_in, bytes_out, latency = None, None, None
         decision, rule = "allow", ""
     else:
         outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
         status = c[3] if isinstance(c[3], int) else None
         error = c[5] if isinstance(c[5], str) else None
-        decisions = [[x if type(x) is str else str(x) for x in d[:3]] for d in (c[6] or _EMPTY)[:_MAX_LIST]]
+        for d in (c[6] or _EMPTY)[:_MAX_LIST]:
+            # A decision as recorded (three str) is used as it is: records are never changed
+            # (and one handed over by the event loop is not copied again: fewer objects per event)
+            if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
+                decisions.append(d)
+            else:
+                decisions.append([x if type(x) is str else str(x) for x in d[:3]])
         ann = c[7]
         if isinstance(ann, dict):
             pii = ann.get("pii")
@@ -275,6 +282,7 @@ def pair_records(
     todo: _Todo,
     unreadable: list[int],
     orphans: list[int],
+    handed: dict[int, Any] | None = None,
 ) -> None:
     """Parse spool records ``(pos, data)`` in order and pair them: a begin waits in
     ``pending`` (by position); a completion takes its begin from there and goes to ``todo``
@@ -282,15 +290,23 @@ def pair_records(
     completion part)``. ``bkey`` is the spool position of the record that completes the
     event; records whose key is in ``shipped`` (stored by an earlier run: replay) only
     release their begin. Positions of unreadable records and of completions without a
-    begin are appended to ``unreadable`` / ``orphans`` for the caller to log."""
+    begin are appended to ``unreadable`` / ``orphans`` for the caller to log.
+
+    ``handed``: records handed over in-process by position (storage/audit_spool.py,
+    ``Spool.handed``): a record found there is taken instead of parsing its bytes (it is
+    what they parse to); the others are parsed."""
     for r in recs:
         pos: int = r[0]
-        try:
-            rec = _loads(r[1])
+        rec: Any = handed.pop(pos, None) if handed else None
+        if rec is not None:
             kind = rec[0]
-        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
-            unreadable.append(pos)
-            continue
+        else:
+            try:
+                rec = _loads(r[1])
+                kind = rec[0]
+            except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+                unreadable.append(pos)
+                continue
         if kind == "b":
             if pos not in shipped:  # else: stored as interrupted by an earlier run
                 pending[pos] = rec

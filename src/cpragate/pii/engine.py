@@ -169,6 +169,22 @@ class Annotations:
             total += n
         return total
 
+    def audit_counts(self, response: bool) -> dict[str, Any]:
+        """These counts as the audit trail records them (filters/audit/fastpath.py): copies of
+        the dicts (the record is handed to the audit writer's thread, never the live ones);
+        the request side (``response`` False) without actions and block."""
+        if not response:
+            return {"categories": dict(self.categories), "entities": dict(self.entities), "spi": int(self.spi)}
+        p: dict[str, Any] = {
+            "categories": dict(self.categories),
+            "entities": dict(self.entities),
+            "spi": int(self.spi),
+            "actions": dict(self.actions),
+        }
+        if self.blocked:
+            p["blocked"] = str(self.blocked_by or "")
+        return p
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {

@@ -5,7 +5,9 @@ Theory of operation:
 1. Hot path (event loop thread): the audit filter hands a compact record (a list);
    :meth:`AuditWriter.begin` / :meth:`complete` / :meth:`event` serialize it with orjson
    and copy it into the memory-mapped spool (storage/audit_spool.py). No system call,
-   no lock, no wait on the database: a few microseconds.
+   no lock, no wait on the database: a few microseconds. The record itself is left
+   for the shipper in the spool's bounded hand-over table (it need not parse what this
+   thread has just serialized); the spool bytes remain what replay reads.
 2. Shipper (one thread): reads new spool records in order, pairs each completion with
    its begin, turns them into events (cpragate.audit.events), resolves subject lookups
    to pseudonyms (one random key per subject, kept in the sink), numbers and chains the
@@ -92,9 +94,10 @@ class AuditWriter:
         self._signing = signing_key
         self._append = spool.append
         self.append_record = spool.append
-        """The spool's append (a JSON line, begin or not -> its position, or None when
-        refused), called directly by the audit filter's synchronous path
-        (filters/audit/fastpath.py), which builds the same records as begin/complete/event."""
+        """The spool's append (a JSON line, begin or not, the record it is the JSON of ->
+        its position, or None when refused), called directly by the audit filter's
+        synchronous path (filters/audit/fastpath.py), which builds the same records as
+        begin/complete/event and hands them over (never changed afterwards)."""
         self._last_drop_log = 0.0
         self._shipper = _Shipper(self)
         self._thread: threading.Thread | None = None
@@ -103,11 +106,14 @@ class AuditWriter:
     def lookup(self, value: str) -> str:
         return lookup(self._master, value)
 
+    # begin and complete hand the record over to the writer thread (Spool.append's
+    # ``record``): the caller must not change it afterwards. Events (the admin API's) are
+    # rare and only spooled.
     async def begin(self, record: list[Any]) -> int | None:
-        return self._append(_dumps(record, option=_NL), True)
+        return self._append(_dumps(record, option=_NL), True, record)
 
     async def complete(self, record: list[Any]) -> bool:
-        return self.spooled(self._append(_dumps(record, option=_NL), False))
+        return self.spooled(self._append(_dumps(record, option=_NL), False, record))
 
     async def event(self, record: list[Any], reserve: bool = True) -> bool:
         # reserve=False (admin events): refused at max_bytes like a new request's begin, so
@@ -283,7 +289,7 @@ class _Shipper:
         # stored is in ``shipped``. (The loop is compiled: cpragate.audit.events.)
         unreadable: list[int] = []
         orphans: list[int] = []
-        pair_records(recs, pending, shipped, todo, unreadable, orphans)
+        pair_records(recs, pending, shipped, todo, unreadable, orphans, spool.handed)
         for pos in unreadable:
             log.error("CPG-AUD-003: unreadable audit spool record at %d skipped", pos)
         for pos in orphans:

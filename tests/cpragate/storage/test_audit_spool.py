@@ -3,7 +3,9 @@ import os
 from pathlib import Path
 from typing import Any
 
-from cpragate.storage.audit_spool import Spool, SpoolRecord
+import orjson
+
+from cpragate.storage.audit_spool import _HAND_BYTES, Spool, SpoolRecord
 
 
 def rec(i: int, size: int = 40) -> bytes:
@@ -169,3 +171,22 @@ def test_unread_counts_the_bytes_after_a_read_position(tmp_path: Path) -> None:
     finally:
         s.close()
     assert s.unread(0) == 0  # closed
+
+
+def test_the_hand_over_table_is_bounded_and_only_holds_accepted_records(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "s", fsync_window=0, handover=3, max_bytes=64 << 10, segment_bytes=16 << 10)
+    try:
+        recs = [["b", i, "x" * 10] for i in range(5)]
+        pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
+        assert len(s.handed) == 3 and all(s.handed[p] is r for p, r in zip(pos[:3], recs[:3], strict=True))
+        s.handed.clear()
+        big = ["c", 1, "y" * _HAND_BYTES]
+        assert s.append(orjson.dumps(big, option=orjson.OPT_APPEND_NEWLINE), False, big) is not None and not s.handed  # too large
+        assert s.append(b'["c"]\n', False) is not None and not s.handed  # no record given
+        s.used = s.max_bytes + (1 << 20)  # full: a begin is refused, and not handed over either
+        assert s.append(b'["b"]\n', True, ["b"]) is None and not s.handed
+        s.used -= 1 << 20
+        assert s.append(b'["c"]\n', False, ["c"]) is not None and len(s.handed) == 1
+    finally:
+        s.close()
+    assert not s.handed  # closing drops what the writer did not take

@@ -22,6 +22,7 @@ from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import AuditSpoolFull
+from cpragate.pii.engine import Annotations as _Annotations
 
 __all__ = ["AuditFast", "AuditPlan", "exchange_annotations"]
 
@@ -41,10 +42,10 @@ class AuditPlan:
         """Parsed ``subject_json`` paths (tuples of steps); empty: none."""
 
 
-def _counts(v: Any) -> Any:
-    """A counts mapping as a dict: itself when it is one (the record is serialized at once,
-    before anything could change it), else a copy (``None`` -> ``{}``)."""
-    return v if type(v) is dict else dict(v or {})
+def _counts(v: Any) -> dict[str, Any]:
+    """A copy of a counts mapping as a dict (``None`` -> ``{}``): the record is handed over
+    to the writer thread, so it must not share the annotation's live dict."""
+    return dict(v) if v else {}
 
 
 def _violations(vs: Any) -> list[list[str]]:
@@ -54,41 +55,55 @@ def _violations(vs: Any) -> list[list[str]]:
     return out
 
 
+def _pii_counts(pii: Any, response: bool) -> dict[str, Any]:
+    """:meth:`Annotations.audit_counts` of an object that is not an ``Annotations``
+    (read defensively: a field may be missing or from a newer version)."""
+    p: dict[str, Any] = {
+        "categories": _counts(getattr(pii, "categories", None)),
+        "entities": _counts(getattr(pii, "entities", None)),
+        "spi": int(getattr(pii, "spi", 0) or 0),
+    }
+    if response:
+        p["actions"] = _counts(getattr(pii, "actions", None))
+        if getattr(pii, "blocked", False):
+            p["blocked"] = str(getattr(pii, "blocked_by", None) or "")
+    return p
+
+
 def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
-    """The other filters' findings, as counts, pointers and rules (never values); read
-    defensively: each slot may be None or from a newer version."""
+    """The other filters' findings, as counts, pointers and rules (never values).
+
+    The slots' known classes are read directly: the pii filter's ``Annotations`` (or its
+    ``PiiReport``, which adds ``request``) through its compiled ``audit_counts``, the
+    validation reports (compiled with this module) by attribute; anything else is read
+    defensively (each field may be missing or from a newer version). The dicts are new:
+    the record is handed over to the writer thread (storage/audit_spool.py)."""
     out: dict[str, Any] = {}
     pii: Any = ex.pii
     if pii is not None:
-        p: dict[str, Any] = {
-            "categories": _counts(getattr(pii, "categories", None)),
-            "entities": _counts(getattr(pii, "entities", None)),
-            "spi": int(getattr(pii, "spi", 0) or 0),
-            "actions": _counts(getattr(pii, "actions", None)),
-        }
+        if isinstance(pii, _Annotations):
+            p = pii.audit_counts(True)
+            # a plain Annotations (the pii fast path's) has no request side: no failed lookup
+            req: Any = None if type(pii) is _Annotations else getattr(pii, "request", None)
+        else:
+            p = _pii_counts(pii, True)
+            req = getattr(pii, "request", None)
         out["pii"] = p
-        if getattr(pii, "blocked", False):
-            p["blocked"] = str(getattr(pii, "blocked_by", None) or "")
-        req = getattr(pii, "request", None)
         if req is not None:  # what the client sent (the pii filter's request side)
-            p["request"] = {
-                "categories": _counts(getattr(req, "categories", None)),
-                "entities": _counts(getattr(req, "entities", None)),
-                "spi": int(getattr(req, "spi", 0) or 0),
-            }
-    val: Any = ex.validation
+            p["request"] = req.audit_counts(False) if isinstance(req, _Annotations) else _pii_counts(req, False)
+    val = ex.validation
     if val is not None:
         out["validation"] = {
-            "outcome": str(getattr(val, "outcome", "")),
-            "violations": _violations(getattr(val, "violations", ())),
-            "stripped": [str(s) for s in (getattr(val, "stripped", ()) or ())][:_MAX_SUBJECTS],
+            "outcome": val.outcome,
+            "violations": _violations(val.violations),
+            "stripped": [str(s) for s in val.stripped[:_MAX_SUBJECTS]],
         }
-    conf: Any = ex.conformance
+    conf = ex.conformance
     if conf is not None:
         out["conformance"] = {
-            "outcome": str(getattr(conf, "outcome", "")),
-            "removed": _counts(getattr(conf, "removed", None)),
-            "violations": _violations(getattr(conf, "violations", ())),
+            "outcome": conf.outcome,
+            "removed": dict(conf.removed),
+            "violations": _violations(conf.violations),
         }
     mini: Any = ex.minimize
     if mini is not None:
@@ -103,8 +118,9 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
 class AuditFast:
     """The filter's per-request state and phases (see the module docstring).
 
-    ``append``: the writer's spool append (``Spool.append``: a JSON line, begin or not ->
-    its position or None), called directly; None when the trail is another ``AuditLog``
+    ``append``: the writer's spool append (``Spool.append``: a JSON line, begin or not, the
+    record it is the JSON of, handed over and never changed afterwards -> its position or
+    None), called directly; None when the trail is another ``AuditLog``
     (then ``request_now`` returns None and ``complete_now`` the record).
     ``on_drop``: the writer's report of a completion the spool refused (logged there).
     """
@@ -115,7 +131,7 @@ class AuditFast:
         lookup: Callable[[str], str],
         time: Callable[[], float],
         monotonic: Callable[[], float],
-        append: Callable[[bytes, bool], int | None] | None,
+        append: Callable[[bytes, bool, list[Any]], int | None] | None,
         on_drop: Callable[[int | None], bool] | None,
     ) -> None:
         self.make_plan = make_plan
@@ -196,7 +212,8 @@ class AuditFast:
         if append is None:
             return None
         plan = self.plan(exchange.route)
-        return self.begun(exchange, plan, append(_dumps(self.begin_record(exchange, plan), option=_NL), True))
+        rec = self.begin_record(exchange, plan)
+        return self.begun(exchange, plan, append(_dumps(rec, option=_NL), True, rec))
 
     def begun(self, ex: Exchange, plan: AuditPlan, pos: int | None) -> Verdict:
         """The request phase's verdict once the begin was spooled at ``pos`` (None: refused)."""
@@ -222,6 +239,7 @@ class AuditFast:
         raw: float | None = round((self.mono() - started) * 1000.0, 3) if started else None
         latency = raw if raw is None or raw >= 0 else None
         pos = ex.audit
+        subjects = ex.audit_subjects
         decisions: list[list[str]] = []
         for d in ex.decisions:
             decisions.append([d.filter, d.outcome, d.rule])
@@ -234,7 +252,7 @@ class AuditFast:
             ex.error_code,
             decisions,
             ann,
-            ex.audit_subjects,
+            list(subjects) if subjects is not None else None,  # a copy: the record is handed over
             ex.bytes_in,
             ex.bytes_out,
             latency,
@@ -259,6 +277,6 @@ class AuditFast:
         append = self.append
         if append is None:
             return rec
-        if append(_dumps(rec, option=_NL), False) is None and self.on_drop is not None:
+        if append(_dumps(rec, option=_NL), False, rec) is None and self.on_drop is not None:
             self.on_drop(None)
         return None

@@ -133,3 +133,79 @@ def test_lookups_are_memoized_and_bounded(monkeypatch: Any) -> None:
 
 def test_annotations_without_findings() -> None:
     assert exchange_annotations(make_exchange()) is None
+
+
+def _exact(a: Any, b: Any) -> bool:
+    """Equal and of the same types throughout (True == 1 but a bool is not an int here)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_exact(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(type(k) is str and _exact(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+def annotated_exchange(pii_type: Any) -> Any:
+    from cpragate.filters.minimize.report import MinimizeReport
+    from cpragate.filters.validation.report import ConformanceReport, ValidationReport
+    from cpragate.openapi.validator import Violation
+    from cpragate.pii import Annotations
+
+    ex = exchange()
+    ex.pii = ann = pii_type()
+    ann.add("US_SSN", "identifiers", True, "mask", 2)
+    ann.add("EMAIL", "Ünïcode ☃", False, None, 1)
+    ann.blocked, ann.blocked_by = True, "US_SSN"
+    if pii_type is not Annotations:
+        ann.request = Annotations()
+        ann.request.add("PHONE", "identifiers", False, "allow", 3)
+    ex.validation = ValidationReport("op", "monitor", "would_strip", None, (Violation("/body/x", "type"),), ("/body/role",))
+    ex.conformance = ConformanceReport("op", "enforce", 200, "removed", {"/items/*/pw": 2}, ())
+    ex.minimize = MinimizeReport("consumer:acme", "enforce", {"/a": 1}, {"/ssn": 2})
+    ex.audit_subjects = ["L(7)"]
+    ex.decide("pii", "annotate", "found=3")
+    ex.response = make_response(200)
+    ex.outcome = "served"
+    return ex
+
+
+def test_handed_over_records_are_what_the_writer_would_parse_and_share_nothing_live(tmp_path: Path) -> None:
+    from cpragate.filters.pii.filter import PiiReport
+    from cpragate.pii import Annotations
+
+    for pii_type in (Annotations, PiiReport):
+        w = writer(tmp_path / pii_type.__name__)
+        try:
+            f = AuditFilter(AuditConfig(enabled=True), FilterContext(clock=FakeClock(), stores=SimpleNamespace(audit=w)))
+            ex = annotated_exchange(pii_type)
+            assert f.request_now(ex) is CONTINUE
+            assert f.complete_now(ex)
+            recs, _ = w.spool.read(0, 10)
+            assert len(recs) == 2 and len(w.spool.handed) == 2
+            for r in recs:
+                handed = w.spool.handed[r.pos]
+                assert _exact(handed, orjson.loads(r.data)), handed
+            c = w.spool.handed[recs[1].pos]
+            ann = c[7]
+            assert ann["pii"]["categories"] == {"identifiers": 2, "Ünïcode ☃": 1} and ann["pii"]["blocked"] == "US_SSN"
+            assert set(ann) == {"pii", "validation", "conformance", "minimize"}
+            assert ("request" in ann["pii"]) is (pii_type is PiiReport)
+            # the exchange's state changes afterwards: the handed record does not
+            ex.pii.entities["EMAIL"] += 5
+            ex.pii.categories.clear()
+            ex.conformance.removed["/x"] = 1
+            ex.minimize.response_removed.clear()
+            ex.audit_subjects.append("L(8)")
+            if pii_type is PiiReport:
+                ex.pii.request.entities.clear()
+            assert _exact(c, orjson.loads(recs[1].data))
+        finally:
+            w.spool.close()
+
+
+def test_annotations_of_unknown_classes_are_read_defensively() -> None:
+    ex = make_exchange()
+    ex.pii = SimpleNamespace(entities={"EMAIL": 1}, spi=None, request=SimpleNamespace(categories=None))  # type: ignore[assignment]
+    assert exchange_annotations(ex) == {"pii": {"categories": {}, "entities": {"EMAIL": 1}, "spi": 0, "actions": {},
+                                                "request": {"categories": {}, "entities": {}, "spi": 0}}}
