@@ -1109,7 +1109,11 @@ fail:
  *      a real date, not before 1900-01-01, and in a year before extra
  *      (validators._YEAR_AT_IMPORT); a later year and every other shape: fallback;
  *   3  CreditCardRecognizer.match_value: len <= 23, _SHAPE.fullmatch, luhn_valid;
- *   4  PersonRecognizer.match_value's ASCII path (extra: recognizers._NAME_PUNCT_BYTES).
+ *   4  PersonRecognizer.match_value's ASCII path (extra: recognizers._NAME_PUNCT_BYTES);
+ *   5  PhoneRecognizer.match_value: 7 <= len <= 32, a digit, validators.phone_valid (region
+ *      US) where phone_nanp answers (North American numbers); a "+" number of another
+ *      country: fallback (phonenumbers' metadata, in Python);
+ *   6  StreetAddressRecognizer.match_value: 3 <= len <= 300 and an ASCII letter.
  */
 #define MATCH_FALLBACK (-1)
 #define MATCH_ERROR (-2)
@@ -1230,6 +1234,31 @@ static int person_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *punct) {
     return 1;
 }
 
+static int nanp_ascii(const Py_UCS1 *s, Py_ssize_t lo, Py_ssize_t hi);
+
+/* PhoneRecognizer.match_value for an ASCII value without surrounding whitespace */
+static int phone_fast(const Py_UCS1 *s, Py_ssize_t n) {
+    if (n < 7 || n > 32)
+        return 0;
+    Py_ssize_t i = 0;
+    while (i < n && !IS_DIGIT(s[i]))
+        i++;
+    if (i == n)
+        return 0; /* _DIGIT.search(s) is None */
+    int r = nanp_ascii(s, 0, n);
+    return r < 0 ? MATCH_FALLBACK : r;
+}
+
+/* StreetAddressRecognizer.match_value for an ASCII value without surrounding whitespace */
+static int address_fast(const Py_UCS1 *s, Py_ssize_t n) {
+    if (n < 3 || n > 300)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (IS_UPPER(s[i]) || IS_LOWER(s[i]))
+            return 1;
+    return 0;
+}
+
 static PyObject *match_fast(PyObject *self, PyObject *value) {
     /* self: (kind, fallback, extra), see value_matcher */
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
@@ -1239,7 +1268,8 @@ static PyObject *match_fast(PyObject *self, PyObject *value) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
             int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
-                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra) : MATCH_FALLBACK;
+                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
+                  : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n) : MATCH_FALLBACK;
             if (r == MATCH_ERROR)
                 return NULL;
             if (r != MATCH_FALLBACK)
@@ -1259,8 +1289,9 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     long kind = PyLong_AsLong(args[0]);
     if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) ||
-        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 4) {
-        PyErr_SetString(PyExc_ValueError, "value_matcher: kind 1 (extra: set), 2 (extra: int), 3 or 4 (extra: bytes)");
+        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 6) {
+        PyErr_SetString(PyExc_ValueError,
+                        "value_matcher: kind 1 (extra: set), 2 (extra: int), 3, 4 (extra: bytes), 5 or 6");
         return NULL;
     }
     PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
@@ -2067,8 +2098,11 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     }
     if (!PyUnicode_IS_ASCII(arg))
         return PyLong_FromLong(-1);
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
-    Py_ssize_t lo = 0, hi = PyUnicode_GET_LENGTH(arg);
+    return PyLong_FromLong(nanp_ascii(PyUnicode_1BYTE_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)));
+}
+
+/* phone_nanp's answer for the ASCII text s[lo:hi]: 1, 0, or -1 (international). */
+static int nanp_ascii(const Py_UCS1 *s, Py_ssize_t lo, Py_ssize_t hi) {
     /* text = value.strip() */
     while (lo < hi && IS_ASCII_SPACE(s[lo]))
         lo++;
@@ -2114,7 +2148,7 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     }
     Py_ssize_t len = hi - lo;
     if (len >= 1 && s[lo] == '+' && !(len >= 2 && s[lo + 1] == '1'))
-        return PyLong_FromLong(-1);
+        return -1;
     char d[16];
     Py_ssize_t count = 0;
     for (Py_ssize_t i = lo; i < hi; i++)
@@ -2131,8 +2165,8 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     else if (count == 11 && d[0] == '1')
         off = 1;
     if (count - off != 10)
-        return PyLong_FromLong(0);
-    return PyLong_FromLong(d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1');
+        return 0;
+    return d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1';
 }
 
 /* ------------------------------------------------------------------ IPv4, overlaps

@@ -468,7 +468,10 @@ def _matcher_pairs() -> list[tuple[Callable[[str], bool], Callable[[str], bool]]
     if engine_mod._native_matcher is None:
         pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
     e = Engine()
-    pairs = [(e._matcher(entity), e._recognizers[entity].match_value) for entity in ("us_ssn", "date_of_birth", "credit_card")]
+    pairs = [
+        (e._matcher(entity), e._recognizers[entity].match_value)
+        for entity in ("us_ssn", "date_of_birth", "credit_card", "phone", "street_address")
+    ]
     assert e._person_match is not None and Engine(native=False)._person_match is None
     return [*pairs, (e._person_match, e._recognizers["person"].match_value)]
 
@@ -482,6 +485,13 @@ SHAPED = st.one_of(
     st.text(max_size=24),
     st.text(alphabet="abcXYZ '.-_1\t", max_size=20),
     st.from_regex(r"\A[A-Za-z][A-Za-z'.\-]{0,8}( [A-Za-z'.\-]{1,8}){0,5}\Z"),
+    # phone numbers: North American shapes, prefixes, extensions, other country codes
+    st.from_regex(r"\A(\+1|1|001|\+44|\+)?[ .-]?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}( ?(x|ext\.?|#|X) ?[0-9]{1,7})?\Z"),
+    st.text(alphabet="0123456789 ()+-.xXe#", min_size=5, max_size=34),
+    # street addresses: around the length limits, with and without letters
+    st.text(alphabet="0123456789 #-.,", min_size=1, max_size=8),
+    st.from_regex(r"\A[0-9]{1,5} [A-Z][a-z]{2,8} (St|Ave|Blvd)\.?( Apt [0-9]{1,3})?\Z"),
+    st.text(alphabet="a1 ", min_size=295, max_size=305),
 )
 
 
@@ -496,7 +506,7 @@ def test_native_value_matchers_answer_as_the_recognizers(value: str) -> None:
 
 
 def test_native_value_matchers_on_known_values() -> None:
-    ssn, dob, card, person = (m for m, _ in _matcher_pairs())
+    ssn, dob, card, phone, address, person = (m for m, _ in _matcher_pairs())
     assert person("Jane Roe") and person("Mary-Ann O'Neil") and person("José Núñez")
     for bad in ("J", "Jane  Roe", "Jane -Roe", "1Jane", "Jane Roe2", "A B C D E F", "x" * 81):
         assert not person(bad)
@@ -512,6 +522,16 @@ def test_native_value_matchers_on_known_values() -> None:
     assert card("4111111111111111") and card("4111 1111 1111 1111") and card("3782-822463-10005")
     for bad in ("4111111111111112", "4111 1111-1111 1111", "411111111111", "4111 1111 1111 1111 1111 1"):
         assert not card(bad)
+    assert phone("(415) 555-2671") and phone("415-555-2671") and phone("+1 415 555 2671") and phone("4155552671 x12")
+    for bad in ("(015) 555-2671", "415-155-2671", "555-2671", "415-555-267", "phone", "1234567", "+1 415 555 26711"):
+        assert not phone(bad)
+    assert phone("+44 20 7946 0958")  # another country code: phonenumbers' metadata, in Python
+    assert address("12 Main St") and address("abc") and address("Apt 4, 1 Elm Street")
+    for bad in ("12", "1234", "12 34", "x" * 301, "#1-2"):
+        assert not address(bad)
+    assert address(" a1b ") and address("Calle Ñandú 5")  # strip / non-ASCII: the Python method
+    with pytest.raises(ValueError):
+        engine_mod._native_matcher(7, print, None)  # type: ignore[misc]
     with pytest.raises(ValueError):
         engine_mod._native_matcher(1, print, None)  # type: ignore[misc]
     with pytest.raises(TypeError):
