@@ -252,7 +252,10 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
  * telling-key validators (sig[2]), big ints (_bare_int), coordinates (_geo_fields,
  * _geo_value, _geo_list), person names (_person_container, _value_matches, _spi).
  *
- * setup(personal, numeric_ok, address, person) hands over engine.py's constants once.
+ * setup(personal, numeric_ok, address, person, geo) hands over engine.py's constants once.
+ * Two cases are answered here without the engine's method: a telling key's value under
+ * value_matcher (below), and _geo_fields for a lat and a lng key that both hold floats
+ * whose precision the arithmetic proves (geo_fields_fast; anything else: the method).
  */
 
 /* Key signal codes: engine.py's _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE. */
@@ -262,24 +265,38 @@ static PyObject *PERSONAL;   /* engine._PERSONAL */
 static PyObject *NUMERIC_OK; /* engine._NUMERIC_OK */
 static PyObject *E_ADDRESS;  /* Entity.STREET_ADDRESS */
 static PyObject *E_PERSON;   /* Entity.PERSON */
+static PyObject *E_GEO;      /* Entity.GEOLOCATION */
 static PyObject *S_FIELD;    /* "field" */
 static PyObject *S_SIGNAL, *S_BARE_INT, *S_GEO_FIELDS, *S_GEO_VALUE, *S_GEO_LIST, *S_PERSON_CONTAINER,
-    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON, *S_PERSON_MATCH;
+    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON, *S_PERSON_MATCH, *S_GEO_ON;
 
 typedef struct {
     PyObject *engine, *sigs, *recognizers, *hits, *texts, *refs;
     PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
+    int geo_on; /* engine._geo_on, read when a lat/lng pair first needs it; -1 until then */
 } Walk;
 
 static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key);
 static int walk_list(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key, PyObject *sig);
 
+/* A new tuple of the n objects in items (new references taken); PyTuple_Pack without
+ * its varargs loop. */
+static PyObject *tuple_of(PyObject *const *items, Py_ssize_t n) {
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(items[i]));
+    return t;
+}
+
 /* texts.append(v); refs.append((node, k, loc)) */
 static int add_text(Walk *w, PyObject *v, PyObject *node, PyObject *k, PyObject *loc) {
     if (PyList_Append(w->texts, v) < 0)
         return -1;
-    PyObject *ref = PyTuple_Pack(3, node, k, loc);
+    PyObject *items[3] = {node, k, loc};
+    PyObject *ref = tuple_of(items, 3);
     if (ref == NULL)
         return -1;
     int r = PyList_Append(w->refs, ref);
@@ -287,17 +304,26 @@ static int add_text(Walk *w, PyObject *v, PyObject *node, PyObject *k, PyObject 
     return r;
 }
 
-/* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
-static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
-    PyObject *vloc = PyTuple_Pack(2, loc, k);
-    if (vloc == NULL)
-        return -1;
-    PyObject *h = PyTuple_Pack(8, node, k, vloc, entity, spi, Py_None, S_FIELD, Py_None);
-    Py_DECREF(vloc);
+/* hits.append((node, k, vloc, entity, spi, None, "field", extra)) */
+static int add_hit(Walk *w, PyObject *node, PyObject *k, PyObject *vloc, PyObject *entity, PyObject *spi,
+                   PyObject *extra) {
+    PyObject *items[8] = {node, k, vloc, entity, spi, Py_None, S_FIELD, extra};
+    PyObject *h = tuple_of(items, 8);
     if (h == NULL)
         return -1;
     int r = PyList_Append(w->hits, h);
     Py_DECREF(h);
+    return r;
+}
+
+/* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
+static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
+    PyObject *items[2] = {loc, k};
+    PyObject *vloc = tuple_of(items, 2);
+    if (vloc == NULL)
+        return -1;
+    int r = add_hit(w, node, k, vloc, entity, spi, Py_None);
+    Py_DECREF(vloc);
     return r;
 }
 
@@ -311,6 +337,42 @@ static int call_truth(PyObject *result) {
 }
 
 static int is_num(PyObject *x) { return PyFloat_CheckExact(x) || PyLong_CheckExact(x); }
+
+/* _decimals_at_least(x, 4)'s arithmetic for a float (engine.py): 1 when it proves four or
+ * more decimals, 0 when repr() would have to decide. The same IEEE operations in the same
+ * order as the Python lines (no -ffast-math, no FMA: the module is built with neither). */
+static int decimals4_proved(double f) {
+    double a = f < 0.0 ? -f : f;
+    if (!(1e-4 <= a && a < 1e6))
+        return 0;
+    double k = a * 1000.0;
+    double frac = k - (double)(long long)k;
+    return 1e-6 < frac && frac < 0.999999;
+}
+
+/* Engine._geo_fields(node, loc, lat_k, lng_k, hits) when both keys hold floats: 1 done,
+ * 0 another case (the engine's method decides, as when precision needs repr()), -1 error.
+ * lat_k and lng_k are borrowed keys of node. */
+static int geo_fields_fast(Walk *w, PyObject *node, PyObject *loc, PyObject *lat_k, PyObject *lng_k) {
+    if (lat_k == NULL || lng_k == NULL || E_GEO == NULL)
+        return 0;
+    PyObject *a = PyDict_GetItemWithError(node, lat_k), *b = a == NULL ? NULL : PyDict_GetItemWithError(node, lng_k);
+    if (b == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))
+        return 0;
+    if (w->geo_on < 0 && (w->geo_on = call_truth(PyObject_GetAttr(w->engine, S_GEO_ON))) < 0)
+        return -1;
+    if (!w->geo_on)
+        return 1;
+    double lat = PyFloat_AS_DOUBLE(a), lng = PyFloat_AS_DOUBLE(b);
+    /* validators.latlng_valid */
+    if (!(-90.0 <= lat && lat <= 90.0 && -180.0 <= lng && lng <= 180.0 && !(lat == 0 && lng == 0)))
+        return 1;
+    if (!decimals4_proved(lat) && !decimals4_proved(lng))
+        return 0;
+    return add_hit(w, node, lat_k, loc, E_GEO, Py_True, lng_k) < 0 ? -1 : 1;
+}
 
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
 static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
@@ -443,7 +505,10 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
         goto done;
     }
     /* lat_k / lng_k are keys of node, which nothing above mutates */
-    if (lat_k != NULL || lng_k != NULL) {
+    int geo_done = geo_fields_fast(w, node, loc, lat_k, lng_k);
+    if (geo_done < 0)
+        goto done;
+    if (!geo_done && (lat_k != NULL || lng_k != NULL)) {
         PyObject *res = PyObject_CallMethodObjArgs(w->engine, S_GEO_FIELDS, node, loc, lat_k ? lat_k : Py_None,
                                                    lng_k ? lng_k : Py_None, w->hits, NULL);
         if (res == NULL)
@@ -554,7 +619,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, -1};
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
@@ -590,14 +655,16 @@ done:
 }
 
 static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "setup(personal: frozenset, numeric_ok: frozenset, address: str, person: str)");
+    if (nargs != 5 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "setup(personal: frozenset, numeric_ok: frozenset, address: str, person: str, geo: str)");
         return NULL;
     }
     Py_XSETREF(PERSONAL, Py_NewRef(args[0]));
     Py_XSETREF(NUMERIC_OK, Py_NewRef(args[1]));
     Py_XSETREF(E_ADDRESS, Py_NewRef(args[2]));
     Py_XSETREF(E_PERSON, Py_NewRef(args[3]));
+    Py_XSETREF(E_GEO, Py_NewRef(args[4]));
     Py_RETURN_NONE;
 }
 
@@ -2297,7 +2364,7 @@ static PyMethodDef methods[] = {
     {"ipv4_valid", ipv4_valid, METH_O, "ipv4_valid(value) -> bool: validators.ipv4_valid (see validators.py)."},
     {"non_overlapping", non_overlapping, METH_O, "non_overlapping(hits) -> hits: textscan._non_overlapping."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
-     "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
+     "setup(personal, numeric_ok, address, person, geo): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2326,6 +2393,7 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_RECOGNIZERS, "_recognizers"},
         {&S_PERSON_ON, "_person_on"},
         {&S_PERSON_MATCH, "_person_match"},
+        {&S_GEO_ON, "_geo_on"},
     };
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;

@@ -314,6 +314,10 @@ class Engine:
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
         self._person_on = _E_PERSON in enabled
+        self._geo_on = _E_GEO in enabled  # (read by the C walk; _geo_fields tests _enabled)
+        # Read per document: a (frozen) pydantic model's attribute is a generic lookup.
+        self._free_text: bool = self.config.free_text
+        self._max_string_chars: int = self.config.max_string_chars
         # _value_matches(PERSON, v) for the C walk: a plain name answered in C (_cscan), the
         # rest by the recognizer's method; None: the walk calls _value_matches.
         person = self._recognizers.get(_E_PERSON)
@@ -538,12 +542,12 @@ class Engine:
             self._native_walk(self, root, base, hits, texts, refs)
         else:
             self._walk(root, base, None, None, hits, texts, refs)
-        if texts and self.config.free_text:
+        if texts and self._free_text:
             self._scan_texts(texts, refs, hits)
         return hits
 
     def _scan_texts(self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]) -> None:
-        limit = self.config.max_string_chars
+        limit = self._max_string_chars
         if self._native_walk is not None and _native_join is not None and _native_map is not None:
             # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
             joined_refs = _native_join(texts, refs, limit)
@@ -1230,7 +1234,7 @@ try:
     # methods above. Its constants come from here, so both paths read the same ones.
     from cpragate.pii import _cscan
 
-    _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON)
+    _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON, _E_GEO)
     _native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = _cscan.walk
     _native_findings: Callable[..., list[Finding]] | None = _cscan.findings
     _native_join: (

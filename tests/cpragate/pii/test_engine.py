@@ -536,3 +536,51 @@ def test_native_value_matchers_on_known_values() -> None:
         engine_mod._native_matcher(1, print, None)  # type: ignore[misc]
     with pytest.raises(TypeError):
         engine_mod._native_matcher("1", print, None)  # type: ignore[arg-type, misc]
+
+
+_COORD = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-200, max_value=200),
+    st.integers(-2_000_000, 2_000_000).map(lambda i: i / 1000),  # three decimals or fewer: repr decides
+    st.integers(-2_000_000_000, 2_000_000_000).map(lambda i: i / 10_000_000),
+    st.sampled_from([0.0, -0.0, 90.0, -90.0, 180.0, -180.0, 90.0001, 1e-4, 9.9999e-5, 1e6, 37.7749, 37.77490001]),
+    st.integers(-200, 200),
+    st.just("37.7749"),
+)
+
+
+@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(_COORD, _COORD, st.booleans())
+def test_native_geo_fields_answer_as_the_engine(lat: Any, lng: Any, both: bool) -> None:
+    """The C walk's lat/lng pair (both floats: answered in C, precision proved by the
+    arithmetic or else left to the engine's repr) finds what _geo_fields finds."""
+    native, python = _native_engines()
+    doc: dict[str, Any] = {"location": {"lat": lat, "lng": lng} if both else {"lng": lng, "x": 1, "lat": lat}}
+    for engine in (native, python):
+        assert engine._geo_on
+    a, b = native._detect(doc), python._detect(doc)
+    assert [(h[1], h[2], h[3], h[4], h[6], h[7]) for h in a] == [(h[1], h[2], h[3], h[4], h[6], h[7]) for h in b]
+    assert all(h[0] is doc["location"] for h in a)
+
+
+def test_native_geo_fields_when_geolocation_is_off() -> None:
+    native, python = _native_engines(PiiConfig(entities=["email"]))  # type: ignore[list-item]
+    doc = {"location": {"lat": 37.774929, "lng": -122.419416}}
+    assert native._detect(doc) == python._detect(doc) == []
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(_COORD, _COORD, st.sampled_from([0, 1, 2, 3]))
+def test_native_tally_rounds_coordinate_fields_as_python(lat: Any, lng: Any, decimals: int) -> None:
+    """A masked lat/lng pair in two float fields is rounded in _cscan.tally (operators._round's
+    arithmetic; near ties and the rest left to the Python rewrite): the same numbers, bit
+    for bit, as the Python tally and rewrite, for every geo_decimals."""
+    config = PiiConfig(mask={"geo_decimals": decimals})  # type: ignore[arg-type]
+    native, python = _native_engines(config)
+    rules = ActionRules(default=Action.MASK)
+    out = []
+    for engine in (native, python):
+        doc = {"id": 1, "location": {"lat": lat, "lng": lng}}
+        root, ann = engine.process_value(doc, rules)
+        out.append((repr(root), _ordered(ann)))
+    assert out[0] == out[1]
