@@ -27,6 +27,7 @@
 #include <Python.h>
 #include <string.h>
 #include <limits.h>
+#include <math.h>
 
 #define CONTEXT_CHARS 48
 
@@ -725,7 +726,7 @@ static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep) {
 /* ------------------------------------------------------------------ rewriting
  *
  * tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char,
- *       keep_last, shapes, mask_fn) -> (entities, categories, spi, actions, rest)
+ *       keep_last, shapes, mask_fn, geo_decimals) -> (entities, categories, spi, actions, rest)
  *
  * The first loop of Engine._apply (engine.py, Engine._tally is the reference; tests
  * compare both) for a fresh Annotations: each hit's decision from the decider's caches by
@@ -736,8 +737,12 @@ static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep) {
  * finding); allowed hits need nothing more; a whole string value masked (action mask,
  * no span, no pair, a parent, not geolocation) is rewritten in place, with mask_ascii
  * when mask_char is set (Masker.mask's native path: an ASCII value and an entity without
- * a shape), else with mask_fn(value, entity). Every other hit is returned in ``rest``,
- * in order, for the Python code's grouping, blocks and drops; ``spi`` is the SPI count.
+ * a shape), else with mask_fn(value, entity); a masked latitude/longitude pair held in
+ * two float fields of a dict (extra: the lng key) is rounded in place to geo_decimals
+ * (Masker.number) when operators._round's arithmetic decides (else it goes to ``rest``,
+ * whose rewrite gives the same numbers). Every other hit is returned in ``rest``, in
+ * order, for the Python code's grouping, blocks and drops; ``spi`` is the SPI count.
+ * The three dicts come from count_cache when the keys and counts are the last ones.
  */
 typedef struct {
     PyObject *decision;
@@ -798,6 +803,54 @@ static PyObject *count_dict(const Count *counts, Py_ssize_t len) {
     return d;
 }
 
+/* The last dicts count_dict built per kind of count (entities, categories, actions) and
+ * what they were built from. A gateway answers the same shape of document again and
+ * again, so the same keys with the same counts come back: the dict is then copied
+ * (PyDict_Copy clones the table in one pass) instead of built by one insertion per key,
+ * which costs several times more. The keys are held (strong references), so identity
+ * compares them; only counts and entity/category/action names are kept, never values. */
+#define COUNT_CACHE_KEYS 16
+
+typedef struct {
+    Py_ssize_t len;
+    PyObject *keys[COUNT_CACHE_KEYS]; /* strong */
+    Py_ssize_t n[COUNT_CACHE_KEYS];
+    PyObject *dict; /* strong; never handed out (copies are) */
+} CountCache;
+
+static CountCache count_cache[3];
+
+/* count_dict(counts, len), copied from cache when it holds the same keys and counts. */
+static PyObject *cached_count_dict(CountCache *c, const Count *counts, Py_ssize_t len) {
+    if (c->dict != NULL && c->len == len) {
+        Py_ssize_t i = 0;
+        while (i < len && c->keys[i] == counts[i].key && c->n[i] == counts[i].n)
+            i++;
+        if (i == len)
+            return PyDict_Copy(c->dict);
+    }
+    PyObject *d = count_dict(counts, len);
+    if (d == NULL || len > COUNT_CACHE_KEYS)
+        return d;
+    PyObject *copy = PyDict_Copy(d);
+    if (copy == NULL) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    /* the new state first, then the old one released */
+    CountCache old = *c;
+    c->len = len;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        c->keys[i] = Py_NewRef(counts[i].key);
+        c->n[i] = counts[i].n;
+    }
+    c->dict = copy;
+    for (Py_ssize_t i = 0; i < old.len; i++)
+        Py_DECREF(old.keys[i]);
+    Py_XDECREF(old.dict);
+    return d;
+}
+
 /* Masker.mask(value, entity) (operators.py). New reference. */
 static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
                             PyObject *shapes, PyObject *mask_fn) {
@@ -840,18 +893,64 @@ static PyObject *action_name(PyObject *action_value, PyObject *action) {
     return v;
 }
 
+/* operators._round(x, n)'s arithmetic (the same IEEE operations in the same order): 1
+ * with *out set, 0 when round() itself must decide (n outside 0-3, large values, near
+ * ties, NaN, infinities). */
+static int round_fast(double x, long n, double *out) {
+    if (n < 0 || n > 3)
+        return 0;
+    double a = fabs(x);
+    double p = n == 2 ? 100.0 : n == 3 ? 1000.0 : n == 1 ? 10.0 : 1.0;
+    double y = a * p;
+    if (!(y < 1e9))
+        return 0;
+    double fl = floor(y);
+    double frac = y - fl;
+    if (frac < 0.499999) {
+        *out = copysign(fl / p, x);
+        return 1;
+    }
+    if (frac > 0.500001) {
+        *out = copysign((fl + 1.0) / p, x);
+        return 1;
+    }
+    return 0;
+}
+
+/* A masked latitude/longitude held in two fields of parent (a dict): both floats rounded
+ * to n decimals in place (Masker.number), 1; 0 when it is not that case or round() must
+ * decide (the hit is then left to the Python rewrite, which gives the same numbers);
+ * -1 error. */
+static int mask_geo_fields(PyObject *parent, PyObject *lat_k, PyObject *lng_k, long n) {
+    PyObject *a = PyDict_GetItemWithError(parent, lat_k), *b = a == NULL ? NULL : PyDict_GetItemWithError(parent, lng_k);
+    if (b == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    double ra, rb;
+    if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b) || !round_fast(PyFloat_AS_DOUBLE(a), n, &ra) ||
+        !round_fast(PyFloat_AS_DOUBLE(b), n, &rb))
+        return 0;
+    PyObject *fa = PyFloat_FromDouble(ra), *fb = fa == NULL ? NULL : PyFloat_FromDouble(rb);
+    int r = fb == NULL || PyDict_SetItem(parent, lat_k, fa) < 0 || PyDict_SetItem(parent, lng_k, fb) < 0 ? -1 : 1;
+    Py_XDECREF(fa);
+    Py_XDECREF(fb);
+    return r;
+}
+
 static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+    if (nargs != 13 || !PyLong_CheckExact(args[12]) || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
         !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyDict_Check(args[10]) ||
         !(args[8] == Py_None ||
           (PyUnicode_Check(args[8]) && PyUnicode_IS_ASCII(args[8]) && PyUnicode_GET_LENGTH(args[8]) == 1))) {
         PyErr_SetString(PyExc_TypeError, "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, "
-                                         "mask_char, keep_last, shapes, mask_fn)");
+                                         "mask_char, keep_last, shapes, mask_fn, geo_decimals)");
         return NULL;
     }
     PyObject *hits = args[0], *cache_spi = args[1], *cache_plain = args[2], *get = args[3];
     PyObject *action_value = args[4], *allow = args[5], *mask = args[6], *geo = args[7], *mask_char = args[8],
              *keep_last = args[9], *shapes = args[10], *mask_fn = args[11];
+    long geo_decimals = PyLong_AsLong(args[12]);
+    if (geo_decimals == -1 && PyErr_Occurred())
+        return NULL;
     Kind local[16];
     Kind *kinds = local;
     Count *counts = NULL;
@@ -947,6 +1046,20 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             }
             Py_DECREF(value);
         }
+        PyObject *extra = PyTuple_GET_ITEM(h, 7);
+        if (action == mask && PyTuple_GET_ITEM(h, 5) == Py_None && PyUnicode_CheckExact(extra) &&
+            PyDict_CheckExact(parent)) {
+            /* a latitude/longitude pair in two fields (extra: the lng key) */
+            int pair = same_key(entity, geo);
+            if (pair > 0)
+                pair = mask_geo_fields(parent, PyTuple_GET_ITEM(h, 1), extra, geo_decimals);
+            if (pair < 0)
+                goto hit_done;
+            if (pair) {
+                r = 0;
+                goto hit_done;
+            }
+        }
         r = PyList_Append(rest, h);
     hit_done:
         Py_XDECREF(d);
@@ -977,8 +1090,9 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             goto done;
     }
     /* (the counts' keys are borrowed from the decisions and action_value, alive until here) */
-    if ((ents = count_dict(ce, ne)) == NULL || (cats = count_dict(cc, nc)) == NULL ||
-        (acts = count_dict(ca, na)) == NULL)
+    if ((ents = cached_count_dict(&count_cache[0], ce, ne)) == NULL ||
+        (cats = cached_count_dict(&count_cache[1], cc, nc)) == NULL ||
+        (acts = cached_count_dict(&count_cache[2], ca, na)) == NULL)
         goto done;
     PyObject *spi_n = PyLong_FromSsize_t(spi_total);
     if (spi_n != NULL) {
@@ -1628,8 +1742,12 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
         goto done;
     }
     PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
-    if (joined != NULL)
-        result = Py_BuildValue("(NOOO)", joined, starts, prose, kept_refs);
+    if (joined != NULL) {
+        /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
+        PyObject *items[4] = {joined, starts, prose, kept_refs};
+        result = tuple_of(items, 4);
+        Py_DECREF(joined);
+    }
 done:
     Py_XDECREF(starts);
     Py_XDECREF(prose);
@@ -2339,7 +2457,7 @@ static PyMethodDef methods[] = {
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
      "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char, keep_last, shapes, "
-     "mask_fn) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
+     "mask_fn, geo_decimals) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
     {"value_matcher", (PyCFunction)(void (*)(void))value_matcher, METH_FASTCALL,
      "value_matcher(kind, fallback, extra) -> matcher: a recognizer's match_value, common shapes in C."},
     {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL,

@@ -905,6 +905,7 @@ class Engine:
             entities, categories, spi_n, actions, rest = _native_tally(
                 hits, cached_spi, cached_plain, get, _ACTION_VALUE, _A_ALLOW, mask, _E_GEO,
                 masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, masker.mask,
+                masker.geo_decimals,
             )  # fmt: skip
             ann = Annotations(entities, categories, spi_n, actions, False, None)
             for h in rest:
@@ -1007,6 +1008,15 @@ class Engine:
                 value = parent[h[1]]
                 if type(value) is str and entity != geo:
                     parent[h[1]] = masker.mask(value, entity)
+                    continue
+            extra = h[7]
+            if action is mask and h[5] is None and type(extra) is str and type(parent) is dict and entity == geo:
+                # A latitude/longitude pair in two fields (extra: the lng key), the only
+                # finding on them: two floats rounded now, as _rewrite_value would.
+                lat, lng = parent[h[1]], parent[extra]
+                if type(lat) is float and type(lng) is float:
+                    parent[h[1]] = masker.number(lat)
+                    parent[extra] = masker.number(lng)
                     continue
             if action is mask or action is redact or action is tokenize:
                 gk = (id(parent) if parent is not None else id(h[7]), h[1])

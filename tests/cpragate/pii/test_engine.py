@@ -449,10 +449,12 @@ def test_native_tally_checks_its_arguments() -> None:
     if engine_mod._native_tally is None:
         pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
     tally = engine_mod._native_tally
-    args: list[Any] = [[], {}, {}, print, {}, None, None, "geolocation", None, {}, {}, print]
+    args: list[Any] = [[], {}, {}, print, {}, None, None, "geolocation", None, {}, {}, print, 2]
     assert tally(*args) == ({}, {}, 0, {}, [])
     with pytest.raises(TypeError):
         tally(*args[:-1])
+    with pytest.raises(TypeError):
+        tally(*args[:-1], "2")
     with pytest.raises(TypeError, match="8-tuple"):
         tally([("x",)], *args[1:])
     with pytest.raises(TypeError):
