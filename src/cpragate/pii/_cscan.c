@@ -1294,7 +1294,8 @@ fail:
  *   5  PhoneRecognizer.match_value: 7 <= len <= 32, a digit, validators.phone_valid (region
  *      US) where phone_nanp answers (North American numbers); a "+" number of another
  *      country: fallback (phonenumbers' metadata, in Python);
- *   6  StreetAddressRecognizer.match_value: 3 <= len <= 300 and an ASCII letter.
+ *   6  StreetAddressRecognizer.match_value: 3 <= len <= 300 and an ASCII letter;
+ *   7  EmailRecognizer.match_value: validators.email_valid (email_valid below).
  */
 #define MATCH_FALLBACK (-1)
 #define MATCH_ERROR (-2)
@@ -1416,6 +1417,7 @@ static int person_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *punct) {
 }
 
 static int nanp_ascii(const Py_UCS1 *s, Py_ssize_t lo, Py_ssize_t hi);
+static int email_ascii(const Py_UCS1 *s, Py_ssize_t n);
 
 /* PhoneRecognizer.match_value for an ASCII value without surrounding whitespace */
 static int phone_fast(const Py_UCS1 *s, Py_ssize_t n) {
@@ -1450,7 +1452,8 @@ static PyObject *match_fast(PyObject *self, PyObject *value) {
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
             int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
                   : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
-                  : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n) : MATCH_FALLBACK;
+                  : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n)
+                  : kind == 7 ? n <= 254 && email_ascii(s, n) : MATCH_FALLBACK;
             if (r == MATCH_ERROR)
                 return NULL;
             if (r != MATCH_FALLBACK)
@@ -1470,9 +1473,9 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     long kind = PyLong_AsLong(args[0]);
     if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) ||
-        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 6) {
+        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 7) {
         PyErr_SetString(PyExc_ValueError,
-                        "value_matcher: kind 1 (extra: set), 2 (extra: int), 3, 4 (extra: bytes), 5 or 6");
+                        "value_matcher: kind 1 (extra: set), 2 (extra: int), 3, 4 (extra: bytes), 5, 6 or 7");
         return NULL;
     }
     PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
@@ -1839,7 +1842,11 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     if (n > 254 || !PyUnicode_IS_ASCII(arg))
         Py_RETURN_FALSE;
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    return PyBool_FromLong(email_ascii(PyUnicode_1BYTE_DATA(arg), n));
+}
+
+/* email_valid for the ASCII text s[:n] (n <= 254): 1 or 0 */
+static int email_ascii(const Py_UCS1 *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     /* local part: atext+ ("." atext+)* */
     for (;;) {
@@ -1847,7 +1854,7 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
         while (i < n && is_atext(s[i]))
             i++;
         if (i == run)
-            Py_RETURN_FALSE;
+            return 0;
         if (i < n && s[i] == '.') {
             i++;
             continue;
@@ -1855,7 +1862,7 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
         break;
     }
     if (i >= n || s[i] != '@')
-        Py_RETURN_FALSE;
+        return 0;
     i++;
     /* domain: (label ".")+ then [A-Za-z]{2,24} to the end */
     int labels = 0;
@@ -1867,14 +1874,14 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
         if (i == n) {
             /* the last part: the top-level domain */
             if (labels == 0 || len < 2 || len > 24)
-                Py_RETURN_FALSE;
+                return 0;
             for (Py_ssize_t j = start; j < n; j++)
                 if (!(IS_UPPER(s[j]) || IS_LOWER(s[j])))
-                    Py_RETURN_FALSE;
-            Py_RETURN_TRUE;
+                    return 0;
+            return 1;
         }
         if (s[i] != '.' || len < 1 || len > 63 || s[start] == '-' || s[i - 1] == '-')
-            Py_RETURN_FALSE;
+            return 0;
         labels++;
         i++;
     }

@@ -773,9 +773,9 @@ class Engine:
         r = self._recognizers.get(entity)
         if r is not None:
             if self._native_walk is not None and _native_matcher is not None:
-                # SSN, date of birth, card, North American phone and street address values in
-                # their common shapes answered in C (_cscan.value_matcher), the rest by the
-                # same method.
+                # SSN, date of birth, card, North American phone, street address and e-mail
+                # values in their common shapes answered in C (_cscan.value_matcher), the rest
+                # by the same method.
                 if entity == Entity.US_SSN:
                     return _native_matcher(1, r.match_value, _v.SSN_ADVERTISING)
                 if entity == Entity.DATE_OF_BIRTH:
@@ -786,6 +786,8 @@ class Engine:
                     return _native_matcher(5, r.match_value, None)
                 if entity == _E_ADDRESS:
                     return _native_matcher(6, r.match_value, None)
+                if entity == Entity.EMAIL:
+                    return _native_matcher(7, r.match_value, None)
             return r.match_value
         cp = self._custom_by_field.get(entity)
         if cp is None:

@@ -472,7 +472,7 @@ def _matcher_pairs() -> list[tuple[Callable[[str], bool], Callable[[str], bool]]
     e = Engine()
     pairs = [
         (e._matcher(entity), e._recognizers[entity].match_value)
-        for entity in ("us_ssn", "date_of_birth", "credit_card", "phone", "street_address")
+        for entity in ("us_ssn", "date_of_birth", "credit_card", "phone", "street_address", "email")
     ]
     assert e._person_match is not None and Engine(native=False)._person_match is None
     return [*pairs, (e._person_match, e._recognizers["person"].match_value)]
@@ -494,6 +494,10 @@ SHAPED = st.one_of(
     st.text(alphabet="0123456789 #-.,", min_size=1, max_size=8),
     st.from_regex(r"\A[0-9]{1,5} [A-Z][a-z]{2,8} (St|Ave|Blvd)\.?( Apt [0-9]{1,3})?\Z"),
     st.text(alphabet="a1 ", min_size=295, max_size=305),
+    # e-mail addresses: dots, hyphens, label and top-level domain lengths, near 254
+    st.from_regex(r"\A[a-z0-9.'_+-]{1,12}@([a-z0-9-]{1,8}\.){0,3}[a-z0-9-]{0,26}\Z"),
+    st.text(alphabet="ab.@-1", max_size=16),
+    st.builds(lambda a, d: a + "@" + d + ".com", st.text(alphabet="ab.", min_size=1, max_size=250), st.just("x")),
 )
 
 
@@ -508,7 +512,9 @@ def test_native_value_matchers_answer_as_the_recognizers(value: str) -> None:
 
 
 def test_native_value_matchers_on_known_values() -> None:
-    ssn, dob, card, phone, address, person = (m for m, _ in _matcher_pairs())
+    ssn, dob, card, phone, address, email, person = (m for m, _ in _matcher_pairs())
+    assert email("jane.roe@example.com") and email("a+b@mail.example.co.uk") and not email("jane@example")
+    assert not email("jane..roe@example.com") and not email("jane@-example.com") and email(" jane@example.com ")
     assert person("Jane Roe") and person("Mary-Ann O'Neil") and person("José Núñez")
     for bad in ("J", "Jane  Roe", "Jane -Roe", "1Jane", "Jane Roe2", "A B C D E F", "x" * 81):
         assert not person(bad)
@@ -533,7 +539,7 @@ def test_native_value_matchers_on_known_values() -> None:
         assert not address(bad)
     assert address(" a1b ") and address("Calle Ñandú 5")  # strip / non-ASCII: the Python method
     with pytest.raises(ValueError):
-        engine_mod._native_matcher(7, print, None)  # type: ignore[misc]
+        engine_mod._native_matcher(8, print, None)  # type: ignore[misc]
     with pytest.raises(ValueError):
         engine_mod._native_matcher(1, print, None)  # type: ignore[misc]
     with pytest.raises(TypeError):
