@@ -269,13 +269,13 @@ static PyObject *E_PERSON;   /* Entity.PERSON */
 static PyObject *E_GEO;      /* Entity.GEOLOCATION */
 static PyObject *S_FIELD;    /* "field" */
 static PyObject *S_SIGNAL, *S_BARE_INT, *S_GEO_FIELDS, *S_GEO_VALUE, *S_GEO_LIST, *S_PERSON_CONTAINER,
-    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON, *S_PERSON_MATCH, *S_GEO_ON;
+    *S_VALUE_MATCHES, *S_SPI, *S_WALK_STATE;
 
 typedef struct {
     PyObject *engine, *sigs, *recognizers, *hits, *texts, *refs;
     PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
-    int geo_on; /* engine._geo_on, read when a lat/lng pair first needs it; -1 until then */
+    int geo_on;
 } Walk;
 
 static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key);
@@ -362,8 +362,6 @@ static int geo_fields_fast(Walk *w, PyObject *node, PyObject *loc, PyObject *lat
         return PyErr_Occurred() ? -1 : 0;
     if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))
         return 0;
-    if (w->geo_on < 0 && (w->geo_on = call_truth(PyObject_GetAttr(w->engine, S_GEO_ON))) < 0)
-        return -1;
     if (!w->geo_on)
         return 1;
     double lat = PyFloat_AS_DOUBLE(a), lng = PyFloat_AS_DOUBLE(b);
@@ -620,24 +618,28 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, -1};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, 0};
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
     }
     PyObject *root = args[1], *loc = args[2];
     PyObject *result = NULL;
-    w.sigs = PyObject_GetAttr(w.engine, S_SIGS);
-    w.recognizers = PyObject_GetAttr(w.engine, S_RECOGNIZERS);
-    if (w.sigs == NULL || w.recognizers == NULL)
-        goto done;
-    if ((w.person_match = PyObject_GetAttr(w.engine, S_PERSON_MATCH)) == NULL)
-        goto done;
-    if (!PyDict_CheckExact(w.sigs) || !PyDict_CheckExact(w.recognizers)) {
-        PyErr_SetString(PyExc_TypeError, "engine._sigs and engine._recognizers must be dicts");
+    /* engine._walk_state: (_sigs, _recognizers, _person_match, _person_on, _geo_on) */
+    PyObject *state = PyObject_GetAttr(w.engine, S_WALK_STATE);
+    if (state == NULL)
+        return NULL;
+    if (!PyTuple_CheckExact(state) || PyTuple_GET_SIZE(state) != 5 || !PyDict_CheckExact(PyTuple_GET_ITEM(state, 0)) ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(state, 1))) {
+        PyErr_SetString(PyExc_TypeError, "engine._walk_state must be (_sigs, _recognizers, _person_match, "
+                                         "_person_on, _geo_on) with two dicts");
         goto done;
     }
-    if ((w.person_on = call_truth(PyObject_GetAttr(w.engine, S_PERSON_ON))) < 0)
+    w.sigs = PyTuple_GET_ITEM(state, 0);
+    w.recognizers = PyTuple_GET_ITEM(state, 1);
+    w.person_match = PyTuple_GET_ITEM(state, 2);
+    if ((w.person_on = PyObject_IsTrue(PyTuple_GET_ITEM(state, 3))) < 0 ||
+        (w.geo_on = PyObject_IsTrue(PyTuple_GET_ITEM(state, 4))) < 0)
         goto done;
     int r = 0;
     if (PyDict_CheckExact(root))
@@ -649,9 +651,7 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (r == 0)
         result = Py_NewRef(Py_None);
 done:
-    Py_XDECREF(w.sigs);
-    Py_XDECREF(w.recognizers);
-    Py_XDECREF(w.person_match);
+    Py_DECREF(state); /* (held the borrowed sigs, recognizers and person_match) */
     return result;
 }
 
@@ -2514,11 +2514,7 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_PERSON_CONTAINER, "_person_container"},
         {&S_VALUE_MATCHES, "_value_matches"},
         {&S_SPI, "_spi"},
-        {&S_SIGS, "_sigs"},
-        {&S_RECOGNIZERS, "_recognizers"},
-        {&S_PERSON_ON, "_person_on"},
-        {&S_PERSON_MATCH, "_person_match"},
-        {&S_GEO_ON, "_geo_on"},
+        {&S_WALK_STATE, "_walk_state"},
     };
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;

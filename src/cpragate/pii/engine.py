@@ -327,6 +327,17 @@ class Engine:
             else None
         )
         self._masker = Masker(self.config.mask)
+        # Bound once: a method read as a value makes a bound method object per read. The C
+        # helpers as attributes: a module global of a compiled module is a dict lookup.
+        self._mask_fn: Callable[[str, str], str] = self._masker.mask
+        # (typed as precisely as the globals: a result typed Any is unpacked by iteration)
+        self._tally_fn: _Tally | None = _native_tally if native else None
+        self._join_fn: _Join | None = _native_join if native and _native_map is not None else None
+        self._map_fn: _MapHits | None = _native_map if native else None
+        # What the C walk reads from the engine, in one attribute (one lookup per document
+        # instead of five); every member is fixed for the engine's life (_sigs is cleared
+        # in place, never replaced).
+        self._walk_state = (self._sigs, self._recognizers, self._person_match, self._person_on, self._geo_on)
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
         )
@@ -548,15 +559,16 @@ class Engine:
 
     def _scan_texts(self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]) -> None:
         limit = self._max_string_chars
-        if self._native_walk is not None and _native_join is not None and _native_map is not None:
+        join, map_hits = self._join_fn, self._map_fn
+        if join is not None and map_hits is not None:
             # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
-            joined_refs = _native_join(texts, refs, limit)
+            joined_refs = join(texts, refs, limit)
             if joined_refs is None:
                 return
             text, at, sentences, kept_at = joined_refs
             hit_list = self._scanner.scan(text, sentences)
             if hit_list:
-                _native_map(hit_list, at, kept_at, hits)
+                map_hits(hit_list, at, kept_at, hits)
             return
         starts: list[int] = []
         prose: list[tuple[int, int]] = []
@@ -891,22 +903,23 @@ class Engine:
     def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, base: Loc) -> tuple[Any, Annotations]:
         """Count ``hits`` into new annotations and apply their actions; returns (root, annotations)."""
         decide = self._decider(rules)
-        get = decide.get
+        get = decide.bound_get
         # The decider's caches, read inline: one dict lookup per finding instead of a call.
         cached_spi, cached_plain = decide.caches()
         # Most values hold one finding: group only the rare second finding of a value.
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
-        if self._native_walk is not None and _native_tally is not None:
+        tally = self._tally_fn
+        if tally is not None:
             # _tally in C (_cscan.c): the same decisions, counts (the dicts built in the same
             # order, each sized once) and whole values masked; the hits that need more
             # (grouped rewrites, blocks, drops) come back in order.
             mask, redact, tokenize, block = _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
             masker = self._masker
-            entities, categories, spi_n, actions, rest = _native_tally(
+            entities, categories, spi_n, actions, rest = tally(
                 hits, cached_spi, cached_plain, get, _ACTION_VALUE, _A_ALLOW, mask, _E_GEO,
-                masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, masker.mask,
+                masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, self._mask_fn,
                 masker.geo_decimals,
             )  # fmt: skip
             ann = Annotations(entities, categories, spi_n, actions, False, None)
@@ -1146,13 +1159,15 @@ class _Decider:
     """(category, spi, action, entity) per (entity, spi) for one rules object: rules are
     resolved once per kind of finding instead of once per finding."""
 
-    __slots__ = ("_engine", "_plain", "_spi", "rules")
+    __slots__ = ("_engine", "_plain", "_spi", "bound_get", "rules")
 
     def __init__(self, engine: Engine, rules: ActionRules) -> None:
         self._engine = engine
         self.rules = rules
         self._spi: dict[str, _Decision] = {}
         self._plain: dict[str, _Decision] = {}
+        # get, bound once (a bound method object per read otherwise; a cycle the GC frees)
+        self.bound_get: Callable[[_Hit], _Decision] = self.get
 
     def caches(self) -> tuple[dict[str, _Decision], dict[str, _Decision]]:
         """The (spi, non-spi) caches by entity, for callers that inline the lookup."""
@@ -1239,6 +1254,11 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
 
 Preview = Callable[[str, Any], str]
 
+# The C helpers' types (cpragate.pii._cscan): join_texts, map_hits, tally.
+_Join = Callable[[list[str], list[Any], int], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
+_MapHits = Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None]
+_Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]]
+
 
 try:
     # The walk in C (cpragate.pii._cscan, built from _cscan.c), loaded by cpragate._accel
@@ -1249,15 +1269,9 @@ try:
     _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON, _E_GEO)
     _native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = _cscan.walk
     _native_findings: Callable[..., list[Finding]] | None = _cscan.findings
-    _native_join: (
-        Callable[[list[str], list[Any], int], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None] | None
-    ) = _cscan.join_texts
-    _native_map: Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None] | None = (
-        _cscan.map_hits
-    )
-    _native_tally: (
-        Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]] | None
-    ) = _cscan.tally
+    _native_join: _Join | None = _cscan.join_texts
+    _native_map: _MapHits | None = _cscan.map_hits
+    _native_tally: _Tally | None = _cscan.tally
     _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
 except ImportError:
     _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None
