@@ -1493,8 +1493,13 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
  * one Finding per hit, each container's JSON path rendered once per call, segments from
  * and into the engine's bounded cache (the same cache rule as _path_memo).
  *
- * join_texts(texts, refs, limit) and map_hits(found, starts, refs, hits): the two halves
- * of Engine._scan_texts around the scanner; the Python method is the reference.
+ * join_texts(texts, refs, limit[, quiet]) and map_hits(found, starts, refs, hits): the two
+ * halves of Engine._scan_texts around the scanner; the Python method is the reference.
+ * With quiet true (the engine has no custom recognizers), join_texts also answers None
+ * when TextScanner.scan could find nothing in the joined text: no candidate of the
+ * prefilter (candidates() would return []), no "@" (e-mail), no ":" (IPv6) and no
+ * sentence (names and dates of birth are searched only there). scan() has no other pass;
+ * a new one must be added to this test.
  */
 #define SEGMENT_CACHE 20000
 
@@ -1689,12 +1694,29 @@ static int skipped(PyObject *t) {
            PyUnicode_READ(kind, d, 13) == ':';
 }
 
+/* Whether candidates() would find a candidate in t (its loop, stopping at the first). */
+static int has_candidate(const Text *t) {
+    for (Py_ssize_t s = 0; s < t->len; s++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, s);
+        if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t->kind, t->data, s - 1))))
+            continue;
+        int alt = 0;
+        if (match_at(t, s, &alt) >= 0)
+            return 1;
+    }
+    return 0;
+}
+
 static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+    if ((nargs != 3 && nargs != 4) || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
         PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "join_texts(texts: list, refs: list of the same length, limit: int)");
+        PyErr_SetString(PyExc_TypeError,
+                        "join_texts(texts: list, refs: list of the same length, limit: int, quiet: bool = False)");
         return NULL;
     }
+    int quiet = nargs == 4 ? PyObject_IsTrue(args[3]) : 0;
+    if (quiet < 0)
+        return NULL;
     PyObject *texts = args[0], *refs = args[1];
     Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
     if (limit == -1 && PyErr_Occurred())
@@ -1745,6 +1767,21 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
         goto done;
     }
     PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
+    if (joined != NULL && quiet && PyList_GET_SIZE(prose) == 0) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(joined);
+        Py_ssize_t at = PyUnicode_FindChar(joined, '@', 0, n, 1);
+        Py_ssize_t colon = at == -1 ? PyUnicode_FindChar(joined, ':', 0, n, 1) : at;
+        if (at == -2 || colon == -2) {
+            Py_CLEAR(joined);
+        } else if (at == -1 && colon == -1) {
+            Text t = {PyUnicode_KIND(joined), PyUnicode_DATA(joined), n};
+            if (!has_candidate(&t)) {
+                Py_DECREF(joined);
+                result = Py_NewRef(Py_None); /* nothing the scanner could find */
+                goto done;
+            }
+        }
+    }
     if (joined != NULL) {
         /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
         PyObject *items[4] = {joined, starts, prose, kept_refs};
@@ -2472,7 +2509,8 @@ static PyMethodDef methods[] = {
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
      "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
     {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
-     "join_texts(texts, refs, limit) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first half."},
+     "join_texts(texts, refs, limit[, quiet]) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first "
+     "half."},
     {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
      "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
     {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},

@@ -334,6 +334,8 @@ class Engine:
         self._tally_fn: _Tally | None = _native_tally if native else None
         self._join_fn: _Join | None = _native_join if native and _native_map is not None else None
         self._map_fn: _MapHits | None = _native_map if native else None
+        # join_texts may skip a text the scanner could find nothing in: not with custom patterns
+        self._scan_quiet = not custom
         # What the C walk reads from the engine, in one attribute (one lookup per document
         # instead of five); every member is fixed for the engine's life (_sigs is cleared
         # in place, never replaced).
@@ -562,7 +564,8 @@ class Engine:
         join, map_hits = self._join_fn, self._map_fn
         if join is not None and map_hits is not None:
             # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
-            joined_refs = join(texts, refs, limit)
+            # (quiet: None also when the scanner could find nothing, see _cscan.c)
+            joined_refs = join(texts, refs, limit, self._scan_quiet)
             if joined_refs is None:
                 return
             text, at, sentences, kept_at = joined_refs
@@ -1255,7 +1258,7 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
 Preview = Callable[[str, Any], str]
 
 # The C helpers' types (cpragate.pii._cscan): join_texts, map_hits, tally.
-_Join = Callable[[list[str], list[Any], int], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
+_Join = Callable[[list[str], list[Any], int, bool], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
 _MapHits = Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None]
 _Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]]
 

@@ -592,3 +592,41 @@ def test_native_tally_rounds_coordinate_fields_as_python(lat: Any, lng: Any, dec
         root, ann = engine.process_value(doc, rules)
         out.append((repr(root), _ordered(ann)))
     assert out[0] == out[1]
+
+
+def test_native_join_texts_quiet_only_when_the_scanner_finds_nothing() -> None:
+    """join_texts(..., quiet=True) answers None (nothing to scan) only for texts with no
+    prefilter candidate, no "@", no ":" and no sentence, where TextScanner.scan finds nothing."""
+    if engine_mod._native_join is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    join = engine_mod._native_join
+    scanner = Engine(native=True)._scanner
+    ref = (None, None, None)
+    for texts in (["Springfield"], ["Lake Jennifer", "t1-abc"], ["Suite 12b"], ["4155552671x"], ["ab@"], ["x:y"],
+                  ["Dear Jane Roe, thanks"], ["12 Main Street"], ["4.2116, -31.9025"], ["DE89370400440532013000"],
+                  ["call 415-555-2671"], ["  ", "é ü"]):  # fmt: skip
+        loud = join(texts, [ref] * len(texts), 1000, False)
+        quiet = join(texts, [ref] * len(texts), 1000, True)
+        assert loud is not None
+        if quiet is None:
+            assert scanner.scan(loud[0], loud[2]) == [], texts
+        else:
+            assert quiet == loud
+    assert join(["Springfield"], [ref], 1000, True) is None
+    assert join(["call 415-555-2671"], [ref], 1000, True) is not None
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet="aZ 09+(-.,:@\x00é", min_size=6, max_size=30), min_size=1, max_size=3))
+def test_native_quiet_join_never_hides_a_finding(texts: list[str]) -> None:
+    if engine_mod._native_join is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    join = engine_mod._native_join
+    scanner = Engine(native=True)._scanner
+    refs = [(None, None, None)] * len(texts)
+    loud = join(texts, refs, 1000, False)
+    if loud is not None and join(texts, refs, 1000, True) is None:
+        assert scanner.scan(loud[0], loud[2]) == []
+    native, python = _native_engines()
+    doc = {f"k{i}": t for i, t in enumerate(texts)}
+    assert native.process_value(dict(doc))[1] == python.process_value(dict(doc))[1]
