@@ -851,6 +851,31 @@ static PyObject *cached_count_dict(CountCache *c, const Count *counts, Py_ssize_
     return d;
 }
 
+/* The kinds the count_cache dicts were last built from (decisions held: strong refs, so
+ * identity compares them), with action_value and the SPI total: when a call's kinds are
+ * the same (same decisions in the same order, same counts), its three dicts are the
+ * cached ones, copied, without counting them again. nk -1: nothing cached. Cleared before
+ * count_cache is touched, filled only after all three dicts were made from these kinds. */
+typedef struct {
+    Py_ssize_t nk;
+    PyObject *decision[COUNT_CACHE_KEYS];
+    int spi[COUNT_CACHE_KEYS];
+    Py_ssize_t n[COUNT_CACHE_KEYS];
+    PyObject *action_value;
+    Py_ssize_t spi_total;
+} KindCache;
+
+static KindCache kind_cache = {-1, {NULL}, {0}, {0}, NULL, 0};
+
+static void kind_cache_clear(void) {
+    KindCache old = kind_cache;
+    kind_cache.nk = -1;
+    kind_cache.action_value = NULL;
+    for (Py_ssize_t i = 0; i < old.nk; i++)
+        Py_DECREF(old.decision[i]);
+    Py_XDECREF(old.action_value);
+}
+
 /* Masker.mask(value, entity) (operators.py). New reference. */
 static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
                             PyObject *shapes, PyObject *mask_fn) {
@@ -1067,6 +1092,22 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         if (r < 0)
             goto done;
     }
+    if (nk == kind_cache.nk && action_value == kind_cache.action_value && count_cache[0].dict != NULL &&
+        count_cache[1].dict != NULL && count_cache[2].dict != NULL) {
+        Py_ssize_t k = 0;
+        while (k < nk && kinds[k].decision == kind_cache.decision[k] && kinds[k].spi == kind_cache.spi[k] &&
+               kinds[k].n == kind_cache.n[k])
+            k++;
+        if (k == nk) {
+            /* the same kinds as the last count: its dicts, copied */
+            spi_total = kind_cache.spi_total;
+            if ((ents = PyDict_Copy(count_cache[0].dict)) == NULL || (cats = PyDict_Copy(count_cache[1].dict)) == NULL ||
+                (acts = PyDict_Copy(count_cache[2].dict)) == NULL)
+                goto done;
+            goto pack;
+        }
+    }
+    kind_cache_clear();
     /* Annotations.add per kind, in order of first appearance: the three dicts' keys in
      * the order their first kind comes, each count the sum over its kinds */
     if (nk > 0 && (counts = PyMem_Malloc(sizeof(Count) * (size_t)nk * 3)) == NULL) {
@@ -1094,6 +1135,18 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         (cats = cached_count_dict(&count_cache[1], cc, nc)) == NULL ||
         (acts = cached_count_dict(&count_cache[2], ca, na)) == NULL)
         goto done;
+    if (nk <= COUNT_CACHE_KEYS) {
+        /* count_cache now holds these kinds' dicts (ne, nc, na <= nk: none was too long) */
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            kind_cache.decision[k] = Py_NewRef(kinds[k].decision);
+            kind_cache.spi[k] = kinds[k].spi;
+            kind_cache.n[k] = kinds[k].n;
+        }
+        kind_cache.action_value = Py_NewRef(action_value);
+        kind_cache.spi_total = spi_total;
+        kind_cache.nk = nk;
+    }
+pack:;
     PyObject *spi_n = PyLong_FromSsize_t(spi_total);
     if (spi_n != NULL) {
         result = PyTuple_Pack(5, ents, cats, spi_n, acts, rest);

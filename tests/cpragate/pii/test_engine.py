@@ -630,3 +630,21 @@ def test_native_quiet_join_never_hides_a_finding(texts: list[str]) -> None:
     native, python = _native_engines()
     doc = {f"k{i}": t for i, t in enumerate(texts)}
     assert native.process_value(dict(doc))[1] == python.process_value(dict(doc))[1]
+
+
+def test_native_tally_repeats_give_fresh_equal_counts() -> None:
+    """tally copies its last dicts when the same kinds of finding repeat: every call still
+    gets its own dicts (mutating one changes no later answer), equal to the Python tally's,
+    also when documents, rules and engines alternate."""
+    native, python = _native_engines()
+    other, _ = _native_engines(PiiConfig(mask={"char": "#"}))  # type: ignore[arg-type]
+    docs = [_TALLY_DOC, {"email": "jane.roe@example.com"}, {"x": 1}, _TALLY_DOC, _TALLY_DOC]
+    for rules in (None, ActionRules(default=Action.MASK), None):
+        for engine in (native, other, native):
+            for doc in docs:
+                a = engine.process_json(orjson.dumps(doc), rules).annotations
+                b = python.process_json(orjson.dumps(doc), rules).annotations
+                assert _ordered(a) == _ordered(b)
+                a.entities["email"] = 99
+                a.categories.clear()
+                a.actions["mask"] = -1
