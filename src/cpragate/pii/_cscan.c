@@ -27,6 +27,7 @@
 #include <Python.h>
 #include <string.h>
 #include <limits.h>
+#include <math.h>
 
 #define CONTEXT_CHARS 48
 
@@ -252,7 +253,10 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
  * telling-key validators (sig[2]), big ints (_bare_int), coordinates (_geo_fields,
  * _geo_value, _geo_list), person names (_person_container, _value_matches, _spi).
  *
- * setup(personal, numeric_ok, address, person) hands over engine.py's constants once.
+ * setup(personal, numeric_ok, address, person, geo) hands over engine.py's constants once.
+ * Two cases are answered here without the engine's method: a telling key's value under
+ * value_matcher (below), and _geo_fields for a lat and a lng key that both hold floats
+ * whose precision the arithmetic proves (geo_fields_fast; anything else: the method).
  */
 
 /* Key signal codes: engine.py's _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE. */
@@ -262,24 +266,38 @@ static PyObject *PERSONAL;   /* engine._PERSONAL */
 static PyObject *NUMERIC_OK; /* engine._NUMERIC_OK */
 static PyObject *E_ADDRESS;  /* Entity.STREET_ADDRESS */
 static PyObject *E_PERSON;   /* Entity.PERSON */
+static PyObject *E_GEO;      /* Entity.GEOLOCATION */
 static PyObject *S_FIELD;    /* "field" */
 static PyObject *S_SIGNAL, *S_BARE_INT, *S_GEO_FIELDS, *S_GEO_VALUE, *S_GEO_LIST, *S_PERSON_CONTAINER,
-    *S_VALUE_MATCHES, *S_SPI, *S_SIGS, *S_RECOGNIZERS, *S_PERSON_ON, *S_PERSON_MATCH;
+    *S_VALUE_MATCHES, *S_SPI, *S_WALK_STATE;
 
 typedef struct {
     PyObject *engine, *sigs, *recognizers, *hits, *texts, *refs;
     PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
+    int geo_on;
 } Walk;
 
 static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key);
 static int walk_list(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key, PyObject *sig);
 
+/* A new tuple of the n objects in items (new references taken); PyTuple_Pack without
+ * its varargs loop. */
+static PyObject *tuple_of(PyObject *const *items, Py_ssize_t n) {
+    PyObject *t = PyTuple_New(n);
+    if (t == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyTuple_SET_ITEM(t, i, Py_NewRef(items[i]));
+    return t;
+}
+
 /* texts.append(v); refs.append((node, k, loc)) */
 static int add_text(Walk *w, PyObject *v, PyObject *node, PyObject *k, PyObject *loc) {
     if (PyList_Append(w->texts, v) < 0)
         return -1;
-    PyObject *ref = PyTuple_Pack(3, node, k, loc);
+    PyObject *items[3] = {node, k, loc};
+    PyObject *ref = tuple_of(items, 3);
     if (ref == NULL)
         return -1;
     int r = PyList_Append(w->refs, ref);
@@ -287,17 +305,26 @@ static int add_text(Walk *w, PyObject *v, PyObject *node, PyObject *k, PyObject 
     return r;
 }
 
-/* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
-static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
-    PyObject *vloc = PyTuple_Pack(2, loc, k);
-    if (vloc == NULL)
-        return -1;
-    PyObject *h = PyTuple_Pack(8, node, k, vloc, entity, spi, Py_None, S_FIELD, Py_None);
-    Py_DECREF(vloc);
+/* hits.append((node, k, vloc, entity, spi, None, "field", extra)) */
+static int add_hit(Walk *w, PyObject *node, PyObject *k, PyObject *vloc, PyObject *entity, PyObject *spi,
+                   PyObject *extra) {
+    PyObject *items[8] = {node, k, vloc, entity, spi, Py_None, S_FIELD, extra};
+    PyObject *h = tuple_of(items, 8);
     if (h == NULL)
         return -1;
     int r = PyList_Append(w->hits, h);
     Py_DECREF(h);
+    return r;
+}
+
+/* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
+static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
+    PyObject *items[2] = {loc, k};
+    PyObject *vloc = tuple_of(items, 2);
+    if (vloc == NULL)
+        return -1;
+    int r = add_hit(w, node, k, vloc, entity, spi, Py_None);
+    Py_DECREF(vloc);
     return r;
 }
 
@@ -311,6 +338,40 @@ static int call_truth(PyObject *result) {
 }
 
 static int is_num(PyObject *x) { return PyFloat_CheckExact(x) || PyLong_CheckExact(x); }
+
+/* _decimals_at_least(x, 4)'s arithmetic for a float (engine.py): 1 when it proves four or
+ * more decimals, 0 when repr() would have to decide. The same IEEE operations in the same
+ * order as the Python lines (no -ffast-math, no FMA: the module is built with neither). */
+static int decimals4_proved(double f) {
+    double a = f < 0.0 ? -f : f;
+    if (!(1e-4 <= a && a < 1e6))
+        return 0;
+    double k = a * 1000.0;
+    double frac = k - (double)(long long)k;
+    return 1e-6 < frac && frac < 0.999999;
+}
+
+/* Engine._geo_fields(node, loc, lat_k, lng_k, hits) when both keys hold floats: 1 done,
+ * 0 another case (the engine's method decides, as when precision needs repr()), -1 error.
+ * lat_k and lng_k are borrowed keys of node. */
+static int geo_fields_fast(Walk *w, PyObject *node, PyObject *loc, PyObject *lat_k, PyObject *lng_k) {
+    if (lat_k == NULL || lng_k == NULL || E_GEO == NULL)
+        return 0;
+    PyObject *a = PyDict_GetItemWithError(node, lat_k), *b = a == NULL ? NULL : PyDict_GetItemWithError(node, lng_k);
+    if (b == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b))
+        return 0;
+    if (!w->geo_on)
+        return 1;
+    double lat = PyFloat_AS_DOUBLE(a), lng = PyFloat_AS_DOUBLE(b);
+    /* validators.latlng_valid */
+    if (!(-90.0 <= lat && lat <= 90.0 && -180.0 <= lng && lng <= 180.0 && !(lat == 0 && lng == 0)))
+        return 1;
+    if (!decimals4_proved(lat) && !decimals4_proved(lng))
+        return 0;
+    return add_hit(w, node, lat_k, loc, E_GEO, Py_True, lng_k) < 0 ? -1 : 1;
+}
 
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
 static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
@@ -443,7 +504,10 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
         goto done;
     }
     /* lat_k / lng_k are keys of node, which nothing above mutates */
-    if (lat_k != NULL || lng_k != NULL) {
+    int geo_done = geo_fields_fast(w, node, loc, lat_k, lng_k);
+    if (geo_done < 0)
+        goto done;
+    if (!geo_done && (lat_k != NULL || lng_k != NULL)) {
         PyObject *res = PyObject_CallMethodObjArgs(w->engine, S_GEO_FIELDS, node, loc, lat_k ? lat_k : Py_None,
                                                    lng_k ? lng_k : Py_None, w->hits, NULL);
         if (res == NULL)
@@ -554,24 +618,28 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, 0};
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
     }
     PyObject *root = args[1], *loc = args[2];
     PyObject *result = NULL;
-    w.sigs = PyObject_GetAttr(w.engine, S_SIGS);
-    w.recognizers = PyObject_GetAttr(w.engine, S_RECOGNIZERS);
-    if (w.sigs == NULL || w.recognizers == NULL)
-        goto done;
-    if ((w.person_match = PyObject_GetAttr(w.engine, S_PERSON_MATCH)) == NULL)
-        goto done;
-    if (!PyDict_CheckExact(w.sigs) || !PyDict_CheckExact(w.recognizers)) {
-        PyErr_SetString(PyExc_TypeError, "engine._sigs and engine._recognizers must be dicts");
+    /* engine._walk_state: (_sigs, _recognizers, _person_match, _person_on, _geo_on) */
+    PyObject *state = PyObject_GetAttr(w.engine, S_WALK_STATE);
+    if (state == NULL)
+        return NULL;
+    if (!PyTuple_CheckExact(state) || PyTuple_GET_SIZE(state) != 5 || !PyDict_CheckExact(PyTuple_GET_ITEM(state, 0)) ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(state, 1))) {
+        PyErr_SetString(PyExc_TypeError, "engine._walk_state must be (_sigs, _recognizers, _person_match, "
+                                         "_person_on, _geo_on) with two dicts");
         goto done;
     }
-    if ((w.person_on = call_truth(PyObject_GetAttr(w.engine, S_PERSON_ON))) < 0)
+    w.sigs = PyTuple_GET_ITEM(state, 0);
+    w.recognizers = PyTuple_GET_ITEM(state, 1);
+    w.person_match = PyTuple_GET_ITEM(state, 2);
+    if ((w.person_on = PyObject_IsTrue(PyTuple_GET_ITEM(state, 3))) < 0 ||
+        (w.geo_on = PyObject_IsTrue(PyTuple_GET_ITEM(state, 4))) < 0)
         goto done;
     int r = 0;
     if (PyDict_CheckExact(root))
@@ -583,21 +651,21 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (r == 0)
         result = Py_NewRef(Py_None);
 done:
-    Py_XDECREF(w.sigs);
-    Py_XDECREF(w.recognizers);
-    Py_XDECREF(w.person_match);
+    Py_DECREF(state); /* (held the borrowed sigs, recognizers and person_match) */
     return result;
 }
 
 static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 4 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "setup(personal: frozenset, numeric_ok: frozenset, address: str, person: str)");
+    if (nargs != 5 || !PyAnySet_Check(args[0]) || !PyAnySet_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "setup(personal: frozenset, numeric_ok: frozenset, address: str, person: str, geo: str)");
         return NULL;
     }
     Py_XSETREF(PERSONAL, Py_NewRef(args[0]));
     Py_XSETREF(NUMERIC_OK, Py_NewRef(args[1]));
     Py_XSETREF(E_ADDRESS, Py_NewRef(args[2]));
     Py_XSETREF(E_PERSON, Py_NewRef(args[3]));
+    Py_XSETREF(E_GEO, Py_NewRef(args[4]));
     Py_RETURN_NONE;
 }
 
@@ -658,7 +726,7 @@ static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep) {
 /* ------------------------------------------------------------------ rewriting
  *
  * tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char,
- *       keep_last, shapes, mask_fn) -> (entities, categories, spi, actions, rest)
+ *       keep_last, shapes, mask_fn, geo_decimals) -> (entities, categories, spi, actions, rest)
  *
  * The first loop of Engine._apply (engine.py, Engine._tally is the reference; tests
  * compare both) for a fresh Annotations: each hit's decision from the decider's caches by
@@ -669,8 +737,12 @@ static PyObject *mask_ascii_impl(PyObject *value, Py_UCS1 c, Py_ssize_t keep) {
  * finding); allowed hits need nothing more; a whole string value masked (action mask,
  * no span, no pair, a parent, not geolocation) is rewritten in place, with mask_ascii
  * when mask_char is set (Masker.mask's native path: an ASCII value and an entity without
- * a shape), else with mask_fn(value, entity). Every other hit is returned in ``rest``,
- * in order, for the Python code's grouping, blocks and drops; ``spi`` is the SPI count.
+ * a shape), else with mask_fn(value, entity); a masked latitude/longitude pair held in
+ * two float fields of a dict (extra: the lng key) is rounded in place to geo_decimals
+ * (Masker.number) when operators._round's arithmetic decides (else it goes to ``rest``,
+ * whose rewrite gives the same numbers). Every other hit is returned in ``rest``, in
+ * order, for the Python code's grouping, blocks and drops; ``spi`` is the SPI count.
+ * The three dicts come from count_cache when the keys and counts are the last ones.
  */
 typedef struct {
     PyObject *decision;
@@ -731,6 +803,79 @@ static PyObject *count_dict(const Count *counts, Py_ssize_t len) {
     return d;
 }
 
+/* The last dicts count_dict built per kind of count (entities, categories, actions) and
+ * what they were built from. A gateway answers the same shape of document again and
+ * again, so the same keys with the same counts come back: the dict is then copied
+ * (PyDict_Copy clones the table in one pass) instead of built by one insertion per key,
+ * which costs several times more. The keys are held (strong references), so identity
+ * compares them; only counts and entity/category/action names are kept, never values. */
+#define COUNT_CACHE_KEYS 16
+
+typedef struct {
+    Py_ssize_t len;
+    PyObject *keys[COUNT_CACHE_KEYS]; /* strong */
+    Py_ssize_t n[COUNT_CACHE_KEYS];
+    PyObject *dict; /* strong; never handed out (copies are) */
+} CountCache;
+
+static CountCache count_cache[3];
+
+/* count_dict(counts, len), copied from cache when it holds the same keys and counts. */
+static PyObject *cached_count_dict(CountCache *c, const Count *counts, Py_ssize_t len) {
+    if (c->dict != NULL && c->len == len) {
+        Py_ssize_t i = 0;
+        while (i < len && c->keys[i] == counts[i].key && c->n[i] == counts[i].n)
+            i++;
+        if (i == len)
+            return PyDict_Copy(c->dict);
+    }
+    PyObject *d = count_dict(counts, len);
+    if (d == NULL || len > COUNT_CACHE_KEYS)
+        return d;
+    PyObject *copy = PyDict_Copy(d);
+    if (copy == NULL) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    /* the new state first, then the old one released */
+    CountCache old = *c;
+    c->len = len;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        c->keys[i] = Py_NewRef(counts[i].key);
+        c->n[i] = counts[i].n;
+    }
+    c->dict = copy;
+    for (Py_ssize_t i = 0; i < old.len; i++)
+        Py_DECREF(old.keys[i]);
+    Py_XDECREF(old.dict);
+    return d;
+}
+
+/* The kinds the count_cache dicts were last built from (decisions held: strong refs, so
+ * identity compares them), with action_value and the SPI total: when a call's kinds are
+ * the same (same decisions in the same order, same counts), its three dicts are the
+ * cached ones, copied, without counting them again. nk -1: nothing cached. Cleared before
+ * count_cache is touched, filled only after all three dicts were made from these kinds. */
+typedef struct {
+    Py_ssize_t nk;
+    PyObject *decision[COUNT_CACHE_KEYS];
+    int spi[COUNT_CACHE_KEYS];
+    Py_ssize_t n[COUNT_CACHE_KEYS];
+    PyObject *action_value;
+    Py_ssize_t spi_total;
+} KindCache;
+
+static KindCache kind_cache = {-1, {NULL}, {0}, {0}, NULL, 0};
+
+static void kind_cache_clear(void) {
+    KindCache old = kind_cache;
+    kind_cache.nk = -1;
+    kind_cache.action_value = NULL;
+    for (Py_ssize_t i = 0; i < old.nk; i++)
+        Py_DECREF(old.decision[i]);
+    Py_XDECREF(old.action_value);
+}
+
 /* Masker.mask(value, entity) (operators.py). New reference. */
 static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
                             PyObject *shapes, PyObject *mask_fn) {
@@ -773,18 +918,64 @@ static PyObject *action_name(PyObject *action_value, PyObject *action) {
     return v;
 }
 
+/* operators._round(x, n)'s arithmetic (the same IEEE operations in the same order): 1
+ * with *out set, 0 when round() itself must decide (n outside 0-3, large values, near
+ * ties, NaN, infinities). */
+static int round_fast(double x, long n, double *out) {
+    if (n < 0 || n > 3)
+        return 0;
+    double a = fabs(x);
+    double p = n == 2 ? 100.0 : n == 3 ? 1000.0 : n == 1 ? 10.0 : 1.0;
+    double y = a * p;
+    if (!(y < 1e9))
+        return 0;
+    double fl = floor(y);
+    double frac = y - fl;
+    if (frac < 0.499999) {
+        *out = copysign(fl / p, x);
+        return 1;
+    }
+    if (frac > 0.500001) {
+        *out = copysign((fl + 1.0) / p, x);
+        return 1;
+    }
+    return 0;
+}
+
+/* A masked latitude/longitude held in two fields of parent (a dict): both floats rounded
+ * to n decimals in place (Masker.number), 1; 0 when it is not that case or round() must
+ * decide (the hit is then left to the Python rewrite, which gives the same numbers);
+ * -1 error. */
+static int mask_geo_fields(PyObject *parent, PyObject *lat_k, PyObject *lng_k, long n) {
+    PyObject *a = PyDict_GetItemWithError(parent, lat_k), *b = a == NULL ? NULL : PyDict_GetItemWithError(parent, lng_k);
+    if (b == NULL)
+        return PyErr_Occurred() ? -1 : 0;
+    double ra, rb;
+    if (!PyFloat_CheckExact(a) || !PyFloat_CheckExact(b) || !round_fast(PyFloat_AS_DOUBLE(a), n, &ra) ||
+        !round_fast(PyFloat_AS_DOUBLE(b), n, &rb))
+        return 0;
+    PyObject *fa = PyFloat_FromDouble(ra), *fb = fa == NULL ? NULL : PyFloat_FromDouble(rb);
+    int r = fb == NULL || PyDict_SetItem(parent, lat_k, fa) < 0 || PyDict_SetItem(parent, lng_k, fb) < 0 ? -1 : 1;
+    Py_XDECREF(fa);
+    Py_XDECREF(fb);
+    return r;
+}
+
 static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 12 || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+    if (nargs != 13 || !PyLong_CheckExact(args[12]) || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
         !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyDict_Check(args[10]) ||
         !(args[8] == Py_None ||
           (PyUnicode_Check(args[8]) && PyUnicode_IS_ASCII(args[8]) && PyUnicode_GET_LENGTH(args[8]) == 1))) {
         PyErr_SetString(PyExc_TypeError, "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, "
-                                         "mask_char, keep_last, shapes, mask_fn)");
+                                         "mask_char, keep_last, shapes, mask_fn, geo_decimals)");
         return NULL;
     }
     PyObject *hits = args[0], *cache_spi = args[1], *cache_plain = args[2], *get = args[3];
     PyObject *action_value = args[4], *allow = args[5], *mask = args[6], *geo = args[7], *mask_char = args[8],
              *keep_last = args[9], *shapes = args[10], *mask_fn = args[11];
+    long geo_decimals = PyLong_AsLong(args[12]);
+    if (geo_decimals == -1 && PyErr_Occurred())
+        return NULL;
     Kind local[16];
     Kind *kinds = local;
     Count *counts = NULL;
@@ -880,6 +1071,20 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             }
             Py_DECREF(value);
         }
+        PyObject *extra = PyTuple_GET_ITEM(h, 7);
+        if (action == mask && PyTuple_GET_ITEM(h, 5) == Py_None && PyUnicode_CheckExact(extra) &&
+            PyDict_CheckExact(parent)) {
+            /* a latitude/longitude pair in two fields (extra: the lng key) */
+            int pair = same_key(entity, geo);
+            if (pair > 0)
+                pair = mask_geo_fields(parent, PyTuple_GET_ITEM(h, 1), extra, geo_decimals);
+            if (pair < 0)
+                goto hit_done;
+            if (pair) {
+                r = 0;
+                goto hit_done;
+            }
+        }
         r = PyList_Append(rest, h);
     hit_done:
         Py_XDECREF(d);
@@ -887,6 +1092,22 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         if (r < 0)
             goto done;
     }
+    if (nk == kind_cache.nk && action_value == kind_cache.action_value && count_cache[0].dict != NULL &&
+        count_cache[1].dict != NULL && count_cache[2].dict != NULL) {
+        Py_ssize_t k = 0;
+        while (k < nk && kinds[k].decision == kind_cache.decision[k] && kinds[k].spi == kind_cache.spi[k] &&
+               kinds[k].n == kind_cache.n[k])
+            k++;
+        if (k == nk) {
+            /* the same kinds as the last count: its dicts, copied */
+            spi_total = kind_cache.spi_total;
+            if ((ents = PyDict_Copy(count_cache[0].dict)) == NULL || (cats = PyDict_Copy(count_cache[1].dict)) == NULL ||
+                (acts = PyDict_Copy(count_cache[2].dict)) == NULL)
+                goto done;
+            goto pack;
+        }
+    }
+    kind_cache_clear();
     /* Annotations.add per kind, in order of first appearance: the three dicts' keys in
      * the order their first kind comes, each count the sum over its kinds */
     if (nk > 0 && (counts = PyMem_Malloc(sizeof(Count) * (size_t)nk * 3)) == NULL) {
@@ -910,9 +1131,22 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             goto done;
     }
     /* (the counts' keys are borrowed from the decisions and action_value, alive until here) */
-    if ((ents = count_dict(ce, ne)) == NULL || (cats = count_dict(cc, nc)) == NULL ||
-        (acts = count_dict(ca, na)) == NULL)
+    if ((ents = cached_count_dict(&count_cache[0], ce, ne)) == NULL ||
+        (cats = cached_count_dict(&count_cache[1], cc, nc)) == NULL ||
+        (acts = cached_count_dict(&count_cache[2], ca, na)) == NULL)
         goto done;
+    if (nk <= COUNT_CACHE_KEYS) {
+        /* count_cache now holds these kinds' dicts (ne, nc, na <= nk: none was too long) */
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            kind_cache.decision[k] = Py_NewRef(kinds[k].decision);
+            kind_cache.spi[k] = kinds[k].spi;
+            kind_cache.n[k] = kinds[k].n;
+        }
+        kind_cache.action_value = Py_NewRef(action_value);
+        kind_cache.spi_total = spi_total;
+        kind_cache.nk = nk;
+    }
+pack:;
     PyObject *spi_n = PyLong_FromSsize_t(spi_total);
     if (spi_n != NULL) {
         result = PyTuple_Pack(5, ents, cats, spi_n, acts, rest);
@@ -1109,7 +1343,12 @@ fail:
  *      a real date, not before 1900-01-01, and in a year before extra
  *      (validators._YEAR_AT_IMPORT); a later year and every other shape: fallback;
  *   3  CreditCardRecognizer.match_value: len <= 23, _SHAPE.fullmatch, luhn_valid;
- *   4  PersonRecognizer.match_value's ASCII path (extra: recognizers._NAME_PUNCT_BYTES).
+ *   4  PersonRecognizer.match_value's ASCII path (extra: recognizers._NAME_PUNCT_BYTES);
+ *   5  PhoneRecognizer.match_value: 7 <= len <= 32, a digit, validators.phone_valid (region
+ *      US) where phone_nanp answers (North American numbers); a "+" number of another
+ *      country: fallback (phonenumbers' metadata, in Python);
+ *   6  StreetAddressRecognizer.match_value: 3 <= len <= 300 and an ASCII letter;
+ *   7  EmailRecognizer.match_value: validators.email_valid (email_valid below).
  */
 #define MATCH_FALLBACK (-1)
 #define MATCH_ERROR (-2)
@@ -1230,6 +1469,32 @@ static int person_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *punct) {
     return 1;
 }
 
+static int nanp_ascii(const Py_UCS1 *s, Py_ssize_t lo, Py_ssize_t hi);
+static int email_ascii(const Py_UCS1 *s, Py_ssize_t n);
+
+/* PhoneRecognizer.match_value for an ASCII value without surrounding whitespace */
+static int phone_fast(const Py_UCS1 *s, Py_ssize_t n) {
+    if (n < 7 || n > 32)
+        return 0;
+    Py_ssize_t i = 0;
+    while (i < n && !IS_DIGIT(s[i]))
+        i++;
+    if (i == n)
+        return 0; /* _DIGIT.search(s) is None */
+    int r = nanp_ascii(s, 0, n);
+    return r < 0 ? MATCH_FALLBACK : r;
+}
+
+/* StreetAddressRecognizer.match_value for an ASCII value without surrounding whitespace */
+static int address_fast(const Py_UCS1 *s, Py_ssize_t n) {
+    if (n < 3 || n > 300)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (IS_UPPER(s[i]) || IS_LOWER(s[i]))
+            return 1;
+    return 0;
+}
+
 static PyObject *match_fast(PyObject *self, PyObject *value) {
     /* self: (kind, fallback, extra), see value_matcher */
     long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
@@ -1239,7 +1504,9 @@ static PyObject *match_fast(PyObject *self, PyObject *value) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
             int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
-                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra) : MATCH_FALLBACK;
+                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
+                  : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n)
+                  : kind == 7 ? n <= 254 && email_ascii(s, n) : MATCH_FALLBACK;
             if (r == MATCH_ERROR)
                 return NULL;
             if (r != MATCH_FALLBACK)
@@ -1259,8 +1526,9 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     long kind = PyLong_AsLong(args[0]);
     if ((kind == 1 && !PyAnySet_Check(args[2])) || (kind == 2 && !PyLong_CheckExact(args[2])) ||
-        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 4) {
-        PyErr_SetString(PyExc_ValueError, "value_matcher: kind 1 (extra: set), 2 (extra: int), 3 or 4 (extra: bytes)");
+        (kind == 4 && !PyBytes_CheckExact(args[2])) || kind < 1 || kind > 7) {
+        PyErr_SetString(PyExc_ValueError,
+                        "value_matcher: kind 1 (extra: set), 2 (extra: int), 3, 4 (extra: bytes), 5, 6 or 7");
         return NULL;
     }
     PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
@@ -1278,8 +1546,13 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
  * one Finding per hit, each container's JSON path rendered once per call, segments from
  * and into the engine's bounded cache (the same cache rule as _path_memo).
  *
- * join_texts(texts, refs, limit) and map_hits(found, starts, refs, hits): the two halves
- * of Engine._scan_texts around the scanner; the Python method is the reference.
+ * join_texts(texts, refs, limit[, quiet]) and map_hits(found, starts, refs, hits): the two
+ * halves of Engine._scan_texts around the scanner; the Python method is the reference.
+ * With quiet true (the engine has no custom recognizers), join_texts also answers None
+ * when TextScanner.scan could find nothing in the joined text: no candidate of the
+ * prefilter (candidates() would return []), no "@" (e-mail), no ":" (IPv6) and no
+ * sentence (names and dates of birth are searched only there). scan() has no other pass;
+ * a new one must be added to this test.
  */
 #define SEGMENT_CACHE 20000
 
@@ -1474,12 +1747,29 @@ static int skipped(PyObject *t) {
            PyUnicode_READ(kind, d, 13) == ':';
 }
 
+/* Whether candidates() would find a candidate in t (its loop, stopping at the first). */
+static int has_candidate(const Text *t) {
+    for (Py_ssize_t s = 0; s < t->len; s++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, s);
+        if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t->kind, t->data, s - 1))))
+            continue;
+        int alt = 0;
+        if (match_at(t, s, &alt) >= 0)
+            return 1;
+    }
+    return 0;
+}
+
 static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+    if ((nargs != 3 && nargs != 4) || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
         PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "join_texts(texts: list, refs: list of the same length, limit: int)");
+        PyErr_SetString(PyExc_TypeError,
+                        "join_texts(texts: list, refs: list of the same length, limit: int, quiet: bool = False)");
         return NULL;
     }
+    int quiet = nargs == 4 ? PyObject_IsTrue(args[3]) : 0;
+    if (quiet < 0)
+        return NULL;
     PyObject *texts = args[0], *refs = args[1];
     Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
     if (limit == -1 && PyErr_Occurred())
@@ -1530,8 +1820,27 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
         goto done;
     }
     PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
-    if (joined != NULL)
-        result = Py_BuildValue("(NOOO)", joined, starts, prose, kept_refs);
+    if (joined != NULL && quiet && PyList_GET_SIZE(prose) == 0) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(joined);
+        Py_ssize_t at = PyUnicode_FindChar(joined, '@', 0, n, 1);
+        Py_ssize_t colon = at == -1 ? PyUnicode_FindChar(joined, ':', 0, n, 1) : at;
+        if (at == -2 || colon == -2) {
+            Py_CLEAR(joined);
+        } else if (at == -1 && colon == -1) {
+            Text t = {PyUnicode_KIND(joined), PyUnicode_DATA(joined), n};
+            if (!has_candidate(&t)) {
+                Py_DECREF(joined);
+                result = Py_NewRef(Py_None); /* nothing the scanner could find */
+                goto done;
+            }
+        }
+    }
+    if (joined != NULL) {
+        /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
+        PyObject *items[4] = {joined, starts, prose, kept_refs};
+        result = tuple_of(items, 4);
+        Py_DECREF(joined);
+    }
 done:
     Py_XDECREF(starts);
     Py_XDECREF(prose);
@@ -1623,7 +1932,11 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(arg);
     if (n > 254 || !PyUnicode_IS_ASCII(arg))
         Py_RETURN_FALSE;
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
+    return PyBool_FromLong(email_ascii(PyUnicode_1BYTE_DATA(arg), n));
+}
+
+/* email_valid for the ASCII text s[:n] (n <= 254): 1 or 0 */
+static int email_ascii(const Py_UCS1 *s, Py_ssize_t n) {
     Py_ssize_t i = 0;
     /* local part: atext+ ("." atext+)* */
     for (;;) {
@@ -1631,7 +1944,7 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
         while (i < n && is_atext(s[i]))
             i++;
         if (i == run)
-            Py_RETURN_FALSE;
+            return 0;
         if (i < n && s[i] == '.') {
             i++;
             continue;
@@ -1639,7 +1952,7 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
         break;
     }
     if (i >= n || s[i] != '@')
-        Py_RETURN_FALSE;
+        return 0;
     i++;
     /* domain: (label ".")+ then [A-Za-z]{2,24} to the end */
     int labels = 0;
@@ -1651,14 +1964,14 @@ static PyObject *email_valid(PyObject *self, PyObject *arg) {
         if (i == n) {
             /* the last part: the top-level domain */
             if (labels == 0 || len < 2 || len > 24)
-                Py_RETURN_FALSE;
+                return 0;
             for (Py_ssize_t j = start; j < n; j++)
                 if (!(IS_UPPER(s[j]) || IS_LOWER(s[j])))
-                    Py_RETURN_FALSE;
-            Py_RETURN_TRUE;
+                    return 0;
+            return 1;
         }
         if (s[i] != '.' || len < 1 || len > 63 || s[start] == '-' || s[i - 1] == '-')
-            Py_RETURN_FALSE;
+            return 0;
         labels++;
         i++;
     }
@@ -2067,8 +2380,11 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     }
     if (!PyUnicode_IS_ASCII(arg))
         return PyLong_FromLong(-1);
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(arg);
-    Py_ssize_t lo = 0, hi = PyUnicode_GET_LENGTH(arg);
+    return PyLong_FromLong(nanp_ascii(PyUnicode_1BYTE_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)));
+}
+
+/* phone_nanp's answer for the ASCII text s[lo:hi]: 1, 0, or -1 (international). */
+static int nanp_ascii(const Py_UCS1 *s, Py_ssize_t lo, Py_ssize_t hi) {
     /* text = value.strip() */
     while (lo < hi && IS_ASCII_SPACE(s[lo]))
         lo++;
@@ -2114,7 +2430,7 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     }
     Py_ssize_t len = hi - lo;
     if (len >= 1 && s[lo] == '+' && !(len >= 2 && s[lo + 1] == '1'))
-        return PyLong_FromLong(-1);
+        return -1;
     char d[16];
     Py_ssize_t count = 0;
     for (Py_ssize_t i = lo; i < hi; i++)
@@ -2131,8 +2447,8 @@ static PyObject *phone_nanp(PyObject *self, PyObject *arg) {
     else if (count == 11 && d[0] == '1')
         off = 1;
     if (count - off != 10)
-        return PyLong_FromLong(0);
-    return PyLong_FromLong(d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1');
+        return 0;
+    return d[off] != '0' && d[off] != '1' && d[off + 3] != '0' && d[off + 3] != '1';
 }
 
 /* ------------------------------------------------------------------ IPv4, overlaps
@@ -2238,7 +2554,7 @@ static PyMethodDef methods[] = {
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
      "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, mask_char, keep_last, shapes, "
-     "mask_fn) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
+     "mask_fn, geo_decimals) -> (entities, categories, spi, actions, rest): Engine._tally in C (see engine.py)."},
     {"value_matcher", (PyCFunction)(void (*)(void))value_matcher, METH_FASTCALL,
      "value_matcher(kind, fallback, extra) -> matcher: a recognizer's match_value, common shapes in C."},
     {"summary", (PyCFunction)(void (*)(void))summary, METH_FASTCALL,
@@ -2246,7 +2562,8 @@ static PyMethodDef methods[] = {
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
      "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
     {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
-     "join_texts(texts, refs, limit) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first half."},
+     "join_texts(texts, refs, limit[, quiet]) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first "
+     "half."},
     {"map_hits", (PyCFunction)(void (*)(void))map_hits, METH_FASTCALL,
      "map_hits(found, starts, refs, hits): Engine._scan_texts' second half."},
     {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},
@@ -2263,7 +2580,7 @@ static PyMethodDef methods[] = {
     {"ipv4_valid", ipv4_valid, METH_O, "ipv4_valid(value) -> bool: validators.ipv4_valid (see validators.py)."},
     {"non_overlapping", non_overlapping, METH_O, "non_overlapping(hits) -> hits: textscan._non_overlapping."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
-     "setup(personal, numeric_ok, address, person): engine.py's constants for walk()."},
+     "setup(personal, numeric_ok, address, person, geo): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -2288,10 +2605,7 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_PERSON_CONTAINER, "_person_container"},
         {&S_VALUE_MATCHES, "_value_matches"},
         {&S_SPI, "_spi"},
-        {&S_SIGS, "_sigs"},
-        {&S_RECOGNIZERS, "_recognizers"},
-        {&S_PERSON_ON, "_person_on"},
-        {&S_PERSON_MATCH, "_person_match"},
+        {&S_WALK_STATE, "_walk_state"},
     };
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;

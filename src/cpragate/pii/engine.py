@@ -22,8 +22,7 @@ from __future__ import annotations
 import bisect
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Final, NamedTuple
+from typing import Any, ClassVar, Final, NamedTuple
 
 import orjson
 from mypy_extensions import mypyc_attr
@@ -111,9 +110,12 @@ class Finding(NamedTuple):
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)  # filters/pii's PiiReport extends it (cpragate._accel)
-@dataclass(slots=True)
 class Annotations:
     """Counts for audit and metrics: what was found and done; never values.
+
+    A plain class with a dataclass's constructor, equality and repr: compiled, a dataclass
+    keeps the ``__init__`` the dataclasses module generates, interpreted (~2.7k instructions
+    per response, one Annotations each).
 
     :ivar entities: findings per entity.
     :ivar categories: findings per CPRA category.
@@ -123,12 +125,35 @@ class Annotations:
     :ivar blocked_by: the entity that triggered the block.
     """
 
-    entities: dict[str, int] = field(default_factory=dict)
-    categories: dict[str, int] = field(default_factory=dict)
-    spi: int = 0
-    actions: dict[str, int] = field(default_factory=dict)
-    blocked: bool = False
-    blocked_by: str | None = None
+    FIELDS: ClassVar[tuple[str, ...]] = ("entities", "categories", "spi", "actions", "blocked", "blocked_by")
+
+    def __init__(
+        self,
+        entities: dict[str, int] | None = None,
+        categories: dict[str, int] | None = None,
+        spi: int = 0,
+        actions: dict[str, int] | None = None,
+        blocked: bool = False,
+        blocked_by: str | None = None,
+    ) -> None:
+        self.entities: dict[str, int] = {} if entities is None else entities
+        self.categories: dict[str, int] = {} if categories is None else categories
+        self.spi = spi
+        self.actions: dict[str, int] = {} if actions is None else actions
+        self.blocked = blocked
+        self.blocked_by = blocked_by
+
+    def _state(self) -> tuple[object, ...]:
+        return tuple([getattr(self, n) for n in self.FIELDS])
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, Annotations)
+        return self._state() == other._state()
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self.FIELDS)})"
 
     def count(self, entity: str, category: str, spi: bool, action: Action | None) -> None:
         """Add one finding (and the action applied to it)."""
@@ -305,6 +330,10 @@ class Engine:
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
         self._person_on = _E_PERSON in enabled
+        self._geo_on = _E_GEO in enabled  # (read by the C walk; _geo_fields tests _enabled)
+        # Read per document: a (frozen) pydantic model's attribute is a generic lookup.
+        self._free_text: bool = self.config.free_text
+        self._max_string_chars: int = self.config.max_string_chars
         # _value_matches(PERSON, v) for the C walk: a plain name answered in C (_cscan), the
         # rest by the recognizer's method; None: the walk calls _value_matches.
         person = self._recognizers.get(_E_PERSON)
@@ -314,6 +343,19 @@ class Engine:
             else None
         )
         self._masker = Masker(self.config.mask)
+        # Bound once: a method read as a value makes a bound method object per read. The C
+        # helpers as attributes: a module global of a compiled module is a dict lookup.
+        self._mask_fn: Callable[[str, str], str] = self._masker.mask
+        # (typed as precisely as the globals: a result typed Any is unpacked by iteration)
+        self._tally_fn: _Tally | None = _native_tally if native else None
+        self._join_fn: _Join | None = _native_join if native and _native_map is not None else None
+        self._map_fn: _MapHits | None = _native_map if native else None
+        # join_texts may skip a text the scanner could find nothing in: not with custom patterns
+        self._scan_quiet = not custom
+        # What the C walk reads from the engine, in one attribute (one lookup per document
+        # instead of five); every member is fixed for the engine's life (_sigs is cleared
+        # in place, never replaced).
+        self._walk_state = (self._sigs, self._recognizers, self._person_match, self._person_on, self._geo_on)
         self._tokenizer: Tokenizer | None = (
             Tokenizer(self.config.tokenize) if self.config.tokenize.key is not None else None
         )
@@ -529,21 +571,23 @@ class Engine:
             self._native_walk(self, root, base, hits, texts, refs)
         else:
             self._walk(root, base, None, None, hits, texts, refs)
-        if texts and self.config.free_text:
+        if texts and self._free_text:
             self._scan_texts(texts, refs, hits)
         return hits
 
     def _scan_texts(self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]) -> None:
-        limit = self.config.max_string_chars
-        if self._native_walk is not None and _native_join is not None and _native_map is not None:
+        limit = self._max_string_chars
+        join, map_hits = self._join_fn, self._map_fn
+        if join is not None and map_hits is not None:
             # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
-            joined_refs = _native_join(texts, refs, limit)
+            # (quiet: None also when the scanner could find nothing, see _cscan.c)
+            joined_refs = join(texts, refs, limit, self._scan_quiet)
             if joined_refs is None:
                 return
             text, at, sentences, kept_at = joined_refs
             hit_list = self._scanner.scan(text, sentences)
             if hit_list:
-                _native_map(hit_list, at, kept_at, hits)
+                map_hits(hit_list, at, kept_at, hits)
             return
         starts: list[int] = []
         prose: list[tuple[int, int]] = []
@@ -760,14 +804,21 @@ class Engine:
         r = self._recognizers.get(entity)
         if r is not None:
             if self._native_walk is not None and _native_matcher is not None:
-                # SSN, date of birth and card values in their common shapes answered in C
-                # (_cscan.value_matcher), the rest by the same method.
+                # SSN, date of birth, card, North American phone, street address and e-mail
+                # values in their common shapes answered in C (_cscan.value_matcher), the rest
+                # by the same method.
                 if entity == Entity.US_SSN:
                     return _native_matcher(1, r.match_value, _v.SSN_ADVERTISING)
                 if entity == Entity.DATE_OF_BIRTH:
                     return _native_matcher(2, r.match_value, _v._YEAR_AT_IMPORT)
                 if entity == _E_CARD:
                     return _native_matcher(3, r.match_value, None)
+                if entity == Entity.PHONE:
+                    return _native_matcher(5, r.match_value, None)
+                if entity == _E_ADDRESS:
+                    return _native_matcher(6, r.match_value, None)
+                if entity == Entity.EMAIL:
+                    return _native_matcher(7, r.match_value, None)
             return r.match_value
         cp = self._custom_by_field.get(entity)
         if cp is None:
@@ -871,22 +922,24 @@ class Engine:
     def _apply(self, root: Any, hits: list[_Hit], rules: ActionRules, base: Loc) -> tuple[Any, Annotations]:
         """Count ``hits`` into new annotations and apply their actions; returns (root, annotations)."""
         decide = self._decider(rules)
-        get = decide.get
+        get = decide.bound_get
         # The decider's caches, read inline: one dict lookup per finding instead of a call.
         cached_spi, cached_plain = decide.caches()
         # Most values hold one finding: group only the rare second finding of a value.
         single: dict[tuple[int, Any], _Hit] = {}
         multi: dict[tuple[int, Any], list[_Hit]] = {}
         drops: list[_Hit] = []
-        if self._native_walk is not None and _native_tally is not None:
+        tally = self._tally_fn
+        if tally is not None:
             # _tally in C (_cscan.c): the same decisions, counts (the dicts built in the same
             # order, each sized once) and whole values masked; the hits that need more
             # (grouped rewrites, blocks, drops) come back in order.
             mask, redact, tokenize, block = _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
             masker = self._masker
-            entities, categories, spi_n, actions, rest = _native_tally(
+            entities, categories, spi_n, actions, rest = tally(
                 hits, cached_spi, cached_plain, get, _ACTION_VALUE, _A_ALLOW, mask, _E_GEO,
-                masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, masker.mask,
+                masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, self._mask_fn,
+                masker.geo_decimals,
             )  # fmt: skip
             ann = Annotations(entities, categories, spi_n, actions, False, None)
             for h in rest:
@@ -989,6 +1042,15 @@ class Engine:
                 value = parent[h[1]]
                 if type(value) is str and entity != geo:
                     parent[h[1]] = masker.mask(value, entity)
+                    continue
+            extra = h[7]
+            if action is mask and h[5] is None and type(extra) is str and type(parent) is dict and entity == geo:
+                # A latitude/longitude pair in two fields (extra: the lng key), the only
+                # finding on them: two floats rounded now, as _rewrite_value would.
+                lat, lng = parent[h[1]], parent[extra]
+                if type(lat) is float and type(lng) is float:
+                    parent[h[1]] = masker.number(lat)
+                    parent[extra] = masker.number(lng)
                     continue
             if action is mask or action is redact or action is tokenize:
                 gk = (id(parent) if parent is not None else id(h[7]), h[1])
@@ -1116,13 +1178,15 @@ class _Decider:
     """(category, spi, action, entity) per (entity, spi) for one rules object: rules are
     resolved once per kind of finding instead of once per finding."""
 
-    __slots__ = ("_engine", "_plain", "_spi", "rules")
+    __slots__ = ("_engine", "_plain", "_spi", "bound_get", "rules")
 
     def __init__(self, engine: Engine, rules: ActionRules) -> None:
         self._engine = engine
         self.rules = rules
         self._spi: dict[str, _Decision] = {}
         self._plain: dict[str, _Decision] = {}
+        # get, bound once (a bound method object per read otherwise; a cycle the GC frees)
+        self.bound_get: Callable[[_Hit], _Decision] = self.get
 
     def caches(self) -> tuple[dict[str, _Decision], dict[str, _Decision]]:
         """The (spi, non-spi) caches by entity, for callers that inline the lookup."""
@@ -1209,6 +1273,11 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
 
 Preview = Callable[[str, Any], str]
 
+# The C helpers' types (cpragate.pii._cscan): join_texts, map_hits, tally.
+_Join = Callable[[list[str], list[Any], int, bool], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
+_MapHits = Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None]
+_Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]]
+
 
 try:
     # The walk in C (cpragate.pii._cscan, built from _cscan.c), loaded by cpragate._accel
@@ -1216,18 +1285,12 @@ try:
     # methods above. Its constants come from here, so both paths read the same ones.
     from cpragate.pii import _cscan
 
-    _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON)
+    _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON, _E_GEO)
     _native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = _cscan.walk
     _native_findings: Callable[..., list[Finding]] | None = _cscan.findings
-    _native_join: (
-        Callable[[list[str], list[Any], int], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None] | None
-    ) = _cscan.join_texts
-    _native_map: Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None] | None = (
-        _cscan.map_hits
-    )
-    _native_tally: (
-        Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]] | None
-    ) = _cscan.tally
+    _native_join: _Join | None = _cscan.join_texts
+    _native_map: _MapHits | None = _cscan.map_hits
+    _native_tally: _Tally | None = _cscan.tally
     _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
 except ImportError:
     _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None

@@ -449,10 +449,12 @@ def test_native_tally_checks_its_arguments() -> None:
     if engine_mod._native_tally is None:
         pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
     tally = engine_mod._native_tally
-    args: list[Any] = [[], {}, {}, print, {}, None, None, "geolocation", None, {}, {}, print]
+    args: list[Any] = [[], {}, {}, print, {}, None, None, "geolocation", None, {}, {}, print, 2]
     assert tally(*args) == ({}, {}, 0, {}, [])
     with pytest.raises(TypeError):
         tally(*args[:-1])
+    with pytest.raises(TypeError):
+        tally(*args[:-1], "2")
     with pytest.raises(TypeError, match="8-tuple"):
         tally([("x",)], *args[1:])
     with pytest.raises(TypeError):
@@ -468,7 +470,10 @@ def _matcher_pairs() -> list[tuple[Callable[[str], bool], Callable[[str], bool]]
     if engine_mod._native_matcher is None:
         pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
     e = Engine()
-    pairs = [(e._matcher(entity), e._recognizers[entity].match_value) for entity in ("us_ssn", "date_of_birth", "credit_card")]
+    pairs = [
+        (e._matcher(entity), e._recognizers[entity].match_value)
+        for entity in ("us_ssn", "date_of_birth", "credit_card", "phone", "street_address", "email")
+    ]
     assert e._person_match is not None and Engine(native=False)._person_match is None
     return [*pairs, (e._person_match, e._recognizers["person"].match_value)]
 
@@ -482,6 +487,17 @@ SHAPED = st.one_of(
     st.text(max_size=24),
     st.text(alphabet="abcXYZ '.-_1\t", max_size=20),
     st.from_regex(r"\A[A-Za-z][A-Za-z'.\-]{0,8}( [A-Za-z'.\-]{1,8}){0,5}\Z"),
+    # phone numbers: North American shapes, prefixes, extensions, other country codes
+    st.from_regex(r"\A(\+1|1|001|\+44|\+)?[ .-]?\(?[0-9]{3}\)?[ .-]?[0-9]{3}[ .-]?[0-9]{4}( ?(x|ext\.?|#|X) ?[0-9]{1,7})?\Z"),
+    st.text(alphabet="0123456789 ()+-.xXe#", min_size=5, max_size=34),
+    # street addresses: around the length limits, with and without letters
+    st.text(alphabet="0123456789 #-.,", min_size=1, max_size=8),
+    st.from_regex(r"\A[0-9]{1,5} [A-Z][a-z]{2,8} (St|Ave|Blvd)\.?( Apt [0-9]{1,3})?\Z"),
+    st.text(alphabet="a1 ", min_size=295, max_size=305),
+    # e-mail addresses: dots, hyphens, label and top-level domain lengths, near 254
+    st.from_regex(r"\A[a-z0-9.'_+-]{1,12}@([a-z0-9-]{1,8}\.){0,3}[a-z0-9-]{0,26}\Z"),
+    st.text(alphabet="ab.@-1", max_size=16),
+    st.builds(lambda a, d: a + "@" + d + ".com", st.text(alphabet="ab.", min_size=1, max_size=250), st.just("x")),
 )
 
 
@@ -496,7 +512,9 @@ def test_native_value_matchers_answer_as_the_recognizers(value: str) -> None:
 
 
 def test_native_value_matchers_on_known_values() -> None:
-    ssn, dob, card, person = (m for m, _ in _matcher_pairs())
+    ssn, dob, card, phone, address, email, person = (m for m, _ in _matcher_pairs())
+    assert email("jane.roe@example.com") and email("a+b@mail.example.co.uk") and not email("jane@example")
+    assert not email("jane..roe@example.com") and not email("jane@-example.com") and email(" jane@example.com ")
     assert person("Jane Roe") and person("Mary-Ann O'Neil") and person("José Núñez")
     for bad in ("J", "Jane  Roe", "Jane -Roe", "1Jane", "Jane Roe2", "A B C D E F", "x" * 81):
         assert not person(bad)
@@ -512,7 +530,121 @@ def test_native_value_matchers_on_known_values() -> None:
     assert card("4111111111111111") and card("4111 1111 1111 1111") and card("3782-822463-10005")
     for bad in ("4111111111111112", "4111 1111-1111 1111", "411111111111", "4111 1111 1111 1111 1111 1"):
         assert not card(bad)
+    assert phone("(415) 555-2671") and phone("415-555-2671") and phone("+1 415 555 2671") and phone("4155552671 x12")
+    for bad in ("(015) 555-2671", "415-155-2671", "555-2671", "415-555-267", "phone", "1234567", "+1 415 555 26711"):
+        assert not phone(bad)
+    assert phone("+44 20 7946 0958")  # another country code: phonenumbers' metadata, in Python
+    assert address("12 Main St") and address("abc") and address("Apt 4, 1 Elm Street")
+    for bad in ("12", "1234", "12 34", "x" * 301, "#1-2"):
+        assert not address(bad)
+    assert address(" a1b ") and address("Calle Ñandú 5")  # strip / non-ASCII: the Python method
+    with pytest.raises(ValueError):
+        engine_mod._native_matcher(8, print, None)  # type: ignore[misc]
     with pytest.raises(ValueError):
         engine_mod._native_matcher(1, print, None)  # type: ignore[misc]
     with pytest.raises(TypeError):
         engine_mod._native_matcher("1", print, None)  # type: ignore[arg-type, misc]
+
+
+_COORD = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.floats(min_value=-200, max_value=200),
+    st.integers(-2_000_000, 2_000_000).map(lambda i: i / 1000),  # three decimals or fewer: repr decides
+    st.integers(-2_000_000_000, 2_000_000_000).map(lambda i: i / 10_000_000),
+    st.sampled_from([0.0, -0.0, 90.0, -90.0, 180.0, -180.0, 90.0001, 1e-4, 9.9999e-5, 1e6, 37.7749, 37.77490001]),
+    st.integers(-200, 200),
+    st.just("37.7749"),
+)
+
+
+@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
+@given(_COORD, _COORD, st.booleans())
+def test_native_geo_fields_answer_as_the_engine(lat: Any, lng: Any, both: bool) -> None:
+    """The C walk's lat/lng pair (both floats: answered in C, precision proved by the
+    arithmetic or else left to the engine's repr) finds what _geo_fields finds."""
+    native, python = _native_engines()
+    doc: dict[str, Any] = {"location": {"lat": lat, "lng": lng} if both else {"lng": lng, "x": 1, "lat": lat}}
+    for engine in (native, python):
+        assert engine._geo_on
+    a, b = native._detect(doc), python._detect(doc)
+    assert [(h[1], h[2], h[3], h[4], h[6], h[7]) for h in a] == [(h[1], h[2], h[3], h[4], h[6], h[7]) for h in b]
+    assert all(h[0] is doc["location"] for h in a)
+
+
+def test_native_geo_fields_when_geolocation_is_off() -> None:
+    native, python = _native_engines(PiiConfig(entities=["email"]))  # type: ignore[list-item]
+    doc = {"location": {"lat": 37.774929, "lng": -122.419416}}
+    assert native._detect(doc) == python._detect(doc) == []
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(_COORD, _COORD, st.sampled_from([0, 1, 2, 3]))
+def test_native_tally_rounds_coordinate_fields_as_python(lat: Any, lng: Any, decimals: int) -> None:
+    """A masked lat/lng pair in two float fields is rounded in _cscan.tally (operators._round's
+    arithmetic; near ties and the rest left to the Python rewrite): the same numbers, bit
+    for bit, as the Python tally and rewrite, for every geo_decimals."""
+    config = PiiConfig(mask={"geo_decimals": decimals})  # type: ignore[arg-type]
+    native, python = _native_engines(config)
+    rules = ActionRules(default=Action.MASK)
+    out = []
+    for engine in (native, python):
+        doc = {"id": 1, "location": {"lat": lat, "lng": lng}}
+        root, ann = engine.process_value(doc, rules)
+        out.append((repr(root), _ordered(ann)))
+    assert out[0] == out[1]
+
+
+def test_native_join_texts_quiet_only_when_the_scanner_finds_nothing() -> None:
+    """join_texts(..., quiet=True) answers None (nothing to scan) only for texts with no
+    prefilter candidate, no "@", no ":" and no sentence, where TextScanner.scan finds nothing."""
+    if engine_mod._native_join is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    join = engine_mod._native_join
+    scanner = Engine(native=True)._scanner
+    ref = (None, None, None)
+    for texts in (["Springfield"], ["Lake Jennifer", "t1-abc"], ["Suite 12b"], ["4155552671x"], ["ab@"], ["x:y"],
+                  ["Dear Jane Roe, thanks"], ["12 Main Street"], ["4.2116, -31.9025"], ["DE89370400440532013000"],
+                  ["call 415-555-2671"], ["  ", "é ü"]):  # fmt: skip
+        loud = join(texts, [ref] * len(texts), 1000, False)
+        quiet = join(texts, [ref] * len(texts), 1000, True)
+        assert loud is not None
+        if quiet is None:
+            assert scanner.scan(loud[0], loud[2]) == [], texts
+        else:
+            assert quiet == loud
+    assert join(["Springfield"], [ref], 1000, True) is None
+    assert join(["call 415-555-2671"], [ref], 1000, True) is not None
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.text(alphabet="aZ 09+(-.,:@\x00é", min_size=6, max_size=30), min_size=1, max_size=3))
+def test_native_quiet_join_never_hides_a_finding(texts: list[str]) -> None:
+    if engine_mod._native_join is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    join = engine_mod._native_join
+    scanner = Engine(native=True)._scanner
+    refs = [(None, None, None)] * len(texts)
+    loud = join(texts, refs, 1000, False)
+    if loud is not None and join(texts, refs, 1000, True) is None:
+        assert scanner.scan(loud[0], loud[2]) == []
+    native, python = _native_engines()
+    doc = {f"k{i}": t for i, t in enumerate(texts)}
+    assert native.process_value(dict(doc))[1] == python.process_value(dict(doc))[1]
+
+
+def test_native_tally_repeats_give_fresh_equal_counts() -> None:
+    """tally copies its last dicts when the same kinds of finding repeat: every call still
+    gets its own dicts (mutating one changes no later answer), equal to the Python tally's,
+    also when documents, rules and engines alternate."""
+    native, python = _native_engines()
+    other, _ = _native_engines(PiiConfig(mask={"char": "#"}))  # type: ignore[arg-type]
+    docs = [_TALLY_DOC, {"email": "jane.roe@example.com"}, {"x": 1}, _TALLY_DOC, _TALLY_DOC]
+    for rules in (None, ActionRules(default=Action.MASK), None):
+        for engine in (native, other, native):
+            for doc in docs:
+                a = engine.process_json(orjson.dumps(doc), rules).annotations
+                b = python.process_json(orjson.dumps(doc), rules).annotations
+                assert _ordered(a) == _ordered(b)
+                a.entities["email"] = 99
+                a.categories.clear()
+                a.actions["mask"] = -1

@@ -36,7 +36,6 @@ findings carry only paths, entities and categories.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from cpragate.core.exchange import Exchange
@@ -79,14 +78,28 @@ _rewrote = fp.rewrote
 _Plan = fp.Plan
 
 
-@dataclass  # no slots: Annotations may be a compiled class (cpragate._accel), and slots=True re-creates the class
 class PiiReport(Annotations):
     """``exchange.pii``: the response's counts, and the request's in ``request``.
+
+    (A plain class like Annotations, which may be a compiled class: cpragate._accel.)
 
     :ivar request: what the client sent (query string and body), None when not inspected.
     """
 
-    request: Annotations | None = None
+    FIELDS: ClassVar[tuple[str, ...]] = (*Annotations.FIELDS, "request")
+
+    def __init__(
+        self,
+        entities: dict[str, int] | None = None,
+        categories: dict[str, int] | None = None,
+        spi: int = 0,
+        actions: dict[str, int] | None = None,
+        blocked: bool = False,
+        blocked_by: str | None = None,
+        request: Annotations | None = None,
+    ) -> None:
+        super().__init__(entities, categories, spi, actions, blocked, blocked_by)
+        self.request = request
 
     def to_dict(self) -> dict[str, Any]:
         d = Annotations.to_dict(self)

@@ -609,3 +609,23 @@ def test_request_rules_resolve_route_level_before_filter_level_and_never_inherit
     assert verdict(cfg, route_pii, _caller("payroll", "third_party")) is CONTINUE
     cfg = {"request": {"body": "block", "by_consumer": {"payroll": allow_all}}}
     assert isinstance(verdict(cfg, {"request": {"actions": strict}}, _caller("payroll", "third_party")), Deny)
+
+
+def test_reports_compare_and_print_as_the_dataclasses_did() -> None:
+    """Annotations and PiiReport are plain classes (a compiled dataclass's __init__ ran
+    interpreted): the same constructor (positional and keyword), equality and repr."""
+    from cpragate.pii import Annotations
+
+    a = Annotations({"email": 1}, {"identifiers": 1}, 0, {"mask": 1})
+    assert a == Annotations(entities={"email": 1}, categories={"identifiers": 1}, actions={"mask": 1})
+    assert a != Annotations() and Annotations() == Annotations() and Annotations().entities is not Annotations().entities
+    assert repr(Annotations(spi=2)) == (
+        "Annotations(entities={}, categories={}, spi=2, actions={}, blocked=False, blocked_by=None)"
+    )
+    rep = PiiReport(request=Annotations())
+    assert rep != PiiReport() and rep == PiiReport(request=Annotations()) and rep != Annotations()
+    assert PiiReport().request is None and isinstance(rep, Annotations)
+    assert repr(rep).startswith("PiiReport(entities={}, ") and repr(rep).endswith(", request=Annotations(" + repr(
+        Annotations()
+    )[len("Annotations(") :] + ")")
+    assert rep.to_dict()["request"] == Annotations().to_dict()
