@@ -259,8 +259,10 @@ class ValidationFilter(Filter):
         rb = plan.op.request_body
         if not (plan.query or plan.headers or plan.cookies or (rb is not None and rb.required)):
             found = plan.op.params.path_scalars() if plan.params else ()
-            if found is not None:
-                renamed = {spec: route_name for route_name, spec in plan.path_names}
+            renamed = {spec: route_name for route_name, spec in plan.path_names}
+            # a route name that is another parameter's spec name (a swap): _parameters renames
+            # one at a time, so its order decides; the full phase handles such a route
+            if found is not None and set(renamed.values()).isdisjoint(renamed):
                 scalars = tuple(
                     PathScalar(renamed.get(key, key), types, schema.validator.checker() if schema is not None else None)
                     for key, types, schema in found

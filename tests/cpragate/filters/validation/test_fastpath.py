@@ -199,3 +199,35 @@ def test_validation_plans_follow_the_route_settings_object(mini: Any) -> None:
     assert filt._fast.plans[id(route)] is not plan
     # the filter binds the compiled method: the pipeline calls it with no Python frame between
     assert type(filt).implements("request_now") and filt.request_now == filt._fast.request_now
+
+
+def test_swapped_path_parameter_names_take_the_full_phase(mini: Any, tmp_path: Any) -> None:
+    # /r/{y}/{x} bound to /a/{x}/{y}: each route name is the other's spec name; the full phase
+    # renames one at a time, so its order decides there and the fast path stays out of it
+    spec = tmp_path / "swap.yaml"
+    spec.write_text("""
+openapi: 3.0.3
+info: {title: swap, version: "1"}
+paths:
+  /a/{x}/{y}:
+    get:
+      operationId: getA
+      parameters:
+        - {name: x, in: path, required: true, schema: {type: integer}}
+        - {name: y, in: path, required: true, schema: {type: string, pattern: "^[a-z]+$"}}
+      responses: {"200": {description: ok}}
+""")
+    gw = mini(f"""
+routes:
+  - path: /r/{{y}}/{{x}}
+    methods: [GET]
+    upstream: api
+    openapi: {{spec: {spec}, operation: getA}}
+""")
+    filt = gw.filters["validation"]
+    route = gw.router.match("GET", "/r/1/abc").payload
+    assert route.settings.openapi.path_names  # the binding renames both
+    plan = filt._fast_plan(route)
+    assert plan is not None and plan.scalars is None
+    for target in ("/r/1/abc", "/r/abc/1", "/r/1/2", "/r/abc/def"):
+        _same(*_both(gw, "GET", target))
