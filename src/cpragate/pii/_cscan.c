@@ -1136,7 +1136,10 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         (acts = cached_count_dict(&count_cache[2], ca, na)) == NULL)
         goto done;
     if (nk <= COUNT_CACHE_KEYS) {
-        /* count_cache now holds these kinds' dicts (ne, nc, na <= nk: none was too long) */
+        /* count_cache now holds these kinds' dicts (ne, nc, na <= nk: none was too long).
+         * Cleared again first: Python code (a key's hash or comparison) may have run another
+         * tally since the clear above; its entries would otherwise leak (never miscount) */
+        kind_cache_clear();
         for (Py_ssize_t k = 0; k < nk; k++) {
             kind_cache.decision[k] = Py_NewRef(kinds[k].decision);
             kind_cache.spi[k] = kinds[k].spi;
