@@ -557,7 +557,7 @@ _COORD = st.one_of(
 )
 
 
-@settings(max_examples=2000, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_COORD, _COORD, st.booleans())
 def test_native_geo_fields_answer_as_the_engine(lat: Any, lng: Any, both: bool) -> None:
     """The C walk's lat/lng pair (both floats: answered in C, precision proved by the
@@ -577,7 +577,7 @@ def test_native_geo_fields_when_geolocation_is_off() -> None:
     assert native._detect(doc) == python._detect(doc) == []
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_COORD, _COORD, st.sampled_from([0, 1, 2, 3]))
 def test_native_tally_rounds_coordinate_fields_as_python(lat: Any, lng: Any, decimals: int) -> None:
     """A masked lat/lng pair in two float fields is rounded in _cscan.tally (operators._round's
@@ -616,7 +616,7 @@ def test_native_join_texts_quiet_only_when_the_scanner_finds_nothing() -> None:
     assert join(["call 415-555-2671"], [ref], 1000, True) is not None
 
 
-@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.text(alphabet="aZ 09+(-.,:@\x00é", min_size=6, max_size=30), min_size=1, max_size=3))
 def test_native_quiet_join_never_hides_a_finding(texts: list[str]) -> None:
     if engine_mod._native_join is None:
