@@ -10,8 +10,17 @@ Theory of operation:
   the previous one). A segment is preallocated (``posix_fallocate``, so a full disk
   fails at creation, never as SIGBUS on a write) and memory-mapped. A record is one
   JSON line copied into the map: no system call per record. The pages belong to the
-  kernel at once, so a *process* crash loses nothing; an fsync thread ``msync``\\ s the
-  map every ``fsync_window`` seconds, so an *OS* crash loses at most that window.
+  kernel at once, so a *process* crash loses nothing; an fsync thread makes the map
+  durable every ``fsync_window`` seconds, so an *OS* crash loses at most that window.
+* That sync never holds the GIL, nor the lock the event loop may take: on Linux it is
+  ``fdatasync`` on a duplicate of the segment's descriptor (Linux's ``msync(MS_SYNC)`` of
+  a shared file mapping *is* ``vfs_fsync_range`` on its file, so the same pages reach the
+  disk), which CPython runs with the GIL released. ``mmap.flush()`` holds the GIL for the
+  whole ``msync`` (CPython 3.11; gh-44098 released it only around ``mmap()``): every
+  window stopped the event loop for as long as the disk took, ~0.1 ms typically and over
+  100 ms on a slow or busy disk (the demo policy's p99 in bench/RESULTS.md, session 9).
+  A segment the event loop leaves (rotation) is synced by the fsync thread too, not on
+  the loop. Other platforms keep ``mmap.flush()``.
 * A record's position is ``id << 32 | offset``: unique per slot, increasing, and
   stable across restarts (it keys dedup in the sink).
 * Bytes after the last record are zero; readers stop at the first NUL. A segment made
@@ -48,6 +57,7 @@ import fcntl
 import logging
 import mmap
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -122,6 +132,8 @@ class Spool:
         self.used = sum(s.size for s in self._segments)
         """Bytes of every segment file (they are preallocated)."""
         self.dirty = False
+        self._retired: list[_Segment] = []
+        """Segments the event loop has left since the last sync (the fsync thread syncs them)."""
         self.dropped = 0
         self.full_since: float | None = None
         self._closed = False
@@ -179,7 +191,7 @@ class Spool:
         self.off = off + n  # published after the copy: readers never see half a record
         self.dirty = True
         if self.fsync_window == 0:
-            mm.flush()
+            _datasync(cur.fd, mm)
         return pos
 
     @property
@@ -237,11 +249,9 @@ class Spool:
                 _close(spare)
                 spare.path.unlink(missing_ok=True)
             self._ensure_spare()
-        if old is not None and old.mm is not None:
-            try:
-                old.mm.flush()
-            except (OSError, ValueError):
-                pass
+        if old is not None and old.mm is not None and self.fsync_window > 0:
+            with self._lock:  # its last window is synced by the fsync thread, not on the loop
+                self._retired.append(old)
         return True
 
     def _next_id(self) -> int:
@@ -271,16 +281,38 @@ class Spool:
 
     # --- durability ---------------------------------------------------------------------
     def sync(self) -> None:
-        """msync the current segment (the fsync thread calls this once per window)."""
+        """Make what was appended durable: the current segment if written since the last
+        sync, and the segments left since (the fsync thread calls this once per window).
+
+        The lock is held only to pick the segments and duplicate their descriptors; the
+        sync itself runs without it and without the GIL (the module docstring)."""
         with self._lock:
+            todo = self._retired
+            self._retired = []
             cur = self.cur
-            if cur is None or not self.dirty or cur.mm is None:
+            if cur is not None and self.dirty and cur.mm is not None:
+                self.dirty = False
+                todo.append(cur)
+            if not todo:
                 return
-            self.dirty = False
+            if not _FDATASYNC:
+                for s in todo:
+                    _flush(s.mm)
+                return
+            fds: list[int] = []
+            for s in todo:
+                if s.fd >= 0:
+                    try:
+                        fds.append(os.dup(s.fd))
+                    except OSError as e:
+                        log.error("CPG-AUD-003: audit spool sync failed (%s)", type(e).__name__)
+        for fd in fds:
             try:
-                cur.mm.flush()
-            except (OSError, ValueError) as e:
+                os.fdatasync(fd)
+            except OSError as e:
                 log.error("CPG-AUD-003: audit spool sync failed (%s)", type(e).__name__)
+            finally:
+                os.close(fd)
 
     def _sync_loop(self) -> None:
         while not self._stop.wait(self.fsync_window):
@@ -403,16 +435,39 @@ class Spool:
             for s in self._segments:
                 if s.mm is not None:
                     try:
-                        s.mm.flush()
+                        _datasync(s.fd, s.mm)
                     except (OSError, ValueError):
                         pass
                 _close(s)
+            self._retired.clear()
             self.cur = None
         self.handed.clear()
         try:
             os.close(self._lock_fd)
         except OSError:
             pass
+
+
+_FDATASYNC: Final = sys.platform.startswith("linux")
+"""Sync a segment with ``fdatasync`` on its descriptor (GIL released) instead of
+``mmap.flush()`` (GIL held): equivalent on Linux only (the module docstring)."""
+
+
+def _datasync(fd: int, mm: mmap.mmap) -> None:
+    """Make ``mm``'s pages durable (raises OSError/ValueError as ``mmap.flush`` does)."""
+    if _FDATASYNC and fd >= 0:
+        os.fdatasync(fd)
+    else:
+        mm.flush()
+
+
+def _flush(mm: mmap.mmap | None) -> None:
+    if mm is None:
+        return
+    try:
+        mm.flush()
+    except (OSError, ValueError) as e:
+        log.error("CPG-AUD-003: audit spool sync failed (%s)", type(e).__name__)
 
 
 def _close(s: _Segment) -> None:

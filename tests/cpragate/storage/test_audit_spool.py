@@ -190,3 +190,94 @@ def test_the_hand_over_table_is_bounded_and_only_holds_accepted_records(tmp_path
     finally:
         s.close()
     assert not s.handed  # closing drops what the writer did not take
+
+
+def _ino(path: Path) -> int:
+    return os.stat(path).st_ino
+
+
+def test_sync_is_fdatasync_on_a_duplicate_outside_the_lock(tmp_path: Path, monkeypatch: Any) -> None:
+    # mmap.flush() holds the GIL through the whole msync (CPython 3.11), stopping the event
+    # loop for as long as the disk takes; os.fdatasync releases it, and on Linux it syncs
+    # the same pages (msync(MS_SYNC) of a shared file mapping is vfs_fsync_range).
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, fsync_window=3600)  # the thread waits
+    synced: list[int] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        assert not s._lock.locked()  # the event loop's rotation never waits for a disk
+        assert s.cur is None or fd != s.cur.fd  # a duplicate: a segment released meanwhile stays valid
+        synced.append(os.fstat(fd).st_ino)
+        real(fd)
+
+    monkeypatch.setattr(os, "fdatasync", spy)
+    try:
+        first = s.cur
+        assert first is not None
+        s.sync()
+        assert synced == []  # nothing appended: nothing to sync
+        assert s.append(rec(0), True) is not None
+        s.sync()
+        assert synced == [_ino(first.path)]
+        s.sync()
+        assert len(synced) == 1  # clean since: not again
+        # a rotation leaves the old segment to the fsync thread (not synced on the loop)
+        while s.cur is first:
+            assert s.append(rec(1, 200), True) is not None
+        assert len(synced) == 1 and s._retired == [first]
+        s.sync()
+        assert s.cur is not None
+        assert synced[1:] == [_ino(first.path), _ino(s.cur.path)] and s._retired == []
+    finally:
+        monkeypatch.undo()  # close() syncs under the lock: nothing runs any more
+        s.close()
+
+
+def test_a_left_segment_released_before_its_sync_is_skipped(tmp_path: Path, monkeypatch: Any) -> None:
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, fsync_window=3600)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(os.fstat(fd).st_ino))
+    try:
+        first = s.cur
+        assert first is not None
+        while s.cur is first:
+            assert s.append(rec(2, 200), True) is not None
+        _, nxt = s.read(0, limit=100_000)
+        assert s.release(nxt) > 0 and first.fd == -1  # shipped and closed by the writer
+        s.sync()
+        assert s.cur is not None and synced == [_ino(s.cur.path)] and s._retired == []
+    finally:
+        monkeypatch.undo()
+        s.close()
+
+
+def test_a_failed_sync_is_logged_and_leaks_no_descriptor(tmp_path: Path, monkeypatch: Any, caplog: Any) -> None:
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=1 << 16, fsync_window=3600)
+
+    def eio(fd: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    try:
+        assert s.append(rec(3), True) is not None
+        fds = len(os.listdir("/proc/self/fd"))
+        monkeypatch.setattr(os, "fdatasync", eio)
+        s.sync()
+        assert len(os.listdir("/proc/self/fd")) == fds
+        assert "CPG-AUD-003" in caplog.text and "OSError" in caplog.text
+        monkeypatch.undo()
+        assert s.append(rec(4), True) is not None  # the spool goes on
+    finally:
+        s.close()
+
+
+def test_a_zero_window_syncs_each_record_with_fdatasync(tmp_path: Path, monkeypatch: Any) -> None:
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=1 << 16, fsync_window=0)
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fdatasync", lambda fd: synced.append(fd))
+    try:
+        assert s.cur is not None
+        for i in range(3):
+            assert s.append(rec(i), True) is not None
+        assert synced == [s.cur.fd] * 3
+    finally:
+        s.close()

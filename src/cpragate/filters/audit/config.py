@@ -104,7 +104,7 @@ class AuditSpool(FilterConfig):
     fsync_window_ms: float = Field(
         20.0,
         ge=0,
-        description="Records are flushed to disk (msync) once per window. A process crash loses nothing; "
+        description="Records are flushed to disk once per window (fdatasync on Linux, by the spool's fsync thread, without stopping the event loop). A process crash loses nothing; "
         "an OS crash or power loss loses at most this window. 0 flushes every record (slow).",
     )
 
