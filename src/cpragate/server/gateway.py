@@ -251,6 +251,7 @@ class Gateway:
         self.admin = await start_admin(self)
         memory.tune(self.cfg.limits.malloc_mmap_threshold)
         self._next_trim = self.loop.time() + self.cfg.limits.malloc_trim_interval
+        memory.tune_gc(self.cfg.limits.gc_young_threshold)
         self._schedule_tick()
 
     def bound_ports(self) -> list[int]:
@@ -314,6 +315,7 @@ class Gateway:
         self.runtime = new
         memory.tune(cfg.limits.malloc_mmap_threshold)
         self._next_trim = self.loop.time() + cfg.limits.malloc_trim_interval
+        memory.tune_gc(cfg.limits.gc_young_threshold)
         self.access_log = cfg.logging.access_log
         self.access_lines = sink(self.loop) if self.access_log else None
         # Refresh listener certificates in place (new handshakes use them).

@@ -29,16 +29,28 @@ What we do, in each worker:
   count, the last and the slowest.
 
 Elsewhere (musl, macOS) both are no-ops that return False.
+
+And Python's cyclic garbage collector (any platform): :func:`tune_gc` sets the threshold
+of its youngest generation (``limits.gc_young_threshold``, 10,000). CPython's default,
+700 net container allocations, is crossed every ~30 requests under the demo policy at
+32 concurrent clients just by the containers of the requests in flight, each collection
+walking them all, and the survivors it promotes trigger full collections of the whole
+heap (~400k objects, 40-60 ms each, several per 10 s): ~17 µs of collection per request
+and the p99's longest stalls (bench/RESULTS.md, session 9). Nothing a request makes is
+cyclic garbage (its objects are freed by reference counting when it ends), so collecting
+less often keeps no memory longer. ``stats()`` counts the collections per generation,
+their time and the longest.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import time
 from typing import Any
 
-__all__ = ["M_MMAP_THRESHOLD", "available", "stats", "trim", "tune"]
+__all__ = ["M_MMAP_THRESHOLD", "available", "stats", "trim", "tune", "tune_gc"]
 
 log = logging.getLogger("cpragate.memory")
 
@@ -48,6 +60,10 @@ M_MMAP_THRESHOLD = -3
 _libc: Any = None
 _looked = False
 _stats: dict[str, float] = {"trims": 0, "trim_ms_last": 0.0, "trim_ms_max": 0.0, "mmap_threshold": 0}
+_GC_DEFAULT = gc.get_threshold()[0]
+"""The interpreter's own young-generation threshold (``tune_gc(0)`` puts it back)."""
+_gc_stats: dict[str, float] = {"gc_young_threshold": _GC_DEFAULT}
+_gc_started = 0.0
 
 
 def _glibc() -> Any:
@@ -102,6 +118,36 @@ def trim() -> bool:
     return released
 
 
+def tune_gc(young: int) -> int:
+    """Set the cyclic collector's young-generation threshold (0: the interpreter's
+    default); the older generations keep theirs. Returns the threshold now in force."""
+    t = young if young > 0 else _GC_DEFAULT
+    _, t1, t2 = gc.get_threshold()
+    gc.set_threshold(t, t1, t2)
+    _gc_stats["gc_young_threshold"] = t
+    if _on_gc not in gc.callbacks:
+        gc.callbacks.append(_on_gc)
+    return t
+
+
+def _on_gc(phase: str, info: dict[str, int]) -> None:
+    """Counts the collections per generation, their time and the longest (``stats()``)."""
+    global _gc_started
+    if phase == "start":
+        _gc_started = time.perf_counter()
+        return
+    ms = (time.perf_counter() - _gc_started) * 1000.0
+    g = info.get("generation", 0)
+    st = _gc_stats
+    st[f"gc{g}_collections"] = st.get(f"gc{g}_collections", 0) + 1
+    st[f"gc{g}_ms"] = st.get(f"gc{g}_ms", 0.0) + ms
+    if ms > st.get("gc_ms_max", 0.0):
+        st["gc_ms_max"] = ms
+
+
 def stats() -> dict[str, float]:
-    """Trims so far, the last and the slowest (ms), and the mmap threshold set (0: none)."""
-    return dict(_stats)
+    """Trims so far, the last and the slowest (ms), the mmap threshold set (0: none); the
+    collector's young threshold and, once :func:`tune_gc` ran, its collections per
+    generation (``gc<N>_collections``), their total ms (``gc<N>_ms``) and the longest
+    (``gc_ms_max``)."""
+    return {**_stats, **_gc_stats}

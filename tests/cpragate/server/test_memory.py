@@ -1,5 +1,7 @@
 import asyncio
 import ctypes
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -95,3 +97,55 @@ def test_limits_defaults_and_bounds() -> None:
     assert lim.malloc_mmap_threshold == 128 * 1024
     with pytest.raises(Exception, match="malloc_mmap_threshold"):
         load_config_text(CFG.replace("malloc_trim_interval: %s", "malloc_mmap_threshold: 99999999999"))
+
+
+@pytest.fixture
+def gc_threshold() -> Iterator[tuple[int, int, int]]:
+    import gc
+
+    saved = gc.get_threshold()
+    yield saved
+    gc.set_threshold(*saved)
+
+
+def test_tune_gc_sets_the_young_threshold_and_counts_collections(gc_threshold: tuple[int, int, int]) -> None:
+    import gc
+
+    assert memory.tune_gc(12_345) == 12_345
+    assert gc.get_threshold() == (12_345, *gc_threshold[1:])  # the older generations keep theirs
+    before = memory.stats()
+    gc.collect(0)
+    gc.collect(2)
+    s = memory.stats()
+    assert s["gc_young_threshold"] == 12_345
+    assert s["gc0_collections"] == before.get("gc0_collections", 0) + 1
+    assert s["gc2_collections"] == before.get("gc2_collections", 0) + 1
+    assert 0 <= s["gc2_ms"] and s["gc_ms_max"] >= 0
+    assert memory.tune_gc(12_345) == 12_345 and gc.callbacks.count(memory._on_gc) == 1  # registered once
+    assert memory.tune_gc(0) == memory._GC_DEFAULT  # 0: the interpreter's own (700 in CPython)
+    assert gc.get_threshold()[0] == memory._GC_DEFAULT
+
+
+def test_gateway_applies_the_gc_threshold_at_start_and_reload(tmp_path: Path, gc_threshold: tuple[int, int, int]) -> None:
+    import gc
+
+    path = tmp_path / "gw.yaml"
+    path.write_text(CFG.replace("malloc_trim_interval: %s", "gc_young_threshold: 4321"))
+
+    async def t() -> tuple[int, int]:
+        from cpragate.config import load_config
+
+        gw = Gateway(load_config(str(path)), asyncio.get_running_loop(), config_path=str(path))
+        await gw.start()
+        try:
+            at_start = gc.get_threshold()[0]
+            path.write_text(path.read_text().replace("4321", "0"))
+            assert gw.reload()
+            return at_start, gc.get_threshold()[0]
+        finally:
+            await gw.stop(0)
+
+    assert asyncio.run(t()) == (4321, memory._GC_DEFAULT)
+    assert load_config_text(CFG % 60).limits.gc_young_threshold == 10_000  # the default
+    with pytest.raises(Exception, match="gc_young_threshold"):
+        load_config_text(CFG.replace("malloc_trim_interval: %s", "gc_young_threshold: -1"))
