@@ -251,6 +251,13 @@ class Limits(_Model):
     malloc_trim_interval: float = Field(
         10.0, ge=0, description="glibc only: seconds between malloc_trim calls handing free heap pages back to the kernel (~1 ms each; 0: never)."
     )
+    batch_writes: bool = Field(
+        True,
+        description="Write what the loop answered on its client connections once it has handled every event that was "
+        "ready, not one write per response at once: a client (or load generator) reading many connections then "
+        "wakes once per batch instead of once per response (bench/RESULTS.md, session 9). A connection's bytes keep "
+        "their order and a close writes them first; the latency added is at most the rest of the loop's pass.",
+    )
     gc_young_threshold: int = Field(
         10_000, ge=0, le=10_000_000,
         description="Python's cyclic garbage collector: net container allocations between two collections of its youngest "

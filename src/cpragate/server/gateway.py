@@ -211,6 +211,12 @@ class Gateway:
         self.access_log = cfg.logging.access_log
         self.access_lines: AccessLines | None = sink(loop) if self.access_log else None
         """The batched access-log writer (server/accesslog.py), None: one ``logging`` record per line."""
+        self.batch_writes = cfg.limits.batch_writes
+        """Client writes wait for the end of the loop's pass over ready events (see
+        :meth:`queue_write`)."""
+        self.write_batch: list[ClientConnection] = []
+        """Client connections with collected writes, flushed once the loop has handled every
+        ready event (:meth:`queue_write`)."""
         self.date = b""
         self.read_view = memoryview(bytearray(256 * 1024))
         """Where uvloop puts what client connections read (and TLS decrypts): they are
@@ -295,6 +301,29 @@ class Gateway:
         if not self._stopped.done():
             self._schedule_tick()
 
+    def queue_write(self, conn: ClientConnection) -> None:
+        """Write ``conn``'s collected bytes once the loop has handled every event that was
+        ready (``limits.batch_writes``; docs/architecture.md "Write batching").
+
+        Under load one pass of the loop handles dozens of reads; answering each at once
+        made one ``write`` per response, each waking the client's (and, on loopback, the
+        upstream's) process on another core. Written together after the pass, a client
+        reading many connections wakes once for all of them. A connection's own bytes keep
+        their order (:meth:`ClientConnection.write` queues behind them) and a close writes
+        them first."""
+        batch = self.write_batch
+        batch.append(conn)
+        if len(batch) == 1:
+            self.loop.call_soon(self.flush_writes)
+
+    def flush_writes(self) -> None:
+        """Write every queued connection's bytes (``call_soon``: the loop's next pass, before
+        it polls again)."""
+        batch = self.write_batch
+        self.write_batch = []
+        for conn in batch:
+            conn.flush_out()
+
     def reload(self, path: str | None = None) -> bool:
         """Load the config again; keep serving the old one if the new one is bad."""
         path = path or self.config_path
@@ -318,6 +347,7 @@ class Gateway:
         memory.tune_gc(cfg.limits.gc_young_threshold)
         self.access_log = cfg.logging.access_log
         self.access_lines = sink(self.loop) if self.access_log else None
+        self.batch_writes = cfg.limits.batch_writes
         # Refresh listener certificates in place (new handshakes use them).
         for lr, lcfg in zip(self.listeners, cfg.listeners, strict=False):
             if lr.ssl is not None and lcfg.tls is not None:

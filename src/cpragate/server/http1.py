@@ -119,6 +119,18 @@ _DONE: Final = 6
 _STREAM_REWRITE: Final = 7
 
 
+_BATCH_BYTES: Final = 64 * 1024
+"""Collected client bytes up to this wait for the end of the loop's pass (``limits.batch_writes``);
+more are written at once."""
+
+
+def _total(out: list[bytes]) -> int:
+    n = 0
+    for b in out:
+        n += len(b)
+    return n
+
+
 class ClientConnection(asyncio.BufferedProtocol):
     """One client connection (plain or TLS).
 
@@ -158,6 +170,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.broken = False  # the byte stream failed to parse: nothing after it is read
         self.corked = False
         self.out: list[bytes] = []
+        self.queued = False  # in the gateway's write batch (Gateway.flush_writes): later writes queue behind
         self.last_activity = self.loop.time()
         self.head_started: float | None = None
         self._rview: memoryview = listener.gateway.read_view
@@ -376,6 +389,9 @@ class ClientConnection(asyncio.BufferedProtocol):
     def write(self, data: bytes) -> None:
         if self.corked:
             self.out.append(data)
+        elif self.queued:  # a stream's write behind a queued answer: both go now, in order
+            self.out.append(data)
+            self.flush_out()
         elif self.transport is not None and not self.closing:
             self.transport.write(data)
 
@@ -391,6 +407,21 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.corked = False
         out = self.out
         if out:
+            gw = self.gateway
+            if gw.batch_writes and _total(out) <= _BATCH_BYTES:
+                if not self.queued:
+                    self.queued = True
+                    gw.queue_write(self)
+            else:
+                # Large (a big body, or a stream's reads piling up within one pass): now, so
+                # that the transport's back-pressure (pause_writing) still stops the upstream.
+                self.flush_out()
+
+    def flush_out(self) -> None:
+        """Write what is collected now (a batch's flush, a close)."""
+        self.queued = False
+        out = self.out
+        if out:
             self.out = []
             if self.transport is not None and not self.closing:
                 if len(out) == 1:
@@ -403,7 +434,8 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     def close(self) -> None:
         if self.transport is not None and not self.closing:
-            self.uncork()
+            self.corked = False
+            self.flush_out()
             self.closing = True
             self.transport.close()
 

@@ -54,6 +54,7 @@ def test_unrouted_answered_without_upstream() -> None:
     async def t() -> None:
         c, tr, _ = conn()
         c.data_received(b"GET /zzz HTTP/1.1\r\nhost: x\r\n\r\n")
+        await asyncio.sleep(0)  # written once the loop's pass is over (limits.batch_writes)
         assert tr.out.startswith(b"HTTP/1.1 404 Not Found\r\n") and not tr.closed
 
     asyncio.run(t())
@@ -126,6 +127,7 @@ def test_reads_arrive_through_the_shared_buffer_one_connection_after_another() -
         read(c, b"GET /")
         read(c2, b"GET /yy HTTP/1.1\r\nhost: y\r\n\r\n")  # overwrites the shared buffer
         read(c, b"a HTTP/1.1\r\nhost: x\r\n\r\n")
+        await asyncio.sleep(0)
         assert t2.out.startswith(b"HTTP/1.1 404 Not Found\r\n")
         # each kept its own copy of what it read: c's request is /a (routed, waiting for the upstream)
         assert tr.out == b"" and c.active is not None and c.active.ex.request.path == "/a"
@@ -155,3 +157,106 @@ def test_access_log_pi_summary_follows_the_counts_it_is_asked_about() -> None:
     assert _pi_summary(ex_with({"identifiers": 5}, 3)) == " pi=identifiers:5 spi=3"
     assert _pi_summary(ex_with({}, 0)) == ""
     assert _pi_summary(make_exchange(make_request())) == ""
+
+
+class CountingTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, d: bytes) -> None:
+        self.writes += 1
+        super().write(d)
+
+    def writelines(self, ds: list[bytes]) -> None:
+        self.write(b"".join(ds))
+
+
+def _conns(n: int, batch: bool = True) -> tuple[list[ClientConnection], list[CountingTransport], Gateway]:
+    cfg = CFG.replace("max_connections: 1", f"max_connections: 10, batch_writes: {str(batch).lower()}")
+    gw = Gateway(load_config_text(cfg), asyncio.get_event_loop())
+    out = []
+    for _ in range(n):
+        c = ClientConnection(ListenerRuntime(gw, gw.cfg.listeners[0]))
+        t = CountingTransport()
+        c.connection_made(t)  # type: ignore[arg-type]
+        out.append((c, t))
+    return [c for c, _ in out], [t for _, t in out], gw
+
+
+NOT_FOUND = b"GET /zzz HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+def test_answers_of_one_loop_pass_are_written_after_it_one_write_each() -> None:
+    async def t() -> None:
+        cs, ts, gw = _conns(3)
+        for c in cs:
+            c.data_received(NOT_FOUND + NOT_FOUND)  # two answers each (pipelined)
+        assert [tr.out for tr in ts] == [b"", b"", b""] and len(gw.write_batch) == 3
+        await asyncio.sleep(0)
+        for tr in ts:
+            assert tr.writes == 1 and tr.out.count(b"HTTP/1.1 404 Not Found\r\n") == 2
+        assert gw.write_batch == [] and not any(c.queued or c.out for c in cs)
+
+    asyncio.run(t())
+
+
+def test_a_queued_connection_keeps_its_order_and_a_close_writes_it_first() -> None:
+    async def t() -> None:
+        (c,), (tr,), _ = _conns(1)
+        c.data_received(NOT_FOUND)
+        assert c.queued and tr.out == b""
+        c.write(b"LATER")  # a stream's write (not corked) behind the queued answer: both now, in order
+        assert tr.out.startswith(b"HTTP/1.1 404") and tr.out.endswith(b"LATER") and tr.writes == 1 and not c.queued
+        c.data_received(NOT_FOUND)
+        assert c.queued and tr.writes == 1
+        c.close()  # what is queued goes before the close
+        assert tr.closed and tr.out.count(b"HTTP/1.1 404") == 2 and tr.writes == 2
+        await asyncio.sleep(0)  # the batch's flush finds nothing left
+        assert tr.writes == 2
+
+    asyncio.run(t())
+
+
+def test_an_aborted_queued_connection_writes_nothing() -> None:
+    async def t() -> None:
+        (c,), (tr,), _ = _conns(1)
+        c.data_received(NOT_FOUND)
+        c.abort()
+        await asyncio.sleep(0)
+        assert tr.aborted and tr.out == b"" and tr.writes == 0 and not c.queued
+
+    asyncio.run(t())
+
+
+def test_batch_writes_off_writes_at_once() -> None:
+    async def t() -> None:
+        (c,), (tr,), gw = _conns(1, batch=False)
+        c.data_received(NOT_FOUND)
+        assert tr.out.startswith(b"HTTP/1.1 404") and gw.write_batch == [] and not c.queued
+
+    asyncio.run(t())
+
+
+def test_large_writes_are_not_held_for_the_batch() -> None:
+    # A big body, or a stream's reads piling up within one pass, go at once: held, they
+    # would escape the transport's back-pressure (pause_writing stops the upstream).
+    async def t() -> None:
+        (c,), (tr,), gw = _conns(1)
+        c.data_received(NOT_FOUND)
+        assert c.queued and tr.writes == 0
+        c.cork()
+        c.write(b"x" * 40_000)
+        c.uncork()  # still under the bound with the queued answer: it waits
+        assert tr.writes == 0
+        c.cork()
+        c.write(b"y" * 40_000)
+        c.uncork()  # over it: everything collected, in order, now
+        assert tr.writes == 1 and tr.out.startswith(b"HTTP/1.1 404") and tr.out.endswith(b"y" * 40_000)
+        assert not c.queued and c.out == []
+        c.write(b"z")  # nothing queued: straight through
+        assert tr.writes == 2
+        await asyncio.sleep(0)
+        assert tr.writes == 2 and gw.write_batch == []
+
+    asyncio.run(t())
