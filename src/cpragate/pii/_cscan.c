@@ -28,6 +28,7 @@
 #include <string.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 
 #define CONTEXT_CHARS 48
 
@@ -45,6 +46,60 @@
 /* \d and \w of a str pattern; ASCII answered inline (the Unicode database lookups are calls) */
 #define IS_DECIMAL(c) ((c) < 128 ? IS_DIGIT(c) : Py_UNICODE_ISDECIMAL(c))
 #define IS_UWORD(c) ((c) < 128 ? IS_WORD(c) : (Py_UNICODE_ISALNUM(c) || (c) == '_'))
+
+/* Per-byte classes for the scans' skip loops over 1-byte (Latin-1) text: a character that
+ * can start a prefilter candidate (IS_START), a capital (IS_UPPER), a letter that can start
+ * a birth-date cue word (b, B, d, D). Filled by PyInit__cscan from the macros above. */
+enum { CLS_START = 1, CLS_UPPER = 2, CLS_DOB = 4 };
+static unsigned char CLS[256];
+
+/* Eight bytes at a time (SWAR): whether a block can hold a byte of a class, so the skip
+ * loops test one word where there can be none. Each test is exact or a superset of its
+ * class; the bytes of a block that passes are then read one by one. */
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t load8(const Py_UCS1 *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* nonzero when a byte of x is in [lo, hi] (hi < 128): the low seven bits of each byte plus
+ * 0x80 - lo carry into the high bit when >= lo, plus 0x7f - hi when > hi; no carry crosses
+ * a byte; bytes >= 128 are masked out by ~x. */
+static inline uint64_t bytes_in(uint64_t x, unsigned lo, unsigned hi) {
+    uint64_t y = x & ~HIGHS;
+    uint64_t a = y + ONES * (0x80 - lo), b = y + ONES * (0x7f - hi);
+    return a & ~b & ~x & HIGHS;
+}
+
+/* nonzero when a byte of x is 0 */
+static inline uint64_t zero_byte(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
+
+/* the first i in [p, end) with CLS[s[i]] & mask, or end; filter(block) is nonzero for
+ * every block that holds such a byte */
+static inline Py_ssize_t skip_to(const Py_UCS1 *s, Py_ssize_t p, Py_ssize_t end, unsigned char mask,
+                                 uint64_t (*filter)(uint64_t)) {
+    for (;;) {
+        while (p + 8 <= end && !filter(load8(s + p)))
+            p += 8;
+        Py_ssize_t stop = p + 8 < end ? p + 8 : end;
+        while (p < stop && !(CLS[s[p]] & mask))
+            p++;
+        if (p < stop || p == end)
+            return p;
+    }
+}
+
+/* candidate starts: a superset, "(" to "9" (digits, "(" and "+" among them) or a capital */
+static inline uint64_t block_start(uint64_t x) { return bytes_in(x, '(', '9') | bytes_in(x, 'A', 'Z'); }
+static inline uint64_t block_upper(uint64_t x) { return bytes_in(x, 'A', 'Z'); }
+/* b, B, d or D: a byte or 0x20 is 'b' or 'd' exactly for these four */
+static inline uint64_t block_dob(uint64_t x) {
+    uint64_t y = x | ONES * 0x20;
+    return zero_byte(y ^ ONES * 'b') | zero_byte(y ^ ONES * 'd');
+}
 
 /* (a, b) as a tuple of two ints (Py_BuildValue parses its format on every call) */
 static PyObject *pair(Py_ssize_t a, Py_ssize_t b) {
@@ -203,7 +258,14 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
     Py_ssize_t s = 0;
     Py_ssize_t nul = -1; /* the last NUL seen before s */
     Py_ssize_t scanned = 0; /* NULs are tracked up to here */
+    const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
     while (s < t.len) {
+        if (bytes != NULL) {
+            /* the characters no candidate starts at, skipped without the kind switch */
+            s = skip_to(bytes, s, t.len, CLS_START, block_start);
+            if (s == t.len)
+                break;
+        }
         Py_UCS4 c = PyUnicode_READ(t.kind, t.data, s);
         if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t.kind, t.data, s - 1)))) {
             s++;
@@ -2040,7 +2102,14 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (out == NULL)
         return NULL;
     Py_ssize_t p = start;
+    const Py_UCS1 *bytes = kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)data : NULL;
     while (p < end) {
+        if (bytes != NULL) {
+            /* a run starts at a capital: skip the rest without the kind switch */
+            p = skip_to(bytes, p, end, CLS_UPPER, block_upper);
+            if (p == end)
+                break;
+        }
         Py_UCS4 c = PyUnicode_READ(kind, data, p);
         if (!IS_UPPER(c)) {
             p++;
@@ -2398,6 +2467,9 @@ static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t narg
         end = len;
     const Py_UCS1 *s = PyUnicode_1BYTE_DATA(args[0]);
     for (Py_ssize_t i = start; i < end; i++) {
+        i = skip_to(s, i, end, CLS_DOB, block_dob);
+        if (i == end)
+            break;
         Py_UCS1 c = ascii_lower(s[i]);
         if (c == 'b') {
             if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
@@ -2842,6 +2914,9 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_SPI, "_spi"},
         {&S_WALK_STATE, "_walk_state"},
     };
+    for (int c = 0; c < 256; c++)
+        CLS[c] = (unsigned char)((IS_START(c) ? CLS_START : 0) | (IS_UPPER(c) ? CLS_UPPER : 0) |
+                                 (c == 'b' || c == 'B' || c == 'd' || c == 'D' ? CLS_DOB : 0));
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -241,3 +241,36 @@ def test_scanner_addresses_equal_on_both_paths() -> None:
         assert TextScanner(frozenset(BUILTIN), [], True).scan(text) == TextScanner(
             frozenset(BUILTIN), [], True, native=False
         ).scan(text)
+
+
+# The skip loops of candidates, name_runs and dob_gate test eight bytes at a time in
+# 1-byte (Latin-1) text: long runs of characters they skip, with the candidates, capitals
+# and cue letters at every offset in a block and Latin-1 bytes whose low seven bits are a
+# digit, a capital or b/d (\xb0 \xc1 \xda \xc2 \xe2 \xe4), which must not count.
+_BLOCK_FILL = "xxxxxxxxxxxxxxx  ,,..  \xb0\xc1\xda\xc2\xe2\xe4\xe9"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["1", "12 Main St", "A12345", "+1 415 555 0132", "(", "Ann",
+                                                            "born", "DOB", "b", "d", "Z", "\x00", "4.21, -3.1", "x"])),
+             max_size=8),
+    st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_native_skip_loops_equal_python(parts: list[tuple[int, str]], rnd: object) -> None:
+    import random
+
+    assert isinstance(rnd, random.Random)
+    text = "".join("".join(rnd.choice(_BLOCK_FILL) for _ in range(n)) + piece for n, piece in parts)
+    assert _native()(text) == textscan._candidates_py(text)
+    runs = textscan.PersonRecognizer()._RUN
+    for a, b in ((0, len(text)), (3, len(text) - 2), (9, 17)):
+        assert textscan.PersonRecognizer().find(text, a, b, True) == textscan.PersonRecognizer().find(text, a, b, False)
+        from cpragate.pii.recognizers import _native_runs
+
+        assert _native_runs is not None
+        assert _native_runs(text, a, b) == [m.span() for m in runs.finditer(text, a, b)]
+        ascii_text = text.encode("ascii", "replace").decode()
+        assert textscan._native_dob_gate is not None
+        expected = textscan._DOB_GATE.search(ascii_text.lower(), a, b) is not None
+        assert textscan._native_dob_gate(ascii_text, a, b) is expected
