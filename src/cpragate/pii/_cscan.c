@@ -53,9 +53,34 @@
 enum { CLS_START = 1, CLS_UPPER = 2, CLS_DOB = 4 };
 static unsigned char CLS[256];
 
-/* Eight bytes at a time (SWAR): whether a block can hold a byte of a class, so the skip
- * loops test one word where there can be none. Each test is exact or a superset of its
- * class; the bytes of a block that passes are then read one by one. */
+/* The skip loops over 1-byte text test sixteen bytes at a time: block(p) gives a bit per
+ * byte of s[p:p + 16] that may be of the class (every byte that is has its bit; with SSE2,
+ * which every x86-64 CPU has, exactly those of the filter's ranges), the class table then
+ * decides each flagged byte. Without SSE2 (or GCC/Clang builtins) two eight-byte words
+ * are tested at once (SWAR) and a block that may hold one is read byte by byte. */
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(CSCAN_NO_SIMD) /* (-DCSCAN_NO_SIMD: tests of the fallback) */
+#include <emmintrin.h>
+#define BLOCK_BITS 1
+
+static inline __m128i in_range(__m128i x, char lo, char hi) {
+    /* signed compares: bytes >= 128 are negative, below any ASCII lo */
+    return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)(lo - 1))), _mm_cmpgt_epi8(_mm_set1_epi8((char)(hi + 1)), x));
+}
+/* candidate starts: a superset, "(" to "9" (digits, "(" and "+" among them) or a capital */
+static inline unsigned block_start(const Py_UCS1 *p) {
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(in_range(x, '(', '9'), in_range(x, 'A', 'Z')));
+}
+static inline unsigned block_upper(const Py_UCS1 *p) {
+    return (unsigned)_mm_movemask_epi8(in_range(_mm_loadu_si128((const __m128i *)p), 'A', 'Z'));
+}
+/* b, B, d or D: a byte | 0x20 is 'b' or 'd' exactly for these four */
+static inline unsigned block_dob(const Py_UCS1 *p) {
+    __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8(0x20));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('b')), _mm_cmpeq_epi8(y, _mm_set1_epi8('d'))));
+}
+#else
+#define BLOCK_BITS 0
 #define ONES 0x0101010101010101ULL
 #define HIGHS 0x8080808080808080ULL
 
@@ -77,28 +102,41 @@ static inline uint64_t bytes_in(uint64_t x, unsigned lo, unsigned hi) {
 /* nonzero when a byte of x is 0 */
 static inline uint64_t zero_byte(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
 
-/* the first i in [p, end) with CLS[s[i]] & mask, or end; filter(block) is nonzero for
- * every block that holds such a byte */
-static inline Py_ssize_t skip_to(const Py_UCS1 *s, Py_ssize_t p, Py_ssize_t end, unsigned char mask,
-                                 uint64_t (*filter)(uint64_t)) {
-    for (;;) {
-        while (p + 8 <= end && !filter(load8(s + p)))
-            p += 8;
-        Py_ssize_t stop = p + 8 < end ? p + 8 : end;
-        while (p < stop && !(CLS[s[p]] & mask))
-            p++;
-        if (p < stop || p == end)
-            return p;
-    }
-}
-
-/* candidate starts: a superset, "(" to "9" (digits, "(" and "+" among them) or a capital */
-static inline uint64_t block_start(uint64_t x) { return bytes_in(x, '(', '9') | bytes_in(x, 'A', 'Z'); }
-static inline uint64_t block_upper(uint64_t x) { return bytes_in(x, 'A', 'Z'); }
-/* b, B, d or D: a byte or 0x20 is 'b' or 'd' exactly for these four */
-static inline uint64_t block_dob(uint64_t x) {
+static inline uint64_t swar_start(uint64_t x) { return bytes_in(x, '(', '9') | bytes_in(x, 'A', 'Z'); }
+static inline uint64_t swar_dob(uint64_t x) {
     uint64_t y = x | ONES * 0x20;
     return zero_byte(y ^ ONES * 'b') | zero_byte(y ^ ONES * 'd');
+}
+static inline unsigned block_start(const Py_UCS1 *p) { return (swar_start(load8(p)) | swar_start(load8(p + 8))) != 0; }
+static inline unsigned block_upper(const Py_UCS1 *p) {
+    return (bytes_in(load8(p), 'A', 'Z') | bytes_in(load8(p + 8), 'A', 'Z')) != 0;
+}
+static inline unsigned block_dob(const Py_UCS1 *p) { return (swar_dob(load8(p)) | swar_dob(load8(p + 8))) != 0; }
+#endif
+
+/* the first i in [p, end) with CLS[s[i]] & mask, or end */
+static inline Py_ssize_t skip_to(const Py_UCS1 *s, Py_ssize_t p, Py_ssize_t end, unsigned char mask,
+                                 unsigned (*block)(const Py_UCS1 *)) {
+    while (p + 16 <= end) {
+        unsigned m = block(s + p);
+#if BLOCK_BITS
+        while (m != 0) {
+            int k = __builtin_ctz(m);
+            if (CLS[s[p + k]] & mask)
+                return p + k;
+            m &= m - 1;
+        }
+#else
+        if (m != 0)
+            for (int k = 0; k < 16; k++)
+                if (CLS[s[p + k]] & mask)
+                    return p + k;
+#endif
+        p += 16;
+    }
+    while (p < end && !(CLS[s[p]] & mask))
+        p++;
+    return p;
 }
 
 /* (a, b) as a tuple of two ints (Py_BuildValue parses its format on every call) */
