@@ -10,8 +10,13 @@ nothing else calls, so ``--toggle-collect=consume_iterator`` counts only that. T
 same exchanges driven through an empty function are subtracted.
 
     .venv/bin/python bench/pii_demo_instr.py                 # per-response instructions
+    .venv/bin/python bench/pii_demo_instr.py --body bench    # harness.make_body(1024) instead
     .venv/bin/python bench/pii_demo_instr.py --keep /tmp/pd  # also keep the callgrind files
     callgrind_annotate --inclusive=yes /tmp/pd/run.cg | less
+
+``--body bench`` answers with the end-to-end benchmark's 1 KB body
+(``harness.make_body(1024)``: one customer whose street is padded to 655 characters,
+too long for the street-address value check, so it goes through the free-text scan).
 
 (``PYTHONHASHSEED=0``; the counts repeat to within a few instructions.)
 """
@@ -32,8 +37,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 
-async def _drive(n: int, mode: str) -> None:
+async def _drive(n: int, mode: str, which: str) -> None:
     from filter_costs import DemoRoute, request_now, response_now
+    from harness import make_body
 
     from cpragate.core.exchange import Exchange
     from cpragate.core.verdict import CONTINUE
@@ -43,6 +49,7 @@ async def _drive(n: int, mode: str) -> None:
     pii = next(f for f in chain if f.name == "pii")
     # The response path runs the chain backwards: the filters after pii in it answer first.
     before = [f for f in reversed(chain[chain.index(pii) + 1 :]) if type(f).implements("on_response")]
+    body = make_body(1024) if which == "bench" else None
 
     def prepare() -> Exchange:
         ex = demo.exchange()
@@ -50,7 +57,7 @@ async def _drive(n: int, mode: str) -> None:
             if type(f).implements("on_request"):
                 v = request_now(f, ex)
                 assert v is CONTINUE, (f.name, v)
-        demo.respond(ex)
+        demo.respond(ex, body)
         for f in before:
             v = response_now(f, ex)
             assert v is CONTINUE, (f.name, v)
@@ -72,12 +79,12 @@ async def _drive(n: int, mode: str) -> None:
     await demo.close()
 
 
-def count(n: int, mode: str, keep: Path | None) -> int:
+def count(n: int, mode: str, keep: Path | None, which: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = (keep or Path(tmp)) / f"{mode}.cg"
         r = subprocess.run(
             ["valgrind", "--tool=callgrind", "--toggle-collect=consume_iterator", f"--callgrind-out-file={out}",
-             sys.executable, __file__, "--inner", str(n), mode],
+             sys.executable, __file__, "--body", which, "--inner", str(n), mode],
             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"},
         )
         if r.returncode != 0:
@@ -91,16 +98,19 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--keep", type=Path, help="keep run.cg and base.cg in this directory")
+    ap.add_argument("--body", choices=("demo", "bench"), default="demo",
+                    help="the upstream answer: the demo API's customer (default) or harness.make_body(1024)")
     ap.add_argument("--inner", nargs=2, metavar=("N", "MODE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
-        asyncio.run(_drive(int(args.inner[0]), args.inner[1]))
+        asyncio.run(_drive(int(args.inner[0]), args.inner[1], args.body))
         return 0
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
-    run = count(args.n, "run", args.keep)
-    base = count(args.n, "base", args.keep)
-    print(f"pii response_now, demo GET /v1/customers/42: {(run - base) / args.n:.0f} instructions/response")
+    run = count(args.n, "run", args.keep, args.body)
+    base = count(args.n, "base", args.keep, args.body)
+    what = "harness.make_body(1024)" if args.body == "bench" else "demo GET /v1/customers/42"
+    print(f"pii response_now, {what}: {(run - base) / args.n:.0f} instructions/response")
     return 0
 
 

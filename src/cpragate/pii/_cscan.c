@@ -28,6 +28,7 @@
 #include <string.h>
 #include <limits.h>
 #include <math.h>
+#include <stdint.h>
 
 #define CONTEXT_CHARS 48
 
@@ -45,6 +46,98 @@
 /* \d and \w of a str pattern; ASCII answered inline (the Unicode database lookups are calls) */
 #define IS_DECIMAL(c) ((c) < 128 ? IS_DIGIT(c) : Py_UNICODE_ISDECIMAL(c))
 #define IS_UWORD(c) ((c) < 128 ? IS_WORD(c) : (Py_UNICODE_ISALNUM(c) || (c) == '_'))
+
+/* Per-byte classes for the scans' skip loops over 1-byte (Latin-1) text: a character that
+ * can start a prefilter candidate (IS_START), a capital (IS_UPPER), a letter that can start
+ * a birth-date cue word (b, B, d, D). Filled by PyInit__cscan from the macros above. */
+enum { CLS_START = 1, CLS_UPPER = 2, CLS_DOB = 4 };
+static unsigned char CLS[256];
+
+/* The skip loops over 1-byte text test sixteen bytes at a time: block(p) gives a bit per
+ * byte of s[p:p + 16] that may be of the class (every byte that is has its bit; with SSE2,
+ * which every x86-64 CPU has, exactly those of the filter's ranges), the class table then
+ * decides each flagged byte. Without SSE2 (or GCC/Clang builtins) two eight-byte words
+ * are tested at once (SWAR) and a block that may hold one is read byte by byte. */
+#if defined(__SSE2__) && defined(__GNUC__) && !defined(CSCAN_NO_SIMD) /* (-DCSCAN_NO_SIMD: tests of the fallback) */
+#include <emmintrin.h>
+#define BLOCK_BITS 1
+
+static inline __m128i in_range(__m128i x, char lo, char hi) {
+    /* signed compares: bytes >= 128 are negative, below any ASCII lo */
+    return _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8((char)(lo - 1))), _mm_cmpgt_epi8(_mm_set1_epi8((char)(hi + 1)), x));
+}
+/* candidate starts: a superset, "(" to "9" (digits, "(" and "+" among them) or a capital */
+static inline unsigned block_start(const Py_UCS1 *p) {
+    __m128i x = _mm_loadu_si128((const __m128i *)p);
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(in_range(x, '(', '9'), in_range(x, 'A', 'Z')));
+}
+static inline unsigned block_upper(const Py_UCS1 *p) {
+    return (unsigned)_mm_movemask_epi8(in_range(_mm_loadu_si128((const __m128i *)p), 'A', 'Z'));
+}
+/* b, B, d or D: a byte | 0x20 is 'b' or 'd' exactly for these four */
+static inline unsigned block_dob(const Py_UCS1 *p) {
+    __m128i y = _mm_or_si128(_mm_loadu_si128((const __m128i *)p), _mm_set1_epi8(0x20));
+    return (unsigned)_mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(y, _mm_set1_epi8('b')), _mm_cmpeq_epi8(y, _mm_set1_epi8('d'))));
+}
+#else
+#define BLOCK_BITS 0
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+static inline uint64_t load8(const Py_UCS1 *p) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    return v;
+}
+
+/* nonzero when a byte of x is in [lo, hi] (hi < 128): the low seven bits of each byte plus
+ * 0x80 - lo carry into the high bit when >= lo, plus 0x7f - hi when > hi; no carry crosses
+ * a byte; bytes >= 128 are masked out by ~x. */
+static inline uint64_t bytes_in(uint64_t x, unsigned lo, unsigned hi) {
+    uint64_t y = x & ~HIGHS;
+    uint64_t a = y + ONES * (0x80 - lo), b = y + ONES * (0x7f - hi);
+    return a & ~b & ~x & HIGHS;
+}
+
+/* nonzero when a byte of x is 0 */
+static inline uint64_t zero_byte(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
+
+static inline uint64_t swar_start(uint64_t x) { return bytes_in(x, '(', '9') | bytes_in(x, 'A', 'Z'); }
+static inline uint64_t swar_dob(uint64_t x) {
+    uint64_t y = x | ONES * 0x20;
+    return zero_byte(y ^ ONES * 'b') | zero_byte(y ^ ONES * 'd');
+}
+static inline unsigned block_start(const Py_UCS1 *p) { return (swar_start(load8(p)) | swar_start(load8(p + 8))) != 0; }
+static inline unsigned block_upper(const Py_UCS1 *p) {
+    return (bytes_in(load8(p), 'A', 'Z') | bytes_in(load8(p + 8), 'A', 'Z')) != 0;
+}
+static inline unsigned block_dob(const Py_UCS1 *p) { return (swar_dob(load8(p)) | swar_dob(load8(p + 8))) != 0; }
+#endif
+
+/* the first i in [p, end) with CLS[s[i]] & mask, or end */
+static inline Py_ssize_t skip_to(const Py_UCS1 *s, Py_ssize_t p, Py_ssize_t end, unsigned char mask,
+                                 unsigned (*block)(const Py_UCS1 *)) {
+    while (p + 16 <= end) {
+        unsigned m = block(s + p);
+#if BLOCK_BITS
+        while (m != 0) {
+            int k = __builtin_ctz(m);
+            if (CLS[s[p + k]] & mask)
+                return p + k;
+            m &= m - 1;
+        }
+#else
+        if (m != 0)
+            for (int k = 0; k < 16; k++)
+                if (CLS[s[p + k]] & mask)
+                    return p + k;
+#endif
+        p += 16;
+    }
+    while (p < end && !(CLS[s[p]] & mask))
+        p++;
+    return p;
+}
 
 /* (a, b) as a tuple of two ints (Py_BuildValue parses its format on every call) */
 static PyObject *pair(Py_ssize_t a, Py_ssize_t b) {
@@ -203,7 +296,14 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
     Py_ssize_t s = 0;
     Py_ssize_t nul = -1; /* the last NUL seen before s */
     Py_ssize_t scanned = 0; /* NULs are tracked up to here */
+    const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
     while (s < t.len) {
+        if (bytes != NULL) {
+            /* the characters no candidate starts at, skipped without the kind switch */
+            s = skip_to(bytes, s, t.len, CLS_START, block_start);
+            if (s == t.len)
+                break;
+        }
         Py_UCS4 c = PyUnicode_READ(t.kind, t.data, s);
         if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t.kind, t.data, s - 1)))) {
             s++;
@@ -2040,7 +2140,14 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
     if (out == NULL)
         return NULL;
     Py_ssize_t p = start;
+    const Py_UCS1 *bytes = kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)data : NULL;
     while (p < end) {
+        if (bytes != NULL) {
+            /* a run starts at a capital: skip the rest without the kind switch */
+            p = skip_to(bytes, p, end, CLS_UPPER, block_upper);
+            if (p == end)
+                break;
+        }
         Py_UCS4 c = PyUnicode_READ(kind, data, p);
         if (!IS_UPPER(c)) {
             p++;
@@ -2083,6 +2190,234 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
         p = e;
     }
     return out;
+}
+
+/* ------------------------------------------------------------------ street addresses
+ *
+ * address_at(text, start): StreetAddressRecognizer.TEXT.match(text, start)'s span, or
+ * None (recognizers.py; ~7k instructions in sre per house number, most of them spent
+ * trying the ~200 suffix alternatives one by one). TEXT is
+ *
+ *   \d{1,6}(?:\s[A-Z][A-Za-z'.-]*){1,4}?\s(?:SUFFIX|SUFFIX|...)\b\.?
+ *   (?:,?\s(?:Apt\.?|Suite|Unit|Ste\.?|#)\s?[\w-]{1,6})?
+ *   (?:,?\s[A-Z][A-Za-z.'-]*(?:\s[A-Z][A-Za-z.'-]*){0,3},\s[A-Z]{2}\s\d{5}(?:-\d{4})?)?
+ *
+ * and sre's first match of it is found in one forward pass, because every choice in it
+ * is decided by the next character:
+ * - a repeat of digits or word characters stopped early leaves a character that the
+ *   part after it cannot take (a digit or letter where \s or "," is needed), so \d{1,6}
+ *   is the whole digit run (1-6 long) and each word is its whole [A-Za-z'.-] run;
+ * - the lazy {1,4}? tries 1, 2, 3, 4 words: after each, \s and a suffix with \b after it;
+ *   a suffix is all ASCII letters, so with \b it is exactly the word-character run there
+ *   (at most one alternative can match, whatever their order);
+ * - ",?" before \s: a comma there must be taken; \.? and \s? likewise (a dot or a space
+ *   is not in the class after it);
+ * - the unit's five words start differently ("Suite"/"Ste" differ at the second letter);
+ *   [\w-]{1,6} is greedy and nothing after it can fail (the city part is optional);
+ * - the city's {0,3} extra words: taking fewer leaves \s where "," is needed.
+ * \d, \s and \w are Unicode (Py_UNICODE_ISDECIMAL, _ISSPACE, _ISALNUM or "_"), the
+ * rest ASCII. The suffixes are handed over once by street_suffixes(words), with each
+ * "Xs?" of recognizers._SUFFIXES as "X" and "Xs" (recognizers.STREET_SUFFIX_WORDS).
+ * Tests compare address_at with TEXT on fixed and generated text.
+ */
+#define SUFFIX_MAX 24
+#define SUFFIX_CAP 512
+static char suffix_words[SUFFIX_CAP][SUFFIX_MAX + 1];
+static unsigned char suffix_len[SUFFIX_CAP];
+static int suffix_count = -1;          /* -1: street_suffixes() not called yet */
+static int suffix_bucket[27];          /* the words starting with 'A' + i: [bucket[i], bucket[i + 1]) */
+
+static int suffix_order(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+static PyObject *street_suffixes(PyObject *self, PyObject *arg) {
+    if (!PyTuple_CheckExact(arg) || PyTuple_GET_SIZE(arg) > SUFFIX_CAP) {
+        PyErr_SetString(PyExc_TypeError, "street_suffixes(words: tuple of at most 512 str)");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(arg);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *w = PyTuple_GET_ITEM(arg, i);
+        if (!PyUnicode_Check(w) || !PyUnicode_IS_ASCII(w) || PyUnicode_GET_LENGTH(w) < 1 ||
+            PyUnicode_GET_LENGTH(w) > SUFFIX_MAX) {
+            PyErr_SetString(PyExc_ValueError, "a street suffix is 1-24 ASCII letters, the first a capital");
+            return NULL;
+        }
+        const Py_UCS1 *s = PyUnicode_1BYTE_DATA(w);
+        Py_ssize_t len = PyUnicode_GET_LENGTH(w);
+        for (Py_ssize_t k = 0; k < len; k++)
+            if (!(IS_UPPER(s[k]) || (k > 0 && IS_LOWER(s[k])))) {
+                PyErr_SetString(PyExc_ValueError, "a street suffix is 1-24 ASCII letters, the first a capital");
+                return NULL;
+            }
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *w = PyTuple_GET_ITEM(arg, i);
+        memset(suffix_words[i], 0, SUFFIX_MAX + 1);
+        memcpy(suffix_words[i], PyUnicode_1BYTE_DATA(w), (size_t)PyUnicode_GET_LENGTH(w));
+    }
+    qsort(suffix_words, (size_t)n, SUFFIX_MAX + 1, suffix_order);
+    for (Py_ssize_t i = 0; i < n; i++)
+        suffix_len[i] = (unsigned char)strlen(suffix_words[i]);
+    int j = 0;
+    for (int b = 0; b < 27; b++) {
+        while (j < n && suffix_words[j][0] < 'A' + b)
+            j++;
+        suffix_bucket[b] = j;
+    }
+    suffix_count = (int)n;
+    Py_RETURN_NONE;
+}
+
+/* whether text[p:q] (ASCII letters, text[p] a capital) is one of the suffixes */
+static int is_suffix(const Text *t, Py_ssize_t p, Py_ssize_t q) {
+    Py_ssize_t len = q - p;
+    if (len > SUFFIX_MAX)
+        return 0;
+    int b = (int)(at(t, p) - 'A');
+    for (int i = suffix_bucket[b]; i < suffix_bucket[b + 1]; i++) {
+        if (suffix_len[i] != len)
+            continue;
+        Py_ssize_t k = 1;
+        while (k < len && (Py_UCS4)(unsigned char)suffix_words[i][k] == at(t, p + k))
+            k++;
+        if (k == len)
+            return 1;
+    }
+    return 0;
+}
+
+#define USPACE(c) ((c) < 128 ? ((c) == ' ' || ((c) >= '\t' && (c) <= '\r') || ((c) >= 0x1c && (c) <= 0x1f)) \
+                             : Py_UNICODE_ISSPACE(c))
+/* [A-Za-z'.-] (a street word's tail; the city's [A-Za-z.'-] is the same class) */
+#define IS_STREET_WORD(c) (IS_UPPER(c) || IS_LOWER(c) || (c) == '\'' || (c) == '.' || (c) == '-')
+
+/* the literal word w (ASCII) at text[p:] */
+static int literal_at(const Text *t, Py_ssize_t p, const char *w) {
+    for (Py_ssize_t k = 0; w[k]; k++)
+        if (at(t, p + k) != (Py_UCS4)(unsigned char)w[k])
+            return 0;
+    return 1;
+}
+
+/* n decimal digits (\d, Unicode) at text[p:] */
+static int decimals_at(const Text *t, Py_ssize_t p, int n) {
+    for (int k = 0; k < n; k++) {
+        if (p + k >= t->len)
+            return 0;
+        Py_UCS4 c = at(t, p + k);
+        if (!IS_DECIMAL(c))
+            return 0;
+    }
+    return 1;
+}
+
+/* The end of TEXT's match at s, or -1. */
+static Py_ssize_t address_end(const Text *t, Py_ssize_t s) {
+    Py_ssize_t p = s;
+    while (p < t->len && IS_DECIMAL(at(t, p)))
+        p++;
+    if (p == s || p - s > 6)
+        return -1;
+    Py_ssize_t end = -1;
+    for (int k = 0; k < 4 && end < 0; k++) {
+        /* \s[A-Z][A-Za-z'.-]*: one more word */
+        Py_UCS4 c = at(t, p);
+        if (p + 1 >= t->len || !USPACE(c) || !IS_UPPER(at(t, p + 1)))
+            return -1;
+        p += 2;
+        while (p < t->len && IS_STREET_WORD(at(t, p)))
+            p++;
+        /* \s(?:suffix)\b */
+        c = at(t, p);
+        if (p < t->len && USPACE(c) && IS_UPPER(at(t, p + 1))) {
+            Py_ssize_t q = p + 2;
+            while (q < t->len && (IS_UPPER(at(t, q)) || IS_LOWER(at(t, q))))
+                q++;
+            Py_UCS4 after = at(t, q);
+            if (!(q < t->len && IS_UWORD(after)) && is_suffix(t, p + 1, q))
+                end = q;
+        }
+    }
+    if (end < 0)
+        return -1;
+    if (end < t->len && at(t, end) == '.')
+        end++;
+    /* (?:,?\s(?:Apt\.?|Suite|Unit|Ste\.?|#)\s?[\w-]{1,6})? */
+    Py_ssize_t p2 = end < t->len && at(t, end) == ',' ? end + 1 : end;
+    Py_UCS4 c = at(t, p2);
+    if (p2 < t->len && USPACE(c)) {
+        Py_ssize_t u = p2 + 1, q = -1;
+        if (literal_at(t, u, "Apt"))
+            q = u + 3 + (at(t, u + 3) == '.' && u + 3 < t->len);
+        else if (literal_at(t, u, "Suite"))
+            q = u + 5;
+        else if (literal_at(t, u, "Unit"))
+            q = u + 4;
+        else if (literal_at(t, u, "Ste"))
+            q = u + 3 + (at(t, u + 3) == '.' && u + 3 < t->len);
+        else if (literal_at(t, u, "#"))
+            q = u + 1;
+        if (q >= 0 && q <= t->len) {
+            Py_UCS4 x = at(t, q);
+            Py_ssize_t r = q < t->len && USPACE(x) ? q + 1 : q;
+            Py_ssize_t n = 0;
+            while (n < 6 && r + n < t->len) {
+                Py_UCS4 y = at(t, r + n);
+                if (!(IS_UWORD(y) || y == '-'))
+                    break;
+                n++;
+            }
+            if (n > 0)
+                end = r + n;
+        }
+    }
+    /* (?:,?\s[A-Z][A-Za-z.'-]*(?:\s[A-Z][A-Za-z.'-]*){0,3},\s[A-Z]{2}\s\d{5}(?:-\d{4})?)? */
+    p2 = end < t->len && at(t, end) == ',' ? end + 1 : end;
+    c = at(t, p2);
+    if (p2 + 1 < t->len && USPACE(c) && IS_UPPER(at(t, p2 + 1))) {
+        Py_ssize_t q = p2 + 2;
+        while (q < t->len && IS_STREET_WORD(at(t, q)))
+            q++;
+        for (int w = 0; w < 3; w++) {
+            Py_UCS4 x = at(t, q);
+            if (!(q + 1 < t->len && USPACE(x) && IS_UPPER(at(t, q + 1))))
+                break;
+            q += 2;
+            while (q < t->len && IS_STREET_WORD(at(t, q)))
+                q++;
+        }
+        Py_UCS4 sp1 = at(t, q + 1), sp2 = at(t, q + 4);
+        if (q + 4 < t->len && at(t, q) == ',' && USPACE(sp1) && IS_UPPER(at(t, q + 2)) && IS_UPPER(at(t, q + 3)) &&
+            USPACE(sp2) && decimals_at(t, q + 5, 5)) {
+            end = q + 10;
+            if (end < t->len && at(t, end) == '-' && decimals_at(t, end + 1, 4))
+                end += 5;
+        }
+    }
+    return end;
+}
+
+static PyObject *address_at(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "address_at(text: str, start: int)");
+        return NULL;
+    }
+    if (suffix_count < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "address_at() before street_suffixes()");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    if (start == -1 && PyErr_Occurred())
+        return NULL;
+    if (start < 0) /* match()'s pos: a negative one counts as 0 */
+        start = 0;
+    Text t = {PyUnicode_KIND(args[0]), PyUnicode_DATA(args[0]), PyUnicode_GET_LENGTH(args[0])};
+    if (start >= t.len)
+        Py_RETURN_NONE;
+    Py_ssize_t e = address_end(&t, start);
+    if (e < 0)
+        Py_RETURN_NONE;
+    return pair(start, e);
 }
 
 /* ------------------------------------------------------------------ checksums and gates
@@ -2170,6 +2505,9 @@ static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t narg
         end = len;
     const Py_UCS1 *s = PyUnicode_1BYTE_DATA(args[0]);
     for (Py_ssize_t i = start; i < end; i++) {
+        i = skip_to(s, i, end, CLS_DOB, block_dob);
+        if (i == end)
+            break;
         Py_UCS1 c = ascii_lower(s[i]);
         if (c == 'b') {
             if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
@@ -2582,6 +2920,10 @@ static PyMethodDef methods[] = {
     {"phone_nanp", phone_nanp, METH_O, "phone_nanp(value) -> 1/0, or -1: validators.phone_valid for US (see validators.py)."},
     {"ipv4_valid", ipv4_valid, METH_O, "ipv4_valid(value) -> bool: validators.ipv4_valid (see validators.py)."},
     {"non_overlapping", non_overlapping, METH_O, "non_overlapping(hits) -> hits: textscan._non_overlapping."},
+    {"street_suffixes", street_suffixes, METH_O,
+     "street_suffixes(words): the street suffixes address_at accepts (recognizers.STREET_SUFFIX_WORDS)."},
+    {"address_at", (PyCFunction)(void (*)(void))address_at, METH_FASTCALL,
+     "address_at(text, start) -> (start, end) | None: StreetAddressRecognizer.TEXT.match's span."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(personal, numeric_ok, address, person, geo): engine.py's constants for walk()."},
     {NULL, NULL, 0, NULL},
@@ -2610,6 +2952,9 @@ PyMODINIT_FUNC PyInit__cscan(void) {
         {&S_SPI, "_spi"},
         {&S_WALK_STATE, "_walk_state"},
     };
+    for (int c = 0; c < 256; c++)
+        CLS[c] = (unsigned char)((IS_START(c) ? CLS_START : 0) | (IS_UPPER(c) ? CLS_UPPER : 0) |
+                                 (c == 'b' || c == 'B' || c == 'd' || c == 'D' ? CLS_DOB : 0));
     if (S_SEP == NULL && (S_SEP = PyUnicode_FromStringAndSize("\0", 1)) == NULL)
         return NULL;
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)

@@ -34,6 +34,7 @@ from cpragate.pii.categories import BUILTIN, Entity, EntityInfo
 
 __all__ = [
     "RECOGNIZERS",
+    "STREET_SUFFIX_WORDS",
     "AbaRoutingRecognizer",
     "CreditCardRecognizer",
     "DateOfBirthRecognizer",
@@ -602,6 +603,11 @@ _SUFFIXES = (
     "Underpass Unions? Valleys? Via Viaduct Views? Villages? Ville Vista Walks? Wall Ways? Wells? "
     "St Ave Av Blvd Rd Dr Ln Ct Pl Sq Ter Cir Pkwy Hwy Trl Pt Cres Ctr Expy Fwy"
 ).split()
+# The words StreetAddressRecognizer.TEXT's suffix alternation matches: each "Xs?" as "X"
+# and "Xs" (the C matcher, _cscan.address_at, is handed these; tests compare it with TEXT).
+STREET_SUFFIX_WORDS: Final = tuple(
+    sorted({w for s in _SUFFIXES for w in ((s[:-2], s[:-1]) if s.endswith("s?") else (s,))})
+)
 
 
 class StreetAddressRecognizer(Recognizer):

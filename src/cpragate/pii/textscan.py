@@ -29,6 +29,7 @@ from collections.abc import Callable
 
 from cpragate.pii.categories import Entity
 from cpragate.pii.recognizers import (
+    STREET_SUFFIX_WORDS,
     AbaRoutingRecognizer,
     CreditCardRecognizer,
     DateOfBirthRecognizer,
@@ -57,11 +58,15 @@ try:
     _native_non_overlapping: Callable[[list[tuple[int, int, str, bool]]], list[tuple[int, int, str, bool]]] | None = (
         _cscan.non_overlapping
     )
+    # StreetAddressRecognizer.match_at's TEXT.match in C, with the same suffix words.
+    _cscan.street_suffixes(STREET_SUFFIX_WORDS)
+    _native_address: Callable[[str, int], tuple[int, int] | None] | None = _cscan.address_at
 except ImportError:
     _native_candidates = None
     _native_dob_gate = None
     _native_dates = None
     _native_non_overlapping = None
+    _native_address = None
 
 __all__ = ["NATIVE", "Candidate", "CustomPattern", "Hit", "TextScanner"]
 
@@ -214,6 +219,8 @@ class TextScanner:
         self._ipv4 = on(self.ip)
         self._geo = on(self.geo)
         self._addr = on(self.address)
+        # TEXT.match in C when loaded (the same spans; the recognizer's match_at otherwise)
+        self._address_at = _native_address if native else None
         self._email = on(self.email)
         self._dob = on(self.dob)
 
@@ -238,7 +245,8 @@ class TextScanner:
                 continue
             if kind == 3:
                 if self._addr:
-                    span = self.address.match_at(text, s, "")
+                    address_at = self._address_at
+                    span = address_at(text, s) if address_at is not None else self.address.match_at(text, s, "")
                     if span is not None:
                         add((span[0], span[1], _E_ADDRESS, False))
                 continue

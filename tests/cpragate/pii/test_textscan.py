@@ -167,3 +167,110 @@ def test_native_non_overlapping_equals_python(spans: list[tuple[int, int, str]])
     assert textscan._native_non_overlapping is not None
     hits = [(s, s + n, e, n % 2 == 0) for s, n, e in spans]
     assert textscan._native_non_overlapping(list(hits)) == _non_overlapping(list(hits))
+
+
+# StreetAddressRecognizer.TEXT.match in C (_cscan.address_at) must give the regex's span at
+# every start: house numbers of every length (Unicode digits too, which \d matches), the
+# lazy 1-4 words, suffixes and their near misses ("Streets", "Stx", "St_", "Ste"), \b
+# before a dot, units, the city/state/ZIP tail and its near misses, every \s kind, NUL.
+_TEXT = textscan.StreetAddressRecognizer().TEXT
+_ADDRESS_FIXED = [
+    "12 Main Street", "12 Main St", "12 Main St.", "12 Main St.Louis", "12 Main Stx", "12 Main St_", "12 Main St5",
+    "12 Main Streets", "12 Main Streetsx", "12 Bluff Bluffs", "1 Old Mill Park Ave", "1 A B C D Ave", "1 A B C D E Ave",
+    "1234567 Main St", "123456 Main St", "0 Elm Rd, Apt. 4", "0 Elm Rd Apt 4B", "0 Elm Rd, Apt.4", "0 Elm Rd Apt.",
+    "0 Elm Rd, Suite 200", "0 Elm Rd Suite200x9", "0 Elm Rd Unity 5", "0 Elm Rd Ste. 12-A", "0 Elm Rd, Ste 9",
+    "0 Elm Rd #4", "0 Elm Rd # 4", "0 Elm Rd #", "0 Elm Rd, #a_b-cdef", "9 Oak Ln, Springfield, IL 62704",
+    "9 Oak Ln Springfield, IL 62704-1234", "9 Oak Ln, San Luis Obispo, CA 93401", "9 Oak Ln, A B C D E, CA 93401",
+    "9 Oak Ln, Apt 3, Portland, OR 97201", "9 Oak Ln, Portland, Or 97201", "9 Oak Ln, Portland, OR 9720",
+    "9 Oak Ln, Portland, OR 97201-12", "9 Oak Ln, Portland,OR 97201", "9 Oak Ln Portland OR 97201",
+    "1 Market St #" + "x" * 640, "1 Market St\x00#4", "1\tMarket\nSt\u00a0Apt\u30004", "\u0661\u0662 Main St",
+    "12 \u00c9lan Ave", "12 Main Av\u00e9", "12 Main Ave\u00e9", "12 O'Neil-Smith Blvd.", "12 Main Drives", "5 Main",
+    "5 Main St, Apt 4, Boise, ID 83702-0001 and more", "5 Main Rd,", "5 Main Rd, ", "5 Main Rd, Apt", "5 Main Rd,\u2028Unit 7",
+]  # fmt: skip
+
+
+def _address_at() -> Callable[[str, int], tuple[int, int] | None]:
+    _native()  # skips (or fails in CI) when _cscan is not loaded
+    assert textscan._native_address is not None
+    return textscan._native_address
+
+
+def _assert_address_matches(text: str) -> None:
+    address_at = _address_at()
+    for start in range(-1, len(text) + 2):
+        m = _TEXT.match(text, max(start, 0))
+        assert address_at(text, start) == (m.span() if m is not None else None), (text, start)
+
+
+@pytest.mark.parametrize("text", _ADDRESS_FIXED)
+def test_native_address_equals_the_regex(text: str) -> None:
+    _assert_address_matches(text)
+    _assert_address_matches(f"\u4e00 {text} \U0001f600")  # the two wider str kinds
+
+
+_ADDRESS_WORDS = ["12", "1", "123456", "1234567", "\u0663", "Main", "Old", "O'Neil", "Mc-Do.", "A", "St", "St.", "Street",
+                  "Streets", "Stx", "St_", "Ave", "Avenue", "Av", "Bluff", "Bluffs", "Drives", "Ste", "Ste.", "Apt",
+                  "Apt.", "Suite", "Unit", "#", "#4", "4B", "12-A", "x_y", "San", "Luis", "Portland,", "CA", "OR", "Or",
+                  "94107", "94107-1234", "9410", "\u00c9lan", "main", ",", "\x00"]  # fmt: skip
+_ADDRESS_SEPS = [" ", " ", " ", ", ", ",", "", "\t", "\n", "\u00a0", "\u3000", "\x00", "."]
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_ADDRESS_WORDS), st.sampled_from(_ADDRESS_SEPS)), max_size=14))
+def test_native_address_equals_the_regex_on_generated_text(parts: list[tuple[str, str]]) -> None:
+    _assert_address_matches("".join(w + s for w, s in parts))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(alphabet="19 \t,.#-'_AZaSstTeRdvCO\u00e9\u0663\x00", max_size=30))
+def test_native_address_equals_the_regex_on_random_text(text: str) -> None:
+    _assert_address_matches(text)
+
+
+def test_street_suffix_words_are_the_alternation() -> None:
+    from cpragate.pii.recognizers import _SUFFIXES, STREET_SUFFIX_WORDS
+
+    alternation = re.compile("(?:" + "|".join(_SUFFIXES) + r")\Z")
+    assert all(alternation.match(w) for w in STREET_SUFFIX_WORDS)
+    assert len(STREET_SUFFIX_WORDS) == sum(2 if s.endswith("s?") else 1 for s in _SUFFIXES)
+
+
+def test_scanner_addresses_equal_on_both_paths() -> None:
+    texts = [f"ship to {t} today" for t in _ADDRESS_FIXED] + [SEP.join(_ADDRESS_FIXED)]
+    for text in texts:
+        assert TextScanner(frozenset(BUILTIN), [], True).scan(text) == TextScanner(
+            frozenset(BUILTIN), [], True, native=False
+        ).scan(text)
+
+
+# The skip loops of candidates, name_runs and dob_gate test eight bytes at a time in
+# 1-byte (Latin-1) text: long runs of characters they skip, with the candidates, capitals
+# and cue letters at every offset in a block and Latin-1 bytes whose low seven bits are a
+# digit, a capital or b/d (\xb0 \xc1 \xda \xc2 \xe2 \xe4), which must not count.
+_BLOCK_FILL = "xxxxxxxxxxxxxxx  ,,..  \xb0\xc1\xda\xc2\xe2\xe4\xe9"
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 40), st.sampled_from(["1", "12 Main St", "A12345", "+1 415 555 0132", "(", "Ann",
+                                                            "born", "DOB", "b", "d", "Z", "\x00", "4.21, -3.1", "x"])),
+             max_size=8),
+    st.randoms(use_true_random=False),
+)  # fmt: skip
+def test_native_skip_loops_equal_python(parts: list[tuple[int, str]], rnd: object) -> None:
+    import random
+
+    assert isinstance(rnd, random.Random)
+    text = "".join("".join(rnd.choice(_BLOCK_FILL) for _ in range(n)) + piece for n, piece in parts)
+    assert _native()(text) == textscan._candidates_py(text)
+    runs = textscan.PersonRecognizer()._RUN
+    for a, b in ((0, len(text)), (3, len(text) - 2), (9, 17)):
+        assert textscan.PersonRecognizer().find(text, a, b, True) == textscan.PersonRecognizer().find(text, a, b, False)
+        from cpragate.pii.recognizers import _native_runs
+
+        assert _native_runs is not None
+        assert _native_runs(text, a, b) == [m.span() for m in runs.finditer(text, a, b)]
+        ascii_text = text.encode("ascii", "replace").decode()
+        assert textscan._native_dob_gate is not None
+        expected = textscan._DOB_GATE.search(ascii_text.lower(), a, b) is not None
+        assert textscan._native_dob_gate(ascii_text, a, b) is expected
