@@ -282,7 +282,6 @@ def pair_records(
     todo: _Todo,
     unreadable: list[int],
     orphans: list[int],
-    handed: dict[int, Any] | None = None,
 ) -> None:
     """Parse spool records ``(pos, data)`` in order and pair them: a begin waits in
     ``pending`` (by position); a completion takes its begin from there and goes to ``todo``
@@ -292,21 +291,19 @@ def pair_records(
     release their begin. Positions of unreadable records and of completions without a
     begin are appended to ``unreadable`` / ``orphans`` for the caller to log.
 
-    ``handed``: records handed over in-process by position (storage/audit_spool.py,
-    ``Spool.handed``): a record found there is taken instead of parsing its bytes (it is
-    what they parse to); the others are parsed."""
+    A record's data is its bytes (parsed here) or, for a record handed over in-process
+    (storage/audit_spool.py, ``Spool.read`` with ``take``), the record itself: what its bytes
+    parse to."""
     for r in recs:
         pos: int = r[0]
-        rec: Any = handed.pop(pos, None) if handed else None
-        if rec is not None:
+        rec: Any = r[1]
+        try:
+            if type(rec) is not list:
+                rec = _loads(rec)
             kind = rec[0]
-        else:
-            try:
-                rec = _loads(r[1])
-                kind = rec[0]
-            except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
-                unreadable.append(pos)
-                continue
+        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+            unreadable.append(pos)
+            continue
         if kind == "b":
             if pos not in shipped:  # else: stored as interrupted by an earlier run
                 pending[pos] = rec

@@ -21,9 +21,11 @@ Theory of operation:
   is shipped (:meth:`release`).
 * In-process hand-over: the caller that built a record may leave the record itself
   (the list it dumped) in :attr:`Spool.handed`, keyed by the position :meth:`Spool.append`
-  returned (its ``record`` argument); the writer thread takes it from there when it
-  reads that position instead of parsing the bytes again (``orjson.loads`` and the freeing
-  of a second copy: ~30k instructions per event). The spool bytes stay the durable copy:
+  returned (its ``record`` argument), with the length of its line; the writer thread takes
+  it from there when it reads that position (:meth:`read` with ``take``) instead of
+  parsing the bytes again (``orjson.loads`` and the freeing of a second copy: ~30k
+  instructions per event), and skips its bytes without copying them (the length says
+  where the next record starts). The spool bytes stay the durable copy:
   replay after a restart, a record read a second time after a writer failure, one too
   large or one that found the table full are parsed as before. The table is bounded
   (``handover`` records, each at most ``_HAND_BYTES`` of JSON): while the writer does not
@@ -72,7 +74,9 @@ times that (a demo-like begin ≈ 1 KB, completion ≈ 4 KB: ≈ 5 MB when the t
 
 class SpoolRecord(NamedTuple):
     pos: int
-    data: bytes
+    data: Any
+    """The record's bytes (its JSON line without the newline); from :meth:`Spool.read` with
+    ``take``, the record itself for a record that was handed over in-process."""
 
 
 _tuple_new: Final[Callable[[Any, tuple[Any, ...]], Any]] = tuple.__new__
@@ -81,10 +85,12 @@ record, two per event)."""
 
 
 class _Segment:
-    __slots__ = ("fd", "id", "mm", "path", "size")
+    __slots__ = ("base", "fd", "id", "mm", "path", "size")
 
     def __init__(self, seg_id: int, path: Path, fd: int, mm: mmap.mmap | None, size: int) -> None:
         self.id = seg_id
+        self.base = seg_id << _SHIFT
+        """The position of the segment's first byte (beyond 62 bits: a boxed int, made once)."""
         self.path = path
         self.fd = fd
         self.mm = mm
@@ -125,9 +131,10 @@ class Spool:
         self.dropped = 0
         self.full_since: float | None = None
         self._closed = False
-        self.handed: dict[int, Any] = {}
-        """Records handed over in-process, by position (see the module docstring): put by
-        :meth:`append` (before the position is published), taken (popped) by the writer thread."""
+        self.handed: dict[int, tuple[Any, int]] = {}
+        """Records handed over in-process, by position, with the length of their line (see the
+        module docstring): put by :meth:`append` (before the position is published), taken
+        (popped) by the writer thread's :meth:`read`."""
         self.handover = max(0, handover)
         """The most records :attr:`handed` holds (0: no hand-over)."""
         self._new_segment(self.boot_id)
@@ -171,11 +178,11 @@ class Spool:
         mm = cur.mm
         assert mm is not None
         mm[off : off + n] = data
-        pos = (cur.id << _SHIFT) | off
-        if record is not None and n <= _HAND_BYTES:
+        pos = cur.base | off
+        if record is not None and n <= _HAND_BYTES and data[n - 1] == 10:  # a whole line
             handed = self.handed
             if len(handed) < self.handover:  # before the record is published: the writer finds it
-                handed[pos] = record
+                handed[pos] = (record, n)
         self.off = off + n  # published after the copy: readers never see half a record
         self.dirty = True
         if self.fsync_window == 0:
@@ -287,25 +294,40 @@ class Spool:
             self.sync()
 
     # --- the writer thread ---------------------------------------------------------------
-    def read(self, start: int, limit: int = 4096) -> tuple[list[SpoolRecord], int]:
+    def read(self, start: int, limit: int = 4096, take: bool = False) -> tuple[list[SpoolRecord], int]:
         """Up to ``limit`` complete records at or after position ``start``, and where to read next.
 
         Copies the map in bounded chunks (about what ``limit`` records need), never the
-        whole unread backlog, and splits each chunk in one call."""
+        whole unread backlog, and splits each chunk in one call.
+
+        ``take`` (the writer thread): a record handed over in-process (:attr:`handed`) is
+        taken from the table and returned itself in place of its bytes; while the records
+        at the read position are handed over, their bytes are skipped, not copied. A
+        record read again later (after a writer failure) is no longer in the table: its
+        bytes are returned, as for every record without ``take``."""
         out: list[SpoolRecord] = []
         append = out.append
         rec_type = SpoolRecord
+        handed = self.handed
         with self._lock:
             segs = [s for s in self._segments if (s.id << _SHIFT) + s.size > start]
             cur, cur_off = self.cur, self.off
         pos = start
         for seg in segs:
-            base = seg.id << _SHIFT
+            base = seg.base
             off = max(0, pos - base) if pos >= base else 0
             end = cur_off if seg is cur else seg.size
             chunk = max(64 << 10, (limit - len(out)) * 512)
             tail = b""
             while off < end:
+                if take and handed:  # handed over: taken, their bytes skipped (never half a record:
+                    h = handed.pop(base | off, None)  # the entry was put before the offset published)
+                    if h is not None:
+                        append(_tuple_new(rec_type, (base | off, h[0])))
+                        off += h[1]
+                        if len(out) >= limit:
+                            break
+                        continue
                 hi = min(end, off + chunk)
                 data = self._bytes(seg, off, hi)
                 if data is None:  # closed under us (released)
@@ -325,7 +347,9 @@ class Spool:
                     continue
                 p = off
                 for rec in parts:
-                    append(_tuple_new(rec_type, (base | p, rec)))
+                    q = base | p
+                    h = handed.pop(q, None) if take and handed else None
+                    append(_tuple_new(rec_type, (q, rec if h is None else h[0])))
                     p += len(rec) + 1
                 off = p
                 if len(out) >= limit or hi >= end:

@@ -178,7 +178,7 @@ def test_the_hand_over_table_is_bounded_and_only_holds_accepted_records(tmp_path
     try:
         recs = [["b", i, "x" * 10] for i in range(5)]
         pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
-        assert len(s.handed) == 3 and all(s.handed[p] is r for p, r in zip(pos[:3], recs[:3], strict=True))
+        assert len(s.handed) == 3 and all(s.handed[p][0] is r for p, r in zip(pos[:3], recs[:3], strict=True))
         s.handed.clear()
         big = ["c", 1, "y" * _HAND_BYTES]
         assert s.append(orjson.dumps(big, option=orjson.OPT_APPEND_NEWLINE), False, big) is not None and not s.handed  # too large
@@ -190,3 +190,61 @@ def test_the_hand_over_table_is_bounded_and_only_holds_accepted_records(tmp_path
     finally:
         s.close()
     assert not s.handed  # closing drops what the writer did not take
+
+
+def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_them(tmp_path: Path) -> None:
+    """``read(take=True)`` (the writer): handed-over records come back themselves, the others
+    as bytes, at exactly the positions and up to the next position a plain read gives, across
+    segment rotations, limits, records not handed over (too large, no record, table full)
+    and records already taken (read again: bytes)."""
+    s = Spool(tmp_path / "s", fsync_window=0, handover=40, max_bytes=1 << 20, segment_bytes=8 << 10)
+    try:
+        recs: list[list[Any]] = []
+        for i in range(120):
+            r: list[Any] = ["b", i, "x" * (i % 7 * 60)]
+            if i % 11 == 5:
+                r[2] = "y" * (_HAND_BYTES + 1)  # too large to hand over
+            recs.append(r)
+            line = orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+            assert s.append(line, i % 2 == 0, None if i % 13 == 3 else r) is not None
+        assert len(s.handed) == 40  # the table filled up: the later records are only spooled
+        handed_at = dict(s.handed)
+        plain: list[SpoolRecord] = []
+        pos = 0
+        while True:
+            got, nxt = s.read(pos, 17)
+            if not got:
+                break
+            plain += got
+            pos = nxt
+        assert len(plain) == 120 and s.handed == handed_at  # a plain read takes nothing
+        taken: list[SpoolRecord] = []
+        pos, ends = 0, []
+        while True:
+            got, nxt = s.read(pos, 17, take=True)
+            if not got:
+                break
+            taken += got
+            ends.append(nxt)
+            pos = nxt
+        assert not s.handed and [r.pos for r in taken] == [r.pos for r in plain]
+        assert ends[-1] == s.read(0, 1000)[1]
+        for t, p, r in zip(taken, plain, recs, strict=True):
+            if t.pos in handed_at:
+                assert t.data is handed_at[t.pos][0] is r
+            else:
+                assert type(t.data) is bytes and t.data == p.data
+            assert orjson.loads(p.data) == r
+        again, _ = s.read(0, 1000, take=True)  # taken once: read again, they are bytes
+        assert [r.data for r in again] == [r.data for r in plain]
+    finally:
+        s.close()
+
+
+def test_a_line_without_its_newline_is_not_handed_over(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "s", fsync_window=0)
+    try:
+        assert s.append(b'["b",1]', True, ["b", 1]) is not None and not s.handed
+        assert s.append(b'\n["b",2]\n', True, ["b", 2]) is not None and len(s.handed) == 1
+    finally:
+        s.close()

@@ -184,9 +184,9 @@ def test_handed_over_records_are_what_the_writer_would_parse_and_share_nothing_l
             recs, _ = w.spool.read(0, 10)
             assert len(recs) == 2 and len(w.spool.handed) == 2
             for r in recs:
-                handed = w.spool.handed[r.pos]
+                handed = w.spool.handed[r.pos][0]
                 assert _exact(handed, orjson.loads(r.data)), handed
-            c = w.spool.handed[recs[1].pos]
+            c = w.spool.handed[recs[1].pos][0]
             ann = c[7]
             assert ann["pii"]["categories"] == {"identifiers": 2, "Ünïcode ☃": 1} and ann["pii"]["blocked"] == "US_SSN"
             assert set(ann) == {"pii", "validation", "conformance", "minimize"}
