@@ -74,7 +74,7 @@ class SqliteAuditSink:
     def __init__(self, path: str, prefix: str = "audit") -> None:
         self.path = path
         self.p = prefix
-        self._sql: dict[tuple[str, int], str] = {}
+        self._sql: dict[tuple[str, int, str | None], str] = {}
         self._ckpt: threading.Thread | None = None
         self._writing = False
         self._ckpt_wake = threading.Event()
