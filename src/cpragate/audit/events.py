@@ -309,7 +309,9 @@ def pair_records(
                 pending[pos] = rec
         elif kind == "c":
             bk = rec[1]
-            b = pending.pop(bk, None) if isinstance(bk, int) else None
+            b = pending.get(bk) if isinstance(bk, int) else None
+            if b is not None:  # a lookup and a delete: compiled, pop() with a default is a method call
+                del pending[bk]
             if pos not in shipped:
                 if b is None:
                     orphans.append(pos)

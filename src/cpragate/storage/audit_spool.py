@@ -304,9 +304,10 @@ class Spool:
         taken from the table and returned itself in place of its bytes; while the records
         at the read position are handed over, their bytes are skipped, not copied. A
         record read again later (after a writer failure) is no longer in the table: its
-        bytes are returned, as for every record without ``take``."""
-        out: list[SpoolRecord] = []
-        append = out.append
+        bytes are returned, as for every record without ``take``. With ``take`` the records
+        are plain ``(pos, data)`` tuples (a :class:`SpoolRecord` costs a Python-level call
+        each)."""
+        out: list[Any] = []
         rec_type = SpoolRecord
         handed = self.handed
         with self._lock:
@@ -321,9 +322,10 @@ class Spool:
             tail = b""
             while off < end:
                 if take and handed:  # handed over: taken, their bytes skipped (never half a record:
-                    h = handed.pop(base | off, None)  # the entry was put before the offset published)
+                    key = base | off  # the entry was put before the offset was published)
+                    h = _take(handed, key)
                     if h is not None:
-                        append(_tuple_new(rec_type, (base | off, h[0])))
+                        out.append((key, h[0]))
                         off += h[1]
                         if len(out) >= limit:
                             break
@@ -348,8 +350,11 @@ class Spool:
                 p = off
                 for rec in parts:
                     q = base | p
-                    h = handed.pop(q, None) if take and handed else None
-                    append(_tuple_new(rec_type, (q, rec if h is None else h[0])))
+                    if not take:
+                        out.append(_tuple_new(rec_type, (q, rec)))
+                    else:
+                        h = _take(handed, q) if handed else None
+                        out.append((q, rec) if h is None else (q, h[0]))
                     p += len(rec) + 1
                 off = p
                 if len(out) >= limit or hi >= end:
@@ -437,6 +442,18 @@ class Spool:
             os.close(self._lock_fd)
         except OSError:
             pass
+
+
+def _take(handed: dict[int, tuple[Any, int]], key: int) -> tuple[Any, int] | None:
+    """Remove and return the hand-over entry at ``key`` (None: there is none). A lookup and a
+    delete: compiled, ``dict.pop`` with a default is a Python-level method call."""
+    h = handed.get(key)
+    if h is not None:
+        try:
+            del handed[key]
+        except KeyError:  # emptied by close() meanwhile
+            pass
+    return h
 
 
 def _close(s: _Segment) -> None:

@@ -218,25 +218,26 @@ def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_t
             plain += got
             pos = nxt
         assert len(plain) == 120 and s.handed == handed_at  # a plain read takes nothing
-        taken: list[SpoolRecord] = []
+        taken: list[tuple[int, Any]] = []
         pos, ends = 0, []
         while True:
-            got, nxt = s.read(pos, 17, take=True)
-            if not got:
+            got2, nxt = s.read(pos, 17, take=True)
+            if not got2:
                 break
-            taken += got
+            taken += got2
             ends.append(nxt)
             pos = nxt
-        assert not s.handed and [r.pos for r in taken] == [r.pos for r in plain]
+        assert not s.handed and [t[0] for t in taken] == [r.pos for r in plain]
+        assert all(type(t) is tuple and len(t) == 2 for t in taken)  # plain (pos, data) pairs
         assert ends[-1] == s.read(0, 1000)[1]
-        for t, p, r in zip(taken, plain, recs, strict=True):
-            if t.pos in handed_at:
-                assert t.data is handed_at[t.pos][0] is r
+        for (tpos, tdata), p, r in zip(taken, plain, recs, strict=True):
+            if tpos in handed_at:
+                assert tdata is handed_at[tpos][0] is r
             else:
-                assert type(t.data) is bytes and t.data == p.data
+                assert type(tdata) is bytes and tdata == p.data
             assert orjson.loads(p.data) == r
         again, _ = s.read(0, 1000, take=True)  # taken once: read again, they are bytes
-        assert [r.data for r in again] == [r.data for r in plain]
+        assert [t[1] for t in again] == [r.data for r in plain]
     finally:
         s.close()
 
