@@ -20,9 +20,9 @@ Theory of operation:
   offset, so never a half-copied record) and deletes segments once everything in them
   is shipped (:meth:`release`).
 * In-process hand-over: the caller that built a record may leave the record itself
-  (the list it dumped) in :attr:`Spool.handed`, keyed by the position :meth:`Spool.append`
-  returned (its ``record`` argument), with the length of its line; the writer thread takes
-  it from there when it reads that position (:meth:`read` with ``take``) instead of
+  (the list it dumped) in :attr:`Spool.handed` (its ``record`` argument), with the position
+  :meth:`Spool.append` returned and the length of its line, in position order; the writer
+  thread takes it from there when it reads that position (:meth:`read` with ``take``) instead of
   parsing the bytes again (``orjson.loads`` and the freeing of a second copy: ~30k
   instructions per event), and skips its bytes without copying them (the length says
   where the next record starts). The spool bytes stay the durable copy:
@@ -131,10 +131,12 @@ class Spool:
         self.dropped = 0
         self.full_since: float | None = None
         self._closed = False
-        self.handed: dict[int, tuple[Any, int]] = {}
-        """Records handed over in-process, by position, with the length of their line (see the
-        module docstring): put by :meth:`append` (before the position is published), taken
-        (popped) by the writer thread's :meth:`read`."""
+        self.handed: list[tuple[int, Any, int]] = []
+        """Records handed over in-process as ``(position, record, length of its line)``, in
+        position order (see the module docstring): appended by :meth:`append` (before the
+        position is published), taken from the front by the writer thread's :meth:`read`
+        (a list, not a dict by position: an append and a read of the next entry per record
+        instead of a hash insert, lookup and delete of a 64-bit key)."""
         self.handover = max(0, handover)
         """The most records :attr:`handed` holds (0: no hand-over)."""
         self._new_segment(self.boot_id)
@@ -182,7 +184,7 @@ class Spool:
         if record is not None and n <= _HAND_BYTES and data[n - 1] == 10:  # a whole line
             handed = self.handed
             if len(handed) < self.handover:  # before the record is published: the writer finds it
-                handed[pos] = (record, n)
+                handed.append((pos, record, n))
         self.off = off + n  # published after the copy: readers never see half a record
         self.dirty = True
         if self.fsync_window == 0:
@@ -294,7 +296,7 @@ class Spool:
             self.sync()
 
     # --- the writer thread ---------------------------------------------------------------
-    def read(self, start: int, limit: int = 4096, take: bool = False) -> tuple[list[SpoolRecord], int]:
+    def read(self, start: int, limit: int = 4096, take: bool = False) -> tuple[list[Any], int]:
         """Up to ``limit`` complete records at or after position ``start``, and where to read next.
 
         Copies the map in bounded chunks (about what ``limit`` records need), never the
@@ -307,9 +309,17 @@ class Spool:
         bytes are returned, as for every record without ``take``. With ``take`` the records
         are plain ``(pos, data)`` tuples (a :class:`SpoolRecord` costs a Python-level call
         each)."""
+        out, pos, used = self._read(start, limit, take)
+        if used:  # the entries taken, and any below the read position (never to be read)
+            del self.handed[:used]
+        return out, pos
+
+    def _read(self, start: int, limit: int, take: bool) -> tuple[list[Any], int, int]:
+        """:meth:`read`, and how many entries at the front of :attr:`handed` it used."""
         out: list[Any] = []
         rec_type = SpoolRecord
         handed = self.handed
+        hi = 0  # the next entry of ``handed`` (position order, as the records)
         with self._lock:
             segs = [s for s in self._segments if (s.id << _SHIFT) + s.size > start]
             cur, cur_off = self.cur, self.off
@@ -321,30 +331,36 @@ class Spool:
             chunk = max(64 << 10, (limit - len(out)) * 512)
             tail = b""
             while off < end:
-                if take and handed:  # handed over: taken, their bytes skipped (never half a record:
-                    key = base | off  # the entry was put before the offset was published)
-                    h = _take(handed, key)
-                    if h is not None:
-                        out.append((key, h[0]))
-                        off += h[1]
+                if take and hi < len(handed):  # handed over: taken, their bytes skipped (never half a
+                    key = base | off  # record: the entry was appended before the offset was published)
+                    h = handed[hi]
+                    while h[0] < key:  # an entry below the read position: never read, dropped
+                        hi += 1
+                        if hi >= len(handed):
+                            break
+                        h = handed[hi]
+                    if h[0] == key:
+                        hi += 1
+                        out.append((key, h[1]))
+                        off += h[2]
                         if len(out) >= limit:
                             break
                         continue
-                hi = min(end, off + chunk)
-                data = self._bytes(seg, off, hi)
+                stop_at = min(end, off + chunk)
+                data = self._bytes(seg, off, stop_at)
                 if data is None:  # closed under us (released)
                     break
                 stop = data.find(b"\x00")
                 if stop >= 0:  # bytes after the last record are zero
                     data = data[:stop]
-                    hi = end
+                    stop_at = end
                 parts = data.split(b"\n")
                 tail = parts.pop()  # after the last newline: a partial (or torn) record, or b""
                 want = limit - len(out)
                 if len(parts) > want:
                     del parts[want:]
                     tail = b""
-                if not parts and hi < end:  # one record longer than the chunk
+                if not parts and stop_at < end:  # one record longer than the chunk
                     chunk *= 2
                     continue
                 p = off
@@ -353,19 +369,27 @@ class Spool:
                     if not take:
                         out.append(_tuple_new(rec_type, (q, rec)))
                     else:
-                        h = _take(handed, q) if handed else None
-                        out.append((q, rec) if h is None else (q, h[0]))
+                        taken: Any = None
+                        while hi < len(handed):
+                            h = handed[hi]
+                            if h[0] > q:
+                                break
+                            hi += 1
+                            if h[0] == q:
+                                taken = h[1]
+                                break
+                        out.append((q, rec) if taken is None else (q, taken))
                     p += len(rec) + 1
                 off = p
-                if len(out) >= limit or hi >= end:
+                if len(out) >= limit or stop_at >= end:
                     break
             pos = base | off
             if len(out) >= limit or seg is cur:
-                return out, pos
+                return out, pos, hi
             if tail:  # a torn last record (OS crash): skip it
                 log.warning("audit spool %s ends with a torn record; it is skipped", seg.path.name)
             pos = (seg.id + 1) << _SHIFT
-        return out, pos
+        return out, pos, hi
 
     def unread(self, pos: int) -> int:
         """Bytes appended at or after position ``pos`` (a read position of :meth:`read`);
@@ -442,18 +466,6 @@ class Spool:
             os.close(self._lock_fd)
         except OSError:
             pass
-
-
-def _take(handed: dict[int, tuple[Any, int]], key: int) -> tuple[Any, int] | None:
-    """Remove and return the hand-over entry at ``key`` (None: there is none). A lookup and a
-    delete: compiled, ``dict.pop`` with a default is a Python-level method call."""
-    h = handed.get(key)
-    if h is not None:
-        try:
-            del handed[key]
-        except KeyError:  # emptied by close() meanwhile
-            pass
-    return h
 
 
 def _close(s: _Segment) -> None:

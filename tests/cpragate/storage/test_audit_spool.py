@@ -178,7 +178,7 @@ def test_the_hand_over_table_is_bounded_and_only_holds_accepted_records(tmp_path
     try:
         recs = [["b", i, "x" * 10] for i in range(5)]
         pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
-        assert len(s.handed) == 3 and all(s.handed[p][0] is r for p, r in zip(pos[:3], recs[:3], strict=True))
+        assert len(s.handed) == 3 and all(h[0] == p and h[1] is r for h, p, r in zip(s.handed, pos[:3], recs[:3], strict=True))
         s.handed.clear()
         big = ["c", 1, "y" * _HAND_BYTES]
         assert s.append(orjson.dumps(big, option=orjson.OPT_APPEND_NEWLINE), False, big) is not None and not s.handed  # too large
@@ -208,7 +208,8 @@ def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_t
             line = orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
             assert s.append(line, i % 2 == 0, None if i % 13 == 3 else r) is not None
         assert len(s.handed) == 40  # the table filled up: the later records are only spooled
-        handed_at = dict(s.handed)
+        before = list(s.handed)
+        handed_at = {h[0]: h[1] for h in before}
         plain: list[SpoolRecord] = []
         pos = 0
         while True:
@@ -217,7 +218,7 @@ def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_t
                 break
             plain += got
             pos = nxt
-        assert len(plain) == 120 and s.handed == handed_at  # a plain read takes nothing
+        assert len(plain) == 120 and s.handed == before  # a plain read takes nothing
         taken: list[tuple[int, Any]] = []
         pos, ends = 0, []
         while True:
@@ -232,7 +233,7 @@ def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_t
         assert ends[-1] == s.read(0, 1000)[1]
         for (tpos, tdata), p, r in zip(taken, plain, recs, strict=True):
             if tpos in handed_at:
-                assert tdata is handed_at[tpos][0] is r
+                assert tdata is handed_at[tpos] is r
             else:
                 assert type(tdata) is bytes and tdata == p.data
             assert orjson.loads(p.data) == r
@@ -247,5 +248,19 @@ def test_a_line_without_its_newline_is_not_handed_over(tmp_path: Path) -> None:
     try:
         assert s.append(b'["b",1]', True, ["b", 1]) is not None and not s.handed
         assert s.append(b'\n["b",2]\n', True, ["b", 2]) is not None and len(s.handed) == 1
+    finally:
+        s.close()
+
+
+def test_read_with_take_drops_entries_below_the_read_position_and_keeps_those_beyond_the_limit(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "s", fsync_window=0)
+    try:
+        recs = [["b", i] for i in range(5)]
+        pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
+        got, nxt = s.read(pos[1], 2, take=True)  # starts past the first: its entry can never be read
+        assert got == [(pos[1], recs[1]), (pos[2], recs[2])] and nxt == pos[3]
+        assert [h[0] for h in s.handed] == pos[3:]  # beyond the limit: still there
+        got, _ = s.read(nxt, 10, take=True)
+        assert got == [(pos[3], recs[3]), (pos[4], recs[4])] and got[0][1] is recs[3] and not s.handed
     finally:
         s.close()
