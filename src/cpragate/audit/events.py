@@ -282,7 +282,6 @@ def pair_records(
     todo: _Todo,
     unreadable: list[int],
     orphans: list[int],
-    handed: dict[int, Any] | None = None,
 ) -> None:
     """Parse spool records ``(pos, data)`` in order and pair them: a begin waits in
     ``pending`` (by position); a completion takes its begin from there and goes to ``todo``
@@ -292,27 +291,27 @@ def pair_records(
     release their begin. Positions of unreadable records and of completions without a
     begin are appended to ``unreadable`` / ``orphans`` for the caller to log.
 
-    ``handed``: records handed over in-process by position (storage/audit_spool.py,
-    ``Spool.handed``): a record found there is taken instead of parsing its bytes (it is
-    what they parse to); the others are parsed."""
+    A record's data is its bytes (parsed here) or, for a record handed over in-process
+    (storage/audit_spool.py, ``Spool.read`` with ``take``), the record itself: what its bytes
+    parse to."""
     for r in recs:
         pos: int = r[0]
-        rec: Any = handed.pop(pos, None) if handed else None
-        if rec is not None:
+        rec: Any = r[1]
+        try:
+            if type(rec) is not list:
+                rec = _loads(rec)
             kind = rec[0]
-        else:
-            try:
-                rec = _loads(r[1])
-                kind = rec[0]
-            except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
-                unreadable.append(pos)
-                continue
+        except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
+            unreadable.append(pos)
+            continue
         if kind == "b":
             if pos not in shipped:  # else: stored as interrupted by an earlier run
                 pending[pos] = rec
         elif kind == "c":
             bk = rec[1]
-            b = pending.pop(bk, None) if isinstance(bk, int) else None
+            b = pending.get(bk) if isinstance(bk, int) else None
+            if b is not None:  # a lookup and a delete: compiled, pop() with a default is a method call
+                del pending[bk]
             if pos not in shipped:
                 if b is None:
                     orphans.append(pos)
@@ -342,6 +341,64 @@ def _add_missing(lookups: Any, cache: dict[str, tuple[str, float]], now: float, 
                 need.add(lk)
 
 
+_JSON_CACHE_MAX: Final = 4096
+
+
+class _JsonStrs:
+    """The JSON of strings that repeat from event to event (consumer, route, method, rule...),
+    each made once by orjson: the writer's body builder reuses the bytes instead of making
+    and serializing a dict per event. Bounded (emptied when full)."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, bytes] = {}
+
+
+_STRS: Final = _JsonStrs()
+
+
+def _js(v: str | None) -> bytes:
+    """orjson's JSON of a str or None (repeated strings from :data:`_STRS`)."""
+    if v is None:
+        return b"null"
+    cache = _STRS.cache
+    j = cache.get(v)
+    if j is None:
+        j = _dumps(v)
+        if len(cache) >= _JSON_CACHE_MAX:
+            cache.clear()
+        cache[v] = j
+    return j
+
+
+def _jv(v: Any) -> bytes:
+    """orjson's JSON of any value of a record (the same bytes it writes inside an object)."""
+    if v is None:
+        return b"null"
+    if type(v) is int and -0x8000000000000000 <= v <= 0xFFFFFFFFFFFFFFFF:  # orjson's integer range
+        return b"%d" % v
+    return _dumps(v)
+
+
+def _strs_json(items: Any) -> bytes:
+    """orjson's JSON of a list (or tuple) of str (each from :func:`_js`)."""
+    n = len(items)
+    if n == 0:
+        return b"[]"
+    if n == 1:
+        return b"[%s]" % _js(items[0])
+    return b"[" + b",".join([_js(x) for x in items]) + b"]"
+
+
+def _decisions_json(decisions: list[Any]) -> bytes:
+    """orjson's JSON of an event's decisions (lists of str, as :func:`_event` makes them)."""
+    n = len(decisions)
+    if n == 0:
+        return b"[]"
+    if n == 1:
+        return b"[%s]" % _strs_json(decisions[0])
+    return b"[" + b",".join([_strs_json(d) for d in decisions]) + b"]"
+
+
 def build_rows(
     todo: _Todo,
     cache: dict[str, tuple[str, float]],
@@ -354,32 +411,117 @@ def build_rows(
     after (``seq``, ``prev``), subjects resolved through ``cache`` (lookup -> (pseudonym,
     loaded at); ``s_unresolved`` when missing).
 
-    One tight loop per batch: build, canonical JSON, chain hash (the bytes of
-    cpragate.audit.chain.link_hash, inlined), row. The top level is built in sorted key
-    order, so only the nested objects are serialized with sorting: the body is
-    canonical(event) (tests/cpragate/storage/test_audit_writer.py)."""
+    One tight loop per batch: the event's fields as :func:`_event` makes them, the body,
+    the chain hash (the bytes of cpragate.audit.chain.link_hash, inlined), the row. The
+    body is written directly: the top-level keys in sorted order, each value as orjson
+    writes it (repeated strings' JSON reused, numbers formatted, the rest by orjson; the
+    nested ``pii`` and ``checks`` with sorted keys), so no event dict is built or
+    serialized, and the body is canonical(build_event(...)) byte for byte
+    (tests/cpragate/audit/test_events.py, tests/cpragate/storage/test_audit_writer.py)."""
     out: list[Any] = []
     inst_b = instance.encode("utf-8")
+    inst_j = _dumps(instance)
     prev_b = prev.encode("ascii")
-    for bkey, begin, c in todo:
+    for bkey, begin, comp in todo:
         seq += 1
-        b = begin or _NO_BEGIN
+        b: list[Any] = begin or _NO_BEGIN  # typed: native list indexing
+        c: list[Any] | None = comp
         subj = _subject_lookups(b, c)
         pseud: dict[str, str] = {}
         for s in subj:
             hit = cache.get(s)
             pseud[s] = hit[0] if hit is not None else "s_unresolved"
-        ev = _event(b, c, subj, pseud, None, instance, seq)
-        pii, checks = ev["pii"], ev["checks"]
-        if pii is not None:
-            ev["pii"] = _Fragment(_dumps(pii, option=_SORT))
-        if checks is not None:
-            ev["checks"] = _Fragment(_dumps(checks, option=_SORT))
-        body: bytes = _dumps(ev)
+        # the fields exactly as _event makes them
+        template = b[4] if isinstance(b[4], str) else None
+        path = template
+        if template is not None:
+            for pair in (b[6] or _EMPTY)[:_MAX_LIST]:
+                name, lk = pair[0], pair[1]
+                tok = pseud.get(lk) or param_token(lk)
+                path = path.replace("{" + str(name) + "}", tok) if path else path
+        bt = b[1]
+        if isinstance(bt, int) or isinstance(bt, float):
+            t = float(bt)
+        elif c is not None and (isinstance(c[2], int) or isinstance(c[2], float)):
+            t = float(c[2])
+        else:
+            t = 0.0
+        decisions: list[Any] = []
+        if c is None:
+            outcome: str = "interrupted"
+            status: Any = None
+            error: str | None = None
+            pii_j = checks_j = b"null"
+            bytes_in: Any = None
+            bytes_out: Any = None
+            latency: Any = None
+            decision, rule = "allow", ""
+        else:
+            outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
+            status = c[3] if isinstance(c[3], int) else None
+            error = c[5] if isinstance(c[5], str) else None
+            for d in (c[6] or _EMPTY)[:_MAX_LIST]:
+                if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
+                    decisions.append(d)
+                else:
+                    decisions.append([x if type(x) is str else str(x) for x in d[:3]])
+            ann = c[7]
+            pii_j = checks_j = b"null"
+            if isinstance(ann, dict):
+                pii = ann.get("pii")
+                if pii is not None:
+                    pii_j = _dumps(pii, option=_SORT)
+                if len(ann) > ("pii" in ann):
+                    checks = {k: v for k, v in ann.items() if k != "pii"}
+                    if checks:
+                        checks_j = _dumps(checks, option=_SORT)
+            bytes_in, bytes_out, latency = c[9], c[10], c[11]
+            if outcome == "interrupted":
+                decision, rule = "allow", ""
+            else:
+                decision, rule = decision_of(outcome, decisions)
+        s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
+        consumer = s8 if isinstance(s8, str) else None
+        subjects = tuple([pseud[s] for s in subj])
+        tr = round(t, 3)
+        body: bytes = (
+            b'{"auth":%s,"bytes_in":%s,"bytes_out":%s,"checks":%s,"client_ip":%s,"consumer":%s,"decision":%s,'
+            b'"decisions":%s,"error":%s,"id":%s,"instance":%s,"latency_ms":%s,"method":%s,"outcome":%s,"path":%s,'
+            b'"personal":%s,"pii":%s,"purpose":%s,"route":%s,"route_name":%s,"rule":%s,"seq":%d,"status":%s,'
+            b'"subjects":%s,"t":%s,"ts":"%s","v":%d}'
+        ) % (
+            _js(s9 if isinstance(s9, str) else None),
+            _jv(bytes_in),
+            _jv(bytes_out),
+            checks_j,
+            _js(s11 if isinstance(s11, str) else None),
+            _js(consumer),
+            _js(decision),
+            _decisions_json(decisions),
+            _js(error),
+            _jv(s2 if isinstance(s2, str) else None),
+            inst_j,
+            _jv(latency),
+            _js(s3 if isinstance(s3, str) else None),
+            _js(outcome),
+            _js(path),
+            b"true" if b[12] else b"false",
+            pii_j,
+            _js(s10 if isinstance(s10, str) else None),
+            _js(template),
+            _js(s5 if isinstance(s5, str) else None),
+            _js(rule),
+            seq,
+            _jv(status),
+            _strs_json(subjects),
+            _dumps(tr),
+            iso(t).encode("ascii"),  # digits, "-", "T", ":", ".", "Z": nothing to escape
+            SCHEMA_VERSION,
+        )
         h: str = _sha256(b"%s\n%s\n%d\n%s" % (prev_b, inst_b, seq, body)).hexdigest()
         out.append(
-            _tuple_new(row_type, (instance, seq, bkey, ev["t"], ev["consumer"], ev["route"], ev["decision"],
-                                  ev["outcome"], ev["status"], tuple(ev["subjects"]), body, prev, h))
+            _tuple_new(row_type, (instance, seq, bkey, tr, consumer, template, decision, outcome, status, subjects,
+                                  body, prev, h))
         )
         prev, prev_b = h, h.encode("ascii")
     return out

@@ -29,10 +29,12 @@ Theory of operation:
   offset, so never a half-copied record) and deletes segments once everything in them
   is shipped (:meth:`release`).
 * In-process hand-over: the caller that built a record may leave the record itself
-  (the list it dumped) in :attr:`Spool.handed`, keyed by the position :meth:`Spool.append`
-  returned (its ``record`` argument); the writer thread takes it from there when it
-  reads that position instead of parsing the bytes again (``orjson.loads`` and the freeing
-  of a second copy: ~30k instructions per event). The spool bytes stay the durable copy:
+  (the list it dumped) in :attr:`Spool.handed` (its ``record`` argument), with the position
+  :meth:`Spool.append` returned and the length of its line, in position order; the writer
+  thread takes it from there when it reads that position (:meth:`read` with ``take``) instead of
+  parsing the bytes again (``orjson.loads`` and the freeing of a second copy: ~30k
+  instructions per event), and skips its bytes without copying them (the length says
+  where the next record starts). The spool bytes stay the durable copy:
   replay after a restart, a record read a second time after a writer failure, one too
   large or one that found the table full are parsed as before. The table is bounded
   (``handover`` records, each at most ``_HAND_BYTES`` of JSON): while the writer does not
@@ -82,7 +84,9 @@ times that (a demo-like begin ≈ 1 KB, completion ≈ 4 KB: ≈ 5 MB when the t
 
 class SpoolRecord(NamedTuple):
     pos: int
-    data: bytes
+    data: Any
+    """The record's bytes (its JSON line without the newline); from :meth:`Spool.read` with
+    ``take``, the record itself for a record that was handed over in-process."""
 
 
 _tuple_new: Final[Callable[[Any, tuple[Any, ...]], Any]] = tuple.__new__
@@ -91,10 +95,12 @@ record, two per event)."""
 
 
 class _Segment:
-    __slots__ = ("fd", "id", "mm", "path", "size")
+    __slots__ = ("base", "fd", "id", "mm", "path", "size")
 
     def __init__(self, seg_id: int, path: Path, fd: int, mm: mmap.mmap | None, size: int) -> None:
         self.id = seg_id
+        self.base = seg_id << _SHIFT
+        """The position of the segment's first byte (beyond 62 bits: a boxed int, made once)."""
         self.path = path
         self.fd = fd
         self.mm = mm
@@ -137,9 +143,12 @@ class Spool:
         self.dropped = 0
         self.full_since: float | None = None
         self._closed = False
-        self.handed: dict[int, Any] = {}
-        """Records handed over in-process, by position (see the module docstring): put by
-        :meth:`append` (before the position is published), taken (popped) by the writer thread."""
+        self.handed: list[tuple[int, Any, int]] = []
+        """Records handed over in-process as ``(position, record, length of its line)``, in
+        position order (see the module docstring): appended by :meth:`append` (before the
+        position is published), taken from the front by the writer thread's :meth:`read`
+        (a list, not a dict by position: an append and a read of the next entry per record
+        instead of a hash insert, lookup and delete of a 64-bit key)."""
         self.handover = max(0, handover)
         """The most records :attr:`handed` holds (0: no hand-over)."""
         self._new_segment(self.boot_id)
@@ -183,11 +192,11 @@ class Spool:
         mm = cur.mm
         assert mm is not None
         mm[off : off + n] = data
-        pos = (cur.id << _SHIFT) | off
-        if record is not None and n <= _HAND_BYTES:
+        pos = cur.base | off
+        if record is not None and n <= _HAND_BYTES and data[n - 1] == 10:  # a whole line
             handed = self.handed
             if len(handed) < self.handover:  # before the record is published: the writer finds it
-                handed[pos] = record
+                handed.append((pos, record, n))
         self.off = off + n  # published after the copy: readers never see half a record
         self.dirty = True
         if self.fsync_window == 0:
@@ -319,56 +328,100 @@ class Spool:
             self.sync()
 
     # --- the writer thread ---------------------------------------------------------------
-    def read(self, start: int, limit: int = 4096) -> tuple[list[SpoolRecord], int]:
+    def read(self, start: int, limit: int = 4096, take: bool = False) -> tuple[list[Any], int]:
         """Up to ``limit`` complete records at or after position ``start``, and where to read next.
 
         Copies the map in bounded chunks (about what ``limit`` records need), never the
-        whole unread backlog, and splits each chunk in one call."""
-        out: list[SpoolRecord] = []
-        append = out.append
+        whole unread backlog, and splits each chunk in one call.
+
+        ``take`` (the writer thread): a record handed over in-process (:attr:`handed`) is
+        taken from the table and returned itself in place of its bytes; while the records
+        at the read position are handed over, their bytes are skipped, not copied. A
+        record read again later (after a writer failure) is no longer in the table: its
+        bytes are returned, as for every record without ``take``. With ``take`` the records
+        are plain ``(pos, data)`` tuples (a :class:`SpoolRecord` costs a Python-level call
+        each)."""
+        out, pos, used = self._read(start, limit, take)
+        if used:  # the entries taken, and any below the read position (never to be read)
+            del self.handed[:used]
+        return out, pos
+
+    def _read(self, start: int, limit: int, take: bool) -> tuple[list[Any], int, int]:
+        """:meth:`read`, and how many entries at the front of :attr:`handed` it used."""
+        out: list[Any] = []
         rec_type = SpoolRecord
+        handed = self.handed
+        hi = 0  # the next entry of ``handed`` (position order, as the records)
         with self._lock:
             segs = [s for s in self._segments if (s.id << _SHIFT) + s.size > start]
             cur, cur_off = self.cur, self.off
         pos = start
         for seg in segs:
-            base = seg.id << _SHIFT
+            base = seg.base
             off = max(0, pos - base) if pos >= base else 0
             end = cur_off if seg is cur else seg.size
             chunk = max(64 << 10, (limit - len(out)) * 512)
             tail = b""
             while off < end:
-                hi = min(end, off + chunk)
-                data = self._bytes(seg, off, hi)
+                if take and hi < len(handed):  # handed over: taken, their bytes skipped (never half a
+                    key = base | off  # record: the entry was appended before the offset was published)
+                    h = handed[hi]
+                    while h[0] < key:  # an entry below the read position: never read, dropped
+                        hi += 1
+                        if hi >= len(handed):
+                            break
+                        h = handed[hi]
+                    if h[0] == key:
+                        hi += 1
+                        out.append((key, h[1]))
+                        off += h[2]
+                        if len(out) >= limit:
+                            break
+                        continue
+                stop_at = min(end, off + chunk)
+                data = self._bytes(seg, off, stop_at)
                 if data is None:  # closed under us (released)
                     break
                 stop = data.find(b"\x00")
                 if stop >= 0:  # bytes after the last record are zero
                     data = data[:stop]
-                    hi = end
+                    stop_at = end
                 parts = data.split(b"\n")
                 tail = parts.pop()  # after the last newline: a partial (or torn) record, or b""
                 want = limit - len(out)
                 if len(parts) > want:
                     del parts[want:]
                     tail = b""
-                if not parts and hi < end:  # one record longer than the chunk
+                if not parts and stop_at < end:  # one record longer than the chunk
                     chunk *= 2
                     continue
                 p = off
                 for rec in parts:
-                    append(_tuple_new(rec_type, (base | p, rec)))
+                    q = base | p
+                    if not take:
+                        out.append(_tuple_new(rec_type, (q, rec)))
+                    else:
+                        taken: Any = None
+                        while hi < len(handed):
+                            h = handed[hi]
+                            if h[0] > q:
+                                break
+                            hi += 1
+                            if h[0] == q:
+                                taken = h[1]
+                                break
+                        out.append((q, rec) if taken is None else (q, taken))
                     p += len(rec) + 1
                 off = p
-                if len(out) >= limit or hi >= end:
+                if len(out) >= limit or stop_at >= end:
                     break
             pos = base | off
             if len(out) >= limit or seg is cur:
-                return out, pos
+                return out, pos, hi
             if tail:  # a torn last record (OS crash): skip it
                 log.warning("audit spool %s ends with a torn record; it is skipped", seg.path.name)
             pos = (seg.id + 1) << _SHIFT
-        return out, pos
+        return out, pos, hi
 
     def unread(self, pos: int) -> int:
         """Bytes appended at or after position ``pos`` (a read position of :meth:`read`);

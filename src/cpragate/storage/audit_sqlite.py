@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import cast
 
@@ -27,9 +27,9 @@ from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
 __all__ = ["SqliteAuditSink"]
 
 _EV_COLS = "(instance_id, seq, bkey, ts, consumer, route, decision, outcome, status, body, prev, hash)"
-_ev_cols = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)  # EventRow fields in _EV_COLS order
-_EV_BODY = 9  # the body's index among a row's parameters
-_EV_N = 12  # parameters per event row
+_ev_cols = itemgetter(1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)  # EventRow fields in _EV_COLS order, after instance_id
+_ev_all = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)  # ... with instance_id (an id that is no literal)
+_row_instance = attrgetter("instance")
 _flat = chain.from_iterable
 _EV_ROWS = 512  # 12 * 512 bound parameters per statement (SQLite allows 32,766)
 _SUBJ_ROWS = 2048
@@ -63,13 +63,18 @@ CREATE TABLE IF NOT EXISTS {p}_subject_keys (lookup TEXT PRIMARY KEY, key BLOB N
 """
 
 
+def _literal(text: str) -> str:
+    """``text`` as an SQL string literal (quotes doubled; SQLite stores exactly ``text``)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 class SqliteAuditSink:
     """AuditSink on one SQLite file (see the module docstring)."""
 
     def __init__(self, path: str, prefix: str = "audit") -> None:
         self.path = path
         self.p = prefix
-        self._sql: dict[tuple[str, int], str] = {}
+        self._sql: dict[tuple[str, int, str | None], str] = {}
         self._ckpt: threading.Thread | None = None
         self._writing = False
         self._ckpt_wake = threading.Event()
@@ -91,36 +96,55 @@ class SqliteAuditSink:
         except (sqlite3.Error, OSError) as e:
             raise AuditSinkError(f"audit SQLite database {path} cannot be opened ({type(e).__name__}: {e}).") from None
 
-    def _insert_sql(self, table: str, n: int) -> str:
-        """The INSERT of ``n`` rows (``n`` a power of two: see :meth:`_insert`)."""
-        key = (table, n)
+    def _insert_sql(self, table: str, n: int, instance: str | None) -> str:
+        """The INSERT of ``n`` rows (``n`` a power of two: see :meth:`_insert`), the instance
+        id a literal (``instance``) or, when None, bound like the other columns."""
+        key = (table, n, instance)
         q = self._sql.get(key)
         if q is None:
+            lit = "?" if instance is None else _literal(instance)
             if table == "events":
-                cols, one = _EV_COLS, "(?,?,?,?,?,?,?,?,?,?,?,?)"
+                cols, one = _EV_COLS, f"({lit},?,?,?,?,?,?,?,?,?,?,?)"
             else:
-                cols, one = "(pseudonym, instance_id, seq, ts)", "(?,?,?,?)"
+                cols, one = "(pseudonym, instance_id, seq, ts)", f"(?,{lit},?,?)"
             q = self._sql[key] = f"INSERT INTO {self.p}_{table} {cols} VALUES " + ",".join([one] * n)
         return q
 
-    def _insert(self, table: str, rows: list[tuple[object, ...]], most: int) -> None:
-        """Insert ``rows`` with multi-row INSERTs of power-of-two sizes up to ``most``.
+    def _insert(self, table: str, instance: str | None, rows: list[tuple[object, ...]], most: int) -> None:
+        """Insert ``rows`` (their parameters; the instance id among them when ``instance`` is
+        None, else ``instance`` is every row's) with multi-row INSERTs of power-of-two sizes
+        up to ``most``.
 
         Multi-row statements bind and step far less often than executemany's one statement
-        per row; power-of-two sizes keep the SQL texts few (at most 12 per table), so every
-        statement stays in the connection's statement cache, prepared once. (One text per
-        batch size re-prepared a statement of up to 500 rows whenever the size was new to
-        the cache.)"""
+        per row; power-of-two sizes keep the SQL texts few (at most 12 per table and
+        instance), so every statement stays in the connection's statement cache, prepared
+        once. (One text per batch size re-prepared a statement of up to 500 rows whenever
+        the size was new to the cache.) The instance id, the same in every row, is a
+        literal of the statement's text: the same stored value, without binding it twice
+        per event (a text bind copies the string into SQLite's memory: ~800 instructions)."""
         db, n, i = self.db, len(rows), 0
+        width = 12 if instance is None else 11  # parameters per event row
+        body = width - 3  # the body's index among them
         while i < n:
             k = min(most, 1 << ((n - i).bit_length() - 1))
             params = list(_flat(rows[i : i + k]))
             if table == "events":
                 # The bodies as bytearray: the same BLOB, but the sqlite3 module binds bytes only
                 # after asking for an adapter (~3k instructions each, two failed attribute lookups).
-                params[_EV_BODY::_EV_N] = map(bytearray, cast("list[bytes]", params[_EV_BODY::_EV_N]))
-            db.execute(self._insert_sql(table, k), params)
+                params[body::width] = map(bytearray, cast("list[bytes]", params[body::width]))
+            db.execute(self._insert_sql(table, k, instance), params)
             i += k
+
+    def _insert_rows(self, rows: list[EventRow], instance: str) -> None:
+        """The events and subject rows of ``rows``; ``instance``: the batch's (all of the
+        writer's rows are its instance's)."""
+        if "\x00" not in instance and all(map(instance.__eq__, map(_row_instance, rows))):
+            self._insert("events", instance, list(map(_ev_cols, rows)), _EV_ROWS)
+            self._insert("subjects", instance, [(s, r.seq, r.ts) for r in rows for s in r.subjects], _SUBJ_ROWS)
+        else:  # rows of other instances (or an id SQL text cannot hold): every value bound
+            self._insert("events", None, list(map(_ev_all, rows)), _EV_ROWS)
+            self._insert("subjects", None, [(s, r.instance, r.seq, r.ts) for r in rows for s in r.subjects],
+                         _SUBJ_ROWS)
 
     def _err(self, what: str, e: Exception) -> AuditSinkError:
         return AuditSinkError(f"audit SQLite {what} failed ({type(e).__name__}: {e}).")
@@ -162,8 +186,7 @@ class SqliteAuditSink:
                         f"(head {cur[0] if cur else 0}, expected {expected_head}).",
                         fix="Give every gateway process its own instance id (filters.audit.instance_id).",
                     )
-                self._insert("events", list(map(_ev_cols, rows)), _EV_ROWS)
-                self._insert("subjects", [(s, r.instance, r.seq, r.ts) for r in rows for s in r.subjects], _SUBJ_ROWS)
+                self._insert_rows(rows, state.instance)
                 if checkpoints:
                     db.executemany(
                         f"INSERT OR REPLACE INTO {p}_checkpoints (instance_id, seq, kind, hash, ts, key_id, signature)"

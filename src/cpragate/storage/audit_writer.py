@@ -280,7 +280,7 @@ class _Shipper:
         """Ship one batch; the number of spool records consumed."""
         sink = self.sink if self.recovered and self.sink is not None else self.recover()
         spool = self.w.spool
-        recs, next_pos = spool.read(self.read_pos, self.w.opts.batch)
+        recs, next_pos = spool.read(self.read_pos, self.w.opts.batch, True)  # handed-over records taken
         todo: list[tuple[int, Any, Any]] = []
         pending, shipped = self.pending, self.shipped
         # Dedup key of an event: the spool position of the record that completes it (the
@@ -289,7 +289,7 @@ class _Shipper:
         # stored is in ``shipped``. (The loop is compiled: cpragate.audit.events.)
         unreadable: list[int] = []
         orphans: list[int] = []
-        pair_records(recs, pending, shipped, todo, unreadable, orphans, spool.handed)
+        pair_records(recs, pending, shipped, todo, unreadable, orphans)
         for pos in unreadable:
             log.error("CPG-AUD-003: unreadable audit spool record at %d skipped", pos)
         for pos in orphans:

@@ -178,7 +178,7 @@ def test_the_hand_over_table_is_bounded_and_only_holds_accepted_records(tmp_path
     try:
         recs = [["b", i, "x" * 10] for i in range(5)]
         pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
-        assert len(s.handed) == 3 and all(s.handed[p] is r for p, r in zip(pos[:3], recs[:3], strict=True))
+        assert len(s.handed) == 3 and all(h[0] == p and h[1] is r for h, p, r in zip(s.handed, pos[:3], recs[:3], strict=True))
         s.handed.clear()
         big = ["c", 1, "y" * _HAND_BYTES]
         assert s.append(orjson.dumps(big, option=orjson.OPT_APPEND_NEWLINE), False, big) is not None and not s.handed  # too large
@@ -270,6 +270,57 @@ def test_a_failed_sync_is_logged_and_leaks_no_descriptor(tmp_path: Path, monkeyp
         s.close()
 
 
+def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_them(tmp_path: Path) -> None:
+    """``read(take=True)`` (the writer): handed-over records come back themselves, the others
+    as bytes, at exactly the positions and up to the next position a plain read gives, across
+    segment rotations, limits, records not handed over (too large, no record, table full)
+    and records already taken (read again: bytes)."""
+    s = Spool(tmp_path / "s", fsync_window=0, handover=40, max_bytes=1 << 20, segment_bytes=8 << 10)
+    try:
+        recs: list[list[Any]] = []
+        for i in range(120):
+            r: list[Any] = ["b", i, "x" * (i % 7 * 60)]
+            if i % 11 == 5:
+                r[2] = "y" * (_HAND_BYTES + 1)  # too large to hand over
+            recs.append(r)
+            line = orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE)
+            assert s.append(line, i % 2 == 0, None if i % 13 == 3 else r) is not None
+        assert len(s.handed) == 40  # the table filled up: the later records are only spooled
+        before = list(s.handed)
+        handed_at = {h[0]: h[1] for h in before}
+        plain: list[SpoolRecord] = []
+        pos = 0
+        while True:
+            got, nxt = s.read(pos, 17)
+            if not got:
+                break
+            plain += got
+            pos = nxt
+        assert len(plain) == 120 and s.handed == before  # a plain read takes nothing
+        taken: list[tuple[int, Any]] = []
+        pos, ends = 0, []
+        while True:
+            got2, nxt = s.read(pos, 17, take=True)
+            if not got2:
+                break
+            taken += got2
+            ends.append(nxt)
+            pos = nxt
+        assert not s.handed and [t[0] for t in taken] == [r.pos for r in plain]
+        assert all(type(t) is tuple and len(t) == 2 for t in taken)  # plain (pos, data) pairs
+        assert ends[-1] == s.read(0, 1000)[1]
+        for (tpos, tdata), p, r in zip(taken, plain, recs, strict=True):
+            if tpos in handed_at:
+                assert tdata is handed_at[tpos] is r
+            else:
+                assert type(tdata) is bytes and tdata == p.data
+            assert orjson.loads(p.data) == r
+        again, _ = s.read(0, 1000, take=True)  # taken once: read again, they are bytes
+        assert [t[1] for t in again] == [r.data for r in plain]
+    finally:
+        s.close()
+
+
 def test_a_zero_window_syncs_each_record_with_fdatasync(tmp_path: Path, monkeypatch: Any) -> None:
     s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=1 << 16, fsync_window=0)
     synced: list[int] = []
@@ -279,5 +330,28 @@ def test_a_zero_window_syncs_each_record_with_fdatasync(tmp_path: Path, monkeypa
         for i in range(3):
             assert s.append(rec(i), True) is not None
         assert synced == [s.cur.fd] * 3
+    finally:
+        s.close()
+
+
+def test_a_line_without_its_newline_is_not_handed_over(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "s", fsync_window=0)
+    try:
+        assert s.append(b'["b",1]', True, ["b", 1]) is not None and not s.handed
+        assert s.append(b'\n["b",2]\n', True, ["b", 2]) is not None and len(s.handed) == 1
+    finally:
+        s.close()
+
+
+def test_read_with_take_drops_entries_below_the_read_position_and_keeps_those_beyond_the_limit(tmp_path: Path) -> None:
+    s = Spool(tmp_path / "s", fsync_window=0)
+    try:
+        recs = [["b", i] for i in range(5)]
+        pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
+        got, nxt = s.read(pos[1], 2, take=True)  # starts past the first: its entry can never be read
+        assert got == [(pos[1], recs[1]), (pos[2], recs[2])] and nxt == pos[3]
+        assert [h[0] for h in s.handed] == pos[3:]  # beyond the limit: still there
+        got, _ = s.read(nxt, 10, take=True)
+        assert got == [(pos[3], recs[3]), (pos[4], recs[4])] and got[0][1] is recs[3] and not s.handed
     finally:
         s.close()

@@ -68,3 +68,27 @@ def test_rows_of_several_instances_keep_their_instance_and_subjects(tmp_path: Pa
         assert subj == [("s_1", "a", 1, 1.0), ("s_2", "a", 2, 2.0), ("s_3", "a", 2, 2.0), ("s_4", "b", 2, 2.0)]
     finally:
         s.close()
+
+
+@pytest.mark.parametrize("inst", ["gw-0", "o'brien-1", "'; DROP TABLE audit_events; --", "ünï ☃-2", "?-3", "nul\x00id-4"])
+def test_the_instance_id_written_as_a_literal_is_stored_exactly(tmp_path: Path, inst: str) -> None:
+    """The writer's rows name the instance in the statement's text (not bound per row): the
+    stored values are the same as binding every value, whatever the id holds (quotes, SQL,
+    unicode, a NUL: bound instead)."""
+    from cpragate.storage.audit_sink import EventRow, InstanceState
+
+    rows = [EventRow(inst, n, n << 32, n + 0.5, "c" if n % 2 else None, "/r/{id}", "allow", "served",
+                     200 if n % 3 else None, tuple(f"s_{n}_{k}" for k in range(n % 3)), b'{"n":%d}' % n, f"p{n}", f"h{n}")
+            for n in range(1, 40)]
+    s = SqliteAuditSink(str(tmp_path / "a.db"))
+    try:
+        s.write(rows, InstanceState(inst, 39, "h39", 0), 0, [])
+        ev = s.db.execute("SELECT *, typeof(instance_id) FROM audit_events ORDER BY rowid").fetchall()
+        assert ev == [(inst, r.seq, r.bkey, r.ts, r.consumer, r.route, r.decision, r.outcome, r.status, r.body,
+                       r.prev, r.hash, "text") for r in rows]
+        subj = s.db.execute("SELECT *, typeof(instance_id) FROM audit_subjects ORDER BY rowid").fetchall()
+        assert subj == [(p, inst, r.seq, r.ts, "text") for r in rows for p in r.subjects]
+        assert [c[0] for c in s.chain(inst)] == list(range(1, 40))
+        assert s.state(inst).head_seq == 39
+    finally:
+        s.close()

@@ -183,10 +183,11 @@ def test_handed_over_records_are_what_the_writer_would_parse_and_share_nothing_l
             assert f.complete_now(ex)
             recs, _ = w.spool.read(0, 10)
             assert len(recs) == 2 and len(w.spool.handed) == 2
+            by_pos = {h[0]: h[1] for h in w.spool.handed}
             for r in recs:
-                handed = w.spool.handed[r.pos]
+                handed = by_pos[r.pos]
                 assert _exact(handed, orjson.loads(r.data)), handed
-            c = w.spool.handed[recs[1].pos]
+            c = by_pos[recs[1].pos]
             ann = c[7]
             assert ann["pii"]["categories"] == {"identifiers": 2, "Ünïcode ☃": 1} and ann["pii"]["blocked"] == "US_SSN"
             assert set(ann) == {"pii", "validation", "conformance", "minimize"}
