@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from cpragate.core.exchange import Exchange
@@ -147,15 +147,17 @@ def test_fast_and_full_request_phases_agree(mini: Any, target: str) -> None:
 
 
 @given(st.text(alphabet="0123456789-+.eE xa\u0661", min_size=1, max_size=24))
+@example("..")  # normalizes away: not routed (found by this test in session 9)
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_fast_and_full_agree_on_any_path_value(mini: Any, value: str) -> None:
     from urllib.parse import quote
 
     gw = mini(PETSTORE)
-    m = gw.router.match("GET", "/pets/" + quote(value, safe=""))
-    if not m:
+    target = "/pets/" + quote(value, safe="")
+    # Routed as the gateway routes it: after normalization ("/pets/%2E%2E" is "/", no pet).
+    if not gw.router.match("GET", make_request("GET", target).path):
         return
-    _same(*_both(gw, "GET", "/pets/" + quote(value, safe="")))
+    _same(*_both(gw, "GET", target))
 
 
 def test_formats_and_monitor_mode_agree(mini: Any) -> None:
