@@ -135,3 +135,69 @@ def test_tls_1_1_and_1_0_refused_and_13_only_option(pki: DevPki) -> None:
 
     with pytest.raises(Exception):
         ListenerTls(cert_file="c", key_file="k", min_version="1.1")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batch", ["true", "false"])
+def test_an_answer_reaches_a_client_whose_close_notify_came_with_the_request(pki: DevPki, batch: str) -> None:
+    """`printf 'GET …' | openssl s_client`: the request and the client's TLS close in one read.
+    After the peer's EOF uvloop's TLS transport shuts down and drops later writes, so an
+    answer queued for the end of the loop's pass (limits.batch_writes) is written at the EOF."""
+    import asyncio
+    import socket
+
+    cfg = f"""
+listeners: [{{bind: "127.0.0.1:0", tls: {{cert_file: "{pki.path('gateway.pem')}", key_file: "{pki.path('gateway-key.pem')}"}}}}]
+upstreams: {{o: {{url: "http://127.0.0.1:9", allow_plaintext: true}}}}
+routes: [{{path: /a, upstream: o}}]
+storage: {{url: "memory://"}}
+limits: {{batch_writes: {batch}}}
+"""
+
+    async def t() -> bytes:
+        loop = asyncio.get_running_loop()
+        async with gateway(cfg) as gw:
+            ctx = ssl.create_default_context()
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+            tls = ctx.wrap_bio(inc, out)
+            with socket.create_connection(("127.0.0.1", gw.bound_ports()[0])) as s:
+                s.setblocking(False)
+                while True:  # the handshake, by hand: the close must go in the request's segment
+                    try:
+                        tls.do_handshake()
+                        break
+                    except ssl.SSLWantReadError:
+                        if pending := out.read():
+                            await loop.sock_sendall(s, pending)
+                        inc.write(await asyncio.wait_for(loop.sock_recv(s, 65536), 5))
+                if pending := out.read():
+                    await loop.sock_sendall(s, pending)
+                tls.write(b"GET /zzz HTTP/1.1\r\nhost: x\r\n\r\n")
+                try:
+                    tls.unwrap()
+                except ssl.SSLWantReadError:
+                    pass
+                await loop.sock_sendall(s, out.read())  # the request and close_notify together
+                raw = b""
+                for _ in range(50):  # bounded: until the gateway closes, at most ~10 s
+                    try:
+                        d = await asyncio.wait_for(loop.sock_recv(s, 65536), 0.2)
+                    except TimeoutError:
+                        continue
+                    if not d:
+                        break
+                    raw += d
+            inc.write(raw)
+            plain = b""
+            while True:
+                try:
+                    d = tls.read(65536)
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError, ssl.SSLError):
+                    break
+                if not d:
+                    break
+                plain += d
+            return plain
+
+    assert run(t()).startswith(b"HTTP/1.1 404 Not Found\r\n")

@@ -322,7 +322,12 @@ class Gateway:
         batch = self.write_batch
         self.write_batch = []
         for conn in batch:
-            conn.flush_out()
+            try:
+                conn.flush_out()
+            except Exception:  # one broken transport must not leave the others queued for ever
+                log.exception("client write failed; the connection is aborted")
+                conn.out = []
+                conn.abort()
 
     def reload(self, path: str | None = None) -> bool:
         """Load the config again; keep serving the old one if the new one is bad."""

@@ -243,6 +243,10 @@ class ClientConnection(asyncio.BufferedProtocol):
             self.active.client_resume()
 
     def eof_received(self) -> bool | None:
+        # A queued answer goes now: after the peer's EOF a TLS transport starts shutting
+        # down, and writes made later are dropped (a request and close_notify in one read).
+        if self.queued:
+            self.flush_out()
         # Half-close from the client: finish the current response, then close.
         if self.active is None:
             return False
@@ -441,7 +445,10 @@ class ClientConnection(asyncio.BufferedProtocol):
 
     def abort(self) -> None:
         if self.transport is not None:
-            self.out = []
+            # What this pass queued (a complete earlier pipelined answer, a stream's chunks)
+            # goes first, as it did when every answer was written at once.
+            self.corked = False
+            self.flush_out()
             self.closing = True
             self.transport.abort()
 

@@ -218,13 +218,48 @@ def test_a_queued_connection_keeps_its_order_and_a_close_writes_it_first() -> No
     asyncio.run(t())
 
 
-def test_an_aborted_queued_connection_writes_nothing() -> None:
+def test_an_abort_writes_what_was_queued_first() -> None:
+    # As when every answer went at once: a complete earlier answer reaches the transport
+    # before the abort (which then drops what the transport still holds).
     async def t() -> None:
         (c,), (tr,), _ = _conns(1)
         c.data_received(NOT_FOUND)
         c.abort()
+        assert tr.aborted and tr.out.startswith(b"HTTP/1.1 404") and tr.writes == 1 and not c.queued
         await asyncio.sleep(0)
-        assert tr.aborted and tr.out == b"" and tr.writes == 0 and not c.queued
+        assert tr.writes == 1
+
+    asyncio.run(t())
+
+
+def test_the_peers_eof_writes_a_queued_answer_at_once() -> None:
+    # A TLS transport shuts down after eof_received and drops later writes: a request and
+    # the client's close_notify in one read must still get their answer.
+    async def t() -> None:
+        (c,), (tr,), _ = _conns(1)
+        c.data_received(NOT_FOUND)
+        assert c.queued and tr.writes == 0
+        c.eof_received()
+        assert tr.out.startswith(b"HTTP/1.1 404") and tr.writes == 1 and not c.queued
+
+    asyncio.run(t())
+
+
+def test_a_failing_write_aborts_its_connection_and_spares_the_others(caplog: Any) -> None:
+    class Broken(CountingTransport):
+        def write(self, d: bytes) -> None:
+            raise RuntimeError("transport gone")
+
+    async def t() -> None:
+        cs, ts, gw = _conns(2)
+        broken = Broken()
+        cs[0].transport = broken  # type: ignore[assignment]
+        for c in cs:
+            c.data_received(NOT_FOUND)
+        await asyncio.sleep(0)
+        assert broken.aborted and not cs[0].queued and cs[0].out == []
+        assert ts[1].out.startswith(b"HTTP/1.1 404") and gw.write_batch == []
+        assert "client write failed" in caplog.text
 
     asyncio.run(t())
 
