@@ -232,6 +232,13 @@ class Spool:
     def _rotate(self, n: int, begin: bool) -> bool:
         old = self.cur
         spare = self.spare
+        if old is not None and old.mm is not None and self.fsync_window > 0:
+            # Its last window is synced by the fsync thread, not on the loop. Listed before
+            # ``cur`` changes: a sync between the switch and the spare's creation (a 16 MiB
+            # fallocate) must not see only the new, empty segment. If the rotation fails,
+            # the segment stays current and is synced once more: harmless.
+            with self._lock:
+                self._retired.append(old)
         if spare is not None and spare.size >= n + 1:
             with self._lock:  # the spare (already counted in ``used``) becomes current
                 self.spare = None
@@ -258,9 +265,6 @@ class Spool:
                 _close(spare)
                 spare.path.unlink(missing_ok=True)
             self._ensure_spare()
-        if old is not None and old.mm is not None and self.fsync_window > 0:
-            with self._lock:  # its last window is synced by the fsync thread, not on the loop
-                self._retired.append(old)
         return True
 
     def _next_id(self) -> int:

@@ -355,3 +355,31 @@ def test_read_with_take_drops_entries_below_the_read_position_and_keeps_those_be
         assert got == [(pos[3], recs[3]), (pos[4], recs[4])] and got[0][1] is recs[3] and not s.handed
     finally:
         s.close()
+
+
+def test_a_sync_during_a_rotation_still_syncs_the_segment_left(tmp_path: Path, monkeypatch: Any) -> None:
+    # The spare's creation (fallocate, directory fsync) runs after ``cur`` has changed: a
+    # window falling then must sync the segment just left, not only the new empty one.
+    s = Spool(tmp_path, max_bytes=1 << 20, segment_bytes=4096, fsync_window=3600)
+    synced: list[int] = []
+    real_sync, real_falloc = os.fdatasync, os.posix_fallocate
+
+    def spy(fd: int) -> None:
+        synced.append(os.fstat(fd).st_ino)
+        real_sync(fd)
+
+    def falloc(fd: int, offset: int, size: int) -> None:
+        s.sync()  # the fsync thread's window, while the rotation makes the next spare
+        real_falloc(fd, offset, size)
+
+    try:
+        first = s.cur
+        assert first is not None and s.spare is not None
+        monkeypatch.setattr(os, "fdatasync", spy)
+        monkeypatch.setattr(os, "posix_fallocate", falloc)
+        while s.cur is first:
+            assert s.append(rec(6, 200), True) is not None
+        assert _ino(first.path) in synced
+    finally:
+        monkeypatch.undo()
+        s.close()
