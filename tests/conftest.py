@@ -9,8 +9,10 @@ Subprocess gateways are covered by tests/e2e/test_scrubbing.py.
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
+from collections.abc import Iterator
 
 import pytest
 
@@ -59,3 +61,15 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         if tr is not None:
             tr.write_line(msg, red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+@pytest.fixture(autouse=True)
+def _gc_threshold_restored() -> Iterator[None]:
+    """A gateway sets the cyclic collector's young threshold process-wide
+    (``limits.gc_young_threshold``, server/memory.py): each test starts from the one the
+    suite started with, so when a cycle is collected (and its ResourceWarning shows) does not
+    depend on which gateway ran before."""
+    saved = gc.get_threshold()
+    yield
+    if gc.get_threshold() != saved:
+        gc.set_threshold(*saved)

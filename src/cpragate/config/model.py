@@ -263,8 +263,8 @@ class Limits(_Model):
         description="Python's cyclic garbage collector: net container allocations between two collections of its youngest "
         "generation. CPython's 700 is crossed every few dozen requests under load by the requests in flight alone "
         "(~17 µs of collection per request under the demo policy, and full collections of the whole heap every few "
-        "seconds); nothing per request is cyclic garbage, so a larger value costs no memory (0: the interpreter's "
-        "default; server/memory.py).",
+        "seconds); a served request leaves no cyclic garbage, so a larger value keeps little memory longer (0: the "
+        "interpreter's default; server/memory.py).",
     )  # fmt: skip
 
 

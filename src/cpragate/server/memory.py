@@ -36,9 +36,10 @@ of its youngest generation (``limits.gc_young_threshold``, 10,000). CPython's de
 32 concurrent clients just by the containers of the requests in flight, each collection
 walking them all, and the survivors it promotes trigger full collections of the whole
 heap (~400k objects, 40-60 ms each, several per 10 s): ~17 µs of collection per request
-and the p99's longest stalls (bench/RESULTS.md, session 9). Nothing a request makes is
-cyclic garbage (its objects are freed by reference counting when it ends), so collecting
-less often keeps no memory longer. ``stats()`` counts the collections per generation,
+and the p99's longest stalls (bench/RESULTS.md, session 9). A served request leaves no
+cyclic garbage (its objects are freed by reference counting when it ends); a failed
+upstream connect leaves its exception's traceback cycle (~28 objects), which waits longer
+for a collection: a few MB at most. ``stats()`` counts the collections per generation,
 their time and the longest.
 """
 
