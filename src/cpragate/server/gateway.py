@@ -309,8 +309,8 @@ class Gateway:
         made one ``write`` per response, each waking the client's (and, on loopback, the
         upstream's) process on another core. Written together after the pass, a client
         reading many connections wakes once for all of them. A connection's own bytes keep
-        their order (:meth:`ClientConnection.write` queues behind them) and a close writes
-        them first."""
+        their order (a later :meth:`ClientConnection.write` goes out with them, behind
+        them), and a close, an abort or the peer's EOF writes them first."""
         batch = self.write_batch
         batch.append(conn)
         if len(batch) == 1:

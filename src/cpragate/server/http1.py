@@ -170,7 +170,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         self.broken = False  # the byte stream failed to parse: nothing after it is read
         self.corked = False
         self.out: list[bytes] = []
-        self.queued = False  # in the gateway's write batch (Gateway.flush_writes): later writes queue behind
+        self.queued = False  # in the gateway's write batch (Gateway.queue_write): a later write goes out with it
         self.last_activity = self.loop.time()
         self.head_started: float | None = None
         self._rview: memoryview = listener.gateway.read_view
@@ -422,7 +422,7 @@ class ClientConnection(asyncio.BufferedProtocol):
                 self.flush_out()
 
     def flush_out(self) -> None:
-        """Write what is collected now (a batch's flush, a close)."""
+        """Write what is collected now (the batch's flush, a close, an abort, the peer's EOF)."""
         self.queued = False
         out = self.out
         if out:
