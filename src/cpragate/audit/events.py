@@ -170,19 +170,15 @@ def _subject_lookups(b: list[Any], c: list[Any] | None) -> list[str]:
     return subj_lookups
 
 
-def _event(
-    b: list[Any],
-    c: list[Any] | None,
-    subj_lookups: list[str],
-    pseud: dict[str, str],
-    token: Callable[[str], str] | None,
-    instance: str | None,
-    seq: int | None,
-) -> dict[str, Any]:
-    """:func:`build_event` once the subjects are resolved (``pseud``: lookup -> pseudonym);
-    ``token`` None: :func:`param_token`. Runs once per event on the writer thread, so it
-    avoids helper calls and intermediate containers; its output is the same as a plain
-    field-by-field mapping."""
+def _fields(
+    b: list[Any], c: list[Any] | None, pseud: dict[str, str], token: Callable[[str], str] | None
+) -> tuple[
+    str | None, str | None, float, str, Any, str | None, list[Any], Any, dict[str, Any] | None, Any, Any, Any, str, str
+]:
+    """An event's fields derived from its records, for :func:`_event` (the dict) and
+    :func:`build_rows` (the body written directly): (route template, path with its
+    parameters tokenized, time, outcome, status, error, decisions, pii, checks, bytes in,
+    bytes out, latency, decision, rule). Compiled, the tuple is returned as a C struct."""
     template = b[4] if isinstance(b[4], str) else None
     path = template
     if template is not None:
@@ -200,31 +196,45 @@ def _event(
         t = 0.0
     decisions: list[Any] = []
     if c is None:
-        outcome, status, error, pii, checks = "interrupted", None, None, None, None
-        bytes_in, bytes_out, latency = None, None, None
+        return template, path, t, "interrupted", None, None, decisions, None, None, None, None, None, "allow", ""
+    outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
+    status = c[3] if isinstance(c[3], int) else None
+    error = c[5] if isinstance(c[5], str) else None
+    for d in (c[6] or _EMPTY)[:_MAX_LIST]:
+        # A decision as recorded (three str) is used as it is: records are never changed
+        # (and one handed over by the event loop is not copied again: fewer objects per event)
+        if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
+            decisions.append(d)
+        else:
+            decisions.append([x if type(x) is str else str(x) for x in d[:3]])
+    ann = c[7]
+    pii: Any = None
+    checks: dict[str, Any] | None = None
+    if isinstance(ann, dict):
+        pii = ann.get("pii")
+        if len(ann) > ("pii" in ann):
+            checks = {k: v for k, v in ann.items() if k != "pii"} or None
+    if outcome == "interrupted":
         decision, rule = "allow", ""
     else:
-        outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
-        status = c[3] if isinstance(c[3], int) else None
-        error = c[5] if isinstance(c[5], str) else None
-        for d in (c[6] or _EMPTY)[:_MAX_LIST]:
-            # A decision as recorded (three str) is used as it is: records are never changed
-            # (and one handed over by the event loop is not copied again: fewer objects per event)
-            if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
-                decisions.append(d)
-            else:
-                decisions.append([x if type(x) is str else str(x) for x in d[:3]])
-        ann = c[7]
-        if isinstance(ann, dict):
-            pii = ann.get("pii")
-            checks = ({k: v for k, v in ann.items() if k != "pii"} or None) if len(ann) > ("pii" in ann) else None
-        else:
-            pii, checks = None, None
-        bytes_in, bytes_out, latency = c[9], c[10], c[11]
-        if outcome == "interrupted":
-            decision, rule = "allow", ""
-        else:
-            decision, rule = decision_of(outcome, decisions)
+        decision, rule = decision_of(outcome, decisions)
+    return template, path, t, outcome, status, error, decisions, pii, checks, c[9], c[10], c[11], decision, rule
+
+
+def _event(
+    b: list[Any],
+    c: list[Any] | None,
+    subj_lookups: list[str],
+    pseud: dict[str, str],
+    token: Callable[[str], str] | None,
+    instance: str | None,
+    seq: int | None,
+) -> dict[str, Any]:
+    """:func:`build_event` once the subjects are resolved (``pseud``: lookup -> pseudonym);
+    ``token`` None: :func:`param_token`. The fields come from :func:`_fields`, as for
+    :func:`build_rows`; the dict is made at its final size."""
+    (template, path, t, outcome, status, error, decisions, pii, checks, bytes_in, bytes_out, latency, decision,
+     rule) = _fields(b, c, pseud, token)  # fmt: skip
     s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
     # One display, so the dict is made at its final size (one key at a time, it was resized
     # twice); keys in sorted order (see build_event's docstring). Deleting a key keeps the
@@ -431,55 +441,10 @@ def build_rows(
         for s in subj:
             hit = cache.get(s)
             pseud[s] = hit[0] if hit is not None else "s_unresolved"
-        # the fields exactly as _event makes them
-        template = b[4] if isinstance(b[4], str) else None
-        path = template
-        if template is not None:
-            for pair in (b[6] or _EMPTY)[:_MAX_LIST]:
-                name, lk = pair[0], pair[1]
-                tok = pseud.get(lk) or param_token(lk)
-                path = path.replace("{" + str(name) + "}", tok) if path else path
-        bt = b[1]
-        if isinstance(bt, int) or isinstance(bt, float):
-            t = float(bt)
-        elif c is not None and (isinstance(c[2], int) or isinstance(c[2], float)):
-            t = float(c[2])
-        else:
-            t = 0.0
-        decisions: list[Any] = []
-        if c is None:
-            outcome: str = "interrupted"
-            status: Any = None
-            error: str | None = None
-            pii_j = checks_j = b"null"
-            bytes_in: Any = None
-            bytes_out: Any = None
-            latency: Any = None
-            decision, rule = "allow", ""
-        else:
-            outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
-            status = c[3] if isinstance(c[3], int) else None
-            error = c[5] if isinstance(c[5], str) else None
-            for d in (c[6] or _EMPTY)[:_MAX_LIST]:
-                if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
-                    decisions.append(d)
-                else:
-                    decisions.append([x if type(x) is str else str(x) for x in d[:3]])
-            ann = c[7]
-            pii_j = checks_j = b"null"
-            if isinstance(ann, dict):
-                pii = ann.get("pii")
-                if pii is not None:
-                    pii_j = _dumps(pii, option=_SORT)
-                if len(ann) > ("pii" in ann):
-                    checks = {k: v for k, v in ann.items() if k != "pii"}
-                    if checks:
-                        checks_j = _dumps(checks, option=_SORT)
-            bytes_in, bytes_out, latency = c[9], c[10], c[11]
-            if outcome == "interrupted":
-                decision, rule = "allow", ""
-            else:
-                decision, rule = decision_of(outcome, decisions)
+        (template, path, t, outcome, status, error, decisions, pii, checks, bytes_in, bytes_out, latency, decision,
+         rule) = _fields(b, c, pseud, None)  # fmt: skip
+        pii_j = b"null" if pii is None else _dumps(pii, option=_SORT)
+        checks_j = b"null" if checks is None else _dumps(checks, option=_SORT)
         s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
         consumer = s8 if isinstance(s8, str) else None
         subjects = tuple([pseud[s] for s in subj])
