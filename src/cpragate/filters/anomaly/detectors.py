@@ -571,20 +571,25 @@ class DetectNow:
         self.pending: tuple[Exchange, float, list[Finding] | None, tuple[int, ...]] | None = None
         """What :meth:`complete_now` did for the exchange it left to ``on_complete``."""
 
-    def complete_now(self, exchange: Exchange) -> bool:
-        now = self.time()
-        found = self.engine.observe(exchange, now)
-        plan: tuple[int, ...] = ()
+    def budget_plan(self, exchange: Exchange) -> tuple[int, ...]:
+        """The budgets this exchange counts towards (empty: none binds its consumer, or no
+        personal information was inspected)."""
         if self.has_budgets:
             ident = exchange.identity
             if ident is not None and exchange.pii is not None:
-                plan = self.book.plan(ident.consumer, ident.purpose)
-                count = self.count_local
-                if plan and count is not None:  # counted here: no store to await
-                    over = count(exchange, plan, now)
-                    plan = ()
-                    if over:
-                        found = over if found is None else [*over, *found]  # budgets' alerts first, as awaited
+                return self.book.plan(ident.consumer, ident.purpose)
+        return ()
+
+    def complete_now(self, exchange: Exchange) -> bool:
+        now = self.time()
+        found = self.engine.observe(exchange, now)
+        plan = self.budget_plan(exchange)
+        count = self.count_local
+        if plan and count is not None:  # counted here: no store to await
+            over = count(exchange, plan, now)
+            plan = ()
+            if over:
+                found = over if found is None else [*over, *found]  # budgets' alerts first, as awaited
         sync = self.shared_windows and not self.syncing and self.mono() >= self.next_sync
         if not found and not plan and not sync:
             return True

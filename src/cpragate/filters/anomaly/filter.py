@@ -75,7 +75,6 @@ class AnomalyFilter(Filter):
                 if old.cfg.budgets == config.budgets:
                     self.book = old.book
             carry[self.name] = self
-        self.has_budgets = bool(config.budgets)
         self.gate = BudgetGate(self.book, readers(ctx.clock)[0])
         # The pipeline calls the native method directly (budgets.py): no Python frame.
         self.request_now = self.gate.request_now  # type: ignore[method-assign]
@@ -125,11 +124,7 @@ class AnomalyFilter(Filter):
             self._now.pending = None
             now = self._time()
             found = self.engine.observe(exchange, now)
-            plan = ()
-            if self.has_budgets:
-                ident = exchange.identity
-                if ident is not None and exchange.pii is not None:
-                    plan = self.book.plan(ident.consumer, ident.purpose)
+            plan = self._now.budget_plan(exchange)
         if plan:  # no coroutine for a consumer no budget binds
             await self._count_budgets(exchange, plan, now)
         if found:
