@@ -35,6 +35,13 @@ _EV_ROWS = 512  # 12 * 512 bound parameters per statement (SQLite allows 32,766)
 _SUBJ_ROWS = 2048
 _CACHE_KIB = -32768  # 32 MiB page cache
 _WAL_SAFETY_PAGES = 4096  # 16 MiB of WAL before the writing connection checkpoints itself
+_CKPT_SPACING = 0.5
+"""Seconds at least between two checkpoints of the checkpointer thread. After every batch,
+it copied the pages every batch rewrites (the right edges of the indexes, the instance
+row) again and again: under load one page read and written per event. A checkpoint copies
+the newest copy of each page once, so spacing them copies a hot page once per interval;
+the WAL grows by what is written meanwhile (a few MiB under load, bounded by
+``_WAL_SAFETY_PAGES``)."""
 
 log = logging.getLogger("cpragate.audit")
 
@@ -79,12 +86,21 @@ class SqliteAuditSink:
         self._writing = False
         self._ckpt_wake = threading.Event()
         self._ckpt_stop = threading.Event()
+        self.checkpoint_spacing = _CKPT_SPACING
+        """Seconds at least between the checkpointer thread's checkpoints (``_CKPT_SPACING``)."""
+        self.wal_checkpoints = 0
+        """Checkpoints the checkpointer thread has run (for tests and diagnostics)."""
         try:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self.db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=10.0)
             self.db.execute("PRAGMA journal_mode=WAL")
             self.db.execute("PRAGMA synchronous=NORMAL")
+            # A batch is a few multi-row INSERTs in one transaction; each may need a statement
+            # journal (the pages it changed, to undo it alone on a constraint error). On disk,
+            # past 64 KiB, that journal cost a write syscall per page: two per event under
+            # load. In memory it is a copy. The database file and its WAL are unaffected.
+            self.db.execute("PRAGMA temp_store=MEMORY")
             if path != ":memory:":
                 # WAL pages are copied into the database by a checkpointer thread (below) while
                 # this connection goes on writing; this connection checkpoints itself only if
@@ -228,8 +244,11 @@ class SqliteAuditSink:
                     break
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                    self.wal_checkpoints += 1
                 except sqlite3.Error:
                     log.debug("audit SQLite checkpoint failed; retried after the next batch", exc_info=True)
+                # batches written meanwhile set the wake again: one checkpoint copies them all
+                self._ckpt_stop.wait(self.checkpoint_spacing)
         finally:
             conn.close()
 
