@@ -64,8 +64,10 @@ class Endpoint:
     denied: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
     consumers: dict[str, int] = field(default_factory=dict)
-    categories: dict[str, int] = field(default_factory=dict)
-    entities: dict[str, int] = field(default_factory=dict)
+    settled_categories: dict[str, int] = field(default_factory=dict)
+    """Read :attr:`categories` instead (it adds the pending counts first)."""
+    settled_entities: dict[str, int] = field(default_factory=dict)
+    """Read :attr:`entities` instead (it adds the pending counts first)."""
     spi: int = 0
     request_categories: dict[str, int] = field(default_factory=dict)
     """CPRA categories the pii filter found in what clients sent (query string, body)."""
@@ -73,10 +75,47 @@ class Endpoint:
     recipients: dict[str, int] = field(default_factory=dict)
     """Consumers who were *served* responses with personal information, and how many."""
     latency_ms_sum: float = 0.0
+    pending_categories: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    """The categories of the last ``pending`` responses, all the same (``Inventory.record``):
+    a route serves the same few shapes over and over, and one dict comparison per response
+    is ~10x cheaper than adding each count (about 8k instructions on the demo's customer)."""
+    pending_entities: dict[str, int] | None = field(default=None, repr=False, compare=False)
+    pending: int = field(default=0, repr=False, compare=False)
 
     @property
     def routed(self) -> bool:
         return self.route is not None
+
+    @property
+    def categories(self) -> dict[str, int]:
+        """CPRA categories found in the responses served here, and how many."""
+        if self.pending:
+            self.settle()
+        return self.settled_categories
+
+    @property
+    def entities(self) -> dict[str, int]:
+        """PII entity types found in the responses served here, and how many."""
+        if self.pending:
+            self.settle()
+        return self.settled_entities
+
+    def settle(self) -> None:
+        """Add the pending responses' counts to the totals."""
+        n = self.pending
+        if not n:
+            return
+        self.pending = 0
+        pc, pe = self.pending_categories, self.pending_entities
+        self.pending_categories = self.pending_entities = None
+        if pc:
+            ec = self.settled_categories
+            for c, k in pc.items():
+                ec[c] = ec.get(c, 0) + k * n
+        if pe:
+            ee = self.settled_entities
+            for e, k in pe.items():
+                ee[e] = ee.get(e, 0) + k * n
 
 
 def documented_from_routes(routes: Iterable[Any]) -> list[DocumentedOp]:
@@ -158,14 +197,16 @@ class Inventory:
             # tuple per item) and the counts added as ints (cpragate/_accel.py).
             cats: dict[str, int] | None = getattr(pii, "categories", None)
             if cats:
-                ec = ep.categories
-                for c, k in cats.items():
-                    ec[c] = ec.get(c, 0) + k
-                ee = ep.entities
                 ents: dict[str, int] | None = getattr(pii, "entities", None)
-                if ents:
-                    for e, k in ents.items():
-                        ee[e] = ee.get(e, 0) + k
+                if not ents:
+                    ents = None
+                if ep.pending and cats == ep.pending_categories and ents == ep.pending_entities:
+                    ep.pending += 1  # the same counts as the last responses: added when read
+                else:
+                    ep.settle()
+                    ep.pending_categories = dict(cats)
+                    ep.pending_entities = dict(ents) if ents is not None else None
+                    ep.pending = 1
                 ep.spi += int(getattr(pii, "spi", 0) or 0)
                 if not denied:
                     rp = ep.recipients

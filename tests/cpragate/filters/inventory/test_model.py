@@ -52,6 +52,43 @@ def test_record_counts_statuses_consumers_categories_and_times() -> None:
     assert inv.endpoints[("HEAD", "/v1/customers/{id}")].consumers == {"(anonymous)": 1}
 
 
+def test_repeated_counts_are_added_when_read_and_equal_the_sum_of_every_response() -> None:
+    """Responses with the counts of the previous one are only counted (``pending``) and
+    added when ``categories``/``entities`` (or a dump) are read: the totals are the sum
+    of every response, whatever the order, and a read in between changes nothing."""
+    shapes = [
+        pii(identifiers=2, email=1),
+        pii(identifiers=2, email=1),
+        pii(email=3),
+        Annotations(),  # no personal information
+        pii(identifiers=1),
+    ]
+    order = [0, 1, 1, 0, 2, 2, 2, 3, 0, 4, 4, 1, 3, 3, 2, 0, 0, 0]
+    inv = Inventory()
+    want_c: dict[str, int] = {}
+    want_e: dict[str, int] = {}
+    for i, k in enumerate(order):
+        a = shapes[k]
+        inv.record("GET", "/r", "r", 200, "c", float(i), pii=a)
+        for c, n in a.categories.items():
+            want_c[c] = want_c.get(c, 0) + n
+        for e, n in a.entities.items():
+            want_e[e] = want_e.get(e, 0) + n
+        if i == 9:  # a read in the middle settles the pending counts, once
+            ep = inv.endpoints[("GET", "/r")]
+            assert ep.categories == want_c and ep.entities == want_e
+    ep = inv.endpoints[("GET", "/r")]
+    assert ep.pending > 1  # the last responses were only counted...
+    assert inv.dump()["endpoints"][0]["categories"] == want_c  # ...and a dump adds them
+    assert (ep.categories, ep.entities, ep.pending) == (want_c, want_e, 0)
+    assert ep.spi == sum(shapes[k].spi for k in order)
+    # the exchange's own dicts are never kept: changing them later changes nothing
+    a = pii(identifiers=5)
+    inv.record("GET", "/r", "r", 200, "c", 99.0, pii=a)
+    a.categories["identifiers"] = 1000
+    assert ep.categories["identifiers"] == want_c["identifiers"] + 5
+
+
 def test_snapshot_states_shadow_zombie_unused() -> None:
     snap = filled().snapshot(DOCS)
     state = {(r["method"], r["template"]): r["state"] for r in snap["endpoints"]}
