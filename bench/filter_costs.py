@@ -4,7 +4,12 @@ Builds the demo policy's runtime exactly as the gateway does (its routes, its fi
 instances, its stores), then drives one realistic exchange — ``GET /v1/customers/42``
 as the ``support-app`` consumer, answered with the demo API's 1 KB customer record —
 through each filter's request, response and complete phases, timing each filter on
-its own (CPU time, best of several rounds). The data plane's own cost is the
+its own (CPU time, best of several rounds), each phase as the pipeline runs it: the
+filter's synchronous fast path, its coroutine only where that path declines (a column
+says where). Before a filter's response phase, the filters that precede it in the
+response order have run, so the body's one shared parse is counted once, in the first
+filter that reads it. The response is, by default, the 1 KB customer bench/run.sh serves
+(``--body demo``: the demo API's own answer). The data plane's own cost is the
 passthrough row of bench/RESULTS.md; this file says where the rest goes.
 
     .venv/bin/python bench/filter_costs.py            # ~20 s
@@ -35,6 +40,9 @@ from cpragate.demo.run import demo_config
 from cpragate.server.gateway import Runtime, open_default_stores
 from cpragate.server.origin import OriginRequest
 from cpragate.testing import make_request
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from harness import make_body  # bench/harness.py: the body bench/run.sh serves
 
 DEMO_KEY = ""
 for line in (Path(__file__).resolve().parents[1] / "src/cpragate/demo/policy.yaml").read_text().splitlines():
@@ -102,36 +110,70 @@ class DemoRoute:
         shutil.rmtree(self.state, ignore_errors=True)
 
 
-def phase_cost(f: Filter, phase: str, make: Callable[[], Exchange], n: int, rounds: int) -> float:
-    """Best-of-rounds CPU-µs of one phase method over fresh, prepared exchanges."""
+class Phase:
+    """One filter's phase run as the gateway's pipeline runs it (core/pipeline.py): its
+    synchronous fast path (``request_now``/``response_now``/``complete_now``) when it has
+    one, its coroutine only when that path declines; ``declined`` counts the latter."""
+
+    def __init__(self, f: Filter, phase: str) -> None:
+        cls = type(f)
+        self.slow = getattr(f, f"on_{phase}")
+        self.fast = getattr(f, f"{phase}_now") if cls.implements(f"{phase}_now") else None
+        self.complete = phase == "complete"
+        self.declined = 0
+        self.calls = 0
+
+    def share(self) -> str:
+        return f"{100 * self.declined / max(self.calls, 1):.0f} %"
+
+    def __call__(self, ex: Exchange) -> Any:
+        self.calls += 1
+        if self.fast is not None:
+            v = self.fast(ex)
+            if self.complete:
+                if v:
+                    return None
+            elif v is not None:
+                return v
+            self.declined += 1
+        return step(self.slow(ex))
+
+
+def phase_cost(run: Phase, make: Callable[[], Exchange], n: int, rounds: int) -> float:
+    """Best-of-rounds CPU-µs of one phase over fresh, prepared exchanges."""
     best = float("inf")
-    method = getattr(f, phase)
     for _ in range(rounds):
         batch = [make() for _ in range(n)]
         t = time.process_time()
         for ex in batch:
-            step(method(ex))
+            run(ex)
         best = min(best, (time.process_time() - t) / n * 1e6)
     return best
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, body_kind: str) -> None:
     n, rounds = (200, 2) if quick else (3000, 5)
     demo = await DemoRoute.open("cpg-filtercost-")
+    answer = demo.body  # the demo API's customer: the request-side bodies are made from it
+    if body_kind == "bench":
+        demo.body = make_body(1024)
     route, body, fresh, respond = demo.route, demo.body, demo.exchange, demo.respond
 
     # Warm up the whole chain once and check the exchange is served (not denied).
     ex = fresh()
     for f in route.pipeline.filters:
-        v = step(f.on_request(ex)) if type(f).implements("on_request") else CONTINUE
+        v = Phase(f, "request")(ex) if type(f).implements("on_request") else CONTINUE
         assert v is CONTINUE, f"{f.name} refused the benchmark request: {v}"
     respond(ex)
     for _, f, _fast in route.pipeline.response_filters:
-        v = step(f.on_response(ex))
+        v = Phase(f, "response")(ex)
         assert v is CONTINUE, f"{f.name} refused the benchmark response: {v}"
 
-    rows: list[tuple[str, float, float, float]] = []
+    rows: list[tuple[str, float, float, float, str]] = []
     chain = route.pipeline.filters
+    # The response phase runs in this order; the filters before a filter have run (and the
+    # first that reads the body has parsed it, once, for all: core/jsonbody.py).
+    response_order = [f for _, f, _ in route.pipeline.response_filters]
     for f in chain:
         # Every filter sees an exchange prepared by the filters before it, as in the gateway.
         def prepare(upto: Filter = f) -> Exchange:
@@ -140,22 +182,33 @@ async def main(quick: bool) -> None:
                 if g is upto:
                     break
                 if type(g).implements("on_request"):
-                    step(g.on_request(ex))
+                    Phase(g, "request")(ex)
             return ex
 
         req_us = resp_us = done_us = 0.0
+        declined: list[str] = []
         if type(f).implements("on_request"):
-            req_us = phase_cost(f, "on_request", lambda p=prepare: p(), n, rounds)
+            run = Phase(f, "request")
+            req_us = phase_cost(run, lambda p=prepare: p(), n, rounds)
+            if run.declined:
+                declined.append(f"request ({run.share()})")
         if type(f).implements("on_response"):
 
             def before_response(p: Callable[[], Exchange] = prepare, g: Filter = f) -> Exchange:
                 ex = p()
                 if type(g).implements("on_request"):
-                    step(g.on_request(ex))
+                    Phase(g, "request")(ex)
                 respond(ex)
+                for h in response_order:
+                    if h is g:
+                        break
+                    Phase(h, "response")(ex)
                 return ex
 
-            resp_us = phase_cost(f, "on_response", before_response, n, rounds)
+            run = Phase(f, "response")
+            resp_us = phase_cost(run, before_response, n, rounds)
+            if run.declined:
+                declined.append(f"response ({run.share()})")
         if type(f).implements("on_complete"):
 
             def before_complete(p: Callable[[], Exchange] = prepare) -> Exchange:
@@ -164,22 +217,27 @@ async def main(quick: bool) -> None:
                 ex.outcome = "served"
                 return ex
 
-            done_us = phase_cost(f, "on_complete", before_complete, n, rounds)
-        rows.append((f"{f.name} ({f.priority})", req_us, resp_us, done_us))
+            run = Phase(f, "complete")
+            done_us = phase_cost(run, before_complete, n, rounds)
+            if run.declined:
+                declined.append(f"complete ({run.share()})")
+        rows.append((f"{f.name} ({f.priority})", req_us, resp_us, done_us, ", ".join(declined)))
 
-    total = sum(r + s + d for _, r, s, d in rows)
-    print(f"# per-filter CPU-µs per request, demo policy, GET /v1/customers/42 ({len(body)} B response), "
+    total = sum(r + s + d for _, r, s, d, _ in rows)
+    label = "the benchmark's body, bench/harness.py make_body" if body_kind == "bench" else "the demo API's answer"
+    print(f"# per-filter CPU-µs per request, demo policy, GET /v1/customers/42 ({len(body)} B response: {label}), "
           f"best of {rounds} x {n}")
-    print("| filter (priority) | request | response | complete | total |")
-    print("|---|---:|---:|---:|---:|")
-    for name, r, s, d in sorted(rows, key=lambda x: -(x[1] + x[2] + x[3])):
-        print(f"| {name} | {r:.1f} | {s:.1f} | {d:.1f} | {r + s + d:.1f} |")
-    print(f"| **all filters** | | | | **{total:.1f}** |")
+    print("| filter (priority) | request | response | complete | total | fast path declined in |")
+    print("|---|---:|---:|---:|---:|---|")
+    for name, r, s, d, why in sorted(rows, key=lambda x: -(x[1] + x[2] + x[3])):
+        print(f"| {name} | {r:.1f} | {s:.1f} | {d:.1f} | {r + s + d:.1f} | {why} |")
+    print(f"| **all filters** | | | | **{total:.1f}** | |")
+    print(f"response order: {', '.join(f.name for f in response_order)}")
     doc = orjson.loads(body)
     assert "ssn" in doc
     pii = next((f for f in chain if f.name == "pii"), None)
     if pii is not None:
-        request_side(pii, route, dict(demo.params), body, n, rounds)
+        request_side(pii, route, dict(demo.params), answer, n, rounds)
     await demo.close()
 
 
@@ -216,7 +274,7 @@ def request_side(pii: Filter, route: Any, params: dict[str, str], record: bytes,
             hs = {"host": "localhost", "content-type": "application/json"}
             return Exchange(make_request(m, t, hs, b), "bench-1", "127.0.0.1", "127.0.0.1", "https", None, route, dict(params))
 
-        us = phase_cost(pii, "on_request", make, n, rounds)
+        us = phase_cost(Phase(pii, "request"), make, n, rounds)
         per_kb = f"{us / (len(body) / 1024):.1f}" if body else "—"
         print(f"| {label} | {us:.1f} | {per_kb} |")
 
@@ -224,5 +282,7 @@ def request_side(pii: Filter, route: Any, params: dict[str, str], record: bytes,
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="a few hundred iterations (CI)")
+    ap.add_argument("--body", choices=("bench", "demo"), default="bench",
+                    help="the response: bench/run.sh's 1 KB customer (default) or the demo API's answer")
     args = ap.parse_args()
-    sys.exit(asyncio.run(main(args.quick)))
+    sys.exit(asyncio.run(main(args.quick, args.body)))
