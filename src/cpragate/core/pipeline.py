@@ -33,6 +33,7 @@ Theory of operation:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from cpragate.core.exchange import Exchange
 from cpragate.core.filter import Filter, ResponseStream
@@ -66,13 +67,18 @@ class Pipeline:
     def __init__(self, filters: list[Filter], route: RouteInfo | None = None) -> None:
         ordered = order_filters(filters)
         self.filters: tuple[Filter, ...] = tuple(ordered)
-        self.request_filters = tuple(
-            (i + 1, f, type(f).implements("request_now"))
+        # The third item: the filter's fast path as a callable taken once here (None: it has
+        # none). Called through it, a phase costs one call; ``f.request_now(ex)`` looked the
+        # method up on the filter's type and instance first (~100-250 instructions, ~23
+        # times per request under the demo policy). Filters set their fast paths in
+        # ``__init__``, before a pipeline holds them.
+        self.request_filters: tuple[tuple[int, Filter, Callable[[Exchange], Verdict | None] | None], ...] = tuple(
+            (i + 1, f, f.request_now if type(f).implements("request_now") else None)
             for i, f in enumerate(ordered)
             if type(f).implements("on_request")
         )
-        self.response_filters = tuple(
-            (i, f, type(f).implements("response_now"))
+        self.response_filters: tuple[tuple[int, Filter, Callable[[Exchange], Verdict | None] | None], ...] = tuple(
+            (i, f, f.response_now if type(f).implements("response_now") else None)
             for i, f in reversed(list(enumerate(ordered)))
             if type(f).implements("on_response")
         )
@@ -84,7 +90,9 @@ class Pipeline:
             )
         )
         self.complete_filters = tuple(done)
-        self.complete_plan = tuple((f, type(f).implements("complete_now")) for f in done)
+        self.complete_plan: tuple[tuple[Filter, Callable[[Exchange], bool] | None], ...] = tuple(
+            (f, f.complete_now if type(f).implements("complete_now") else None) for f in done
+        )
         self.needs_request_body = any(
             f.needs_request_body_on(route) if route is not None else f.needs_request_body for f in ordered
         )
@@ -113,10 +121,10 @@ class Pipeline:
         """
         for seen, f, fast in self.request_filters:
             ex.filters_seen = seen
-            if not fast:
+            if fast is None:
                 return None
             try:
-                v = f.request_now(ex)
+                v = fast(ex)
             except Exception:
                 return _failed(ex, f.name, "request")
             if v is None:
@@ -142,7 +150,7 @@ class Pipeline:
             try:
                 # After a filter that had to await, the later ones still try their fast path
                 # first: no coroutine for a filter that can decide at once.
-                now = f.request_now(ex) if has_fast and fast and seen > start else None
+                now = has_fast(ex) if has_fast is not None and fast and seen > start else None
                 v = now if now is not None else await f.on_request(ex)
             except Exception:
                 return _failed(ex, f.name, "request")
@@ -162,11 +170,11 @@ class Pipeline:
         for pos, f, fast in self.response_filters:
             if pos >= seen:
                 continue
-            if not fast:
+            if fast is None:
                 ex.filters_seen = pos + 1
                 return None
             try:
-                v = f.response_now(ex)
+                v = fast(ex)
             except Exception:
                 return _failed(ex, f.name, "response")
             if v is None:
@@ -192,7 +200,7 @@ class Pipeline:
             if pos >= seen:
                 continue
             try:
-                now = f.response_now(ex) if has_fast and fast and pos < seen - 1 else None
+                now = has_fast(ex) if has_fast is not None and fast and pos < seen - 1 else None
                 v = now if now is not None else await f.on_response(ex)
             except Exception:
                 return _failed(ex, f.name, "response")
@@ -208,10 +216,10 @@ class Pipeline:
         filter is isolated as in ``run_complete``."""
         i = 0
         for f, fast in self.complete_plan:
-            if not fast:
+            if fast is None:
                 return i
             try:
-                if not f.complete_now(ex):
+                if not fast(ex):
                     return i
             except Exception:
                 log.exception("filter %s failed in complete phase (request %s)", f.name, ex.request_id)
@@ -227,7 +235,7 @@ class Pipeline:
                 i += 1
                 continue
             try:
-                if not (has_fast and fast and i > start and f.complete_now(ex)):
+                if not (has_fast is not None and fast and i > start and has_fast(ex)):
                     await f.on_complete(ex)
             except Exception:
                 log.exception("filter %s failed in complete phase (request %s)", f.name, ex.request_id)
