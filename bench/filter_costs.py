@@ -2,13 +2,13 @@
 
 Builds the demo policy's runtime exactly as the gateway does (its routes, its filter
 instances, its stores), then drives one realistic exchange — ``GET /v1/customers/42``
-as the ``support-app`` consumer, answered with the demo API's 1 KB customer record —
+as the ``support-app`` consumer, answered with a 1 KB customer record —
 through each filter's request, response and complete phases, timing each filter on
 its own (CPU time, best of several rounds), each phase as the pipeline runs it: the
 filter's synchronous fast path, its coroutine only where that path declines (a column
-says where). Before a filter's response phase, the filters that precede it in the
-response order have run, so the body's one shared parse is counted once, in the first
-filter that reads it. The response is, by default, the 1 KB customer bench/run.sh serves
+says where). Before a filter's response phase, the whole request phase and the response
+phases that precede it have run, so the body's one shared parse is counted once, in the
+first filter that reads it; before the complete phase, the request and response phases. The response is, by default, the 1 KB customer bench/run.sh serves
 (``--body demo``: the demo API's own answer). The data plane's own cost is the
 passthrough row of bench/RESULTS.md; this file says where the rest goes.
 
@@ -174,6 +174,16 @@ async def main(quick: bool, body_kind: str) -> None:
     # The response phase runs in this order; the filters before a filter have run (and the
     # first that reads the body has parsed it, once, for all: core/jsonbody.py).
     response_order = [f for _, f, _ in route.pipeline.response_filters]
+
+    def requested() -> Exchange:
+        """An exchange through the whole request phase (every filter), as the gateway has it
+        when the response arrives."""
+        ex = fresh()
+        for g in chain:
+            if type(g).implements("on_request"):
+                v = Phase(g, "request")(ex)
+                assert v is CONTINUE, f"{g.name} refused a benchmark request: {v}"
+        return ex
     for f in chain:
         # Every filter sees an exchange prepared by the filters before it, as in the gateway.
         def prepare(upto: Filter = f) -> Exchange:
@@ -194,10 +204,8 @@ async def main(quick: bool, body_kind: str) -> None:
                 declined.append(f"request ({run.share()})")
         if type(f).implements("on_response"):
 
-            def before_response(p: Callable[[], Exchange] = prepare, g: Filter = f) -> Exchange:
-                ex = p()
-                if type(g).implements("on_request"):
-                    Phase(g, "request")(ex)
+            def before_response(g: Filter = f) -> Exchange:
+                ex = requested()
                 respond(ex)
                 for h in response_order:
                     if h is g:
@@ -211,9 +219,11 @@ async def main(quick: bool, body_kind: str) -> None:
                 declined.append(f"response ({run.share()})")
         if type(f).implements("on_complete"):
 
-            def before_complete(p: Callable[[], Exchange] = prepare) -> Exchange:
-                ex = p()
+            def before_complete() -> Exchange:
+                ex = requested()
                 respond(ex)
+                for h in response_order:
+                    Phase(h, "response")(ex)
                 ex.outcome = "served"
                 return ex
 

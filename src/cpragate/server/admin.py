@@ -345,11 +345,18 @@ class AdminServer:
         log.info("inventory: %d endpoints loaded from %s", n, self.inventory_file)
         return n
 
-    def save_inventory(self) -> None:
+    def inventory_bytes(self) -> bytes | None:
+        """The inventory's state as JSON, taken on the event loop: the loop records into it,
+        and reading its totals settles the counts ``record`` left pending."""
         inv = self.api.src.inventory()
-        if inv is None:
-            return
-        data = orjson.dumps(inv.dump())
+        return None if inv is None else orjson.dumps(inv.dump())
+
+    def save_inventory(self, data: bytes | None = None) -> None:
+        """Write ``data`` (default: :meth:`inventory_bytes` now) to the state file."""
+        if data is None:
+            data = self.inventory_bytes()
+            if data is None:
+                return
         tmp = self.inventory_file.with_suffix(".tmp")
         try:
             self.inventory_file.parent.mkdir(parents=True, exist_ok=True)
@@ -361,7 +368,9 @@ class AdminServer:
     async def _save_every(self, seconds: float) -> None:
         while True:
             await asyncio.sleep(seconds)
-            await asyncio.to_thread(self.save_inventory)
+            data = self.inventory_bytes()  # on the loop; only the file write in a thread
+            if data is not None:
+                await asyncio.to_thread(self.save_inventory, data)
 
     @property
     def url(self) -> str:

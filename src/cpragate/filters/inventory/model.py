@@ -51,7 +51,7 @@ class DocumentedOp:
     location: str = ""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False, repr=False)
 class Endpoint:
     """What was observed on one method + template."""
 
@@ -99,6 +99,27 @@ class Endpoint:
         if self.pending:
             self.settle()
         return self.settled_entities
+
+    def _fields(self) -> tuple[object, ...]:
+        self.settle()
+        return (self.method, self.template, self.route, self.first_seen, self.last_seen, self.requests,
+                self.denied, self.statuses, self.consumers, self.settled_categories, self.settled_entities,
+                self.spi, self.request_categories, self.request_spi, self.recipients, self.latency_ms_sum)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal totals (the pending counts added first), as the dataclass compared them."""
+        if not isinstance(other, Endpoint):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, compared by value (as before)
+
+    def __repr__(self) -> str:
+        self.settle()
+        return (f"Endpoint(method={self.method!r}, template={self.template!r}, route={self.route!r}, "
+                f"requests={self.requests}, denied={self.denied}, statuses={self.statuses!r}, "
+                f"consumers={self.consumers!r}, categories={self.settled_categories!r}, "
+                f"entities={self.settled_entities!r}, spi={self.spi}, recipients={self.recipients!r})")
 
     def settle(self) -> None:
         """Add the pending responses' counts to the totals."""

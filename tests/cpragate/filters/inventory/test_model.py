@@ -82,6 +82,16 @@ def test_repeated_counts_are_added_when_read_and_equal_the_sum_of_every_response
     assert inv.dump()["endpoints"][0]["categories"] == want_c  # ...and a dump adds them
     assert (ep.categories, ep.entities, ep.pending) == (want_c, want_e, 0)
     assert ep.spi == sum(shapes[k].spi for k in order)
+    # equality and repr see the totals, pending counts included
+    twin = Inventory()
+    for i, k in enumerate(order):
+        twin.record("GET", "/r", "r", 200, "c", float(i), pii=shapes[k])
+    assert twin.endpoints[("GET", "/r")].pending > 1 and twin.endpoints[("GET", "/r")] == ep
+    inv.record("GET", "/r", "r", 200, "c", 98.0, pii=shapes[0])
+    twin.record("GET", "/r", "r", 200, "c", 98.0, pii=shapes[0])
+    assert ep.pending == 1 and f"categories={dict(ep.categories)!r}" in repr(ep) and ep.pending == 0
+    assert twin.endpoints[("GET", "/r")] == ep
+    want_c = dict(ep.categories)
     # the exchange's own dicts are never kept: changing them later changes nothing
     a = pii(identifiers=5)
     inv.record("GET", "/r", "r", 200, "c", 99.0, pii=a)
