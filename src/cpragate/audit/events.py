@@ -361,6 +361,8 @@ class _JsonStrs:
 
     def __init__(self) -> None:
         self.cache: dict[str, bytes] = {}
+        self.decisions: dict[tuple[str, str, str], bytes] = {}
+        """The JSON of whole decisions (filter, outcome, rule): the same few repeat."""
 
 
 _STRS: Final = _JsonStrs()
@@ -402,14 +404,30 @@ def _strs_json(items: Any) -> bytes:
     return b"[" + b",".join([_js(x) for x in items]) + b"]"
 
 
+def _decision_json(d: list[str]) -> bytes:
+    """orjson's JSON of one decision (a list of str), a whole (filter, outcome, rule) from
+    :data:`_STRS` (a tuple key: its hash is made of the strings' cached hashes)."""
+    if len(d) != 3:
+        return _strs_json(d)
+    key = (d[0], d[1], d[2])
+    cache = _STRS.decisions
+    j = cache.get(key)
+    if j is None:
+        j = _strs_json(d)
+        if len(cache) >= _JSON_CACHE_MAX:
+            cache.clear()
+        cache[key] = j
+    return j
+
+
 def _decisions_json(decisions: list[Any]) -> bytes:
     """orjson's JSON of an event's decisions (lists of str, as :func:`_event` makes them)."""
     n = len(decisions)
     if n == 0:
         return b"[]"
     if n == 1:
-        return b"[%s]" % _strs_json(decisions[0])
-    return b"[" + b",".join([_strs_json(d) for d in decisions]) + b"]"
+        return b"[%s]" % _decision_json(decisions[0])
+    return b"[" + b",".join([_decision_json(d) for d in decisions]) + b"]"
 
 
 def build_rows(
