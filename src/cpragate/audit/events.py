@@ -185,7 +185,8 @@ def _fields(
         for pair in (b[6] or _EMPTY)[:_MAX_LIST]:
             name, lk = pair[0], pair[1]
             tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
-            path = path.replace("{" + str(name) + "}", tok) if path else path
+            if path:
+                path = _with_param(path, name, tok) if type(name) is str else path.replace("{" + str(name) + "}", tok)
     bt = b[1]
     # isinstance(x, int) or isinstance(x, float), not `int | float`: compiled, that builds a union per call
     if isinstance(bt, int) or isinstance(bt, float):
@@ -363,9 +364,25 @@ class _JsonStrs:
         self.cache: dict[str, bytes] = {}
         self.decisions: dict[tuple[str, str, str], bytes] = {}
         """The JSON of whole decisions (filter, outcome, rule): the same few repeat."""
+        self.paths: dict[tuple[str, str, str], str] = {}
+        """Paths with a parameter filled in (see :func:`_with_param`)."""
 
 
 _STRS: Final = _JsonStrs()
+
+
+def _with_param(path: str, name: str, tok: str) -> str:
+    """``path`` with ``{name}`` replaced by ``tok``, from :data:`_STRS` when the same
+    (path, name, token) came before (an id's pseudonym or token repeats with its subject)."""
+    cache = _STRS.paths
+    key = (path, name, tok)
+    out = cache.get(key)
+    if out is None:
+        out = path.replace("{" + name + "}", tok)
+        if len(cache) >= _JSON_CACHE_MAX:
+            cache.clear()
+        cache[key] = out
+    return out
 
 
 def _js(v: str | None) -> bytes:

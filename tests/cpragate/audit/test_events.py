@@ -229,3 +229,13 @@ def test_decisions_json_is_orjsons_for_repeated_and_odd_decisions_across_cache_c
               for _ in range(rnd.randrange(0, 4))]
         assert events._decisions_json(ds) == orjson.dumps(ds), i
     assert len(events._STRS.decisions) <= events._JSON_CACHE_MAX
+
+
+def test_paths_with_parameters_filled_in_are_the_plain_replacements_across_cache_clears() -> None:
+    rnd = random.Random(11)
+    templates = ["/v1/customers/{id}", "/a/{x}/b/{y}", "/{id}/{id}", "/none", "/{weird}}{", ""]
+    for i in range(3 * events._JSON_CACHE_MAX):
+        t, name = rnd.choice(templates), rnd.choice(["id", "x", "y", "weird", "ü"])
+        tok = rnd.choice(["s_abc", "~0123", f"s_{i % 50}"])
+        assert events._with_param(t, name, tok) == t.replace("{" + name + "}", tok)
+    assert len(events._STRS.paths) <= events._JSON_CACHE_MAX
