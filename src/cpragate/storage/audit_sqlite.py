@@ -275,8 +275,12 @@ class SqliteAuditSink:
                         db.execute("ROLLBACK")
                     raise
             out: dict[str, bytes] = {}
-            for i in range(0, len(lookups), 500):
-                chunk = lookups[i : i + 500]
+            for i in range(0, len(lookups), 512):
+                chunk = lookups[i : i + 512]
+                # Padded to a power-of-two length with its last lookup (IN ignores repeats):
+                # at most 10 texts, so this query never evicts the writer's INSERTs from the
+                # sqlite3 module's statement cache (128 texts), as one text per length did.
+                chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
                 q = ",".join("?" * len(chunk))
                 for lk, key in db.execute(
                     f"SELECT lookup, key FROM {self.p}_subject_keys WHERE lookup IN ({q})", chunk
