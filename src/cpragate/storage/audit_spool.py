@@ -343,8 +343,9 @@ class Spool:
         at the read position are handed over, their bytes are skipped, not copied. A
         record read again later (after a writer failure) is no longer in the table: its
         bytes are returned, as for every record without ``take``. With ``take`` the records
-        are plain ``(pos, data)`` tuples (a :class:`SpoolRecord` costs a Python-level call
-        each)."""
+        are plain tuples whose first two items are ``(pos, data)`` (a :class:`SpoolRecord`
+        costs a Python-level call each): a handed-over record comes as its table entry
+        itself, ``(pos, record, length)``, not copied into a new pair."""
         out, pos, used = self._read(start, limit, take)
         if used:  # the entries taken, and any below the read position (never to be read)
             del self.handed[:used]
@@ -377,7 +378,7 @@ class Spool:
                         h = handed[hi]
                     if h[0] == key:
                         hi += 1
-                        out.append((key, h[1]))
+                        out.append(h)  # (pos, record, length): the entry itself, no new pair
                         off += h[2]
                         if len(out) >= limit:
                             break
@@ -412,9 +413,9 @@ class Spool:
                                 break
                             hi += 1
                             if h[0] == q:
-                                taken = h[1]
+                                taken = h
                                 break
-                        out.append((q, rec) if taken is None else (q, taken))
+                        out.append((q, rec) if taken is None else taken)
                     p += len(rec) + 1
                 off = p
                 if len(out) >= limit or stop_at >= end:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from pathlib import Path
 from typing import cast
 
@@ -27,8 +27,8 @@ from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
 __all__ = ["SqliteAuditSink"]
 
 _EV_COLS = "(instance_id, seq, bkey, ts, consumer, route, decision, outcome, status, body, prev, hash)"
-_ev_cols = itemgetter(1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)  # EventRow fields in _EV_COLS order, after instance_id
-_ev_all = itemgetter(0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12)  # ... with instance_id (an id that is no literal)
+_ROW_WIDTH = len(EventRow._fields)  # 13: EventRow's fields are _EV_COLS with subjects (index 9) between
+_SUBJECTS_AT = EventRow._fields.index("subjects")  # status and body
 _row_instance = attrgetter("instance")
 _flat = chain.from_iterable
 _EV_ROWS = 512  # 12 * 512 bound parameters per statement (SQLite allows 32,766)
@@ -122,10 +122,10 @@ class SqliteAuditSink:
             q = self._sql[key] = f"INSERT INTO {self.p}_{table} {cols} VALUES " + ",".join([one] * n)
         return q
 
-    def _insert(self, table: str, instance: str | None, rows: list[tuple[object, ...]], most: int) -> None:
-        """Insert ``rows`` (their parameters; the instance id among them when ``instance`` is
-        None, else ``instance`` is every row's) with multi-row INSERTs of power-of-two sizes
-        up to ``most``.
+    def _insert(self, table: str, instance: str | None, params: list[object], most: int) -> None:
+        """Insert rows given as one flat list of their parameters (the instance id among
+        them when ``instance`` is None, else ``instance`` is every row's) with multi-row
+        INSERTs of power-of-two sizes up to ``most``.
 
         Multi-row statements bind and step far less often than executemany's one statement
         per row; power-of-two sizes keep the SQL texts few (at most 12 per table and
@@ -134,29 +134,38 @@ class SqliteAuditSink:
         the size was new to the cache.) The instance id, the same in every row, is a
         literal of the statement's text: the same stored value, without binding it twice
         per event (a text bind copies the string into SQLite's memory: ~800 instructions)."""
-        db, n, i = self.db, len(rows), 0
-        width = 12 if instance is None else 11  # parameters per event row
-        body = width - 3  # the body's index among them
+        db, i = self.db, 0
+        if table == "events":
+            width = 12 if instance is None else 11  # parameters per event row
+            # The bodies as bytearray: the same BLOB, but the sqlite3 module binds bytes only
+            # after asking for an adapter (~3k instructions each, two failed attribute lookups).
+            body = width - 3
+            params[body::width] = map(bytearray, cast("list[bytes]", params[body::width]))
+        else:
+            width = 3 if instance is not None else 4
+        n = len(params) // width
         while i < n:
             k = min(most, 1 << ((n - i).bit_length() - 1))
-            params = list(_flat(rows[i : i + k]))
-            if table == "events":
-                # The bodies as bytearray: the same BLOB, but the sqlite3 module binds bytes only
-                # after asking for an adapter (~3k instructions each, two failed attribute lookups).
-                params[body::width] = map(bytearray, cast("list[bytes]", params[body::width]))
-            db.execute(self._insert_sql(table, k, instance), params)
+            db.execute(self._insert_sql(table, k, instance), params[i * width : (i + k) * width] if n > k else params)
             i += k
 
     def _insert_rows(self, rows: list[EventRow], instance: str) -> None:
         """The events and subject rows of ``rows``; ``instance``: the batch's (all of the
-        writer's rows are its instance's)."""
+        writer's rows are its instance's).
+
+        The event rows' parameters are the rows' fields flattened, with the subjects (and
+        the instance id when it is a literal) deleted by extended slices: no tuple per row."""
+        params: list[object] = list(_flat(rows))
+        del params[_SUBJECTS_AT::_ROW_WIDTH]
         if "\x00" not in instance and all(map(instance.__eq__, map(_row_instance, rows))):
-            self._insert("events", instance, list(map(_ev_cols, rows)), _EV_ROWS)
-            self._insert("subjects", instance, [(s, r.seq, r.ts) for r in rows for s in r.subjects], _SUBJ_ROWS)
-        else:  # rows of other instances (or an id SQL text cannot hold): every value bound
-            self._insert("events", None, list(map(_ev_all, rows)), _EV_ROWS)
-            self._insert("subjects", None, [(s, r.instance, r.seq, r.ts) for r in rows for s in r.subjects],
+            del params[0 :: _ROW_WIDTH - 1]
+            self._insert("events", instance, params, _EV_ROWS)
+            self._insert("subjects", instance, [x for r in rows for s in r.subjects for x in (s, r.seq, r.ts)],
                          _SUBJ_ROWS)
+        else:  # rows of other instances (or an id SQL text cannot hold): every value bound
+            self._insert("events", None, params, _EV_ROWS)
+            self._insert("subjects", None,
+                         [x for r in rows for s in r.subjects for x in (s, r.instance, r.seq, r.ts)], _SUBJ_ROWS)
 
     def _err(self, what: str, e: Exception) -> AuditSinkError:
         return AuditSinkError(f"audit SQLite {what} failed ({type(e).__name__}: {e}).")
@@ -291,8 +300,12 @@ class SqliteAuditSink:
                         db.execute("ROLLBACK")
                     raise
             out: dict[str, bytes] = {}
-            for i in range(0, len(lookups), 500):
-                chunk = lookups[i : i + 500]
+            for i in range(0, len(lookups), 512):
+                chunk = lookups[i : i + 512]
+                # Padded to a power-of-two length with its last lookup (IN ignores repeats):
+                # at most 10 texts, so this query never evicts the writer's INSERTs from the
+                # sqlite3 module's statement cache (128 texts), as one text per length did.
+                chunk += chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
                 q = ",".join("?" * len(chunk))
                 for lk, key in db.execute(
                     f"SELECT lookup, key FROM {self.p}_subject_keys WHERE lookup IN ({q})", chunk

@@ -1,5 +1,8 @@
 import random
 
+import orjson
+
+from cpragate.audit import events
 from cpragate.audit.events import GENESIS, build_event, canonical, decision_of, iso, lookup, pseudonym
 
 K = b"m" * 32
@@ -214,3 +217,25 @@ def test_build_rows_bodies_are_the_reference_bytes_for_odd_records() -> None:
                 assert isinstance(e, ref), (i, e)
             else:
                 raise AssertionError(f"record {i}: the reference failed ({ref.__name__}), build_rows did not")
+
+
+def test_decisions_json_is_orjsons_for_repeated_and_odd_decisions_across_cache_clears() -> None:
+    """Whole decisions' JSON is cached by (filter, outcome, rule): the bytes stay orjson's,
+    for repeats, escapes, unicode, lengths other than three, and past the cache's bound."""
+    rnd = random.Random(7)
+    parts = ["pii", "allow", "deny", 'q"uote', "back\\slash", "ctl\x01\n", "ünï", "\U0001f600", "", "rule=5"]
+    for i in range(3 * events._JSON_CACHE_MAX):
+        ds = [[rnd.choice(parts) + (str(i) if rnd.random() < 0.5 else "") for _ in range(rnd.choice([3, 3, 3, 2, 4]))]
+              for _ in range(rnd.randrange(0, 4))]
+        assert events._decisions_json(ds) == orjson.dumps(ds), i
+    assert len(events._STRS.decisions) <= events._JSON_CACHE_MAX
+
+
+def test_paths_with_parameters_filled_in_are_the_plain_replacements_across_cache_clears() -> None:
+    rnd = random.Random(11)
+    templates = ["/v1/customers/{id}", "/a/{x}/b/{y}", "/{id}/{id}", "/none", "/{weird}}{", ""]
+    for i in range(3 * events._JSON_CACHE_MAX):
+        t, name = rnd.choice(templates), rnd.choice(["id", "x", "y", "weird", "ü"])
+        tok = rnd.choice(["s_abc", "~0123", f"s_{i % 50}"])
+        assert events._with_param(t, name, tok) == t.replace("{" + name + "}", tok)
+    assert len(events._STRS.paths) <= events._JSON_CACHE_MAX

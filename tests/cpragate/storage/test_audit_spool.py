@@ -307,9 +307,11 @@ def test_read_with_take_returns_handed_records_at_the_same_positions_and_takes_t
             ends.append(nxt)
             pos = nxt
         assert not s.handed and [t[0] for t in taken] == [r.pos for r in plain]
-        assert all(type(t) is tuple and len(t) == 2 for t in taken)  # plain (pos, data) pairs
+        # plain tuples, (pos, data) first: a pair, or a handed record's own (pos, record, length) entry
+        assert all(type(t) is tuple and len(t) == (3 if t[0] in handed_at else 2) for t in taken)
+        assert all(t[2] == len(orjson.dumps(t[1], option=orjson.OPT_APPEND_NEWLINE)) for t in taken if len(t) == 3)
         assert ends[-1] == s.read(0, 1000)[1]
-        for (tpos, tdata), p, r in zip(taken, plain, recs, strict=True):
+        for (tpos, tdata, *_), p, r in zip(taken, plain, recs, strict=True):
             if tpos in handed_at:
                 assert tdata is handed_at[tpos] is r
             else:
@@ -349,10 +351,11 @@ def test_read_with_take_drops_entries_below_the_read_position_and_keeps_those_be
         recs = [["b", i] for i in range(5)]
         pos = [s.append(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE), True, r) for r in recs]
         got, nxt = s.read(pos[1], 2, take=True)  # starts past the first: its entry can never be read
-        assert got == [(pos[1], recs[1]), (pos[2], recs[2])] and nxt == pos[3]
+        assert [t[:2] for t in got] == [(pos[1], recs[1]), (pos[2], recs[2])] and nxt == pos[3]
         assert [h[0] for h in s.handed] == pos[3:]  # beyond the limit: still there
         got, _ = s.read(nxt, 10, take=True)
-        assert got == [(pos[3], recs[3]), (pos[4], recs[4])] and got[0][1] is recs[3] and not s.handed
+        assert [t[:2] for t in got] == [(pos[3], recs[3]), (pos[4], recs[4])] and got[0][1] is recs[3]
+        assert not s.handed
     finally:
         s.close()
 

@@ -95,6 +95,25 @@ def test_new_subject_keys_commit_together_and_existing_keys_are_kept(tmp_path: P
         s.close()
 
 
+@pytest.mark.parametrize("n", [1, 2, 3, 5, 511, 512, 513, 1100])
+def test_subject_keys_of_any_count_come_back_once_each_with_few_statement_texts(tmp_path: Path, n: int) -> None:
+    s = SqliteAuditSink(str(tmp_path / "a.db"))
+    try:
+        lookups = [f"lk{i:05d}" for i in range(n)]
+        made = s.subject_keys(lookups, create=True)
+        assert sorted(made) == lookups  # the padding's repeats add nothing
+        half = s.subject_keys(lookups[: n // 2 + 1], create=False)
+        assert half == {k: made[k] for k in lookups[: n // 2 + 1]}
+        traced: list[str] = []
+        s.db.set_trace_callback(traced.append)
+        for m in range(1, 40):
+            s.subject_keys([f"x{i}" for i in range(m)], create=False)
+        lengths = {t.count("'x") for t in traced if " IN (" in t}  # the trace shows the bound values
+        assert lengths == {1, 2, 4, 8, 16, 32, 64}  # 39 counts, 7 lengths (texts): powers of two only
+    finally:
+        s.close()
+
+
 def test_event_bodies_are_stored_as_blobs(tmp_path: Path) -> None:
 
     s = SqliteAuditSink(str(tmp_path / "a.db"))
