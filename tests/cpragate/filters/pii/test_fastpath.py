@@ -186,6 +186,8 @@ def test_summary_without_the_native_module(monkeypatch: pytest.MonkeyPatch) -> N
 def test_may_round_answers_as_jsonbody(parts: list[bytes]) -> None:
     src = b"".join(parts)
     assert fp.may_round(src) == _may_round(src)
+    if fp._native_may_round is not None:
+        assert fp._native_may_round(src) == _may_round(src)
 
 
 @pytest.mark.parametrize("n", range(15, 42))
@@ -194,6 +196,8 @@ def test_may_round_on_runs_at_every_offset(n: int) -> None:
         for lead in (b"", b"-", b"x", b"x-", b"--"):
             src = b"a" * (n - len(lead)) + lead + b"3" * run + b"]"
             assert fp.may_round(src) == _may_round(src), "may_round differs from jsonbody"
+            if fp._native_may_round is not None:
+                assert fp._native_may_round(src) == _may_round(src), "_cscan.may_round differs from jsonbody"
 
 
 def test_a_big_integer_is_kept_exact_on_the_fast_path() -> None:
