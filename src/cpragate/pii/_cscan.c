@@ -2117,30 +2117,12 @@ static Py_ssize_t name_tail(const Text *t, Py_ssize_t i) {
     return i;
 }
 
-static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 3 || !PyUnicode_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "name_runs(text: str, start: int, end: int)");
-        return NULL;
-    }
-    Py_ssize_t start = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
-    if ((start == -1 || end == -1) && PyErr_Occurred())
-        return NULL;
-    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
-    /* finditer's pos/endpos: negative values count as 0, then both are capped */
-    if (start < 0)
-        start = 0;
-    if (end < 0)
-        end = 0;
-    if (end > len)
-        end = len;
-    int kind = PyUnicode_KIND(args[0]);
-    const void *data = PyUnicode_DATA(args[0]);
-    Text t = {kind, data, end};
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
-    Py_ssize_t p = start;
-    const Py_UCS1 *bytes = kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)data : NULL;
+/* The next run of _RUN at or after *p in t (t->len is the end): 1 and its span in *s, *e
+ * (and *p moved past it), or 0 when there is none. bytes: t's data when 1-byte, else NULL. */
+static int next_run(const Text *t, const Py_UCS1 *bytes, Py_ssize_t *p_io, Py_ssize_t *s, Py_ssize_t *e_out) {
+    int kind = t->kind;
+    const void *data = t->data;
+    Py_ssize_t end = t->len, p = *p_io;
     while (p < end) {
         if (bytes != NULL) {
             /* a run starts at a capital: skip the rest without the kind switch */
@@ -2160,7 +2142,7 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 continue;
             }
         }
-        Py_ssize_t e = name_tail(&t, p + 1);
+        Py_ssize_t e = name_tail(t, p + 1);
         if (e < 0) {
             p++;
             continue;
@@ -2171,25 +2153,351 @@ static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nar
                 break;
             Py_ssize_t q = e + 1;
             /* (?:[A-Z]\.[ \t])? */
-            if (run_upper(&t, q) && q + 2 < end && PyUnicode_READ(kind, data, q + 1) == '.') {
+            if (run_upper(t, q) && q + 2 < end && PyUnicode_READ(kind, data, q + 1) == '.') {
                 Py_UCS4 sp2 = PyUnicode_READ(kind, data, q + 2);
                 if (sp2 == ' ' || sp2 == '\t')
                     q += 3;
             }
-            if (!run_upper(&t, q))
+            if (!run_upper(t, q))
                 break;
-            Py_ssize_t we = name_tail(&t, q + 1);
+            Py_ssize_t we = name_tail(t, q + 1);
             if (we < 0)
                 break;
             e = we;
         }
-        if (append_pair(out, p, e) < 0) {
+        *s = p;
+        *e_out = e;
+        *p_io = e;
+        return 1;
+    }
+    *p_io = p;
+    return 0;
+}
+
+/* text, start, end as finditer(text, start, end) reads them: 0 or -1 (an error set) */
+static int run_args(PyObject *const *args, Py_ssize_t nargs, const char *usage, Text *t, Py_ssize_t *start) {
+    if (nargs != 3 || !PyUnicode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, usage);
+        return -1;
+    }
+    Py_ssize_t s = PyLong_AsSsize_t(args[1]), end = PyLong_AsSsize_t(args[2]);
+    if ((s == -1 || end == -1) && PyErr_Occurred())
+        return -1;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(args[0]);
+    /* finditer's pos/endpos: negative values count as 0, then both are capped */
+    if (s < 0)
+        s = 0;
+    if (end < 0)
+        end = 0;
+    if (end > len)
+        end = len;
+    t->kind = PyUnicode_KIND(args[0]);
+    t->data = PyUnicode_DATA(args[0]);
+    t->len = end;
+    *start = s;
+    return 0;
+}
+
+static PyObject *name_runs(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    Py_ssize_t p;
+    if (run_args(args, nargs, "name_runs(text: str, start: int, end: int)", &t, &p) < 0)
+        return NULL;
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
+    Py_ssize_t s, e;
+    while (next_run(&t, bytes, &p, &s, &e)) {
+        if (append_pair(out, s, e) < 0) {
             Py_DECREF(out);
             return NULL;
         }
-        p = e;
     }
     return out;
+}
+
+/* ------------------------------------------------------------------ person names after cues
+ *
+ * person_find(text, start, end): PersonRecognizer.find(text, start, end, native=False)'s
+ * spans (recognizers.py): the runs of name_runs, each kept, trimmed or dropped by the
+ * cue words, the stop words and the cues in the 14 characters before it, as there. A
+ * run is ASCII (letters, "-", "'", ".", single spaces and tabs), so its words are
+ * compared in C with the words person_words() was handed (all ASCII); the text before
+ * a run is lowered and stripped in C when it is ASCII, else by str.lower() and
+ * str.rstrip() (Unicode case maps may change its length) and compared with
+ * PyUnicode_Tailmatch.
+ */
+#define PW_MAX 32   /* longest word or cue person_words() takes */
+#define PW_CAP 512  /* words per set */
+typedef struct {
+    char w[PW_CAP][PW_MAX + 1];
+    unsigned char n[PW_CAP];
+    int count;
+} WordSet;
+static WordSet pw_stop, pw_cue_words, pw_cues, pw_weak;
+static PyObject *pw_cues_obj, *pw_weak_obj; /* the cue tuples, for a non-ASCII "before" */
+static int pw_ready;
+
+static int word_order(const void *a, const void *b) { return strcmp((const char *)a, (const char *)b); }
+
+/* ws := the str items of an iterable (ASCII, at most PW_MAX long each); sorted when sort */
+static int word_set(WordSet *ws, PyObject *items, int sort) {
+    PyObject *seq = PySequence_Fast(items, "person_words: a set or tuple of str");
+    if (seq == NULL)
+        return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    if (n > PW_CAP) {
+        Py_DECREF(seq);
+        PyErr_SetString(PyExc_ValueError, "person_words: too many words");
+        return -1;
+    }
+    ws->count = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *w = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyUnicode_Check(w)) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_TypeError, "person_words: a set or tuple of str");
+            return -1;
+        }
+        Py_ssize_t len = PyUnicode_GET_LENGTH(w);
+        if (!PyUnicode_IS_ASCII(w)) {
+            /* cannot equal an ASCII word or end an ASCII text: only the Unicode path sees it */
+            continue;
+        }
+        if (len > PW_MAX || len == 0) {
+            Py_DECREF(seq);
+            PyErr_SetString(PyExc_ValueError, "person_words: a word is empty or too long");
+            return -1;
+        }
+        memcpy(ws->w[ws->count], PyUnicode_1BYTE_DATA(w), (size_t)len);
+        ws->w[ws->count][len] = 0;
+        ws->count++;
+    }
+    Py_DECREF(seq);
+    if (sort)
+        qsort(ws->w, (size_t)ws->count, PW_MAX + 1, word_order);
+    for (int i = 0; i < ws->count; i++)
+        ws->n[i] = (unsigned char)strlen(ws->w[i]);
+    return 0;
+}
+
+static PyObject *person_words(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 4 || !PyTuple_CheckExact(args[2]) || !PyTuple_CheckExact(args[3])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "person_words(stop: frozenset[str], cue_words: frozenset[str], cues: tuple[str, ...], "
+                        "weak: tuple[str, ...])");
+        return NULL;
+    }
+    pw_ready = 0;
+    if (word_set(&pw_stop, args[0], 1) < 0 || word_set(&pw_cue_words, args[1], 1) < 0 ||
+        word_set(&pw_cues, args[2], 0) < 0 || word_set(&pw_weak, args[3], 0) < 0)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args[2]) + PyTuple_GET_SIZE(args[3]); i++) {
+        PyObject *c = i < PyTuple_GET_SIZE(args[2]) ? PyTuple_GET_ITEM(args[2], i)
+                                                     : PyTuple_GET_ITEM(args[3], i - PyTuple_GET_SIZE(args[2]));
+        if (PyUnicode_GET_LENGTH(c) == 0) {
+            PyErr_SetString(PyExc_ValueError, "person_words: an empty cue");
+            return NULL;
+        }
+    }
+    Py_INCREF(args[2]);
+    Py_XSETREF(pw_cues_obj, args[2]);
+    Py_INCREF(args[3]);
+    Py_XSETREF(pw_weak_obj, args[3]);
+    pw_ready = 1;
+    Py_RETURN_NONE;
+}
+
+/* whether the run's word text[s:e] (ASCII: a run is) is one of ws's (sorted) words; with
+ * lower, word.lower(), and with strip, that rstripped of ".,:" first */
+static int in_words(const WordSet *ws, const Text *t, Py_ssize_t s, Py_ssize_t e, int lower, int strip) {
+    char key[PW_MAX + 1];
+    if (strip) {
+        while (e > s) {
+            Py_UCS4 c = PyUnicode_READ(t->kind, t->data, e - 1);
+            if (c != '.' && c != ',' && c != ':')
+                break;
+            e--;
+        }
+    }
+    Py_ssize_t n = e - s;
+    if (n > PW_MAX)
+        return 0; /* longer than any word of the set */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, s + i);
+        key[i] = (char)(lower && IS_UPPER(c) ? c + 32 : c);
+    }
+    key[n] = 0;
+    return bsearch(key, ws->w, (size_t)ws->count, PW_MAX + 1, word_order) != NULL;
+}
+
+/* whether the n bytes at b end with one of ws's words */
+static int ends_with(const WordSet *ws, const char *b, Py_ssize_t n) {
+    for (int i = 0; i < ws->count; i++) {
+        Py_ssize_t k = ws->n[i];
+        if (k <= n && memcmp(b + n - k, ws->w[i], (size_t)k) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* text[max(0, s0 - 14):s0].lower().rstrip(): in buf (*n bytes) when ASCII, else *obj */
+typedef struct {
+    char buf[14];
+    Py_ssize_t n;
+    PyObject *obj; /* owned; NULL on the ASCII path */
+} Before;
+
+static int before_of(PyObject *text, const Text *t, Py_ssize_t s0, Before *b) {
+    Py_ssize_t lo = s0 > 14 ? s0 - 14 : 0;
+    b->obj = NULL;
+    int ascii = 1;
+    for (Py_ssize_t i = lo; i < s0; i++) {
+        Py_UCS4 c = PyUnicode_READ(t->kind, t->data, i);
+        if (c >= 128) {
+            ascii = 0;
+            break;
+        }
+        b->buf[i - lo] = (char)(IS_UPPER(c) ? c + 32 : c);
+    }
+    if (ascii) {
+        Py_ssize_t n = s0 - lo;
+        while (n > 0 && Py_UNICODE_ISSPACE((Py_UCS4)(unsigned char)b->buf[n - 1]))
+            n--;
+        b->n = n;
+        return 0;
+    }
+    PyObject *slice = PyUnicode_Substring(text, lo, s0);
+    if (slice == NULL)
+        return -1;
+    PyObject *low = PyObject_CallMethod(slice, "lower", NULL);
+    Py_DECREF(slice);
+    if (low == NULL)
+        return -1;
+    b->obj = PyObject_CallMethod(low, "rstrip", NULL);
+    Py_DECREF(low);
+    return b->obj == NULL ? -1 : 0;
+}
+
+/* before.endswith(ws's words): 1, 0, or -1 (an error set) */
+static int before_ends(const Before *b, const WordSet *ws, PyObject *tuple) {
+    if (b->obj == NULL)
+        return ends_with(ws, b->buf, b->n);
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t r = PyUnicode_Tailmatch(b->obj, PyTuple_GET_ITEM(tuple, i), 0, PY_SSIZE_T_MAX, 1);
+        if (r != 0)
+            return r < 0 ? -1 : 1;
+    }
+    return 0;
+}
+
+#define RUN_WORDS 8 /* a run has at most 4 words and 3 initials */
+
+static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    Py_ssize_t p;
+    if (run_args(args, nargs, "person_find(text: str, start: int, end: int)", &t, &p) < 0)
+        return NULL;
+    if (!pw_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "person_find: person_words() was not called");
+        return NULL;
+    }
+    PyObject *text = args[0];
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
+    Py_ssize_t s0, e0;
+    while (next_run(&t, bytes, &p, &s0, &e0)) {
+        /* the run's words: text[s0 + ws[k]:s0 + we[k]] */
+        Py_ssize_t ws[RUN_WORDS], we[RUN_WORDS];
+        int n = 0;
+        ws[0] = 0;
+        for (Py_ssize_t i = 0; i < e0 - s0; i++) {
+            Py_UCS4 c = PyUnicode_READ(t.kind, t.data, s0 + i);
+            if ((c == ' ' || c == '\t') && n < RUN_WORDS - 1) {
+                we[n] = i;
+                n++;
+                ws[n] = i + 1;
+            }
+        }
+        we[n] = e0 - s0;
+        n++;
+        int first = 0, last = n, cued = 0;
+#define WORD(k) &t, s0 + ws[k], s0 + we[k]
+        if (n == 1) {
+            /* One word (most runs: a sentence's first word): a cue or stop word alone is
+             * nothing; otherwise a strong cue must come right before it. */
+            if (in_words(&pw_stop, WORD(0), 0, 0) || in_words(&pw_cue_words, WORD(0), 1, 0))
+                continue;
+        } else {
+            while (first < last && in_words(&pw_cue_words, WORD(first), 1, 1)) {
+                cued = 1;
+                first++;
+            }
+            while (first < last && in_words(&pw_stop, WORD(first), 0, 0))
+                first++;
+            while (last > first && in_words(&pw_stop, WORD(last - 1), 0, 0))
+                last--;
+            if (first >= last)
+                continue;
+        }
+#undef WORD
+        if (!cued) {
+            Before b;
+            if (before_of(text, &t, s0, &b) < 0) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            int r = before_ends(&b, &pw_cues, pw_cues_obj);
+            if (r == 1 && (n == 1 || last - first < 2))
+                r = before_ends(&b, &pw_weak, pw_weak_obj) == 1 ? 0 : r; /* weak cues need two words */
+            Py_XDECREF(b.obj);
+            if (r < 0 || PyErr_Occurred()) {
+                Py_DECREF(out);
+                return NULL;
+            }
+            if (r == 0)
+                continue;
+        }
+        if (append_pair(out, s0 + ws[first], s0 + we[last - 1]) < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* ------------------------------------------------------------------ big integers
+ *
+ * may_round(source): filters/pii/fastpath.may_round (see there): whether the bytes hold a
+ * run of 20+ ASCII digits, or exactly 19 right after "-"; reading every 19th byte.
+ */
+static PyObject *may_round(PyObject *self, PyObject *arg) {
+    if (!PyBytes_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "may_round(source: bytes)");
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(arg);
+    Py_ssize_t n = PyBytes_GET_SIZE(arg), p = 18;
+    while (p < n) {
+        if (IS_DIGIT(b[p])) {
+            Py_ssize_t s = p, e = p + 1;
+            while (s > 0 && IS_DIGIT(b[s - 1]))
+                s--;
+            while (e < n && IS_DIGIT(b[e]))
+                e++;
+            Py_ssize_t run = e - s;
+            if (run >= 20 || (run == 19 && s > 0 && b[s - 1] == '-'))
+                Py_RETURN_TRUE;
+            p = e + 19;
+        } else {
+            p += 19;
+        }
+    }
+    Py_RETURN_FALSE;
 }
 
 /* ------------------------------------------------------------------ street addresses
@@ -2910,6 +3218,11 @@ static PyMethodDef methods[] = {
     {"email_valid", email_valid, METH_O, "email_valid(value) -> bool: validators.email_valid (see validators.py)."},
     {"name_runs", (PyCFunction)(void (*)(void))name_runs, METH_FASTCALL,
      "name_runs(text, start, end) -> [(start, end)]: PersonRecognizer._RUN's matches (see recognizers.py)."},
+    {"person_words", (PyCFunction)(void (*)(void))person_words, METH_FASTCALL,
+     "person_words(stop, cue_words, cues, weak): PersonRecognizer's word sets for person_find."},
+    {"person_find", (PyCFunction)(void (*)(void))person_find, METH_FASTCALL,
+     "person_find(text, start, end) -> [(start, end)]: PersonRecognizer.find's spans (see recognizers.py)."},
+    {"may_round", may_round, METH_O, "may_round(source) -> bool: filters/pii/fastpath.may_round (see there)."},
     {"luhn_valid", luhn_valid, METH_O, "luhn_valid(number) -> bool: validators.luhn_valid (see validators.py)."},
     {"iban_mod97", iban_mod97, METH_O, "iban_mod97(iban) -> int: validators.iban_valid's mod 97-10 remainder."},
     {"dob_gate", (PyCFunction)(void (*)(void))dob_gate, METH_FASTCALL,

@@ -28,8 +28,12 @@ try:
     from cpragate.pii import _cscan
 
     _native_runs: Callable[[str, int, int], list[tuple[int, int]]] | None = _cscan.name_runs
+    # PersonRecognizer.find whole (runs, cue and stop words, the cues before a run) in C,
+    # once PersonRecognizer's words are handed over (end of this module).
+    _native_find: Callable[[str, int, int], list[tuple[int, int]]] | None = _cscan.person_find
 except ImportError:
     _native_runs = None
+    _native_find = None
 from cpragate.pii.categories import BUILTIN, Entity, EntityInfo
 
 __all__ = [
@@ -519,14 +523,16 @@ class PersonRecognizer(Recognizer):
     def find(self, text: str, start: int = 0, end: int | None = None, native: bool = True) -> list[Span]:
         """Spans of names after cue words in ``text[start:end]`` (best effort).
 
-        :param native: find the capitalized runs in C when _cscan is loaded (False: with
-            :attr:`_RUN`, the reference; both give the same spans).
+        :param native: find the spans in C when _cscan is loaded (``_cscan.person_find``;
+            False: the code below with :attr:`_RUN`, the reference; both give the same spans).
         """
+        stop_at = len(text) if end is None else end
+        if native and _native_find is not None and type(self) is PersonRecognizer:
+            return _native_find(text, start, stop_at)
         out: list[Span] = []
         cues = _CUES_BY_LAST
         cue_words = self.CUE_WORDS
         stop = self.STOP
-        stop_at = len(text) if end is None else end
         if native and _native_runs is not None:
             runs = _native_runs(text, start, stop_at)
         else:
@@ -577,6 +583,10 @@ _WEAK_CUES = ("for", "with", "to", "by", "from", "-")
 _CUES_BY_LAST: dict[str, tuple[str, ...]] = {}
 for _cue in NAME_CUES:
     _CUES_BY_LAST[_cue[-1]] = (*_CUES_BY_LAST.get(_cue[-1], ()), _cue)
+
+
+if _native_find is not None:
+    _cscan.person_words(PersonRecognizer().STOP, PersonRecognizer().CUE_WORDS, NAME_CUES, _WEAK_CUES)
 
 
 def _cued(before: str, cues: dict[str, tuple[str, ...]]) -> bool:

@@ -245,6 +245,53 @@ def test_native_name_runs_on_names_and_every_string_kind() -> None:
         assert r.PersonRecognizer().find(text, 0, None, True) == r.PersonRecognizer().find(text, 0, None, False)
 
 
+# PersonRecognizer.find whole in C (_cscan.person_find) must give the Python path's spans:
+# cue phrases and words (also as capitalized or dotted words inside a run), stop words at
+# both ends of a run, weak cues before one and two words, initials, words longer than the
+# C key (32), and text before a run that is not ASCII (lowered by str.lower(), whose case
+# maps may change its length: "\u0130", the Kelvin sign), Unicode spaces and the em dash.
+_CUE_TOKENS = [*r.NAME_CUES, "Dear", "DEAR", "Mr.", "Dr", "Customer", "Contact:", "Attn", "Thanks,", "Best",
+               "Regards", "Signed", "Hi", "Agent", "Named", "Jane", "Roe", "Mary-Ann", "O'Neil", "J.", "Q.",
+               "The", "Street", "March", "Ok", "I", "Ab", "Xy-Zw", "Mc'Donald", "x", "42", ",", ".", ":", "-",
+               "\u0130", "\u212a", "\u00e9t\u00e9", "\u00c9mile", "\u00a0", "\x1c", "\u2003", "\u2014",
+               "\U0001f600", "Abcdefghijklmnopqrstuvwxyzabcdefgh", "Jabcdefghijklmnopqrstuvwxyzabcdefg"]  # fmt: skip
+
+
+def _native_find() -> Callable[[str, int, int], list[tuple[int, int]]]:
+    if r._native_find is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("cpragate.pii._cscan is not loaded in CI (make install builds it)")
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    return r._native_find
+
+
+@settings(max_examples=6000, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(_CUE_TOKENS), st.sampled_from(["", " ", " ", "\t", ", ", "  ", "\n"])), max_size=14),
+    st.integers(-2, 60),
+    st.integers(-2, 400),
+)
+def test_native_person_find_equals_the_python_path(parts: list[tuple[str, str]], start: int, end: int) -> None:
+    text = "".join(w + sep for w, sep in parts)
+    person = r.PersonRecognizer()
+    assert _native_find()(text, start, end) == person.find(text, start, end, native=False)
+    assert person.find(text) == person.find(text, 0, None, native=False)
+
+
+def test_native_person_find_on_long_runs_and_every_string_kind() -> None:
+    person = r.PersonRecognizer()
+    long = "Jabcdefghijklmnopqrstuvwxyz" * 12
+    texts = ["Dear Jane Q. Public-Smith, regards Mary O'Neil", "my name is Ann Lee Customer", "To Bo", "to Bo Wu",
+             "from Ann", "Contact Ann Lee", "Dear Street March", "thanks, The Ann Lee Street", "hi " + long,
+             f"dear {long} Ann {long} Agent", "\u0130 Mr Ann Lee", "\u212ar. Ann", "\u2014 Ann Lee",
+             "\u2014Ann", "name:\u00a0Ann Lee", "name:\x1cAnn", "\u00e9 dear Ann Lee \U0001f600 dear Bo Wu",
+             "cc: Ann B.\tCole Dee Eve Fay", "Mr. X. Y. Zed", "Customer Agent Contact", "Dear Jane Agent"]  # fmt: skip
+    for text in texts:
+        for a in range(-1, len(text) + 1, 3):
+            assert _native_find()(text, a, len(text)) == person.find(text, a, None, native=False)
+            assert _native_find()(text, 0, a) == person.find(text, 0, a, native=False)
+
+
 # DateOfBirthRecognizer.DATE's matches in C (_cscan.date_matches) must be the regex's:
 # digits (ASCII and Unicode, which \d matches), every separator, ordinal suffix, month
 # abbreviation letter and the T of a timestamp.

@@ -57,8 +57,11 @@ try:
     from cpragate.pii import _cscan
 
     _native_summary: Callable[[dict[str, int], int, dict[str, int]], str] | None = _cscan.summary
+    # may_round() in C likewise (~2.5k instructions per KB compiled, ~0.2k in C).
+    _native_may_round: Callable[[bytes], bool] | None = _cscan.may_round
 except ImportError:
     _native_summary = None
+    _native_may_round = None
 
 JSON: Final = 1
 TEXT: Final = 2
@@ -173,6 +176,7 @@ def may_round(source: bytes) -> bool:
     Without translating every byte: any run of 19+ digits covers one of the positions
     18, 37, 56... (every 19th), so only those are read, and a run is measured only
     around a digit found there; scanning goes on 19 bytes after the run's end.
+    (The reference of ``_cscan.may_round``, which the fast path calls when it is loaded.)
     """
     n = len(source)
     p = 18
@@ -206,7 +210,9 @@ def _writable_json(exchange: Exchange) -> Any:
     assert pj is not None
     if not pj.exact:
         src = pj.source
-        if type(src) is not bytes or may_round(src):
+        if type(src) is not bytes or (
+            _native_may_round(src) if _native_may_round is not None else may_round(src)
+        ):
             return pj.writable()  # re-parsed exactly if need be
         pj.exact = True
     return pj.doc  # what writable() returns once exact
@@ -336,16 +342,19 @@ class Fast:
         except ValueError:
             return None
         root, ann = self.engine.process_value(root, plan.rules_for(exchange))
-        new_body = set_response_json(exchange, root) if rewrote(ann) and not ann.blocked else None
+        # set_response_json also sets resp.body (the Exchange's attributes are another
+        # group's: each read or write from here is a Python attribute access, ~150-450
+        # instructions, so none is repeated).
+        rewritten = rewrote(ann) and not ann.blocked
+        if rewritten:
+            set_response_json(exchange, root)
         rep = exchange.pii
-        if isinstance(rep, self.report):
+        if rep is not None and isinstance(rep, self.report):
             assert isinstance(rep, Annotations)
             rep.merge(ann)
         else:
             exchange.pii = ann
         if ann.blocked:
             return Deny(PiiResponseBlocked, rule="pii:block:" + str(ann.blocked_by))
-        if new_body is not None:
-            resp.body = new_body
-        exchange.decide(_NAME, "rewritten" if new_body is not None else "inspected", summary(ann))
+        exchange.decide(_NAME, "rewritten" if rewritten else "inspected", summary(ann))
         return CONTINUE

@@ -19,7 +19,7 @@ from cpragate.core.verdict import CONTINUE, Deny
 from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
 from cpragate.filters.pii import fastpath as fp
 from cpragate.filters.pii.filter import PiiReport
-from cpragate.pii import Annotations
+from cpragate.pii import Annotations, Engine
 from cpragate.testing import make_exchange, make_response
 
 DOC = {
@@ -85,6 +85,31 @@ def test_response_now_gives_what_the_python_path_gave(config: dict[str, Any]) ->
     v_slow = _drive(g, slow)
     assert _outcome(fast, v_fast) == _outcome(slow, v_slow), "the fast path answered differently"
     assert v_fast is CONTINUE or isinstance(v_fast, Deny)
+
+
+# Like the end-to-end benchmark's 1 KB body (bench/harness.make_body): a customer whose
+# street is too long for the value check (free-text scan), plus names after cues in text.
+_LONG = {
+    "id": 42, "name": "Ada Lovelace", "email": "ada.lovelace0@example.com", "phone": "+1-415-555-0100",
+    "ssn": "521-10-1000", "date_of_birth": "1960-01-01",
+    "address": {"street": "1 Market St #" + "x" * 640, "city": "San Francisco", "state": "CA", "zip": "94105"},
+    "location": {"lat": 37.7936, "lng": -122.3958},
+    "notes": "Spoke with Mary O'Neil about the refund. Dear Jane Q. Public, thanks. \u0130 Mr Bo Wu called.",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("config", [{}, {"engine": {"actions": {"default": "mask"}}}])
+def test_the_fast_path_on_long_free_text_equals_the_pure_python_engine(config: dict[str, Any]) -> None:
+    body = orjson.dumps(_LONG)
+    fast, slow = _exchange(body), _exchange(body)
+    f = _filter(**config)
+    v_fast = f.response_now(fast)
+    g = _filter(**config)
+    g._fast = _Undecided(g._fast)  # type: ignore[assignment]
+    g.engine = Engine(g.engine.config, native=False)
+    v_slow = _drive(g, slow)
+    assert _outcome(fast, v_fast) == _outcome(slow, v_slow), "the fast path answered differently"
+    assert fast.response is not None and fast.response.body != body  # something was masked
 
 
 def test_on_response_uses_the_fast_path_and_adds_to_a_request_report() -> None:
@@ -186,6 +211,8 @@ def test_summary_without_the_native_module(monkeypatch: pytest.MonkeyPatch) -> N
 def test_may_round_answers_as_jsonbody(parts: list[bytes]) -> None:
     src = b"".join(parts)
     assert fp.may_round(src) == _may_round(src)
+    if fp._native_may_round is not None:
+        assert fp._native_may_round(src) == _may_round(src)
 
 
 @pytest.mark.parametrize("n", range(15, 42))
@@ -194,6 +221,8 @@ def test_may_round_on_runs_at_every_offset(n: int) -> None:
         for lead in (b"", b"-", b"x", b"x-", b"--"):
             src = b"a" * (n - len(lead)) + lead + b"3" * run + b"]"
             assert fp.may_round(src) == _may_round(src), "may_round differs from jsonbody"
+            if fp._native_may_round is not None:
+                assert fp._native_may_round(src) == _may_round(src), "_cscan.may_round differs from jsonbody"
 
 
 def test_a_big_integer_is_kept_exact_on_the_fast_path() -> None:
