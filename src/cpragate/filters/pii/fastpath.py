@@ -308,6 +308,18 @@ class Fast:
         self.report = report
         self.plans: dict[int, Plan] = {}
         self.default_plan = Plan(None, cfg)
+        self.request_inspect: Callable[[Exchange], Verdict] | None = None
+        """The filter's request phase for a request with a query string or a body (set by
+        the filter; None: every request is let through as having nothing to inspect)."""
+
+    def request_now(self, exchange: Exchange) -> Verdict:
+        """The request phase: most requests (a GET without query string) carry nothing to
+        inspect and are let through here, compiled; the rest go to ``request_inspect``."""
+        req = exchange.request
+        if not req.query and not req.body:
+            return CONTINUE
+        inspect = self.request_inspect
+        return inspect(exchange) if inspect is not None else CONTINUE
 
     def plan(self, route: RouteInfo | None) -> Plan:
         if route is None:

@@ -137,6 +137,8 @@ class PiiFilter(Filter):
         # calls the compiled method itself (no coroutine, no interpreted frame).
         self._fast = fp.Fast(self.engine, config, PiiReport)
         self.response_now = self._fast.respond  # type: ignore[method-assign]
+        self._fast.request_inspect = self._request_inspect
+        self.request_now = self._fast.request_now  # type: ignore[method-assign]
 
     def applies_to(self, route: RouteInfo) -> bool:
         rs = route_settings(route)
@@ -156,7 +158,12 @@ class PiiFilter(Filter):
         return self.request_now(exchange)
 
     def request_now(self, exchange: Exchange) -> Verdict:
-        """The request phase never awaits: run synchronously (no coroutine per request)."""
+        """The request phase never awaits: run synchronously (no coroutine per request).
+        Bound in ``__init__`` to the compiled ``Fast.request_now``, which lets a request with
+        nothing to inspect through and calls :meth:`_request_inspect` for the rest."""
+        return self._fast.request_now(exchange)
+
+    def _request_inspect(self, exchange: Exchange) -> Verdict:
         req = exchange.request
         if not req.query and not req.body:
             return CONTINUE

@@ -20,7 +20,7 @@ from cpragate.filters.pii import PiiFilter, PiiFilterConfig, PiiRouteSettings
 from cpragate.filters.pii import fastpath as fp
 from cpragate.filters.pii.filter import PiiReport
 from cpragate.pii import Annotations, Engine
-from cpragate.testing import make_exchange, make_response
+from cpragate.testing import make_exchange, make_request, make_response
 
 DOC = {
     "items": [
@@ -233,3 +233,31 @@ def test_a_big_integer_is_kept_exact_on_the_fast_path() -> None:
     out = ex.response.body or b""
     assert b"123456789012345678901234567890" in out and b"-9223372036854775809" in out
     assert ex.response_json is not None and ex.response_json.exact
+
+
+def test_request_now_lets_requests_with_nothing_to_inspect_through_compiled() -> None:
+    """The filter's request phase is the compiled ``Fast.request_now``: a request without
+    query string or body is let through there; the others reach the filter's inspection."""
+    f = _filter(routes="all", request={"body": "annotate", "query": "annotate"})
+    assert f.request_now == f._fast.request_now
+    seen: list[Exchange] = []
+    inspect = f._fast.request_inspect
+    assert inspect is not None
+
+    def spy(ex: Exchange) -> Any:
+        seen.append(ex)
+        return inspect(ex)
+
+    f._fast.request_inspect = spy
+    bare = make_exchange(make_request("GET", "/v1/customers"), route=ROUTE)
+    assert f.request_now(bare) is CONTINUE and seen == [] and bare.pii is None
+    asked = make_exchange(make_request("GET", "/v1/customers?email=jane.roe%40example.com"), route=ROUTE)
+    assert f.request_now(asked) is CONTINUE and seen == [asked]
+    assert asked.pii is not None and asked.pii.request.categories  # annotated, not refused
+    body = make_exchange(
+        make_request("POST", "/v1/customers", {"content-type": "application/json"}, orjson.dumps(DOC)), route=ROUTE
+    )
+    assert f.request_now(body) is CONTINUE and seen == [asked, body]
+    assert body.pii is not None and body.pii.request.spi >= 1
+    f._fast.request_inspect = None  # no inspection wired: nothing is refused
+    assert f._fast.request_now(asked) is CONTINUE
