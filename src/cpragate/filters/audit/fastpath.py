@@ -49,6 +49,8 @@ def _counts(v: Any) -> dict[str, Any]:
 
 
 def _violations(vs: Any) -> list[list[str]]:
+    if not vs:  # the common case: no slice, no iterator
+        return []
     out: list[list[str]] = []
     for v in (vs or ())[:_MAX_SUBJECTS]:
         out.append([str(getattr(v, "pointer", "")), str(getattr(v, "rule", ""))])
@@ -102,7 +104,7 @@ def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
     if conf is not None:
         out["conformance"] = {
             "outcome": conf.outcome,
-            "removed": dict(conf.removed),
+            "removed": dict(conf.removed) if conf.removed else {},
             "violations": _violations(conf.violations),
         }
     mini: Any = ex.minimize
