@@ -164,9 +164,8 @@ class PiiFilter(Filter):
         return self._fast.request_now(exchange)
 
     def _request_inspect(self, exchange: Exchange) -> Verdict:
+        """A request with a query string or a body (``Fast.request_now`` let the rest through)."""
         req = exchange.request
-        if not req.query and not req.body:
-            return CONTINUE
         plan = self._plan(exchange.route)
         ann: Annotations | None = None
         if req.query and plan.req_query != _OFF:
