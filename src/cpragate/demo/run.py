@@ -25,7 +25,11 @@ def policy_text() -> str:
     return (files("cpragate.demo") / "policy.yaml").read_text(encoding="utf-8")
 
 
-def demo_config(state: Path, bind: str, upstream: str, admin_bind: str = "127.0.0.1:0"):  # type: ignore[no-untyped-def]
+def demo_config(  # type: ignore[no-untyped-def]
+    state: Path, bind: str, upstream: str, admin_bind: str = "127.0.0.1:0", text: str | None = None
+):
+    """The demo policy (``text``: another policy text, e.g. the benchmarks' copy) loaded
+    with the demo's environment."""
     env = dict(os.environ)
     env.update(
         CPRAGATE_DEMO_STATE=str(state),
@@ -36,7 +40,7 @@ def demo_config(state: Path, bind: str, upstream: str, admin_bind: str = "127.0.
         CPRAGATE_DEMO_ADMIN_KEY=ADMIN_KEY,
     )
     # The spec the routes come from (demo-openapi.yaml) sits next to the policy.
-    return load_config_text(policy_text(), "demo-policy.yaml", env=env, base_dir=Path(str(files("cpragate.demo"))))
+    return load_config_text(policy_text() if text is None else text, "demo-policy.yaml", env=env, base_dir=Path(str(files("cpragate.demo"))))
 
 
 def api_ssl_context(pki: DevPki) -> ssl.SSLContext:

@@ -14,6 +14,15 @@ def test_demo_policy_loads_with_env(tmp_path: Path) -> None:
     assert any(r.personal for r in cfg.routes)
 
 
+def test_demo_config_takes_another_policy_text(tmp_path: Path) -> None:
+    # The benchmarks load a copy of the demo policy with its request rates raised.
+    text = policy_text().replace("per_consumer: {rate: 10000,", "per_consumer: {rate: 123456,")
+    assert text != policy_text()
+    cfg = demo_config(tmp_path, "127.0.0.1:8443", "https://127.0.0.1:9443", text=text)
+    assert cfg.filters.ratelimit.per_consumer.rate == 123456
+    assert demo_config(tmp_path, "127.0.0.1:8443", "https://127.0.0.1:9443").filters.ratelimit.per_consumer.rate == 10000
+
+
 def test_banner_has_curl_commands(tmp_path: Path) -> None:
     text = banner(8443, tmp_path, 9443)
     assert text.count("curl --cacert") >= 5 and "https://localhost:8443/v1/customers/42" in text
