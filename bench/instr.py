@@ -243,6 +243,11 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
             from cpragate.server.gateway import open_default_stores
 
             policy, extra, RESP = demo_setup(tmp)
+            # As `cpragate run` sets it up: the demo policy logs one access line per
+            # request (batched to stderr, server/accesslog.py), part of what it costs live.
+            from cpragate.server.serve import setup_logging
+
+            setup_logging("info")
             cfg = load_config(policy)
             stores = await open_default_stores(cfg)
             path = "/v1/customers/42"

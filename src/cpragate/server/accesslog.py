@@ -59,7 +59,8 @@ class AccessLines:
         if sec != self._second:  # the formatter's asctime, its date part once per second
             self._stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(sec))
             self._second = sec
-        line = f"{self._stamp},{int((t - sec) * 1000):03d}{self.prefix}{msg}\n"
+        # ",MMM" zero-padded: 0 <= ms <= 999, so str(1000 + ms)[1:] (no format spec to parse)
+        line = "".join((self._stamp, ",", str(1000 + int((t - sec) * 1000))[1:], self.prefix, msg, "\n"))
         self.pending.append(line)
         self.size += len(line)
         if self.size >= self.limit:

@@ -1245,11 +1245,17 @@ class Cycle:
         if gw.access_log and (gw.access_lines is not None or access.isEnabledFor(logging.INFO)):
             route = ex.route
             resp = ex.response
-            line = (
-                f"{ex.request_id} {ex.client_ip} {ex.request.method} {route.template if route is not None else '-'}"
-                f" {resp.status if resp is not None else 0} {(self.conn.loop.time() - ex.started) * 1000:.1f}ms"
-                f" {ex.outcome}{_who(ex)}{_pi_summary(ex)}"
-            )
+            # The duration in tenths of a millisecond, as an int: "12.3ms" from two int
+            # conversions costs a fraction of a float format spec (the line's pieces are
+            # joined without str.format, which a compiled f-string with a spec falls back to).
+            tenths = int((self.conn.loop.time() - ex.started) * 10000.0 + 0.5)
+            line = "".join((
+                ex.request_id, " ", ex.client_ip, " ", ex.request.method, " ",
+                route.template if route is not None else "-", " ",
+                str(resp.status) if resp is not None else "0", " ",
+                str(tenths // 10), ".", str(tenths % 10), "ms ",
+                ex.outcome, _who(ex), _pi_summary(ex),
+            ))
             lines = gw.access_lines
             if lines is not None:
                 lines.add(line)  # batched (server/accesslog.py)

@@ -152,3 +152,25 @@ def test_a_broken_stream_loses_lines_without_raising(handler: _Handler) -> None:
     finally:
         handler.stream = io.StringIO()
         loop.close()
+
+
+@pytest.mark.parametrize(("frac", "ms"), [(0.0, "000"), (0.005, "005"), (0.0421, "042"), (0.9999, "999")])
+def test_the_stamp_milliseconds_are_three_digits(
+    handler: _Handler, monkeypatch: pytest.MonkeyPatch, frac: float, ms: str
+) -> None:
+    # As logging's "%(asctime)s" writes them: ",005", never ",5" (built without a format spec).
+    alone(handler)
+    loop = asyncio.new_event_loop()
+    try:
+        lines = sink(loop)
+        assert isinstance(lines, AccessLines)
+        import time
+
+        monkeypatch.setattr(time, "time", lambda: 1_700_000_000 + frac)
+        lines.add("req-1 127.0.0.1 GET / 200 0.1ms served")
+        monkeypatch.undo()
+        lines.flush()
+        line = text(handler)
+        assert STAMP.match(line) and line[19:24] == f",{ms} ", line
+    finally:
+        loop.close()
