@@ -651,25 +651,24 @@ routes:
         return state
 
     def _cpragate_demo(self, size: str, tls: bool) -> Target:
-        """The demo policy against our origin. tls=True: the policy as shipped (its
-        listener has TLS, with the demo certificates); tls=False: a copy without the
-        listener's `tls:` block, so the filters' cost shows apart from TLS."""
+        """The demo policy against our origin, its request rate limits raised (DEMO_RATES).
+        tls=True: its listener's TLS as shipped (the demo certificates); tls=False: without
+        the listener's `tls:` block, so the filters' cost shows apart from TLS."""
         if not self.s.cpragate:
             raise Skip("cpragate is not installed (no .venv/bin/cpragate)")
         if not DEMO_POLICY.exists():
             raise Skip("demo policy not present (examples/demo-policy.yaml)")
         text = DEMO_POLICY.read_text()
         shipped_tls = listener_has_tls(text)
-        policy = DEMO_POLICY
         if tls and not shipped_tls:
             raise Skip("the demo policy ships no TLS listener")
-        if not tls and shipped_tls:
-            # a copy of the policy's folder (it names siblings: the OpenAPI spec, secrets)
-            folder = self.s.tmp / "demo-plain"
-            if not folder.exists():
-                shutil.copytree(DEMO_POLICY.parent, folder)
-            policy = folder / DEMO_POLICY.name
-            policy.write_text(strip_listener_tls(text))
+        # A copy of the policy's folder (it names siblings: the OpenAPI spec, secrets), its
+        # request rates raised (bench_rates) and, for the plain row, its listener's TLS removed.
+        folder = self.s.tmp / ("demo-tls" if tls else "demo-plain")
+        if not folder.exists():
+            shutil.copytree(DEMO_POLICY.parent, folder)
+        policy = folder / DEMO_POLICY.name
+        policy.write_text(bench_rates(text if tls or not shipped_tls else strip_listener_tls(text)))
         env = {
             "CPRAGATE_DEMO_UPSTREAM": f"http://127.0.0.1:{self.s.origin_port[size]}",
             "CPRAGATE_DEMO_UPSTREAM_PLAINTEXT": "true",
@@ -690,7 +689,8 @@ routes:
             self._url(tls, size),
             headers,
             exact_body=False,
-            note=("as shipped" if tls else "its listener's tls removed")
+            note=("listener TLS as shipped" if tls else "its listener's tls removed")
+            + "; request rate limits raised to 1e9/s"
             + (f"; headers {', '.join(h.split(':')[0] for h in headers)}" if headers else ""),
         )
 
@@ -867,6 +867,22 @@ def read_line(stream: Any, timeout: float) -> str:
 
 def listener_has_tls(text: str) -> bool:
     return strip_listener_tls(text) != text
+
+
+DEMO_RATES = (("per_ip: {rate: 20000,", "per_ip: {rate: 1000000000,"),
+              ("per_consumer: {rate: 10000,", "per_consumer: {rate: 1000000000,"))
+"""The demo policy's request rate limits, raised in the benchmark's copy: wrk is one
+consumer from one address at full speed, so past 10,000 requests a second the row would
+measure the limiter's 429s instead of the policy. The ratelimit filters still run their
+check on every request (a GCRA check costs the same at any rate)."""
+
+
+def bench_rates(text: str) -> str:
+    for old, new in DEMO_RATES:
+        if old not in text:
+            raise Skip(f"the demo policy no longer says {old!r}: update DEMO_RATES in bench/harness.py")
+        text = text.replace(old, new)
+    return text
 
 
 def strip_listener_tls(text: str) -> str:
@@ -1147,7 +1163,8 @@ shaped like the demo API's (1 KB: one customer, requested as `GET /v1/customers/
 (1 worker, upstream keep-alive), `bench/ref_proxy.py` (a bare uvloop+httptools proxy:
 the stack's cost with zero gateway logic), cpragate with a generated no-filter config,
 and cpragate with `examples/demo-policy.yaml` (with its listener's TLS removed, and as
-shipped); plain and TLS listeners (a self-signed P-256 certificate made per run). wrk:
+shipped; in both, its request rate limits raised to 1e9/s, since one wrk consumer at full
+speed would otherwise meet the 10,000/s per-consumer limit: every filter still runs); plain and TLS listeners (a self-signed P-256 certificate made per run). wrk:
 32 connections, `--latency`. The proxy under test is pinned to
 core 0, the origin and wrk share core 1 (`taskset`), so CPU-µs per request, the
 proxy's own utime+stime over the run divided by completed requests, is the figure to

@@ -3,7 +3,8 @@
 #
 # Measures, in one run, on loopback (127.0.0.1), wrk with 32 connections and --latency:
 #   origin direct | nginx reverse proxy | bare asyncio+httptools+uvloop (bench/ref_proxy.py)
-#   | cpragate passthrough (no filters) | cpragate with examples/demo-policy.yaml
+#   | cpragate passthrough (no filters) | cpragate with examples/demo-policy.yaml (its request
+#     rate limits raised to 1e9/s: one wrk consumer would otherwise meet them; bench/harness.py)
 #   | the three proxies again with a TLS listener (self-signed P-256 cert, made here)
 # for 1 KB and 64 KB JSON bodies, then each proxy's RSS holding 10,000 idle plain
 # keep-alive clients and 1,000 idle TLS clients. Writes the "Latest run" block of
