@@ -82,6 +82,11 @@ GROUPS: dict[str, tuple[str, ...]] = {
         "cpragate.filters.validation.report",  # built on every spec-bound exchange
         "cpragate.filters.validation.fastpath",
         "cpragate.filters.minimize.fastpath",
+        # The schema walks behind conformance's removal of undeclared properties and the
+        # request checks (mass assignment, readOnly): the demo API's own answer leaks two
+        # undeclared fields, so every demo response takes this path (session 11).
+        "cpragate.openapi.pointer",
+        "cpragate.openapi.properties",
         # The complete phase's observers (issue 9): the anomaly detectors and their
         # baselines, the budgets' request gate, the metrics observer and its collectors, the
         # inventory's record. In this group because they read a dozen Exchange, Response
