@@ -49,15 +49,24 @@ def status_line(status: int) -> bytes:
     return line
 
 
+_PLAIN_CONNECTION: Final = frozenset({b"keep-alive", b"close", b"Keep-Alive", b"Close"})
+"""Connection values that name no header (nearly every upstream's): no split, no set."""
+_NO_TOKENS: Final[frozenset[bytes]] = frozenset()
+
+
 def connection_tokens(headers: Headers) -> frozenset[bytes]:
     """Header names listed in Connection (they are hop-by-hop too)."""
-    toks: set[bytes] = set()
+    toks: set[bytes] | None = None
     for v in headers.get_all(b"connection"):
+        if v in _PLAIN_CONNECTION:
+            continue
         for t in v.split(b","):
             t = t.strip().lower()
             if t and t not in (b"close", b"keep-alive"):
+                if toks is None:
+                    toks = set()
                 toks.add(t)
-    return frozenset(toks)
+    return frozenset(toks) if toks is not None else _NO_TOKENS
 
 
 _SKIP_RESP: Final = HOP_BY_HOP | {b"content-length", b"x-request-id", b"date"}

@@ -34,6 +34,12 @@ def test_status_lines_and_reasons() -> None:
 
 def test_connection_tokens() -> None:
     assert connection_tokens(Headers([(b"connection", b"close, X-A , keep-alive,")])) == {b"x-a"}
+    # the values that name no header (most upstreams send one of them) answer without a split
+    for plain in (b"keep-alive", b"Keep-Alive", b"close", b"Close"):
+        assert connection_tokens(Headers([(b"connection", plain)])) == frozenset()
+    assert connection_tokens(Headers([(b"connection", b"keep-alive"), (b"connection", b"X-B")])) == {b"x-b"}
+    assert connection_tokens(Headers([(b"connection", b"KEEP-ALIVE")])) == frozenset()
+    assert connection_tokens(Headers([])) == frozenset()
 
 
 def test_decode_body() -> None:
