@@ -437,6 +437,17 @@ static int call_truth(PyObject *result) {
     return r;
 }
 
+/* A telling key's matcher as a truth value: a value_matcher (below) answered without the
+ * call, its bool or a second truth test (match_int); any other callable called. */
+static PyMethodDef match_fast_def;
+static int match_int(PyObject *state, PyObject *value);
+
+static int match_call(PyObject *matcher, PyObject *value) {
+    if (PyCFunction_CheckExact(matcher) && ((PyCFunctionObject *)matcher)->m_ml == &match_fast_def)
+        return match_int(PyCFunction_GET_SELF(matcher), value);
+    return call_truth(PyObject_CallOneArg(matcher, value));
+}
+
 static int is_num(PyObject *x) { return PyFloat_CheckExact(x) || PyLong_CheckExact(x); }
 
 /* _decimals_at_least(x, 4)'s arithmetic for a float (engine.py): 1 when it proves four or
@@ -533,7 +544,7 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             PyObject *entity = PyTuple_GET_ITEM(sig, 1);
             PyObject *matcher = PyTuple_GET_ITEM(sig, 2);
             if (PyUnicode_CheckExact(v)) {
-                int ok = call_truth(PyObject_CallOneArg(matcher, v));
+                int ok = match_call(matcher, v);
                 if (ok < 0) {
                     r = -1;
                 } else if (ok) {
@@ -634,9 +645,9 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             Py_INCREF(nv);
             int matched = 0;
             if (person)
-                matched = call_truth(w->person_match != Py_None
-                                         ? PyObject_CallOneArg(w->person_match, nv)
-                                         : PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
+                matched = w->person_match != Py_None
+                              ? match_call(w->person_match, nv)
+                              : call_truth(PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
             int r;
             if (matched < 0)
                 r = -1;
@@ -963,18 +974,26 @@ typedef struct {
     Py_ssize_t n[COUNT_CACHE_KEYS];
     PyObject *action_value;
     Py_ssize_t spi_total;
+    /* summary(entities, spi, actions) of these counts (filters/pii/fastpath's decision
+     * text: counts and action names only), made at the first call that finds the kinds
+     * cached and asks for it; NULL: not made (or not made in C) */
+    PyObject *summary;
 } KindCache;
 
-static KindCache kind_cache = {-1, {NULL}, {0}, {0}, NULL, 0};
+static KindCache kind_cache = {-1, {NULL}, {0}, {0}, NULL, 0, NULL};
 
 static void kind_cache_clear(void) {
     KindCache old = kind_cache;
     kind_cache.nk = -1;
     kind_cache.action_value = NULL;
+    kind_cache.summary = NULL;
     for (Py_ssize_t i = 0; i < old.nk; i++)
         Py_DECREF(old.decision[i]);
     Py_XDECREF(old.action_value);
+    Py_XDECREF(old.summary);
 }
+
+static PyObject *summary_ascii(PyObject *entities, PyObject *spi, PyObject *actions);
 
 /* Masker.mask(value, entity) (operators.py). New reference. */
 static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
@@ -1062,14 +1081,18 @@ static int mask_geo_fields(PyObject *parent, PyObject *lat_k, PyObject *lng_k, l
 }
 
 static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 13 || !PyLong_CheckExact(args[12]) || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+    if ((nargs != 13 && nargs != 14) || !PyLong_CheckExact(args[12]) || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
         !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyDict_Check(args[10]) ||
         !(args[8] == Py_None ||
           (PyUnicode_Check(args[8]) && PyUnicode_IS_ASCII(args[8]) && PyUnicode_GET_LENGTH(args[8]) == 1))) {
         PyErr_SetString(PyExc_TypeError, "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, "
-                                         "mask_char, keep_last, shapes, mask_fn, geo_decimals)");
+                                         "mask_char, keep_last, shapes, mask_fn, geo_decimals[, with_summary])");
         return NULL;
     }
+    int with_summary = nargs == 14 ? PyObject_IsTrue(args[13]) : 0;
+    if (with_summary < 0)
+        return NULL;
+    int cached = 0;
     PyObject *hits = args[0], *cache_spi = args[1], *cache_plain = args[2], *get = args[3];
     PyObject *action_value = args[4], *allow = args[5], *mask = args[6], *geo = args[7], *mask_char = args[8],
              *keep_last = args[9], *shapes = args[10], *mask_fn = args[11];
@@ -1204,6 +1227,7 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             if ((ents = PyDict_Copy(count_cache[0].dict)) == NULL || (cats = PyDict_Copy(count_cache[1].dict)) == NULL ||
                 (acts = PyDict_Copy(count_cache[2].dict)) == NULL)
                 goto done;
+            cached = 1;
             goto pack;
         }
     }
@@ -1251,7 +1275,24 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     }
 pack:;
     PyObject *spi_n = PyLong_FromSsize_t(spi_total);
-    if (spi_n != NULL) {
+    if (spi_n != NULL && with_summary) {
+        /* The decision text of these counts: only when they are the cached kinds' (their
+         * text is then made once for them); None otherwise (the caller makes it). */
+        PyObject *text = Py_None;
+        if (cached) {
+            if (kind_cache.summary == NULL) {
+                kind_cache.summary = summary_ascii(ents, spi_n, acts);
+                if (kind_cache.summary == NULL && PyErr_Occurred()) {
+                    Py_DECREF(spi_n);
+                    goto done;
+                }
+            }
+            if (kind_cache.summary != NULL)
+                text = kind_cache.summary;
+        }
+        result = PyTuple_Pack(6, ents, cats, spi_n, acts, rest, text);
+        Py_DECREF(spi_n);
+    } else if (spi_n != NULL) {
         result = PyTuple_Pack(5, ents, cats, spi_n, acts, rest);
         Py_DECREF(spi_n);
     }
@@ -1598,25 +1639,41 @@ static int address_fast(const Py_UCS1 *s, Py_ssize_t n) {
     return 0;
 }
 
-static PyObject *match_fast(PyObject *self, PyObject *value) {
+/* The C answer for value: 0 or 1, MATCH_FALLBACK (the fallback decides) or MATCH_ERROR. */
+static int match_try(PyObject *self, PyObject *value) {
     /* self: (kind, fallback, extra), see value_matcher */
-    long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
-    PyObject *fallback = PyTuple_GET_ITEM(self, 1), *extra = PyTuple_GET_ITEM(self, 2);
     if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value) && PyUnicode_GET_LENGTH(value) > 0) {
         const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
-            int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
-                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
-                  : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n)
-                  : kind == 7 ? n <= 254 && email_ascii(s, n) : MATCH_FALLBACK;
-            if (r == MATCH_ERROR)
-                return NULL;
-            if (r != MATCH_FALLBACK)
-                return PyBool_FromLong(r);
+            long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
+            PyObject *extra = PyTuple_GET_ITEM(self, 2);
+            return kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
+                 : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
+                 : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n)
+                 : kind == 7 ? n <= 254 && email_ascii(s, n) : MATCH_FALLBACK;
         }
     }
-    return PyObject_CallOneArg(fallback, value);
+    return MATCH_FALLBACK;
+}
+
+static PyObject *match_fast(PyObject *self, PyObject *value) {
+    int r = match_try(self, value);
+    if (r == MATCH_ERROR)
+        return NULL;
+    if (r != MATCH_FALLBACK)
+        return PyBool_FromLong(r);
+    return PyObject_CallOneArg(PyTuple_GET_ITEM(self, 1), value);
+}
+
+/* match_fast(self, value)'s truth: 1, 0 or -1 (an error set), without the bool. */
+static int match_int(PyObject *self, PyObject *value) {
+    int r = match_try(self, value);
+    if (r == MATCH_ERROR)
+        return -1;
+    if (r != MATCH_FALLBACK)
+        return r;
+    return call_truth(PyObject_CallOneArg(PyTuple_GET_ITEM(self, 1), value));
 }
 
 static PyMethodDef match_fast_def = {"value_match", match_fast, METH_O,

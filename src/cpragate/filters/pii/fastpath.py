@@ -368,5 +368,7 @@ class Fast:
             exchange.pii = ann
         if ann.blocked:
             return Deny(PiiResponseBlocked, rule="pii:block:" + str(ann.blocked_by))
-        exchange.decide(_NAME, "rewritten" if rewritten else "inspected", summary(ann))
+        # (the engine's text of these counts when it had it: the same as summary(ann))
+        text = ann.summary_text
+        exchange.decide(_NAME, "rewritten" if rewritten else "inspected", summary(ann) if text is None else text)
         return CONTINUE
