@@ -484,6 +484,42 @@ static int geo_fields_fast(Walk *w, PyObject *node, PyObject *loc, PyObject *lat
     return add_hit(w, node, lat_k, loc, E_GEO, Py_True, lng_k) < 0 ? -1 : 1;
 }
 
+/* The key signal cache's entries found by the key's identity (engine._sigs[k], then
+ * Engine._signal(k) on a miss, are the reference). orjson hands out the same str object
+ * for a key it has seen (its key cache), so a walk over a document of a known shape finds
+ * each key's signal here without hashing and probing a dict (~100 instructions a key).
+ * Direct-mapped by the key's address; each slot holds its key, its signal and the sigs
+ * dict it came from (strong references: none of the three can be freed and its address
+ * reused while a slot names it). A signal is a pure function of the key and the engine
+ * (the dict only caches Engine._signal), so an entry stays right after engine._sigs
+ * evicts it. Field names only (as engine._sigs holds them), never values. */
+#define SIG_SLOTS 256
+typedef struct {
+    PyObject *owner, *key, *sig; /* strong, or all NULL */
+} SigSlot;
+static SigSlot sig_slots[SIG_SLOTS];
+
+static inline SigSlot *sig_slot_of(PyObject *k) { return &sig_slots[((uintptr_t)k >> 4) & (SIG_SLOTS - 1)]; }
+
+/* engine._sigs.get(k) (w->sigs): a new reference, or NULL (none, or an error set). */
+static PyObject *sig_get(Walk *w, PyObject *k) {
+    SigSlot *slot = sig_slot_of(k);
+    if (slot->key == k && slot->owner == w->sigs)
+        return Py_NewRef(slot->sig);
+    PyObject *sig = PyDict_GetItemWithError(w->sigs, k);
+    if (sig == NULL)
+        return NULL;
+    Py_INCREF(sig);
+    SigSlot old = *slot;
+    slot->owner = Py_NewRef(w->sigs);
+    slot->key = Py_NewRef(k);
+    slot->sig = Py_NewRef(sig);
+    Py_XDECREF(old.owner);
+    Py_XDECREF(old.key);
+    Py_XDECREF(old.sig);
+    return sig;
+}
+
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
 static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
     PyObject *child = PyTuple_Pack(2, loc, k);
@@ -505,10 +541,8 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
     while (PyDict_Next(node, &pos, &k, &v)) {
         Py_INCREF(k);
         Py_INCREF(v);
-        PyObject *sig = PyDict_GetItemWithError(w->sigs, k);
-        if (sig != NULL) {
-            Py_INCREF(sig);
-        } else {
+        PyObject *sig = sig_get(w, k);
+        if (sig == NULL) {
             if (PyErr_Occurred())
                 goto item_fail;
             sig = PyObject_CallMethodOneArg(w->engine, S_SIGNAL, k);
@@ -1525,6 +1559,14 @@ static int ssn_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *advertising) {
     if (p + 4 != n || !digits_at(s, p, n) || (s[p] == '0' && s[p + 1] == '0' && s[p + 2] == '0' && s[p + 3] == '0'))
         return 0;
     memcpy(group + 5, s + p, 4);
+    if (PyBytes_CheckExact(advertising)) {
+        /* the frozenset's 9-digit strings, concatenated (value_matcher) */
+        const char *listed = PyBytes_AS_STRING(advertising);
+        for (Py_ssize_t i = 0; i + 9 <= PyBytes_GET_SIZE(advertising); i += 9)
+            if (memcmp(listed + i, group, 9) == 0)
+                return 0;
+        return 1;
+    }
     PyObject *digits = PyUnicode_FromStringAndSize(group, 9);
     if (digits == NULL)
         return MATCH_ERROR;
@@ -1691,7 +1733,32 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
                         "value_matcher: kind 1 (extra: set), 2 (extra: int), 3, 4 (extra: bytes), 5, 6 or 7");
         return NULL;
     }
-    PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
+    PyObject *extra = Py_NewRef(args[2]);
+    if (kind == 1 && PyFrozenSet_CheckExact(extra)) {
+        /* A frozenset of 9-digit ASCII strings (validators.SSN_ADVERTISING) as one bytes
+         * object of them, concatenated: ssn_fast then compares 9 bytes per entry instead
+         * of making a str to look up (it cannot change: frozen). Any other entry: the set. */
+        Py_ssize_t n = PySet_GET_SIZE(extra), pos = 0, i = 0;
+        Py_hash_t hash;
+        PyObject *item, *packed = PyBytes_FromStringAndSize(NULL, n * 9);
+        if (packed == NULL) {
+            Py_DECREF(extra);
+            return NULL;
+        }
+        while (i < n && _PySet_NextEntry(extra, &pos, &item, &hash)) {
+            if (!PyUnicode_CheckExact(item) || !PyUnicode_IS_ASCII(item) || PyUnicode_GET_LENGTH(item) != 9 ||
+                !digits_at(PyUnicode_1BYTE_DATA(item), 0, 9))
+                break;
+            memcpy(PyBytes_AS_STRING(packed) + i * 9, PyUnicode_1BYTE_DATA(item), 9);
+            i++;
+        }
+        if (i == n)
+            Py_SETREF(extra, packed);
+        else
+            Py_DECREF(packed);
+    }
+    PyObject *state = PyTuple_Pack(3, args[0], args[1], extra);
+    Py_DECREF(extra);
     if (state == NULL)
         return NULL;
     PyObject *fn = PyCFunction_New(&match_fast_def, state);
@@ -1934,9 +2001,18 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
     if (limit == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept = PyList_New(0), *kept_refs = PyList_New(0);
+    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept_refs = PyList_New(0);
     PyObject *result = NULL;
-    if (starts == NULL || prose == NULL || kept == NULL || kept_refs == NULL)
+    /* the kept texts (strong), joined with _PyUnicode_JoinArray: no list of them */
+    PyObject *local[16];
+    PyObject **kept = local;
+    Py_ssize_t nkept = 0;
+    if (PyList_GET_SIZE(texts) > 16 && (kept = PyMem_Malloc(sizeof(PyObject *) * (size_t)PyList_GET_SIZE(texts))) == NULL) {
+        kept = local;
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (starts == NULL || prose == NULL || kept_refs == NULL)
         goto done;
     Py_ssize_t pos = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
@@ -1955,8 +2031,11 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
         } else {
             cut = Py_NewRef(t);
         }
+        if (cut == NULL)
+            goto done;
+        kept[nkept++] = cut; /* (the reference moves to kept) */
         PyObject *start = PyLong_FromSsize_t(pos);
-        int bad = cut == NULL || start == NULL || PyList_Append(starts, start) < 0 || PyList_Append(kept, cut) < 0 ||
+        int bad = start == NULL || PyList_Append(starts, start) < 0 ||
                   PyList_Append(kept_refs, PyList_GET_ITEM(refs, i)) < 0;
         if (!bad && n > 20) {
             /* sentences: the only place context-driven passes (names, birth dates) look */
@@ -1969,17 +2048,16 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
                 Py_XDECREF(range);
             }
         }
-        Py_XDECREF(cut);
         Py_XDECREF(start);
         if (bad)
             goto done;
         pos += n + 1;
     }
-    if (PyList_GET_SIZE(kept) == 0) {
+    if (nkept == 0) {
         result = Py_NewRef(Py_None);
         goto done;
     }
-    PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
+    PyObject *joined = nkept == 1 ? Py_NewRef(kept[0]) : _PyUnicode_JoinArray(S_SEP, kept, nkept);
     if (joined != NULL && quiet && PyList_GET_SIZE(prose) == 0) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(joined);
         Py_ssize_t at = PyUnicode_FindChar(joined, '@', 0, n, 1);
@@ -2004,7 +2082,10 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
 done:
     Py_XDECREF(starts);
     Py_XDECREF(prose);
-    Py_XDECREF(kept);
+    for (Py_ssize_t i = 0; i < nkept; i++)
+        Py_DECREF(kept[i]);
+    if (kept != local)
+        PyMem_Free(kept);
     Py_XDECREF(kept_refs);
     return result;
 }
