@@ -338,6 +338,7 @@ class Engine:
         self._containers: dict[str, bool] = {}
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
+        self._last_decider: _Decider | None = None  # (_decider: the last one returned)
         self._person_on = _E_PERSON in enabled
         self._geo_on = _E_GEO in enabled  # (read by the C walk; _geo_fields tests _enabled)
         # Read per document: a (frozen) pydantic model's attribute is a generic lookup.
@@ -510,12 +511,18 @@ class Engine:
         Rules are frozen models and a gateway passes the same few objects (one per route
         or purpose) again and again, so each is resolved once per entity, not per body.
         The rules object is held by its decider, so its id cannot be reused while cached.
+        The last one is also kept aside: most calls pass the rules of the call before
+        (``id()`` makes an int object and the dict hashes it, ~400 instructions).
         """
+        d = self._last_decider
+        if d is not None and d.rules is rules:
+            return d
         d = self._deciders.get(id(rules))
         if d is None or d.rules is not rules:
             if len(self._deciders) >= 256:
                 self._deciders.clear()
             d = self._deciders[id(rules)] = _Decider(self, rules)
+        self._last_decider = d
         return d
 
     def _path(self, loc: Loc) -> str:
