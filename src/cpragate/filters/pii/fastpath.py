@@ -198,21 +198,28 @@ def may_round(source: bytes) -> bool:
     return False
 
 
-def _writable_json(exchange: Exchange) -> Any:
+_may_round_fn: Final[Callable[[bytes], bool]] = _native_may_round if _native_may_round is not None else may_round
+"""may_round in C when loaded (a Final: read without a module dict lookup)."""
+
+
+def _writable_json(exchange: Exchange, body: Any = None) -> Any:
     """``core.jsonbody.writable_response_json(exchange)`` with its check for big integers
     compiled (:func:`may_round`): a document proven exact is marked so
     (``ParsedJson.exact``); any other goes through ``writable()`` as before.
 
+    :param body: ``exchange.response.body`` when the caller has read it: a document
+        already parsed from it is taken without calling ``response_json`` (which makes
+        the same check, reading the same attributes again from another group).
     :raises ValueError: the body is not JSON.
     """
-    response_json(exchange)  # parsed once per body, for every filter
     pj = exchange.response_json
-    assert pj is not None
+    if pj is None or body is None or pj.source is not body:
+        response_json(exchange)  # parsed once per body, for every filter
+        pj = exchange.response_json
+        assert pj is not None
     if not pj.exact:
         src = pj.source
-        if type(src) is not bytes or (
-            _native_may_round(src) if _native_may_round is not None else may_round(src)
-        ):
+        if type(src) is not bytes or _may_round_fn(src):
             return pj.writable()  # re-parsed exactly if need be
         pj.exact = True
     return pj.doc  # what writable() returns once exact
@@ -348,10 +355,12 @@ class Fast:
         (or none buffered): CONTINUE, as ``on_response``.
         """
         resp = exchange.response
-        if resp is None or not resp.body:
+        body = resp.body if resp is not None else None
+        if not body:
             # No body, or not buffered: streamed (open_response_stream) or passed
             # uninspected by the data plane, which recorded why (as on_response).
             return CONTINUE
+        assert resp is not None
         plan = self.plan(exchange.route)
         if plan.pass_types:
             return None
@@ -361,7 +370,7 @@ class Fast:
         # The body parsed once for every filter (core.jsonbody), exact for big integers
         # since it may be written back; conformance and minimize read the same document.
         try:
-            root = _writable_json(exchange)
+            root = _writable_json(exchange, body)
         except ValueError:
             return None
         root, ann = self.engine.process_value(root, plan.rules_for(exchange))
