@@ -493,23 +493,33 @@ static int geo_fields_fast(Walk *w, PyObject *node, PyObject *loc, PyObject *lat
  * reused while a slot names it). A signal is a pure function of the key and the engine
  * (the dict only caches Engine._signal), so an entry stays right after engine._sigs
  * evicts it. Field names only (as engine._sigs holds them), never values. */
-#define SIG_SLOTS 256
+#define SIG_SLOTS 1024
 typedef struct {
     PyObject *owner, *key, *sig; /* strong, or all NULL */
 } SigSlot;
 static SigSlot sig_slots[SIG_SLOTS];
 
-static inline SigSlot *sig_slot_of(PyObject *k) { return &sig_slots[((uintptr_t)k >> 4) & (SIG_SLOTS - 1)]; }
+/* Two ways per key: the slot of its address (pymalloc blocks are 16-byte aligned; the
+ * pool offset folded in, so keys at one offset of different pools part) and its pair. */
+static inline SigSlot *sig_slot_of(PyObject *k) {
+    uintptr_t a = (uintptr_t)k;
+    return &sig_slots[((a >> 4) ^ (a >> 12)) & (SIG_SLOTS - 2)];
+}
 
 /* engine._sigs.get(k) (w->sigs): a new reference, or NULL (none, or an error set). */
 static PyObject *sig_get(Walk *w, PyObject *k) {
     SigSlot *slot = sig_slot_of(k);
     if (slot->key == k && slot->owner == w->sigs)
         return Py_NewRef(slot->sig);
+    if (slot[1].key == k && slot[1].owner == w->sigs)
+        return Py_NewRef(slot[1].sig);
     PyObject *sig = PyDict_GetItemWithError(w->sigs, k);
     if (sig == NULL)
         return NULL;
     Py_INCREF(sig);
+    /* the first way while free, else the second (the first keeps its key) */
+    if (slot->key != NULL)
+        slot++;
     SigSlot old = *slot;
     slot->owner = Py_NewRef(w->sigs);
     slot->key = Py_NewRef(k);
