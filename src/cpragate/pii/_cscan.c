@@ -437,6 +437,17 @@ static int call_truth(PyObject *result) {
     return r;
 }
 
+/* A telling key's matcher as a truth value: a value_matcher (below) answered without the
+ * call, its bool or a second truth test (match_int); any other callable called. */
+static PyMethodDef match_fast_def;
+static int match_int(PyObject *state, PyObject *value);
+
+static int match_call(PyObject *matcher, PyObject *value) {
+    if (PyCFunction_CheckExact(matcher) && ((PyCFunctionObject *)matcher)->m_ml == &match_fast_def)
+        return match_int(PyCFunction_GET_SELF(matcher), value);
+    return call_truth(PyObject_CallOneArg(matcher, value));
+}
+
 static int is_num(PyObject *x) { return PyFloat_CheckExact(x) || PyLong_CheckExact(x); }
 
 /* _decimals_at_least(x, 4)'s arithmetic for a float (engine.py): 1 when it proves four or
@@ -473,6 +484,52 @@ static int geo_fields_fast(Walk *w, PyObject *node, PyObject *loc, PyObject *lat
     return add_hit(w, node, lat_k, loc, E_GEO, Py_True, lng_k) < 0 ? -1 : 1;
 }
 
+/* The key signal cache's entries found by the key's identity (engine._sigs[k], then
+ * Engine._signal(k) on a miss, are the reference). orjson hands out the same str object
+ * for a key it has seen (its key cache), so a walk over a document of a known shape finds
+ * each key's signal here without hashing and probing a dict (~100 instructions a key).
+ * Direct-mapped by the key's address; each slot holds its key, its signal and the sigs
+ * dict it came from (strong references: none of the three can be freed and its address
+ * reused while a slot names it). A signal is a pure function of the key and the engine
+ * (the dict only caches Engine._signal), so an entry stays right after engine._sigs
+ * evicts it. Field names only (as engine._sigs holds them), never values. */
+#define SIG_SLOTS 1024
+typedef struct {
+    PyObject *owner, *key, *sig; /* strong, or all NULL */
+} SigSlot;
+static SigSlot sig_slots[SIG_SLOTS];
+
+/* Two ways per key: the slot of its address (pymalloc blocks are 16-byte aligned; the
+ * pool offset folded in, so keys at one offset of different pools part) and its pair. */
+static inline SigSlot *sig_slot_of(PyObject *k) {
+    uintptr_t a = (uintptr_t)k;
+    return &sig_slots[((a >> 4) ^ (a >> 12)) & (SIG_SLOTS - 2)];
+}
+
+/* engine._sigs.get(k) (w->sigs): a new reference, or NULL (none, or an error set). */
+static PyObject *sig_get(Walk *w, PyObject *k) {
+    SigSlot *slot = sig_slot_of(k);
+    if (slot->key == k && slot->owner == w->sigs)
+        return Py_NewRef(slot->sig);
+    if (slot[1].key == k && slot[1].owner == w->sigs)
+        return Py_NewRef(slot[1].sig);
+    PyObject *sig = PyDict_GetItemWithError(w->sigs, k);
+    if (sig == NULL)
+        return NULL;
+    Py_INCREF(sig);
+    /* the first way while free, else the second (the first keeps its key) */
+    if (slot->key != NULL)
+        slot++;
+    SigSlot old = *slot;
+    slot->owner = Py_NewRef(w->sigs);
+    slot->key = Py_NewRef(k);
+    slot->sig = Py_NewRef(sig);
+    Py_XDECREF(old.owner);
+    Py_XDECREF(old.key);
+    Py_XDECREF(old.sig);
+    return sig;
+}
+
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
 static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
     PyObject *child = PyTuple_Pack(2, loc, k);
@@ -494,10 +551,8 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
     while (PyDict_Next(node, &pos, &k, &v)) {
         Py_INCREF(k);
         Py_INCREF(v);
-        PyObject *sig = PyDict_GetItemWithError(w->sigs, k);
-        if (sig != NULL) {
-            Py_INCREF(sig);
-        } else {
+        PyObject *sig = sig_get(w, k);
+        if (sig == NULL) {
             if (PyErr_Occurred())
                 goto item_fail;
             sig = PyObject_CallMethodOneArg(w->engine, S_SIGNAL, k);
@@ -533,7 +588,7 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             PyObject *entity = PyTuple_GET_ITEM(sig, 1);
             PyObject *matcher = PyTuple_GET_ITEM(sig, 2);
             if (PyUnicode_CheckExact(v)) {
-                int ok = call_truth(PyObject_CallOneArg(matcher, v));
+                int ok = match_call(matcher, v);
                 if (ok < 0) {
                     r = -1;
                 } else if (ok) {
@@ -634,9 +689,9 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             Py_INCREF(nv);
             int matched = 0;
             if (person)
-                matched = call_truth(w->person_match != Py_None
-                                         ? PyObject_CallOneArg(w->person_match, nv)
-                                         : PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
+                matched = w->person_match != Py_None
+                              ? match_call(w->person_match, nv)
+                              : call_truth(PyObject_CallMethodObjArgs(w->engine, S_VALUE_MATCHES, E_PERSON, nv, NULL));
             int r;
             if (matched < 0)
                 r = -1;
@@ -848,7 +903,43 @@ typedef struct {
     PyObject *decision;
     int spi;
     Py_ssize_t n;
+    PyObject *entity; /* the kind's first hit's entity (strong) */
 } Kind;
+
+/* The last call's decisions by the hit's entity object and spi flag, with the two decider
+ * caches they were found in (all strong references): a hit whose entity is one of these
+ * objects takes its decision here, without hashing and probing the cache (~90
+ * instructions a hit). What the cache gives for that entity: a decider's entry is made
+ * once per entity and never replaced, and a decision is a pure function of the rules
+ * (frozen, one decider each), the entity and the flag; the caches are compared by
+ * identity at every use and held, so their addresses cannot be taken by others. */
+typedef struct {
+    PyObject *spi_cache, *plain_cache;
+    Py_ssize_t n;
+    PyObject *entity[16];
+    int spi[16];
+    PyObject *decision[16];
+} DecisionMemo;
+
+static DecisionMemo decision_memo;
+
+static void decision_memo_set(PyObject *spi_cache, PyObject *plain_cache, const Kind *kinds, Py_ssize_t nk) {
+    DecisionMemo old = decision_memo;
+    decision_memo.spi_cache = Py_NewRef(spi_cache);
+    decision_memo.plain_cache = Py_NewRef(plain_cache);
+    decision_memo.n = nk <= 16 ? nk : 16;
+    for (Py_ssize_t k = 0; k < decision_memo.n; k++) {
+        decision_memo.entity[k] = Py_NewRef(kinds[k].entity);
+        decision_memo.spi[k] = kinds[k].spi;
+        decision_memo.decision[k] = Py_NewRef(kinds[k].decision);
+    }
+    for (Py_ssize_t k = 0; k < old.n; k++) {
+        Py_DECREF(old.entity[k]);
+        Py_DECREF(old.decision[k]);
+    }
+    Py_XDECREF(old.spi_cache);
+    Py_XDECREF(old.plain_cache);
+}
 
 typedef struct {
     PyObject *key; /* borrowed */
@@ -963,18 +1054,26 @@ typedef struct {
     Py_ssize_t n[COUNT_CACHE_KEYS];
     PyObject *action_value;
     Py_ssize_t spi_total;
+    /* summary(entities, spi, actions) of these counts (filters/pii/fastpath's decision
+     * text: counts and action names only), made at the first call that finds the kinds
+     * cached and asks for it; NULL: not made (or not made in C) */
+    PyObject *summary;
 } KindCache;
 
-static KindCache kind_cache = {-1, {NULL}, {0}, {0}, NULL, 0};
+static KindCache kind_cache = {-1, {NULL}, {0}, {0}, NULL, 0, NULL};
 
 static void kind_cache_clear(void) {
     KindCache old = kind_cache;
     kind_cache.nk = -1;
     kind_cache.action_value = NULL;
+    kind_cache.summary = NULL;
     for (Py_ssize_t i = 0; i < old.nk; i++)
         Py_DECREF(old.decision[i]);
     Py_XDECREF(old.action_value);
+    Py_XDECREF(old.summary);
 }
+
+static PyObject *summary_ascii(PyObject *entities, PyObject *spi, PyObject *actions);
 
 /* Masker.mask(value, entity) (operators.py). New reference. */
 static PyObject *mask_whole(PyObject *value, PyObject *entity, PyObject *mask_char, PyObject *keep_last,
@@ -1062,14 +1161,18 @@ static int mask_geo_fields(PyObject *parent, PyObject *lat_k, PyObject *lng_k, l
 }
 
 static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 13 || !PyLong_CheckExact(args[12]) || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
+    if ((nargs != 13 && nargs != 14) || !PyLong_CheckExact(args[12]) || !PyList_CheckExact(args[0]) || !PyDict_CheckExact(args[1]) || !PyDict_CheckExact(args[2]) ||
         !PyDict_CheckExact(args[4]) || !PyDict_Check(args[9]) || !PyDict_Check(args[10]) ||
         !(args[8] == Py_None ||
           (PyUnicode_Check(args[8]) && PyUnicode_IS_ASCII(args[8]) && PyUnicode_GET_LENGTH(args[8]) == 1))) {
         PyErr_SetString(PyExc_TypeError, "tally(hits, spi_cache, plain_cache, get, action_value, allow, mask, geo, "
-                                         "mask_char, keep_last, shapes, mask_fn, geo_decimals)");
+                                         "mask_char, keep_last, shapes, mask_fn, geo_decimals[, with_summary])");
         return NULL;
     }
+    int with_summary = nargs == 14 ? PyObject_IsTrue(args[13]) : 0;
+    if (with_summary < 0)
+        return NULL;
+    int cached = 0, memo_missed = 0;
     PyObject *hits = args[0], *cache_spi = args[1], *cache_plain = args[2], *get = args[3];
     PyObject *action_value = args[4], *allow = args[5], *mask = args[6], *geo = args[7], *mask_char = args[8],
              *keep_last = args[9], *shapes = args[10], *mask_fn = args[11];
@@ -1098,11 +1201,22 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         int r = -1;
         if (hspi < 0)
             goto hit_done;
-        d = PyDict_GetItemWithError(hspi ? cache_spi : cache_plain, entity);
-        if (d != NULL)
-            Py_INCREF(d);
-        else if (PyErr_Occurred() || (d = PyObject_CallOneArg(get, h)) == NULL)
-            goto hit_done;
+        if (decision_memo.spi_cache == cache_spi && decision_memo.plain_cache == cache_plain) {
+            for (Py_ssize_t j = 0; j < decision_memo.n; j++) {
+                if (decision_memo.entity[j] == entity && decision_memo.spi[j] == hspi) {
+                    d = Py_NewRef(decision_memo.decision[j]);
+                    break;
+                }
+            }
+        }
+        if (d == NULL) {
+            memo_missed = 1;
+            d = PyDict_GetItemWithError(hspi ? cache_spi : cache_plain, entity);
+            if (d != NULL)
+                Py_INCREF(d);
+            else if (PyErr_Occurred() || (d = PyObject_CallOneArg(get, h)) == NULL)
+                goto hit_done;
+        }
         if (!PyTuple_CheckExact(d) || PyTuple_GET_SIZE(d) != 4) {
             PyErr_SetString(PyExc_TypeError, "a decision must be a 4-tuple");
             goto hit_done;
@@ -1138,6 +1252,7 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             kinds[nk].decision = Py_NewRef(d);
             kinds[nk].spi = hspi;
             kinds[nk].n = 1;
+            kinds[nk].entity = Py_NewRef(entity);
             nk++;
         }
         PyObject *action = PyTuple_GET_ITEM(d, 2);
@@ -1192,6 +1307,8 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         if (r < 0)
             goto done;
     }
+    if (memo_missed || decision_memo.spi_cache != cache_spi || decision_memo.plain_cache != cache_plain)
+        decision_memo_set(cache_spi, cache_plain, kinds, nk);
     if (nk == kind_cache.nk && action_value == kind_cache.action_value && count_cache[0].dict != NULL &&
         count_cache[1].dict != NULL && count_cache[2].dict != NULL) {
         Py_ssize_t k = 0;
@@ -1204,6 +1321,7 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             if ((ents = PyDict_Copy(count_cache[0].dict)) == NULL || (cats = PyDict_Copy(count_cache[1].dict)) == NULL ||
                 (acts = PyDict_Copy(count_cache[2].dict)) == NULL)
                 goto done;
+            cached = 1;
             goto pack;
         }
     }
@@ -1251,7 +1369,24 @@ static PyObject *tally(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     }
 pack:;
     PyObject *spi_n = PyLong_FromSsize_t(spi_total);
-    if (spi_n != NULL) {
+    if (spi_n != NULL && with_summary) {
+        /* The decision text of these counts: only when they are the cached kinds' (their
+         * text is then made once for them); None otherwise (the caller makes it). */
+        PyObject *text = Py_None;
+        if (cached) {
+            if (kind_cache.summary == NULL) {
+                kind_cache.summary = summary_ascii(ents, spi_n, acts);
+                if (kind_cache.summary == NULL && PyErr_Occurred()) {
+                    Py_DECREF(spi_n);
+                    goto done;
+                }
+            }
+            if (kind_cache.summary != NULL)
+                text = kind_cache.summary;
+        }
+        result = PyTuple_Pack(6, ents, cats, spi_n, acts, rest, text);
+        Py_DECREF(spi_n);
+    } else if (spi_n != NULL) {
         result = PyTuple_Pack(5, ents, cats, spi_n, acts, rest);
         Py_DECREF(spi_n);
     }
@@ -1260,8 +1395,10 @@ done:
     Py_XDECREF(cats);
     Py_XDECREF(acts);
     PyMem_Free(counts);
-    for (Py_ssize_t k = 0; k < nk; k++)
+    for (Py_ssize_t k = 0; k < nk; k++) {
         Py_DECREF(kinds[k].decision);
+        Py_DECREF(kinds[k].entity);
+    }
     if (kinds != local)
         PyMem_Free(kinds);
     Py_DECREF(rest);
@@ -1484,6 +1621,14 @@ static int ssn_fast(const Py_UCS1 *s, Py_ssize_t n, PyObject *advertising) {
     if (p + 4 != n || !digits_at(s, p, n) || (s[p] == '0' && s[p + 1] == '0' && s[p + 2] == '0' && s[p + 3] == '0'))
         return 0;
     memcpy(group + 5, s + p, 4);
+    if (PyBytes_CheckExact(advertising)) {
+        /* the frozenset's 9-digit strings, concatenated (value_matcher) */
+        const char *listed = PyBytes_AS_STRING(advertising);
+        for (Py_ssize_t i = 0; i + 9 <= PyBytes_GET_SIZE(advertising); i += 9)
+            if (memcmp(listed + i, group, 9) == 0)
+                return 0;
+        return 1;
+    }
     PyObject *digits = PyUnicode_FromStringAndSize(group, 9);
     if (digits == NULL)
         return MATCH_ERROR;
@@ -1598,25 +1743,41 @@ static int address_fast(const Py_UCS1 *s, Py_ssize_t n) {
     return 0;
 }
 
-static PyObject *match_fast(PyObject *self, PyObject *value) {
+/* The C answer for value: 0 or 1, MATCH_FALLBACK (the fallback decides) or MATCH_ERROR. */
+static int match_try(PyObject *self, PyObject *value) {
     /* self: (kind, fallback, extra), see value_matcher */
-    long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
-    PyObject *fallback = PyTuple_GET_ITEM(self, 1), *extra = PyTuple_GET_ITEM(self, 2);
     if (PyUnicode_CheckExact(value) && PyUnicode_IS_ASCII(value) && PyUnicode_GET_LENGTH(value) > 0) {
         const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
-            int r = kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
-                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
-                  : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n)
-                  : kind == 7 ? n <= 254 && email_ascii(s, n) : MATCH_FALLBACK;
-            if (r == MATCH_ERROR)
-                return NULL;
-            if (r != MATCH_FALLBACK)
-                return PyBool_FromLong(r);
+            long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
+            PyObject *extra = PyTuple_GET_ITEM(self, 2);
+            return kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
+                 : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
+                 : kind == 5 ? phone_fast(s, n) : kind == 6 ? address_fast(s, n)
+                 : kind == 7 ? n <= 254 && email_ascii(s, n) : MATCH_FALLBACK;
         }
     }
-    return PyObject_CallOneArg(fallback, value);
+    return MATCH_FALLBACK;
+}
+
+static PyObject *match_fast(PyObject *self, PyObject *value) {
+    int r = match_try(self, value);
+    if (r == MATCH_ERROR)
+        return NULL;
+    if (r != MATCH_FALLBACK)
+        return PyBool_FromLong(r);
+    return PyObject_CallOneArg(PyTuple_GET_ITEM(self, 1), value);
+}
+
+/* match_fast(self, value)'s truth: 1, 0 or -1 (an error set), without the bool. */
+static int match_int(PyObject *self, PyObject *value) {
+    int r = match_try(self, value);
+    if (r == MATCH_ERROR)
+        return -1;
+    if (r != MATCH_FALLBACK)
+        return r;
+    return call_truth(PyObject_CallOneArg(PyTuple_GET_ITEM(self, 1), value));
 }
 
 static PyMethodDef match_fast_def = {"value_match", match_fast, METH_O,
@@ -1634,7 +1795,32 @@ static PyObject *value_matcher(PyObject *self, PyObject *const *args, Py_ssize_t
                         "value_matcher: kind 1 (extra: set), 2 (extra: int), 3, 4 (extra: bytes), 5, 6 or 7");
         return NULL;
     }
-    PyObject *state = PyTuple_Pack(3, args[0], args[1], args[2]);
+    PyObject *extra = Py_NewRef(args[2]);
+    if (kind == 1 && PyFrozenSet_CheckExact(extra)) {
+        /* A frozenset of 9-digit ASCII strings (validators.SSN_ADVERTISING) as one bytes
+         * object of them, concatenated: ssn_fast then compares 9 bytes per entry instead
+         * of making a str to look up (it cannot change: frozen). Any other entry: the set. */
+        Py_ssize_t n = PySet_GET_SIZE(extra), pos = 0, i = 0;
+        Py_hash_t hash;
+        PyObject *item, *packed = PyBytes_FromStringAndSize(NULL, n * 9);
+        if (packed == NULL) {
+            Py_DECREF(extra);
+            return NULL;
+        }
+        while (i < n && _PySet_NextEntry(extra, &pos, &item, &hash)) {
+            if (!PyUnicode_CheckExact(item) || !PyUnicode_IS_ASCII(item) || PyUnicode_GET_LENGTH(item) != 9 ||
+                !digits_at(PyUnicode_1BYTE_DATA(item), 0, 9))
+                break;
+            memcpy(PyBytes_AS_STRING(packed) + i * 9, PyUnicode_1BYTE_DATA(item), 9);
+            i++;
+        }
+        if (i == n)
+            Py_SETREF(extra, packed);
+        else
+            Py_DECREF(packed);
+    }
+    PyObject *state = PyTuple_Pack(3, args[0], args[1], extra);
+    Py_DECREF(extra);
     if (state == NULL)
         return NULL;
     PyObject *fn = PyCFunction_New(&match_fast_def, state);
@@ -1877,9 +2063,18 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
     if (limit == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept = PyList_New(0), *kept_refs = PyList_New(0);
+    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept_refs = PyList_New(0);
     PyObject *result = NULL;
-    if (starts == NULL || prose == NULL || kept == NULL || kept_refs == NULL)
+    /* the kept texts (strong), joined with _PyUnicode_JoinArray: no list of them */
+    PyObject *local[16];
+    PyObject **kept = local;
+    Py_ssize_t nkept = 0;
+    if (PyList_GET_SIZE(texts) > 16 && (kept = PyMem_Malloc(sizeof(PyObject *) * (size_t)PyList_GET_SIZE(texts))) == NULL) {
+        kept = local;
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (starts == NULL || prose == NULL || kept_refs == NULL)
         goto done;
     Py_ssize_t pos = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
@@ -1898,8 +2093,11 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
         } else {
             cut = Py_NewRef(t);
         }
+        if (cut == NULL)
+            goto done;
+        kept[nkept++] = cut; /* (the reference moves to kept) */
         PyObject *start = PyLong_FromSsize_t(pos);
-        int bad = cut == NULL || start == NULL || PyList_Append(starts, start) < 0 || PyList_Append(kept, cut) < 0 ||
+        int bad = start == NULL || PyList_Append(starts, start) < 0 ||
                   PyList_Append(kept_refs, PyList_GET_ITEM(refs, i)) < 0;
         if (!bad && n > 20) {
             /* sentences: the only place context-driven passes (names, birth dates) look */
@@ -1912,17 +2110,16 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
                 Py_XDECREF(range);
             }
         }
-        Py_XDECREF(cut);
         Py_XDECREF(start);
         if (bad)
             goto done;
         pos += n + 1;
     }
-    if (PyList_GET_SIZE(kept) == 0) {
+    if (nkept == 0) {
         result = Py_NewRef(Py_None);
         goto done;
     }
-    PyObject *joined = PyList_GET_SIZE(kept) == 1 ? Py_NewRef(PyList_GET_ITEM(kept, 0)) : PyUnicode_Join(S_SEP, kept);
+    PyObject *joined = nkept == 1 ? Py_NewRef(kept[0]) : _PyUnicode_JoinArray(S_SEP, kept, nkept);
     if (joined != NULL && quiet && PyList_GET_SIZE(prose) == 0) {
         Py_ssize_t n = PyUnicode_GET_LENGTH(joined);
         Py_ssize_t at = PyUnicode_FindChar(joined, '@', 0, n, 1);
@@ -1947,7 +2144,10 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
 done:
     Py_XDECREF(starts);
     Py_XDECREF(prose);
-    Py_XDECREF(kept);
+    for (Py_ssize_t i = 0; i < nkept; i++)
+        Py_DECREF(kept[i]);
+    if (kept != local)
+        PyMem_Free(kept);
     Py_XDECREF(kept_refs);
     return result;
 }

@@ -135,6 +135,7 @@ class Annotations:
         actions: dict[str, int] | None = None,
         blocked: bool = False,
         blocked_by: str | None = None,
+        summary_text: str | None = None,
     ) -> None:
         self.entities: dict[str, int] = {} if entities is None else entities
         self.categories: dict[str, int] = {} if categories is None else categories
@@ -142,6 +143,11 @@ class Annotations:
         self.actions: dict[str, int] = {} if actions is None else actions
         self.blocked = blocked
         self.blocked_by = blocked_by
+        self.summary_text: str | None = summary_text
+        """The decision text of these counts (filters/pii/fastpath.summary) when the engine
+        had it at hand (its native tally keeps it with the kinds of findings it counted
+        last), else None. Not part of equality or repr; the methods that change the
+        counts clear it, and code that writes the dicts directly must not rely on it."""
 
     def _state(self) -> tuple[object, ...]:
         return tuple([getattr(self, n) for n in self.FIELDS])
@@ -157,6 +163,7 @@ class Annotations:
 
     def count(self, entity: str, category: str, spi: bool, action: Action | None) -> None:
         """Add one finding (and the action applied to it)."""
+        self.summary_text = None
         self.entities[entity] = self.entities.get(entity, 0) + 1
         self.categories[category] = self.categories.get(category, 0) + 1
         if spi:
@@ -166,6 +173,7 @@ class Annotations:
 
     def add(self, entity: str, category: str, spi: bool, action: str | None, n: int) -> None:
         """Add ``n`` findings of one kind (``action`` is the action's value or None)."""
+        self.summary_text = None
         self.entities[entity] = self.entities.get(entity, 0) + n
         self.categories[category] = self.categories.get(category, 0) + n
         if spi:
@@ -175,6 +183,7 @@ class Annotations:
 
     def merge(self, other: Annotations) -> None:
         """Add ``other``'s counts to these (streaming sums element annotations)."""
+        self.summary_text = None
         for k, n in other.entities.items():
             self.entities[k] = self.entities.get(k, 0) + n
         for k, n in other.categories.items():
@@ -329,6 +338,7 @@ class Engine:
         self._containers: dict[str, bool] = {}
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
+        self._last_decider: _Decider | None = None  # (_decider: the last one returned)
         self._person_on = _E_PERSON in enabled
         self._geo_on = _E_GEO in enabled  # (read by the C walk; _geo_fields tests _enabled)
         # Read per document: a (frozen) pydantic model's attribute is a generic lookup.
@@ -501,12 +511,18 @@ class Engine:
         Rules are frozen models and a gateway passes the same few objects (one per route
         or purpose) again and again, so each is resolved once per entity, not per body.
         The rules object is held by its decider, so its id cannot be reused while cached.
+        The last one is also kept aside: most calls pass the rules of the call before
+        (``id()`` makes an int object and the dict hashes it, ~400 instructions).
         """
+        d = self._last_decider
+        if d is not None and d.rules is rules:
+            return d
         d = self._deciders.get(id(rules))
         if d is None or d.rules is not rules:
             if len(self._deciders) >= 256:
                 self._deciders.clear()
             d = self._deciders[id(rules)] = _Decider(self, rules)
+        self._last_decider = d
         return d
 
     def _path(self, loc: Loc) -> str:
@@ -936,12 +952,13 @@ class Engine:
             # (grouped rewrites, blocks, drops) come back in order.
             mask, redact, tokenize, block = _A_MASK, _A_REDACT, _A_TOKENIZE, _A_BLOCK
             masker = self._masker
-            entities, categories, spi_n, actions, rest = tally(
+            # (with_summary: the decision text too, when these kinds were counted last time)
+            entities, categories, spi_n, actions, rest, text = tally(
                 hits, cached_spi, cached_plain, get, _ACTION_VALUE, _A_ALLOW, mask, _E_GEO,
                 masker.char if masker.native is not None else None, masker.keep_last, masker.shapes, self._mask_fn,
-                masker.geo_decimals,
+                masker.geo_decimals, True,
             )  # fmt: skip
-            ann = Annotations(entities, categories, spi_n, actions, False, None)
+            ann = Annotations(entities, categories, spi_n, actions, False, None, text)
             for h in rest:
                 action = (cached_spi if h[4] else cached_plain)[h[3]][2]
                 if action is mask or action is redact or action is tokenize:
@@ -1276,7 +1293,7 @@ Preview = Callable[[str, Any], str]
 # The C helpers' types (cpragate.pii._cscan): join_texts, map_hits, tally.
 _Join = Callable[[list[str], list[Any], int, bool], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
 _MapHits = Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None]
-_Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit]]]
+_Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit], str | None]]
 
 
 try:

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cpragate.errors import PiiError, PiiInputError
-from cpragate.pii import Action, ActionRules, Engine, PiiConfig
+from cpragate.pii import Action, ActionRules, Annotations, Engine, PiiConfig
 from cpragate.pii import engine as engine_mod
 from cpragate.pii.config import CustomRecognizerConfig, TokenizeOptions
 from cpragate.pii.engine import render_path
@@ -648,3 +648,94 @@ def test_native_tally_repeats_give_fresh_equal_counts() -> None:
                 a.entities["email"] = 99
                 a.categories.clear()
                 a.actions["mask"] = -1
+
+
+def test_native_tally_hands_the_summary_of_repeated_kinds() -> None:
+    """tally(..., with_summary=True): a sixth item, the decision text of the counts when
+    they are the kinds counted last (else None), equal to filters/pii/fastpath.summary_py;
+    Annotations carry it (summary_text) until their counts change."""
+    from cpragate.filters.pii.fastpath import summary_py
+
+    native, python = _native_engines()
+    docs = [
+        {"ssn": "219-45-6789", "email": "jane.roe@example.com", "name": "Jane Roe", "note": "call 415-555-2671"},
+        {"ssn": "219-45-6789", "email": "jane.roe@example.com"},
+        {"card_number": "4111111111111111", "location": {"lat": 37.774912, "lng": -122.419412}},
+    ]
+    rules = [None, ActionRules(default=Action.MASK), ActionRules(default=Action.ALLOW)]
+    for _ in range(3):
+        for doc in docs:
+            for r in rules:
+                ann = native.process_value(orjson.loads(orjson.dumps(doc)), r)[1]
+                ref = python.process_value(orjson.loads(orjson.dumps(doc)), r)[1]
+                assert ann == ref and python.process_value(orjson.loads(orjson.dumps(doc)), r)[1].summary_text is None
+                assert ann.summary_text is None or ann.summary_text == summary_py(ann)
+            # the same document and rules again: the kinds repeat, the text comes with them
+            # (from the second repeat: a decision made during a call is boxed anew by the
+            # compiled decider, so the kinds of that call are not the cached ones)
+            for _ in range(2):
+                again = native.process_value(orjson.loads(orjson.dumps(doc)), rules[-1])[1]
+            assert again.summary_text == summary_py(again)
+    for _ in range(3):
+        ann = native.process_value(orjson.loads(orjson.dumps(docs[1])))[1]
+    assert ann.summary_text is not None
+    ann.add("email", "identifiers", False, "allow", 1)
+    assert ann.summary_text is None
+    for change in (lambda a: a.count("email", "identifiers", False, None), lambda a: a.merge(Annotations({"x": 1}))):
+        ann = native.process_value(orjson.loads(orjson.dumps(docs[1])))[1]
+        assert ann.summary_text is not None
+        change(ann)
+        assert ann.summary_text is None
+    # the 13-argument form answers as before
+    tally = engine_mod._native_tally
+    assert tally is not None
+    args: list[Any] = [[], {}, {}, print, {}, None, None, "geolocation", None, {}, {}, print, 2]
+    assert tally(*args, True)[5] is None and len(tally(*args)) == 5
+
+
+def test_native_key_signals_by_identity_follow_each_engine() -> None:
+    """The walk finds a key's signal by the key object (orjson hands the same str again);
+    engines with other field names, alternating on the very same key objects, and an
+    engine whose signal cache was emptied, still answer as their Python paths."""
+    plain = _native_engines()
+    renamed = _native_engines(PiiConfig(field_names={"note": "us_ssn", "ref": "email"}))  # type: ignore[call-arg]
+    ignoring = _native_engines(PiiConfig(ignore_fields=["ssn", "email"]))  # type: ignore[call-arg]
+    # (orjson.loads hands out the same key objects on every parse: its key cache)
+    doc = orjson.loads(
+        b'{"ssn":"219-45-6789","note":"219-45-6789","ref":"jane.roe@example.com","email":"jane.roe@example.com",'
+        b'"items":[{"ssn":"219-45-6789","note":"x 219-45-6789 y","ref":"a@b.co"}]}'
+    )
+    for _ in range(3):
+        for native, python in (plain, renamed, ignoring, plain):
+            for rules in (None, ActionRules(default=Action.MASK)):
+                a = native.process_value(orjson.loads(orjson.dumps(doc)), rules)
+                b = python.process_value(orjson.loads(orjson.dumps(doc)), rules)
+                assert a[0] == b[0] and a[1] == b[1]
+            native._sigs.clear()
+    assert plain[0].scan_json(orjson.dumps(doc)) == plain[1].scan_json(orjson.dumps(doc))
+
+
+def test_native_ssn_matcher_with_other_advertising_sets() -> None:
+    """value_matcher(1, ...) packs a frozenset of 9-digit strings; a set, or a frozenset with
+    another entry, is looked up as before: the answers are the same."""
+    if engine_mod._native_matcher is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    from cpragate.pii import validators as v
+
+    make = engine_mod._native_matcher
+    fallback = Engine()._recognizers["us_ssn"].match_value
+    for listed in (frozenset({"219456789"}), {"219456789"}, frozenset({"219456789", "x"}), frozenset(), set()):
+        m = make(1, fallback, listed)
+        assert m("219-45-6789") is (not listed)
+        assert m("219-45-6788") is True and m("078-05-1120") is True  # (only the given set is consulted)
+    m = make(1, fallback, v.SSN_ADVERTISING)
+    assert not m("078-05-1120") and not m("123-45-6789") and m("219-45-6789")
+
+
+def test_native_join_texts_of_many_values() -> None:
+    """More values than join_texts keeps on its stack: the same findings and bodies."""
+    native, python = _native_engines()
+    doc = {f"v{i}": (f"call 415-555-{2600 + i} now" if i % 3 else f"note {i} with nothing") for i in range(40)}
+    doc["when"] = "2024-01-02T03:04:05Z"
+    _same(native, python, orjson.dumps(doc))
+    _same(native, python, orjson.dumps([doc, {"a": "x" * 2000 + " 415-555-2671"}]))

@@ -198,21 +198,28 @@ def may_round(source: bytes) -> bool:
     return False
 
 
-def _writable_json(exchange: Exchange) -> Any:
+_may_round_fn: Final[Callable[[bytes], bool]] = _native_may_round if _native_may_round is not None else may_round
+"""may_round in C when loaded (a Final: read without a module dict lookup)."""
+
+
+def _writable_json(exchange: Exchange, body: Any = None) -> Any:
     """``core.jsonbody.writable_response_json(exchange)`` with its check for big integers
     compiled (:func:`may_round`): a document proven exact is marked so
     (``ParsedJson.exact``); any other goes through ``writable()`` as before.
 
+    :param body: ``exchange.response.body`` when the caller has read it: a document
+        already parsed from it is taken without calling ``response_json`` (which makes
+        the same check, reading the same attributes again from another group).
     :raises ValueError: the body is not JSON.
     """
-    response_json(exchange)  # parsed once per body, for every filter
     pj = exchange.response_json
-    assert pj is not None
+    if pj is None or body is None or pj.source is not body:
+        response_json(exchange)  # parsed once per body, for every filter
+        pj = exchange.response_json
+        assert pj is not None
     if not pj.exact:
         src = pj.source
-        if type(src) is not bytes or (
-            _native_may_round(src) if _native_may_round is not None else may_round(src)
-        ):
+        if type(src) is not bytes or _may_round_fn(src):
             return pj.writable()  # re-parsed exactly if need be
         pj.exact = True
     return pj.doc  # what writable() returns once exact
@@ -307,6 +314,8 @@ class Fast:
         self.cfg = cfg
         self.report = report
         self.plans: dict[int, Plan] = {}
+        self._last_route: RouteInfo | None = None  # (plan(): the last route and its plan)
+        self._last_plan: Plan | None = None
         self.default_plan = Plan(None, cfg)
         self.request_inspect: Callable[[Exchange], Verdict] | None = None
         """The filter's request phase for a request with a query string or a body (set by
@@ -324,9 +333,18 @@ class Fast:
     def plan(self, route: RouteInfo | None) -> Plan:
         if route is None:
             return self.default_plan
+        # The last route's plan first: what the dict below gives for it (its entry is
+        # never replaced), without making id()'s int and hashing it (~350 instructions).
+        # The route is held, so no other route can take its id while it is kept here.
+        if route is self._last_route:
+            last = self._last_plan
+            assert last is not None
+            return last
         plan = self.plans.get(id(route))
         if plan is None:
             plan = self.plans[id(route)] = Plan(route_settings(route), self.cfg)
+        self._last_route = route
+        self._last_plan = plan
         return plan
 
     def respond(self, exchange: Exchange) -> Verdict | None:
@@ -337,10 +355,12 @@ class Fast:
         (or none buffered): CONTINUE, as ``on_response``.
         """
         resp = exchange.response
-        if resp is None or not resp.body:
+        body = resp.body if resp is not None else None
+        if not body:
             # No body, or not buffered: streamed (open_response_stream) or passed
             # uninspected by the data plane, which recorded why (as on_response).
             return CONTINUE
+        assert resp is not None
         plan = self.plan(exchange.route)
         if plan.pass_types:
             return None
@@ -350,7 +370,7 @@ class Fast:
         # The body parsed once for every filter (core.jsonbody), exact for big integers
         # since it may be written back; conformance and minimize read the same document.
         try:
-            root = _writable_json(exchange)
+            root = _writable_json(exchange, body)
         except ValueError:
             return None
         root, ann = self.engine.process_value(root, plan.rules_for(exchange))
@@ -368,5 +388,7 @@ class Fast:
             exchange.pii = ann
         if ann.blocked:
             return Deny(PiiResponseBlocked, rule="pii:block:" + str(ann.blocked_by))
-        exchange.decide(_NAME, "rewritten" if rewritten else "inspected", summary(ann))
+        # (the engine's text of these counts when it had it: the same as summary(ann))
+        text = ann.summary_text
+        exchange.decide(_NAME, "rewritten" if rewritten else "inspected", summary(ann) if text is None else text)
         return CONTINUE

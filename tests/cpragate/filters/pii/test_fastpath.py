@@ -261,3 +261,25 @@ def test_request_now_lets_requests_with_nothing_to_inspect_through_compiled() ->
     assert body.pii is not None and body.pii.request.spi >= 1
     f._fast.request_inspect = None  # no inspection wired: nothing is refused
     assert f._fast.request_now(asked) is CONTINUE
+
+
+def test_plan_keeps_the_last_route_and_answers_as_the_dict() -> None:
+    fast = _filter()._fast
+    other = RouteInfo("o", "/v1/orders", ("GET",), "u", personal=True)
+    a, b = fast.plan(ROUTE), fast.plan(other)
+    for _ in range(3):
+        assert fast.plan(ROUTE) is a and fast.plan(ROUTE) is a and fast.plan(other) is b
+    assert fast.plans[id(ROUTE)] is a and fast.plans[id(other)] is b and fast.plan(None) is fast.default_plan
+
+
+def test_the_decision_text_is_the_summary_on_repeated_responses() -> None:
+    """The engine hands the fast path the text of counts it has seen last (tally's kinds);
+    every response's decision still reads what summary() writes."""
+    f = _filter()
+    body = orjson.dumps(DOC)
+    for _ in range(4):
+        ex = _exchange(body)
+        assert f.response_now(ex) is CONTINUE
+        assert isinstance(ex.pii, Annotations)
+        fresh = Annotations(dict(ex.pii.entities), {}, ex.pii.spi, dict(ex.pii.actions), False, None)
+        assert [d.rule for d in ex.decisions if d.filter == "pii"] == [fp.summary_py(fresh)]
