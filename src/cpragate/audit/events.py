@@ -161,7 +161,21 @@ def build_event(
 
 
 def _subject_lookups(b: list[Any], c: list[Any] | None) -> list[str]:
-    """The event's subject lookups: the begin's, then the completion's new ones (bounded)."""
+    """The event's subject lookups: the begin's, then the completion's new ones (bounded).
+
+    The common case (the begin's list of str, within the bound, no new ones in the
+    completion) is that list itself, not a copy: records are never changed, and what is
+    returned is only read."""
+    bs: Any = b[7]
+    if type(bs) is list and (c is None or not c[8]):
+        own: list[Any] = bs
+        n = len(own)
+        if n <= _MAX_LIST:
+            i = 0
+            while i < n and isinstance(own[i], str):
+                i += 1
+            if i == n:
+                return own
     subj_lookups: list[str] = [s for s in (b[7] or _EMPTY) if isinstance(s, str)]
     if c is not None and c[8]:
         subj_lookups += [s for s in c[8] if isinstance(s, str) and s not in subj_lookups]
@@ -182,7 +196,10 @@ def _fields(
     template = b[4] if isinstance(b[4], str) else None
     path = template
     if template is not None:
-        for pair in (b[6] or _EMPTY)[:_MAX_LIST]:
+        ps: Any = b[6]
+        # A list within the bound is walked as it is (the slice made a new list per event)
+        pairs: Any = ps if type(ps) is list and len(ps) <= _MAX_LIST else (ps or _EMPTY)[:_MAX_LIST]
+        for pair in pairs:
             name, lk = pair[0], pair[1]
             tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
             if path:
@@ -195,19 +212,12 @@ def _fields(
         t = float(c[2])
     else:
         t = 0.0
-    decisions: list[Any] = []
     if c is None:
-        return template, path, t, "interrupted", None, None, decisions, None, None, None, None, None, "allow", ""
+        return template, path, t, "interrupted", None, None, [], None, None, None, None, None, "allow", ""
     outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
     status = c[3] if isinstance(c[3], int) else None
     error = c[5] if isinstance(c[5], str) else None
-    for d in (c[6] or _EMPTY)[:_MAX_LIST]:
-        # A decision as recorded (three str) is used as it is: records are never changed
-        # (and one handed over by the event loop is not copied again: fewer objects per event)
-        if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
-            decisions.append(d)
-        else:
-            decisions.append([x if type(x) is str else str(x) for x in d[:3]])
+    decisions = _decisions(c[6])
     ann = c[7]
     pii: Any = None
     checks: dict[str, Any] | None = None
@@ -220,6 +230,36 @@ def _fields(
     else:
         decision, rule = decision_of(outcome, decisions)
     return template, path, t, outcome, status, error, decisions, pii, checks, c[9], c[10], c[11], decision, rule
+
+
+def _proper(d: Any) -> bool:
+    """A decision as recorded: a list of three str."""
+    return type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str
+
+
+def _decisions(ds: Any) -> list[Any]:
+    """An event's decisions from a completion's (bounded; each a list of three str).
+
+    A decision as recorded (three str) is used as it is: records are never changed (and
+    one handed over by the event loop is not copied again: fewer objects per event). When
+    every one is, and they are within the bound, the record's list itself is the result
+    (only read: :func:`_event` copies it into its dict)."""
+    if type(ds) is list:
+        own: list[Any] = ds
+        n = len(own)
+        if n <= _MAX_LIST:
+            i = 0
+            while i < n and _proper(own[i]):
+                i += 1
+            if i == n:
+                return own
+    decisions: list[Any] = []
+    for d in (ds or _EMPTY)[:_MAX_LIST]:
+        if _proper(d):
+            decisions.append(d)
+        else:
+            decisions.append([x if type(x) is str else str(x) for x in d[:3]])
+    return decisions
 
 
 def _event(
@@ -248,7 +288,7 @@ def _event(
         "client_ip": s11 if isinstance(s11, str) else None,
         "consumer": s8 if isinstance(s8, str) else None,
         "decision": decision,
-        "decisions": decisions,
+        "decisions": list(decisions),  # the record's own list, possibly: the dict gets its own
         "error": error,
         "id": s2 if isinstance(s2, str) else None,
         "instance": instance,
@@ -485,7 +525,7 @@ def build_rows(
         checks_j = b"null" if checks is None else _dumps(checks, option=_SORT)
         s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
         consumer = s8 if isinstance(s8, str) else None
-        subjects = tuple([pseud[s] for s in subj])
+        subjects: tuple[str, ...] = (pseud[subj[0]],) if len(subj) == 1 else tuple([pseud[s] for s in subj])
         tr = round(t, 3)
         body: bytes = (
             b'{"auth":%s,"bytes_in":%s,"bytes_out":%s,"checks":%s,"client_ip":%s,"consumer":%s,"decision":%s,'
