@@ -44,6 +44,7 @@ __all__ = [
     "pair_records",
     "param_token",
     "pseudonym",
+    "subject_params",
 ]
 
 SCHEMA_VERSION = 1
@@ -567,4 +568,27 @@ def build_rows(
                                   body, prev, h))
         )
         prev, prev_b = h, h.encode("ascii")
+    return out
+
+
+def subject_params(rows: list[Any], instance: str) -> list[Any] | None:
+    """The subject index's parameters of ``rows`` (storage.audit_sink.EventRow: instance
+    0, seq 1, ts 3, subjects 9) for the SQLite sink, flat: ``(pseudonym, seq, ts)`` per
+    subject when every row is ``instance``'s (the instance id a literal of the INSERT text),
+    or None when one is not (the sink then binds every row's own id). Compiled: the
+    comprehension it replaces ran in the interpreter, a tuple per subject."""
+    out: list[Any] = []
+    for row in rows:
+        r: tuple[Any, ...] = row
+        inst: Any = r[0]
+        if isinstance(inst, str) and inst != instance:  # as `instance.__eq__`, which is
+            return None  # NotImplemented (true) for anything but a str
+        subs: Any = r[9]
+        if subs:
+            seq: Any = r[1]
+            ts: Any = r[3]
+            for s in subs:
+                out.append(s)
+                out.append(seq)
+                out.append(ts)
     return out
