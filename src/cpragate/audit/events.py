@@ -111,6 +111,25 @@ def iso(t: float) -> str:
 
 def decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
     """(``allow`` | ``deny`` | ``error``, the rule that decided) from the recorded decisions."""
+    for d in decisions:
+        if len(d) != 3:  # unpacked below, as always (the same result or error)
+            return _decision_of(outcome, decisions)
+    # Indexed, not unpacked: compiled, unpacking a list makes an iterator per decision
+    for d in decisions:
+        if d[1] == "deny":
+            f, r = d[0], d[2]
+            return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
+    for d in decisions:
+        if d[1] == "error":
+            f, r = d[0], d[2]
+            return "error", f"{f}:{r}" if r else f
+    if outcome in ("denied", "error"):
+        return ("deny" if outcome == "denied" else "error"), ""
+    return "allow", ""
+
+
+def _decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
+    """:func:`decision_of` with each decision unpacked (one not of three raises ValueError)."""
     for f, o, r in decisions:
         if o == "deny":
             return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
@@ -198,13 +217,15 @@ def _fields(
     path = template
     if template is not None:
         ps: Any = b[6]
-        # A list within the bound is walked as it is (the slice made a new list per event)
-        pairs: Any = ps if type(ps) is list and len(ps) <= _MAX_LIST else (ps or _EMPTY)[:_MAX_LIST]
-        for pair in pairs:
-            name, lk = pair[0], pair[1]
-            tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
-            if path:
-                path = _with_param(path, name, tok) if type(name) is str else path.replace("{" + str(name) + "}", tok)
+        if type(ps) is list and len(ps) <= _MAX_LIST:
+            # A list within the bound is walked as it is, by index: no slice, no iterator
+            # (each a container allocated per event, and counted towards the cyclic GC)
+            own: list[Any] = ps
+            for i in range(len(own)):
+                path = _param_path(path, own[i], pseud, token)
+        else:
+            for pair in (ps or _EMPTY)[:_MAX_LIST]:
+                path = _param_path(path, pair, pseud, token)
     bt = b[1]
     # isinstance(x, int) or isinstance(x, float), not `int | float`: compiled, that builds a union per call
     if isinstance(bt, int) or isinstance(bt, float):
@@ -231,6 +252,16 @@ def _fields(
     else:
         decision, rule = decision_of(outcome, decisions)
     return template, path, t, outcome, status, error, decisions, pii, checks, c[9], c[10], c[11], decision, rule
+
+
+def _param_path(path: str | None, pair: Any, pseud: dict[str, str], token: Callable[[str], str] | None) -> str | None:
+    """``path`` with one ``[name, lookup]`` parameter filled in (its subject's pseudonym,
+    else its token)."""
+    name, lk = pair[0], pair[1]
+    tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
+    if path:
+        return _with_param(path, name, tok) if type(name) is str else path.replace("{" + str(name) + "}", tok)
+    return path
 
 
 def _proper(d: Any) -> bool:
@@ -386,11 +417,22 @@ def missing_subjects(todo: _Todo, cache: dict[str, tuple[str, float]], now: floa
 
 
 def _add_missing(lookups: Any, cache: dict[str, tuple[str, float]], now: float, ttl: float, need: set[str]) -> None:
-    for lk in lookups or _EMPTY:
-        if isinstance(lk, str):
-            hit = cache.get(lk)
-            if hit is None or now - hit[1] > ttl:
-                need.add(lk)
+    if not lookups:  # a completion's usual None: no iterator over an empty tuple
+        return
+    if type(lookups) is list:  # by index: no iterator per record
+        own: list[Any] = lookups
+        for i in range(len(own)):
+            _add_one(own[i], cache, now, ttl, need)
+    else:
+        for lk in lookups:
+            _add_one(lk, cache, now, ttl, need)
+
+
+def _add_one(lk: Any, cache: dict[str, tuple[str, float]], now: float, ttl: float, need: set[str]) -> None:
+    if isinstance(lk, str):
+        hit = cache.get(lk)
+        if hit is None or now - hit[1] > ttl:
+            need.add(lk)
 
 
 _JSON_CACHE_MAX: Final = 4096
