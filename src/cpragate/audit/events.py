@@ -482,11 +482,18 @@ def _js(v: str | None) -> bytes:
     return j
 
 
+_SMALL_INTS: Final = 2048
+_INT_JSON: Final = tuple([b"%d" % i for i in range(_SMALL_INTS)])
+"""The JSON of 0 .. 2047: statuses, request sizes, 1 KB response sizes (each formatted once)."""
+
+
 def _jv(v: Any) -> bytes:
     """orjson's JSON of any value of a record (the same bytes it writes inside an object)."""
     if v is None:
         return b"null"
     if type(v) is int:
+        if 0 <= v < _SMALL_INTS:
+            return _INT_JSON[v]
         # Compiled, an int within ±(2**62 - 1) is a tagged machine word: compared natively
         # (the 64-bit bounds below are boxed ints, ~600 instructions per comparison).
         if -0x3FFFFFFFFFFFFFFF <= v <= 0x3FFFFFFFFFFFFFFF or -0x8000000000000000 <= v <= 0xFFFFFFFFFFFFFFFF:
