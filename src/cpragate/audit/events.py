@@ -378,8 +378,9 @@ def pair_records(
     (storage/audit_spool.py, ``Spool.read`` with ``take``), the record itself: what its bytes
     parse to."""
     for r in recs:
-        pos: int = r[0]
-        rec: Any = r[1]
+        t: tuple[Any, ...] = r  # (pos, data) or a hand-over entry (pos, record, length)
+        pos: int = t[0]
+        rec: Any = t[1]
         try:
             if type(rec) is not list:
                 rec = _loads(rec)
@@ -387,10 +388,13 @@ def pair_records(
         except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
             unreadable.append(pos)
             continue
-        if kind == "b":
+        if type(kind) is not str:  # no kind: ignored, as any other kind (loads gives no str subclass)
+            continue
+        k: str = kind  # compared natively (an Any compared with "b" is a rich compare)
+        if k == "b":
             if pos not in shipped:  # else: stored as interrupted by an earlier run
                 pending[pos] = rec
-        elif kind == "c":
+        elif k == "c":
             bk = rec[1]
             b = pending.get(bk) if isinstance(bk, int) else None
             if b is not None:  # a lookup and a delete: compiled, pop() with a default is a method call
@@ -399,7 +403,7 @@ def pair_records(
                 if b is None:
                     orphans.append(pos)
                 todo.append((pos, b, rec))
-        elif kind == "e":
+        elif k == "e":
             if pos not in shipped:
                 todo.append((pos, rec[1], rec[2]))
 
