@@ -44,6 +44,7 @@ __all__ = [
     "pair_records",
     "param_token",
     "pseudonym",
+    "subject_params",
 ]
 
 SCHEMA_VERSION = 1
@@ -110,6 +111,25 @@ def iso(t: float) -> str:
 
 def decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
     """(``allow`` | ``deny`` | ``error``, the rule that decided) from the recorded decisions."""
+    for d in decisions:
+        if len(d) != 3:  # unpacked below, as always (the same result or error)
+            return _decision_of(outcome, decisions)
+    # Indexed, not unpacked: compiled, unpacking a list makes an iterator per decision
+    for d in decisions:
+        if d[1] == "deny":
+            f, r = d[0], d[2]
+            return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
+    for d in decisions:
+        if d[1] == "error":
+            f, r = d[0], d[2]
+            return "error", f"{f}:{r}" if r else f
+    if outcome in ("denied", "error"):
+        return ("deny" if outcome == "denied" else "error"), ""
+    return "allow", ""
+
+
+def _decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
+    """:func:`decision_of` with each decision unpacked (one not of three raises ValueError)."""
     for f, o, r in decisions:
         if o == "deny":
             return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
@@ -161,7 +181,21 @@ def build_event(
 
 
 def _subject_lookups(b: list[Any], c: list[Any] | None) -> list[str]:
-    """The event's subject lookups: the begin's, then the completion's new ones (bounded)."""
+    """The event's subject lookups: the begin's, then the completion's new ones (bounded).
+
+    The common case (the begin's list of str, within the bound, no new ones in the
+    completion) is that list itself, not a copy: records are never changed, and what is
+    returned is only read."""
+    bs: Any = b[7]
+    if type(bs) is list and (c is None or not c[8]):
+        own: list[Any] = bs
+        n = len(own)
+        if n <= _MAX_LIST:
+            i = 0
+            while i < n and isinstance(own[i], str):
+                i += 1
+            if i == n:
+                return own
     subj_lookups: list[str] = [s for s in (b[7] or _EMPTY) if isinstance(s, str)]
     if c is not None and c[8]:
         subj_lookups += [s for s in c[8] if isinstance(s, str) and s not in subj_lookups]
@@ -182,11 +216,16 @@ def _fields(
     template = b[4] if isinstance(b[4], str) else None
     path = template
     if template is not None:
-        for pair in (b[6] or _EMPTY)[:_MAX_LIST]:
-            name, lk = pair[0], pair[1]
-            tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
-            if path:
-                path = _with_param(path, name, tok) if type(name) is str else path.replace("{" + str(name) + "}", tok)
+        ps: Any = b[6]
+        if type(ps) is list and len(ps) <= _MAX_LIST:
+            # A list within the bound is walked as it is, by index: no slice, no iterator
+            # (each a container allocated per event, and counted towards the cyclic GC)
+            own: list[Any] = ps
+            for i in range(len(own)):
+                path = _param_path(path, own[i], pseud, token)
+        else:
+            for pair in (ps or _EMPTY)[:_MAX_LIST]:
+                path = _param_path(path, pair, pseud, token)
     bt = b[1]
     # isinstance(x, int) or isinstance(x, float), not `int | float`: compiled, that builds a union per call
     if isinstance(bt, int) or isinstance(bt, float):
@@ -195,19 +234,12 @@ def _fields(
         t = float(c[2])
     else:
         t = 0.0
-    decisions: list[Any] = []
     if c is None:
-        return template, path, t, "interrupted", None, None, decisions, None, None, None, None, None, "allow", ""
+        return template, path, t, "interrupted", None, None, [], None, None, None, None, None, "allow", ""
     outcome = c[4] if isinstance(c[4], str) and c[4] else "unknown"
     status = c[3] if isinstance(c[3], int) else None
     error = c[5] if isinstance(c[5], str) else None
-    for d in (c[6] or _EMPTY)[:_MAX_LIST]:
-        # A decision as recorded (three str) is used as it is: records are never changed
-        # (and one handed over by the event loop is not copied again: fewer objects per event)
-        if type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str:
-            decisions.append(d)
-        else:
-            decisions.append([x if type(x) is str else str(x) for x in d[:3]])
+    decisions = _decisions(c[6])
     ann = c[7]
     pii: Any = None
     checks: dict[str, Any] | None = None
@@ -220,6 +252,46 @@ def _fields(
     else:
         decision, rule = decision_of(outcome, decisions)
     return template, path, t, outcome, status, error, decisions, pii, checks, c[9], c[10], c[11], decision, rule
+
+
+def _param_path(path: str | None, pair: Any, pseud: dict[str, str], token: Callable[[str], str] | None) -> str | None:
+    """``path`` with one ``[name, lookup]`` parameter filled in (its subject's pseudonym,
+    else its token)."""
+    name, lk = pair[0], pair[1]
+    tok = pseud.get(lk) or (param_token(lk) if token is None else token(lk))
+    if path:
+        return _with_param(path, name, tok) if type(name) is str else path.replace("{" + str(name) + "}", tok)
+    return path
+
+
+def _proper(d: Any) -> bool:
+    """A decision as recorded: a list of three str."""
+    return type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str and type(d[2]) is str
+
+
+def _decisions(ds: Any) -> list[Any]:
+    """An event's decisions from a completion's (bounded; each a list of three str).
+
+    A decision as recorded (three str) is used as it is: records are never changed (and
+    one handed over by the event loop is not copied again: fewer objects per event). When
+    every one is, and they are within the bound, the record's list itself is the result
+    (only read: :func:`_event` copies it into its dict)."""
+    if type(ds) is list:
+        own: list[Any] = ds
+        n = len(own)
+        if n <= _MAX_LIST:
+            i = 0
+            while i < n and _proper(own[i]):
+                i += 1
+            if i == n:
+                return own
+    decisions: list[Any] = []
+    for d in (ds or _EMPTY)[:_MAX_LIST]:
+        if _proper(d):
+            decisions.append(d)
+        else:
+            decisions.append([x if type(x) is str else str(x) for x in d[:3]])
+    return decisions
 
 
 def _event(
@@ -248,7 +320,7 @@ def _event(
         "client_ip": s11 if isinstance(s11, str) else None,
         "consumer": s8 if isinstance(s8, str) else None,
         "decision": decision,
-        "decisions": decisions,
+        "decisions": list(decisions),  # the record's own list, possibly: the dict gets its own
         "error": error,
         "id": s2 if isinstance(s2, str) else None,
         "instance": instance,
@@ -306,8 +378,9 @@ def pair_records(
     (storage/audit_spool.py, ``Spool.read`` with ``take``), the record itself: what its bytes
     parse to."""
     for r in recs:
-        pos: int = r[0]
-        rec: Any = r[1]
+        t: tuple[Any, ...] = r  # (pos, data) or a hand-over entry (pos, record, length)
+        pos: int = t[0]
+        rec: Any = t[1]
         try:
             if type(rec) is not list:
                 rec = _loads(rec)
@@ -315,10 +388,13 @@ def pair_records(
         except (orjson.JSONDecodeError, IndexError, TypeError, KeyError):
             unreadable.append(pos)
             continue
-        if kind == "b":
+        if type(kind) is not str:  # no kind: ignored, as any other kind (loads gives no str subclass)
+            continue
+        k: str = kind  # compared natively (an Any compared with "b" is a rich compare)
+        if k == "b":
             if pos not in shipped:  # else: stored as interrupted by an earlier run
                 pending[pos] = rec
-        elif kind == "c":
+        elif k == "c":
             bk = rec[1]
             b = pending.get(bk) if isinstance(bk, int) else None
             if b is not None:  # a lookup and a delete: compiled, pop() with a default is a method call
@@ -327,7 +403,7 @@ def pair_records(
                 if b is None:
                     orphans.append(pos)
                 todo.append((pos, b, rec))
-        elif kind == "e":
+        elif k == "e":
             if pos not in shipped:
                 todo.append((pos, rec[1], rec[2]))
 
@@ -345,11 +421,22 @@ def missing_subjects(todo: _Todo, cache: dict[str, tuple[str, float]], now: floa
 
 
 def _add_missing(lookups: Any, cache: dict[str, tuple[str, float]], now: float, ttl: float, need: set[str]) -> None:
-    for lk in lookups or _EMPTY:
-        if isinstance(lk, str):
-            hit = cache.get(lk)
-            if hit is None or now - hit[1] > ttl:
-                need.add(lk)
+    if not lookups:  # a completion's usual None: no iterator over an empty tuple
+        return
+    if type(lookups) is list:  # by index: no iterator per record
+        own: list[Any] = lookups
+        for i in range(len(own)):
+            _add_one(own[i], cache, now, ttl, need)
+    else:
+        for lk in lookups:
+            _add_one(lk, cache, now, ttl, need)
+
+
+def _add_one(lk: Any, cache: dict[str, tuple[str, float]], now: float, ttl: float, need: set[str]) -> None:
+    if isinstance(lk, str):
+        hit = cache.get(lk)
+        if hit is None or now - hit[1] > ttl:
+            need.add(lk)
 
 
 _JSON_CACHE_MAX: Final = 4096
@@ -399,11 +486,18 @@ def _js(v: str | None) -> bytes:
     return j
 
 
+_SMALL_INTS: Final = 2048
+_INT_JSON: Final = tuple([b"%d" % i for i in range(_SMALL_INTS)])
+"""The JSON of 0 .. 2047: statuses, request sizes, 1 KB response sizes (each formatted once)."""
+
+
 def _jv(v: Any) -> bytes:
     """orjson's JSON of any value of a record (the same bytes it writes inside an object)."""
     if v is None:
         return b"null"
     if type(v) is int:
+        if 0 <= v < _SMALL_INTS:
+            return _INT_JSON[v]
         # Compiled, an int within ±(2**62 - 1) is a tagged machine word: compared natively
         # (the 64-bit bounds below are boxed ints, ~600 instructions per comparison).
         if -0x3FFFFFFFFFFFFFFF <= v <= 0x3FFFFFFFFFFFFFFF or -0x8000000000000000 <= v <= 0xFFFFFFFFFFFFFFFF:
@@ -485,7 +579,7 @@ def build_rows(
         checks_j = b"null" if checks is None else _dumps(checks, option=_SORT)
         s2, s3, s5, s8, s9, s10, s11 = b[2], b[3], b[5], b[8], b[9], b[10], b[11]
         consumer = s8 if isinstance(s8, str) else None
-        subjects = tuple([pseud[s] for s in subj])
+        subjects: tuple[str, ...] = (pseud[subj[0]],) if len(subj) == 1 else tuple([pseud[s] for s in subj])
         tr = round(t, 3)
         body: bytes = (
             b'{"auth":%s,"bytes_in":%s,"bytes_out":%s,"checks":%s,"client_ip":%s,"consumer":%s,"decision":%s,'
@@ -527,4 +621,27 @@ def build_rows(
                                   body, prev, h))
         )
         prev, prev_b = h, h.encode("ascii")
+    return out
+
+
+def subject_params(rows: list[Any], instance: str) -> list[Any] | None:
+    """The subject index's parameters of ``rows`` (storage.audit_sink.EventRow: instance
+    0, seq 1, ts 3, subjects 9) for the SQLite sink, flat: ``(pseudonym, seq, ts)`` per
+    subject when every row is ``instance``'s (the instance id a literal of the INSERT text),
+    or None when one is not (the sink then binds every row's own id). Compiled: the
+    comprehension it replaces ran in the interpreter, a tuple per subject."""
+    out: list[Any] = []
+    for row in rows:
+        r: tuple[Any, ...] = row
+        inst: Any = r[0]
+        if isinstance(inst, str) and inst != instance:  # as `instance.__eq__`, which is
+            return None  # NotImplemented (true) for anything but a str
+        subs: Any = r[9]
+        if subs:
+            seq: Any = r[1]
+            ts: Any = r[3]
+            for s in subs:
+                out.append(s)
+                out.append(seq)
+                out.append(ts)
     return out

@@ -16,11 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
-from operator import attrgetter
 from pathlib import Path
 from typing import cast
 
 from cpragate.audit.chain import Checkpoint
+from cpragate.audit.events import subject_params
 from cpragate.errors import AuditSinkError
 from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
 
@@ -29,7 +29,6 @@ __all__ = ["SqliteAuditSink"]
 _EV_COLS = "(instance_id, seq, bkey, ts, consumer, route, decision, outcome, status, body, prev, hash)"
 _ROW_WIDTH = len(EventRow._fields)  # 13: EventRow's fields are _EV_COLS with subjects (index 9) between
 _SUBJECTS_AT = EventRow._fields.index("subjects")  # status and body
-_row_instance = attrgetter("instance")
 _flat = chain.from_iterable
 _EV_ROWS = 512  # 12 * 512 bound parameters per statement (SQLite allows 32,766)
 _SUBJ_ROWS = 2048
@@ -157,11 +156,12 @@ class SqliteAuditSink:
         the instance id when it is a literal) deleted by extended slices: no tuple per row."""
         params: list[object] = list(_flat(rows))
         del params[_SUBJECTS_AT::_ROW_WIDTH]
-        if "\x00" not in instance and all(map(instance.__eq__, map(_row_instance, rows))):
+        # every row is the instance's: the subject rows' (pseudonym, seq, ts), compiled
+        subj = subject_params(rows, instance) if "\x00" not in instance else None
+        if subj is not None:
             del params[0 :: _ROW_WIDTH - 1]
             self._insert("events", instance, params, _EV_ROWS)
-            self._insert("subjects", instance, [x for r in rows for s in r.subjects for x in (s, r.seq, r.ts)],
-                         _SUBJ_ROWS)
+            self._insert("subjects", instance, subj, _SUBJ_ROWS)
         else:  # rows of other instances (or an id SQL text cannot hold): every value bound
             self._insert("events", None, params, _EV_ROWS)
             self._insert("subjects", None,

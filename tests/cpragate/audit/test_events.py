@@ -239,3 +239,21 @@ def test_paths_with_parameters_filled_in_are_the_plain_replacements_across_cache
         tok = rnd.choice(["s_abc", "~0123", f"s_{i % 50}"])
         assert events._with_param(t, name, tok) == t.replace("{" + name + "}", tok)
     assert len(events._STRS.paths) <= events._JSON_CACHE_MAX
+
+
+def test_jv_of_strings_and_small_ints_is_orjsons() -> None:
+    """``_jv``'s bytes are orjson's: strings of every code point below 256 (and a few
+    beyond), request-id-like strings, integers at the edges of the small-integer table
+    and of orjson's range."""
+    rnd = random.Random(5)
+    chars = [chr(i) for i in range(256)] + ["\u2028", "\U0001f600", "\ufeff"]
+    for c in chars:
+        for v in (c, "id-" + c, c + c + "x"):
+            assert events._jv(v) == orjson.dumps(v), repr(v)
+    for _ in range(2000):
+        v = "".join(rnd.choice(chars) for _ in range(rnd.randrange(0, 40)))
+        assert events._jv(v) == orjson.dumps(v), repr(v)
+    assert events._jv("3f9a1c0b2e7d-12345") == b'"3f9a1c0b2e7d-12345"'
+    for n in (*range(-3, 5), 2046, 2047, 2048, 2049, 2**63 - 1, -(2**63), 2**64 - 1):
+        assert events._jv(n) == orjson.dumps(n), n
+    assert events._jv(True) == b"true" and events._jv(None) == b"null" and events._jv(1.5) == b"1.5"
