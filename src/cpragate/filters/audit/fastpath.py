@@ -13,6 +13,7 @@ records back to hand to its coroutines instead, so both paths build identical re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -24,7 +25,7 @@ from cpragate.core.verdict import CONTINUE, Deny, Verdict
 from cpragate.errors import AuditSpoolFull
 from cpragate.pii.engine import Annotations as _Annotations
 
-__all__ = ["AuditFast", "AuditPlan", "exchange_annotations"]
+__all__ = ["AuditFast", "AuditPlan", "exchange_annotations", "ms3"]
 
 _MAX_SUBJECTS: Final = 64
 _MAX_LOOKUPS: Final = 65_536
@@ -70,6 +71,15 @@ def _pii_counts(pii: Any, response: bool) -> dict[str, Any]:
         if getattr(pii, "blocked", False):
             p["blocked"] = str(getattr(pii, "blocked_by", None) or "")
     return p
+
+
+def ms3(seconds: float) -> float:
+    """A duration in milliseconds with three decimals: ``round(seconds * 1000, 3)`` but
+    for exact ties. Whole microseconds, then divided by 1000 (the division of an exact
+    integer is correctly rounded: the double nearest k/1000, the one round() returns).
+    Compiled, ``round(x, 3)`` formats and re-parses the number: ~4.5k instructions per
+    completion record against a few dozen here."""
+    return math.floor(seconds * 1_000_000.0 + 0.5) / 1000.0
 
 
 def exchange_annotations(ex: Exchange) -> dict[str, Any] | None:
@@ -238,7 +248,7 @@ class AuditFast:
         resp = ex.response
         ann = exchange_annotations(ex)
         started = ex.started
-        raw: float | None = round((self.mono() - started) * 1000.0, 3) if started else None
+        raw: float | None = ms3(self.mono() - started) if started else None
         latency = raw if raw is None or raw >= 0 else None
         pos = ex.audit
         subjects = ex.audit_subjects

@@ -19,7 +19,7 @@ from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny
 from cpragate.errors import AuditSpoolFull
 from cpragate.filters.audit.config import AuditConfig, AuditRouteSettings
-from cpragate.filters.audit.fastpath import AuditFast, AuditPlan, exchange_annotations
+from cpragate.filters.audit.fastpath import AuditFast, AuditPlan, exchange_annotations, ms3
 from cpragate.filters.audit.filter import AuditFilter
 from cpragate.storage.audit_spool import Spool
 from cpragate.storage.audit_writer import AuditWriter, WriterOptions
@@ -210,3 +210,38 @@ def test_annotations_of_unknown_classes_are_read_defensively() -> None:
     ex.pii = SimpleNamespace(entities={"EMAIL": 1}, spi=None, request=SimpleNamespace(categories=None))  # type: ignore[assignment]
     assert exchange_annotations(ex) == {"pii": {"categories": {}, "entities": {"EMAIL": 1}, "spi": 0, "actions": {},
                                                 "request": {"categories": {}, "entities": {}, "spi": 0}}}
+
+
+def test_ms3_is_round_to_three_decimals_of_the_milliseconds() -> None:
+    import random
+
+    rng = random.Random(7)
+    cases = [0.0, 0.0123456, 1.5, 0.000_000_4, 2.999_999_9, 123.456_789_1]
+    cases += [rng.uniform(0, 5) for _ in range(2000)] + [rng.uniform(0, 0.01) for _ in range(2000)]
+    for s in cases:
+        want = round(s * 1000.0, 3)
+        got = ms3(s)
+        if abs((s * 1_000_000.0) % 1.0 - 0.5) > 1e-6:  # not a half-microsecond tie: the same double
+            assert got == want, (s, got, want)
+        else:  # a tie may round the other way: one microsecond apart at most
+            assert abs(got - want) <= 0.001 + 1e-12, (s, got, want)
+        assert got == round(got, 3)
+    assert ms3(0.0123456) == 12.346 and ms3(1.5) == 1500.0 and ms3(0.0) == 0.0
+
+
+def test_a_completion_records_the_latency_in_milliseconds_with_three_decimals(tmp_path: Path) -> None:
+    w = writer(tmp_path)
+    try:
+        clock = FakeClock()
+        f = AuditFilter(AuditConfig(enabled=True), FilterContext(clock=clock, stores=SimpleNamespace(audit=w)))
+        ex = exchange()
+        ex.started = clock.monotonic()
+        assert f.request_now(ex) is CONTINUE
+        clock.advance(0.0123456)
+        ex.response = make_response(200, body=b"{}")
+        ex.outcome = "served"
+        f._fast.complete_now(ex)
+        _, c = spooled(w)
+        assert c[0] == "c" and c[-1] == 12.346
+    finally:
+        w.spool.close()
