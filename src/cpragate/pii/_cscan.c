@@ -517,10 +517,12 @@ static PyObject *sig_get(Walk *w, PyObject *k) {
     if (sig == NULL)
         return NULL;
     Py_INCREF(sig);
-    /* the first way while free, else the second (the first keeps its key) */
-    if (slot->key != NULL)
-        slot++;
-    SigSlot old = *slot;
+    /* Least recently stored out: the first way's entry moves to the second (whose entry
+     * goes), the new one takes the first, so every entry ages out as keys come and go
+     * (a key is a field name, or a map's key, which may be data). New state is in place
+     * before the old references go (a __del__ they run may call back in here). */
+    SigSlot old = slot[1];
+    slot[1] = slot[0];
     slot->owner = Py_NewRef(w->sigs);
     slot->key = Py_NewRef(k);
     slot->sig = Py_NewRef(sig);
@@ -528,6 +530,34 @@ static PyObject *sig_get(Walk *w, PyObject *k) {
     Py_XDECREF(old.key);
     Py_XDECREF(old.sig);
     return sig;
+}
+
+/* sig_forget(owner): drop every entry stored from the dict ``owner`` (an engine's _sigs,
+ * when the engine clears it), or every entry (None: an engine is made, so those of
+ * engines it replaces go with them). */
+static PyObject *sig_forget(PyObject *self, PyObject *owner) {
+    (void)self;
+    for (Py_ssize_t i = 0; i < SIG_SLOTS; i++) {
+        SigSlot *slot = &sig_slots[i];
+        if (slot->key == NULL || (owner != Py_None && slot->owner != owner))
+            continue;
+        SigSlot old = *slot;
+        slot->owner = slot->key = slot->sig = NULL;
+        Py_XDECREF(old.owner);
+        Py_XDECREF(old.key);
+        Py_XDECREF(old.sig);
+    }
+    Py_RETURN_NONE;
+}
+
+/* sig_held(): how many entries the table holds (tests). */
+static PyObject *sig_held(PyObject *self, PyObject *unused) {
+    (void)self;
+    (void)unused;
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = 0; i < SIG_SLOTS; i++)
+        n += sig_slots[i].key != NULL;
+    return PyLong_FromSsize_t(n);
 }
 
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
@@ -3422,6 +3452,8 @@ static PyMethodDef methods[] = {
      "person_words(stop, cue_words, cues, weak): PersonRecognizer's word sets for person_find."},
     {"person_find", (PyCFunction)(void (*)(void))person_find, METH_FASTCALL,
      "person_find(text, start, end) -> [(start, end)]: PersonRecognizer.find's spans (see recognizers.py)."},
+    {"sig_forget", sig_forget, METH_O, "sig_forget(owner) -> None: drop the key-signal entries of one sigs dict (None: all)."},
+    {"sig_held", sig_held, METH_NOARGS, "sig_held() -> int: the key-signal entries held (tests)."},
     {"may_round", may_round, METH_O, "may_round(source) -> bool: filters/pii/fastpath.may_round (see there)."},
     {"luhn_valid", luhn_valid, METH_O, "luhn_valid(number) -> bool: validators.luhn_valid (see validators.py)."},
     {"iban_mod97", iban_mod97, METH_O, "iban_mod97(iban) -> int: validators.iban_valid's mod 97-10 remainder."},

@@ -335,6 +335,10 @@ class Engine:
         )
         self._geo = GeolocationRecognizer()
         self._sigs: dict[str, _Sig] = {}
+        if _native_sig_forget is not None:
+            # The C walk's key-signal table holds keys and the sigs dicts they came from:
+            # a new engine (start, reload) lets those of the engines it replaces go.
+            _native_sig_forget(None)
         self._containers: dict[str, bool] = {}
         self._segments: dict[str | int, str] = {}
         self._deciders: dict[int, _Decider] = {}
@@ -694,6 +698,8 @@ class Engine:
         entity = sig or ""
         out = (code, entity, self._matcher(entity) if code == _ENTITY else _never, self._spi(entity))
         if len(self._sigs) >= 20_000:
+            if _native_sig_forget is not None:  # the C walk's table lets go of them too
+                _native_sig_forget(self._sigs)
             self._sigs.clear()
         self._sigs[key] = out
         return out
@@ -1309,5 +1315,7 @@ try:
     _native_map: _MapHits | None = _cscan.map_hits
     _native_tally: _Tally | None = _cscan.tally
     _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
+    _native_sig_forget: Callable[[object], None] | None = _cscan.sig_forget
 except ImportError:
     _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None
+    _native_sig_forget = None

@@ -715,6 +715,59 @@ def test_native_key_signals_by_identity_follow_each_engine() -> None:
     assert plain[0].scan_json(orjson.dumps(doc)) == plain[1].scan_json(orjson.dumps(doc))
 
 
+def test_native_key_signal_table_lets_keys_and_engines_go() -> None:
+    """The C walk's key-signal table holds keys (a map's keys may be data) and the sigs
+    dict of the engine they came from: entries age out as other keys come, a new engine
+    drops them all, and an engine clearing its sigs drops its own."""
+    if engine_mod._native_walk is None:
+        pytest.skip("cpragate.pii._cscan not built here (make install builds it)")
+    import gc
+    import sys
+    import weakref
+
+    from cpragate.pii import _cscan
+
+    class Key(str):
+        pass  # a str subclass can be weakly referenced: the test sees when a key is freed
+
+    def walk_twice(engine: Engine, doc: dict[str, Any]) -> None:
+        engine.process_value(doc)  # a key's signal is made (engine._sigs) ...
+        engine.process_value(doc)  # ... and found there, then kept in the table
+
+    first, _ = _native_engines()
+    kept = Key("jane.roe@example.com")
+    ref = weakref.ref(kept)
+    walk_twice(first, {kept: "1", "note": "x"})
+    assert _cscan.sig_held() >= 1
+    del kept
+    first._sigs.clear()  # a plain clear: only the table holds the key now
+    gc.collect()
+    assert ref() is not None
+    old_sigs = first._sigs
+    sigs_refs = sys.getrefcount(old_sigs)
+    second, _ = _native_engines()  # a new engine (start, reload): the table lets all go
+    assert _cscan.sig_held() == 0 and sys.getrefcount(old_sigs) < sigs_refs
+    del first, old_sigs  # (the engine's own caches held the key as long as the engine lived)
+    gc.collect()
+    assert ref() is None
+    # entries age out as other keys come: none is kept for ever
+    keys = [f"field_{i}" for i in range(64)]
+    walk_twice(second, dict.fromkeys(keys, "x"))
+    stored = sum(map(sys.getrefcount, keys))
+    walk_twice(second, {f"other_{i}": "x" for i in range(8192)})
+    aged = sum(map(sys.getrefcount, keys))
+    held = _cscan.sig_held()
+    _cscan.sig_forget(None)
+    # after 8,192 other keys none of the 64 is in the table: forgetting all frees none of them
+    assert sum(map(sys.getrefcount, keys)) == aged < stored and 0 < held <= 1024
+    walk_twice(second, {"a": 1, "b": 2})
+    # an engine clearing its sigs (at 20,000 keys) drops its entries from the table too
+    sig = next(iter(second._sigs.values()))
+    second._sigs.update({f"pad_{i}": sig for i in range(20_000 - len(second._sigs))})
+    second.process_value({"fresh_key_x": "1"})
+    assert len(second._sigs) == 1 and _cscan.sig_held() == 0
+
+
 def test_native_ssn_matcher_with_other_advertising_sets() -> None:
     """value_matcher(1, ...) packs a frozenset of 9-digit strings; a set, or a frozenset with
     another entry, is looked up as before: the answers are the same."""
