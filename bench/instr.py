@@ -172,15 +172,16 @@ class UpstreamTransport(ClientTransport):
 
 
 def demo_setup(tmp: str) -> tuple[str, bytes, bytes]:
-    """The demo policy (listener TLS removed), its headers, and a demo-shaped 1 KB answer."""
-    from harness import demo_headers, make_body, strip_listener_tls
+    """The demo policy (listener TLS removed, request rates raised as bench/run.sh runs
+    it: harness.DEMO_RATES), its headers, and a demo-shaped 1 KB answer."""
+    from harness import bench_rates, demo_headers, make_body, strip_listener_tls
 
     policy = ROOT / "examples" / "demo-policy.yaml"
     folder = Path(tmp) / "policy"
     import shutil
 
     shutil.copytree(policy.resolve().parent, folder)
-    text = strip_listener_tls(policy.read_text())
+    text = bench_rates(strip_listener_tls(policy.read_text()))
     state = Path(tmp) / "state"
     subprocess.run([sys.executable, "-m", "cpragate", "demo", "--prepare-only", "--state-dir", str(state)],
                    check=True, capture_output=True)
@@ -238,6 +239,7 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
         os.chdir(tmp)
         path, extra = "/v1/items", ROWS.get(row, ("", b""))[1]
         stores = None
+        saved_logging: tuple[list[Any], int] | None = None
         if row == "demo":
             from cpragate.config import load_config
             from cpragate.server.gateway import open_default_stores
@@ -245,8 +247,12 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
             policy, extra, RESP = demo_setup(tmp)
             # As `cpragate run` sets it up: the demo policy logs one access line per
             # request (batched to stderr, server/accesslog.py), part of what it costs live.
+            import logging
+
             from cpragate.server.serve import setup_logging
 
+            root = logging.getLogger()
+            saved_logging = (root.handlers[:], root.level)  # put back after this row (--cpu runs rows in one process)
             setup_logging("info")
             cfg = load_config(policy)
             stores = await open_default_stores(cfg)
@@ -303,6 +309,9 @@ async def drive(row: str, n: int, profiler: Any = None) -> float:
         if ct.responses != n:
             raise SystemExit(f"{row}: {ct.responses} of {n} answered 200")
         await gw.stop()  # closes the stores too
+        if saved_logging is not None:
+            logging.getLogger().handlers[:], level = saved_logging
+            logging.getLogger().setLevel(level)
         return dt
 
 

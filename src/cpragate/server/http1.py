@@ -1248,7 +1248,8 @@ class Cycle:
             # The duration in tenths of a millisecond, as an int: "12.3ms" from two int
             # conversions costs a fraction of a float format spec (the line's pieces are
             # joined without str.format, which a compiled f-string with a spec falls back to).
-            tenths = int((self.conn.loop.time() - ex.started) * 10000.0 + 0.5)
+            # Half a tenth rounds up (":.1f" rounded exact ties to even); never below zero.
+            tenths = max(0, int((self.conn.loop.time() - ex.started) * 10000.0 + 0.5))
             line = "".join((
                 ex.request_id, " ", ex.client_ip, " ", ex.request.method, " ",
                 route.template if route is not None else "-", " ",

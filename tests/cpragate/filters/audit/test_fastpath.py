@@ -218,6 +218,10 @@ def test_ms3_is_round_to_three_decimals_of_the_milliseconds() -> None:
     rng = random.Random(7)
     cases = [0.0, 0.0123456, 1.5, 0.000_000_4, 2.999_999_9, 123.456_789_1]
     cases += [rng.uniform(0, 5) for _ in range(2000)] + [rng.uniform(0, 0.01) for _ in range(2000)]
+    # as the gateway makes them: a later monotonic reading minus an earlier one, far from zero
+    for _ in range(2000):
+        a = rng.uniform(1e5, 1e7)
+        cases.append((a + rng.uniform(0, 2)) - a)
     for s in cases:
         want = round(s * 1000.0, 3)
         got = ms3(s)
@@ -227,6 +231,7 @@ def test_ms3_is_round_to_three_decimals_of_the_milliseconds() -> None:
             assert abs(got - want) <= 0.001 + 1e-12, (s, got, want)
         assert got == round(got, 3)
     assert ms3(0.0123456) == 12.346 and ms3(1.5) == 1500.0 and ms3(0.0) == 0.0
+    assert ms3(-0.0015) == -1.5  # (the completion drops a negative latency: a clock step)
 
 
 def test_a_completion_records_the_latency_in_milliseconds_with_three_decimals(tmp_path: Path) -> None:
