@@ -15,28 +15,37 @@ a spec-bound route. Here the route's plan is a native class (read once per route
 :meth:`ConformanceFast.response_now` (bound as the filter's ``response_now``) decides the
 common case — a buffered JSON body the schema's single clean check accepts — with one
 Rust call after the shared parse; everything else (unchecked, undeclared properties,
-schema violations, a body that does not parse) goes to the filter's own Python
-(``ConformanceFilter._respond``), which builds every report, decision and Deny in one
-place. Nothing is changed before that hand-over except the parse cache
-(``core.jsonbody``), which the filter then reads.
+schema violations, a body that does not parse) goes to :meth:`ConformanceFast.full`,
+compiled too since session 11 (the demo API's own answer leaks two undeclared fields, so
+every demo response takes it), which builds every report, decision and Deny in one place.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from cpragate.core.exchange import Exchange
-from cpragate.core.jsonbody import response_json
+from cpragate.core.jsonbody import response_json, set_response_json, writable_response_json
 from cpragate.core.route import RouteInfo
-from cpragate.core.verdict import CONTINUE, Verdict
+from cpragate.core.verdict import CONTINUE, Deny, Verdict
+from cpragate.errors import ResponseNonConforming
 from cpragate.filters.validation.config import ConformanceConfig, ConformanceRouteSettings, OpenApiBinding
 from cpragate.filters.validation.filter import binding_of, is_json_media, operation_label
 from cpragate.filters.validation.report import ConformanceReport, ValidationReport
+from cpragate.openapi import pointer as jp
 from cpragate.openapi.model import CompiledSchema, Operation
 from cpragate.openapi.params import coerce_scalar
 
-__all__ = ["ConformanceFast", "ConformancePlan", "PathScalar", "ValidationFast", "ValidationFastPlan", "conformance_settings"]
+__all__ = [
+    "ConformanceFast", "ConformancePlan", "PathScalar", "ValidationFast", "ValidationFastPlan", "conformance_settings",
+    "path_template",
+]
+
+log = logging.getLogger("cpragate.filter.conformance")
+
+_MAX_VIOLATIONS: Final = 20
 
 _CONTINUE: Final = CONTINUE
 """A module constant (a C static, compiled): the imported name is a dict lookup per use."""
@@ -55,6 +64,23 @@ def conformance_settings(route: RouteInfo | None) -> ConformanceRouteSettings | 
 
 def _unclean(doc: Any) -> bool:
     return False
+
+
+def path_template(doc: Any, pointer: str) -> str:
+    """``pointer`` with every array index written ``*`` (``/items/3/ssn`` -> ``/items/*/ssn``).
+
+    Walks ``doc`` so an object key made of digits is kept as the key it is.
+    """
+    out: list[str] = []
+    node = doc
+    for token in jp.parse(pointer):
+        if isinstance(node, list):
+            out.append("*")
+            node = node[int(token)] if token.isdigit() and int(token) < len(node) else None
+        else:
+            out.append(jp.escape(token))
+            node = node.get(token) if isinstance(node, dict) else None
+    return "".join("/" + t for t in out)
 
 
 class ConformancePlan:
@@ -106,11 +132,16 @@ class ConformancePlan:
 class ConformanceFast:
     """The plans per route and the common case of the response phase (module docstring)."""
 
-    def __init__(self, cfg: ConformanceConfig, slow: Callable[[Exchange, bool], Verdict]) -> None:
+    def __init__(
+        self, cfg: ConformanceConfig, name: str = "conformance", slow: Callable[[Exchange, bool], Verdict] | None = None
+    ) -> None:
         self.cfg = cfg
-        self.slow = slow
-        """The filter's full response phase, for everything but the common case (its flag:
-        the clean check already failed on this body, so it is not asked twice)."""
+        self.name = name
+        """The filter's name, in the decisions this records."""
+        self.slow: Callable[[Exchange, bool], Verdict] = slow if slow is not None else self.full
+        """The full response phase (:meth:`full`; tests hand another), for everything but
+        the common case (its flag: the clean check already failed on this body, so it is
+        not asked twice)."""
         self.plans: dict[int, ConformancePlan] = {}
 
     def plan(self, route: RouteInfo) -> ConformancePlan | None:
@@ -145,6 +176,77 @@ class ConformanceFast:
                     return _CONTINUE
                 return self.slow(exchange, True)
         return self.slow(exchange, False)
+
+    def full(self, exchange: Exchange, unclean: bool) -> Verdict:
+        """The response phase in full (:meth:`response_now` decides the common case
+        itself); ``unclean``: the clean check has already failed on this body."""
+        resp = exchange.response
+        route = exchange.route
+        plan = self.plan(route) if route is not None else None
+        if plan is None or resp is None or exchange.outcome == "denied" or exchange.error_code is not None:
+            return _CONTINUE  # a gateway-made refusal is not the API's answer
+        report = ConformanceReport(plan.label, plan.mode, resp.status)
+        exchange.conformance = report
+        unchecked, schema, is_clean = plan.schema_for(resp.status, resp.headers.get(b"content-type"))
+        if unchecked == "undeclared_status":
+            return _unchecked(report, unchecked)
+        if not resp.body:
+            return _unchecked(report, "no_body")
+        if schema is None:
+            return _unchecked(report, unchecked)
+        try:
+            doc = response_json(exchange)
+        except ValueError:
+            report.reason = "not_json"
+            if plan.fail_open:
+                report.outcome = "unchecked"
+                log.warning("%s: response declared JSON does not parse; forwarded (on_error: allow, request %s)",
+                            plan.label, exchange.request_id)
+                return _CONTINUE
+            report.outcome = "withheld"
+            return Deny(ResponseNonConforming, rule="conformance:not_json")
+        if not unclean and is_clean(doc):
+            return _CONTINUE  # valid and nothing undeclared: one Rust call, the common case
+        if plan.enforce:
+            # One walk that finds and removes (after a Rust call that answers "nothing
+            # undeclared" when only the schema is broken).
+            doc = writable_response_json(exchange)
+            removed = schema.strip_undeclared(doc)
+            if removed:
+                # Templates are computed after removal: the parents of a removed member remain.
+                counts = report.removed
+                for p in removed:
+                    t = path_template(doc, p)
+                    counts[t] = counts.get(t, 0) + 1
+                set_response_json(exchange, doc)
+                report.outcome = "removed"
+                exchange.decide(self.name, "remove", "conformance:undeclared:" + str(len(removed)))
+        else:
+            found = schema.undeclared(doc)
+            counts = report.removed
+            for p in found:
+                t = path_template(doc, p)
+                counts[t] = counts.get(t, 0) + 1
+            if found:
+                report.outcome = "would_remove"
+                exchange.decide(self.name, "would_remove", "conformance:undeclared:" + str(len(found)))
+        if not schema.is_valid(doc):
+            report.violations = tuple(schema.validate(doc, limit=_MAX_VIOLATIONS))
+            rules = ", ".join(f"{v.pointer or '/'} {v.rule}" for v in report.violations[:5])
+            log.warning("%s: %d response schema violation(s) (%s) (request %s)",
+                        plan.label, len(report.violations), rules, exchange.request_id)
+            if plan.block:
+                if plan.enforce:
+                    report.outcome = "withheld"
+                    return Deny(ResponseNonConforming, rule="conformance:schema")
+                exchange.decide(self.name, "would_deny", "conformance:schema")
+        return _CONTINUE
+
+
+def _unchecked(report: ConformanceReport, reason: str) -> Verdict:
+    report.outcome = "unchecked"
+    report.reason = reason
+    return _CONTINUE
 
 
 # --- request validation ------------------------------------------------------------------

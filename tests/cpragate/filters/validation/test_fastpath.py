@@ -40,7 +40,7 @@ def test_the_common_case_is_decided_without_the_filter(mini: Any) -> None:
 
     filt = gw.filters["conformance"]
     assert isinstance(filt, ConformanceFilter)
-    fast = ConformanceFast(filt.cfg, slow)
+    fast = ConformanceFast(filt.cfg, slow=slow)
     ex = _exchange(gw, b'{"id": 1, "name": "a"}')
     assert fast.response_now(ex) is CONTINUE and not handed
     rep = ex.conformance
