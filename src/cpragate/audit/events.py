@@ -111,30 +111,16 @@ def iso(t: float) -> str:
 
 def decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
     """(``allow`` | ``deny`` | ``error``, the rule that decided) from the recorded decisions."""
+    # Indexed, not unpacked: compiled, unpacking a list makes an iterator per decision.
     for d in decisions:
-        if len(d) != 3:  # unpacked below, as always (the same result or error)
-            return _decision_of(outcome, decisions)
-    # Indexed, not unpacked: compiled, unpacking a list makes an iterator per decision
-    for d in decisions:
+        if len(d) != 3:
+            _f, _o, _r = d  # a decision not of three: the ValueError unpacking always raised
         if d[1] == "deny":
             f, r = d[0], d[2]
             return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
     for d in decisions:
         if d[1] == "error":
             f, r = d[0], d[2]
-            return "error", f"{f}:{r}" if r else f
-    if outcome in ("denied", "error"):
-        return ("deny" if outcome == "denied" else "error"), ""
-    return "allow", ""
-
-
-def _decision_of(outcome: str, decisions: list[list[str]]) -> tuple[str, str]:
-    """:func:`decision_of` with each decision unpacked (one not of three raises ValueError)."""
-    for f, o, r in decisions:
-        if o == "deny":
-            return ("error" if outcome == "error" else "deny"), f"{f}:{r}" if r else f
-    for f, o, r in decisions:
-        if o == "error":
             return "error", f"{f}:{r}" if r else f
     if outcome in ("denied", "error"):
         return ("deny" if outcome == "denied" else "error"), ""
@@ -458,6 +444,13 @@ class _JsonStrs:
 _STRS: Final = _JsonStrs()
 
 
+def _keep(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Remember ``value`` in one of :data:`_STRS`'s caches, emptied when full (a miss only)."""
+    if len(cache) >= _JSON_CACHE_MAX:
+        cache.clear()
+    cache[key] = value
+
+
 def _with_param(path: str, name: str, tok: str) -> str:
     """``path`` with ``{name}`` replaced by ``tok``, from :data:`_STRS` when the same
     (path, name, token) came before (an id's pseudonym or token repeats with its subject)."""
@@ -466,9 +459,7 @@ def _with_param(path: str, name: str, tok: str) -> str:
     out = cache.get(key)
     if out is None:
         out = path.replace("{" + name + "}", tok)
-        if len(cache) >= _JSON_CACHE_MAX:
-            cache.clear()
-        cache[key] = out
+        _keep(cache, key, out)
     return out
 
 
@@ -480,9 +471,7 @@ def _js(v: str | None) -> bytes:
     j = cache.get(v)
     if j is None:
         j = _dumps(v)
-        if len(cache) >= _JSON_CACHE_MAX:
-            cache.clear()
-        cache[v] = j
+        _keep(cache, v, j)
     return j
 
 
@@ -525,9 +514,7 @@ def _decision_json(d: list[str]) -> bytes:
     j = cache.get(key)
     if j is None:
         j = _strs_json(d)
-        if len(cache) >= _JSON_CACHE_MAX:
-            cache.clear()
-        cache[key] = j
+        _keep(cache, key, j)
     return j
 
 

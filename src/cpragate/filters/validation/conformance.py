@@ -66,7 +66,3 @@ class ConformanceFilter(Filter):
 
     async def on_response(self, exchange: Exchange) -> Verdict:
         return self._fast.response_now(exchange)
-
-    def _respond(self, exchange: Exchange, unclean: bool) -> Verdict:
-        """The response phase in full (compiled: ``ConformanceFast.full``)."""
-        return self._fast.full(exchange, unclean)
