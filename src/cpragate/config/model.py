@@ -253,10 +253,11 @@ class Limits(_Model):
     )
     batch_writes: bool = Field(
         True,
-        description="Write what the loop answered on its client connections once it has handled every event that was "
-        "ready, not one write per response at once: a client (or load generator) reading many connections then "
-        "wakes once per batch instead of once per response (bench/RESULTS.md, session 9). A connection's bytes keep "
-        "their order and a close writes them first; the latency added is at most the rest of the loop's pass.",
+        description="Write what the loop answered on its client connections, and the requests it forwards on its "
+        "upstream connections, once it has handled every event that was ready, not one write per message at once: a "
+        "client (or load generator) reading many connections, or an upstream serving many of the pool's connections, "
+        "then wakes once per batch instead of once per message (bench/RESULTS.md, sessions 9 and 12). A connection's "
+        "bytes keep their order and a close writes them first; the latency added is at most the rest of the loop's pass.",
     )
     gc_young_threshold: int = Field(
         10_000, ge=0, le=10_000_000,

@@ -33,7 +33,7 @@ from cpragate.server import memory
 from cpragate.server.accesslog import AccessLines, sink
 from cpragate.server.http1 import ClientConnection
 from cpragate.server.tls import server_context
-from cpragate.server.upstream import UpstreamPool
+from cpragate.server.upstream import UpstreamConnection, UpstreamPool
 from cpragate.storage import Stores, open_stores
 
 if TYPE_CHECKING:
@@ -215,6 +215,8 @@ class Gateway:
         """Client writes wait for the end of the loop's pass over ready events (see
         :meth:`queue_write`)."""
         self.write_batch: list[ClientConnection] = []
+        self.send_batch: list[UpstreamConnection] = []
+        """Upstream connections holding a request until the end of the pass (``queue_send``)."""
         """Client connections with collected writes, flushed once the loop has handled every
         ready event (:meth:`queue_write`)."""
         self.date = b""
@@ -313,12 +315,31 @@ class Gateway:
         them), and a close, an abort or the peer's EOF writes them first."""
         batch = self.write_batch
         batch.append(conn)
-        if len(batch) == 1:
+        if len(batch) == 1 and not self.send_batch:
+            self.loop.call_soon(self.flush_writes)
+
+    def queue_send(self, up: UpstreamConnection) -> None:
+        """Send ``up``'s held request (``UpstreamConnection.send(..., hold=True)``) with the
+        pass's other writes: an upstream serving many of the pool's connections wakes once
+        per batch, not once per request (as a client does for :meth:`queue_write`)."""
+        sends = self.send_batch
+        sends.append(up)
+        if len(sends) == 1 and not self.write_batch:
             self.loop.call_soon(self.flush_writes)
 
     def flush_writes(self) -> None:
         """Write every queued connection's bytes (``call_soon``: the loop's next pass, before
-        it polls again)."""
+        it polls again): the upstream requests first, so the upstream starts on them while
+        the answers go out."""
+        sends = self.send_batch
+        if sends:
+            self.send_batch = []
+            for up in sends:
+                try:
+                    up.flush_out()
+                except Exception:  # one broken transport must not leave the others held for ever
+                    log.exception("upstream write failed; the connection is aborted")
+                    up.abort()
         batch = self.write_batch
         self.write_batch = []
         for conn in batch:

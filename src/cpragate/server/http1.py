@@ -810,8 +810,13 @@ class Cycle:
                 self.conn.resume_reading()
         # State first: a transport may deliver the answer from inside write().
         self.state = _WAIT_HEAD
-        self.up_deadline = self.conn.gateway.now + self.route.read_timeout  # type: ignore[union-attr]
-        conn.send(self, head, self.ex.request.method == "HEAD")
+        gw = self.conn.gateway
+        self.up_deadline = gw.now + self.route.read_timeout  # type: ignore[union-attr]
+        if gw.batch_writes and len(head) <= _BATCH_BYTES:
+            conn.send(self, head, self.ex.request.method == "HEAD", True)
+            gw.queue_send(conn)
+        else:
+            conn.send(self, head, self.ex.request.method == "HEAD")
 
     def upstream_failed(self, error: type[GatewayError], conn: UpstreamConnection | None) -> None:
         if self.state == _DONE:

@@ -81,6 +81,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         "_status",
         "closed",
         "got_bytes",
+        "held",
         "idle_since",
         "loop",
         "pool",
@@ -114,6 +115,8 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.got_bytes = False
         self.requests = 0
         self.idle_since = 0.0
+        self.held: bytes | None = None
+        """A request head held until the end of the loop's pass (``send(..., hold=True)``)."""
 
     # --- asyncio.Protocol
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -223,15 +226,37 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self._finish()
 
     # --- used by the request cycle
-    def send(self, user: UpstreamUser, head: bytes, no_body_response: bool) -> None:
+    def send(self, user: UpstreamUser, head: bytes, no_body_response: bool, hold: bool = False) -> None:
+        """Send a request (its head, and any body bytes already at hand).
+
+        ``hold``: keep the bytes until :meth:`flush_out` (the gateway's write batch, called
+        once the loop has handled every event that was ready; ``limits.batch_writes``). A
+        write made on loopback wakes the upstream's process, and in a VM that wake-up costs
+        the writer about as much again as the write: written together after the pass, an
+        upstream serving many of this pool's connections wakes once for all of them. Any
+        later write, a close or an abort sends the held bytes first, so their order and
+        what the upstream receives are those of an immediate send."""
         self.user = user
         self.requests += 1
         self.got_bytes = False
         self._no_body = no_body_response
         assert self.transport is not None
-        self.transport.write(head)
+        if hold:
+            self.held = head
+        else:
+            self.transport.write(head)
+
+    def flush_out(self) -> None:
+        """Write the held request bytes now (the batch's flush; a later write, close, abort)."""
+        held = self.held
+        if held is not None:
+            self.held = None
+            if self.transport is not None and not self.closed:
+                self.transport.write(held)
 
     def write(self, data: bytes) -> None:
+        if self.held is not None:
+            self.flush_out()
         if self.transport is not None and not self.closed:
             self.transport.write(data)
 
@@ -249,11 +274,15 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.close()
 
     def close(self) -> None:
+        if self.held is not None:
+            self.flush_out()
         self.closed = True
         if self.transport is not None:
             self.transport.close()
 
     def abort(self) -> None:
+        if self.held is not None:
+            self.flush_out()
         self.closed = True
         if self.transport is not None:
             self.transport.abort()

@@ -295,3 +295,123 @@ def test_large_writes_are_not_held_for_the_batch() -> None:
         assert tr.writes == 2 and gw.write_batch == []
 
     asyncio.run(t())
+
+
+# --- upstream requests held for the end of the pass (limits.batch_writes) ---------------
+
+ROUTED = b"GET /a HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+def _with_upstreams(n: int, batch: bool = True) -> tuple[list[ClientConnection], list[Any], Gateway]:
+    """n client connections and, idle in the pool, n upstream connections on counting
+    transports (the request of each client takes one)."""
+    from cpragate.server.upstream import UpstreamConnection
+
+    cs, _, gw = _conns(n, batch)
+    pool = next(iter(gw.runtime.pools.values()))
+    ups = []
+    for _ in range(n):
+        up = UpstreamConnection(pool)
+        up.connection_made(CountingTransport())  # type: ignore[arg-type]
+        up.reusable = True
+        pool.idle.append(up)
+        ups.append(up)
+    return cs, ups, gw
+
+
+def test_upstream_requests_of_one_pass_are_sent_after_it_one_write_each() -> None:
+    async def t() -> None:
+        cs, ups, gw = _with_upstreams(3)
+        for c in cs:
+            c.data_received(ROUTED)
+        assert [up.transport.writes for up in ups] == [0, 0, 0] and len(gw.send_batch) == 3
+        assert all(up.held is not None and up.held.startswith(b"GET /a HTTP/1.1\r\n") for up in ups)
+        await asyncio.sleep(0)
+        assert [up.transport.writes for up in ups] == [1, 1, 1] and gw.send_batch == []
+        assert all(up.held is None and up.transport.out.startswith(b"GET /a HTTP/1.1\r\n") for up in ups)
+        # the answers come back as before
+        for up in ups:
+            up.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+        await asyncio.sleep(0)
+        for c in cs:
+            assert c.transport.out.startswith(b"HTTP/1.1 200 OK\r\n")  # type: ignore[union-attr]
+
+    asyncio.run(t())
+
+
+def test_a_held_request_goes_before_a_later_write_a_close_or_an_abort() -> None:
+    async def t() -> None:
+        cs, ups, _ = _with_upstreams(3)
+        for c in cs:
+            c.data_received(ROUTED)
+        a, b, c = ups
+        a.write(b"BODY")  # a streamed body's chunk: the head first, then the chunk
+        assert a.transport.out.startswith(b"GET /a") and a.transport.out.endswith(b"BODY") and a.transport.writes == 2
+        b.close()
+        assert b.transport.closed and b.transport.out.startswith(b"GET /a") and b.transport.writes == 1
+        c.abort()
+        assert c.transport.aborted and c.transport.out.startswith(b"GET /a") and c.transport.writes == 1
+        await asyncio.sleep(0)  # the batch's flush finds nothing left to send
+        assert [up.transport.writes for up in ups] == [2, 1, 1] and all(up.held is None for up in ups)
+
+    asyncio.run(t())
+
+
+def test_a_held_request_on_a_connection_lost_meanwhile_is_dropped_and_the_request_retried() -> None:
+    # The keep-alive race: the upstream closed the idle connection as it was reused; the
+    # held head is not written to the dead transport, and the body-less request is retried
+    # on a new connection (pool.connect) as when the head went out at once.
+    async def t() -> None:
+        (c,), (up,), gw = _with_upstreams(1)
+        up.requests = 1  # reused: a connection that served a request before
+        c.data_received(ROUTED)
+        cycle = c.active
+        assert cycle is not None and up.held is not None
+        up.connection_lost(None)
+        await asyncio.sleep(0)
+        assert up.transport.writes == 0 and up.held is None and gw.send_batch == []
+        assert cycle.retried and cycle.up is None  # retried on a new connection
+
+    asyncio.run(t())
+
+
+def test_a_failing_upstream_write_aborts_that_connection_only(caplog: Any) -> None:
+    class Broken(CountingTransport):
+        def write(self, d: bytes) -> None:
+            raise RuntimeError("transport gone")
+
+    async def t() -> None:
+        cs, ups, gw = _with_upstreams(2)
+        broken = Broken()
+        ups[0].transport = broken  # type: ignore[assignment]
+        for c in cs:
+            c.data_received(ROUTED)
+        await asyncio.sleep(0)
+        assert broken.aborted and ups[0].closed and ups[0].held is None
+        assert ups[1].transport.out.startswith(b"GET /a") and gw.send_batch == []
+        assert cs[0].transport.out == b"" or b"502" in cs[0].transport.out.split(b"\r\n")[0]  # type: ignore[union-attr]
+        assert "upstream write failed" in caplog.text
+
+    asyncio.run(t())
+
+
+def test_batch_writes_off_sends_upstream_requests_at_once() -> None:
+    async def t() -> None:
+        (c,), (up,), gw = _with_upstreams(1, batch=False)
+        c.data_received(ROUTED)
+        assert up.transport.writes == 1 and up.held is None and gw.send_batch == []
+
+    asyncio.run(t())
+
+
+def test_answers_and_upstream_requests_share_one_flush() -> None:
+    async def t() -> None:
+        cs, ups, gw = _with_upstreams(2)
+        cs[0].data_received(ROUTED)
+        cs[1].data_received(NOT_FOUND)
+        assert len(gw.send_batch) == 1 and len(gw.write_batch) == 1
+        await asyncio.sleep(0)  # one call_soon wrote both
+        assert sum(up.transport.writes for up in ups) == 1 and cs[1].transport.out.startswith(b"HTTP/1.1 404")  # type: ignore[union-attr]
+        assert gw.send_batch == [] and gw.write_batch == []
+
+    asyncio.run(t())
