@@ -212,13 +212,13 @@ class Gateway:
         self.access_lines: AccessLines | None = sink(loop) if self.access_log else None
         """The batched access-log writer (server/accesslog.py), None: one ``logging`` record per line."""
         self.batch_writes = cfg.limits.batch_writes
-        """Client writes wait for the end of the loop's pass over ready events (see
-        :meth:`queue_write`)."""
+        """Client writes and upstream requests wait for the end of the loop's pass over ready
+        events (see :meth:`queue_write`, :meth:`queue_send`)."""
         self.write_batch: list[ClientConnection] = []
-        self.send_batch: list[UpstreamConnection] = []
-        """Upstream connections holding a request until the end of the pass (``queue_send``)."""
         """Client connections with collected writes, flushed once the loop has handled every
         ready event (:meth:`queue_write`)."""
+        self.send_batch: list[UpstreamConnection] = []
+        """Upstream connections holding a request until the end of the pass (:meth:`queue_send`)."""
         self.date = b""
         self.read_view = memoryview(bytearray(256 * 1024))
         """Where uvloop puts what client connections read (and TLS decrypts): they are
@@ -332,16 +332,15 @@ class Gateway:
         it polls again): the upstream requests first, so the upstream starts on them while
         the answers go out."""
         sends = self.send_batch
-        if sends:
-            self.send_batch = []
-            for up in sends:
-                try:
-                    up.flush_out()
-                except Exception:  # one broken transport must not leave the others held for ever
-                    log.exception("upstream write failed; the connection is aborted")
-                    up.abort()
         batch = self.write_batch
-        self.write_batch = []
+        self.send_batch = []
+        self.write_batch = []  # both fresh: a write queued from here on schedules the next flush
+        for up in sends:
+            try:
+                up.flush_out()
+            except Exception:  # one broken transport must not leave the others held for ever
+                log.exception("upstream write failed; the connection is aborted")
+                up.abort()
         for conn in batch:
             try:
                 conn.flush_out()
