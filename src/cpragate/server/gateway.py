@@ -340,14 +340,20 @@ class Gateway:
                 up.flush_out()
             except Exception:  # one broken transport must not leave the others held for ever
                 log.exception("upstream write failed; the connection is aborted")
-                up.abort()
+                try:
+                    up.abort()
+                except Exception:
+                    log.exception("aborting the upstream connection failed")
         for conn in batch:
             try:
                 conn.flush_out()
             except Exception:  # one broken transport must not leave the others queued for ever
                 log.exception("client write failed; the connection is aborted")
                 conn.out = []
-                conn.abort()
+                try:
+                    conn.abort()
+                except Exception:
+                    log.exception("aborting the client connection failed")
 
     def reload(self, path: str | None = None) -> bool:
         """Load the config again; keep serving the old one if the new one is bad."""

@@ -120,8 +120,10 @@ _STREAM_REWRITE: Final = 7
 
 
 _BATCH_BYTES: Final = 64 * 1024
-"""Collected client bytes up to this wait for the end of the loop's pass (``limits.batch_writes``);
-more are written at once."""
+"""Collected client bytes up to this wait for the end of the loop's pass (``limits.batch_writes``),
+and a forwarded request's head (with the body bytes at hand) up to this is held on its
+upstream connection until then (``UpstreamConnection.send(..., hold=True)``); more are
+written at once."""
 
 
 def _total(out: list[bytes]) -> int:

@@ -7,6 +7,11 @@ Rules:
 * An idle connection the upstream closed is discarded on sight (``closed``); a request
   that fails on a *reused* connection before any response byte arrived is retried once
   on a fresh connection if it had no body (the classic keep-alive race), never otherwise.
+* With ``limits.batch_writes`` a request is held on its connection (``held``) until the
+  end of the loop's pass (``Gateway.queue_send``); a later write, a close or an abort sends
+  it first. Bytes that arrive while it is held answer nothing we sent (an idle
+  connection's stale reply, e.g. a keep-alive 408): the connection is closed unsent and
+  the request fails as on a lost connection (so a body-less one is retried).
 * Errors are mapped here to the gateway's error classes; nothing from ssl/socket leaks.
 """
 
@@ -38,6 +43,10 @@ _, ResponseParser = parsers()
 _SPECIAL_RESP: Final = frozenset({b"content-length", b"transfer-encoding", b"connection", b"date"})
 # An upstream's head beyond this is refused as a broken upstream (502), not buffered on.
 _MAX_RESP_HEAD: Final = 256 * 1024
+_HOLD_BYTES: Final = 64 * 1024
+"""A held request (``UpstreamConnection.send(..., hold=True)``) takes body bytes written in
+the same pass up to this; beyond it, everything goes at once (the transport's
+back-pressure then applies, as for the client side's batch)."""
 
 log = logging.getLogger("cpragate.upstream")
 
@@ -130,6 +139,16 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.data_received(self._rview[:nbytes])
 
     def data_received(self, data: bytes | memoryview) -> None:
+        if self.held is not None:
+            # Our request has not left yet: these bytes answer nothing we sent. Never read
+            # them as its answer (nor send it after them): fail it as a lost connection.
+            self.held = None
+            user = self.user
+            self.user = None
+            self.close()
+            if user is not None:
+                user.upstream_failed(UpstreamUnavailable, self)
+            return
         self.got_bytes = True
         user = self.user
         if user is None:
@@ -240,7 +259,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         self.requests += 1
         self.got_bytes = False
         self._no_body = no_body_response
-        assert self.transport is not None
+        assert self.transport is not None and self.held is None
         if hold:
             self.held = head
         else:
@@ -255,7 +274,11 @@ class UpstreamConnection(asyncio.BufferedProtocol):
                 self.transport.write(held)
 
     def write(self, data: bytes) -> None:
-        if self.held is not None:
+        held = self.held
+        if held is not None:
+            if len(held) + len(data) <= _HOLD_BYTES:
+                self.held = held + data  # body bytes of the same pass go out with the head
+                return
             self.flush_out()
         if self.transport is not None and not self.closed:
             self.transport.write(data)
@@ -396,6 +419,10 @@ class UpstreamPool:
 
     def release(self, conn: UpstreamConnection) -> None:
         if conn.closed:
+            return
+        if conn.held is not None:  # a request never sent: the connection's state is unknown
+            conn.held = None
+            conn.close()
             return
         if not conn.reusable or self.closing or len(self.idle) >= self.max_idle:
             conn.close()
