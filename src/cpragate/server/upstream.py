@@ -74,6 +74,11 @@ class UpstreamUser(Protocol):
     def upstream_resume(self) -> None: ...
 
 
+def _closed_feed(data: bytes | memoryview) -> bool:
+    """A lost connection's parser: reads nothing (``UpstreamConnection.connection_lost``)."""
+    return False
+
+
 class UpstreamConnection(asyncio.BufferedProtocol):
     """One connection to the upstream; parses responses with llhttp (``server/h1parse.py``).
 
@@ -174,6 +179,10 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool._forget(self)
+        # The parser holds this connection and the connection the parser: a cycle only the
+        # cyclic GC would free (see ClientConnection.connection_lost). Nothing parses after this.
+        self._parser = None
+        self._feed = _closed_feed
         user = self.user
         self.user = None
         if user is not None:

@@ -493,3 +493,52 @@ def test_answers_and_upstream_requests_share_one_flush() -> None:
         assert gw.send_batch == [] and gw.write_batch == []
 
     asyncio.run(t())
+
+
+def test_a_closed_connection_is_freed_by_reference_counting() -> None:
+    """The parser holds its connection and the connection its parser: connection_lost
+    breaks that cycle, so a closed connection (with its transport, and a TLS transport's
+    buffers) never waits for the cyclic GC. Under connection churn the cycles had held
+    ~3 KB per tracked object (the soak's RssAnon swung by ~150 MB between collections at
+    a young threshold of 50,000). With the native parser only: the pure twin
+    (h1parse.PyRequestParser over httptools) is itself a cycle that holds its protocol."""
+    import gc
+    import os
+
+    import pytest
+
+    from cpragate.server.h1parse import PyRequestParser, parsers
+
+    if parsers()[0] is PyRequestParser:
+        if os.environ.get("CI") == "true" and not os.environ.get("CPRAGATE_PURE"):
+            pytest.fail("the native parser (cpragate.server._h1) is not built in CI")
+        pytest.skip("the pure parser twin is a cycle of its own (the native one is not)")
+
+    async def t() -> None:
+        cs, ups, gw = _with_upstreams(3)  # the gateway outlives them: only the connections may go
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            for req, c in zip((ROUTED, NOT_FOUND, b"\x16\x03\x01 garbage\r\n\r\n"), cs, strict=True):
+                c.data_received(req)
+                await asyncio.sleep(0)
+                for up in ups:
+                    if up.user is not None:
+                        up.data_received(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                await asyncio.sleep(0)
+                c.connection_lost(None)
+            for up in ups:
+                up.connection_lost(None)
+            del c, cs, up, ups
+            await asyncio.sleep(0)
+            gc.collect()
+            kinds = {type(o).__name__ for o in gc.garbage}
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert gw.connections == set()
+        assert "ClientConnection" not in kinds and "UpstreamConnection" not in kinds, sorted(kinds)
+
+    asyncio.run(t())
