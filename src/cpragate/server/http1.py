@@ -208,15 +208,18 @@ class ClientConnection(asyncio.BufferedProtocol):
         for c in self.queue:
             c.client_gone()
         self.queue.clear()
-        # The parser holds this connection (its callbacks) and the connection the parser: a
-        # reference cycle that only the cyclic GC would free, with the transport and its
-        # TLS buffers in it. Under connection churn (the soak's hostile half) that was
-        # ~150 MB of garbage between two collections at a young threshold of 50,000.
-        # Dropped here, the connection is freed by reference counting when its last user
-        # (a cycle still finishing) lets go. Nothing parses after this (data_received
-        # returns on ``closing``).
+        # Reference cycles that only the cyclic GC would free, with the transport and a TLS
+        # transport's buffers in them: the parser holds this connection (its callbacks) and
+        # the connection the parser; uvloop's SSLProtocol keeps this connection's
+        # get_buffer/buffer_updated, and the connection its TLS transport, which holds that
+        # SSLProtocol. Under connection churn (the soak's hostile half, every connection
+        # TLS) that garbage swung RssAnon by ~150 MB between two collections at a young
+        # threshold of 50,000. Dropped here, the connection is freed by reference counting
+        # when its last user (a cycle still finishing) lets go. Nothing parses or writes
+        # after this (data_received returns on ``closing``; every write checks the transport).
         self.parser = None
         self.feed = _closed_feed
+        self.transport = None
 
     def get_buffer(self, sizehint: int) -> memoryview:
         # Shared by every connection of this loop: buffer_updated parses it at once,

@@ -179,10 +179,12 @@ class UpstreamConnection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self.pool._forget(self)
-        # The parser holds this connection and the connection the parser: a cycle only the
-        # cyclic GC would free (see ClientConnection.connection_lost). Nothing parses after this.
+        # Cycles only the cyclic GC would free (see ClientConnection.connection_lost): the
+        # parser and this connection hold each other, and a TLS transport's SSLProtocol keeps
+        # this connection's buffer callbacks. Nothing parses or writes after this.
         self._parser = None
         self._feed = _closed_feed
+        self.transport = None
         user = self.user
         self.user = None
         if user is not None:
