@@ -540,6 +540,31 @@ def build_rows(
     after (``seq``, ``prev``), subjects resolved through ``cache`` (lookup -> (pseudonym,
     loaded at); ``s_unresolved`` when missing).
 
+    In C (audit/_cevents.c) when the ``audit`` group's build is loaded: the same rows, byte
+    for byte, or the same exception, as :func:`_build_rows_py`, its twin, which builds
+    every event the C does not take in its common shape (tests/cpragate/audit/test_cevents.py
+    compares both on random and odd records). The C writes each body into one buffer
+    behind the chain hash's prefix instead of a cache lookup, a call and a bytes object per
+    field and a 27-value %-format per event (bench/AUDIT_RESULTS.md, session 12)."""
+    native = _NATIVE_ROWS
+    if native is not None:
+        rows: list[Any] = native(todo, cache, instance, prev, seq, row_type)
+        return rows
+    return _build_rows_py(todo, cache, instance, prev, seq, row_type)
+
+
+def _build_rows_py(
+    todo: _Todo,
+    cache: dict[str, tuple[str, float]],
+    instance: str,
+    prev: str,
+    seq: int,
+    row_type: type,
+) -> list[Any]:
+    """:func:`build_rows` in Python: the chained rows (``row_type``: storage.audit_sink.EventRow) of ``todo``'s events
+    after (``seq``, ``prev``), subjects resolved through ``cache`` (lookup -> (pseudonym,
+    loaded at); ``s_unresolved`` when missing).
+
     One tight loop per batch: the event's fields as :func:`_event` makes them, the body,
     the chain hash (the bytes of cpragate.audit.chain.link_hash, inlined), the row. The
     body is written directly: the top-level keys in sorted order, each value as orjson
@@ -609,6 +634,19 @@ def build_rows(
         )
         prev, prev_b = h, h.encode("ascii")
     return out
+
+
+_NATIVE_ROWS: Callable[[_Todo, dict[str, tuple[str, float]], str, str, int, type], list[Any]] | None = None
+try:
+    # The rows in C (_cevents.c), loaded by cpragate._accel only while it matches its source
+    # (with this module's build); otherwise (not built, stale, CPRAGATE_PURE=1)
+    # _build_rows_py above, which gives the same rows.
+    from cpragate.audit import _cevents
+
+    _cevents.setup(_dumps, _SORT, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py)
+    _NATIVE_ROWS = _cevents.build_rows
+except ImportError:
+    pass
 
 
 def subject_params(rows: list[Any], instance: str) -> list[Any] | None:
