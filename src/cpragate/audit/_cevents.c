@@ -37,6 +37,18 @@ static PyObject *g_sort;      /* orjson.OPT_SORT_KEYS (an int) */
 static PyObject *g_sha256;    /* hashlib.sha256 */
 static PyObject *g_hexdigest; /* its objects' hexdigest (an unbound method) */
 static PyObject *g_slow;      /* events._build_rows_py */
+/* OpenSSL's SHA256_Init/Update/Final, from the libcrypto hashlib's _hashlib uses (events.py
+ * finds them), or NULL: then g_sha256 and g_hexdigest. hashlib makes, copies and frees EVP
+ * contexts per hash and digest (~6k instructions a row besides the hashing; the one-shot
+ * SHA256() fetches the algorithm per call); these hash in a context on the stack, with the
+ * same CPU code (SHA-NI where the CPU has it). */
+typedef int (*sha_init_fn)(void *ctx);
+typedef int (*sha_update_fn)(void *ctx, const void *data, size_t n);
+typedef int (*sha_final_fn)(unsigned char *md, void *ctx);
+static sha_init_fn g_sha_init;
+static sha_update_fn g_sha_update;
+static sha_final_fn g_sha_final;
+#define SHA_CTX_ROOM 256 /* SHA256_CTX is 112 bytes; room to spare, aligned below */
 static PyObject *s_interrupted, *s_unknown, *s_allow, *s_deny, *s_error, *s_denied, *s_unresolved, *s_pii;
 
 /* ---- a growable byte buffer, reused from event to event -------------------------------- */
@@ -403,18 +415,27 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
         if (skip != NULL && str_eq(key, skip)) {
             continue;
         }
-        Py_ssize_t at = g_keys.len;
-        if ((r = put_chars(&g_keys, key, -1, 0)) != 0) {
-            goto done;
+        if (PyUnicode_IS_ASCII(key)) { /* its own bytes are its UTF-8 */
+            items[m].k = PyUnicode_DATA(key);
+            items[m].n = -1 - PyUnicode_GET_LENGTH(key); /* < 0: a pointer, not an offset */
+        } else {
+            Py_ssize_t at = g_keys.len;
+            if ((r = put_chars(&g_keys, key, -1, 0)) != 0) {
+                goto done;
+            }
+            items[m].k = (const char *)(intptr_t)at; /* an offset until the buffer stops moving */
+            items[m].n = g_keys.len - at;
         }
-        items[m].k = (const char *)(intptr_t)at; /* an offset until the buffer stops moving */
-        items[m].n = g_keys.len - at;
         items[m].key = key;
         items[m].value = value;
         m++;
     }
     for (Py_ssize_t i = 0; i < m; i++) {
-        items[i].k = g_keys.p + (intptr_t)items[i].k;
+        if (items[i].n < 0) {
+            items[i].n = -1 - items[i].n;
+        } else {
+            items[i].k = g_keys.p + (intptr_t)items[i].k;
+        }
     }
     for (Py_ssize_t i = 1; i < m; i++) { /* insertion sort: a handful of keys */
         Item t = items[i];
@@ -632,6 +653,34 @@ static int put_path(Buf *b) {
     *o++ = '"';
     b->len = o - b->p;
     return 0;
+}
+
+/* The SHA-256 of data as hexdigest() writes it (a new str). */
+static PyObject *hex_sha256(const char *data, Py_ssize_t n) {
+    if (g_sha_init != NULL) {
+        _Alignas(16) unsigned char ctx[SHA_CTX_ROOM];
+        unsigned char md[32];
+        if (g_sha_init(ctx) != 1 || g_sha_update(ctx, data, (size_t)n) != 1 || g_sha_final(md, ctx) != 1) {
+            PyErr_SetString(PyExc_RuntimeError, "SHA256 failed");
+            return NULL;
+        }
+        PyObject *h = PyUnicode_New(64, 127);
+        if (h == NULL) {
+            return NULL;
+        }
+        Py_UCS1 *o = PyUnicode_1BYTE_DATA(h);
+        for (int i = 0; i < 32; i++) {
+            o[2 * i] = (Py_UCS1)HEX[md[i] >> 4];
+            o[2 * i + 1] = (Py_UCS1)HEX[md[i] & 15];
+        }
+        return h;
+    }
+    PyObject *hin = PyBytes_FromStringAndSize(data, n);
+    PyObject *hobj = hin ? PyObject_CallOneArg(g_sha256, hin) : NULL;
+    Py_XDECREF(hin);
+    PyObject *h = hobj ? PyObject_CallOneArg(g_hexdigest, hobj) : NULL;
+    Py_XDECREF(hobj);
+    return h;
 }
 
 /* A proper decision (events.py _proper): a list of three exact str. */
@@ -948,11 +997,7 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
      * subjects, body, prev, hash) */
     {
         PyObject *f[13] = {NULL};
-        PyObject *hin = PyBytes_FromStringAndSize(o->p, o->len);
-        PyObject *hobj = hin ? PyObject_CallOneArg(g_sha256, hin) : NULL;
-        Py_XDECREF(hin);
-        f[12] = hobj ? PyObject_CallOneArg(g_hexdigest, hobj) : NULL;
-        Py_XDECREF(hobj);
+        f[12] = hex_sha256(o->p, o->len);
         if (f[12] == NULL) {
             r = -1;
             goto out;
@@ -984,7 +1029,16 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
                 return -1;
             }
         }
+        /* The subjects tuple holds str only and the row atoms only (str, int, float, bytes,
+         * None) and that tuple: neither can be part of a cycle, so neither is left for the
+         * cyclic GC to walk while the batch waits to be written (it would untrack them at
+         * its first pass itself). */
+        PyObject_GC_UnTrack(f[9]);
+        int atoms = PyLong_CheckExact(bkey);
         *row = new_row(bt->row_type, f);
+        if (*row != NULL && atoms && PyObject_GC_IsTracked(*row)) {
+            PyObject_GC_UnTrack(*row);
+        }
         return *row == NULL ? -1 : 0;
     }
 out:
@@ -1113,22 +1167,62 @@ fail:
 }
 
 static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5) {
-        PyErr_SetString(PyExc_TypeError, "setup(dumps, option_sort_keys, sha256, hexdigest, slow)");
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError, "setup(dumps, option_sort_keys, sha256, hexdigest, slow, init, update, final)");
         return NULL;
     }
     PyObject **slots[5] = {&g_dumps, &g_sort, &g_sha256, &g_hexdigest, &g_slow};
     for (int i = 0; i < 5; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
-    Py_RETURN_NONE;
+    /* OpenSSL's functions, if given, only when they hash as hashlib does (empty, one block,
+     * several) */
+    g_sha_init = NULL;
+    g_sha_update = NULL;
+    g_sha_final = NULL;
+    void *addr[3];
+    for (int i = 0; i < 3; i++) {
+        addr[i] = PyLong_AsVoidPtr(args[5 + i]);
+        if (addr[i] == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (addr[0] != NULL && addr[1] != NULL && addr[2] != NULL) {
+        static const char *probes[] = {"", "abc", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde"
+                                       "\n\xc3\xa9 a longer input, over two blocks of sixty-four bytes, padded"};
+        int same = 1;
+        for (size_t i = 0; same && i < sizeof probes / sizeof probes[0]; i++) {
+            Py_ssize_t n = (Py_ssize_t)strlen(probes[i]);
+            PyObject *want = hex_sha256(probes[i], n);
+            if (want == NULL) {
+                return NULL;
+            }
+            g_sha_init = (sha_init_fn)addr[0];
+            g_sha_update = (sha_update_fn)addr[1];
+            g_sha_final = (sha_final_fn)addr[2];
+            PyObject *got = hex_sha256(probes[i], n);
+            g_sha_init = NULL;
+            if (got == NULL) {
+                Py_DECREF(want);
+                return NULL;
+            }
+            same = PyUnicode_Compare(want, got) == 0;
+            Py_DECREF(want);
+            Py_DECREF(got);
+        }
+        if (same) {
+            g_sha_init = (sha_init_fn)addr[0];
+        }
+    }
+    return PyBool_FromLong(g_sha_init != NULL);
 }
 
 static PyMethodDef methods[] = {
     {"build_rows", (PyCFunction)(void (*)(void))build_rows, METH_FASTCALL,
      "build_rows(todo, cache, instance, prev, seq, row_type): events._build_rows_py's rows."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
-     "setup(dumps, option_sort_keys, sha256, hexdigest, slow): what build_rows calls."},
+     "setup(dumps, option_sort_keys, sha256, hexdigest, slow, init, update, final): what build_rows calls; "
+     "True when it hashes with OpenSSL's SHA256_Init/Update/Final at those addresses (0: hashlib)."},
     {NULL, NULL, 0, NULL},
 };
 

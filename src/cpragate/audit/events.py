@@ -636,6 +636,24 @@ def _build_rows_py(
     return out
 
 
+def openssl_sha256() -> tuple[int, int, int]:
+    """The addresses of OpenSSL's ``SHA256_Init``, ``SHA256_Update`` and ``SHA256_Final`` in
+    the libcrypto that hashlib's ``_hashlib`` is linked with (dlsym through ``_hashlib``'s
+    own handle searches its dependencies, so no other library is loaded), or zeros when
+    there are none (no ``_hashlib``, an OpenSSL built without its low-level API). For
+    _cevents, which checks them against hashlib before using them."""
+    try:
+        import _hashlib
+        import ctypes
+
+        lib: Any = ctypes.CDLL(_hashlib.__file__)
+        out = [int(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0)
+               for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")]
+        return out[0], out[1], out[2]
+    except (ImportError, OSError, AttributeError, TypeError):
+        return 0, 0, 0
+
+
 _NATIVE_ROWS: Callable[[_Todo, dict[str, tuple[str, float]], str, str, int, type], list[Any]] | None = None
 try:
     # The rows in C (_cevents.c), loaded by cpragate._accel only while it matches its source
@@ -643,7 +661,7 @@ try:
     # _build_rows_py above, which gives the same rows.
     from cpragate.audit import _cevents
 
-    _cevents.setup(_dumps, _SORT, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py)
+    _cevents.setup(_dumps, _SORT, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py, *openssl_sha256())
     _NATIVE_ROWS = _cevents.build_rows
 except ImportError:
     pass
