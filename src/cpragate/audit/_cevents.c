@@ -1166,6 +1166,76 @@ fail:
     return NULL;
 }
 
+/* sqlite_params(rows, instance): events._sqlite_params_py's (events, subjects) parameter
+ * lists, None when a row is another instance's, or NotImplemented for rows not as
+ * build_rows makes them (the Python twin then decides). One pass, no intermediate list. */
+static PyObject *sqlite_params(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sqlite_params(rows, instance)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *instance = args[1];
+    if (!PyList_CheckExact(rows) || !PyUnicode_CheckExact(instance)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(rows), nsubj = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 13 || !PyBytes_CheckExact(PyTuple_GET_ITEM(row, 10))) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        PyObject *inst = PyTuple_GET_ITEM(row, 0), *subs = PyTuple_GET_ITEM(row, 9);
+        if (!PyUnicode_CheckExact(inst) || !PyTuple_CheckExact(subs)) {
+            Py_RETURN_NOTIMPLEMENTED;
+        }
+        if (!str_eq(inst, instance)) {
+            Py_RETURN_NONE;
+        }
+        nsubj += PyTuple_GET_SIZE(subs);
+    }
+    PyObject *ev = PyList_New(11 * n), *sub = PyList_New(3 * nsubj);
+    if (ev == NULL || sub == NULL) {
+        Py_XDECREF(ev);
+        Py_XDECREF(sub);
+        return NULL;
+    }
+    Py_ssize_t at = 0, sat = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *row = PyList_GET_ITEM(rows, i);
+        /* (instance 0, seq 1, bkey 2, ts 3, consumer 4, route 5, decision 6, outcome 7,
+         * status 8, subjects 9, body 10, prev 11, hash 12): all but the instance and the
+         * subjects, the body as bytearray (the same BLOB; the sqlite3 module binds bytes
+         * only after asking for an adapter, ~3k instructions) */
+        for (int k = 1; k <= 12; k++) {
+            PyObject *v = PyTuple_GET_ITEM(row, k);
+            if (k == 9) {
+                continue;
+            }
+            if (k == 10) {
+                v = PyByteArray_FromStringAndSize(PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v));
+                if (v == NULL) {
+                    Py_DECREF(ev);
+                    Py_DECREF(sub);
+                    return NULL;
+                }
+            } else {
+                Py_INCREF(v);
+            }
+            PyList_SET_ITEM(ev, at++, v);
+        }
+        PyObject *subs = PyTuple_GET_ITEM(row, 9);
+        for (Py_ssize_t j = 0; j < PyTuple_GET_SIZE(subs); j++) {
+            PyList_SET_ITEM(sub, sat++, Py_NewRef(PyTuple_GET_ITEM(subs, j)));
+            PyList_SET_ITEM(sub, sat++, Py_NewRef(PyTuple_GET_ITEM(row, 1)));
+            PyList_SET_ITEM(sub, sat++, Py_NewRef(PyTuple_GET_ITEM(row, 3)));
+        }
+    }
+    PyObject *out = PyTuple_Pack(2, ev, sub);
+    Py_DECREF(ev);
+    Py_DECREF(sub);
+    return out;
+}
+
 static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 8) {
         PyErr_SetString(PyExc_TypeError, "setup(dumps, option_sort_keys, sha256, hexdigest, slow, init, update, final)");
@@ -1220,6 +1290,8 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
 static PyMethodDef methods[] = {
     {"build_rows", (PyCFunction)(void (*)(void))build_rows, METH_FASTCALL,
      "build_rows(todo, cache, instance, prev, seq, row_type): events._build_rows_py's rows."},
+    {"sqlite_params", (PyCFunction)(void (*)(void))sqlite_params, METH_FASTCALL,
+     "sqlite_params(rows, instance): events._sqlite_params_py's parameter lists (NotImplemented: ask it)."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
      "setup(dumps, option_sort_keys, sha256, hexdigest, slow, init, update, final): what build_rows calls; "
      "True when it hashes with OpenSSL's SHA256_Init/Update/Final at those addresses (0: hashlib)."},

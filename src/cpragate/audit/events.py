@@ -25,7 +25,8 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from itertools import chain
+from typing import Any, Final, cast
 
 import orjson
 
@@ -44,6 +45,7 @@ __all__ = [
     "pair_records",
     "param_token",
     "pseudonym",
+    "sqlite_params",
     "subject_params",
 ]
 
@@ -341,6 +343,7 @@ _dumps: Final = orjson.dumps
 _SORT: Final = orjson.OPT_SORT_KEYS
 _Fragment: Final = orjson.Fragment
 _tuple_new: Final[Callable[[Any, tuple[Any, ...]], Any]] = tuple.__new__
+_flat: Final = chain.from_iterable
 _Todo = list[tuple[int, Any, Any]]
 
 
@@ -655,6 +658,7 @@ def openssl_sha256() -> tuple[int, int, int]:
 
 
 _NATIVE_ROWS: Callable[[_Todo, dict[str, tuple[str, float]], str, str, int, type], list[Any]] | None = None
+_NATIVE_PARAMS: Callable[[list[Any], str], Any] | None = None
 try:
     # The rows in C (_cevents.c), loaded by cpragate._accel only while it matches its source
     # (with this module's build); otherwise (not built, stale, CPRAGATE_PURE=1)
@@ -663,6 +667,7 @@ try:
 
     _cevents.setup(_dumps, _SORT, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py, *openssl_sha256())
     _NATIVE_ROWS = _cevents.build_rows
+    _NATIVE_PARAMS = _cevents.sqlite_params
 except ImportError:
     pass
 
@@ -688,3 +693,33 @@ def subject_params(rows: list[Any], instance: str) -> list[Any] | None:
                 out.append(seq)
                 out.append(ts)
     return out
+
+
+def sqlite_params(rows: list[Any], instance: str) -> tuple[list[Any], list[Any]] | None:
+    """The SQLite sink's parameters of ``rows`` (storage.audit_sink.EventRow) when every row
+    is ``instance``'s (the instance id a literal of the INSERT texts), else None: the event
+    rows' flat (seq, bkey, ts, consumer, route, decision, outcome, status, body as
+    bytearray, prev, hash) and the subject rows' flat (pseudonym, seq, ts).
+
+    In C (_cevents.sqlite_params) when loaded, one pass; :func:`_sqlite_params_py` is its
+    twin and decides for rows not as build_rows makes them."""
+    native = _NATIVE_PARAMS
+    if native is not None:
+        out: Any = native(rows, instance)
+        if out is not NotImplemented:
+            return cast("tuple[list[Any], list[Any]] | None", out)
+    return _sqlite_params_py(rows, instance)
+
+
+def _sqlite_params_py(rows: list[Any], instance: str) -> tuple[list[Any], list[Any]] | None:
+    """:func:`sqlite_params` in Python: the rows' fields flattened, the subjects and the
+    instance id deleted by extended slices (no tuple per row), the bodies made bytearray
+    (the same BLOB, bound without the sqlite3 module's adapter lookup)."""
+    subj = subject_params(rows, instance)
+    if subj is None:
+        return None
+    params: list[Any] = list(_flat(rows))
+    del params[9::13]
+    del params[0::12]
+    params[8::11] = [bytearray(b) for b in params[8::11]]
+    return params, subj

@@ -300,3 +300,37 @@ def test_the_openssl_one_shot_and_hashlib_hash_alike() -> None:
     finally:
         assert _cevents.setup(*args, *sha) is all(sha)
     assert native(todo, CACHE, "g-0", GENESIS, 0, Row) == want
+
+
+def _params_outcome(fn: Callable[[list[Any], str], Any], rows: list[Any], inst: str) -> object:
+    out = fn(rows, inst)
+    if out is None or out is NotImplemented:
+        return out
+    return [[(type(v), v) for v in part] for part in out]
+
+
+def test_sqlite_params_are_the_pythons() -> None:
+    """The SQLite sink's parameter lists in C (events.sqlite_params) are _sqlite_params_py's,
+    type for type (bodies as bytearray), for the writer's rows and for odd ones."""
+    _native()
+    from cpragate.audit import _cevents
+
+    rnd = random.Random(12)
+    todo = [_demo(i, 1_767_225_600.0 + i, LKS[i % 6]) for i in range(40)]
+    for i in range(200):
+        item = _records(rnd, i, 0.01)
+        if isinstance(_outcome(_build_rows_py, [item], CACHE), list):
+            todo.append(item)
+    rows = _build_rows_py(todo, CACHE, "g-0", GENESIS, 0, Row)
+    assert any(len(r.subjects) > 1 for r in rows) and any(not r.subjects for r in rows)
+    for part in (rows, rows[:1], [], rows[5:60]):
+        want = _params_outcome(events._sqlite_params_py, part, "g-0")
+        assert _params_outcome(_cevents.sqlite_params, part, "g-0") == want
+        assert _params_outcome(events.sqlite_params, part, "g-0") == want
+    other = [*rows[:3], rows[3]._replace(instance="g-1")]
+    assert _cevents.sqlite_params(other, "g-0") is None and events._sqlite_params_py(other, "g-0") is None
+    for odd in (rows[0]._replace(subjects=["s_a"]), rows[0]._replace(body=bytearray(b"{}")),
+                rows[0]._replace(instance=None), tuple(rows[0])[:12]):
+        assert _cevents.sqlite_params([rows[1], odd], "g-0") is NotImplemented
+        assert _params_outcome(events.sqlite_params, [rows[1], odd], "g-0") == _params_outcome(
+            events._sqlite_params_py, [rows[1], odd], "g-0")
