@@ -1,10 +1,11 @@
 /* cpragate.audit._cevents: the audit writer's event rows (canonical body, chain hash, row) in C.
  *
- * Why native: compiled Python still pays per field of every event a cache lookup for the
- * JSON of a string, a call, a bytes object, and one bytes %-format of 27 values (its format
- * string parsed per event), ~50k instructions per event besides the chain's SHA-256
- * (bench/AUDIT_RESULTS.md, session 12). Here the body is written into one reused buffer,
- * each value escaped or formatted in place, behind the chain hash's prefix.
+ * Why native: compiled Python paid per event ~30k instructions besides the chain's SHA-256:
+ * per field a cache lookup for the JSON of a string, a call and a bytes object; round(t, 3)
+ * (which formats and parses the number), orjson calls for the nested objects and the
+ * floats, hashlib's EVP contexts (bench/AUDIT_RESULTS.md, session 12). Here the body is
+ * written into one reused buffer, each value escaped or formatted in place, behind the
+ * chain hash's prefix, and hashed in a context on the stack.
  *
  * Contract (the pure-Python reference is cpragate.audit.events._build_rows_py, which the
  * tests compare with this on random and odd records): build_rows(todo, cache, instance,

@@ -547,8 +547,10 @@ def build_rows(
     for byte, or the same exception, as :func:`_build_rows_py`, its twin, which builds
     every event the C does not take in its common shape (tests/cpragate/audit/test_cevents.py
     compares both on random and odd records). The C writes each body into one buffer
-    behind the chain hash's prefix instead of a cache lookup, a call and a bytes object per
-    field and a 27-value %-format per event (bench/AUDIT_RESULTS.md, session 12)."""
+    behind the chain hash's prefix, each value escaped or formatted in place, instead of a
+    JSON cache lookup and a bytes object per field, ``round(t, 3)`` and orjson calls per
+    event and a context made, copied and freed per chain hash (bench/AUDIT_RESULTS.md,
+    session 12)."""
     native = _NATIVE_ROWS
     if native is not None:
         rows: list[Any] = native(todo, cache, instance, prev, seq, row_type)
