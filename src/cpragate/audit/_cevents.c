@@ -181,9 +181,37 @@ static int put_chars(Buf *b, PyObject *s, Py_ssize_t limit, int json) {
     return 0;
 }
 
+/* An ASCII str needing no escape (the usual one), quoted, with ``tail`` after it; else 1. */
+static inline int put_plain(Buf *b, PyObject *s, const char *tail, Py_ssize_t ntail) {
+    if (!PyUnicode_IS_ASCII(s)) {
+        return 1;
+    }
+    const Py_UCS1 *u = PyUnicode_1BYTE_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (ESC[u[i]]) {
+            return 1;
+        }
+    }
+    if (RESERVE(b, n + 2 + ntail) < 0) {
+        return -1;
+    }
+    char *o = b->p + b->len;
+    *o++ = '"';
+    memcpy(o, u, (size_t)n);
+    o += n;
+    *o++ = '"';
+    memcpy(o, tail, (size_t)ntail);
+    b->len += n + 2 + ntail;
+    return 0;
+}
+
 /* A JSON string (an exact str). */
 static int put_str(Buf *b, PyObject *s) {
-    int r;
+    int r = put_plain(b, s, "", 0);
+    if (r <= 0) {
+        return r;
+    }
     if (PUTS(b, "\"") < 0) {
         return -1;
     }
@@ -454,8 +482,20 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
         if (i && (r = PUTS(b, ",")) != 0) {
             goto done;
         }
-        if ((r = put_str(b, items[i].key)) != 0 || (r = PUTS(b, ":")) != 0 ||
-            (r = put_sorted(b, items[i].value, depth + 1)) != 0) {
+        r = put_plain(b, items[i].key, ":", 1);
+        if (r > 0 && ((r = put_str(b, items[i].key)) == 0)) {
+            r = PUTS(b, ":");
+        }
+        if (r != 0) {
+            goto done;
+        }
+        PyObject *v = items[i].value;
+        if (PyLong_CheckExact(v)) { /* the usual value: a count */
+            r = put_int(b, v);
+        } else {
+            r = put_sorted(b, v, depth + 1);
+        }
+        if (r != 0) {
             goto done;
         }
     }
