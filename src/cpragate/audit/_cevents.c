@@ -59,8 +59,6 @@ typedef struct {
     Py_ssize_t len, cap;
 } Buf;
 
-static Buf g_buf;   /* the hash input: prefix + body */
-static Buf g_path;  /* a path with its parameters filled in (UTF-8) */
 
 static int grow(Buf *b, Py_ssize_t need) {
     Py_ssize_t cap = b->cap ? b->cap : 4096;
@@ -408,12 +406,12 @@ static int put_value(Buf *b, PyObject *v) {
 /* ---- nested objects with sorted keys (pii, checks) --------------------------------------- */
 
 typedef struct {
-    const char *k; /* the key's UTF-8 in g_keys */
+    const char *k; /* the key's UTF-8 (its own bytes, or in ``keys``) */
     Py_ssize_t n;
     PyObject *key, *value;
 } Item;
 
-static int put_sorted(Buf *b, PyObject *v, int depth);
+static int put_sorted(Buf *b, Buf *keys, PyObject *v, int depth);
 
 static int key_cmp(const Item *a, const Item *c) {
     Py_ssize_t n = a->n < c->n ? a->n : c->n;
@@ -421,11 +419,10 @@ static int key_cmp(const Item *a, const Item *c) {
     return r ? r : (a->n < c->n ? -1 : a->n > c->n);
 }
 
-/* The keys' UTF-8 for sorting (strings of every width). */
-static Buf g_keys;
 
-/* A dict's items (``skip``: a key left out, "pii" for checks) as orjson's sorted object. */
-static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
+/* A dict's items (``skip``: a key left out, "pii" for checks) as orjson's sorted object
+ * (``keys``: scratch for the UTF-8 of keys that are not ASCII). */
+static int put_sorted_dict(Buf *b, Buf *keys, PyObject *d, PyObject *skip, int depth) {
     Py_ssize_t n = PyDict_GET_SIZE(d), pos = 0, m = 0;
     Item stack[16];
     Item *items = n <= 16 ? stack : PyMem_Malloc(sizeof(Item) * (size_t)n);
@@ -434,7 +431,7 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
         return -1;
     }
     PyObject *key, *value;
-    Py_ssize_t keys0 = g_keys.len;
+    Py_ssize_t keys0 = keys->len;
     int r = 0;
     while (PyDict_Next(d, &pos, &key, &value)) {
         if (!PyUnicode_CheckExact(key)) {
@@ -448,12 +445,12 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
             items[m].k = PyUnicode_DATA(key);
             items[m].n = -1 - PyUnicode_GET_LENGTH(key); /* < 0: a pointer, not an offset */
         } else {
-            Py_ssize_t at = g_keys.len;
-            if ((r = put_chars(&g_keys, key, -1, 0)) != 0) {
+            Py_ssize_t at = keys->len;
+            if ((r = put_chars(keys, key, -1, 0)) != 0) {
                 goto done;
             }
             items[m].k = (const char *)(intptr_t)at; /* an offset until the buffer stops moving */
-            items[m].n = g_keys.len - at;
+            items[m].n = keys->len - at;
         }
         items[m].key = key;
         items[m].value = value;
@@ -463,7 +460,7 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
         if (items[i].n < 0) {
             items[i].n = -1 - items[i].n;
         } else {
-            items[i].k = g_keys.p + (intptr_t)items[i].k;
+            items[i].k = keys->p + (intptr_t)items[i].k;
         }
     }
     for (Py_ssize_t i = 1; i < m; i++) { /* insertion sort: a handful of keys */
@@ -493,7 +490,7 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
         if (PyLong_CheckExact(v)) { /* the usual value: a count */
             r = put_int(b, v);
         } else {
-            r = put_sorted(b, v, depth + 1);
+            r = put_sorted(b, keys, v, depth + 1);
         }
         if (r != 0) {
             goto done;
@@ -501,7 +498,7 @@ static int put_sorted_dict(Buf *b, PyObject *d, PyObject *skip, int depth) {
     }
     r = PUTS(b, "}");
 done:
-    g_keys.len = keys0;
+    keys->len = keys0;
     if (items != stack) {
         PyMem_Free(items);
     }
@@ -511,12 +508,12 @@ done:
 /* orjson.dumps(v, option=OPT_SORT_KEYS) appended. The dict's items are borrowed: nothing
  * here runs Python code that could change them (keys are exact str, values are written,
  * not called, except by orjson, on a value of a type written by it alone). */
-static int put_sorted(Buf *b, PyObject *v, int depth) {
+static int put_sorted(Buf *b, Buf *keys, PyObject *v, int depth) {
     if (depth > MAX_DEPTH) {
         return SLOW;
     }
     if (PyDict_CheckExact(v)) {
-        return put_sorted_dict(b, v, NULL, depth);
+        return put_sorted_dict(b, keys, v, NULL, depth);
     }
     if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
         Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
@@ -529,7 +526,7 @@ static int put_sorted(Buf *b, PyObject *v, int depth) {
             if (i && (r = PUTS(b, ",")) != 0) {
                 return r;
             }
-            if ((r = put_sorted(b, items[i], depth + 1)) != 0) {
+            if ((r = put_sorted(b, keys, items[i], depth + 1)) != 0) {
                 return r;
             }
         }
@@ -630,56 +627,55 @@ static PyObject *pseud_of(PyObject *lk, PyObject *subj, PyObject **pseud) {
     return NULL;
 }
 
-/* Replace every "{name}" in g_path by tok (str.replace: left to right, not overlapping).
+/* Replace every "{name}" in ``path`` by tok (str.replace: left to right, not overlapping).
  * UTF-8 substrings match exactly where their code points do. */
-static Buf g_pat, g_rep, g_tmp;
 
-static int path_replace(PyObject *name, PyObject *tok, PyObject *lk) {
+static int path_replace(Buf *path, Buf *pat, Buf *rep, Buf *tmp, PyObject *name, PyObject *tok, PyObject *lk) {
     int r;
-    g_pat.len = g_rep.len = g_tmp.len = 0;
-    if ((r = PUTS(&g_pat, "{")) != 0 || (r = put_chars(&g_pat, name, -1, 0)) != 0 || (r = PUTS(&g_pat, "}")) != 0) {
+    pat->len = rep->len = tmp->len = 0;
+    if ((r = PUTS(pat, "{")) != 0 || (r = put_chars(pat, name, -1, 0)) != 0 || (r = PUTS(pat, "}")) != 0) {
         return r;
     }
-    const char *s = g_path.p;
-    Py_ssize_t n = g_path.len, i = 0, m = g_pat.len;
-    const char *hit = n >= m ? memmem(s, (size_t)n, g_pat.p, (size_t)m) : NULL;
+    const char *s = path->p;
+    Py_ssize_t n = path->len, i = 0, m = pat->len;
+    const char *hit = n >= m ? memmem(s, (size_t)n, pat->p, (size_t)m) : NULL;
     if (hit == NULL) {
         return 0;
     }
     if (tok != NULL) {
-        r = put_chars(&g_rep, tok, -1, 0);
-    } else if ((r = PUTS(&g_rep, "~")) == 0) { /* param_token(lk): "~" + lk[:16] */
-        r = put_chars(&g_rep, lk, 16, 0);
+        r = put_chars(rep, tok, -1, 0);
+    } else if ((r = PUTS(rep, "~")) == 0) { /* param_token(lk): "~" + lk[:16] */
+        r = put_chars(rep, lk, 16, 0);
     }
     if (r != 0) {
         return r;
     }
     while (hit != NULL) {
         Py_ssize_t at = hit - s;
-        if ((r = put(&g_tmp, s + i, at - i)) != 0 || (r = put(&g_tmp, g_rep.p, g_rep.len)) != 0) {
+        if ((r = put(tmp, s + i, at - i)) != 0 || (r = put(tmp, rep->p, rep->len)) != 0) {
             return r;
         }
         i = at + m;
-        hit = n - i >= m ? memmem(s + i, (size_t)(n - i), g_pat.p, (size_t)m) : NULL;
+        hit = n - i >= m ? memmem(s + i, (size_t)(n - i), pat->p, (size_t)m) : NULL;
     }
-    if ((r = put(&g_tmp, s + i, n - i)) != 0) {
+    if ((r = put(tmp, s + i, n - i)) != 0) {
         return r;
     }
-    Buf t = g_path; /* the result becomes the path; the old path's memory the next scratch */
-    g_path = g_tmp;
-    g_tmp = t;
+    Buf t = *path; /* the result becomes the path; the old path's memory the next scratch */
+    *path = *tmp;
+    *tmp = t;
     return 0;
 }
 
-/* g_path's UTF-8 as a JSON string. */
-static int put_path(Buf *b) {
-    if (RESERVE(b, 6 * g_path.len + 2) < 0) {
+/* ``path``'s UTF-8 as a JSON string. */
+static int put_path(Buf *b, const Buf *path) {
+    if (RESERVE(b, 6 * path->len + 2) < 0) {
         return -1;
     }
     char *o = b->p + b->len;
     *o++ = '"';
-    for (Py_ssize_t i = 0; i < g_path.len; i++) {
-        unsigned char c = (unsigned char)g_path.p[i];
+    for (Py_ssize_t i = 0; i < path->len; i++) {
+        unsigned char c = (unsigned char)path->p[i];
         if (c < 0x80 && ESC[c]) {
             *o++ = '\\';
             if (ESC[c] == 1) {
@@ -730,11 +726,25 @@ static inline int proper(PyObject *d) {
            PyUnicode_CheckExact(PyList_GET_ITEM(d, 1)) && PyUnicode_CheckExact(PyList_GET_ITEM(d, 2));
 }
 
+/* One build_rows call's state. The buffers are the call's own, not the module's: the
+ * hashlib fallback releases the GIL for long inputs, and the Python twin runs Python code
+ * between events, so another thread may build rows meanwhile. */
 typedef struct {
     PyObject *instance, *cache, *row_type;
-    Buf inst;               /* "\n" + the instance's UTF-8 + "\n" */
-    Buf inst_json;          /* its JSON */
+    Buf inst;      /* "\n" + the instance's UTF-8 + "\n" */
+    Buf inst_json; /* its JSON */
+    Buf buf;       /* the hash input: prefix + body */
+    Buf path;      /* a path with its parameters filled in (UTF-8) */
+    Buf pat, rep, tmp, keys;
 } Batch;
+
+static void batch_free(Batch *bt) {
+    Buf *bufs[] = {&bt->inst, &bt->inst_json, &bt->buf, &bt->path, &bt->pat, &bt->rep, &bt->tmp, &bt->keys};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) {
+        PyMem_Free(bufs[i]->p);
+        bufs[i]->p = NULL;
+    }
+}
 
 static PyObject *new_row(PyObject *row_type, PyObject **fields) {
     PyTypeObject *tp = (PyTypeObject *)row_type;
@@ -924,8 +934,8 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
     /* the path: the template with its parameters filled in (a subject's pseudonym, else
      * the parameter's token) */
     if (template != Py_None) {
-        g_path.len = 0;
-        TRY(put_chars(&g_path, template, -1, 0));
+        bt->path.len = 0;
+        TRY(put_chars(&bt->path, template, -1, 0));
         for (Py_ssize_t i = 0; i < PyList_GET_SIZE(ps); i++) {
             PyObject *pair = PyList_GET_ITEM(ps, i);
             PyObject *name = PyList_GET_ITEM(pair, 0), *lk = PyList_GET_ITEM(pair, 1);
@@ -933,12 +943,12 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
             if (tok != NULL && PyUnicode_GET_LENGTH(tok) == 0) {
                 tok = NULL; /* `pseud.get(lk) or param_token(lk)` */
             }
-            TRY(path_replace(name, tok, lk));
+            TRY(path_replace(&bt->path, &bt->pat, &bt->rep, &bt->tmp, name, tok, lk));
         }
     }
 
     /* the hash input: prev "\n" instance "\n" seq "\n", then the body */
-    Buf *o = &g_buf;
+    Buf *o = &bt->buf;
     o->len = 0;
     TRY(put(o, PyUnicode_DATA(prev), PyUnicode_GET_LENGTH(prev)));
     TRY(put(o, bt->inst.p, bt->inst.len));
@@ -960,7 +970,7 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
             goto out;
         }
         if (PyDict_GET_SIZE(ann) > (pii != NULL)) {
-            TRY(put_sorted_dict(o, ann, s_pii, 0));
+            TRY(put_sorted_dict(o, &bt->keys, ann, s_pii, 0));
         } else {
             TRY(PUTS(o, "null"));
         }
@@ -999,9 +1009,9 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
     TRY(PUTS(o, ",\"outcome\":"));
     TRY(put_str(o, outcome));
     TRY(PUTS(o, ",\"path\":"));
-    TRY(template == Py_None ? PUTS(o, "null") : put_path(o));
+    TRY(template == Py_None ? PUTS(o, "null") : put_path(o, &bt->path));
     TRY(personal ? PUTS(o, ",\"personal\":true,\"pii\":") : PUTS(o, ",\"personal\":false,\"pii\":"));
-    TRY(pii == NULL ? PUTS(o, "null") : put_sorted(o, pii, 0));
+    TRY(pii == NULL ? PUTS(o, "null") : put_sorted(o, &bt->keys, pii, 0));
     TRY(PUTS(o, ",\"purpose\":"));
     TRY(put_opt_str(o, b[10]));
     TRY(PUTS(o, ",\"route\":"));
@@ -1140,7 +1150,7 @@ static PyObject *build_rows(PyObject *self, PyObject *const *args, Py_ssize_t na
         }
         ok = overflow == 0 && seq < ((long long)1 << 62) - PyList_GET_SIZE(todo);
     }
-    Batch bt = {instance, cache, row_type, {0}, {0}};
+    Batch bt = {instance, cache, row_type, {0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}};
     if (ok) {
         int r = PUTS(&bt.inst, "\n");
         if (r == 0) {
@@ -1153,15 +1163,13 @@ static PyObject *build_rows(PyObject *self, PyObject *const *args, Py_ssize_t na
             r = put_str(&bt.inst_json, instance);
         }
         if (r < 0) {
-            PyMem_Free(bt.inst.p);
-            PyMem_Free(bt.inst_json.p);
+            batch_free(&bt);
             return NULL;
         }
         ok = r == 0;
     }
     if (!ok) { /* odd arguments: the Python decides everything (and raises what it raises) */
-        PyMem_Free(bt.inst.p);
-        PyMem_Free(bt.inst_json.p);
+        batch_free(&bt);
         PyObject *a[6] = {todo, cache, instance, prev, seqo, row_type};
         return PyObject_Vectorcall(g_slow, a, 6, NULL);
     }
@@ -1197,13 +1205,11 @@ static PyObject *build_rows(PyObject *self, PyObject *const *args, Py_ssize_t na
         Py_DECREF(row);
     }
     Py_DECREF(prev);
-    PyMem_Free(bt.inst.p);
-    PyMem_Free(bt.inst_json.p);
+    batch_free(&bt);
     return out;
 fail:
     Py_XDECREF(out);
-    PyMem_Free(bt.inst.p);
-    PyMem_Free(bt.inst_json.p);
+    batch_free(&bt);
     return NULL;
 }
 

@@ -334,3 +334,35 @@ def test_sqlite_params_are_the_pythons() -> None:
         assert _cevents.sqlite_params([rows[1], odd], "g-0") is NotImplemented
         assert _params_outcome(events.sqlite_params, [rows[1], odd], "g-0") == _params_outcome(
             events._sqlite_params_py, [rows[1], odd], "g-0")
+
+
+def test_threads_building_rows_at_once_get_their_own_rows() -> None:
+    """Each call has its own buffers: with hashlib (which releases the GIL while hashing
+    over 2 KiB) two threads building long events at once get the Python's rows each."""
+    native = _native()
+    import threading
+
+    from cpragate.audit import _cevents
+
+    def batch(k: int) -> list[tuple[int, Any, Any]]:
+        todo = [_demo(i, 1_767_225_600.0 + k + i, LKS[(i + k) % 6]) for i in range(150)]
+        for _, _b, c in todo:
+            c[7]["validation"]["violations"] = [[f"/t{k}/{j}", "type"] for j in range(120)]
+        return todo
+
+    todos = [batch(k) for k in range(2)]
+    want = [_build_rows_py(t, CACHE, f"g-{k}", GENESIS, 0, Row) for k, t in enumerate(todos)]
+    assert all(len(r.body) > 2048 for r in want[0])
+    got: list[list[Any]] = [[], []]
+    args = (events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest, _build_rows_py)
+    _cevents.setup(*args, 0, 0, 0)
+    try:
+        threads = [threading.Thread(target=lambda k=k: got[k].extend(
+            native(todos[k], CACHE, f"g-{k}", GENESIS, 0, Row))) for k in range(2)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+    finally:
+        _cevents.setup(*args, *events.openssl_sha256())
+    assert got == want
