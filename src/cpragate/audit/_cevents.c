@@ -354,11 +354,13 @@ static int put_float(Buf *b, PyObject *obj, double x) {
 /* An exact int as orjson writes it (decimal within its 64-bit range; beyond, orjson's
  * error, so SLOW). */
 static int put_int(Buf *b, PyObject *v) {
-    Py_ssize_t size = Py_SIZE(v); /* 3.11's int: a sign-magnitude array of 30-bit digits */
+#if PY_VERSION_HEX < 0x030C0000 /* 3.12 changed the layout: there, the call below */
+    Py_ssize_t size = Py_SIZE(v); /* up to 3.11 an int is a signed count of 30-bit digits */
     if (size >= -1 && size <= 1) {
         long long x = size ? (long long)((PyLongObject *)v)->ob_digit[0] : 0;
         return put_ll(b, size < 0 ? -x : x);
     }
+#endif
     int overflow;
     long long x = PyLong_AsLongLongAndOverflow(v, &overflow);
     if (overflow == 0) {
