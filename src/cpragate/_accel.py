@@ -24,7 +24,8 @@ A group may also hold C extension modules (:data:`NATIVE`: module name -> its C 
 built with the group and hashed over all their sources: ``cpragate.server._h1``, llhttp
 with one Python call per message head (``server/h1parse.py`` is its pure-Python twin), and
 ``cpragate.pii._cscan``, the PII engine's native scanner (group ``pii_native``; the engine's
-Python is its twin).
+Python is its twin), and ``cpragate.audit._cevents``, the audit writer's event rows (group
+``audit``; ``events._build_rows_py`` is its twin).
 """
 
 from __future__ import annotations
@@ -117,8 +118,10 @@ GROUPS: dict[str, tuple[str, ...]] = {
     # runs the Python it replaces, with identical results.
     "pii_native": ("cpragate.pii._cscan",),
     # The audit writer's per-event work (one event per request, on its own thread): spool
-    # records -> the canonical event body (bench/AUDIT_RESULTS.md, session 6).
-    "audit": ("cpragate.audit.events",),
+    # records -> the canonical event body (bench/AUDIT_RESULTS.md, session 6); the rows'
+    # bodies, chain hashes and rows in C (audit/_cevents.c, session 12; events.py's
+    # _build_rows_py is its twin).
+    "audit": ("cpragate.audit.events", "cpragate.audit._cevents"),
 }
 """Modules compiled together (one mypyc group each), by group name."""
 
@@ -128,6 +131,7 @@ _LLHTTP = ("_vendor/llhttp/llhttp.h", "_vendor/llhttp/api.c", "_vendor/llhttp/ht
 NATIVE: dict[str, tuple[str, ...]] = {
     "cpragate.server._h1": ("server/_h1.c", *_LLHTTP),
     "cpragate.pii._cscan": ("pii/_cscan.c",),
+    "cpragate.audit._cevents": ("audit/_cevents.c",),
 }
 """C extension modules of the groups: name -> sources (relative to the package); the first is the module's."""
 

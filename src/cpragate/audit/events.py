@@ -25,7 +25,8 @@ import hashlib
 import hmac
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, Final
+from itertools import chain
+from typing import Any, Final, cast
 
 import orjson
 
@@ -44,6 +45,7 @@ __all__ = [
     "pair_records",
     "param_token",
     "pseudonym",
+    "sqlite_params",
     "subject_params",
 ]
 
@@ -341,6 +343,7 @@ _dumps: Final = orjson.dumps
 _SORT: Final = orjson.OPT_SORT_KEYS
 _Fragment: Final = orjson.Fragment
 _tuple_new: Final[Callable[[Any, tuple[Any, ...]], Any]] = tuple.__new__
+_flat: Final = chain.from_iterable
 _Todo = list[tuple[int, Any, Any]]
 
 
@@ -540,6 +543,33 @@ def build_rows(
     after (``seq``, ``prev``), subjects resolved through ``cache`` (lookup -> (pseudonym,
     loaded at); ``s_unresolved`` when missing).
 
+    In C (audit/_cevents.c) when the ``audit`` group's build is loaded: the same rows, byte
+    for byte, or the same exception, as :func:`_build_rows_py`, its twin, which builds
+    every event the C does not take in its common shape (tests/cpragate/audit/test_cevents.py
+    compares both on random and odd records). The C writes each body into one buffer
+    behind the chain hash's prefix, each value escaped or formatted in place, instead of a
+    JSON cache lookup and a bytes object per field, ``round(t, 3)`` and orjson calls per
+    event and a context made, copied and freed per chain hash (bench/AUDIT_RESULTS.md,
+    session 12)."""
+    native = _NATIVE_ROWS
+    if native is not None:
+        rows: list[Any] = native(todo, cache, instance, prev, seq, row_type)
+        return rows
+    return _build_rows_py(todo, cache, instance, prev, seq, row_type)
+
+
+def _build_rows_py(
+    todo: _Todo,
+    cache: dict[str, tuple[str, float]],
+    instance: str,
+    prev: str,
+    seq: int,
+    row_type: type,
+) -> list[Any]:
+    """:func:`build_rows` in Python: the chained rows (``row_type``: storage.audit_sink.EventRow) of ``todo``'s events
+    after (``seq``, ``prev``), subjects resolved through ``cache`` (lookup -> (pseudonym,
+    loaded at); ``s_unresolved`` when missing).
+
     One tight loop per batch: the event's fields as :func:`_event` makes them, the body,
     the chain hash (the bytes of cpragate.audit.chain.link_hash, inlined), the row. The
     body is written directly: the top-level keys in sorted order, each value as orjson
@@ -611,6 +641,39 @@ def build_rows(
     return out
 
 
+def openssl_sha256() -> tuple[int, int, int]:
+    """The addresses of OpenSSL's ``SHA256_Init``, ``SHA256_Update`` and ``SHA256_Final`` in
+    the libcrypto that hashlib's ``_hashlib`` is linked with (dlsym through ``_hashlib``'s
+    own handle searches its dependencies, so no other library is loaded), or zeros when
+    there are none (no ``_hashlib``, an OpenSSL built without its low-level API). For
+    _cevents, which checks them against hashlib before using them."""
+    try:
+        import _hashlib
+        import ctypes
+
+        lib: Any = ctypes.CDLL(_hashlib.__file__)
+        out = [int(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0)
+               for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")]
+        return out[0], out[1], out[2]
+    except (ImportError, OSError, AttributeError, TypeError):
+        return 0, 0, 0
+
+
+_NATIVE_ROWS: Callable[[_Todo, dict[str, tuple[str, float]], str, str, int, type], list[Any]] | None = None
+_NATIVE_PARAMS: Callable[[list[Any], str], Any] | None = None
+try:
+    # The rows in C (_cevents.c), loaded by cpragate._accel only while it matches its source
+    # (with this module's build); otherwise (not built, stale, CPRAGATE_PURE=1)
+    # _build_rows_py above, which gives the same rows.
+    from cpragate.audit import _cevents
+
+    _cevents.setup(_dumps, _SORT, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py, *openssl_sha256())
+    _NATIVE_ROWS = _cevents.build_rows
+    _NATIVE_PARAMS = _cevents.sqlite_params
+except ImportError:
+    pass
+
+
 def subject_params(rows: list[Any], instance: str) -> list[Any] | None:
     """The subject index's parameters of ``rows`` (storage.audit_sink.EventRow: instance
     0, seq 1, ts 3, subjects 9) for the SQLite sink, flat: ``(pseudonym, seq, ts)`` per
@@ -632,3 +695,33 @@ def subject_params(rows: list[Any], instance: str) -> list[Any] | None:
                 out.append(seq)
                 out.append(ts)
     return out
+
+
+def sqlite_params(rows: list[Any], instance: str) -> tuple[list[Any], list[Any]] | None:
+    """The SQLite sink's parameters of ``rows`` (storage.audit_sink.EventRow) when every row
+    is ``instance``'s (the instance id a literal of the INSERT texts), else None: the event
+    rows' flat (seq, bkey, ts, consumer, route, decision, outcome, status, body as
+    bytearray, prev, hash) and the subject rows' flat (pseudonym, seq, ts).
+
+    In C (_cevents.sqlite_params) when loaded, one pass; :func:`_sqlite_params_py` is its
+    twin and decides for rows not as build_rows makes them."""
+    native = _NATIVE_PARAMS
+    if native is not None:
+        out: Any = native(rows, instance)
+        if out is not NotImplemented:
+            return cast("tuple[list[Any], list[Any]] | None", out)
+    return _sqlite_params_py(rows, instance)
+
+
+def _sqlite_params_py(rows: list[Any], instance: str) -> tuple[list[Any], list[Any]] | None:
+    """:func:`sqlite_params` in Python: the rows' fields flattened, the subjects and the
+    instance id deleted by extended slices (no tuple per row), the bodies made bytearray
+    (the same BLOB, bound without the sqlite3 module's adapter lookup)."""
+    subj = subject_params(rows, instance)
+    if subj is None:
+        return None
+    params: list[Any] = list(_flat(rows))
+    del params[9::13]
+    del params[0::12]
+    params[8::11] = [bytearray(b) for b in params[8::11]]
+    return params, subj

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import cast
 
 from cpragate.audit.chain import Checkpoint
-from cpragate.audit.events import subject_params
+from cpragate.audit.events import sqlite_params
 from cpragate.errors import AuditSinkError
 from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
 
@@ -136,10 +136,6 @@ class SqliteAuditSink:
         db, i = self.db, 0
         if table == "events":
             width = 12 if instance is None else 11  # parameters per event row
-            # The bodies as bytearray: the same BLOB, but the sqlite3 module binds bytes only
-            # after asking for an adapter (~3k instructions each, two failed attribute lookups).
-            body = width - 3
-            params[body::width] = map(bytearray, cast("list[bytes]", params[body::width]))
         else:
             width = 3 if instance is not None else 4
         n = len(params) // width
@@ -152,17 +148,19 @@ class SqliteAuditSink:
         """The events and subject rows of ``rows``; ``instance``: the batch's (all of the
         writer's rows are its instance's).
 
-        The event rows' parameters are the rows' fields flattened, with the subjects (and
-        the instance id when it is a literal) deleted by extended slices: no tuple per row."""
-        params: list[object] = list(_flat(rows))
-        del params[_SUBJECTS_AT::_ROW_WIDTH]
-        # every row is the instance's: the subject rows' (pseudonym, seq, ts), compiled
-        subj = subject_params(rows, instance) if "\x00" not in instance else None
-        if subj is not None:
-            del params[0 :: _ROW_WIDTH - 1]
-            self._insert("events", instance, params, _EV_ROWS)
-            self._insert("subjects", instance, subj, _SUBJ_ROWS)
+        The parameters come from ``events.sqlite_params`` (one C pass when the audit group
+        is built): the rows' fields without the subjects and the instance id (a literal of
+        the INSERT texts), the bodies as bytearray: the same BLOB, but the sqlite3 module
+        binds bytes only after asking for an adapter (~3k instructions each, two failed
+        attribute lookups)."""
+        both = sqlite_params(rows, instance) if "\x00" not in instance else None
+        if both is not None:
+            self._insert("events", instance, both[0], _EV_ROWS)
+            self._insert("subjects", instance, both[1], _SUBJ_ROWS)
         else:  # rows of other instances (or an id SQL text cannot hold): every value bound
+            params: list[object] = list(_flat(rows))
+            del params[_SUBJECTS_AT::_ROW_WIDTH]
+            params[9::12] = [bytearray(b) for b in cast("list[bytes]", params[9::12])]
             self._insert("events", None, params, _EV_ROWS)
             self._insert("subjects", None,
                          [x for r in rows for s in r.subjects for x in (s, r.instance, r.seq, r.ts)], _SUBJ_ROWS)
