@@ -260,12 +260,13 @@ class Limits(_Model):
         "bytes keep their order and a close writes them first; the latency added is at most the rest of the loop's pass.",
     )
     gc_young_threshold: int = Field(
-        10_000, ge=0, le=10_000_000,
+        50_000, ge=0, le=10_000_000,
         description="Python's cyclic garbage collector: net container allocations between two collections of its youngest "
         "generation. CPython's 700 is crossed every few dozen requests under load by the requests in flight alone "
         "(~17 µs of collection per request under the demo policy, and full collections of the whole heap every few "
-        "seconds); a served request leaves no cyclic garbage, so a larger value keeps little memory longer (0: the "
-        "interpreter's default; server/memory.py).",
+        "seconds), 10,000 every few hundred by the records waiting for the audit writer's next batch; a served request "
+        "leaves no cyclic garbage, so a larger value keeps little memory longer (0: the interpreter's default; "
+        "server/memory.py).",
     )  # fmt: skip
 
 

@@ -31,16 +31,23 @@ What we do, in each worker:
 Elsewhere (musl, macOS) both are no-ops that return False.
 
 And Python's cyclic garbage collector (any platform): :func:`tune_gc` sets the threshold
-of its youngest generation (``limits.gc_young_threshold``, 10,000). CPython's default,
+of its youngest generation (``limits.gc_young_threshold``, 50,000). CPython's default,
 700 net container allocations, is crossed every ~30 requests under the demo policy at
 32 concurrent clients just by the containers of the requests in flight, each collection
 walking them all, and the survivors it promotes trigger full collections of the whole
 heap (~400k objects, 40-60 ms each, several per 10 s): ~17 µs of collection per request
-and the p99's longest stalls (bench/RESULTS.md, session 9). A served request leaves no
-cyclic garbage (its objects are freed by reference counting when it ends); a failed
-upstream connect leaves its exception's traceback cycle (~28 objects), which waits longer
-for a collection: a few MB at most. ``stats()`` counts the collections per generation,
-their time and the longest.
+and the p99's longest stalls (bench/RESULTS.md, session 9). 10,000 (sessions 9-11) was
+still crossed every few hundred requests by the records handed to the audit writer (~44
+containers a request, freed by the writer's next batch, every 50 ms): 15-22k of them wait
+at 7-10k requests a second, and each collection walked them all (live, demo policy, wrk
+-c32: 59 collections in ~57k requests, 1.8 µs a request, pauses up to 4 ms; at 50,000
+none; bench/RESULTS.md, session 12). A served request leaves no cyclic garbage (its
+objects are freed by reference counting when it ends), and since session 12 neither does
+a closed connection (``ClientConnection.connection_lost`` breaks the parser's and uvloop's
+TLS cycles, which had held ~200 KB a TLS connection: at 50,000 the soak's RssAnon had
+swung 79 -> 234 MB, and stays at ~50 MB now). A failed upstream connect leaves its
+exception's traceback cycle (~28 objects), which waits longer for a collection: a few MB
+at most. ``stats()`` counts the collections per generation, their time and the longest.
 """
 
 from __future__ import annotations

@@ -146,6 +146,6 @@ def test_gateway_applies_the_gc_threshold_at_start_and_reload(tmp_path: Path, gc
             await gw.stop(0)
 
     assert asyncio.run(t()) == (4321, memory._GC_DEFAULT)
-    assert load_config_text(CFG % 60).limits.gc_young_threshold == 10_000  # the default
+    assert load_config_text(CFG % 60).limits.gc_young_threshold == 50_000  # the default
     with pytest.raises(Exception, match="gc_young_threshold"):
         load_config_text(CFG.replace("malloc_trim_interval: %s", "gc_young_threshold: -1"))
