@@ -545,7 +545,7 @@ def build_rows(
 
     In C (audit/_cevents.c) when the ``audit`` group's build is loaded: the same rows, byte
     for byte, or the same exception, as :func:`_build_rows_py`, its twin, which builds
-    every event the C does not take in its common shape (tests/cpragate/audit/test_cevents.py
+    every event the C does not take in its common shape (tests/cpragate/audit/test__cevents.py
     compares both on random and odd records). The C writes each body into one buffer
     behind the chain hash's prefix, each value escaped or formatted in place, instead of a
     JSON cache lookup and a bytes object per field, ``round(t, 3)`` and orjson calls per
