@@ -265,15 +265,56 @@ static int put_ll(Buf *b, long long v) {
     return put(b, o, e - o);
 }
 
-/* orjson.dumps(v) (``sort``: with OPT_SORT_KEYS) appended; SLOW when it raises (the Python
- * twin then raises it, from the same value). */
+/* Whether orjson can write ``v`` without running any Python code: None, bool and exact
+ * int, float and str, in exact lists, tuples and dicts with exact str keys. Anything else
+ * (a subclass, an Enum, a datetime with a tzinfo, a dataclass ...) may call back into
+ * Python, which could change or free what this module holds borrowed: such an event is
+ * built by the Python twin instead (SLOW). */
+static int plain(PyObject *v, int depth) {
+    if (v == Py_None || v == Py_True || v == Py_False || PyLong_CheckExact(v) || PyFloat_CheckExact(v) ||
+        PyUnicode_CheckExact(v)) {
+        return 1;
+    }
+    if (depth > MAX_DEPTH) {
+        return 0;
+    }
+    if (PyList_CheckExact(v) || PyTuple_CheckExact(v)) {
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(v);
+        PyObject **items = PySequence_Fast_ITEMS(v);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (!plain(items[i], depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (PyDict_CheckExact(v)) {
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(v, &pos, &key, &value)) {
+            if (!PyUnicode_CheckExact(key) || !plain(value, depth + 1)) {
+                return 0;
+            }
+        }
+        return 1;
+    }
+    return 0;
+}
+
+/* orjson.dumps(v) (``sort``: with OPT_SORT_KEYS) appended, for a plain value only (see
+ * plain()); SLOW when it is not plain or orjson raises (the Python twin then writes or
+ * raises it, from the same value). */
 static int put_dumps(Buf *b, PyObject *v, int sort) {
     PyObject *out;
+    if (!plain(v, 0)) {
+        return SLOW;
+    }
     if (sort) {
         PyObject *args[2] = {v, g_sort}; /* dumps(v, option=OPT_SORT_KEYS) */
         static PyObject *kwnames = NULL;
         if (kwnames == NULL) {
-            kwnames = Py_BuildValue("(s)", "option");
+            /* interned: orjson compares keyword names by identity with its own "option" */
+            kwnames = Py_BuildValue("(N)", PyUnicode_InternFromString("option"));
             if (kwnames == NULL) {
                 return -1;
             }
@@ -509,7 +550,7 @@ done:
 
 /* orjson.dumps(v, option=OPT_SORT_KEYS) appended. The dict's items are borrowed: nothing
  * here runs Python code that could change them (keys are exact str, values are written,
- * not called, except by orjson, on a value of a type written by it alone). */
+ * not called, except by orjson, on plain values only: see plain()). */
 static int put_sorted(Buf *b, Buf *keys, PyObject *v, int depth) {
     if (depth > MAX_DEPTH) {
         return SLOW;
@@ -765,8 +806,12 @@ static PyObject *new_row(PyObject *row_type, PyObject **fields) {
 
 /* One event in its common shape: its row (a new reference) in *row, or SLOW (nothing made,
  * no error set), or -1 (an error set). ``prev`` is the chain's head (an ASCII str). The
- * record lists are held by ``item`` (referenced by the caller); nothing here runs Python
- * code that could change them before the row is made. */
+ * record lists are held by ``item`` (referenced by the caller), and records are never
+ * changed once handed over (storage/audit_spool.py). No Python code of ours runs here before
+ * the row is made: orjson is called on plain values only (plain()), every other value makes
+ * the event SLOW. What can still run is outside the records' reach: an allocation may run
+ * the cyclic GC (finalizers of unrelated garbage), and the hashlib fallback releases the
+ * GIL for long inputs (the other threads never touch a handed record). */
 static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, PyObject **row) {
     if (!PyTuple_CheckExact(item) || PyTuple_GET_SIZE(item) != 3) {
         return SLOW;
@@ -1142,7 +1187,8 @@ static PyObject *build_rows(PyObject *self, PyObject *const *args, Py_ssize_t na
     int ok = PyList_CheckExact(todo) && PyDict_CheckExact(cache) && PyUnicode_CheckExact(instance) &&
              PyUnicode_CheckExact(prev) && PyUnicode_IS_ASCII(prev) && PyLong_CheckExact(seqo) &&
              PyType_Check(row_type) && PyType_IsSubtype((PyTypeObject *)row_type, &PyTuple_Type) &&
-             ((PyTypeObject *)row_type)->tp_itemsize == sizeof(PyObject *);
+             ((PyTypeObject *)row_type)->tp_itemsize == sizeof(PyObject *) &&
+             ((PyTypeObject *)row_type)->tp_dictoffset == 0; /* no __dict__: untracking a row is sound */
     long long seq = 0;
     if (ok) {
         int overflow;
@@ -1192,7 +1238,7 @@ static PyObject *build_rows(PyObject *self, PyObject *const *args, Py_ssize_t na
             if (r == 0 && !(PyTuple_Check(row) && PyTuple_GET_SIZE(row) == 13 &&
                             PyUnicode_CheckExact(PyTuple_GET_ITEM(row, 12)) &&
                             PyUnicode_IS_ASCII(PyTuple_GET_ITEM(row, 12)))) {
-                Py_DECREF(row);
+                Py_CLEAR(row);
                 PyErr_SetString(PyExc_TypeError, "the Python event builder's row has no ASCII hash");
                 r = -1;
             }
@@ -1218,18 +1264,12 @@ fail:
 /* sqlite_params(rows, instance): events._sqlite_params_py's (events, subjects) parameter
  * lists, None when a row is another instance's, or NotImplemented for rows not as
  * build_rows makes them (the Python twin then decides). One pass, no intermediate list. */
-static PyObject *sqlite_params(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "sqlite_params(rows, instance)");
-        return NULL;
-    }
-    PyObject *rows = args[0], *instance = args[1];
-    if (!PyList_CheckExact(rows) || !PyUnicode_CheckExact(instance)) {
-        Py_RETURN_NOTIMPLEMENTED;
-    }
-    Py_ssize_t n = PyList_GET_SIZE(rows), nsubj = 0;
+/* sqlite_params on a snapshot of the rows (a tuple: allocations below may run the cyclic
+ * GC, and nothing it runs can then change what the two passes walk). */
+static PyObject *params_of(PyObject *rows, PyObject *instance) {
+    Py_ssize_t n = PyTuple_GET_SIZE(rows), nsubj = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
+        PyObject *row = PyTuple_GET_ITEM(rows, i);
         if (!PyTuple_Check(row) || PyTuple_GET_SIZE(row) != 13 || !PyBytes_CheckExact(PyTuple_GET_ITEM(row, 10))) {
             Py_RETURN_NOTIMPLEMENTED;
         }
@@ -1250,7 +1290,7 @@ static PyObject *sqlite_params(PyObject *self, PyObject *const *args, Py_ssize_t
     }
     Py_ssize_t at = 0, sat = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *row = PyList_GET_ITEM(rows, i);
+        PyObject *row = PyTuple_GET_ITEM(rows, i);
         /* (instance 0, seq 1, bkey 2, ts 3, consumer 4, route 5, decision 6, outcome 7,
          * status 8, subjects 9, body 10, prev 11, hash 12): all but the instance and the
          * subjects, the body as bytearray (the same BLOB; the sqlite3 module binds bytes
@@ -1282,6 +1322,24 @@ static PyObject *sqlite_params(PyObject *self, PyObject *const *args, Py_ssize_t
     PyObject *out = PyTuple_Pack(2, ev, sub);
     Py_DECREF(ev);
     Py_DECREF(sub);
+    return out;
+}
+
+static PyObject *sqlite_params(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "sqlite_params(rows, instance)");
+        return NULL;
+    }
+    PyObject *rows = args[0], *instance = args[1];
+    if (!PyList_CheckExact(rows) || !PyUnicode_CheckExact(instance)) {
+        Py_RETURN_NOTIMPLEMENTED;
+    }
+    PyObject *snap = PyList_AsTuple(rows);
+    if (snap == NULL) {
+        return NULL;
+    }
+    PyObject *out = params_of(snap, instance);
+    Py_DECREF(snap);
     return out;
 }
 
@@ -1321,9 +1379,11 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             g_sha_final = (sha_final_fn)addr[2];
             PyObject *got = hex_sha256(probes[i], n);
             g_sha_init = NULL;
-            if (got == NULL) {
+            if (got == NULL) { /* OpenSSL's functions failed: hashlib it is */
                 Py_DECREF(want);
-                return NULL;
+                PyErr_Clear();
+                same = 0;
+                break;
             }
             same = PyUnicode_Compare(want, got) == 0;
             Py_DECREF(want);

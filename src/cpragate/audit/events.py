@@ -646,11 +646,15 @@ def openssl_sha256() -> tuple[int, int, int]:
     the libcrypto that hashlib's ``_hashlib`` is linked with (dlsym through ``_hashlib``'s
     own handle searches its dependencies, so no other library is loaded), or zeros when
     there are none (no ``_hashlib``, an OpenSSL built without its low-level API). For
-    _cevents, which checks them against hashlib before using them."""
+    _cevents, which checks them against hashlib before using them. Zeros too in FIPS mode:
+    the low-level calls bypass OpenSSL 3's providers, and the chain must then be hashed
+    inside the FIPS module (hashlib)."""
     try:
         import _hashlib
         import ctypes
 
+        if _hashlib.get_fips_mode():
+            return 0, 0, 0
         lib: Any = ctypes.CDLL(_hashlib.__file__)
         out = [int(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0)
                for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")]
@@ -672,6 +676,11 @@ try:
     _NATIVE_PARAMS = _cevents.sqlite_params
 except ImportError:
     pass
+except Exception:  # the native rows are an optimisation: never a reason for the trail not to start
+    import logging
+
+    logging.getLogger(__name__).warning("audit: the C event rows failed to set up; the Python builds them", exc_info=True)
+    _NATIVE_ROWS = _NATIVE_PARAMS = None
 
 
 def subject_params(rows: list[Any], instance: str) -> list[Any] | None:

@@ -10,6 +10,7 @@ import math
 import os
 import random
 import struct
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -366,3 +367,125 @@ def test_threads_building_rows_at_once_get_their_own_rows() -> None:
     finally:
         _cevents.setup(*args, *events.openssl_sha256())
     assert got == want
+
+
+def _with_slow(slow: Callable[..., list[Any]]) -> Any:
+    """_cevents.setup with another Python twin, restored on exit."""
+    import contextlib
+
+    from cpragate.audit import _cevents
+
+    sha = events.openssl_sha256()
+
+    @contextlib.contextmanager
+    def cm() -> Any:
+        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest, slow, *sha)
+        try:
+            yield _cevents
+        finally:
+            _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+                           _build_rows_py, *sha)
+
+    return cm()
+
+
+def test_values_orjson_would_call_python_for_go_to_the_twin_and_nested_plain_ones_do_not() -> None:
+    """orjson runs Python code for some types (an Enum's value, a tzinfo's utcoffset, a
+    dataclass's fields); the C holds borrowed references while it writes, so such an event
+    is the twin's. Nested plain values (dicts of dicts, lists) are written by orjson from
+    the C, its sorted form included (the keyword name must be the interned "option")."""
+    import datetime
+    import enum
+
+    native = _native()
+
+    class Color(enum.Enum):
+        RED = "red"
+
+    class Sub(dict):  # type: ignore[type-arg]
+        pass
+
+    calls: list[int] = []
+
+    def slow(*args: Any) -> list[Any]:
+        calls.append(1)
+        return _build_rows_py(*args)
+
+    t = 1_767_225_600.0
+    odd: list[Any] = [Color.RED, Sub(a=1), datetime.datetime(2026, 1, 2, tzinfo=datetime.UTC), [Color.RED]]
+    with _with_slow(slow):
+        for v in odd:
+            i, b, c = _demo(0, t, LKS[0])
+            c[7] = {**c[7], "minimize": {"rule": "r", "request_removed": {}, "response_removed": {"x": v}}}
+            calls.clear()
+            got = native([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
+            assert calls == [1] and got == _build_rows_py([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
+        i, b, c = _demo(0, t, LKS[0])
+        c[7] = {**c[7], "minimize": {"rule": "r", "request_removed": {"b": [1, {"z": 2, "a": [None, 1.5]}]},
+                                     "response_removed": {}}}
+        calls.clear()
+        got = native([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
+        assert calls == [] and got == _build_rows_py([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
+
+
+def test_a_value_whose_serialisation_changes_the_record_cannot_crash_the_writer() -> None:
+    """A tzinfo whose utcoffset empties the record while it is written (records are never
+    changed once handed over; this one breaks the rule on purpose): the C must not touch
+    the freed items (it hands the event to the twin before any Python code runs)."""
+    import datetime
+
+    native = _native()
+    t = 1_767_225_600.0
+    i, b, c = _demo(0, t, LKS[0])
+
+    class Evil(datetime.tzinfo):
+        def utcoffset(self, dt: Any) -> datetime.timedelta:
+            b.clear()
+            c.clear()
+            return datetime.timedelta(0)
+
+        def dst(self, dt: Any) -> datetime.timedelta:
+            return datetime.timedelta(0)
+
+    c[9] = datetime.datetime(2026, 1, 2, tzinfo=Evil())  # bytes_in
+    outcome = _outcome(native, [(i, b, c)], CACHE)
+    assert outcome is not None  # no crash: rows or the twin's exception
+
+
+def test_a_malformed_twin_row_is_an_error_without_a_double_free() -> None:
+    native = _native()
+    bad = ("not", "a", "row")
+
+    def slow(*args: Any) -> list[Any]:
+        return [bad]
+
+    before = sys.getrefcount(bad)
+    i, b, c = _demo(0, 1_767_225_600.0, LKS[0])
+    c[9] = object()  # not plain: the twin's
+    with _with_slow(slow):
+        for _ in range(3):
+            with pytest.raises(TypeError, match="ASCII hash"):
+                native([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
+    assert sys.getrefcount(bad) == before
+
+
+def test_a_failing_openssl_probe_falls_back_to_hashlib() -> None:
+    """OpenSSL's functions are used only when they hash as hashlib does; if they fail, the
+    setup falls back to hashlib instead of raising (the trail must start)."""
+    import ctypes
+
+    _native()
+    from cpragate.audit import _cevents
+
+    proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
+    fail = proto(lambda ctx: 0)
+    addr = ctypes.cast(fail, ctypes.c_void_p).value or 0
+    try:
+        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+                       _build_rows_py, addr, addr, addr)
+        todo = [_demo(i, 1_767_225_600.0 + i, LKS[i % 4]) for i in range(3)]
+        assert events._NATIVE_ROWS is not None
+        assert events._NATIVE_ROWS(todo, CACHE, "g-0", GENESIS, 0, Row) == _build_rows_py(todo, CACHE, "g-0", GENESIS, 0, Row)
+    finally:
+        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+                       _build_rows_py, *events.openssl_sha256())
