@@ -301,28 +301,13 @@ static int plain(PyObject *v, int depth) {
     return 0;
 }
 
-/* orjson.dumps(v) (``sort``: with OPT_SORT_KEYS) appended, for a plain value only (see
- * plain()); SLOW when it is not plain or orjson raises (the Python twin then writes or
- * raises it, from the same value). */
-static int put_dumps(Buf *b, PyObject *v, int sort) {
-    PyObject *out;
+/* orjson.dumps(v) appended, for a plain value only (see plain()); SLOW when it is not plain
+ * or orjson raises (the Python twin then writes or raises it, from the same value). */
+static int put_dumps(Buf *b, PyObject *v) {
     if (!plain(v, 0)) {
         return SLOW;
     }
-    if (sort) {
-        PyObject *args[2] = {v, g_sort}; /* dumps(v, option=OPT_SORT_KEYS) */
-        static PyObject *kwnames = NULL;
-        if (kwnames == NULL) {
-            /* interned: orjson compares keyword names by identity with its own "option" */
-            kwnames = Py_BuildValue("(N)", PyUnicode_InternFromString("option"));
-            if (kwnames == NULL) {
-                return -1;
-            }
-        }
-        out = PyObject_Vectorcall(g_dumps, args, 1, kwnames);
-    } else {
-        out = PyObject_CallOneArg(g_dumps, v);
-    }
+    PyObject *out = PyObject_CallOneArg(g_dumps, v);
     if (out == NULL) {
         if (PyErr_ExceptionMatches(PyExc_MemoryError)) {
             return -1;
@@ -381,13 +366,13 @@ static int put_float(Buf *b, PyObject *obj, double x) {
         return PUTS(b, "null");
     }
     if (obj != NULL) {
-        return put_dumps(b, obj, 0);
+        return put_dumps(b, obj);
     }
     PyObject *f = PyFloat_FromDouble(x);
     if (f == NULL) {
         return -1;
     }
-    int r = put_dumps(b, f, 0);
+    int r = put_dumps(b, f);
     Py_DECREF(f);
     return r;
 }
@@ -443,7 +428,7 @@ static int put_value(Buf *b, PyObject *v) {
     if (v == Py_False) {
         return PUTS(b, "false");
     }
-    return put_dumps(b, v, 0);
+    return put_dumps(b, v);
 }
 
 /* ---- nested objects with sorted keys (pii, checks) --------------------------------------- */
@@ -579,7 +564,7 @@ static int put_sorted(Buf *b, Buf *keys, PyObject *v, int depth) {
         v == Py_False) {
         return put_value(b, v);
     }
-    return put_dumps(b, v, 1);
+    return SLOW; /* not plain (plain() would refuse it): the Python twin writes it */
 }
 
 /* ---- the event ------------------------------------------------------------------------------ */
@@ -804,6 +789,11 @@ static PyObject *new_row(PyObject *row_type, PyObject **fields) {
     return row;
 }
 
+/* (The subject cache is the writer's own: exact str keys only, so its lookups run no Python
+ * code. The hashlib fallback of hex_sha256, used only where OpenSSL's functions are not,
+ * calls Python and may release the GIL for long inputs; the other threads never touch a
+ * handed record, whose items are read again after it.) */
+
 /* One event in its common shape: its row (a new reference) in *row, or SLOW (nothing made,
  * no error set), or -1 (an error set). ``prev`` is the chain's head (an ASCII str). The
  * record lists are held by ``item`` (referenced by the caller), and records are never
@@ -1011,10 +1001,18 @@ static int event_row(Batch *bt, PyObject *item, PyObject *prev, long long seq, P
     TRY(PUTS(o, ",\"checks\":"));
     PyObject *pii = NULL;
     if (ann != NULL) {
-        pii = PyDict_GetItemWithError(ann, s_pii);
-        if (pii == NULL && PyErr_Occurred()) {
-            r = -1;
-            goto out;
+        /* "pii" found by walking the keys, not by a hashed lookup: a key that is not an
+         * exact str could run its __eq__ (Python code) while we hold the records' items */
+        Py_ssize_t pos = 0;
+        PyObject *key, *value;
+        while (PyDict_Next(ann, &pos, &key, &value)) {
+            if (!PyUnicode_CheckExact(key)) {
+                r = SLOW;
+                goto out;
+            }
+            if (pii == NULL && str_eq(key, s_pii)) {
+                pii = value;
+            }
         }
         if (PyDict_GET_SIZE(ann) > (pii != NULL)) {
             TRY(put_sorted_dict(o, &bt->keys, ann, s_pii, 0));
@@ -1381,6 +1379,9 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
             g_sha_init = NULL;
             if (got == NULL) { /* OpenSSL's functions failed: hashlib it is */
                 Py_DECREF(want);
+                if (!PyErr_ExceptionMatches(PyExc_RuntimeError)) {
+                    return NULL; /* a MemoryError is not a verdict on OpenSSL */
+                }
                 PyErr_Clear();
                 same = 0;
                 break;
@@ -1391,6 +1392,9 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
         }
         if (same) {
             g_sha_init = (sha_init_fn)addr[0];
+        } else {
+            g_sha_update = NULL;
+            g_sha_final = NULL;
         }
     }
     return PyBool_FromLong(g_sha_init != NULL);

@@ -659,7 +659,7 @@ def openssl_sha256() -> tuple[int, int, int]:
         out = [int(ctypes.cast(getattr(lib, name), ctypes.c_void_p).value or 0)
                for name in ("SHA256_Init", "SHA256_Update", "SHA256_Final")]
         return out[0], out[1], out[2]
-    except (ImportError, OSError, AttributeError, TypeError):
+    except (ImportError, OSError, AttributeError, TypeError, ValueError):
         return 0, 0, 0
 
 
@@ -680,7 +680,6 @@ except Exception:  # the native rows are an optimisation: never a reason for the
     import logging
 
     logging.getLogger(__name__).warning("audit: the C event rows failed to set up; the Python builds them", exc_info=True)
-    _NATIVE_ROWS = _NATIVE_PARAMS = None
 
 
 def subject_params(rows: list[Any], instance: str) -> list[Any] | None:

@@ -392,8 +392,8 @@ def _with_slow(slow: Callable[..., list[Any]]) -> Any:
 def test_values_orjson_would_call_python_for_go_to_the_twin_and_nested_plain_ones_do_not() -> None:
     """orjson runs Python code for some types (an Enum's value, a tzinfo's utcoffset, a
     dataclass's fields); the C holds borrowed references while it writes, so such an event
-    is the twin's. Nested plain values (dicts of dicts, lists) are written by orjson from
-    the C, its sorted form included (the keyword name must be the interned "option")."""
+    is the twin's, nested or at the top level. Nested plain values (dicts of dicts, lists)
+    are written by the C itself."""
     import datetime
     import enum
 
@@ -420,6 +420,12 @@ def test_values_orjson_would_call_python_for_go_to_the_twin_and_nested_plain_one
             calls.clear()
             got = native([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
             assert calls == [1] and got == _build_rows_py([(i, b, c)], CACHE, "g-0", GENESIS, 0, Row)
+        for v in (Color.RED, Sub(a=1)):  # at the top level: bytes_out
+            i, b, c = _demo(0, t, LKS[0])
+            c[10] = v
+            calls.clear()
+            assert _outcome(native, [(i, b, c)], CACHE) == _outcome(_build_rows_py, [(i, b, c)], CACHE)
+            assert calls == [1]
         i, b, c = _demo(0, t, LKS[0])
         c[7] = {**c[7], "minimize": {"rule": "r", "request_removed": {"b": [1, {"z": 2, "a": [None, 1.5]}]},
                                      "response_removed": {}}}
@@ -448,8 +454,41 @@ def test_a_value_whose_serialisation_changes_the_record_cannot_crash_the_writer(
             return datetime.timedelta(0)
 
     c[9] = datetime.datetime(2026, 1, 2, tzinfo=Evil())  # bytes_in
-    outcome = _outcome(native, [(i, b, c)], CACHE)
-    assert outcome is not None  # no crash: rows or the twin's exception
+    calls: list[int] = []
+
+    def slow(*args: Any) -> list[Any]:
+        calls.append(1)
+        return _build_rows_py(*args)
+
+    with _with_slow(slow):
+        _outcome(native, [(i, b, c)], CACHE)  # rows or the twin's exception, never a crash
+    assert calls == [1]  # the C left the event to the twin before any Python code ran
+
+
+def test_an_annotation_key_that_is_not_an_exact_str_leaves_the_event_to_the_twin() -> None:
+    """A key equal to "pii" but of a str subclass whose __eq__ empties the record: the C
+    finds "pii" by walking exact str keys (no hashed lookup that would call __eq__)."""
+    native = _native()
+    i, b, c = _demo(0, 1_767_225_600.0, LKS[0])
+
+    class K(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            b.clear()
+            c.clear()
+            return str.__eq__(self, other)
+
+    c[7] = {K("pii"): c[7]["pii"]}
+    calls: list[int] = []
+
+    def slow(*args: Any) -> list[Any]:
+        calls.append(1)
+        return _build_rows_py(*args)
+
+    with _with_slow(slow):
+        _outcome(native, [(i, b, c)], CACHE)  # never a crash
+    assert calls == [1]
 
 
 def test_a_malformed_twin_row_is_an_error_without_a_double_free() -> None:
@@ -477,12 +516,13 @@ def test_a_failing_openssl_probe_falls_back_to_hashlib() -> None:
     _native()
     from cpragate.audit import _cevents
 
-    proto = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)
-    fail = proto(lambda ctx: 0)
-    addr = ctypes.cast(fail, ctypes.c_void_p).value or 0
+    init = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p)(lambda ctx: 0)
+    update = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t)(lambda c, d, n: 0)
+    final = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(lambda md, c: 0)
+    addrs = [ctypes.cast(f, ctypes.c_void_p).value or 0 for f in (init, update, final)]
     try:
-        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
-                       _build_rows_py, addr, addr, addr)
+        assert _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+                              _build_rows_py, *addrs) is False  # hashlib chosen
         todo = [_demo(i, 1_767_225_600.0 + i, LKS[i % 4]) for i in range(3)]
         assert events._NATIVE_ROWS is not None
         assert events._NATIVE_ROWS(todo, CACHE, "g-0", GENESIS, 0, Row) == _build_rows_py(todo, CACHE, "g-0", GENESIS, 0, Row)
