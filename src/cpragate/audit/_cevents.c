@@ -34,7 +34,6 @@
 #define SLOW 1       /* "not in the common shape": the event is built by the Python twin */
 
 static PyObject *g_dumps;     /* orjson.dumps */
-static PyObject *g_sort;      /* orjson.OPT_SORT_KEYS (an int) */
 static PyObject *g_sha256;    /* hashlib.sha256 */
 static PyObject *g_hexdigest; /* its objects' hexdigest (an unbound method) */
 static PyObject *g_slow;      /* events._build_rows_py */
@@ -1342,12 +1341,12 @@ static PyObject *sqlite_params(PyObject *self, PyObject *const *args, Py_ssize_t
 }
 
 static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 8) {
-        PyErr_SetString(PyExc_TypeError, "setup(dumps, option_sort_keys, sha256, hexdigest, slow, init, update, final)");
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "setup(dumps, sha256, hexdigest, slow, init, update, final)");
         return NULL;
     }
-    PyObject **slots[5] = {&g_dumps, &g_sort, &g_sha256, &g_hexdigest, &g_slow};
-    for (int i = 0; i < 5; i++) {
+    PyObject **slots[4] = {&g_dumps, &g_sha256, &g_hexdigest, &g_slow};
+    for (int i = 0; i < 4; i++) {
         Py_XSETREF(*slots[i], Py_NewRef(args[i]));
     }
     /* OpenSSL's functions, if given, only when they hash as hashlib does (empty, one block,
@@ -1357,7 +1356,7 @@ static PyObject *setup(PyObject *self, PyObject *const *args, Py_ssize_t nargs) 
     g_sha_final = NULL;
     void *addr[3];
     for (int i = 0; i < 3; i++) {
-        addr[i] = PyLong_AsVoidPtr(args[5 + i]);
+        addr[i] = PyLong_AsVoidPtr(args[4 + i]);
         if (addr[i] == NULL && PyErr_Occurred()) {
             return NULL;
         }
@@ -1406,7 +1405,7 @@ static PyMethodDef methods[] = {
     {"sqlite_params", (PyCFunction)(void (*)(void))sqlite_params, METH_FASTCALL,
      "sqlite_params(rows, instance): events._sqlite_params_py's parameter lists (NotImplemented: ask it)."},
     {"setup", (PyCFunction)(void (*)(void))setup, METH_FASTCALL,
-     "setup(dumps, option_sort_keys, sha256, hexdigest, slow, init, update, final): what build_rows calls; "
+     "setup(dumps, sha256, hexdigest, slow, init, update, final): what build_rows calls; "
      "True when it hashes with OpenSSL's SHA256_Init/Update/Final at those addresses (0: hashlib)."},
     {NULL, NULL, 0, NULL},
 };

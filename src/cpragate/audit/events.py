@@ -671,7 +671,7 @@ try:
     # _build_rows_py above, which gives the same rows.
     from cpragate.audit import _cevents
 
-    _cevents.setup(_dumps, _SORT, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py, *openssl_sha256())
+    _cevents.setup(_dumps, _sha256, type(_sha256(b"")).hexdigest, _build_rows_py, *openssl_sha256())
     _NATIVE_ROWS = _cevents.build_rows
     _NATIVE_PARAMS = _cevents.sqlite_params
 except ImportError:

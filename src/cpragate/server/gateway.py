@@ -313,18 +313,19 @@ class Gateway:
         reading many connections wakes once for all of them. A connection's own bytes keep
         their order (a later :meth:`ClientConnection.write` goes out with them, behind
         them), and a close, an abort or the peer's EOF writes them first."""
-        batch = self.write_batch
-        batch.append(conn)
-        if len(batch) == 1 and not self.send_batch:
-            self.loop.call_soon(self.flush_writes)
+        self.write_batch.append(conn)
+        self._flush_soon()
 
     def queue_send(self, up: UpstreamConnection) -> None:
         """Send ``up``'s held request (``UpstreamConnection.send(..., hold=True)``) with the
         pass's other writes: an upstream serving many of the pool's connections wakes once
         per batch, not once per request (as a client does for :meth:`queue_write`)."""
-        sends = self.send_batch
-        sends.append(up)
-        if len(sends) == 1 and not self.write_batch:
+        self.send_batch.append(up)
+        self._flush_soon()
+
+    def _flush_soon(self) -> None:
+        """Schedule :meth:`flush_writes` when the write just queued is the pass's first."""
+        if len(self.write_batch) + len(self.send_batch) == 1:
             self.loop.call_soon(self.flush_writes)
 
     def flush_writes(self) -> None:

@@ -54,7 +54,7 @@ from cpragate.errors import (
 from cpragate.server.eager import run_eager
 from cpragate.server.h1parse import HeadTooLarge, ParseError, parsers
 from cpragate.server.tls import tls_info
-from cpragate.server.upstream import UpstreamConnection
+from cpragate.server.upstream import UpstreamConnection, closed_feed
 from cpragate.server.wire import HOP_BY_HOP, JOIN_HEAD, connection_tokens, decode_body, response_head
 
 if TYPE_CHECKING:
@@ -107,11 +107,6 @@ _METHOD_BYTES: Final = {m: b for b, m in _METHODS.items()}
 _UNIQUE_REQ: Final = frozenset({b"host"})  # RFC 9112 §3.2: a second Host is a bad request
 
 RequestParser, _ = parsers()
-
-
-def _closed_feed(data: bytes | memoryview) -> bool:
-    """A closed connection's parser: reads nothing (``ClientConnection.connection_lost``)."""
-    return False
 
 
 # Cycle states (Final: compiled, each use is a constant, not a module-dict lookup)
@@ -218,7 +213,7 @@ class ClientConnection(asyncio.BufferedProtocol):
         # when its last user (a cycle still finishing) lets go. Nothing parses or writes
         # after this (data_received returns on ``closing``; every write checks the transport).
         self.parser = None
-        self.feed = _closed_feed
+        self.feed = closed_feed
         self.transport = None
 
     def get_buffer(self, sizehint: int) -> memoryview:

@@ -74,8 +74,9 @@ class UpstreamUser(Protocol):
     def upstream_resume(self) -> None: ...
 
 
-def _closed_feed(data: bytes | memoryview) -> bool:
-    """A lost connection's parser: reads nothing (``UpstreamConnection.connection_lost``)."""
+def closed_feed(data: bytes | memoryview) -> bool:
+    """A lost connection's parser (client or upstream side): reads nothing. Set by
+    ``connection_lost`` in place of the parser's ``feed_data``, which held the connection."""
     return False
 
 
@@ -183,7 +184,7 @@ class UpstreamConnection(asyncio.BufferedProtocol):
         # parser and this connection hold each other, and a TLS transport's SSLProtocol keeps
         # this connection's buffer callbacks. Nothing parses or writes after this.
         self._parser = None
-        self._feed = _closed_feed
+        self._feed = closed_feed
         self.transport = None
         user = self.user
         self.user = None

@@ -98,13 +98,13 @@ def test_the_c_takes_the_demo_records_itself() -> None:
         return _build_rows_py(*args)
 
     sha = events.openssl_sha256()
-    _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest, slow, *sha)
+    _cevents.setup(events._dumps, events._sha256, type(events._sha256(b"")).hexdigest, slow, *sha)
     try:
         todo = [_demo(i, 1_767_225_600.0 + i / 7, LKS[i % 4]) for i in range(50)]
         rows = native(todo, CACHE, "g-0", GENESIS, 0, Row)
         interrupted = native([(1, todo[0][1], None)], CACHE, "g-0", GENESIS, 0, Row)
     finally:
-        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+        _cevents.setup(events._dumps, events._sha256, type(events._sha256(b"")).hexdigest,
                        _build_rows_py, *sha)
     assert not calls and len(rows) == 50 and interrupted[0].outcome == "interrupted"
     assert rows == _build_rows_py(todo, CACHE, "g-0", GENESIS, 0, Row)
@@ -293,7 +293,7 @@ def test_the_openssl_one_shot_and_hashlib_hash_alike() -> None:
         if isinstance(_outcome(_build_rows_py, [item], CACHE), list):  # not one the Python refuses
             todo.append(item)
     want = _build_rows_py(todo, CACHE, "g-0", GENESIS, 0, Row)
-    args = (events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest, _build_rows_py)
+    args = (events._dumps, events._sha256, type(events._sha256(b"")).hexdigest, _build_rows_py)
     sha = events.openssl_sha256()
     try:
         assert _cevents.setup(*args, 0, 0, 0) is False
@@ -355,7 +355,7 @@ def test_threads_building_rows_at_once_get_their_own_rows() -> None:
     want = [_build_rows_py(t, CACHE, f"g-{k}", GENESIS, 0, Row) for k, t in enumerate(todos)]
     assert all(len(r.body) > 2048 for r in want[0])
     got: list[list[Any]] = [[], []]
-    args = (events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest, _build_rows_py)
+    args = (events._dumps, events._sha256, type(events._sha256(b"")).hexdigest, _build_rows_py)
     _cevents.setup(*args, 0, 0, 0)
     try:
         threads = [threading.Thread(target=lambda k=k: got[k].extend(
@@ -379,11 +379,11 @@ def _with_slow(slow: Callable[..., list[Any]]) -> Any:
 
     @contextlib.contextmanager
     def cm() -> Any:
-        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest, slow, *sha)
+        _cevents.setup(events._dumps, events._sha256, type(events._sha256(b"")).hexdigest, slow, *sha)
         try:
             yield _cevents
         finally:
-            _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+            _cevents.setup(events._dumps, events._sha256, type(events._sha256(b"")).hexdigest,
                            _build_rows_py, *sha)
 
     return cm()
@@ -521,11 +521,11 @@ def test_a_failing_openssl_probe_falls_back_to_hashlib() -> None:
     final = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p)(lambda md, c: 0)
     addrs = [ctypes.cast(f, ctypes.c_void_p).value or 0 for f in (init, update, final)]
     try:
-        assert _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+        assert _cevents.setup(events._dumps, events._sha256, type(events._sha256(b"")).hexdigest,
                               _build_rows_py, *addrs) is False  # hashlib chosen
         todo = [_demo(i, 1_767_225_600.0 + i, LKS[i % 4]) for i in range(3)]
         assert events._NATIVE_ROWS is not None
         assert events._NATIVE_ROWS(todo, CACHE, "g-0", GENESIS, 0, Row) == _build_rows_py(todo, CACHE, "g-0", GENESIS, 0, Row)
     finally:
-        _cevents.setup(events._dumps, events._SORT, events._sha256, type(events._sha256(b"")).hexdigest,
+        _cevents.setup(events._dumps, events._sha256, type(events._sha256(b"")).hexdigest,
                        _build_rows_py, *events.openssl_sha256())
