@@ -3,7 +3,22 @@
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="$ROOT/.venv"
-PY="${PYTHON:-python3}"
+# The interpreter .venv is made from: $PYTHON when set; otherwise the distribution's own
+# /usr/bin/python3 when it is CPython 3.11 or newer; otherwise the first python3 on PATH.
+# Why the distribution's: Debian (as Ubuntu and Fedora) builds it with PGO and LTO and links
+# it statically, while a version manager's default build (pyenv: --enable-shared, neither
+# --enable-optimizations nor --with-lto) runs the same gateway with ~15 % more CPU per
+# request (bench/RESULTS.md, session 13).
+pick_python() {
+  if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
+  if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c \
+      'import sys; sys.exit(not (sys.implementation.name == "cpython" and sys.version_info >= (3, 11)))' 2>/dev/null; then
+    echo /usr/bin/python3
+    return
+  fi
+  echo python3
+}
+PY="$(pick_python)"
 _APT_UPDATED=0
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -23,6 +38,15 @@ ensure_apt() {
 # ensure_venv: .venv with the package and its dev tools, refreshed when pyproject.toml changes.
 ensure_venv() {
   if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then ensure_apt python3-venv; fi
+  if [ -x "$VENV/bin/python" ]; then  # made from another interpreter (an older checkout, PYTHON=...): made again
+    local want have
+    want="$("$PY" -c 'import os, sys; print(os.path.realpath(sys.executable))')"
+    have="$("$VENV/bin/python" -c 'import os, sys; print(os.path.realpath(sys._base_executable))' 2>/dev/null || true)"
+    if [ "$want" != "$have" ]; then
+      say "recreating $VENV from $want (it was made from ${have:-an interpreter that no longer runs})"
+      rm -rf "$VENV"
+    fi
+  fi
   if [ ! -x "$VENV/bin/python" ]; then
     say "creating $VENV"
     "$PY" -m venv "$VENV"
