@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from cpragate.errors import AuditSinkError
-from cpragate.storage.audit_sink import EventRow, InstanceState
+from cpragate.storage import audit_sqlite
+from cpragate.storage.audit_sink import EventRow, InstanceState, SearchQuery
 from cpragate.storage.audit_sqlite import SqliteAuditSink
 
 
@@ -164,3 +165,49 @@ def test_the_instance_id_written_as_a_literal_is_stored_exactly(tmp_path: Path, 
         assert s.state(inst).head_seq == 39
     finally:
         s.close()
+
+
+def _pragma(db: sqlite3.Connection, name: str) -> int:
+    return int(db.execute(f"PRAGMA {name}").fetchone()[0])
+
+
+def test_new_databases_get_16k_pages_and_existing_ones_keep_theirs(tmp_path: Path) -> None:
+    """A new file gets 16 KiB pages (a quarter as many WAL frames per batch), its writer's
+    self-checkpoint bound stays 16 MiB of WAL; a file made before (4 KiB pages, as SQLite's
+    default made every audit database until session 13) is opened, written and read as it
+    is, and both answer the same reads for the same rows."""
+    old_path = tmp_path / "old.db"
+    c = sqlite3.connect(old_path, isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.executescript(audit_sqlite._SCHEMA.format(p="audit"))  # what the sink made before
+    c.close()
+    old, new = SqliteAuditSink(str(old_path)), SqliteAuditSink(str(tmp_path / "new.db"))
+    try:
+        assert (_pragma(old.db, "page_size"), _pragma(old.db, "wal_autocheckpoint")) == (4096, 4096)
+        assert (_pragma(new.db, "page_size"), _pragma(new.db, "wal_autocheckpoint")) == (16384, 1024)
+        for s in (old, new):
+            head = 0
+            for b in range(5):  # several batches, bodies past one page of either size
+                rows = [EventRow("gw", n, n * 7, 100.0 + n / 3, f"c{n % 3}", f"/r/{n % 4}", "allow",
+                                 "served" if n % 5 else "refused", 200, (f"s_{n % 6}",) * (n % 3),
+                                 b'{"n":%d,"pad":"%s"}' % (n, b"x" * (n * 97 % 20000)), f"p{n}", f"h{n}")
+                        for n in range(head + 1, head + 1 + 40 * (b + 1))]
+                s.write(rows, InstanceState("gw", rows[-1].seq, rows[-1].hash, b), head, [])
+                head = rows[-1].seq
+        for s in (old, new):  # another connection (a reader: CLI, verify) sees the same file
+            r = SqliteAuditSink(s.path)
+            try:
+                assert _pragma(r.db, "page_size") == _pragma(s.db, "page_size")
+            finally:
+                r.close()
+        assert list(old.chain("gw")) == list(new.chain("gw"))
+        for q in (SearchQuery(limit=10_000), SearchQuery(subjects=("s_1", "s_4"), limit=10_000),
+                  SearchQuery(consumer="c1", since=150.0, newest_first=False, limit=7),
+                  SearchQuery(route="/r/2", outcome="refused", limit=10_000)):
+            assert old.search(q) == new.search(q)
+        assert old.shipped_keys("gw", 500) == new.shipped_keys("gw", 500)
+        assert old.purge_plan("gw", 200.0) == new.purge_plan("gw", 200.0)
+        assert _pragma(old.db, "page_size") == 4096
+    finally:
+        old.close()
+        new.close()
