@@ -221,6 +221,9 @@ def plan(
         return None, "manifest unreadable (make install rebuilds it)"
     if manifest.get("tag") != _tag():
         return None, f"built for {manifest.get('tag')}, this is {_tag()} (make install rebuilds it)"
+    if manifest.get("pgo") == "generate":  # its profile-guided build did not finish: it would
+        # write profile data at every exit, and runs slower than either final build
+        return None, "an instrumented build, not finished (make install rebuilds it)"
     mods = manifest.get("modules") or {}
     if any(m in NATIVE for m in modules) and list(manifest.get("cflags", [])) != list(native_cflags()):
         return None, (

@@ -70,6 +70,16 @@ def test_another_interpreter_or_module_list_or_a_missing_file_is_refused(tmp_pat
     assert files is None and "extension missing" in why
 
 
+def test_an_unfinished_instrumented_build_is_refused_and_a_profile_guided_one_used(tmp_path: Path) -> None:
+    # scripts/build_accel.py builds a group instrumented, trains it, then builds it again with
+    # the profile; a build left instrumented (the second step never ran) must not be loaded.
+    files, why = _accel.plan(_fake_build(tmp_path / "a", pgo="generate"), PKG)
+    assert files is None and "instrumented" in why
+    for pgo in ("use", "none"):
+        files, why = _accel.plan(_fake_build(tmp_path / pgo, pgo=pgo), PKG)
+        assert files is not None and why == "compiled (mypyc)"
+
+
 def _status(env: dict[str, str]) -> str:
     code = "import cpragate, cpragate._accel as a, cpragate.server.http1 as h; print(a.status()); print(h.__file__)"
     out = subprocess.run(
