@@ -284,6 +284,69 @@ static Py_ssize_t match_at(const Text *t, Py_ssize_t s, int *alt) {
     return -1;
 }
 
+/* The prefilter's position between candidates: cand_next() resumes from it. */
+typedef struct {
+    Py_ssize_t s;       /* where the search goes on */
+    Py_ssize_t nul;     /* the last NUL seen before s */
+    Py_ssize_t scanned; /* NULs are tracked up to here */
+    const Py_UCS1 *bytes;
+} CandPos;
+
+static void cand_init(const Text *t, CandPos *c) {
+    c->s = 0;
+    c->nul = -1;
+    c->scanned = 0;
+    c->bytes = t->kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t->data : NULL;
+}
+
+/* The next candidate (start, end, kind, dots, n, ctx_lo) into f: 1, or 0 at the end. */
+static int cand_next(const Text *t, CandPos *c, Py_ssize_t f[6]) {
+    Py_ssize_t s = c->s;
+    while (s < t->len) {
+        if (c->bytes != NULL) {
+            /* the characters no candidate starts at, skipped without the kind switch */
+            s = skip_to(c->bytes, s, t->len, CLS_START, block_start);
+            if (s == t->len)
+                break;
+        }
+        Py_UCS4 ch0 = PyUnicode_READ(t->kind, t->data, s);
+        if (!IS_START(ch0) || (s > 0 && IS_WORD(PyUnicode_READ(t->kind, t->data, s - 1)))) {
+            s++;
+            continue;
+        }
+        int alt = 0;
+        Py_ssize_t e = match_at(t, s, &alt);
+        if (e < 0) {
+            s++;
+            continue;
+        }
+        Py_ssize_t dots = 0, n = 0;
+        if (alt == 2 || alt == 4) {
+            for (Py_ssize_t i = s; i < e; i++) {
+                Py_UCS4 x = PyUnicode_READ(t->kind, t->data, i);
+                dots += x == '.';
+                n += !IS_SEP(x);
+            }
+        }
+        for (; c->scanned < s; c->scanned++)
+            if (PyUnicode_READ(t->kind, t->data, c->scanned) == 0)
+                c->nul = c->scanned;
+        Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
+        if (c->nul >= lo)
+            lo = c->nul + 1;
+        f[0] = s;
+        f[1] = e;
+        f[2] = alt;
+        f[3] = dots;
+        f[4] = n;
+        f[5] = lo;
+        c->s = e;
+        return 1;
+    }
+    c->s = s;
+    return 0;
+}
+
 static PyObject *candidates(PyObject *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "candidates() takes a str");
@@ -293,43 +356,10 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    Py_ssize_t s = 0;
-    Py_ssize_t nul = -1; /* the last NUL seen before s */
-    Py_ssize_t scanned = 0; /* NULs are tracked up to here */
-    const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
-    while (s < t.len) {
-        if (bytes != NULL) {
-            /* the characters no candidate starts at, skipped without the kind switch */
-            s = skip_to(bytes, s, t.len, CLS_START, block_start);
-            if (s == t.len)
-                break;
-        }
-        Py_UCS4 c = PyUnicode_READ(t.kind, t.data, s);
-        if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t.kind, t.data, s - 1)))) {
-            s++;
-            continue;
-        }
-        int alt = 0;
-        Py_ssize_t e = match_at(&t, s, &alt);
-        if (e < 0) {
-            s++;
-            continue;
-        }
-        Py_ssize_t dots = 0, n = 0;
-        if (alt == 2 || alt == 4) {
-            for (Py_ssize_t i = s; i < e; i++) {
-                Py_UCS4 x = PyUnicode_READ(t.kind, t.data, i);
-                dots += x == '.';
-                n += !IS_SEP(x);
-            }
-        }
-        for (; scanned < s; scanned++)
-            if (PyUnicode_READ(t.kind, t.data, scanned) == 0)
-                nul = scanned;
-        Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
-        if (nul >= lo)
-            lo = nul + 1;
-        Py_ssize_t fields[6] = {s, e, alt, dots, n, lo};
+    CandPos c;
+    cand_init(&t, &c);
+    Py_ssize_t fields[6];
+    while (cand_next(&t, &c, fields)) {
         PyObject *item = int_tuple(fields, 6);
         if (item == NULL || PyList_Append(out, item) < 0) {
             Py_XDECREF(item);
@@ -337,7 +367,6 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
             return NULL;
         }
         Py_DECREF(item);
-        s = e;
     }
     return out;
 }
@@ -2625,19 +2654,9 @@ static int before_ends(const Before *b, const WordSet *ws, PyObject *tuple) {
 
 #define RUN_WORDS 8 /* a run has at most 4 words and 3 initials */
 
-static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    Text t;
-    Py_ssize_t p;
-    if (run_args(args, nargs, "person_find(text: str, start: int, end: int)", &t, &p) < 0)
-        return NULL;
-    if (!pw_ready) {
-        PyErr_SetString(PyExc_RuntimeError, "person_find: person_words() was not called");
-        return NULL;
-    }
-    PyObject *text = args[0];
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
+/* person_find's spans of text (t: its kind and data, len the end) from p, appended to out
+ * as (start, end) pairs: 0, or -1 with an error set (out then holds those found so far). */
+static int person_find_into(PyObject *text, Text t, Py_ssize_t p, PyObject *out) {
     const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
     Py_ssize_t s0, e0;
     while (next_run(&t, bytes, &p, &s0, &e0)) {
@@ -2677,25 +2696,38 @@ static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t n
 #undef WORD
         if (!cued) {
             Before b;
-            if (before_of(text, &t, s0, &b) < 0) {
-                Py_DECREF(out);
-                return NULL;
-            }
+            if (before_of(text, &t, s0, &b) < 0)
+                return -1;
             int r = before_ends(&b, &pw_cues, pw_cues_obj);
             if (r == 1 && (n == 1 || last - first < 2))
                 r = before_ends(&b, &pw_weak, pw_weak_obj) == 1 ? 0 : r; /* weak cues need two words */
             Py_XDECREF(b.obj);
-            if (r < 0 || PyErr_Occurred()) {
-                Py_DECREF(out);
-                return NULL;
-            }
+            if (r < 0 || PyErr_Occurred())
+                return -1;
             if (r == 0)
                 continue;
         }
-        if (append_pair(out, s0 + ws[first], s0 + we[last - 1]) < 0) {
-            Py_DECREF(out);
-            return NULL;
-        }
+        if (append_pair(out, s0 + ws[first], s0 + we[last - 1]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    Py_ssize_t p;
+    if (run_args(args, nargs, "person_find(text: str, start: int, end: int)", &t, &p) < 0)
+        return NULL;
+    if (!pw_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "person_find: person_words() was not called");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (person_find_into(args[0], t, p, out) < 0) {
+        Py_DECREF(out);
+        return NULL;
     }
     return out;
 }
@@ -3028,6 +3060,25 @@ static int word_at(const Py_UCS1 *s, Py_ssize_t i, Py_ssize_t end, const char *w
     return 1;
 }
 
+/* dob_gate over s[start:end] (ASCII; 0 <= start, end <= its length): 1 or 0 */
+static int dob_gate_in(const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t end) {
+    for (Py_ssize_t i = start; i < end; i++) {
+        i = skip_to(s, i, end, CLS_DOB, block_dob);
+        if (i == end)
+            break;
+        Py_UCS1 c = ascii_lower(s[i]);
+        if (c == 'b') {
+            if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
+                word_at(s, i, end, "b-day"))
+                return 1;
+        } else if (c == 'd') {
+            if (word_at(s, i, end, "dob") || word_at(s, i, end, "d.o.b"))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_IS_ASCII(args[0])) {
         PyErr_SetString(PyExc_TypeError, "dob_gate(text: ASCII str, start: int, end: int)");
@@ -3041,22 +3092,7 @@ static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t narg
         start = 0;
     if (end > len)
         end = len;
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(args[0]);
-    for (Py_ssize_t i = start; i < end; i++) {
-        i = skip_to(s, i, end, CLS_DOB, block_dob);
-        if (i == end)
-            break;
-        Py_UCS1 c = ascii_lower(s[i]);
-        if (c == 'b') {
-            if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
-                word_at(s, i, end, "b-day"))
-                Py_RETURN_TRUE;
-        } else if (c == 'd') {
-            if (word_at(s, i, end, "dob") || word_at(s, i, end, "d.o.b"))
-                Py_RETURN_TRUE;
-        }
-    }
-    Py_RETURN_FALSE;
+    return PyBool_FromLong(dob_gate_in(PyUnicode_1BYTE_DATA(args[0]), start, end));
 }
 
 /* ------------------------------------------------------------------ dates
@@ -3424,6 +3460,173 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------ the free-text scan in one call
+ *
+ * scan_texts(texts, refs, limit, quiet, flags, hits) -> None | (text, starts, prose, refs):
+ * Engine._scan_texts (engine.py, the reference with its scanner's Python; tests compare
+ * both) with the scanner's common case in C, so a document whose free text holds nothing
+ * but prose and addresses costs one call instead of a compiled scan() and its five C calls.
+ *
+ * join_texts(texts, refs, limit, quiet) first (None from it: None). Then what
+ * TextScanner.scan(text, prose) would do, when all of it has its C code here: every
+ * prefilter candidate is of kind 3 (a house number and a capitalized word: address_at when
+ * street addresses are on), no "@" when e-mail is on, no ":" when IP addresses are on, no
+ * birth-date cue (dob_gate, ASCII text only) in a sentence when dates of birth are on, and
+ * person_find in each sentence when names in free text are on. Those hits (in scan()'s
+ * order, through non_overlapping when more than one) are appended to hits as map_hits
+ * does, and the answer is None. Any other case: join_texts' tuple, nothing appended, for
+ * the scanner's Python (the caller's next step, as before). flags: the scanner's
+ * fast_flags (SCAN_* below); the caller passes it only without custom recognizers.
+ */
+enum { SCAN_ADDR = 1, SCAN_DOB = 2, SCAN_NAMES = 4, SCAN_EMAIL = 8, SCAN_IPV4 = 16 };
+
+/* (s, e, entity, False) appended to found: 0 or -1 */
+static int append_found(PyObject *found, Py_ssize_t s, Py_ssize_t e, PyObject *entity) {
+    PyObject *a = PyLong_FromSsize_t(s), *b = a == NULL ? NULL : PyLong_FromSsize_t(e);
+    PyObject *h = b == NULL ? NULL : PyTuple_New(4);
+    if (h == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return -1;
+    }
+    PyTuple_SET_ITEM(h, 0, a);
+    PyTuple_SET_ITEM(h, 1, b);
+    PyTuple_SET_ITEM(h, 2, Py_NewRef(entity));
+    PyTuple_SET_ITEM(h, 3, Py_NewRef(Py_False));
+    int r = PyList_Append(found, h);
+    Py_DECREF(h);
+    return r;
+}
+
+/* TextScanner.scan(text, prose)'s hits appended to found: 1; 0 when the case is not one
+ * this code covers (found may then hold some: the caller drops it); -1 error. */
+static int scan_common(PyObject *text, PyObject *prose, long flags, PyObject *found) {
+    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+    if (flags & SCAN_EMAIL) {
+        Py_ssize_t at = PyUnicode_FindChar(text, '@', 0, t.len, 1);
+        if (at == -2)
+            return -1;
+        if (at >= 0)
+            return 0;
+    }
+    if (flags & SCAN_IPV4) {
+        Py_ssize_t colon = PyUnicode_FindChar(text, ':', 0, t.len, 1);
+        if (colon == -2)
+            return -1;
+        if (colon >= 0)
+            return 0;
+    }
+    Py_ssize_t nprose = PyList_GET_SIZE(prose);
+    int ascii = PyUnicode_IS_ASCII(text);
+    if ((flags & SCAN_DOB) && nprose > 0 && !ascii)
+        return 0; /* scan() searches the lower-cased text with the regex */
+    if ((flags & SCAN_NAMES) && nprose > 0 && !pw_ready)
+        return 0;
+    CandPos c;
+    cand_init(&t, &c);
+    Py_ssize_t f[6];
+    while (cand_next(&t, &c, f)) {
+        if (f[2] != 3)
+            return 0;
+        if (!(flags & SCAN_ADDR))
+            continue;
+        if (suffix_count < 0 || E_ADDRESS == NULL)
+            return 0;
+        Py_ssize_t e = address_end(&t, f[0]); /* (f[0] < t.len: a candidate starts there) */
+        if (e >= 0 && append_found(found, f[0], e, E_ADDRESS) < 0)
+            return -1;
+    }
+    if (!(flags & (SCAN_DOB | SCAN_NAMES)))
+        return 1;
+    for (Py_ssize_t i = 0; i < nprose; i++) {
+        PyObject *range = PyList_GET_ITEM(prose, i);
+        if (!PyTuple_CheckExact(range) || PyTuple_GET_SIZE(range) != 2)
+            return 0;
+        Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(range, 0)), b = PyLong_AsSsize_t(PyTuple_GET_ITEM(range, 1));
+        if ((a == -1 || b == -1) && PyErr_Occurred())
+            return -1;
+        if (flags & SCAN_DOB) {
+            /* dob_gate(text, a, b)'s bounds */
+            Py_ssize_t ga = a < 0 ? 0 : a, gb = b > t.len ? t.len : b;
+            if (dob_gate_in(PyUnicode_1BYTE_DATA(text), ga, gb))
+                return 0; /* dates: the scanner's Python */
+        }
+        if (flags & SCAN_NAMES) {
+            if (E_PERSON == NULL)
+                return 0;
+            /* person_find(text, a, b)'s bounds (run_args) */
+            Py_ssize_t pa = a < 0 ? 0 : a, pb = b < 0 ? 0 : b > t.len ? t.len : b;
+            Text tt = {t.kind, t.data, pb};
+            PyObject *spans = PyList_New(0);
+            if (spans == NULL)
+                return -1;
+            if (person_find_into(text, tt, pa, spans) < 0) {
+                Py_DECREF(spans);
+                return -1;
+            }
+            for (Py_ssize_t k = 0; k < PyList_GET_SIZE(spans); k++) {
+                PyObject *sp = PyList_GET_ITEM(spans, k);
+                Py_ssize_t s0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(sp, 0)), e0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(sp, 1));
+                if (((s0 == -1 || e0 == -1) && PyErr_Occurred()) || append_found(found, s0, e0, E_PERSON) < 0) {
+                    Py_DECREF(spans);
+                    return -1;
+                }
+            }
+            Py_DECREF(spans);
+        }
+    }
+    return 1;
+}
+
+static PyObject *scan_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 6 || !PyList_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_texts(texts: list, refs: list, limit: int, quiet: bool, flags: int, hits: list)");
+        return NULL;
+    }
+    long flags = PyLong_AsLong(args[4]);
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *joined = join_texts(self, args, 4);
+    if (joined == NULL || joined == Py_None || flags < 0)
+        return joined;
+    /* (text, starts, prose, kept_refs): join_texts' own tuple, of exact types */
+    PyObject *text = PyTuple_GET_ITEM(joined, 0), *prose = PyTuple_GET_ITEM(joined, 2);
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        Py_DECREF(joined);
+        return NULL;
+    }
+    int r = scan_common(text, prose, flags, found);
+    if (r <= 0) {
+        Py_DECREF(found);
+        if (r < 0) {
+            Py_DECREF(joined);
+            return NULL;
+        }
+        return joined; /* the scanner's Python */
+    }
+    PyObject *hits = found;
+    if (PyList_GET_SIZE(found) > 1) {
+        hits = non_overlapping(self, found);
+        Py_DECREF(found);
+        if (hits == NULL) {
+            Py_DECREF(joined);
+            return NULL;
+        }
+    }
+    PyObject *res = Py_None;
+    if (PyList_GET_SIZE(hits) > 0) {
+        PyObject *margs[4] = {hits, PyTuple_GET_ITEM(joined, 1), PyTuple_GET_ITEM(joined, 3), args[5]};
+        res = map_hits(self, margs, 4);
+    } else {
+        Py_INCREF(res);
+    }
+    Py_DECREF(hits);
+    Py_DECREF(joined);
+    return res; /* None, or NULL with map_hits' error */
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
@@ -3440,6 +3643,9 @@ static PyMethodDef methods[] = {
      "summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (see there)."},
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
      "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
+    {"scan_texts", (PyCFunction)(void (*)(void))scan_texts, METH_FASTCALL,
+     "scan_texts(texts, refs, limit, quiet, flags, hits) -> None | (text, starts, prose, refs): join_texts, "
+     "then TextScanner.scan and map_hits in C for prose and addresses (None), else join_texts' tuple."},
     {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
      "join_texts(texts, refs, limit[, quiet]) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first "
      "half."},

@@ -364,6 +364,13 @@ class Engine:
         self._tally_fn: _Tally | None = _native_tally if native else None
         self._join_fn: _Join | None = _native_join if native and _native_map is not None else None
         self._map_fn: _MapHits | None = _native_map if native else None
+        # join, scan and map in one C call for the scanner's common case (prose and
+        # addresses), when the scanner says which passes it makes; else join_fn and scan()
+        flags = self._scanner.fast_flags
+        self._scan_fn: _ScanTexts | None = (
+            _native_scan_texts if native and flags >= 0 and self._join_fn is not None else None
+        )
+        self._scan_flags: int = flags
         # join_texts may skip a text the scanner could find nothing in: not with custom patterns
         self._scan_quiet = not custom
         # What the C walk reads from the engine, in one attribute (one lookup per document
@@ -601,7 +608,13 @@ class Engine:
         if join is not None and map_hits is not None:
             # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
             # (quiet: None also when the scanner could find nothing, see _cscan.c)
-            joined_refs = join(texts, refs, limit, self._scan_quiet)
+            fused = self._scan_fn
+            if fused is not None:
+                # join_texts, and for prose and addresses the scan and map_hits too (then
+                # None, the hits appended); else join_texts' answer for the scanner below
+                joined_refs = fused(texts, refs, limit, self._scan_quiet, self._scan_flags, hits)
+            else:
+                joined_refs = join(texts, refs, limit, self._scan_quiet)
             if joined_refs is None:
                 return
             text, at, sentences, kept_at = joined_refs
@@ -1299,6 +1312,9 @@ Preview = Callable[[str, Any], str]
 # The C helpers' types (cpragate.pii._cscan): join_texts, map_hits, tally.
 _Join = Callable[[list[str], list[Any], int, bool], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
 _MapHits = Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None]
+_ScanTexts = Callable[
+    [list[str], list[Any], int, bool, int, list[_Hit]], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None
+]
 _Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit], str | None]]
 
 
@@ -1313,9 +1329,11 @@ try:
     _native_findings: Callable[..., list[Finding]] | None = _cscan.findings
     _native_join: _Join | None = _cscan.join_texts
     _native_map: _MapHits | None = _cscan.map_hits
+    _native_scan_texts: _ScanTexts | None = _cscan.scan_texts
     _native_tally: _Tally | None = _cscan.tally
     _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
     _native_sig_forget: Callable[[object], None] | None = _cscan.sig_forget
 except ImportError:
     _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None
+    _native_scan_texts = None
     _native_sig_forget = None
