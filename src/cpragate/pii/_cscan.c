@@ -2108,39 +2108,62 @@ static int has_candidate(const Text *t) {
     return 0;
 }
 
-static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if ((nargs != 3 && nargs != 4) || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
-        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "join_texts(texts: list, refs: list of the same length, limit: int, quiet: bool = False)");
-        return NULL;
+/* join_texts' work before any Python list is made: the kept texts (strong), where each
+ * starts in the joined text, which reference it came from, the sentences, and the joined
+ * text (strong). Up to JOIN_LOCAL texts in the struct itself. */
+#define JOIN_LOCAL 16
+typedef struct {
+    Py_ssize_t nkept, nprose;
+    PyObject **kept;     /* strong */
+    Py_ssize_t *start;   /* kept[i] starts at start[i] */
+    Py_ssize_t *ref_at;  /* and came from refs[ref_at[i]] */
+    Py_ssize_t *prose;   /* sentences: [prose[2k], prose[2k + 1]) */
+    PyObject *joined;    /* strong, or NULL */
+    PyObject *local_kept[JOIN_LOCAL];
+    Py_ssize_t local_start[JOIN_LOCAL], local_ref[JOIN_LOCAL], local_prose[2 * JOIN_LOCAL];
+    void *block; /* the arrays' memory beyond JOIN_LOCAL texts */
+} Joined;
+
+static void joined_free(Joined *j) {
+    for (Py_ssize_t i = 0; i < j->nkept; i++)
+        Py_DECREF(j->kept[i]);
+    j->nkept = 0;
+    Py_CLEAR(j->joined);
+    PyMem_Free(j->block);
+    j->block = NULL;
+}
+
+/* join_texts' loop into j (j->joined and the arrays): 1 joined; 0 nothing to scan (no text
+ * kept, or with quiet, nothing the scanner could find); -1 error. j is always freed with
+ * joined_free afterwards. */
+static int join_core(PyObject *texts, PyObject *refs, Py_ssize_t limit, int quiet, Joined *j) {
+    Py_ssize_t n_in = PyList_GET_SIZE(texts);
+    j->nkept = j->nprose = 0;
+    j->joined = NULL;
+    j->block = NULL;
+    j->kept = j->local_kept;
+    j->start = j->local_start;
+    j->ref_at = j->local_ref;
+    j->prose = j->local_prose;
+    if (n_in > JOIN_LOCAL) {
+        /* kept, start, ref_at and prose (two per text) in one block */
+        size_t n = (size_t)n_in;
+        if (n > PY_SSIZE_T_MAX / (5 * sizeof(Py_ssize_t)) ||
+            (j->block = PyMem_Malloc(n * sizeof(PyObject *) + 4 * n * sizeof(Py_ssize_t))) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        j->kept = (PyObject **)j->block;
+        j->start = (Py_ssize_t *)(j->kept + n);
+        j->ref_at = j->start + n;
+        j->prose = j->ref_at + n;
     }
-    int quiet = nargs == 4 ? PyObject_IsTrue(args[3]) : 0;
-    if (quiet < 0)
-        return NULL;
-    PyObject *texts = args[0], *refs = args[1];
-    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
-    if (limit == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept_refs = PyList_New(0);
-    PyObject *result = NULL;
-    /* the kept texts (strong), joined with _PyUnicode_JoinArray: no list of them */
-    PyObject *local[16];
-    PyObject **kept = local;
-    Py_ssize_t nkept = 0;
-    if (PyList_GET_SIZE(texts) > 16 && (kept = PyMem_Malloc(sizeof(PyObject *) * (size_t)PyList_GET_SIZE(texts))) == NULL) {
-        kept = local;
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (starts == NULL || prose == NULL || kept_refs == NULL)
-        goto done;
     Py_ssize_t pos = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
+    for (Py_ssize_t i = 0; i < n_in; i++) {
         PyObject *t = PyList_GET_ITEM(texts, i);
         if (!PyUnicode_Check(t)) {
             PyErr_SetString(PyExc_TypeError, "texts must be str");
-            goto done;
+            return -1;
         }
         if (skipped(t))
             continue;
@@ -2153,61 +2176,98 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
             cut = Py_NewRef(t);
         }
         if (cut == NULL)
-            goto done;
-        kept[nkept++] = cut; /* (the reference moves to kept) */
-        PyObject *start = PyLong_FromSsize_t(pos);
-        int bad = start == NULL || PyList_Append(starts, start) < 0 ||
-                  PyList_Append(kept_refs, PyList_GET_ITEM(refs, i)) < 0;
-        if (!bad && n > 20) {
+            return -1;
+        j->kept[j->nkept] = cut; /* (the reference moves to kept) */
+        j->start[j->nkept] = pos;
+        j->ref_at[j->nkept] = i;
+        j->nkept++;
+        if (n > 20) {
             /* sentences: the only place context-driven passes (names, birth dates) look */
             Py_ssize_t space = PyUnicode_FindChar(cut, ' ', 0, n, 1);
-            if (space == -2) {
-                bad = 1;
-            } else if (space >= 0) {
-                PyObject *range = pair(pos, pos + n);
-                bad = range == NULL || PyList_Append(prose, range) < 0;
-                Py_XDECREF(range);
+            if (space == -2)
+                return -1;
+            if (space >= 0) {
+                j->prose[2 * j->nprose] = pos;
+                j->prose[2 * j->nprose + 1] = pos + n;
+                j->nprose++;
             }
         }
-        Py_XDECREF(start);
-        if (bad)
-            goto done;
         pos += n + 1;
     }
-    if (nkept == 0) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    PyObject *joined = nkept == 1 ? Py_NewRef(kept[0]) : _PyUnicode_JoinArray(S_SEP, kept, nkept);
-    if (joined != NULL && quiet && PyList_GET_SIZE(prose) == 0) {
-        Py_ssize_t n = PyUnicode_GET_LENGTH(joined);
-        Py_ssize_t at = PyUnicode_FindChar(joined, '@', 0, n, 1);
-        Py_ssize_t colon = at == -1 ? PyUnicode_FindChar(joined, ':', 0, n, 1) : at;
-        if (at == -2 || colon == -2) {
-            Py_CLEAR(joined);
-        } else if (at == -1 && colon == -1) {
-            Text t = {PyUnicode_KIND(joined), PyUnicode_DATA(joined), n};
-            if (!has_candidate(&t)) {
-                Py_DECREF(joined);
-                result = Py_NewRef(Py_None); /* nothing the scanner could find */
-                goto done;
-            }
+    if (j->nkept == 0)
+        return 0;
+    j->joined = j->nkept == 1 ? Py_NewRef(j->kept[0]) : _PyUnicode_JoinArray(S_SEP, j->kept, j->nkept);
+    if (j->joined == NULL)
+        return -1;
+    if (quiet && j->nprose == 0) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(j->joined);
+        Py_ssize_t at = PyUnicode_FindChar(j->joined, '@', 0, n, 1);
+        Py_ssize_t colon = at == -1 ? PyUnicode_FindChar(j->joined, ':', 0, n, 1) : at;
+        if (at == -2 || colon == -2)
+            return -1;
+        if (at == -1 && colon == -1) {
+            Text t = {PyUnicode_KIND(j->joined), PyUnicode_DATA(j->joined), n};
+            if (!has_candidate(&t))
+                return 0; /* nothing the scanner could find */
         }
     }
-    if (joined != NULL) {
-        /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
-        PyObject *items[4] = {joined, starts, prose, kept_refs};
-        result = tuple_of(items, 4);
-        Py_DECREF(joined);
+    return 1;
+}
+
+/* (joined, starts, prose, kept_refs): join_texts' answer from j */
+static PyObject *join_pack(const Joined *j, PyObject *refs) {
+    PyObject *starts = PyList_New(j->nkept), *prose = PyList_New(j->nprose), *kept_refs = PyList_New(j->nkept);
+    PyObject *result = NULL;
+    if (starts == NULL || prose == NULL || kept_refs == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < j->nkept; i++) {
+        PyObject *start = PyLong_FromSsize_t(j->start[i]);
+        if (start == NULL)
+            goto done;
+        PyList_SET_ITEM(starts, i, start);
+        PyList_SET_ITEM(kept_refs, i, Py_NewRef(PyList_GET_ITEM(refs, j->ref_at[i])));
     }
+    for (Py_ssize_t k = 0; k < j->nprose; k++) {
+        PyObject *range = pair(j->prose[2 * k], j->prose[2 * k + 1]);
+        if (range == NULL)
+            goto done;
+        PyList_SET_ITEM(prose, k, range);
+    }
+    /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
+    PyObject *items[4] = {j->joined, starts, prose, kept_refs};
+    result = tuple_of(items, 4);
 done:
     Py_XDECREF(starts);
     Py_XDECREF(prose);
-    for (Py_ssize_t i = 0; i < nkept; i++)
-        Py_DECREF(kept[i]);
-    if (kept != local)
-        PyMem_Free(kept);
     Py_XDECREF(kept_refs);
+    return result;
+}
+
+static int join_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *limit, int *quiet) {
+    if ((nargs != 3 && nargs != 4) || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "join_texts(texts: list, refs: list of the same length, limit: int, quiet: bool = False)");
+        return -1;
+    }
+    *quiet = nargs == 4 ? PyObject_IsTrue(args[3]) : 0;
+    if (*quiet < 0)
+        return -1;
+    *limit = PyLong_AsSsize_t(args[2]);
+    if (*limit == -1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t limit;
+    int quiet;
+    if (join_args(args, nargs, &limit, &quiet) < 0)
+        return NULL;
+    Joined j;
+    int r = join_core(args[0], args[1], limit, quiet, &j);
+    PyObject *result = r < 0 ? NULL : r == 0 ? Py_NewRef(Py_None) : join_pack(&j, args[1]);
+    joined_free(&j);
     return result;
 }
 
@@ -3498,9 +3558,10 @@ static int append_found(PyObject *found, Py_ssize_t s, Py_ssize_t e, PyObject *e
     return r;
 }
 
-/* TextScanner.scan(text, prose)'s hits appended to found: 1; 0 when the case is not one
- * this code covers (found may then hold some: the caller drops it); -1 error. */
-static int scan_common(PyObject *text, PyObject *prose, long flags, PyObject *found) {
+/* TextScanner.scan(j->joined, prose)'s hits appended to found: 1; 0 when the case is not
+ * one this code covers (found may then hold some: the caller drops it); -1 error. */
+static int scan_common(const Joined *j, long flags, PyObject *found) {
+    PyObject *text = j->joined;
     Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
     if (flags & SCAN_EMAIL) {
         Py_ssize_t at = PyUnicode_FindChar(text, '@', 0, t.len, 1);
@@ -3516,11 +3577,10 @@ static int scan_common(PyObject *text, PyObject *prose, long flags, PyObject *fo
         if (colon >= 0)
             return 0;
     }
-    Py_ssize_t nprose = PyList_GET_SIZE(prose);
-    int ascii = PyUnicode_IS_ASCII(text);
-    if ((flags & SCAN_DOB) && nprose > 0 && !ascii)
+    Py_ssize_t nprose = j->nprose;
+    if ((flags & SCAN_DOB) && nprose > 0 && !PyUnicode_IS_ASCII(text))
         return 0; /* scan() searches the lower-cased text with the regex */
-    if ((flags & SCAN_NAMES) && nprose > 0 && !pw_ready)
+    if ((flags & SCAN_NAMES) && nprose > 0 && (!pw_ready || E_PERSON == NULL))
         return 0;
     CandPos c;
     cand_init(&t, &c);
@@ -3538,29 +3598,17 @@ static int scan_common(PyObject *text, PyObject *prose, long flags, PyObject *fo
     }
     if (!(flags & (SCAN_DOB | SCAN_NAMES)))
         return 1;
+    /* the sentences are ranges of the joined text: 0 <= a <= b <= its length */
     for (Py_ssize_t i = 0; i < nprose; i++) {
-        PyObject *range = PyList_GET_ITEM(prose, i);
-        if (!PyTuple_CheckExact(range) || PyTuple_GET_SIZE(range) != 2)
-            return 0;
-        Py_ssize_t a = PyLong_AsSsize_t(PyTuple_GET_ITEM(range, 0)), b = PyLong_AsSsize_t(PyTuple_GET_ITEM(range, 1));
-        if ((a == -1 || b == -1) && PyErr_Occurred())
-            return -1;
-        if (flags & SCAN_DOB) {
-            /* dob_gate(text, a, b)'s bounds */
-            Py_ssize_t ga = a < 0 ? 0 : a, gb = b > t.len ? t.len : b;
-            if (dob_gate_in(PyUnicode_1BYTE_DATA(text), ga, gb))
-                return 0; /* dates: the scanner's Python */
-        }
+        Py_ssize_t a = j->prose[2 * i], b = j->prose[2 * i + 1];
+        if ((flags & SCAN_DOB) && dob_gate_in(PyUnicode_1BYTE_DATA(text), a, b))
+            return 0; /* dates: the scanner's Python */
         if (flags & SCAN_NAMES) {
-            if (E_PERSON == NULL)
-                return 0;
-            /* person_find(text, a, b)'s bounds (run_args) */
-            Py_ssize_t pa = a < 0 ? 0 : a, pb = b < 0 ? 0 : b > t.len ? t.len : b;
-            Text tt = {t.kind, t.data, pb};
+            Text tt = {t.kind, t.data, b}; /* person_find(text, a, b) */
             PyObject *spans = PyList_New(0);
             if (spans == NULL)
                 return -1;
-            if (person_find_into(text, tt, pa, spans) < 0) {
+            if (person_find_into(text, tt, a, spans) < 0) {
                 Py_DECREF(spans);
                 return -1;
             }
@@ -3578,53 +3626,106 @@ static int scan_common(PyObject *text, PyObject *prose, long flags, PyObject *fo
     return 1;
 }
 
+/* map_hits(found, starts, kept_refs, hits) over j's arrays: 0 or -1 */
+static int map_joined(PyObject *found, const Joined *j, PyObject *refs, PyObject *hits) {
+    for (Py_ssize_t q = 0; q < PyList_GET_SIZE(found); q++) {
+        PyObject *f = PyList_GET_ITEM(found, q); /* (s, e, entity, spi): append_found's */
+        Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 0)), e = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 1));
+        if ((s == -1 || e == -1) && PyErr_Occurred())
+            return -1;
+        /* bisect.bisect_right(starts, s) - 1 (start[0] is 0 and s >= 0) */
+        Py_ssize_t lo = 0, hi = j->nkept;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (s < j->start[mid])
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        Py_ssize_t i = lo - 1;
+        if (i < 0) {
+            PyErr_SetString(PyExc_IndexError, "a hit before the first value");
+            return -1;
+        }
+        if (j->ref_at[i] >= PyList_GET_SIZE(refs)) {
+            PyErr_SetString(PyExc_IndexError, "a hit past the references");
+            return -1;
+        }
+        Py_ssize_t off = j->start[i];
+        PyObject *ref = PyList_GET_ITEM(refs, j->ref_at[i]);
+        if (!PyTuple_CheckExact(ref) || PyTuple_GET_SIZE(ref) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a reference is (parent, key, loc)");
+            return -1;
+        }
+        PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
+        PyObject *vloc;
+        if (parent == Py_None) {
+            vloc = Py_NewRef(loc);
+        } else {
+            PyObject *two[2] = {loc, key};
+            vloc = tuple_of(two, 2);
+        }
+        PyObject *span = vloc == NULL ? NULL : pair(s - off, e - off);
+        PyObject *h = NULL;
+        if (span != NULL) {
+            PyObject *items[8] = {parent, key, vloc, PyTuple_GET_ITEM(f, 2), PyTuple_GET_ITEM(f, 3),
+                                  span, S_PATTERN, Py_None};
+            h = tuple_of(items, 8);
+        }
+        Py_XDECREF(vloc);
+        Py_XDECREF(span);
+        if (h == NULL || PyList_Append(hits, h) < 0) {
+            Py_XDECREF(h);
+            return -1;
+        }
+        Py_DECREF(h);
+    }
+    return 0;
+}
+
 static PyObject *scan_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t limit;
+    int quiet;
     if (nargs != 6 || !PyList_CheckExact(args[5])) {
         PyErr_SetString(PyExc_TypeError,
                         "scan_texts(texts: list, refs: list, limit: int, quiet: bool, flags: int, hits: list)");
         return NULL;
     }
+    if (join_args(args, 4, &limit, &quiet) < 0)
+        return NULL;
     long flags = PyLong_AsLong(args[4]);
     if (flags == -1 && PyErr_Occurred())
         return NULL;
-    PyObject *joined = join_texts(self, args, 4);
-    if (joined == NULL || joined == Py_None || flags < 0)
-        return joined;
-    /* (text, starts, prose, kept_refs): join_texts' own tuple, of exact types */
-    PyObject *text = PyTuple_GET_ITEM(joined, 0), *prose = PyTuple_GET_ITEM(joined, 2);
-    PyObject *found = PyList_New(0);
-    if (found == NULL) {
-        Py_DECREF(joined);
-        return NULL;
-    }
-    int r = scan_common(text, prose, flags, found);
+    PyObject *refs = args[1], *result = NULL, *found = NULL;
+    Joined j;
+    int r = join_core(args[0], refs, limit, quiet, &j);
     if (r <= 0) {
-        Py_DECREF(found);
-        if (r < 0) {
-            Py_DECREF(joined);
-            return NULL;
-        }
-        return joined; /* the scanner's Python */
+        result = r < 0 ? NULL : Py_NewRef(Py_None);
+        goto done;
     }
-    PyObject *hits = found;
+    if (flags < 0 || (found = PyList_New(0)) == NULL)
+        goto python;
+    r = scan_common(&j, flags, found);
+    if (r < 0)
+        goto done;
+    if (r == 0)
+        goto python;
     if (PyList_GET_SIZE(found) > 1) {
-        hits = non_overlapping(self, found);
-        Py_DECREF(found);
-        if (hits == NULL) {
-            Py_DECREF(joined);
-            return NULL;
-        }
+        PyObject *kept = non_overlapping(self, found);
+        if (kept == NULL)
+            goto done;
+        Py_SETREF(found, kept);
     }
-    PyObject *res = Py_None;
-    if (PyList_GET_SIZE(hits) > 0) {
-        PyObject *margs[4] = {hits, PyTuple_GET_ITEM(joined, 1), PyTuple_GET_ITEM(joined, 3), args[5]};
-        res = map_hits(self, margs, 4);
-    } else {
-        Py_INCREF(res);
-    }
-    Py_DECREF(hits);
-    Py_DECREF(joined);
-    return res; /* None, or NULL with map_hits' error */
+    if (map_joined(found, &j, refs, args[5]) == 0)
+        result = Py_NewRef(Py_None);
+    goto done;
+python:
+    if (found != NULL || flags < 0)
+        result = join_pack(&j, refs); /* the scanner's Python */
+done:
+    Py_XDECREF(found);
+    joined_free(&j);
+    return result;
 }
 
 static PyMethodDef methods[] = {

@@ -860,6 +860,8 @@ def test_native_scan_texts_answers_prose_and_addresses_in_c() -> None:
         ["nothing to see here, really nothing", "Lake Jennifer is a city"],
         ["Mr. O'Neil lives at 9 Ave Maria", "x" * 400 + " 12 Main Street"],
         ["Dear Ann Lee " + "y " * 40000 + " 12 Main Street"],
+        [f"Dear Ann Lee, this is note {'x' * i} for you" for i in range(40)],  # (beyond the stack arrays)
+        ["2024-01-02T03:04:05Z", "Lake Jennifer is a city", "0b5e1a1c-8a9e-4bd4-9f0e-1d2c3b4a5f6e", "Mr. Ann Lee"],
     ]
     in_python = [
         ["call 415-555-2671 today please"],
@@ -868,6 +870,7 @@ def test_native_scan_texts_answers_prose_and_addresses_in_c() -> None:
         ["Jane Smith was born on 1985-03-12 in Springfield"],
         ["\u00e9 Dear Jane Smith, your DOB is on file"],
         ["nothing to see here, really nothing", "\u0130 stanbul is a city \u212a"],  # (non-ASCII: dates' regex)
+        [f"Dear Ann Lee, call 415-555-{2600 + i} now" for i in range(40)],
     ]
     for texts in in_c + in_python:
         fast, slow, took = _scan_both(native, python, texts)
