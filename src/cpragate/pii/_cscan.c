@@ -374,8 +374,8 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
 
 /* ------------------------------------------------------------------ the walk
  *
- * walk(engine, root, loc, hits, texts, refs): Engine._walk(root, loc, None, None, hits,
- * texts, refs) in C, statement for statement (engine.py's _walk, _walk_dict and _walk_list
+ * walk(engine, root, loc, hits, texts, refs[, paths]): Engine._walk(root, loc, None, None,
+ * hits, texts, refs) in C, statement for statement (engine.py's _walk, _walk_dict and _walk_list
  * are the reference; tests compare both on the corpora and on random documents). What
  * is not plain dict/list/str bookkeeping is delegated to the engine's own methods, with
  * the same arguments and in the same order: key signals on a cache miss (_signal), the
@@ -386,6 +386,9 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
  * Two cases are answered here without the engine's method: a telling key's value under
  * value_matcher (below), and _geo_fields for a lat and a lng key that both hold floats
  * whose precision the arithmetic proves (geo_fields_fast; anything else: the method).
+ * With paths false (Engine.process_value: only scan_json and previews read a hit's
+ * location), a field hit made here has None for its value's location (h[2]) instead of a
+ * new (loc, key) tuple; everything else is the same.
  */
 
 /* Key signal codes: engine.py's _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE. */
@@ -405,6 +408,7 @@ typedef struct {
     PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
     int geo_on;
+    int paths; /* field hits with their value's location (else None: see above) */
 } Walk;
 
 static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key);
@@ -448,6 +452,8 @@ static int add_hit(Walk *w, PyObject *node, PyObject *k, PyObject *vloc, PyObjec
 
 /* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
 static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
+    if (!w->paths)
+        return add_hit(w, node, k, Py_None, entity, spi, Py_None);
     PyObject *items[2] = {loc, k};
     PyObject *vloc = tuple_of(items, 2);
     if (vloc == NULL)
@@ -824,15 +830,17 @@ done:
 }
 
 static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "walk(engine, root, loc, hits, texts, refs)");
+    if (nargs != 6 && nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "walk(engine, root, loc, hits, texts, refs[, paths])");
         return NULL;
     }
     if (PERSONAL == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, 0};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, 0, 1};
+    if (nargs == 7 && (w.paths = PyObject_IsTrue(args[6])) < 0)
+        return NULL;
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
@@ -3536,9 +3544,11 @@ done:
  * order, through non_overlapping when more than one) are appended to hits as map_hits
  * does, and the answer is None. Any other case: join_texts' tuple, nothing appended, for
  * the scanner's Python (the caller's next step, as before). flags: the scanner's
- * fast_flags (SCAN_* below); the caller passes it only without custom recognizers.
+ * fast_flags (SCAN_* below; the caller passes it only without custom recognizers), with
+ * SCAN_NO_PATHS: the hits made here have None for their value's location (as walk's
+ * with paths false).
  */
-enum { SCAN_ADDR = 1, SCAN_DOB = 2, SCAN_NAMES = 4, SCAN_EMAIL = 8, SCAN_IPV4 = 16 };
+enum { SCAN_ADDR = 1, SCAN_DOB = 2, SCAN_NAMES = 4, SCAN_EMAIL = 8, SCAN_IPV4 = 16, SCAN_NO_PATHS = 32 };
 
 /* (s, e, entity, False) appended to found: 0 or -1 */
 static int append_found(PyObject *found, Py_ssize_t s, Py_ssize_t e, PyObject *entity) {
@@ -3626,8 +3636,9 @@ static int scan_common(const Joined *j, long flags, PyObject *found) {
     return 1;
 }
 
-/* map_hits(found, starts, kept_refs, hits) over j's arrays: 0 or -1 */
-static int map_joined(PyObject *found, const Joined *j, PyObject *refs, PyObject *hits) {
+/* map_hits(found, starts, kept_refs, hits) over j's arrays (without paths: None for the
+ * value's location): 0 or -1 */
+static int map_joined(PyObject *found, const Joined *j, PyObject *refs, PyObject *hits, int paths) {
     for (Py_ssize_t q = 0; q < PyList_GET_SIZE(found); q++) {
         PyObject *f = PyList_GET_ITEM(found, q); /* (s, e, entity, spi): append_found's */
         Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 0)), e = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 1));
@@ -3659,8 +3670,8 @@ static int map_joined(PyObject *found, const Joined *j, PyObject *refs, PyObject
         }
         PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
         PyObject *vloc;
-        if (parent == Py_None) {
-            vloc = Py_NewRef(loc);
+        if (parent == Py_None || !paths) {
+            vloc = Py_NewRef(paths ? loc : Py_None);
         } else {
             PyObject *two[2] = {loc, key};
             vloc = tuple_of(two, 2);
@@ -3716,7 +3727,7 @@ static PyObject *scan_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
             goto done;
         Py_SETREF(found, kept);
     }
-    if (map_joined(found, &j, refs, args[5]) == 0)
+    if (map_joined(found, &j, refs, args[5], !(flags & SCAN_NO_PATHS)) == 0)
         result = Py_NewRef(Py_None);
     goto done;
 python:
@@ -3732,7 +3743,7 @@ static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
-     "walk(engine, root, loc, hits, texts, refs): Engine._walk in C (see engine.py)."},
+     "walk(engine, root, loc, hits, texts, refs[, paths]): Engine._walk in C (see engine.py)."},
     {"mask_ascii", (PyCFunction)(void (*)(void))mask_ascii, METH_FASTCALL,
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,

@@ -889,3 +889,41 @@ def test_native_scan_texts_off_with_custom_recognizers() -> None:
     native, _ = _native_engines(config)
     assert native._scan_fn is None and native._scanner.fast_flags == -1
     assert Engine(native=False)._scanner.fast_flags == -1
+
+
+def _without_locations(hits: list[Any]) -> list[Any]:
+    return [(h[0], h[1], h[3], h[4], h[5], h[6], h[7]) for h in hits]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(NATIVE_JSON, st.sampled_from(["", "Dear Jane Smith, I live at 12 Main Street, Springfield, IL 62704"]))
+def test_native_detect_without_paths_differs_only_in_locations(doc: Any, prose: str) -> None:
+    """process_value's _detect(paths=False): the C walk and scan leave a single value's
+    location None; every other member of every hit, and their order, as with paths and as
+    the Python walk (which makes locations regardless)."""
+    config = PiiConfig(ignore_fields=["ignored"])  # type: ignore[call-arg]
+    native, python = _native_engines(config)
+    doc = {"doc": doc, "note": prose} if prose else doc
+    with_paths = native._detect(doc)
+    without = native._detect(doc, None, False)
+    reference = python._detect(doc, None, False)
+    assert _without_locations(without) == _without_locations(with_paths) == _without_locations(reference)
+    assert with_paths == python._detect(doc)
+    for h, full in zip(without, with_paths, strict=True):
+        assert h[2] is None or h[2] == full[2]
+    assert native.scan_json(orjson.dumps(doc)) == python.scan_json(orjson.dumps(doc))
+
+
+def test_native_process_value_hits_carry_no_locations() -> None:
+    """The demo's record through process_value: the field hits have no location tuple,
+    and the outcome is the Python engine's."""
+    native, python = _native_engines()
+    doc = {"name": "Ada Lovelace", "email": "ada@example.com", "ssn": "219-45-6789", "tags": ["x"],
+           "address": {"street": "1 Market St #" + "x" * 400, "city": "San Francisco"},
+           "location": {"lat": 37.7749, "lng": -122.4194}, "emails": ["ann@example.com"]}  # fmt: skip
+    hits = native._detect(doc, None, False)
+    assert [h[3] for h in hits if h[2] is None] == ["email", "us_ssn", "email", "person", "street_address"]
+    assert [h[3] for h in hits if h[2] is not None] == ["geolocation"]
+    a = native.process_value(orjson.loads(orjson.dumps(doc)), ActionRules(default=Action.MASK))
+    b = python.process_value(orjson.loads(orjson.dumps(doc)), ActionRules(default=Action.MASK))
+    assert (a[0], a[1]) == (b[0], b[1])
