@@ -391,6 +391,22 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
  * new (loc, key) tuple; everything else is the same.
  */
 
+/* x's value, for an int that is a small code (a key signal's, a value_matcher's kind): an
+ * exact int of at most one digit read straight from CPython 3.11's layout (PyLong_AsLong
+ * otherwise, and on other versions). -1 with an error set as PyLong_AsLong. */
+static inline long small_code(PyObject *x) {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    if (PyLong_CheckExact(x)) {
+        Py_ssize_t size = Py_SIZE(x);
+        if (size == 0)
+            return 0;
+        if (size == 1)
+            return (long)((PyLongObject *)x)->ob_digit[0];
+    }
+#endif
+    return PyLong_AsLong(x);
+}
+
 /* Key signal codes: engine.py's _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE. */
 enum { SIG_NONE, SIG_ENTITY, SIG_LAT, SIG_LNG, SIG_PAIR, SIG_NAME, SIG_IGNORE };
 
@@ -597,7 +613,8 @@ static PyObject *sig_held(PyObject *self, PyObject *unused) {
 
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
 static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
-    PyObject *child = PyTuple_Pack(2, loc, k);
+    PyObject *two[2] = {loc, k};
+    PyObject *child = tuple_of(two, 2);
     if (child == NULL)
         return -1;
     int r = PyDict_CheckExact(v) ? walk_dict(w, v, child, container_key)
@@ -628,7 +645,7 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             PyErr_SetString(PyExc_TypeError, "a key signal must be a 4-tuple");
             goto sig_fail;
         }
-        long code = PyLong_AsLong(PyTuple_GET_ITEM(sig, 0));
+        long code = small_code(PyTuple_GET_ITEM(sig, 0));
         if (code == -1 && PyErr_Occurred())
             goto sig_fail;
         int r = 0;
@@ -1817,7 +1834,7 @@ static int match_try(PyObject *self, PyObject *value) {
         const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
-            long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
+            long kind = small_code(PyTuple_GET_ITEM(self, 0));
             PyObject *extra = PyTuple_GET_ITEM(self, 2);
             return kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)

@@ -972,11 +972,11 @@ class Engine:
         get = decide.bound_get
         # The decider's caches, read inline: one dict lookup per finding instead of a call.
         cached_spi, cached_plain = decide.caches()
-        # Most values hold one finding: group only the rare second finding of a value.
-        single: dict[tuple[int, Any], _Hit] = {}
-        multi: dict[tuple[int, Any], list[_Hit]] = {}
-        drops: list[_Hit] = []
         tally = self._tally_fn
+        # Most values hold one finding: group only the rare second finding of a value.
+        single: dict[tuple[int, Any], _Hit]
+        multi: dict[tuple[int, Any], list[_Hit]]
+        drops: list[_Hit]
         if tally is not None:
             # _tally in C (_cscan.c): the same decisions, counts (the dicts built in the same
             # order, each sized once) and whole values masked; the hits that need more
@@ -990,6 +990,13 @@ class Engine:
                 masker.geo_decimals, True,
             )  # fmt: skip
             ann = Annotations(entities, categories, spi_n, actions, False, None, text)
+            if not rest:
+                # Every finding counted, allowed or rewritten in place: _rewrite would find
+                # no group and no drop (the common case: no containers made for it)
+                return root, ann
+            single = {}
+            multi = {}
+            drops = []
             for h in rest:
                 action = (cached_spi if h[4] else cached_plain)[h[3]][2]
                 if action is mask or action is redact or action is tokenize:
@@ -1007,6 +1014,9 @@ class Engine:
                     drops.append(h)
         else:
             ann = Annotations({}, {}, 0, {}, False, None)
+            single = {}
+            multi = {}
+            drops = []
             self._tally(hits, get, cached_spi, cached_plain, ann, single, multi, drops)
         return self._rewrite(root, single, multi, drops, decide, ann, base), ann
 
