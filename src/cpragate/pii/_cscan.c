@@ -284,6 +284,69 @@ static Py_ssize_t match_at(const Text *t, Py_ssize_t s, int *alt) {
     return -1;
 }
 
+/* The prefilter's position between candidates: cand_next() resumes from it. */
+typedef struct {
+    Py_ssize_t s;       /* where the search goes on */
+    Py_ssize_t nul;     /* the last NUL seen before s */
+    Py_ssize_t scanned; /* NULs are tracked up to here */
+    const Py_UCS1 *bytes;
+} CandPos;
+
+static void cand_init(const Text *t, CandPos *c) {
+    c->s = 0;
+    c->nul = -1;
+    c->scanned = 0;
+    c->bytes = t->kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t->data : NULL;
+}
+
+/* The next candidate (start, end, kind, dots, n, ctx_lo) into f: 1, or 0 at the end. */
+static int cand_next(const Text *t, CandPos *c, Py_ssize_t f[6]) {
+    Py_ssize_t s = c->s;
+    while (s < t->len) {
+        if (c->bytes != NULL) {
+            /* the characters no candidate starts at, skipped without the kind switch */
+            s = skip_to(c->bytes, s, t->len, CLS_START, block_start);
+            if (s == t->len)
+                break;
+        }
+        Py_UCS4 ch0 = PyUnicode_READ(t->kind, t->data, s);
+        if (!IS_START(ch0) || (s > 0 && IS_WORD(PyUnicode_READ(t->kind, t->data, s - 1)))) {
+            s++;
+            continue;
+        }
+        int alt = 0;
+        Py_ssize_t e = match_at(t, s, &alt);
+        if (e < 0) {
+            s++;
+            continue;
+        }
+        Py_ssize_t dots = 0, n = 0;
+        if (alt == 2 || alt == 4) {
+            for (Py_ssize_t i = s; i < e; i++) {
+                Py_UCS4 x = PyUnicode_READ(t->kind, t->data, i);
+                dots += x == '.';
+                n += !IS_SEP(x);
+            }
+        }
+        for (; c->scanned < s; c->scanned++)
+            if (PyUnicode_READ(t->kind, t->data, c->scanned) == 0)
+                c->nul = c->scanned;
+        Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
+        if (c->nul >= lo)
+            lo = c->nul + 1;
+        f[0] = s;
+        f[1] = e;
+        f[2] = alt;
+        f[3] = dots;
+        f[4] = n;
+        f[5] = lo;
+        c->s = e;
+        return 1;
+    }
+    c->s = s;
+    return 0;
+}
+
 static PyObject *candidates(PyObject *self, PyObject *arg) {
     if (!PyUnicode_Check(arg)) {
         PyErr_SetString(PyExc_TypeError, "candidates() takes a str");
@@ -293,43 +356,10 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
     PyObject *out = PyList_New(0);
     if (out == NULL)
         return NULL;
-    Py_ssize_t s = 0;
-    Py_ssize_t nul = -1; /* the last NUL seen before s */
-    Py_ssize_t scanned = 0; /* NULs are tracked up to here */
-    const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
-    while (s < t.len) {
-        if (bytes != NULL) {
-            /* the characters no candidate starts at, skipped without the kind switch */
-            s = skip_to(bytes, s, t.len, CLS_START, block_start);
-            if (s == t.len)
-                break;
-        }
-        Py_UCS4 c = PyUnicode_READ(t.kind, t.data, s);
-        if (!IS_START(c) || (s > 0 && IS_WORD(PyUnicode_READ(t.kind, t.data, s - 1)))) {
-            s++;
-            continue;
-        }
-        int alt = 0;
-        Py_ssize_t e = match_at(&t, s, &alt);
-        if (e < 0) {
-            s++;
-            continue;
-        }
-        Py_ssize_t dots = 0, n = 0;
-        if (alt == 2 || alt == 4) {
-            for (Py_ssize_t i = s; i < e; i++) {
-                Py_UCS4 x = PyUnicode_READ(t.kind, t.data, i);
-                dots += x == '.';
-                n += !IS_SEP(x);
-            }
-        }
-        for (; scanned < s; scanned++)
-            if (PyUnicode_READ(t.kind, t.data, scanned) == 0)
-                nul = scanned;
-        Py_ssize_t lo = s > CONTEXT_CHARS ? s - CONTEXT_CHARS : 0;
-        if (nul >= lo)
-            lo = nul + 1;
-        Py_ssize_t fields[6] = {s, e, alt, dots, n, lo};
+    CandPos c;
+    cand_init(&t, &c);
+    Py_ssize_t fields[6];
+    while (cand_next(&t, &c, fields)) {
         PyObject *item = int_tuple(fields, 6);
         if (item == NULL || PyList_Append(out, item) < 0) {
             Py_XDECREF(item);
@@ -337,7 +367,6 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
             return NULL;
         }
         Py_DECREF(item);
-        s = e;
     }
     return out;
 }
@@ -345,8 +374,8 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
 
 /* ------------------------------------------------------------------ the walk
  *
- * walk(engine, root, loc, hits, texts, refs): Engine._walk(root, loc, None, None, hits,
- * texts, refs) in C, statement for statement (engine.py's _walk, _walk_dict and _walk_list
+ * walk(engine, root, loc, hits, texts, refs[, paths]): Engine._walk(root, loc, None, None,
+ * hits, texts, refs) in C, statement for statement (engine.py's _walk, _walk_dict and _walk_list
  * are the reference; tests compare both on the corpora and on random documents). What
  * is not plain dict/list/str bookkeeping is delegated to the engine's own methods, with
  * the same arguments and in the same order: key signals on a cache miss (_signal), the
@@ -357,7 +386,26 @@ static PyObject *candidates(PyObject *self, PyObject *arg) {
  * Two cases are answered here without the engine's method: a telling key's value under
  * value_matcher (below), and _geo_fields for a lat and a lng key that both hold floats
  * whose precision the arithmetic proves (geo_fields_fast; anything else: the method).
+ * With paths false (Engine.process_value: only scan_json and previews read a hit's
+ * location), a field hit made here has None for its value's location (h[2]) instead of a
+ * new (loc, key) tuple; everything else is the same.
  */
+
+/* x's value, for an int that is a small code (a key signal's, a value_matcher's kind): an
+ * exact int of at most one digit read straight from CPython 3.11's layout (PyLong_AsLong
+ * otherwise, and on other versions). -1 with an error set as PyLong_AsLong. */
+static inline long small_code(PyObject *x) {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    if (PyLong_CheckExact(x)) {
+        Py_ssize_t size = Py_SIZE(x);
+        if (size == 0)
+            return 0;
+        if (size == 1)
+            return (long)((PyLongObject *)x)->ob_digit[0];
+    }
+#endif
+    return PyLong_AsLong(x);
+}
 
 /* Key signal codes: engine.py's _NONE, _ENTITY, _LAT, _LNG, _PAIR, _NAME, _IGNORE. */
 enum { SIG_NONE, SIG_ENTITY, SIG_LAT, SIG_LNG, SIG_PAIR, SIG_NAME, SIG_IGNORE };
@@ -376,6 +424,7 @@ typedef struct {
     PyObject *person_match; /* engine._person_match: _value_matches(PERSON, v) as one callable, or None */
     int person_on;
     int geo_on;
+    int paths; /* field hits with their value's location (else None: see above) */
 } Walk;
 
 static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container_key);
@@ -419,6 +468,8 @@ static int add_hit(Walk *w, PyObject *node, PyObject *k, PyObject *vloc, PyObjec
 
 /* hits.append((node, k, (loc, k), entity, spi, None, "field", None)) */
 static int add_field_hit(Walk *w, PyObject *node, PyObject *k, PyObject *loc, PyObject *entity, PyObject *spi) {
+    if (!w->paths)
+        return add_hit(w, node, k, Py_None, entity, spi, Py_None);
     PyObject *items[2] = {loc, k};
     PyObject *vloc = tuple_of(items, 2);
     if (vloc == NULL)
@@ -562,7 +613,8 @@ static PyObject *sig_held(PyObject *self, PyObject *unused) {
 
 /* Descend into v at (loc, k): a dict or list, with _walk_dict/_walk_list's arguments. */
 static int descend(Walk *w, PyObject *v, PyObject *loc, PyObject *k, PyObject *container_key, PyObject *list_sig) {
-    PyObject *child = PyTuple_Pack(2, loc, k);
+    PyObject *two[2] = {loc, k};
+    PyObject *child = tuple_of(two, 2);
     if (child == NULL)
         return -1;
     int r = PyDict_CheckExact(v) ? walk_dict(w, v, child, container_key)
@@ -593,7 +645,7 @@ static int walk_dict(Walk *w, PyObject *node, PyObject *loc, PyObject *container
             PyErr_SetString(PyExc_TypeError, "a key signal must be a 4-tuple");
             goto sig_fail;
         }
-        long code = PyLong_AsLong(PyTuple_GET_ITEM(sig, 0));
+        long code = small_code(PyTuple_GET_ITEM(sig, 0));
         if (code == -1 && PyErr_Occurred())
             goto sig_fail;
         int r = 0;
@@ -795,15 +847,17 @@ done:
 }
 
 static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "walk(engine, root, loc, hits, texts, refs)");
+    if (nargs != 6 && nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "walk(engine, root, loc, hits, texts, refs[, paths])");
         return NULL;
     }
     if (PERSONAL == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "_cscan.setup() was not called");
         return NULL;
     }
-    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, 0};
+    Walk w = {args[0], NULL, NULL, args[3], args[4], args[5], NULL, 0, 0, 1};
+    if (nargs == 7 && (w.paths = PyObject_IsTrue(args[6])) < 0)
+        return NULL;
     if (!PyList_CheckExact(w.hits) || !PyList_CheckExact(w.texts) || !PyList_CheckExact(w.refs)) {
         PyErr_SetString(PyExc_TypeError, "hits, texts and refs must be lists");
         return NULL;
@@ -1780,7 +1834,7 @@ static int match_try(PyObject *self, PyObject *value) {
         const Py_UCS1 *s = PyUnicode_1BYTE_DATA(value);
         Py_ssize_t n = PyUnicode_GET_LENGTH(value);
         if (!Py_UNICODE_ISSPACE(s[0]) && !Py_UNICODE_ISSPACE(s[n - 1])) {
-            long kind = PyLong_AsLong(PyTuple_GET_ITEM(self, 0));
+            long kind = small_code(PyTuple_GET_ITEM(self, 0));
             PyObject *extra = PyTuple_GET_ITEM(self, 2);
             return kind == 1 ? ssn_fast(s, n, extra) : kind == 2 ? dob_fast(s, n, extra)
                  : kind == 3 ? card_fast(s, n) : kind == 4 ? person_fast(s, n, extra)
@@ -2079,39 +2133,62 @@ static int has_candidate(const Text *t) {
     return 0;
 }
 
-static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if ((nargs != 3 && nargs != 4) || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
-        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
-        PyErr_SetString(PyExc_TypeError,
-                        "join_texts(texts: list, refs: list of the same length, limit: int, quiet: bool = False)");
-        return NULL;
+/* join_texts' work before any Python list is made: the kept texts (strong), where each
+ * starts in the joined text, which reference it came from, the sentences, and the joined
+ * text (strong). Up to JOIN_LOCAL texts in the struct itself. */
+#define JOIN_LOCAL 16
+typedef struct {
+    Py_ssize_t nkept, nprose;
+    PyObject **kept;     /* strong */
+    Py_ssize_t *start;   /* kept[i] starts at start[i] */
+    Py_ssize_t *ref_at;  /* and came from refs[ref_at[i]] */
+    Py_ssize_t *prose;   /* sentences: [prose[2k], prose[2k + 1]) */
+    PyObject *joined;    /* strong, or NULL */
+    PyObject *local_kept[JOIN_LOCAL];
+    Py_ssize_t local_start[JOIN_LOCAL], local_ref[JOIN_LOCAL], local_prose[2 * JOIN_LOCAL];
+    void *block; /* the arrays' memory beyond JOIN_LOCAL texts */
+} Joined;
+
+static void joined_free(Joined *j) {
+    for (Py_ssize_t i = 0; i < j->nkept; i++)
+        Py_DECREF(j->kept[i]);
+    j->nkept = 0;
+    Py_CLEAR(j->joined);
+    PyMem_Free(j->block);
+    j->block = NULL;
+}
+
+/* join_texts' loop into j (j->joined and the arrays): 1 joined; 0 nothing to scan (no text
+ * kept, or with quiet, nothing the scanner could find); -1 error. j is always freed with
+ * joined_free afterwards. */
+static int join_core(PyObject *texts, PyObject *refs, Py_ssize_t limit, int quiet, Joined *j) {
+    Py_ssize_t n_in = PyList_GET_SIZE(texts);
+    j->nkept = j->nprose = 0;
+    j->joined = NULL;
+    j->block = NULL;
+    j->kept = j->local_kept;
+    j->start = j->local_start;
+    j->ref_at = j->local_ref;
+    j->prose = j->local_prose;
+    if (n_in > JOIN_LOCAL) {
+        /* kept, start, ref_at and prose (two per text) in one block */
+        size_t n = (size_t)n_in;
+        if (n > PY_SSIZE_T_MAX / (5 * sizeof(Py_ssize_t)) ||
+            (j->block = PyMem_Malloc(n * sizeof(PyObject *) + 4 * n * sizeof(Py_ssize_t))) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        j->kept = (PyObject **)j->block;
+        j->start = (Py_ssize_t *)(j->kept + n);
+        j->ref_at = j->start + n;
+        j->prose = j->ref_at + n;
     }
-    int quiet = nargs == 4 ? PyObject_IsTrue(args[3]) : 0;
-    if (quiet < 0)
-        return NULL;
-    PyObject *texts = args[0], *refs = args[1];
-    Py_ssize_t limit = PyLong_AsSsize_t(args[2]);
-    if (limit == -1 && PyErr_Occurred())
-        return NULL;
-    PyObject *starts = PyList_New(0), *prose = PyList_New(0), *kept_refs = PyList_New(0);
-    PyObject *result = NULL;
-    /* the kept texts (strong), joined with _PyUnicode_JoinArray: no list of them */
-    PyObject *local[16];
-    PyObject **kept = local;
-    Py_ssize_t nkept = 0;
-    if (PyList_GET_SIZE(texts) > 16 && (kept = PyMem_Malloc(sizeof(PyObject *) * (size_t)PyList_GET_SIZE(texts))) == NULL) {
-        kept = local;
-        PyErr_NoMemory();
-        goto done;
-    }
-    if (starts == NULL || prose == NULL || kept_refs == NULL)
-        goto done;
     Py_ssize_t pos = 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(texts); i++) {
+    for (Py_ssize_t i = 0; i < n_in; i++) {
         PyObject *t = PyList_GET_ITEM(texts, i);
         if (!PyUnicode_Check(t)) {
             PyErr_SetString(PyExc_TypeError, "texts must be str");
-            goto done;
+            return -1;
         }
         if (skipped(t))
             continue;
@@ -2124,61 +2201,98 @@ static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t na
             cut = Py_NewRef(t);
         }
         if (cut == NULL)
-            goto done;
-        kept[nkept++] = cut; /* (the reference moves to kept) */
-        PyObject *start = PyLong_FromSsize_t(pos);
-        int bad = start == NULL || PyList_Append(starts, start) < 0 ||
-                  PyList_Append(kept_refs, PyList_GET_ITEM(refs, i)) < 0;
-        if (!bad && n > 20) {
+            return -1;
+        j->kept[j->nkept] = cut; /* (the reference moves to kept) */
+        j->start[j->nkept] = pos;
+        j->ref_at[j->nkept] = i;
+        j->nkept++;
+        if (n > 20) {
             /* sentences: the only place context-driven passes (names, birth dates) look */
             Py_ssize_t space = PyUnicode_FindChar(cut, ' ', 0, n, 1);
-            if (space == -2) {
-                bad = 1;
-            } else if (space >= 0) {
-                PyObject *range = pair(pos, pos + n);
-                bad = range == NULL || PyList_Append(prose, range) < 0;
-                Py_XDECREF(range);
+            if (space == -2)
+                return -1;
+            if (space >= 0) {
+                j->prose[2 * j->nprose] = pos;
+                j->prose[2 * j->nprose + 1] = pos + n;
+                j->nprose++;
             }
         }
-        Py_XDECREF(start);
-        if (bad)
-            goto done;
         pos += n + 1;
     }
-    if (nkept == 0) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    PyObject *joined = nkept == 1 ? Py_NewRef(kept[0]) : _PyUnicode_JoinArray(S_SEP, kept, nkept);
-    if (joined != NULL && quiet && PyList_GET_SIZE(prose) == 0) {
-        Py_ssize_t n = PyUnicode_GET_LENGTH(joined);
-        Py_ssize_t at = PyUnicode_FindChar(joined, '@', 0, n, 1);
-        Py_ssize_t colon = at == -1 ? PyUnicode_FindChar(joined, ':', 0, n, 1) : at;
-        if (at == -2 || colon == -2) {
-            Py_CLEAR(joined);
-        } else if (at == -1 && colon == -1) {
-            Text t = {PyUnicode_KIND(joined), PyUnicode_DATA(joined), n};
-            if (!has_candidate(&t)) {
-                Py_DECREF(joined);
-                result = Py_NewRef(Py_None); /* nothing the scanner could find */
-                goto done;
-            }
+    if (j->nkept == 0)
+        return 0;
+    j->joined = j->nkept == 1 ? Py_NewRef(j->kept[0]) : _PyUnicode_JoinArray(S_SEP, j->kept, j->nkept);
+    if (j->joined == NULL)
+        return -1;
+    if (quiet && j->nprose == 0) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(j->joined);
+        Py_ssize_t at = PyUnicode_FindChar(j->joined, '@', 0, n, 1);
+        Py_ssize_t colon = at == -1 ? PyUnicode_FindChar(j->joined, ':', 0, n, 1) : at;
+        if (at == -2 || colon == -2)
+            return -1;
+        if (at == -1 && colon == -1) {
+            Text t = {PyUnicode_KIND(j->joined), PyUnicode_DATA(j->joined), n};
+            if (!has_candidate(&t))
+                return 0; /* nothing the scanner could find */
         }
     }
-    if (joined != NULL) {
-        /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
-        PyObject *items[4] = {joined, starts, prose, kept_refs};
-        result = tuple_of(items, 4);
-        Py_DECREF(joined);
+    return 1;
+}
+
+/* (joined, starts, prose, kept_refs): join_texts' answer from j */
+static PyObject *join_pack(const Joined *j, PyObject *refs) {
+    PyObject *starts = PyList_New(j->nkept), *prose = PyList_New(j->nprose), *kept_refs = PyList_New(j->nkept);
+    PyObject *result = NULL;
+    if (starts == NULL || prose == NULL || kept_refs == NULL)
+        goto done;
+    for (Py_ssize_t i = 0; i < j->nkept; i++) {
+        PyObject *start = PyLong_FromSsize_t(j->start[i]);
+        if (start == NULL)
+            goto done;
+        PyList_SET_ITEM(starts, i, start);
+        PyList_SET_ITEM(kept_refs, i, Py_NewRef(PyList_GET_ITEM(refs, j->ref_at[i])));
     }
+    for (Py_ssize_t k = 0; k < j->nprose; k++) {
+        PyObject *range = pair(j->prose[2 * k], j->prose[2 * k + 1]);
+        if (range == NULL)
+            goto done;
+        PyList_SET_ITEM(prose, k, range);
+    }
+    /* (joined, starts, prose, kept_refs) without Py_BuildValue's format parsing */
+    PyObject *items[4] = {j->joined, starts, prose, kept_refs};
+    result = tuple_of(items, 4);
 done:
     Py_XDECREF(starts);
     Py_XDECREF(prose);
-    for (Py_ssize_t i = 0; i < nkept; i++)
-        Py_DECREF(kept[i]);
-    if (kept != local)
-        PyMem_Free(kept);
     Py_XDECREF(kept_refs);
+    return result;
+}
+
+static int join_args(PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *limit, int *quiet) {
+    if ((nargs != 3 && nargs != 4) || !PyList_CheckExact(args[0]) || !PyList_CheckExact(args[1]) ||
+        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "join_texts(texts: list, refs: list of the same length, limit: int, quiet: bool = False)");
+        return -1;
+    }
+    *quiet = nargs == 4 ? PyObject_IsTrue(args[3]) : 0;
+    if (*quiet < 0)
+        return -1;
+    *limit = PyLong_AsSsize_t(args[2]);
+    if (*limit == -1 && PyErr_Occurred())
+        return -1;
+    return 0;
+}
+
+static PyObject *join_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t limit;
+    int quiet;
+    if (join_args(args, nargs, &limit, &quiet) < 0)
+        return NULL;
+    Joined j;
+    int r = join_core(args[0], args[1], limit, quiet, &j);
+    PyObject *result = r < 0 ? NULL : r == 0 ? Py_NewRef(Py_None) : join_pack(&j, args[1]);
+    joined_free(&j);
     return result;
 }
 
@@ -2625,19 +2739,9 @@ static int before_ends(const Before *b, const WordSet *ws, PyObject *tuple) {
 
 #define RUN_WORDS 8 /* a run has at most 4 words and 3 initials */
 
-static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    Text t;
-    Py_ssize_t p;
-    if (run_args(args, nargs, "person_find(text: str, start: int, end: int)", &t, &p) < 0)
-        return NULL;
-    if (!pw_ready) {
-        PyErr_SetString(PyExc_RuntimeError, "person_find: person_words() was not called");
-        return NULL;
-    }
-    PyObject *text = args[0];
-    PyObject *out = PyList_New(0);
-    if (out == NULL)
-        return NULL;
+/* person_find's spans of text (t: its kind and data, len the end) from p, appended to out
+ * as (start, end) pairs: 0, or -1 with an error set (out then holds those found so far). */
+static int person_find_into(PyObject *text, Text t, Py_ssize_t p, PyObject *out) {
     const Py_UCS1 *bytes = t.kind == PyUnicode_1BYTE_KIND ? (const Py_UCS1 *)t.data : NULL;
     Py_ssize_t s0, e0;
     while (next_run(&t, bytes, &p, &s0, &e0)) {
@@ -2677,25 +2781,38 @@ static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t n
 #undef WORD
         if (!cued) {
             Before b;
-            if (before_of(text, &t, s0, &b) < 0) {
-                Py_DECREF(out);
-                return NULL;
-            }
+            if (before_of(text, &t, s0, &b) < 0)
+                return -1;
             int r = before_ends(&b, &pw_cues, pw_cues_obj);
             if (r == 1 && (n == 1 || last - first < 2))
                 r = before_ends(&b, &pw_weak, pw_weak_obj) == 1 ? 0 : r; /* weak cues need two words */
             Py_XDECREF(b.obj);
-            if (r < 0 || PyErr_Occurred()) {
-                Py_DECREF(out);
-                return NULL;
-            }
+            if (r < 0 || PyErr_Occurred())
+                return -1;
             if (r == 0)
                 continue;
         }
-        if (append_pair(out, s0 + ws[first], s0 + we[last - 1]) < 0) {
-            Py_DECREF(out);
-            return NULL;
-        }
+        if (append_pair(out, s0 + ws[first], s0 + we[last - 1]) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static PyObject *person_find(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Text t;
+    Py_ssize_t p;
+    if (run_args(args, nargs, "person_find(text: str, start: int, end: int)", &t, &p) < 0)
+        return NULL;
+    if (!pw_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "person_find: person_words() was not called");
+        return NULL;
+    }
+    PyObject *out = PyList_New(0);
+    if (out == NULL)
+        return NULL;
+    if (person_find_into(args[0], t, p, out) < 0) {
+        Py_DECREF(out);
+        return NULL;
     }
     return out;
 }
@@ -3028,6 +3145,25 @@ static int word_at(const Py_UCS1 *s, Py_ssize_t i, Py_ssize_t end, const char *w
     return 1;
 }
 
+/* dob_gate over s[start:end] (ASCII; 0 <= start, end <= its length): 1 or 0 */
+static int dob_gate_in(const Py_UCS1 *s, Py_ssize_t start, Py_ssize_t end) {
+    for (Py_ssize_t i = start; i < end; i++) {
+        i = skip_to(s, i, end, CLS_DOB, block_dob);
+        if (i == end)
+            break;
+        Py_UCS1 c = ascii_lower(s[i]);
+        if (c == 'b') {
+            if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
+                word_at(s, i, end, "b-day"))
+                return 1;
+        } else if (c == 'd') {
+            if (word_at(s, i, end, "dob") || word_at(s, i, end, "d.o.b"))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3 || !PyUnicode_Check(args[0]) || !PyUnicode_IS_ASCII(args[0])) {
         PyErr_SetString(PyExc_TypeError, "dob_gate(text: ASCII str, start: int, end: int)");
@@ -3041,22 +3177,7 @@ static PyObject *dob_gate(PyObject *self, PyObject *const *args, Py_ssize_t narg
         start = 0;
     if (end > len)
         end = len;
-    const Py_UCS1 *s = PyUnicode_1BYTE_DATA(args[0]);
-    for (Py_ssize_t i = start; i < end; i++) {
-        i = skip_to(s, i, end, CLS_DOB, block_dob);
-        if (i == end)
-            break;
-        Py_UCS1 c = ascii_lower(s[i]);
-        if (c == 'b') {
-            if (word_at(s, i, end, "born") || word_at(s, i, end, "birth") || word_at(s, i, end, "bday") ||
-                word_at(s, i, end, "b-day"))
-                Py_RETURN_TRUE;
-        } else if (c == 'd') {
-            if (word_at(s, i, end, "dob") || word_at(s, i, end, "d.o.b"))
-                Py_RETURN_TRUE;
-        }
-    }
-    Py_RETURN_FALSE;
+    return PyBool_FromLong(dob_gate_in(PyUnicode_1BYTE_DATA(args[0]), start, end));
 }
 
 /* ------------------------------------------------------------------ dates
@@ -3424,11 +3545,222 @@ done:
     return out;
 }
 
+/* ------------------------------------------------------------------ the free-text scan in one call
+ *
+ * scan_texts(texts, refs, limit, quiet, flags, hits) -> None | (text, starts, prose, refs):
+ * Engine._scan_texts (engine.py, the reference with its scanner's Python; tests compare
+ * both) with the scanner's common case in C, so a document whose free text holds nothing
+ * but prose and addresses costs one call instead of a compiled scan() and its five C calls.
+ *
+ * join_texts(texts, refs, limit, quiet) first (None from it: None). Then what
+ * TextScanner.scan(text, prose) would do, when all of it has its C code here: every
+ * prefilter candidate is of kind 3 (a house number and a capitalized word: address_at when
+ * street addresses are on), no "@" when e-mail is on, no ":" when IP addresses are on, no
+ * birth-date cue (dob_gate, ASCII text only) in a sentence when dates of birth are on, and
+ * person_find in each sentence when names in free text are on. Those hits (in scan()'s
+ * order, through non_overlapping when more than one) are appended to hits as map_hits
+ * does, and the answer is None. Any other case: join_texts' tuple, nothing appended, for
+ * the scanner's Python (the caller's next step, as before). flags: the scanner's
+ * fast_flags (SCAN_* below; the caller passes it only without custom recognizers), with
+ * SCAN_NO_PATHS: the hits made here have None for their value's location (as walk's
+ * with paths false).
+ */
+enum { SCAN_ADDR = 1, SCAN_DOB = 2, SCAN_NAMES = 4, SCAN_EMAIL = 8, SCAN_IPV4 = 16, SCAN_NO_PATHS = 32 };
+
+/* (s, e, entity, False) appended to found: 0 or -1 */
+static int append_found(PyObject *found, Py_ssize_t s, Py_ssize_t e, PyObject *entity) {
+    PyObject *a = PyLong_FromSsize_t(s), *b = a == NULL ? NULL : PyLong_FromSsize_t(e);
+    PyObject *h = b == NULL ? NULL : PyTuple_New(4);
+    if (h == NULL) {
+        Py_XDECREF(a);
+        Py_XDECREF(b);
+        return -1;
+    }
+    PyTuple_SET_ITEM(h, 0, a);
+    PyTuple_SET_ITEM(h, 1, b);
+    PyTuple_SET_ITEM(h, 2, Py_NewRef(entity));
+    PyTuple_SET_ITEM(h, 3, Py_NewRef(Py_False));
+    int r = PyList_Append(found, h);
+    Py_DECREF(h);
+    return r;
+}
+
+/* TextScanner.scan(j->joined, prose)'s hits appended to found: 1; 0 when the case is not
+ * one this code covers (found may then hold some: the caller drops it); -1 error. */
+static int scan_common(const Joined *j, long flags, PyObject *found) {
+    PyObject *text = j->joined;
+    Text t = {PyUnicode_KIND(text), PyUnicode_DATA(text), PyUnicode_GET_LENGTH(text)};
+    if (flags & SCAN_EMAIL) {
+        Py_ssize_t at = PyUnicode_FindChar(text, '@', 0, t.len, 1);
+        if (at == -2)
+            return -1;
+        if (at >= 0)
+            return 0;
+    }
+    if (flags & SCAN_IPV4) {
+        Py_ssize_t colon = PyUnicode_FindChar(text, ':', 0, t.len, 1);
+        if (colon == -2)
+            return -1;
+        if (colon >= 0)
+            return 0;
+    }
+    Py_ssize_t nprose = j->nprose;
+    if ((flags & SCAN_DOB) && nprose > 0 && !PyUnicode_IS_ASCII(text))
+        return 0; /* scan() searches the lower-cased text with the regex */
+    if ((flags & SCAN_NAMES) && nprose > 0 && (!pw_ready || E_PERSON == NULL))
+        return 0;
+    CandPos c;
+    cand_init(&t, &c);
+    Py_ssize_t f[6];
+    while (cand_next(&t, &c, f)) {
+        if (f[2] != 3)
+            return 0;
+        if (!(flags & SCAN_ADDR))
+            continue;
+        if (suffix_count < 0 || E_ADDRESS == NULL)
+            return 0;
+        Py_ssize_t e = address_end(&t, f[0]); /* (f[0] < t.len: a candidate starts there) */
+        if (e >= 0 && append_found(found, f[0], e, E_ADDRESS) < 0)
+            return -1;
+    }
+    if (!(flags & (SCAN_DOB | SCAN_NAMES)))
+        return 1;
+    /* the sentences are ranges of the joined text: 0 <= a <= b <= its length */
+    for (Py_ssize_t i = 0; i < nprose; i++) {
+        Py_ssize_t a = j->prose[2 * i], b = j->prose[2 * i + 1];
+        if ((flags & SCAN_DOB) && dob_gate_in(PyUnicode_1BYTE_DATA(text), a, b))
+            return 0; /* dates: the scanner's Python */
+        if (flags & SCAN_NAMES) {
+            Text tt = {t.kind, t.data, b}; /* person_find(text, a, b) */
+            PyObject *spans = PyList_New(0);
+            if (spans == NULL)
+                return -1;
+            if (person_find_into(text, tt, a, spans) < 0) {
+                Py_DECREF(spans);
+                return -1;
+            }
+            for (Py_ssize_t k = 0; k < PyList_GET_SIZE(spans); k++) {
+                PyObject *sp = PyList_GET_ITEM(spans, k);
+                Py_ssize_t s0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(sp, 0)), e0 = PyLong_AsSsize_t(PyTuple_GET_ITEM(sp, 1));
+                if (((s0 == -1 || e0 == -1) && PyErr_Occurred()) || append_found(found, s0, e0, E_PERSON) < 0) {
+                    Py_DECREF(spans);
+                    return -1;
+                }
+            }
+            Py_DECREF(spans);
+        }
+    }
+    return 1;
+}
+
+/* map_hits(found, starts, kept_refs, hits) over j's arrays (without paths: None for the
+ * value's location): 0 or -1 */
+static int map_joined(PyObject *found, const Joined *j, PyObject *refs, PyObject *hits, int paths) {
+    for (Py_ssize_t q = 0; q < PyList_GET_SIZE(found); q++) {
+        PyObject *f = PyList_GET_ITEM(found, q); /* (s, e, entity, spi): append_found's */
+        Py_ssize_t s = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 0)), e = PyLong_AsSsize_t(PyTuple_GET_ITEM(f, 1));
+        if ((s == -1 || e == -1) && PyErr_Occurred())
+            return -1;
+        /* bisect.bisect_right(starts, s) - 1 (start[0] is 0 and s >= 0) */
+        Py_ssize_t lo = 0, hi = j->nkept;
+        while (lo < hi) {
+            Py_ssize_t mid = (lo + hi) / 2;
+            if (s < j->start[mid])
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        Py_ssize_t i = lo - 1;
+        if (i < 0) {
+            PyErr_SetString(PyExc_IndexError, "a hit before the first value");
+            return -1;
+        }
+        if (j->ref_at[i] >= PyList_GET_SIZE(refs)) {
+            PyErr_SetString(PyExc_IndexError, "a hit past the references");
+            return -1;
+        }
+        Py_ssize_t off = j->start[i];
+        PyObject *ref = PyList_GET_ITEM(refs, j->ref_at[i]);
+        if (!PyTuple_CheckExact(ref) || PyTuple_GET_SIZE(ref) != 3) {
+            PyErr_SetString(PyExc_TypeError, "a reference is (parent, key, loc)");
+            return -1;
+        }
+        PyObject *parent = PyTuple_GET_ITEM(ref, 0), *key = PyTuple_GET_ITEM(ref, 1), *loc = PyTuple_GET_ITEM(ref, 2);
+        PyObject *vloc;
+        if (parent == Py_None || !paths) {
+            vloc = Py_NewRef(paths ? loc : Py_None);
+        } else {
+            PyObject *two[2] = {loc, key};
+            vloc = tuple_of(two, 2);
+        }
+        PyObject *span = vloc == NULL ? NULL : pair(s - off, e - off);
+        PyObject *h = NULL;
+        if (span != NULL) {
+            PyObject *items[8] = {parent, key, vloc, PyTuple_GET_ITEM(f, 2), PyTuple_GET_ITEM(f, 3),
+                                  span, S_PATTERN, Py_None};
+            h = tuple_of(items, 8);
+        }
+        Py_XDECREF(vloc);
+        Py_XDECREF(span);
+        if (h == NULL || PyList_Append(hits, h) < 0) {
+            Py_XDECREF(h);
+            return -1;
+        }
+        Py_DECREF(h);
+    }
+    return 0;
+}
+
+static PyObject *scan_texts(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    Py_ssize_t limit;
+    int quiet;
+    if (nargs != 6 || !PyList_CheckExact(args[5])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_texts(texts: list, refs: list, limit: int, quiet: bool, flags: int, hits: list)");
+        return NULL;
+    }
+    if (join_args(args, 4, &limit, &quiet) < 0)
+        return NULL;
+    long flags = PyLong_AsLong(args[4]);
+    if (flags == -1 && PyErr_Occurred())
+        return NULL;
+    PyObject *refs = args[1], *result = NULL, *found = NULL;
+    Joined j;
+    int r = join_core(args[0], refs, limit, quiet, &j);
+    if (r <= 0) {
+        result = r < 0 ? NULL : Py_NewRef(Py_None);
+        goto done;
+    }
+    if (flags < 0 || (found = PyList_New(0)) == NULL)
+        goto python;
+    r = scan_common(&j, flags, found);
+    if (r < 0)
+        goto done;
+    if (r == 0)
+        goto python;
+    if (PyList_GET_SIZE(found) > 1) {
+        PyObject *kept = non_overlapping(self, found);
+        if (kept == NULL)
+            goto done;
+        Py_SETREF(found, kept);
+    }
+    if (map_joined(found, &j, refs, args[5], !(flags & SCAN_NO_PATHS)) == 0)
+        result = Py_NewRef(Py_None);
+    goto done;
+python:
+    if (found != NULL || flags < 0)
+        result = join_pack(&j, refs); /* the scanner's Python */
+done:
+    Py_XDECREF(found);
+    joined_free(&j);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"candidates", candidates, METH_O,
      "candidates(text) -> [(start, end, kind, dots, n, ctx_lo)]: textscan._CAND's matches, classified."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
-     "walk(engine, root, loc, hits, texts, refs): Engine._walk in C (see engine.py)."},
+     "walk(engine, root, loc, hits, texts, refs[, paths]): Engine._walk in C (see engine.py)."},
     {"mask_ascii", (PyCFunction)(void (*)(void))mask_ascii, METH_FASTCALL,
      "mask_ascii(value, char, keep): operators.mask_value's ASCII path (see operators.py)."},
     {"tally", (PyCFunction)(void (*)(void))tally, METH_FASTCALL,
@@ -3440,6 +3772,9 @@ static PyMethodDef methods[] = {
      "summary(entities, spi, actions) -> str: filters/pii/fastpath.summary (see there)."},
     {"findings", (PyCFunction)(void (*)(void))findings, METH_FASTCALL,
      "findings(hits, segments, segment, category_of, classify, finding_type): scan_json's Findings."},
+    {"scan_texts", (PyCFunction)(void (*)(void))scan_texts, METH_FASTCALL,
+     "scan_texts(texts, refs, limit, quiet, flags, hits) -> None | (text, starts, prose, refs): join_texts, "
+     "then TextScanner.scan and map_hits in C for prose and addresses (None), else join_texts' tuple."},
     {"join_texts", (PyCFunction)(void (*)(void))join_texts, METH_FASTCALL,
      "join_texts(texts, refs, limit[, quiet]) -> (joined, starts, prose, refs) | None: Engine._scan_texts' first "
      "half."},

@@ -246,7 +246,9 @@ Loc = tuple[Any, Any] | None
 # tuple: one is built per detected value, and a tuple costs a fraction of an object.
 #   [0] parent  dict or list holding the value (None: the root value, or a [lat, lng] list)
 #   [1] key     key or index of the value in its parent
-#   [2] loc     location of the value (for a lat/lng field pair, of its object)
+#   [2] loc     location of the value (for a lat/lng field pair, of its object); None in
+#               the hits the C walk and scan make for one value when _detect's paths is
+#               False (process_value: only scan_json and previews read it)
 #   [3] entity  [4] spi  [5] span (None: the whole value)  [6] source ("field"/"pattern")
 #   [7] extra   the lng key of a field pair, or the list of a [lat, lng] pair, else None
 _Hit = tuple[Any, Any, Loc, str, bool, "tuple[int, int] | None", str, Any]
@@ -330,7 +332,7 @@ class Engine:
         # Plain-str categories of built-ins: Enum.value is a property call per access.
         self._category_of: dict[str, str] = {e: i.category.value for e, i in BUILTIN.items()}
         self._scanner = TextScanner(enabled, custom, self.config.names_in_free_text, native)
-        self._native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = (
+        self._native_walk: _Walk | None = (
             _native_walk if native else None
         )
         self._geo = GeolocationRecognizer()
@@ -364,6 +366,13 @@ class Engine:
         self._tally_fn: _Tally | None = _native_tally if native else None
         self._join_fn: _Join | None = _native_join if native and _native_map is not None else None
         self._map_fn: _MapHits | None = _native_map if native else None
+        # join, scan and map in one C call for the scanner's common case (prose and
+        # addresses), when the scanner says which passes it makes; else join_fn and scan()
+        flags = self._scanner.fast_flags
+        self._scan_fn: _ScanTexts | None = (
+            _native_scan_texts if native and flags >= 0 and self._join_fn is not None else None
+        )
+        self._scan_flags: int = flags
         # join_texts may skip a text the scanner could find nothing in: not with custom patterns
         self._scan_quiet = not custom
         # What the C walk reads from the engine, in one attribute (one lookup per document
@@ -433,7 +442,7 @@ class Engine:
         :param base: location prefix for paths (streaming passes the element's location).
         """
         rules = actions or self.config.actions
-        hits = self._detect(root, base)
+        hits = self._detect(root, base, False)  # (no paths: nothing below reads them)
         if not hits:
             # Annotations() with its fields spelled out: the default factories are generic calls.
             return root, Annotations({}, {}, 0, {}, False, None)
@@ -581,27 +590,43 @@ class Engine:
             return root  # a finding in a bare value: the document is that value
         return h[0][h[1]]
 
-    def _detect(self, root: Any, base: Loc = None) -> list[_Hit]:
+    def _detect(self, root: Any, base: Loc = None, paths: bool = True) -> list[_Hit]:
+        """The hits in ``root``.
+
+        :param paths: False when the caller never reads a hit's value location (``h[2]``,
+            read only by ``scan_json`` and previews for paths): the C walk and scan then
+            leave it None in the hits they make for a single value (no tuple per hit);
+            the Python walk makes it regardless, with the same everything else.
+        """
         hits: list[_Hit] = []
         texts: list[str] = []
         refs: list[tuple[Any, Any, Loc]] = []
         if self._native_walk is not None:
             # _walk in C (_cscan.c): the same calls, in the same order, for what is not
             # bookkeeping (validators, coordinates, names).
-            self._native_walk(self, root, base, hits, texts, refs)
+            self._native_walk(self, root, base, hits, texts, refs, paths)
         else:
             self._walk(root, base, None, None, hits, texts, refs)
         if texts and self._free_text:
-            self._scan_texts(texts, refs, hits)
+            self._scan_texts(texts, refs, hits, paths)
         return hits
 
-    def _scan_texts(self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit]) -> None:
+    def _scan_texts(
+        self, texts: list[str], refs: list[tuple[Any, Any, Loc]], hits: list[_Hit], paths: bool = True
+    ) -> None:
         limit = self._max_string_chars
         join, map_hits = self._join_fn, self._map_fn
         if join is not None and map_hits is not None:
             # This method in C (_cscan.c): join_texts is the loop below, map_hits _map_hits.
             # (quiet: None also when the scanner could find nothing, see _cscan.c)
-            joined_refs = join(texts, refs, limit, self._scan_quiet)
+            fused = self._scan_fn
+            if fused is not None:
+                # join_texts, and for prose and addresses the scan and map_hits too (then
+                # None, the hits appended); else join_texts' answer for the scanner below
+                flags = self._scan_flags if paths else self._scan_flags | _SCAN_NO_PATHS
+                joined_refs = fused(texts, refs, limit, self._scan_quiet, flags, hits)
+            else:
+                joined_refs = join(texts, refs, limit, self._scan_quiet)
             if joined_refs is None:
                 return
             text, at, sentences, kept_at = joined_refs
@@ -947,11 +972,11 @@ class Engine:
         get = decide.bound_get
         # The decider's caches, read inline: one dict lookup per finding instead of a call.
         cached_spi, cached_plain = decide.caches()
-        # Most values hold one finding: group only the rare second finding of a value.
-        single: dict[tuple[int, Any], _Hit] = {}
-        multi: dict[tuple[int, Any], list[_Hit]] = {}
-        drops: list[_Hit] = []
         tally = self._tally_fn
+        # Most values hold one finding: group only the rare second finding of a value.
+        single: dict[tuple[int, Any], _Hit]
+        multi: dict[tuple[int, Any], list[_Hit]]
+        drops: list[_Hit]
         if tally is not None:
             # _tally in C (_cscan.c): the same decisions, counts (the dicts built in the same
             # order, each sized once) and whole values masked; the hits that need more
@@ -965,6 +990,13 @@ class Engine:
                 masker.geo_decimals, True,
             )  # fmt: skip
             ann = Annotations(entities, categories, spi_n, actions, False, None, text)
+            if not rest:
+                # Every finding counted, allowed or rewritten in place: _rewrite would find
+                # no group and no drop (the common case: no containers made for it)
+                return root, ann
+            single = {}
+            multi = {}
+            drops = []
             for h in rest:
                 action = (cached_spi if h[4] else cached_plain)[h[3]][2]
                 if action is mask or action is redact or action is tokenize:
@@ -982,6 +1014,9 @@ class Engine:
                     drops.append(h)
         else:
             ann = Annotations({}, {}, 0, {}, False, None)
+            single = {}
+            multi = {}
+            drops = []
             self._tally(hits, get, cached_spi, cached_plain, ann, single, multi, drops)
         return self._rewrite(root, single, multi, drops, decide, ann, base), ann
 
@@ -1296,9 +1331,14 @@ def _resolve(root: Any, loc: Loc, base: Loc) -> Any:
 
 Preview = Callable[[str, Any], str]
 
-# The C helpers' types (cpragate.pii._cscan): join_texts, map_hits, tally.
+# The C helpers' types (cpragate.pii._cscan): walk, join_texts, map_hits, tally.
+_Walk = Callable[[Any, Any, Loc, list[_Hit], list[str], list[Any], bool], None]
 _Join = Callable[[list[str], list[Any], int, bool], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None]
 _MapHits = Callable[[list[tuple[int, int, str, bool]], list[int], list[Any], list[_Hit]], None]
+_SCAN_NO_PATHS: Final = 32  # (scan_texts' flag: no value locations in its hits, as walk's paths=False)
+_ScanTexts = Callable[
+    [list[str], list[Any], int, bool, int, list[_Hit]], tuple[str, list[int], list[tuple[int, int]], list[Any]] | None
+]
 _Tally = Callable[..., tuple[dict[str, int], dict[str, int], int, dict[str, int], list[_Hit], str | None]]
 
 
@@ -1309,13 +1349,15 @@ try:
     from cpragate.pii import _cscan
 
     _cscan.setup(_PERSONAL, _NUMERIC_OK, _E_ADDRESS, _E_PERSON, _E_GEO)
-    _native_walk: Callable[[Engine, Any, Loc, list[_Hit], list[str], list[Any]], None] | None = _cscan.walk
+    _native_walk: _Walk | None = _cscan.walk
     _native_findings: Callable[..., list[Finding]] | None = _cscan.findings
     _native_join: _Join | None = _cscan.join_texts
     _native_map: _MapHits | None = _cscan.map_hits
+    _native_scan_texts: _ScanTexts | None = _cscan.scan_texts
     _native_tally: _Tally | None = _cscan.tally
     _native_matcher: Callable[[int, Callable[[str], bool], Any], Callable[[str], bool]] | None = _cscan.value_matcher
     _native_sig_forget: Callable[[object], None] | None = _cscan.sig_forget
 except ImportError:
     _native_walk = _native_findings = _native_join = _native_map = _native_tally = _native_matcher = None
+    _native_scan_texts = None
     _native_sig_forget = None

@@ -226,6 +226,16 @@ class TextScanner:
         self._person_find = _native_find if native else None
         self._email = on(self.email)
         self._dob = on(self.dob)
+        self.fast_flags: int = (
+            (self._addr * 1) | (self._dob * 2) | (self.names_in_text * 4) | (self._email * 8) | (self._ipv4 * 16)
+            if native and not custom and _native_candidates is not None and self._address_at is not None
+            and self._person_find is not None and _native_dob_gate is not None and _native_non_overlapping is not None
+            else -1
+        )
+        """For ``_cscan.scan_texts``: which passes :meth:`scan` makes (addresses 1, dates of
+        birth 2, names in free text 4, e-mail 8, IP addresses 16), so the C code can tell
+        whether a text needs none but those it has (prose and addresses); -1: never (the
+        Python reference, custom patterns, or the C helpers not loaded)."""
 
     def scan(self, text: str, prose: list[tuple[int, int]] | None = None) -> list[Hit]:
         """All non-overlapping findings in ``text`` (may be NUL-joined values).

@@ -792,3 +792,138 @@ def test_native_join_texts_of_many_values() -> None:
     doc["when"] = "2024-01-02T03:04:05Z"
     _same(native, python, orjson.dumps(doc))
     _same(native, python, orjson.dumps([doc, {"a": "x" * 2000 + " 415-555-2671"}]))
+
+
+# ------------------------------------------------------------------ scan_texts (one C call)
+# _cscan.scan_texts joins the texts and, for prose and addresses, scans and maps them in C;
+# any other text goes back to the scanner's Python. Either way the hits must be those of
+# the Python reference (join, TextScanner.scan, _map_hits).
+
+_SCAN_WORDS = st.sampled_from(
+    ["Dear", "Jane", "Smith", "born", "on", "12", "Main", "Street", "St", "St.", "Springfield", "IL", "62704",
+     "Mr.", "María", "1", "Market", "#xxxx", "call", "me", "thanks", "é", "a@b.co", "10:15", "415-555-2671",
+     "Apt", "4", "the", "and", "DOB", "Avenue", "my", "name", "is", "Ann", "Lee", "Ave", "CA", "94105", "b-day",
+     "Birth", "Dob", "O'Neil", "\u0130", "\u212a", "Suite", "9b", "x" * 40, "1985-03-12", "DE89370400440532013000"]
+)  # fmt: skip
+_SCAN_TEXT = st.one_of(
+    st.lists(_SCAN_WORDS, min_size=1, max_size=14).map(" ".join),
+    st.text(alphabet="aZ 09+(-.,:@\x00éMSt", min_size=0, max_size=40),
+)
+_SCAN_CONFIGS = [
+    None,
+    PiiConfig(names_in_free_text=False),  # type: ignore[call-arg]
+    PiiConfig(entities=["street_address", "person"]),  # type: ignore[call-arg]
+    PiiConfig(entities=["person", "date_of_birth"]),  # type: ignore[call-arg]
+    PiiConfig(entities=["email", "phone"]),  # type: ignore[call-arg]
+    PiiConfig(max_string_chars=1024),  # type: ignore[call-arg]
+]
+
+
+def _scan_both(native: Engine, python: Engine, texts: list[str]) -> tuple[list[Any], list[Any], bool]:
+    parent = {f"k{i}": t for i, t in enumerate(texts)}
+    refs: list[Any] = [(parent, f"k{i}", None) for i in range(len(texts))]
+    fast: list[Any] = []
+    native._scan_texts(list(texts), list(refs), fast)
+    slow: list[Any] = []
+    python._scan_texts(list(texts), list(refs), slow)
+    flags = native._scan_flags
+    fn = engine_mod._native_scan_texts
+    assert fn is not None
+    direct: list[Any] = []
+    took = fn(list(texts), list(refs), native._max_string_chars, native._scan_quiet, flags, direct) is None
+    return fast, slow, took and direct == slow
+
+
+def _scan_engines(config: PiiConfig | None) -> tuple[Engine, Engine]:
+    native, python = _native_engines(config)
+    if native._scan_fn is None:
+        pytest.skip("_cscan.scan_texts not in this build")
+    return native, python
+
+
+@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(_SCAN_TEXT, min_size=1, max_size=4), st.sampled_from(range(len(_SCAN_CONFIGS))))
+def test_native_scan_texts_equals_the_python_scan(texts: list[str], which: int) -> None:
+    native, python = _scan_engines(_SCAN_CONFIGS[which])
+    fast, slow, _ = _scan_both(native, python, texts)
+    assert fast == slow
+
+
+def test_native_scan_texts_answers_prose_and_addresses_in_c() -> None:
+    """The fixed cases: the benchmark's long street, names after cues, addresses in prose,
+    texts that need the Python scanner (numbers, e-mail, a colon, a birth-date cue)."""
+    native, python = _scan_engines(None)
+    in_c = [
+        ["1 Market St #" + "x" * 640, "San Francisco"],
+        ["my name is Jane Smith and I live at 12 Main Street, Springfield, IL 62704"],
+        ["Dear Ann Lee, thanks for writing", "Springfield"],
+        ["nothing to see here, really nothing", "Lake Jennifer is a city"],
+        ["Mr. O'Neil lives at 9 Ave Maria", "x" * 400 + " 12 Main Street"],
+        ["Dear Ann Lee " + "y " * 40000 + " 12 Main Street"],
+        [f"Dear Ann Lee, this is note {'x' * i} for you" for i in range(40)],  # (beyond the stack arrays)
+        ["2024-01-02T03:04:05Z", "Lake Jennifer is a city", "0b5e1a1c-8a9e-4bd4-9f0e-1d2c3b4a5f6e", "Mr. Ann Lee"],
+    ]
+    in_python = [
+        ["call 415-555-2671 today please"],
+        ["write to a@b.co, Jane Smith"],
+        ["at 10:15 Jane Smith came by"],
+        ["Jane Smith was born on 1985-03-12 in Springfield"],
+        ["\u00e9 Dear Jane Smith, your DOB is on file"],
+        ["nothing to see here, really nothing", "\u0130 stanbul is a city \u212a"],  # (non-ASCII: dates' regex)
+        [f"Dear Ann Lee, call 415-555-{2600 + i} now" for i in range(40)],
+    ]
+    for texts in in_c + in_python:
+        fast, slow, took = _scan_both(native, python, texts)
+        assert fast == slow
+        assert took is (texts in in_c), texts
+    fast, _, _ = _scan_both(native, python, in_c[0])
+    assert [(h[3], h[5]) for h in fast] == [("street_address", (0, 19))]
+    fast, _, _ = _scan_both(native, python, in_c[1])
+    assert {h[3] for h in fast} == {"person", "street_address"}
+
+
+def test_native_scan_texts_off_with_custom_recognizers() -> None:
+    config = PiiConfig(
+        custom_recognizers=[CustomRecognizerConfig(entity="ticket", pattern=r"TK-\d{6}", category="identifiers")]  # type: ignore[call-arg]
+    )  # type: ignore[call-arg]
+    native, _ = _native_engines(config)
+    assert native._scan_fn is None and native._scanner.fast_flags == -1
+    assert Engine(native=False)._scanner.fast_flags == -1
+
+
+def _without_locations(hits: list[Any]) -> list[Any]:
+    return [(h[0], h[1], h[3], h[4], h[5], h[6], h[7]) for h in hits]
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
+@given(NATIVE_JSON, st.sampled_from(["", "Dear Jane Smith, I live at 12 Main Street, Springfield, IL 62704"]))
+def test_native_detect_without_paths_differs_only_in_locations(doc: Any, prose: str) -> None:
+    """process_value's _detect(paths=False): the C walk and scan leave a single value's
+    location None; every other member of every hit, and their order, as with paths and as
+    the Python walk (which makes locations regardless)."""
+    config = PiiConfig(ignore_fields=["ignored"])  # type: ignore[call-arg]
+    native, python = _native_engines(config)
+    doc = {"doc": doc, "note": prose} if prose else doc
+    with_paths = native._detect(doc)
+    without = native._detect(doc, None, False)
+    reference = python._detect(doc, None, False)
+    assert _without_locations(without) == _without_locations(with_paths) == _without_locations(reference)
+    assert with_paths == python._detect(doc)
+    for h, full in zip(without, with_paths, strict=True):
+        assert h[2] is None or h[2] == full[2]
+    assert native.scan_json(orjson.dumps(doc)) == python.scan_json(orjson.dumps(doc))
+
+
+def test_native_process_value_hits_carry_no_locations() -> None:
+    """The demo's record through process_value: the field hits have no location tuple,
+    and the outcome is the Python engine's."""
+    native, python = _native_engines()
+    doc = {"name": "Ada Lovelace", "email": "ada@example.com", "ssn": "219-45-6789", "tags": ["x"],
+           "address": {"street": "1 Market St #" + "x" * 400, "city": "San Francisco"},
+           "location": {"lat": 37.7749, "lng": -122.4194}, "emails": ["ann@example.com"]}  # fmt: skip
+    hits = native._detect(doc, None, False)
+    assert [h[3] for h in hits if h[2] is None] == ["email", "us_ssn", "email", "person", "street_address"]
+    assert [h[3] for h in hits if h[2] is not None] == ["geolocation"]
+    a = native.process_value(orjson.loads(orjson.dumps(doc)), ActionRules(default=Action.MASK))
+    b = python.process_value(orjson.loads(orjson.dumps(doc)), ActionRules(default=Action.MASK))
+    assert (a[0], a[1]) == (b[0], b[1])
