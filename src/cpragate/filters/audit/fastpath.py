@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import orjson
 
+from cpragate.core.access import Identity
 from cpragate.core.exchange import Exchange
 from cpragate.core.route import RouteInfo
 from cpragate.core.verdict import CONTINUE, Deny, Verdict
@@ -154,6 +155,9 @@ class AuditFast:
         self.on_drop = on_drop
         self.plans: dict[int, AuditPlan] = {}
         self.default_plan = make_plan(None)
+        self.last_route: RouteInfo | None = None
+        """The route :meth:`plan` answered last (held: its ``id`` cannot be reused meanwhile)."""
+        self.last_plan = self.default_plan
         self.lookups: dict[str, str] = {}
 
     def lookup(self, value: str) -> str:
@@ -167,12 +171,19 @@ class AuditFast:
         return hit
 
     def plan(self, route: RouteInfo | None) -> AuditPlan:
+        """The route's plan, made once. The last route's is kept beside the table: requests
+        to one route in a row (and its request and response phases) skip the boxing of
+        ``id(route)`` and the hash lookup (~400 instructions per call)."""
         if route is None:
             return self.default_plan
+        if route is self.last_route:
+            return self.last_plan
         plan = self.plans.get(id(route))
         if plan is None:
             plan = self.make_plan(route)
             self.plans[id(route)] = plan
+        self.last_route = route
+        self.last_plan = plan
         return plan
 
     def begin_record(self, ex: Exchange, plan: AuditPlan) -> list[Any]:
@@ -191,7 +202,11 @@ class AuditFast:
         consumer: Any = None
         auth: Any = None
         purpose: Any = None
-        if ident is not None:
+        if type(ident) is Identity:  # authn's (compiled with this module): native reads
+            consumer = ident.consumer
+            auth = ident.method
+            purpose = ident.purpose
+        elif ident is not None:
             consumer = getattr(ident, "consumer", None)
             auth = getattr(ident, "method", None)
             purpose = getattr(ident, "purpose", None)
