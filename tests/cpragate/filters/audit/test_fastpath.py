@@ -295,3 +295,36 @@ def test_begin_records_read_an_identity_natively_as_they_read_any_other_object()
     except TypeError:
         return  # compiled: the slot holds an Identity or None, read natively
     assert fast.begin_record(ex, fast.plan(ex.route))[8:11] == ["acme", None, None]
+
+
+def test_the_writers_spool_is_called_natively_and_any_other_append_as_given(tmp_path: Path) -> None:
+    from cpragate.filters.pii.filter import PiiReport
+
+    out: dict[str, tuple[list[bytes], list[list[Any]]]] = {}
+    for name in ("native", "wrapped"):
+        w = writer(tmp_path / name)
+        try:
+            seen: list[tuple[bytes, bool]] = []
+
+            def wrapped(data: bytes, begin: bool, rec: list[Any], s: Spool = w.spool) -> int | None:
+                seen.append((data, begin))
+                return s.append(data, begin, rec)
+
+            append: Any = w.append_record if name == "native" else wrapped
+            fast = AuditFast(lambda r: AuditPlan(True, "id", ()), w.lookup, lambda: 1.25, lambda: 2.0, append, w.spooled)
+            assert (fast.spool is w.spool) is (name == "native")
+            for pii_type in (None, PiiReport):
+                ex = annotated_exchange(pii_type) if pii_type is not None else exchange()
+                ex.started = 1.0
+                assert fast.request_now(ex) is CONTINUE
+                ex.response = make_response(200, body=b"{}")
+                assert fast.complete_now(ex) is None
+            recs, _ = w.spool.read(0, 10)
+            assert name == "native" or [r.data + b"\n" for r in recs] == [d for d, _ in seen]
+            assert [b for _, b in seen] == ([True, False] * 2 if name == "wrapped" else [])
+            assert [h[1] for h in w.spool.handed] == [orjson.loads(r.data) for r in recs]
+            out[name] = ([r.data for r in recs], [h[1] for h in w.spool.handed])
+        finally:
+            w.spool.close()
+    assert out["native"][0] == out["wrapped"][0] and len(out["native"][0]) == 4
+    assert out["native"][1] == out["wrapped"][1]
