@@ -250,3 +250,81 @@ def test_a_completion_records_the_latency_in_milliseconds_with_three_decimals(tm
         assert c[0] == "c" and c[-1] == 12.346
     finally:
         w.spool.close()
+
+
+def test_plans_are_made_once_per_route_and_the_last_route_is_answered_without_the_table() -> None:
+    made: list[Any] = []
+
+    def make(r: RouteInfo | None) -> AuditPlan:
+        made.append(r)
+        return AuditPlan(r is not None and r.name == "a", r.name if r is not None else None, ())
+
+    fast = AuditFast(make, lambda v: v, lambda: 1.0, lambda: 2.0, None, None)
+    a, b = route(), route()
+    a.name, b.name = "a", "b"
+    assert fast.plan(None) is fast.default_plan
+    order = [a, a, b, a, None, b, b, a]
+    plans = [fast.plan(r) for r in order]
+    for r, p in zip(order, plans, strict=True):
+        assert p.subject_param == (r.name if r is not None else None)
+        assert p is (fast.default_plan if r is None else fast.plans[id(r)])
+    assert made == [None, a, b]  # once each: the default, then each route on first sight
+    assert fast.last_route is a and fast.last_plan is fast.plans[id(a)]
+
+
+def test_begin_records_read_an_identity_natively_as_they_read_any_other_object() -> None:
+    fast = AuditFast(lambda r: AuditPlan(True, "id", ()), lambda v: "L(" + v + ")", lambda: 1.5, lambda: 2.0, None, None)
+    idents: list[Any] = [
+        Identity(consumer="acme", purpose="service_provider", method="api_key", credential_id="ak_1"),
+        Identity(consumer="Ünï ☃", purpose="third_party", method="jwt", credential_id="k"),
+        None,
+    ]
+    for ident in idents:
+        ex = exchange()
+        ex.identity = ident
+        rec = fast.begin_record(ex, fast.plan(ex.route))
+        want = [ident.consumer, ident.method, ident.purpose] if ident is not None else [None, None, None]
+        assert rec[8:11] == want
+        assert orjson.dumps(rec) == orjson.dumps(
+            ["b", 1.5, ex.request_id, "GET", "/v1/customers/{id}", "gc", [["id", "L(42)"]], ["L(42)"], *want,
+             ex.client_ip, True])
+    # another class (only where the exchange's slot accepts one: the pure-Python source)
+    ex = exchange()
+    try:
+        ex.identity = SimpleNamespace(consumer="acme", method=7)
+    except TypeError:
+        return  # compiled: the slot holds an Identity or None, read natively
+    assert fast.begin_record(ex, fast.plan(ex.route))[8:11] == ["acme", None, None]
+
+
+def test_the_writers_spool_is_called_natively_and_any_other_append_as_given(tmp_path: Path) -> None:
+    from cpragate.filters.pii.filter import PiiReport
+
+    out: dict[str, tuple[list[bytes], list[list[Any]]]] = {}
+    for name in ("native", "wrapped"):
+        w = writer(tmp_path / name)
+        try:
+            seen: list[tuple[bytes, bool]] = []
+
+            def wrapped(data: bytes, begin: bool, rec: list[Any], s: Spool = w.spool) -> int | None:
+                seen.append((data, begin))
+                return s.append(data, begin, rec)
+
+            append: Any = w.append_record if name == "native" else wrapped
+            fast = AuditFast(lambda r: AuditPlan(True, "id", ()), w.lookup, lambda: 1.25, lambda: 2.0, append, w.spooled)
+            assert (fast.spool is w.spool) is (name == "native")
+            for pii_type in (None, PiiReport):
+                ex = annotated_exchange(pii_type) if pii_type is not None else exchange()
+                ex.started = 1.0
+                assert fast.request_now(ex) is CONTINUE
+                ex.response = make_response(200, body=b"{}")
+                assert fast.complete_now(ex) is None
+            recs, _ = w.spool.read(0, 10)
+            assert name == "native" or [r.data + b"\n" for r in recs] == [d for d, _ in seen]
+            assert [b for _, b in seen] == ([True, False] * 2 if name == "wrapped" else [])
+            assert [h[1] for h in w.spool.handed] == [orjson.loads(r.data) for r in recs]
+            out[name] = ([r.data for r in recs], [h[1] for h in w.spool.handed])
+        finally:
+            w.spool.close()
+    assert out["native"][0] == out["wrapped"][0] and len(out["native"][0]) == 4
+    assert out["native"][1] == out["wrapped"][1]
