@@ -69,10 +69,11 @@ def stale(group: str) -> str | None:
     return None if files is not None else why
 
 
-def build(group: str, modules: tuple[str, ...], why: str, pgo: list[str], stage_note: str = "") -> int:
-    """Build ``group`` into build/accel/<group>; ``pgo``: the profile flags (none: a plain build)."""
+def build(group: str, modules: tuple[str, ...], why: str, pgo: list[str], stage_note: str = "",
+          dest: Path | None = None) -> int:
+    """Build ``group`` into ``dest`` (build/accel/<group>); ``pgo``: the profile flags (none: a plain build)."""
     pkg = SRC / "cpragate"
-    out = OUT / group
+    out = dest or OUT / group
     print(f"compiling {group} with mypyc{stage_note} ({why}); a minute or two, once", flush=True)
     paths = [name.replace(".", "/") + ".py" for name in modules if name not in _accel.NATIVE]
     c_sources = {
@@ -91,7 +92,10 @@ def build(group: str, modules: tuple[str, ...], why: str, pgo: list[str], stage_
     try:
         lib, tmp = stage / "lib", stage / "tmp"
         job = {"py": paths, "c": c_sources, "cflags": cflags, "pgo": pgo, "out": str(lib), "tmp": str(tmp)}
-        r = subprocess.run([sys.executable, "-c", SETUP, json.dumps(job)], cwd=SRC, capture_output=True, text=True)
+        # PYTHONHASHSEED: mypyc's C output follows set orders; the instrumented and the final
+        # build must compile the same C for the profile to match it.
+        r = subprocess.run([sys.executable, "-c", SETUP, json.dumps(job)], cwd=SRC, capture_output=True, text=True,
+                           env={**os.environ, "PYTHONHASHSEED": "0"})
         if r.returncode != 0:
             tail = "\n".join((r.stdout + r.stderr).splitlines()[-25:])
             print(f"mypyc build of {group} failed; the gateway keeps running its pure-Python source:\n{tail}",
@@ -120,6 +124,7 @@ def build(group: str, modules: tuple[str, ...], why: str, pgo: list[str], stage_
         (lib / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         if out.exists():
             shutil.rmtree(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
         lib.rename(out)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
@@ -144,29 +149,60 @@ def main() -> int:
             print(f"{g}: {why}")
             bad += files is None
         return 1 if bad else 0
-    todo: dict[str, str] = {}
-    for g in groups:
-        reason = "forced" if a.force else stale(g)
-        if reason is None:
-            print(f"compiled {g}: up to date")
-        else:
-            todo[g] = reason
-    if not todo:
-        return 0
-    with _lock():
-        if pgo_wanted():
-            prof = OUT / ".profile"
-            shutil.rmtree(prof, ignore_errors=True)
-            gen = [f"-fprofile-generate={prof}", "-fprofile-update=single"]
-            if all(build(g, _accel.GROUPS[g], why, gen, ", instrumented for its profile") == 0 for g, why in todo.items()):
-                if train():
-                    use = [f"-fprofile-use={prof}", "-fprofile-partial-training", "-Wno-missing-profile"]
-                    rc = max(build(g, _accel.GROUPS[g], "with its profile", use, ", profile-guided") for g in todo)
-                    shutil.rmtree(prof, ignore_errors=True)
-                    return rc
-            print("note: the profile-guided build did not complete; building without a profile", file=sys.stderr)
-            shutil.rmtree(prof, ignore_errors=True)
+    with _lock():  # the stage and profile paths are shared: one build at a time
+        todo: dict[str, str] = {}
+        for g in groups:
+            reason = "forced" if a.force else stale(g)
+            if reason is None:
+                print(f"compiled {g}: up to date")
+            else:
+                todo[g] = reason
+        if not todo:
+            return 0
+        if pgo_wanted() and profile(todo, groups):
+            use = [f"-fprofile-use={PROFILE}", "-fprofile-partial-training", "-Wno-missing-profile",
+                   "-Wno-error=coverage-mismatch", "-fprofile-correction"]
+            rc = 0
+            for g in todo:
+                if build(g, _accel.GROUPS[g], "with its profile", use, ", profile-guided") != 0:
+                    print(f"note: {g}: the profile-guided build failed; building it without a profile", file=sys.stderr)
+                    rc = max(rc, build(g, _accel.GROUPS[g], todo[g], []))
+            shutil.rmtree(PROFILE, ignore_errors=True)
+            return rc
         return max(build(g, _accel.GROUPS[g], why, []) for g, why in todo.items())
+
+
+PROFILE = OUT / ".profile"
+"""Where the instrumented builds write their profile (``.gcda`` files), removed after use."""
+TRAIN_DIR = OUT / ".pgo"
+"""The instrumented builds, beside (never in place of) the builds the gateway loads."""
+
+
+def profile(todo: dict[str, str], groups: list[str]) -> bool:
+    """Build the groups of ``todo`` instrumented into :data:`TRAIN_DIR`, run the training
+    through them (with the current builds of the other groups) and say whether a profile
+    came out of it; False (after a note) sends the caller to a plain build."""
+    shutil.rmtree(PROFILE, ignore_errors=True)
+    shutil.rmtree(TRAIN_DIR, ignore_errors=True)
+    TRAIN_DIR.mkdir(parents=True)
+    gen = [f"-fprofile-generate={PROFILE}", "-fprofile-update=atomic"]  # the writer thread runs compiled code too
+    ok = all(
+        build(g, _accel.GROUPS[g], why, gen, ", instrumented for its profile", TRAIN_DIR / g) == 0
+        for g, why in todo.items()
+    )
+    if ok:
+        for g in _accel.GROUPS:  # the other groups as built (a current build, or none: pure Python)
+            if g not in todo and (OUT / g).is_dir():
+                (TRAIN_DIR / g).symlink_to(Path("..") / g)
+        ok = train()
+    if ok and not any(PROFILE.rglob("*.gcda")):
+        print("note: the training wrote no profile", file=sys.stderr)
+        ok = False
+    shutil.rmtree(TRAIN_DIR, ignore_errors=True)
+    if not ok:
+        print("note: no profile for the profile-guided build; building without one", file=sys.stderr)
+        shutil.rmtree(PROFILE, ignore_errors=True)
+    return ok
 
 
 TRAINING = (("demo", 3000), ("passthrough", 2000), ("default_filters", 2000), ("api_key+rl_mem", 1000))
@@ -190,14 +226,20 @@ def pgo_wanted() -> bool:
 def train() -> bool:
     """Run the gateway's request paths through the instrumented builds (their profile)."""
     print("training the instrumented build: the demo policy and three plain routes, in-process (seconds)", flush=True)
-    env = {**os.environ, "PYTHONHASHSEED": "0", "INSTR_SRC": str(SRC)}
+    # The instrumented builds are loaded from TRAIN_DIR only with CPRAGATE_PGO_TRAINING=1
+    # (_accel.plan refuses an instrumented build otherwise).
+    env = {**os.environ, "PYTHONHASHSEED": "0", "INSTR_SRC": str(SRC), "CPRAGATE_ACCEL_DIR": str(TRAIN_DIR),
+           "CPRAGATE_PGO_TRAINING": "1"}
     env.pop("CPRAGATE_PURE", None)
-    env.pop("CPRAGATE_ACCEL_DIR", None)
     for row, n in TRAINING:
-        r = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "instr.py"), "--inner", row, str(n)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600,
-        )
+        try:
+            r = subprocess.run(
+                [sys.executable, str(ROOT / "bench" / "instr.py"), "--inner", row, str(n)],
+                cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=600,
+            )
+        except (OSError, subprocess.TimeoutExpired) as e:
+            print(f"training run {row} failed ({type(e).__name__})", file=sys.stderr)
+            return False
         if r.returncode != 0:
             tail = "\n".join(r.stderr.splitlines()[-5:])
             print(f"training run {row} failed (exit {r.returncode}):\n{tail}", file=sys.stderr)

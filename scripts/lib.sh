@@ -6,9 +6,9 @@ VENV="$ROOT/.venv"
 # The interpreter .venv is made from: $PYTHON when set; otherwise the distribution's own
 # /usr/bin/python3 when it is CPython 3.11 or newer; otherwise the first python3 on PATH.
 # Why the distribution's: Debian (as Ubuntu and Fedora) builds it with PGO and LTO and links
-# it statically, while a version manager's default build (pyenv: --enable-shared, neither
-# --enable-optimizations nor --with-lto) runs the same gateway with ~15 % more CPU per
-# request (bench/RESULTS.md, session 13).
+# it statically; on it the gateway used 0.87x the CPU per request it used on a version
+# manager's default build (pyenv: --enable-shared, neither --enable-optimizations nor
+# --with-lto), and its main thread 0.85x the instructions (bench/RESULTS.md, session 13).
 pick_python() {
   if [ -n "${PYTHON:-}" ]; then echo "$PYTHON"; return; fi
   if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c \
@@ -38,7 +38,8 @@ ensure_apt() {
 # ensure_venv: .venv with the package and its dev tools, refreshed when pyproject.toml changes.
 ensure_venv() {
   if ! "$PY" -c 'import venv, ensurepip' >/dev/null 2>&1; then ensure_apt python3-venv; fi
-  if [ -x "$VENV/bin/python" ]; then  # made from another interpreter (an older checkout, PYTHON=...): made again
+  if [ -e "$VENV/pyvenv.cfg" ]; then  # made from another interpreter (an older checkout, PYTHON=...), or
+    # from one that no longer runs (its link dangles: `python -m venv` would fail over it): made again
     local want have
     want="$("$PY" -c 'import os, sys; print(os.path.realpath(sys.executable))')"
     have="$("$VENV/bin/python" -c 'import os, sys; print(os.path.realpath(sys._base_executable))' 2>/dev/null || true)"

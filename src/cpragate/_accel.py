@@ -221,9 +221,10 @@ def plan(
         return None, "manifest unreadable (make install rebuilds it)"
     if manifest.get("tag") != _tag():
         return None, f"built for {manifest.get('tag')}, this is {_tag()} (make install rebuilds it)"
-    if manifest.get("pgo") == "generate":  # its profile-guided build did not finish: it would
-        # write profile data at every exit, and runs slower than either final build
-        return None, "an instrumented build, not finished (make install rebuilds it)"
+    if manifest.get("pgo") == "generate" and os.environ.get("CPRAGATE_PGO_TRAINING") != "1":
+        # scripts/build_accel.py's training build (it writes profile data at every exit and runs
+        # slower than either final build): loaded only by that script's training runs
+        return None, "an instrumented build, for training only (make install rebuilds it)"
     mods = manifest.get("modules") or {}
     if any(m in NATIVE for m in modules) and list(manifest.get("cflags", [])) != list(native_cflags()):
         return None, (

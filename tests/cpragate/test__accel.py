@@ -70,11 +70,17 @@ def test_another_interpreter_or_module_list_or_a_missing_file_is_refused(tmp_pat
     assert files is None and "extension missing" in why
 
 
-def test_an_unfinished_instrumented_build_is_refused_and_a_profile_guided_one_used(tmp_path: Path) -> None:
-    # scripts/build_accel.py builds a group instrumented, trains it, then builds it again with
-    # the profile; a build left instrumented (the second step never ran) must not be loaded.
+def test_an_instrumented_build_is_loaded_by_the_training_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # scripts/build_accel.py builds a group instrumented (beside the real build), runs its
+    # training through it with CPRAGATE_PGO_TRAINING=1, then builds it with the profile; an
+    # instrumented build is never loaded otherwise.
+    monkeypatch.delenv("CPRAGATE_PGO_TRAINING", raising=False)
     files, why = _accel.plan(_fake_build(tmp_path / "a", pgo="generate"), PKG)
     assert files is None and "instrumented" in why
+    monkeypatch.setenv("CPRAGATE_PGO_TRAINING", "1")
+    files, why = _accel.plan(tmp_path / "a", PKG)
+    assert files is not None and why == "compiled (mypyc)"
+    monkeypatch.delenv("CPRAGATE_PGO_TRAINING")
     for pgo in ("use", "none"):
         files, why = _accel.plan(_fake_build(tmp_path / pgo, pgo=pgo), PKG)
         assert files is not None and why == "compiled (mypyc)"
