@@ -24,31 +24,19 @@ import asyncio
 import os
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 _SRC = sys.argv[sys.argv.index("--src") + 1] if "--src" in sys.argv[:-1] else str(ROOT / "src")
 sys.path.insert(0, _SRC)
+sys.path.insert(0, str(ROOT / "bench"))
+
+from harness import thread_cpu  # noqa: E402  (bench/harness.py)
 
 from cpragate.audit.keys import load_signing_key  # noqa: E402
 from cpragate.storage.audit_spool import Spool  # noqa: E402
 from cpragate.storage.audit_writer import AuditWriter, WriterOptions  # noqa: E402
-
-
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds of each of this process's threads, by thread name (``tid`` if unnamed)."""
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    out: dict[str, float] = {}
-    for tid in os.listdir("/proc/self/task"):
-        try:
-            ns = int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0])
-        except (OSError, ValueError):
-            continue
-        name = names.get(int(tid), f"tid-{tid}")
-        out[name] = out.get(name, 0.0) + ns / 1e9
-    return out
 
 
 def run(rate: float, seconds: float) -> tuple[int, dict[str, float]]:

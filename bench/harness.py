@@ -292,6 +292,24 @@ def _customer(i: int) -> dict[str, Any]:
     }
 
 
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds so far of each thread of this process, by Python thread name (``tid-N``
+    when it has none), from ``/proc/self/task/<tid>/schedstat`` (nanoseconds: a run of a
+    second or two is not rounded to clock ticks)."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            ns = int(Path(f"/proc/self/task/{tid}/schedstat").read_text().split()[0])
+        except (OSError, ValueError):  # the thread ended meanwhile
+            continue
+        name = names.get(int(tid), f"tid-{tid}")
+        out[name] = out.get(name, 0.0) + ns / 1e9
+    return out
+
+
 def make_body(size: int) -> bytes:
     """A deterministic JSON document of exactly `size` bytes, shaped like the demo API:
     one `Customer` for 1 KB (GET /v1/customers/42), a page of customers for 64 KB

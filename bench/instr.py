@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, os.environ.get("INSTR_SRC") or str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from harness import thread_cpu  # noqa: E402  (bench/harness.py)
+
 BODY = b'{"items": [' + b",".join(
     b'{"id": %d, "name": "customer number %d", "tier": "gold"}' % (i, i) for i in range(18)
 ) + b"]}"
@@ -196,20 +198,6 @@ def demo_setup(tmp: str) -> tuple[str, bytes, bytes]:
     body = make_body(1024)
     resp = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n%s" % (len(body), body)
     return str(folder / policy.name), hdrs, resp
-
-
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds so far of each thread of this process, by Python thread name."""
-    import threading
-
-    names = {t.native_id: t.name for t in threading.enumerate()}
-    tick = os.sysconf("SC_CLK_TCK")
-    out: dict[str, float] = {}
-    for task in Path("/proc/self/task").iterdir():
-        fields = (task / "stat").read_text().rpartition(")")[2].split()
-        name = names.get(int(task.name), f"native-{task.name}")
-        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
-    return out
 
 
 def build_config(row: str) -> str:
